@@ -1,0 +1,63 @@
+#include "actors/datapath_memory.hpp"
+
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_memzone.h>
+
+#include <cstring>
+#include <new>
+
+#include "switch/shm_names.hpp"
+
+namespace vs {
+namespace {
+
+void* reserve_zone(const std::string& name, size_t size, std::string& err) {
+  const rte_memzone* mz = rte_memzone_reserve(name.c_str(), size, SOCKET_ID_ANY, 0);
+  if (!mz) {
+    err = "cannot reserve shared memory '" + name + "' (" + std::to_string(size) +
+          " bytes): " + rte_strerror(rte_errno) + ". Reserve more hugepages (scripts/setup.sh).";
+    return nullptr;
+  }
+  std::memset(mz->addr, 0, size);
+  return mz->addr;
+}
+
+}  // namespace
+
+std::string DatapathMemory::create(int nb_workers, unsigned mbufs_per_worker) {
+  std::string err;
+  void* topo = reserve_zone(kTopologyZone, sizeof(SharedTopology), err);
+  if (!topo) return err;
+  topology_ = new (topo) SharedTopology;
+  topology_init(*topology_);
+  for (int w = 0; w < nb_workers; ++w) {
+    void* block = reserve_zone(counter_zone_name(w), sizeof(WorkerCounterBlock), err);
+    if (!block) return err;
+    auto* counters = new (block) WorkerCounterBlock;
+    counters->magic = kCounterBlockMagic;
+    counters_.push_back(counters);
+    rte_mempool* mp = rte_pktmbuf_pool_create(worker_pool_name(w).c_str(), mbufs_per_worker,
+                                              256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+    if (!mp) {
+      return "cannot create the mbuf pool of worker " + std::to_string(w) + " (" +
+             std::to_string(mbufs_per_worker) + " mbufs): " + rte_strerror(rte_errno) +
+             ". Lower [daemon] mbufs_per_worker or reserve more hugepages.";
+    }
+    pools_.push_back(mp);
+  }
+  return {};
+}
+
+void DatapathMemory::destroy() {
+  for (rte_mempool* mp : pools_) rte_mempool_free(mp);
+  pools_.clear();
+  for (int w = 0; w < static_cast<int>(counters_.size()); ++w)
+    rte_memzone_free(rte_memzone_lookup(counter_zone_name(w).c_str()));
+  counters_.clear();
+  if (topology_) rte_memzone_free(rte_memzone_lookup(kTopologyZone));
+  topology_ = nullptr;
+}
+
+}  // namespace vs

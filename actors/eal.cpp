@@ -1,0 +1,90 @@
+#include "actors/eal.hpp"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <sched.h>
+
+#include <cstring>
+#include <filesystem>
+
+namespace vs {
+namespace {
+
+std::vector<std::string> common_args(const EalOptions& opts) {
+  return {"--no-pci", "--file-prefix=" + opts.file_prefix, "--iova-mode=va", "--no-telemetry",
+          "--log-level=" + opts.log_level};
+}
+
+// Hugepage mount points from /proc/mounts.
+std::vector<std::string> hugetlbfs_mounts() {
+  std::vector<std::string> out;
+  FILE* f = std::fopen("/proc/mounts", "r");
+  if (!f) return out;
+  char dev[256], dir[512], type[64];
+  while (std::fscanf(f, "%255s %511s %63s %*[^\n]", dev, dir, type) == 3) {
+    if (std::strcmp(type, "hugetlbfs") == 0) out.emplace_back(dir);
+  }
+  std::fclose(f);
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> primary_eal_args(const EalOptions& opts) {
+  std::vector<std::string> args{"vswitchd", "--lcores=0@" + std::to_string(opts.main_core),
+                                "--proc-type=primary"};
+  auto common = common_args(opts);
+  args.insert(args.end(), common.begin(), common.end());
+  return args;
+}
+
+std::vector<std::string> worker_eal_args(const EalOptions& opts, int worker_id, int cpu) {
+  // lcore ids are unique across the processes (primary 0, worker w is w+1): mempool caches are
+  // per lcore id, so two processes must never run under the same one.
+  std::vector<std::string> args{
+      "vswitch-worker", "--lcores=" + std::to_string(worker_id + 1) + "@" + std::to_string(cpu),
+      "--proc-type=secondary"};
+  auto common = common_args(opts);
+  args.insert(args.end(), common.begin(), common.end());
+  return args;
+}
+
+std::string init_primary_eal(const std::vector<std::string>& args) {
+  cpu_set_t saved;
+  bool have_affinity = pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) == 0;
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
+    int err = rte_errno;
+    std::string why = std::string("DPDK EAL initialisation failed: ") + rte_strerror(err);
+    if (err == EALREADY) why += ". Another vswitchd runs with this file_prefix: stop it or change [daemon] file_prefix.";
+    if (err == ENOMEM || err == EACCES)
+      why += ". Are hugepages reserved and mounted? Run scripts/setup.sh.";
+    return why;
+  }
+  if (have_affinity) pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+  return {};
+}
+
+void shutdown_primary_eal(const std::string& file_prefix) {
+  rte_eal_cleanup();
+  remove_eal_leftovers(file_prefix);
+}
+
+void remove_eal_leftovers(const std::string& file_prefix) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (const std::string& dir : hugetlbfs_mounts()) {
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      std::string name = entry.path().filename().string();
+      // EAL names them <prefix>map_<n> (and <prefix>map_<n>_<m> per segment list).
+      if (name.rfind(file_prefix + "map_", 0) == 0) fs::remove(entry.path(), ec);
+    }
+  }
+  fs::remove_all(fs::path("/var/run/dpdk") / file_prefix, ec);
+}
+
+}  // namespace vs

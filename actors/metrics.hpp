@@ -1,0 +1,36 @@
+// The Prometheus exporter: reads the workers' counter blocks, the drivers' port statistics and
+// the supervisor's worker states at scrape time, without stopping anything.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace vs {
+
+class DatapathMemory;
+class PortManager;
+class WorkerSupervisor;
+
+class MetricsExporter {
+ public:
+  MetricsExporter(const DatapathMemory& mem, const PortManager& ports,
+                  const WorkerSupervisor& supervisor);
+  ~MetricsExporter();
+
+  // Binds `listen` ("127.0.0.1:9464"). Returns an empty string or why it could not.
+  std::string start(const std::string& listen);
+
+  // The exposition text, as a scrape would return it (for tests and `vswitchctl`).
+  std::string render() const;
+
+ private:
+  class Collector;
+  std::shared_ptr<Collector> collector_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+}  // namespace vs

@@ -1,0 +1,73 @@
+#include "actors/netns.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "actors/command.hpp"
+
+namespace vs {
+namespace {
+
+NetnsError run_ip(const std::vector<std::string>& argv) {
+  CommandResult r = run_command(argv);
+  if (r.ok()) return {};
+  return {"`" + join_command(argv) + "` failed: " + r.output};
+}
+
+std::vector<std::string> ip_in(const std::string& netns) {
+  if (netns.empty()) return {"ip"};
+  return {"ip", "-n", netns};
+}
+
+NetnsError configure_link(const std::string& ifname, const std::string& netns,
+                          const std::vector<std::string>& addresses) {
+  for (const std::string& cidr : addresses) {
+    auto argv = ip_in(netns);
+    bool v6 = cidr.find(':') != std::string::npos;
+    // nodad: the address is usable at once, so the first ping is not lost to IPv6 DAD.
+    argv.insert(argv.end(), {"addr", "replace", cidr, "dev", ifname});
+    if (v6) argv.push_back("nodad");
+    if (auto err = run_ip(argv)) return err;
+  }
+  auto up = ip_in(netns);
+  up.insert(up.end(), {"link", "set", "dev", ifname, "up"});
+  return run_ip(up);
+}
+
+}  // namespace
+
+bool netns_exists(const std::string& name) {
+  struct stat st;
+  return stat(("/run/netns/" + name).c_str(), &st) == 0;
+}
+
+NetnsError netns_ensure(const std::string& name, bool& created) {
+  created = false;
+  if (netns_exists(name)) return {};
+  if (auto err = run_ip({"ip", "netns", "add", name})) return err;
+  created = true;
+  // The loopback of a new namespace is down; bring it up as a VM's would be.
+  return run_ip({"ip", "-n", name, "link", "set", "dev", "lo", "up"});
+}
+
+NetnsError netns_delete(const std::string& name) { return run_ip({"ip", "netns", "del", name}); }
+
+NetnsError netns_attach_link(const std::string& ifname, const std::string& netns, int mtu,
+                             const std::vector<std::string>& addresses) {
+  if (auto err = run_ip({"ip", "link", "set", "dev", ifname, "netns", netns})) return err;
+  if (auto err = run_ip({"ip", "-n", netns, "link", "set", "dev", ifname, "mtu",
+                         std::to_string(mtu)}))
+    return err;
+  return configure_link(ifname, netns, addresses);
+}
+
+NetnsError netns_detach_link(const std::string& ifname, const std::string& netns) {
+  return run_ip(
+      {"ip", "-n", netns, "link", "set", "dev", ifname, "netns", std::to_string(getpid())});
+}
+
+NetnsError link_configure_here(const std::string& ifname, const std::vector<std::string>& addresses) {
+  return configure_link(ifname, "", addresses);
+}
+
+}  // namespace vs

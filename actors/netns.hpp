@@ -1,0 +1,27 @@
+// Moves a port's netdev into a named network namespace and configures it there: the container
+// attachment mode, and how the demo and the tests give each "VM" its NIC. Uses iproute2.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace vs {
+
+struct NetnsError {
+  std::string message;  // empty: success
+  explicit operator bool() const { return !message.empty(); }
+};
+
+bool netns_exists(const std::string& name);
+// Creates /run/netns/<name> unless it exists; `created` tells whether this call made it.
+NetnsError netns_ensure(const std::string& name, bool& created);
+NetnsError netns_delete(const std::string& name);
+
+// Moves `ifname` from our namespace into `netns`, then sets the MTU, addresses and link up there.
+NetnsError netns_attach_link(const std::string& ifname, const std::string& netns, int mtu,
+                             const std::vector<std::string>& addresses);
+// Moves `ifname` back from `netns` into our own namespace (before the port is stopped).
+NetnsError netns_detach_link(const std::string& ifname, const std::string& netns);
+// Sets addresses and link up on a netdev left in our own namespace.
+NetnsError link_configure_here(const std::string& ifname, const std::vector<std::string>& addresses);
+
+}  // namespace vs

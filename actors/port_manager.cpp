@@ -1,0 +1,196 @@
+#include "actors/port_manager.hpp"
+
+#include <rte_dev.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mempool.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "actors/datapath_memory.hpp"
+#include "actors/netns.hpp"
+
+namespace vs {
+namespace {
+
+// DPDK 22.11's net_tap passes a secondary all rx and tx queue fds in one rte_mp message, which
+// carries at most RTE_MP_MAX_FD_NUM (8) fds: so at most 4 queue pairs per port.
+constexpr int kTapMaxQueuesMultiProcess = RTE_MP_MAX_FD_NUM / 2;
+
+std::string port_error(const PortRuntime& port, const std::string& what) {
+  return "port " + port.cfg.name + " (switch " + port.switch_name + "): " + what;
+}
+
+}  // namespace
+
+uint16_t port_queue_count(const config::PortConfig& port, int nb_workers) {
+  return static_cast<uint16_t>(std::max(port.queues, nb_workers + 1));
+}
+
+unsigned mbufs_needed_per_worker(const config::Config& cfg) {
+  const int workers = cfg.daemon.workers;
+  std::vector<unsigned> rx_queues(static_cast<size_t>(workers), 0);
+  for (const auto& sw : cfg.switches)
+    for (const auto& p : sw.ports)
+      for (uint16_t q = 0; q < port_queue_count(p, workers); ++q) ++rx_queues[q % workers];
+  unsigned most = *std::max_element(rx_queues.begin(), rx_queues.end());
+  // In flight: one rx burst flooded to every port's tx buffer, plus the lcore cache (256).
+  unsigned needed = most * kRxRingSize + 2048;
+  return std::max(needed, static_cast<unsigned>(cfg.daemon.mbufs_per_worker));
+}
+
+PortManager::PortManager(const config::Config& cfg, DatapathMemory& mem)
+    : cfg_(cfg), mem_(mem), nb_workers_(cfg.daemon.workers) {
+  uint16_t sw_index = 0;
+  for (const auto& sw : cfg.switches) {
+    for (const auto& p : sw.ports) {
+      PortRuntime rt;
+      rt.cfg = p;
+      rt.switch_name = sw.name;
+      rt.switch_index = sw_index;
+      rt.nb_queues = port_queue_count(p, nb_workers_);
+      ports_.push_back(rt);
+    }
+    ++sw_index;
+  }
+}
+
+PortManager::~PortManager() { destroy_all(); }
+
+std::string PortManager::create_all() {
+  for (PortRuntime& port : ports_) {
+    std::string err = create_port(port);
+    if (err.empty()) err = configure_and_start(port);
+    if (err.empty()) err = attach_netdev(port);
+    if (!err.empty()) {
+      destroy_all();
+      return err;
+    }
+  }
+  return {};
+}
+
+std::string PortManager::create_port(PortRuntime& port) {
+  if (port.cfg.driver == "rtap") {
+    return port_error(port,
+                      "driver \"rtap\" is not available in this build yet; use driver = \"tap\"");
+  }
+  if (port.nb_queues > kTapMaxQueuesMultiProcess) {
+    return port_error(port, "driver \"tap\" supports at most " +
+                                std::to_string(kTapMaxQueuesMultiProcess) +
+                                " queues with workers (queues and workers+1 are " +
+                                std::to_string(port.nb_queues) +
+                                "); lower queues/workers or use driver = \"rtap\"");
+  }
+  if (rte_eth_dev_count_avail() >= RTE_MAX_ETHPORTS) {
+    return port_error(port, "DPDK's port limit (RTE_MAX_ETHPORTS = " +
+                                std::to_string(RTE_MAX_ETHPORTS) + ") is reached");
+  }
+  port.device_name = "net_tap_" + port.cfg.name;
+  std::string devargs = port.device_name + ",iface=" + port.cfg.name;
+  if (!port.cfg.mac.empty()) devargs += ",mac=" + port.cfg.mac;
+  int rc = rte_dev_probe(devargs.c_str());
+  if (rc < 0) {
+    return port_error(port, "cannot create the TAP (" + devargs + "): " + rte_strerror(-rc) +
+                                ". Is the interface name already taken? (`ip link show " +
+                                port.cfg.name + "`)");
+  }
+  port.created = true;
+  if (rte_eth_dev_get_port_by_name(port.device_name.c_str(), &port.port_id) != 0)
+    return port_error(port, "DPDK created the device but has no port for it");
+  return {};
+}
+
+std::string PortManager::configure_and_start(PortRuntime& port) {
+  rte_eth_conf conf;
+  std::memset(&conf, 0, sizeof(conf));
+  int rc = rte_eth_dev_configure(port.port_id, port.nb_queues, port.nb_queues, &conf);
+  if (rc < 0) return port_error(port, std::string("configure failed: ") + rte_strerror(-rc));
+  for (uint16_t q = 0; q < port.nb_queues; ++q) {
+    // The rx queue draws from the pool of the worker that polls it.
+    rte_mempool* pool = mem_.pool(q % nb_workers_);
+    rc = rte_eth_rx_queue_setup(port.port_id, q, kRxRingSize, rte_eth_dev_socket_id(port.port_id),
+                                nullptr, pool);
+    if (rc < 0) {
+      return port_error(port, "rx queue " + std::to_string(q) + " setup failed: " +
+                                  rte_strerror(-rc) + " (mbuf pool of worker " +
+                                  std::to_string(q % nb_workers_) + ": " +
+                                  std::to_string(rte_mempool_avail_count(pool)) + " free)");
+    }
+    rc = rte_eth_tx_queue_setup(port.port_id, q, kTxRingSize, rte_eth_dev_socket_id(port.port_id),
+                                nullptr);
+    if (rc < 0) return port_error(port, "tx queue setup failed: " + std::string(rte_strerror(-rc)));
+  }
+  rc = rte_eth_dev_set_mtu(port.port_id, static_cast<uint16_t>(port.cfg.mtu));
+  if (rc < 0) return port_error(port, "MTU " + std::to_string(port.cfg.mtu) +
+                                          " refused: " + rte_strerror(-rc));
+  rc = rte_eth_dev_start(port.port_id);
+  if (rc < 0) return port_error(port, std::string("start failed: ") + rte_strerror(-rc));
+  port.started = true;
+  return {};
+}
+
+std::string PortManager::attach_netdev(PortRuntime& port) {
+  if (port.cfg.netns.empty()) {
+    if (auto err = link_configure_here(port.cfg.name, port.cfg.addresses))
+      return port_error(port, err.message);
+    return {};
+  }
+  if (auto err = netns_ensure(port.cfg.netns, port.netns_created))
+    return port_error(port, err.message);
+  if (auto err = netns_attach_link(port.cfg.name, port.cfg.netns, port.cfg.mtu, port.cfg.addresses))
+    return port_error(port, err.message);
+  port.in_netns = true;
+  return {};
+}
+
+void PortManager::destroy_port(PortRuntime& port) {
+  // net_tap controls its netdev by name in our namespace: bring it home before stopping it.
+  if (port.in_netns) {
+    if (auto err = netns_detach_link(port.cfg.name, port.cfg.netns))
+      std::fprintf(stderr, "vswitchd: %s\n", port_error(port, err.message).c_str());
+    port.in_netns = false;
+  }
+  if (port.started) rte_eth_dev_stop(port.port_id);
+  port.started = false;
+  if (port.created) {
+    // Removing the vdev closes the port (the TAP goes away with its last fd) and frees it.
+    if (rte_eal_hotplug_remove("vdev", port.device_name.c_str()) != 0) rte_eth_dev_close(port.port_id);
+  }
+  port.created = false;
+  if (port.netns_created) {
+    if (auto err = netns_delete(port.cfg.netns))
+      std::fprintf(stderr, "vswitchd: %s\n", port_error(port, err.message).c_str());
+    port.netns_created = false;
+  }
+}
+
+void PortManager::destroy_all() {
+  for (auto it = ports_.rbegin(); it != ports_.rend(); ++it) destroy_port(*it);
+}
+
+TopologyTable PortManager::topology() const {
+  TopologyTable t;
+  std::memset(&t, 0, sizeof(t));
+  t.nb_workers = static_cast<uint16_t>(nb_workers_);
+  t.nb_switches = static_cast<uint16_t>(cfg_.switches.size());
+  t.primary_tx_queue = primary_tx_queue();
+  for (const PortRuntime& port : ports_) {
+    if (!port.started || t.nb_ports >= kMaxPorts) continue;
+    PortEntry& e = t.ports[t.nb_ports++];
+    e.dpdk_port_id = port.port_id;
+    e.switch_index = port.switch_index;
+    e.nb_rx_queues = port.nb_queues;
+    e.nb_tx_queues = port.nb_queues;
+    e.mtu = static_cast<uint16_t>(port.cfg.mtu);
+    std::snprintf(e.name, sizeof(e.name), "%s", port.cfg.name.c_str());
+    std::memset(e.rxq_owner, kNoWorker, sizeof(e.rxq_owner));
+    for (uint16_t q = 0; q < port.nb_queues && q < kMaxQueuesPerPort; ++q)
+      e.rxq_owner[q] = static_cast<uint8_t>(q % nb_workers_);
+  }
+  return t;
+}
+
+}  // namespace vs

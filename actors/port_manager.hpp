@@ -1,0 +1,69 @@
+// Creates, starts, stops and removes the switch's DPDK ports, as the config describes them.
+// The primary owns every port; workers only attach to them.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "switch/topology.hpp"
+
+namespace vs {
+
+class DatapathMemory;
+
+struct PortRuntime {
+  config::PortConfig cfg;
+  std::string switch_name;
+  uint16_t switch_index = 0;
+  uint16_t port_id = 0;
+  uint16_t nb_queues = 0;     // rx == tx for both drivers for now
+  std::string device_name;    // the DPDK vdev name, e.g. net_tap_vm1
+  bool created = false;
+  bool started = false;
+  bool netns_created = false;  // we made the namespace, so we remove it
+  bool in_netns = false;       // the netdev currently lives in cfg.netns
+};
+
+// Descriptors per rx queue. net_tap keeps one mbuf posted per descriptor, so every rx queue holds
+// this many mbufs of its worker's pool at all times.
+inline constexpr uint16_t kRxRingSize = 512;
+inline constexpr uint16_t kTxRingSize = 512;
+
+// Queue pairs a port gets: one tx queue per worker plus the primary's; net_tap needs as many rx
+// queues as tx queues.
+uint16_t port_queue_count(const config::PortConfig& port, int nb_workers);
+
+// The mbufs each worker's pool needs: the rx descriptors of its queues, plus room for frames in
+// flight and the per-lcore cache. Never less than `[daemon] mbufs_per_worker`.
+unsigned mbufs_needed_per_worker(const config::Config& cfg);
+
+class PortManager {
+ public:
+  PortManager(const config::Config& cfg, DatapathMemory& mem);
+  ~PortManager();
+
+  // Creates and starts every port; on failure undoes what it did and returns why.
+  std::string create_all();
+  void destroy_all();
+
+  // The port/queue table to publish: every rx queue of every port gets a worker (round robin;
+  // a multi-queue TAP hashes flows over all its queues, so an unpolled queue would lose frames).
+  TopologyTable topology() const;
+
+  const std::vector<PortRuntime>& ports() const { return ports_; }
+  uint16_t primary_tx_queue() const { return static_cast<uint16_t>(nb_workers_); }
+
+ private:
+  std::string create_port(PortRuntime& port);
+  std::string configure_and_start(PortRuntime& port);
+  std::string attach_netdev(PortRuntime& port);
+  void destroy_port(PortRuntime& port);
+
+  const config::Config& cfg_;
+  DatapathMemory& mem_;
+  int nb_workers_;
+  std::vector<PortRuntime> ports_;
+};
+
+}  // namespace vs

@@ -1,0 +1,910 @@
+// The only translation unit that includes toml.hpp (it is slow to compile).
+//
+// Validation never uses toml::find_or (it silently returns the default on a wrong type): every key
+// is looked up in the table, its type checked with is_*(), integers range-checked as int64 before
+// narrowing. Errors are collected, sorted by line and returned; nothing here throws to the caller.
+#include "config/config.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <sstream>
+#include <system_error>
+#include <utility>
+
+#include <toml.hpp>
+
+namespace vs::config {
+namespace {
+
+using Value = toml::value;
+
+// Limits that keep hostile input (the loader is fuzzed) away from toml11's recursion and from
+// pathological memory use. A real config is a few kilobytes with nesting depth 2.
+constexpr std::size_t kMaxFileBytes = 1024 * 1024;
+constexpr int kMaxNesting = 16;      // '[' and '{' open at once, outside strings and comments
+constexpr int kMaxDotsPerLine = 16;  // '.' on one line outside strings and comments (dotted keys)
+constexpr std::size_t kMaxErrors = 100;
+constexpr std::size_t kMaxSwitches = 64;
+constexpr std::size_t kMaxPorts = 256;
+
+struct Error {
+  std::uint_least32_t line = 0;
+  std::string text;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Small string helpers
+
+// A string shown inside a message: quoted, control characters escaped, long strings cut.
+std::string show(std::string_view s) {
+  constexpr std::size_t kMax = 40;
+  std::string out = "\"";
+  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > kMax) out += "...";
+  return out + "\"";
+}
+
+bool has_control_char(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c < 0x20 || c == 0x7f;
+  });
+}
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// 1..max_len characters, each alphanumeric or one of `extra`.
+bool is_word(std::string_view s, std::size_t max_len, std::string_view extra) {
+  if (s.empty() || s.size() > max_len) return false;
+  return std::all_of(s.begin(), s.end(), [extra](char c) {
+    return is_alnum(c) || extra.find(c) != std::string_view::npos;
+  });
+}
+
+// A decimal number of 1..max_digits digits (no sign, no spaces), or -1.
+long parse_decimal(std::string_view s, std::size_t max_digits) {
+  if (s.empty() || s.size() > max_digits) return -1;
+  long v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return -1;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+std::string join(const std::vector<std::string_view>& words) {
+  std::string out;
+  for (auto w : words) {
+    if (!out.empty()) out += ", ";
+    out += w;
+  }
+  return out;
+}
+
+// Edit distance, for "did you mean" hints on unknown keys.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value checks shared by several keys. Each returns an empty string if fine, else the problem.
+
+std::string mac_problem(const std::string& s, std::string& normalized) {
+  if (s.size() != 17) return "must be six hex octets like \"02:00:00:00:00:01\"";
+  unsigned octets[6] = {};
+  for (std::size_t i = 0; i < 6; ++i) {
+    for (std::size_t k = 0; k < 2; ++k) {
+      const char c = s[i * 3 + k];
+      unsigned d = 0;
+      if (c >= '0' && c <= '9') {
+        d = static_cast<unsigned>(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        d = static_cast<unsigned>(c - 'a' + 10);
+      } else if (c >= 'A' && c <= 'F') {
+        d = static_cast<unsigned>(c - 'A' + 10);
+      } else {
+        return "must be six hex octets like \"02:00:00:00:00:01\"";
+      }
+      octets[i] = octets[i] * 16 + d;
+    }
+    if (i < 5 && s[i * 3 + 2] != ':') return "must be six hex octets like \"02:00:00:00:00:01\"";
+  }
+  if (octets[0] & 1) return "must be a unicast address (the lowest bit of the first octet is set)";
+  if (std::all_of(std::begin(octets), std::end(octets), [](unsigned o) { return o == 0; })) {
+    return "must not be all zeros";
+  }
+  normalized = s;
+  std::transform(normalized.begin(), normalized.end(), normalized.begin(),
+                 [](char c) { return (c >= 'A' && c <= 'F') ? static_cast<char>(c + 32) : c; });
+  return {};
+}
+
+std::string cidr_problem(const std::string& s) {
+  if (has_control_char(s)) return "must not contain control characters";
+  const auto slash = s.find('/');
+  if (slash == std::string::npos) return "needs a prefix length, like \"10.0.0.1/24\"";
+  const std::string addr = s.substr(0, slash);
+  const long len = parse_decimal(std::string_view(s).substr(slash + 1), 3);
+  const bool v6 = addr.find(':') != std::string::npos;
+  unsigned char buf[16];
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, addr.c_str(), buf) != 1) {
+    return v6 ? "is not a valid IPv6 address" : "is not a valid IPv4 address";
+  }
+  if (v6 && (len < 1 || len > 128)) return "needs an IPv6 prefix length 1..128";
+  if (!v6 && (len < 1 || len > 32)) return "needs an IPv4 prefix length 1..32";
+  return {};
+}
+
+std::string listen_problem(const std::string& s) {
+  if (has_control_char(s)) return "must not contain control characters";
+  std::string host;
+  std::string_view port;
+  unsigned char buf[16];
+  if (!s.empty() && s[0] == '[') {
+    const auto close = s.find("]:");
+    if (close == std::string::npos) return "must be \"[IPv6]:port\", like \"[::1]:9464\"";
+    host = s.substr(1, close - 1);
+    port = std::string_view(s).substr(close + 2);
+    if (inet_pton(AF_INET6, host.c_str(), buf) != 1) return "has an invalid IPv6 address";
+  } else {
+    const auto colon = s.rfind(':');
+    if (colon == std::string::npos) return "must be \"host:port\", like \"127.0.0.1:9464\"";
+    host = s.substr(0, colon);
+    port = std::string_view(s).substr(colon + 1);
+    if (host.find(':') != std::string::npos) {
+      return "has an IPv6 address without brackets (write \"[::1]:9464\")";
+    }
+    if (inet_pton(AF_INET, host.c_str(), buf) != 1) return "has an invalid IPv4 address";
+  }
+  const long p = parse_decimal(port, 5);
+  if (p < 1 || p > 65535) return "needs a port 1..65535";
+  return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Guard run before toml11 sees the text: toml11 3.7 recurses once per nesting level (arrays,
+// inline tables, dotted keys) and overflows the stack on inputs like "a = [[[[...". Strings and
+// comments are skipped the way TOML lexes them, so brackets and dots inside them do not count.
+
+struct Precheck {
+  std::size_t offset = 0;
+  std::string message;
+  std::string hint;
+};
+
+// Offset of the first byte that is not well-formed UTF-8 (RFC 3629, as toml11's lexer defines
+// it), or npos.
+std::size_t invalid_utf8_at(std::string_view s) {
+  const auto byte = [&s](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const unsigned c = byte(i);
+    std::size_t len = 0;
+    unsigned lo = 0x80, hi = 0xbf;  // allowed range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    } else {
+      return i;
+    }
+    if (i + len > s.size()) return i;
+    if (byte(i + 1) < lo || byte(i + 1) > hi) return i;
+    for (std::size_t k = 2; k < len; ++k) {
+      if (byte(i + k) < 0x80 || byte(i + k) > 0xbf) return i;
+    }
+    i += len;
+  }
+  return std::string_view::npos;
+}
+
+std::optional<Precheck> precheck(std::string_view s) {
+  // TOML documents are UTF-8; toml11 3.7.1 reads out of bounds when it reports invalid UTF-8 in
+  // a literal string, so such input never reaches it.
+  if (const std::size_t bad = invalid_utf8_at(s); bad != std::string_view::npos) {
+    return Precheck{bad, "the file is not valid UTF-8",
+                    "TOML files must be UTF-8 encoded; check the byte at the caret"};
+  }
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  int depth = 0;
+  int dots = 0;
+  while (i < n) {
+    const char c = s[i];
+    if (c == '\n') {
+      dots = 0;
+      ++i;
+    } else if (c == '#') {
+      while (i < n && s[i] != '\n') ++i;
+    } else if (c == '"' || c == '\'') {
+      const bool basic = c == '"';
+      if (i + 2 < n && s[i + 1] == c && s[i + 2] == c) {  // multi-line string
+        i += 3;
+        while (i < n) {
+          if (basic && s[i] == '\\') {
+            i += 2;
+          } else if (i + 2 < n && s[i] == c && s[i + 1] == c && s[i + 2] == c) {
+            while (i < n && s[i] == c) ++i;  // up to two quotes before the closing three
+            break;
+          } else {
+            ++i;
+          }
+        }
+      } else {  // one-line string; a newline ends it (toml11 reports that)
+        ++i;
+        while (i < n && s[i] != c && s[i] != '\n') {
+          if (basic && s[i] == '\\' && i + 1 < n && s[i + 1] != '\n') ++i;
+          ++i;
+        }
+        if (i < n && s[i] == c) ++i;
+      }
+    } else {
+      if (c == '[' || c == '{') {
+        if (++depth > kMaxNesting) {
+          return Precheck{i, "nesting too deep: more than 16 levels of '[' and '{'",
+                          "a vswitch config needs at most 3 levels ([[switch.port]] and arrays)"};
+        }
+      } else if (c == ']' || c == '}') {
+        if (depth > 0) --depth;
+      } else if (c == '.') {
+        if (++dots > kMaxDotsPerLine) {
+          return Precheck{i, "too many dots on one line (more than 16 outside strings)",
+                          "dotted keys nest tables; a vswitch config needs at most \"switch.port\""};
+        }
+      }
+      ++i;
+    }
+  }
+  return std::nullopt;
+}
+
+// A message in toml11's layout, for problems found before toml11 has a value to point at.
+Error format_at(const std::string& file, std::string_view text, std::size_t offset,
+                const std::string& message, const std::string& hint) {
+  offset = std::min(offset, text.size());
+  const auto line_no = static_cast<std::uint_least32_t>(
+      1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
+  std::size_t begin = text.rfind('\n', offset == 0 ? 0 : offset - 1);
+  begin = (begin == std::string_view::npos || begin >= offset) ? 0 : begin + 1;
+  std::size_t end = text.find('\n', offset);
+  if (end == std::string_view::npos) end = text.size();
+  // Show at most 80 characters of the line, around the offending character.
+  const std::size_t shown_begin = offset - begin > 60 ? offset - 60 : begin;
+  const std::size_t shown_end = std::min(end, shown_begin + 80);
+  // The line is shown as ASCII: control characters and non-ASCII bytes become '?' (the line may
+  // be the one with invalid UTF-8).
+  std::string shown(text.substr(shown_begin, shown_end - shown_begin));
+  for (char& c : shown) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u >= 0x7f) c = '?';
+  }
+  const std::string num = std::to_string(line_no);
+  const std::string pad(num.size(), ' ');
+  std::ostringstream os;
+  os << "[error] " << message << "\n"
+     << " --> " << file << "\n"
+     << " " << pad << " |\n"
+     << " " << num << " | " << shown << "\n"
+     << " " << pad << " | " << std::string(offset - shown_begin, ' ') << "^--- here\n"
+     << " " << pad << " |\n"
+     << "Hint: " << hint;
+  return Error{line_no, os.str()};
+}
+
+// ---------------------------------------------------------------------------------------------
+// The validator: walks the parsed document, reports problems, fills a Config.
+
+const char* type_name(const Value& v) {
+  switch (v.type()) {
+    case toml::value_t::boolean:
+      return "a boolean";
+    case toml::value_t::integer:
+      return "an integer";
+    case toml::value_t::floating:
+      return "a float";
+    case toml::value_t::string:
+      return "a string";
+    case toml::value_t::array:
+      return "an array";
+    case toml::value_t::table:
+      return "a table";
+    case toml::value_t::offset_datetime:
+    case toml::value_t::local_datetime:
+    case toml::value_t::local_date:
+    case toml::value_t::local_time:
+      return "a date/time";
+    default:
+      return "empty";
+  }
+}
+
+const Value* lookup(const Value& table, const std::string& key) {
+  const auto& t = table.as_table();
+  const auto it = t.find(key);
+  return it == t.end() ? nullptr : &it->second;
+}
+
+const std::vector<std::string_view> kTopKeys = {"daemon", "switch"};
+const std::vector<std::string_view> kDaemonKeys = {
+    "file_prefix",  "workers",     "worker_cores",     "main_core",
+    "metrics_listen", "runtime_dir", "mbufs_per_worker", "restart_backoff_ms"};
+const std::vector<std::string_view> kSwitchKeys = {"name", "port"};
+const std::vector<std::string_view> kPortKeys = {"name", "mac",   "driver",    "netns",
+                                                 "queues", "mtu", "addresses", "persist"};
+
+enum class Got { absent, bad, ok };
+
+class Validator {
+ public:
+  explicit Validator(std::vector<Error>& errors) : errors_(errors) {}
+
+  std::optional<Config> run(const Value& root) {
+    Config cfg;
+    check_keys(root, kTopKeys, "top level", "the top level");
+    if (const Value* d = lookup(root, "daemon")) {
+      if (d->is_table()) {
+        daemon(*d, cfg.daemon);
+      } else {
+        report(*d, "top level", "daemon must be a table", "this is " + std::string(type_name(*d)),
+               "write the daemon settings under a [daemon] header");
+      }
+    }
+    const Value* sw = lookup(root, "switch");
+    if (sw == nullptr) {
+      report(root, "top level", "no [[switch]] defined: at least one switch is required", "here",
+             "add a switch: [[switch]] with name = \"sw0\", then its ports as [[switch.port]]");
+    } else if (!sw->is_array()) {
+      report(*sw, "top level", "switch must be an array of tables",
+             "this is " + std::string(type_name(*sw)),
+             "write each switch under its own [[switch]] header (double brackets)");
+    } else if (sw->as_array().empty()) {
+      report(*sw, "top level", "at least one switch is required", "this array is empty",
+             "add a switch: [[switch]] with name = \"sw0\"");
+    } else {
+      std::size_t index = 0;
+      for (const Value& s : sw->as_array()) {
+        if (full()) break;
+        ++index;
+        if (index == kMaxSwitches + 1) {
+          report(s, "top level", "too many switches: at most 64", "switch #65",
+                 "merge switches or run another daemon");
+        }
+        switch_table(s, index, cfg);
+      }
+    }
+    if (!errors_.empty()) return std::nullopt;
+    return cfg;
+  }
+
+ private:
+  bool full() const { return errors_.size() >= kMaxErrors; }
+
+  void add(const Value& at, std::string text) {
+    if (full()) return;
+    errors_.push_back(Error{at.location().line(), std::move(text)});
+  }
+
+  void report(const Value& at, const std::string& ctx, const std::string& message,
+              const std::string& comment, const std::string& hint) {
+    if (full()) return;
+    add(at, toml::format_error("[error] " + ctx + ": " + message, at, comment, {hint}, false));
+  }
+
+  // A problem at `at` that relates to an earlier value `first` (duplicates, conflicts).
+  void report2(const Value& first, const std::string& first_comment, const Value& at,
+               const std::string& ctx, const std::string& message, const std::string& comment,
+               const std::string& hint) {
+    if (full()) return;
+    add(at, toml::format_error("[error] " + ctx + ": " + message, first, first_comment, at,
+                               comment, {hint}, false));
+  }
+
+  void check_keys(const Value& table, const std::vector<std::string_view>& allowed,
+                  const std::string& ctx, const std::string& where) {
+    for (const auto& [key, value] : table.as_table()) {
+      if (full()) return;
+      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+      std::string hint = "allowed keys in " + where + ": " + join(allowed);
+      if (key.size() <= 32) {
+        for (auto candidate : allowed) {
+          if (edit_distance(key, candidate) <= 2) {
+            hint += "; did you mean \"" + std::string(candidate) + "\"?";
+            break;
+          }
+        }
+      }
+      report(value, ctx, "unknown key " + show(key), "value of the unknown key", hint);
+    }
+  }
+
+  void type_mismatch(const Value& v, const std::string& ctx, const std::string& key,
+                     const char* wanted, const std::string& hint) {
+    report(v, ctx, key + " must be " + wanted, "this is " + std::string(type_name(v)), hint);
+  }
+
+  // Integer key in lo..hi. The value is range-checked as int64 before it is narrowed.
+  Got get_int(const Value& table, const std::string& key, std::int64_t lo, std::int64_t hi,
+              const std::string& ctx, const std::string& meaning, int& out) {
+    const Value* v = lookup(table, key);
+    if (v == nullptr) return Got::absent;
+    const std::string hint =
+        key + ": an integer " + std::to_string(lo) + ".." + std::to_string(hi) + ", " + meaning;
+    if (!v->is_integer()) {
+      type_mismatch(*v, ctx, key, "an integer", hint);
+      return Got::bad;
+    }
+    const std::int64_t x = v->as_integer();
+    if (x < lo || x > hi) {
+      report(*v, ctx, key + " must be " + std::to_string(lo) + ".." + std::to_string(hi),
+             "got " + std::to_string(x), hint);
+      return Got::bad;
+    }
+    out = static_cast<int>(x);
+    return Got::ok;
+  }
+
+  // String key whose content is checked by `problem` (returns an empty string if fine).
+  template <class Check>
+  Got get_string(const Value& table, const std::string& key, const std::string& ctx,
+                 const std::string& hint, Check problem, std::string& out) {
+    const Value* v = lookup(table, key);
+    if (v == nullptr) return Got::absent;
+    if (!v->is_string()) {
+      type_mismatch(*v, ctx, key, "a string", hint);
+      return Got::bad;
+    }
+    const std::string& s = v->as_string().str;
+    if (const std::string why = problem(s); !why.empty()) {
+      report(*v, ctx, key + " " + why, "got " + show(s), hint);
+      return Got::bad;
+    }
+    out = s;
+    return Got::ok;
+  }
+
+  Got get_bool(const Value& table, const std::string& key, const std::string& ctx,
+               const std::string& hint, bool& out) {
+    const Value* v = lookup(table, key);
+    if (v == nullptr) return Got::absent;
+    if (!v->is_boolean()) {
+      type_mismatch(*v, ctx, key, "true or false", hint);
+      return Got::bad;
+    }
+    out = v->as_boolean();
+    return Got::ok;
+  }
+
+  // -- [daemon] --------------------------------------------------------------------------------
+
+  void daemon(const Value& t, DaemonConfig& d) {
+    const std::string ctx = "daemon";
+    check_keys(t, kDaemonKeys, ctx, "[daemon]");
+
+    get_string(
+        t, "file_prefix", ctx,
+        "file_prefix: 1..32 characters [A-Za-z0-9_-], the EAL --file-prefix (default \"vswitch\")",
+        [](const std::string& s) {
+          return is_word(s, 32, "_-") ? std::string() : "must be 1..32 characters [A-Za-z0-9_-]";
+        },
+        d.file_prefix);
+    const Got workers = get_int(t, "workers", 1, 16, ctx,
+                                "the number of forwarding worker processes (default 1)", d.workers);
+    const Got main_core = get_int(t, "main_core", 0, 1023, ctx,
+                                  "the EAL main lcore, not one of worker_cores (default 0)",
+                                  d.main_core);
+    get_string(
+        t, "metrics_listen", ctx,
+        "metrics_listen: \"IPv4:port\" or \"[IPv6]:port\" with port 1..65535, where the Prometheus "
+        "exporter listens (default \"127.0.0.1:9464\"); host names are not resolved",
+        listen_problem, d.metrics_listen);
+    get_string(
+        t, "runtime_dir", ctx,
+        "runtime_dir: an absolute path of at most 64 characters (unix socket paths under it must "
+        "fit in 108 bytes), default \"/run/vswitch\"",
+        [](const std::string& s) {
+          if (s.empty() || s[0] != '/') return std::string("must be an absolute path");
+          if (s.size() > 64) return std::string("must be at most 64 characters");
+          if (has_control_char(s)) return std::string("must not contain control characters");
+          return std::string();
+        },
+        d.runtime_dir);
+    get_int(t, "mbufs_per_worker", 1023, 1048575, ctx,
+            "packet buffers in each worker's mempool, best 2^n - 1 (default 8191)",
+            d.mbufs_per_worker);
+    get_int(t, "restart_backoff_ms", 1, 60000, ctx,
+            "the first delay before a crashed worker is restarted, in ms (default 100)",
+            d.restart_backoff_ms);
+
+    const Value* cores = lookup(t, "worker_cores");
+    if (cores == nullptr) return;
+    const std::string cores_hint =
+        "worker_cores: one distinct CPU core 0..1023 per worker, none equal to main_core; leave it "
+        "out to let the EAL choose";
+    if (!cores->is_array()) {
+      type_mismatch(*cores, ctx, "worker_cores", "an array of integers", cores_hint);
+      return;
+    }
+    std::map<std::int64_t, const Value*> seen;
+    bool elements_ok = true;
+    for (const Value& c : cores->as_array()) {
+      if (!c.is_integer()) {
+        type_mismatch(c, ctx, "worker_cores entries", "integers", cores_hint);
+        elements_ok = false;
+        continue;
+      }
+      const std::int64_t x = c.as_integer();
+      if (x < 0 || x > 1023) {
+        report(c, ctx, "worker_cores entries must be 0..1023", "got " + std::to_string(x),
+               cores_hint);
+        elements_ok = false;
+        continue;
+      }
+      if (const auto [it, inserted] = seen.emplace(x, &c); !inserted) {
+        report2(*it->second, "first here", c, ctx,
+                "core " + std::to_string(x) + " is listed twice in worker_cores", "again here",
+                cores_hint);
+        elements_ok = false;
+        continue;
+      }
+      if (main_core == Got::ok && x == d.main_core) {
+        report2(c, "worker core", *lookup(t, "main_core"), ctx,
+                "main_core " + std::to_string(x) + " is also in worker_cores", "main_core",
+                cores_hint);
+        elements_ok = false;
+      } else if (main_core == Got::absent && x == d.main_core) {
+        report(c, ctx,
+               "worker_cores includes core " + std::to_string(x) + ", the main_core (default " +
+                   std::to_string(d.main_core) + ")",
+               "also the main core", cores_hint + "; or set main_core to a free core");
+        elements_ok = false;
+      }
+    }
+    const std::size_t count = cores->as_array().size();
+    if (workers != Got::bad && count != static_cast<std::size_t>(d.workers)) {
+      report(*cores, ctx,
+             "worker_cores has " + std::to_string(count) + " entries but workers = " +
+                 std::to_string(d.workers) + (workers == Got::absent ? " (the default)" : ""),
+             "one core per worker needed", cores_hint);
+      elements_ok = false;
+    }
+    if (elements_ok && workers != Got::bad) {
+      for (const Value& c : cores->as_array()) d.worker_cores.push_back(static_cast<int>(c.as_integer()));
+    }
+  }
+
+  // -- [[switch]] ------------------------------------------------------------------------------
+
+  void switch_table(const Value& t, std::size_t index, Config& cfg) {
+    std::string ctx = "switch #" + std::to_string(index);
+    if (!t.is_table()) {
+      report(t, ctx, "each switch must be a table", "this is " + std::string(type_name(t)),
+             "write each switch under its own [[switch]] header");
+      return;
+    }
+    SwitchConfig sc;
+    const std::string name_hint =
+        "name: 1..31 characters [A-Za-z0-9_-], unique among the switches";
+    const Got name = get_string(
+        t, "name", ctx, name_hint,
+        [](const std::string& s) {
+          return is_word(s, 31, "_-") ? std::string() : "must be 1..31 characters [A-Za-z0-9_-]";
+        },
+        sc.name);
+    if (name == Got::absent) {
+      report(t, ctx, "missing key \"name\"", "this switch has no name",
+             "every [[switch]] needs name = \"...\"; " + name_hint);
+    } else if (name == Got::ok) {
+      ctx = "switch " + show(sc.name);
+      const Value& nv = *lookup(t, "name");
+      if (const auto [it, inserted] = switch_names_.emplace(sc.name, &nv); !inserted) {
+        report2(*it->second, "first defined here", nv, ctx, "duplicate switch name",
+                "defined again here", "switch names must be unique");
+      }
+    }
+    check_keys(t, kSwitchKeys, ctx, "[[switch]]");
+
+    if (const Value* ports = lookup(t, "port")) {
+      if (!ports->is_array()) {
+        report(*ports, ctx, "port must be an array of tables",
+               "this is " + std::string(type_name(*ports)),
+               "write each port under its own [[switch.port]] header (double brackets)");
+      } else {
+        std::size_t pindex = 0;
+        for (const Value& p : ports->as_array()) {
+          if (full()) break;
+          ++pindex;
+          if (++total_ports_ == kMaxPorts + 1) {
+            report(p, ctx, "too many ports: at most 256 in total", "port #257",
+                   "spread the ports over more daemons");
+          }
+          port_table(p, ctx, pindex, sc);
+        }
+      }
+    }
+    cfg.switches.push_back(std::move(sc));
+  }
+
+  // -- [[switch.port]] -------------------------------------------------------------------------
+
+  void port_table(const Value& t, const std::string& switch_ctx, std::size_t index,
+                  SwitchConfig& sc) {
+    std::string ctx = switch_ctx + " port #" + std::to_string(index);
+    if (!t.is_table()) {
+      report(t, ctx, "each port must be a table", "this is " + std::string(type_name(t)),
+             "write each port under its own [[switch.port]] header");
+      return;
+    }
+    PortConfig pc;
+    const std::string name_hint =
+        "name: the TAP netdev name, 1..15 characters [A-Za-z0-9_.-], not \".\" or \"..\", "
+        "unique among all ports of all switches";
+    const Got name = get_string(
+        t, "name", ctx, name_hint,
+        [](const std::string& s) {
+          if (!is_word(s, 15, "_.-")) return std::string("must be 1..15 characters [A-Za-z0-9_.-]");
+          if (s == "." || s == "..") return std::string("must not be \".\" or \"..\"");
+          return std::string();
+        },
+        pc.name);
+    if (name == Got::absent) {
+      report(t, ctx, "missing key \"name\"", "this port has no name",
+             "every [[switch.port]] needs name = \"...\"; " + name_hint);
+    } else if (name == Got::ok) {
+      ctx = "port " + show(pc.name);
+      const Value& nv = *lookup(t, "name");
+      if (const auto [it, inserted] = port_names_.emplace(pc.name, &nv); !inserted) {
+        report2(*it->second, "first defined here", nv, ctx, "duplicate port name",
+                "defined again here",
+                "port names are netdev names: unique among all ports of all switches (a port "
+                "belongs to one switch)");
+      }
+    }
+    check_keys(t, kPortKeys, ctx, "[[switch.port]]");
+
+    const Got driver = get_string(
+        t, "driver", ctx,
+        "driver: \"tap\" (DPDK net_tap) or \"rtap\" (our io_uring net_rtap), default \"tap\"",
+        [](const std::string& s) {
+          return (s == "tap" || s == "rtap") ? std::string() : "must be \"tap\" or \"rtap\"";
+        },
+        pc.driver);
+    get_int(t, "queues", 1, 16, ctx, "the number of RX/TX queue pairs (default 1)", pc.queues);
+    get_int(t, "mtu", 68, 65518, ctx, "the netdev MTU in bytes (default 1500)", pc.mtu);
+    std::string mac_normalized;
+    if (get_string(
+            t, "mac", ctx,
+            "mac: six hex octets like \"02:00:00:00:00:01\", unicast (the lowest bit of the first "
+            "octet clear) and not all zeros; leave it out to let the kernel pick",
+            [&mac_normalized](const std::string& s) { return mac_problem(s, mac_normalized); },
+            pc.mac) == Got::ok) {
+      pc.mac = mac_normalized;
+    }
+    get_string(
+        t, "netns", ctx,
+        "netns: a named network namespace (/run/netns/NAME, created if absent), 1..64 characters "
+        "[A-Za-z0-9_.-], not \".\" or \"..\"; leave it out to stay in the daemon's namespace",
+        [](const std::string& s) {
+          if (!is_word(s, 64, "_.-")) return std::string("must be 1..64 characters [A-Za-z0-9_.-]");
+          if (s == "." || s == "..") return std::string("must not be \".\" or \"..\"");
+          return std::string();
+        },
+        pc.netns);
+    addresses(t, ctx, pc);
+    const std::string persist_hint =
+        "persist: true keeps the TAP when the daemon exits; only driver \"rtap\" supports it "
+        "(default false)";
+    if (get_bool(t, "persist", ctx, persist_hint, pc.persist) == Got::ok && pc.persist &&
+        driver != Got::bad && pc.driver == "tap") {
+      report(*lookup(t, "persist"), ctx, "persist needs driver = \"rtap\"",
+             driver == Got::absent ? "the driver is \"tap\" (the default)" : "the driver is \"tap\"",
+             persist_hint);
+    }
+    sc.ports.push_back(std::move(pc));
+  }
+
+  void addresses(const Value& t, const std::string& ctx, PortConfig& pc) {
+    const Value* a = lookup(t, "addresses");
+    if (a == nullptr) return;
+    const std::string hint =
+        "addresses: an array of CIDR strings like [\"10.0.0.1/24\", \"fd00::1/64\"], IPv4 prefix "
+        "1..32, IPv6 prefix 1..128, each at most once";
+    if (!a->is_array()) {
+      type_mismatch(*a, ctx, "addresses", "an array of strings", hint);
+      return;
+    }
+    std::map<std::string, const Value*> seen;
+    for (const Value& e : a->as_array()) {
+      if (!e.is_string()) {
+        type_mismatch(e, ctx, "addresses entries", "strings", hint);
+        continue;
+      }
+      const std::string& s = e.as_string().str;
+      if (const std::string why = cidr_problem(s); !why.empty()) {
+        report(e, ctx, "address " + show(s) + " " + why, "invalid CIDR", hint);
+        continue;
+      }
+      if (const auto [it, inserted] = seen.emplace(s, &e); !inserted) {
+        report2(*it->second, "first here", e, ctx, "address " + show(s) + " is listed twice",
+                "again here", hint);
+        continue;
+      }
+      pc.addresses.push_back(s);
+    }
+  }
+
+  std::vector<Error>& errors_;
+  std::map<std::string, const Value*> switch_names_;
+  std::map<std::string, const Value*> port_names_;
+  std::size_t total_ports_ = 0;
+};
+
+LoadResult finish(std::vector<Error> errors, std::optional<Config> cfg) {
+  LoadResult r;
+  std::stable_sort(errors.begin(), errors.end(),
+                   [](const Error& a, const Error& b) { return a.line < b.line; });
+  for (auto& e : errors) r.errors.push_back(std::move(e.text));
+  if (r.errors.empty()) r.config = std::move(cfg);
+  return r;
+}
+
+LoadResult single_error(std::string text) {
+  LoadResult r;
+  r.errors.push_back(std::move(text));
+  return r;
+}
+
+LoadResult load(const std::string& text, const std::string& name) {
+  if (text.size() > kMaxFileBytes) {
+    return single_error("[error] " + name + ": file too large (" + std::to_string(text.size()) +
+                        " bytes; at most " + std::to_string(kMaxFileBytes) + ")");
+  }
+  if (auto bad = precheck(text)) {
+    return finish({format_at(name, text, bad->offset, bad->message, bad->hint)}, std::nullopt);
+  }
+  Value root;
+  try {
+    std::istringstream in(text);
+    root = toml::parse(in, name);
+  } catch (const toml::syntax_error& e) {
+    std::string text = e.what();
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    return single_error(text +
+                        "\nHint: this is not valid TOML (see https://toml.io/en/v1.0.0); fix it "
+                        "first, the settings were not checked yet");
+  } catch (const std::exception& e) {
+    return single_error(std::string("[error] ") + name + ": cannot parse: " + e.what());
+  }
+  std::vector<Error> errors;
+  std::optional<Config> cfg;
+  try {
+    cfg = Validator(errors).run(root);
+  } catch (const std::exception& e) {  // toml::type_error, std::out_of_range: a bug here
+    errors.push_back(Error{0, std::string("[error] ") + name + ": internal error: " + e.what()});
+  }
+  return finish(std::move(errors), std::move(cfg));
+}
+
+}  // namespace
+
+const PortConfig* Config::find_port(std::string_view name) const {
+  for (const auto& s : switches) {
+    for (const auto& p : s.ports) {
+      if (p.name == name) return &p;
+    }
+  }
+  return nullptr;
+}
+
+std::size_t Config::port_count() const {
+  std::size_t n = 0;
+  for (const auto& s : switches) n += s.ports.size();
+  return n;
+}
+
+LoadResult load_config_string(const std::string& text, const std::string& display_name) {
+  try {
+    return load(text, display_name);
+  } catch (const std::exception& e) {
+    return single_error(std::string("[error] ") + display_name + ": " + e.what());
+  } catch (...) {
+    return single_error("[error] " + display_name + ": unknown error while loading");
+  }
+}
+
+LoadResult load_config_file(const std::string& path) {
+  try {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      const int err = errno;
+      return single_error("[error] cannot read config file \"" + path + "\": " +
+                          (err == ENOENT ? "file not found (" : "") +
+                          std::error_code(err, std::generic_category()).message() +
+                          (err == ENOENT ? ")" : ""));
+    }
+    std::string text;
+    struct stat st {};
+    int err = 0;
+    if (::fstat(fd, &st) != 0) {
+      err = errno;
+    } else if (S_ISDIR(st.st_mode)) {
+      err = EISDIR;
+    } else {
+      char buf[65536];
+      for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          err = errno;
+          break;
+        }
+        if (n == 0) break;
+        text.append(buf, static_cast<std::size_t>(n));
+        if (text.size() > kMaxFileBytes) break;  // load() reports it
+      }
+    }
+    ::close(fd);
+    if (err != 0) {
+      return single_error("[error] cannot read config file \"" + path +
+                          "\": " + std::error_code(err, std::generic_category()).message());
+    }
+    return load_config_string(text, path);
+  } catch (const std::exception& e) {
+    return single_error("[error] cannot read config file \"" + path + "\": " + e.what());
+  } catch (...) {
+    return single_error("[error] cannot read config file \"" + path + "\": unknown error");
+  }
+}
+
+std::string format_errors(const LoadResult& result) {
+  std::string out;
+  for (const auto& e : result.errors) {
+    out += e;
+    if (out.empty() || out.back() != '\n') out += '\n';
+  }
+  return out;
+}
+
+}  // namespace vs::config

@@ -1,0 +1,69 @@
+// vswitch configuration: the TOML file (see docs/config.md) loaded into plain structs.
+//
+// Loading never throws. Every problem of a file is collected and reported at once, each as a
+// toml11-style message carrying the file name, the line, a caret under the offending value and a
+// hint saying what is allowed. This header deliberately does not include toml.hpp.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vs::config {
+
+struct PortConfig {
+  std::string name;              // TAP netdev name, also the port's name in metrics/CLI:
+                                 // 1..15 chars [A-Za-z0-9_.-], not "." or ".."; unique in the file
+  std::string driver = "tap";    // "tap" (DPDK net_tap) or "rtap" (our io_uring net_rtap)
+  int queues = 1;                // 1..16
+  int mtu = 1500;                // 68..65518
+  std::string mac;               // "02:00:00:00:00:01" form (unicast, stored lower-case);
+                                 // empty = the kernel picks
+  std::string netns;             // named network namespace the netdev is moved into (created if
+                                 // absent); empty = stay in the daemon's namespace
+  std::vector<std::string> addresses;  // CIDRs "10.0.0.1/24", "fd00::1/64" given to the netdev
+  bool persist = false;          // keep the TAP when the daemon exits (driver "rtap" only)
+};
+
+struct SwitchConfig {
+  std::string name;  // 1..31 chars [A-Za-z0-9_-]; unique in the file
+  std::vector<PortConfig> ports;
+};
+
+struct DaemonConfig {
+  std::string file_prefix = "vswitch";            // EAL --file-prefix, 1..32 chars [A-Za-z0-9_-]
+  int workers = 1;                                // 1..16
+  std::vector<int> worker_cores;                  // empty, or one unique core 0..1023 per worker
+  int main_core = 0;                              // 0..1023, not in worker_cores
+  std::string metrics_listen = "127.0.0.1:9464";  // "a.b.c.d:port" or "[v6]:port"
+  std::string runtime_dir = "/run/vswitch";       // absolute path, at most 64 chars
+  int mbufs_per_worker = 8191;                    // 1023..1048575
+  int restart_backoff_ms = 100;                   // initial worker restart back-off, 1..60000
+};
+
+struct Config {
+  DaemonConfig daemon;
+  std::vector<SwitchConfig> switches;  // at least 1, at most 64; at most 256 ports in total
+
+  // The port with this name in any switch, or nullptr.
+  const PortConfig* find_port(std::string_view name) const;
+  // Number of ports over all switches.
+  std::size_t port_count() const;
+};
+
+struct LoadResult {
+  std::optional<Config> config;     // set if and only if errors is empty
+  std::vector<std::string> errors;  // in file order; each one may span several lines
+  bool ok() const { return config.has_value(); }
+};
+
+// Reads and validates a config file. Never throws.
+LoadResult load_config_file(const std::string& path);
+// Same for text in memory; display_name stands for the file name in messages. Never throws.
+LoadResult load_config_string(const std::string& text, const std::string& display_name);
+// All errors joined (each ends with a newline), ready for printing; empty if ok().
+std::string format_errors(const LoadResult& result);
+
+}  // namespace vs::config

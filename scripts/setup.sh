@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# Prepare a Debian 12 machine to build and test the project: Debian packages, DPDK's driver-SDK
+# headers (into the build tree), 2 MB hugepages, kernel checks (TUN, io_uring).
+# Idempotent; takes well under a second when everything is already in place.
+#
+# Usage: sudo scripts/setup.sh [--quiet]
+# Environment:
+#   VSWITCH_HUGEPAGES  number of 2 MB hugepages to reserve (default 512)
+#   VSWITCH_SDK_DIR    where the 4 SDK headers go (default <repo>/build/dpdk-sdk/include,
+#                      which is CMake's VSWITCH_DPDK_SDK_DIR default)
+set -euo pipefail
+
+# All the Debian packages the project needs, by purpose.
+PACKAGES=(
+  # build
+  g++ cmake ninja-build pkg-config git
+  # libraries: DPDK (+ the TAP PMD, vdev bus and ring mempool used at run time), dpdk for
+  # dpdk-hugepages.py, CAF actors, Prometheus metrics, TOML config, io_uring, unit tests
+  libdpdk-dev librte-net-tap23 librte-bus-vdev23 librte-mempool-ring23 dpdk
+  libcaf-dev prometheus-cpp-dev libtoml11-dev liburing-dev
+  googletest libgtest-dev libgmock-dev
+  # fetching the driver-SDK headers from Debian's dpdk source package
+  dpkg-dev xz-utils
+  # tests and tooling
+  iproute2 iperf3 iputils-ping procps psmisc curl tcpdump python3 clang-format
+)
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+source "$REPO/scripts/lib/common.sh"
+
+CACHE=/var/cache/vswitch
+SRC_CACHE=$CACHE/dpdk-src
+SHA_FILE=$REPO/scripts/dpdk-sdk.sha256
+SDK_DEST=$(realpath -m -- "${VSWITCH_SDK_DIR:-$REPO/build/dpdk-sdk/include}")
+DEB_SRC_FILE=/etc/apt/sources.list.d/vswitch-deb-src.sources
+HP_NR=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+APT_OPTS=(-o DPkg::Lock::Timeout=300)
+
+export VSWITCH_QUIET=0
+for arg in "$@"; do
+  case $arg in
+    -q|--quiet) VSWITCH_QUIET=1 ;;
+    -h|--help) sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    *) die "unknown argument '$arg' (usage: sudo scripts/setup.sh [--quiet])" ;;
+  esac
+done
+
+[[ $EUID -eq 0 ]] || die "setup must run as root (it installs packages, reserves hugepages, mounts hugetlbfs). Fix: sudo $0 $*"
+
+TMPDIRS=()
+trap 'rm -rf -- "${TMPDIRS[@]}"' EXIT
+
+# One setup at a time (README commands and CI jobs may start it concurrently).
+mkdir -p /run/lock
+exec 9>/run/lock/vswitch-setup.lock
+flock 9
+
+# Run a command, hiding its stdout in --quiet mode (errors still reach stderr).
+run() { if [[ $VSWITCH_QUIET == 1 ]]; then "$@" >/dev/null; else "$@"; fi; }
+
+# ---------------------------------------------------------------------------------------------
+# 1. Debian packages
+# ---------------------------------------------------------------------------------------------
+missing_packages() {
+  local -A ok=()
+  local name st p
+  while read -r name st; do
+    [[ $st == ii ]] && ok[$name]=1
+  done < <(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${PACKAGES[@]}" 2>/dev/null || true)
+  for p in "${PACKAGES[@]}"; do [[ -n ${ok[$p]:-} ]] || printf '%s\n' "$p"; done
+}
+
+apt_lists_present() { compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; }
+
+all_known() {
+  local p
+  for p; do apt-cache show --no-all-versions "$p" >/dev/null 2>&1 || return 1; done
+}
+
+apt_update() { run apt-get "${APT_OPTS[@]}" update; }
+
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive run apt-get "${APT_OPTS[@]}" install -y --no-install-recommends "$@"
+}
+
+ensure_packages() {
+  local missing updated=0
+  mapfile -t missing < <(missing_packages)
+  if ((${#missing[@]} == 0)); then
+    info "setup: packages ok"
+    return
+  fi
+  if ! apt_lists_present || ! all_known "${missing[@]}"; then
+    apt_update || die "apt-get update failed; fix the apt sources or the network and re-run"
+    updated=1
+  fi
+  if ! apt_install "${missing[@]}"; then
+    ((updated == 0)) || die "apt-get install failed for: ${missing[*]}"
+    apt_update || die "apt-get update failed; fix the apt sources or the network and re-run"
+    apt_install "${missing[@]}" || die "apt-get install failed for: ${missing[*]}"
+  fi
+  mapfile -t missing < <(missing_packages)
+  ((${#missing[@]} == 0)) || die "packages still not installed after apt-get install: ${missing[*]}"
+  info "setup: packages ok"
+}
+
+# ---------------------------------------------------------------------------------------------
+# 2. DPDK driver-SDK headers. Debian builds DPDK with enable_driver_sdk=false, so libdpdk-dev lacks
+#    the 4 headers an out-of-tree vdev PMD needs; take them from the matching source package.
+#    They are fetched into the build tree and never committed.
+# ---------------------------------------------------------------------------------------------
+SDK_MEMBERS=(lib/ethdev/ethdev_driver.h lib/ethdev/ethdev_vdev.h
+             drivers/bus/vdev/bus_vdev_driver.h lib/eal/include/dev_driver.h)
+
+sdk_complete() {
+  local m
+  for m in "${SDK_MEMBERS[@]}"; do [[ -f $SDK_DEST/${m##*/} ]] || return 1; done
+}
+
+have_deb_src() {
+  local f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -f $f ]] && grep -Eq '^[[:space:]]*deb-src[[:space:]]' "$f" && return 0
+  done
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f $f ]] && grep -Eiq '^Types:(.*[[:space:]])?deb-src([[:space:]]|$)' "$f" && return 0
+  done
+  return 1
+}
+
+# deb-src stanzas derived from this machine's own Debian entries (those whose suite is the
+# release codename or <codename>-*; third-party repositories are left out).
+derive_deb_src() {
+  local codename f
+  codename=$(. /etc/os-release 2>/dev/null && printf '%s' "${VERSION_CODENAME:-}")
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f $f ]] || continue
+    awk -v code="$codename" '
+      function fname(l) { if (l !~ /^[A-Za-z0-9-]+:/) return ""; sub(/:.*/, "", l); return tolower(l) }
+      function val(l) { sub(/^[^:]*:[ \t]*/, "", l); return l }
+      function suite_ok(s) { return code == "" || s == code || index(s, code "-") == 1 }
+      BEGIN { RS = ""; FS = "\n" }
+      {
+        deb = 0; ok = 0; enabled = 1; body = ""
+        for (i = 1; i <= NF; i++) {
+          l = $i; n = fname(l)
+          if (n == "types") { k = split(val(l), t, /[ \t]+/); for (j = 1; j <= k; j++) if (t[j] == "deb") deb = 1; continue }
+          if (n == "suites") { k = split(val(l), t, /[ \t]+/); for (j = 1; j <= k; j++) if (suite_ok(t[j])) ok = 1 }
+          if (n == "enabled" && tolower(val(l)) == "no") enabled = 0
+          body = body l "\n"
+        }
+        if (deb && ok && enabled) printf "Types: deb-src\n%s\n", body
+      }' "$f"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -f $f ]] || continue
+    awk -v code="$codename" '
+      /^[ \t]*deb[ \t]/ {
+        line = $0; sub(/^[ \t]*deb[ \t]+/, "", line); opts = ""
+        if (line ~ /^\[/) {
+          e = index(line, "]"); opts = substr(line, 2, e - 2)
+          line = substr(line, e + 1); sub(/^[ \t]+/, "", line)
+        }
+        n = split(line, w, /[ \t]+/); comps = ""
+        for (j = 3; j <= n && w[j] !~ /^#/; j++) comps = comps (comps == "" ? "" : " ") w[j]
+        if (!(code == "" || w[2] == code || index(w[2], code "-") == 1)) next
+        printf "Types: deb-src\nURIs: %s\nSuites: %s\nComponents: %s\n", w[1], w[2], comps
+        k = split(opts, o, /[ \t]+/)
+        for (j = 1; j <= k; j++) {
+          split(o[j], kv, "=")
+          if (kv[1] == "signed-by") printf "Signed-By: %s\n", kv[2]
+          if (kv[1] == "trusted") printf "Trusted: %s\n", kv[2]
+        }
+        printf "\n"
+      }' "$f"
+  done
+}
+
+write_deb_src() {
+  local body
+  body=$(derive_deb_src)
+  [[ -n $body ]] || die "no deb-src entry and no Debian 'deb' entry to derive one from in /etc/apt/sources.list{,.d/*}. Fix: add a deb-src entry for Debian (e.g. $DEB_SRC_FILE with 'Types: deb-src', 'URIs: http://deb.debian.org/debian', 'Suites: bookworm bookworm-updates', 'Components: main') and re-run"
+  printf '# Written by scripts/setup.sh: source entries so that "apt-get source dpdk" works\n# (DPDK driver-SDK headers). Derived from the machine'"'"'s own Debian entries.\n\n%s\n' \
+    "$body" >"$DEB_SRC_FILE.tmp"
+  mv -f -- "$DEB_SRC_FILE.tmp" "$DEB_SRC_FILE"
+}
+
+apt_source() { (cd "$SRC_CACHE" && run apt-get "${APT_OPTS[@]}" source --download-only "dpdk=$1"); }
+
+download_dpdk_source() {
+  local full=$1
+  mkdir -p -- "$SRC_CACHE"
+  # Let apt's unprivileged _apt user write here so the download runs sandboxed.
+  if id _apt >/dev/null 2>&1; then chown _apt -- "$SRC_CACHE"; fi
+  if ! have_deb_src; then
+    write_deb_src
+    info "setup: added $DEB_SRC_FILE"
+    # Update only the new source lists; the binary lists stay as they are.
+    run apt-get "${APT_OPTS[@]}" update -o Dir::Etc::SourceList="$DEB_SRC_FILE" \
+      -o Dir::Etc::SourceParts=/nonexistent -o APT::Get::List-Cleanup=0 ||
+      die "apt-get update for $DEB_SRC_FILE failed; check that file and the network"
+  fi
+  if ! apt_source "$full"; then
+    apt_update || die "apt-get update failed; fix the apt sources or the network and re-run"
+    apt_source "$full" || die "could not download the dpdk=$full source package into $SRC_CACHE. Fix: make sure a Debian deb-src entry exists (see $DEB_SRC_FILE) and that its mirror carries dpdk $full"
+  fi
+}
+
+sdk_headers() {
+  local full up orig expected actual top tmp m members=() created="" d
+  full=$(dpkg-query -W -f='${Version}' libdpdk-dev 2>/dev/null) || full=""
+  [[ -n $full ]] || die "libdpdk-dev is not installed (the package step should have installed it)"
+  up=${full#*:}
+  up=${up%-*}
+  if [[ -f $SDK_DEST/.stamp && $(<"$SDK_DEST/.stamp") == "$full" ]] && sdk_complete; then
+    info "setup: dpdk sdk headers ok ($up)"
+    return
+  fi
+
+  orig=$SRC_CACHE/dpdk_$up.orig.tar.xz
+  expected=""
+  [[ -f $SHA_FILE ]] && expected=$(awk -v f="dpdk_$up.orig.tar.xz" '$2 == f { print $1; exit }' "$SHA_FILE")
+  if [[ ! -f $orig ]] || { [[ -n $expected ]] && [[ $(sha256sum <"$orig" | cut -d' ' -f1) != "$expected" ]]; }; then
+    rm -f -- "$orig"
+    download_dpdk_source "$full"
+  fi
+  [[ -f $orig ]] || die "apt-get source did not produce $orig"
+  actual=$(sha256sum <"$orig" | cut -d' ' -f1)
+  if [[ -z $expected ]]; then
+    die "found libdpdk-dev $full, but scripts/dpdk-sdk.sha256 records no sha256 for dpdk_$up.orig.tar.xz (expected hash: none known; downloaded file $orig has sha256 $actual). Fix: verify that tarball (e.g. against the DPDK release at https://fast.dpdk.org/rel/ or Debian's signed .dsc), then add the line '$actual  dpdk_$up.orig.tar.xz' to scripts/dpdk-sdk.sha256 and re-run"
+  fi
+  if [[ $actual != "$expected" ]]; then
+    rm -f -- "$orig"
+    die "sha256 mismatch for dpdk_$up.orig.tar.xz (libdpdk-dev $full): got $actual, expected $expected (scripts/dpdk-sdk.sha256). The download was removed. Fix: re-run (a corrupt download is fetched again); if it persists, check the mirror, and if the recorded hash is what is wrong, replace it with the hash of a verified tarball in scripts/dpdk-sdk.sha256"
+  fi
+
+  # Top-level directory of the tarball (dpdk-stable-<upstream> for stable releases).
+  top=$(tar -tJf "$orig" 2>/dev/null | head -n1 || true)
+  top=${top%%/*}
+  [[ -n $top ]] || die "cannot list $orig"
+  for m in "${SDK_MEMBERS[@]}"; do members+=("$top/$m"); done
+
+  d=$SDK_DEST
+  while [[ ! -e $d ]]; do created=$d; d=$(dirname -- "$d"); done
+  mkdir -p -- "$SDK_DEST"
+  tmp=$(mktemp -d -- "$SDK_DEST/.extract.XXXXXX")
+  TMPDIRS+=("$tmp")
+  tar -xJf "$orig" -C "$tmp" --no-same-owner --no-same-permissions -m --transform 's#.*/##' "${members[@]}" ||
+    die "could not extract the SDK headers from $orig"
+  rm -f -- "$SDK_DEST/.stamp"
+  for m in "${SDK_MEMBERS[@]}"; do mv -f -- "$tmp/${m##*/}" "$SDK_DEST/"; done
+  printf '%s\n' "$full" >"$SDK_DEST/.stamp"
+  # Under sudo, keep the build tree owned by whoever owns the repository.
+  if [[ -n $created && $created == "$REPO"/* ]]; then
+    chown -R --reference="$REPO" -- "$created"
+  else
+    chown --reference="$SDK_DEST" -- "$SDK_DEST"/*.h "$SDK_DEST/.stamp"
+  fi
+  info "setup: dpdk sdk headers ok ($up, extracted into $SDK_DEST)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# 3. Hugepages. The test suite runs at most 2 switches at once (ctest -j2); each is a DPDK primary
+#    plus workers, with a ~16 MB mempool per worker plus EAL memory. 512 x 2 MB = 1 GiB leaves room
+#    and costs about 4% of this 24 GiB machine. An existing higher reservation is never lowered.
+# ---------------------------------------------------------------------------------------------
+hugetlbfs_2m_mounted() {
+  awk '$3 == "hugetlbfs" && ($4 !~ /pagesize=/ || $4 ~ /pagesize=2M/) { found = 1 } END { exit !found }' /proc/mounts
+}
+
+hugepages() {
+  local want=${VSWITCH_HUGEPAGES:-512} floor=256 cur fix
+  [[ $want =~ ^[0-9]+$ ]] || die "VSWITCH_HUGEPAGES must be a number of 2 MB pages, got '$want'"
+  ((want >= floor)) || floor=$want
+  [[ -f $HP_NR ]] || die "this kernel offers no 2 MB hugepages ($HP_NR missing). Fix: use a kernel with CONFIG_HUGETLBFS"
+  cur=$(<"$HP_NR")
+  if ((cur < want)); then
+    { echo "$want" >"$HP_NR"; } 2>/dev/null ||
+      die "cannot write $HP_NR (read-only /sys, e.g. in a container). Fix: on the host, echo $want > $HP_NR"
+    cur=$(<"$HP_NR")
+    if ((cur < want)) && [[ -w /proc/sys/vm/compact_memory ]]; then
+      # Memory is fragmented; compaction is cheap and harmless, so try once before giving up.
+      { echo 1 >/proc/sys/vm/compact_memory && echo "$want" >"$HP_NR"; } 2>/dev/null || true
+      cur=$(<"$HP_NR")
+    fi
+    fix="Fix: sync; echo 3 > /proc/sys/vm/drop_caches; echo 1 > /proc/sys/vm/compact_memory; then re-run scripts/setup.sh (or reboot)"
+    if ((cur < floor)); then
+      die "only $cur of $want 2 MB hugepages could be reserved, at least $floor are needed (memory is fragmented). $fix"
+    elif ((cur < want)); then
+      warn "only $cur of $want 2 MB hugepages could be reserved (memory is fragmented); enough for the tests. $fix"
+    fi
+  fi
+  if ! hugetlbfs_2m_mounted; then
+    mkdir -p /dev/hugepages
+    mount -t hugetlbfs nodev /dev/hugepages ||
+      die "cannot mount hugetlbfs at /dev/hugepages. Fix: mount -t hugetlbfs nodev /dev/hugepages (needs CAP_SYS_ADMIN)"
+  fi
+  info "setup: hugepages $cur x 2 MB"
+}
+
+# ---------------------------------------------------------------------------------------------
+# 4. Kernel: TUN device, version, io_uring usable (probe result cached per kernel release).
+# ---------------------------------------------------------------------------------------------
+io_uring_probe() {
+  local tmp err stamp=$CACHE/io_uring-ok.$1
+  [[ -f $stamp ]] && return 0
+  command -v cc >/dev/null || die "no C compiler 'cc' for the io_uring probe. Fix: apt-get install gcc"
+  tmp=$(mktemp -d)
+  TMPDIRS+=("$tmp")
+  cc -x c - -o "$tmp/probe" -luring <<'EOF' || die "cannot compile the io_uring probe (is liburing-dev installed?)"
+#include <liburing.h>
+#include <stdio.h>
+int main(void) {
+  struct io_uring ring;
+  int rc = io_uring_queue_init(8, &ring, 0);
+  if (rc < 0) { printf("%d\n", -rc); return 1; }
+  io_uring_queue_exit(&ring);
+  printf("0\n");
+  return 0;
+}
+EOF
+  err=$("$tmp/probe") || true
+  case $err in
+    0) mkdir -p -- "$CACHE"; : >"$stamp"; return 0 ;;
+    38) die "io_uring_setup failed with ENOSYS: io_uring is compiled out or blocked by a seccomp/container policy (Docker's default profile blocks it). Fix: run on the host or in a VM, or allow io_uring_setup/io_uring_enter/io_uring_register in the seccomp profile" ;;
+    1) die "io_uring_setup failed with EPERM: denied by kernel.io_uring_disabled or an LSM/seccomp policy. Fix: sysctl -w kernel.io_uring_disabled=0, and check the container's seccomp/AppArmor/SELinux policy" ;;
+    12) die "io_uring_setup failed with ENOMEM: the ring could not be allocated; usually RLIMIT_MEMLOCK is too low (now: $(ulimit -l) kB). Fix: ulimit -l unlimited (or LimitMEMLOCK=infinity / 'memlock' in /etc/security/limits.conf)" ;;
+    *) die "io_uring_setup failed (errno ${err:-unknown}). Fix: check the kernel configuration and the container/seccomp policy" ;;
+  esac
+}
+
+kernel_checks() {
+  local rel ver disabled
+  if [[ ! -e /dev/net/tun ]] && command -v modprobe >/dev/null; then modprobe tun 2>/dev/null || true; fi
+  [[ -c /dev/net/tun ]] ||
+    die "/dev/net/tun is missing or not a character device. Fix: modprobe tun, or mkdir -p /dev/net && mknod /dev/net/tun c 10 200"
+  { : <>/dev/net/tun; } 2>/dev/null ||
+    die "/dev/net/tun cannot be opened (container device policy?). Fix: give the container access to /dev/net/tun (e.g. --device /dev/net/tun --cap-add NET_ADMIN)"
+
+  rel=$(uname -r)
+  [[ $rel =~ ^([0-9]+)\.([0-9]+) ]] || die "cannot parse kernel release '$rel'"
+  ver=$((10#${BASH_REMATCH[1]} * 1000 + 10#${BASH_REMATCH[2]}))
+  ((ver >= 5015)) || die "kernel $rel is too old: at least 5.15 is needed (io_uring). Fix: boot a newer kernel"
+  ((ver >= 6007)) || warn "kernel $rel is older than 6.7: io_uring multishot read is unavailable"
+
+  if [[ -r /proc/sys/kernel/io_uring_disabled ]]; then
+    disabled=$(</proc/sys/kernel/io_uring_disabled)
+    [[ $disabled == 0 ]] ||
+      die "kernel.io_uring_disabled=$disabled (1: only the io_uring_group may use it, 2: disabled). Fix: sysctl -w kernel.io_uring_disabled=0"
+  fi
+  io_uring_probe "$rel"
+  info "setup: kernel $rel ok, /dev/net/tun ok, io_uring ok"
+}
+
+ensure_packages
+sdk_headers
+hugepages
+kernel_checks

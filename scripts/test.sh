@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up, build and run the whole test suite: first the normal build, then the ASan+UBSan build,
+# each with ctest (unit, integration and fault tests; "slow" ones excluded). Exits non-zero if any
+# test fails in either build.
+#
+# Usage: sudo scripts/test.sh [--no-asan] [ctest args...]
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+flavours=(default asan)
+if [ "${1:-}" = "--no-asan" ]; then
+  flavours=(default)
+  shift
+fi
+
+"$REPO/scripts/setup.sh" --quiet
+rc=0
+for flavour in "${flavours[@]}"; do
+  dir=$("$REPO/scripts/build.sh" "$flavour" | tail -n 1)
+  echo "=== ctest: $flavour build ($dir) ==="
+  # halt_on_error: a sanitizer finding fails the test; detect_leaks stays on.
+  ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1} \
+  UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
+    ctest --test-dir "$dir" --output-on-failure -LE slow "$@" || rc=1
+done
+exit "$rc"

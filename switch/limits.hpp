@@ -1,0 +1,15 @@
+// Fixed bounds of the shared-memory layouts. They size structures that several processes map,
+// so changing one is a layout change (bump kLayoutVersion in topology.hpp).
+#pragma once
+#include <cstdint>
+
+namespace vs {
+
+inline constexpr int kMaxPorts = 256;       // ports per daemon, all switches together
+inline constexpr int kMaxSwitches = 64;
+inline constexpr int kMaxWorkers = 16;
+inline constexpr int kMaxQueuesPerPort = 32;  // DPDK queues of one port (rx == tx for net_tap)
+inline constexpr int kPortNameSize = 16;      // IFNAMSIZ
+inline constexpr int kBurstSize = 32;
+
+}  // namespace vs

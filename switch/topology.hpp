@@ -1,0 +1,59 @@
+// The port/queue table: which ports exist, which switch each belongs to, and which worker polls each
+// rx queue. It lives in a DPDK memzone that every process maps.
+//
+// Writer: the primary (vswitchd) only.  Readers: the workers, which take a consistent copy.
+// Protocol (a seqlock, as in VPP's stats segment): the writer makes `generation` odd, writes the
+// table, then makes it even again with a release store. A reader loads an even `generation`
+// (acquire), copies the table, and keeps the copy only if `generation` is unchanged afterwards.
+// A reader never blocks the writer, and a reader killed mid-copy leaves nothing behind.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "switch/limits.hpp"
+
+namespace vs {
+
+inline constexpr uint32_t kTopologyMagic = 0x76737470;  // "vstp"
+inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint8_t kNoWorker = 0xff;
+
+struct PortEntry {
+  uint16_t dpdk_port_id;
+  uint16_t switch_index;
+  uint16_t nb_rx_queues;
+  uint16_t nb_tx_queues;
+  uint16_t mtu;
+  uint16_t reserved;
+  char name[kPortNameSize];
+  uint8_t rxq_owner[kMaxQueuesPerPort];  // worker id polling rx queue i, or kNoWorker
+};
+
+struct TopologyTable {
+  uint16_t nb_ports;
+  uint16_t nb_workers;
+  uint16_t nb_switches;
+  uint16_t primary_tx_queue;  // the tx queue reserved for the primary on every port
+  PortEntry ports[kMaxPorts];
+};
+
+struct SharedTopology {
+  uint32_t magic;
+  uint32_t layout_version;
+  std::atomic<uint64_t> generation;  // odd while the writer is mid-update; 0 = never published
+  TopologyTable table;
+};
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(offsetof(SharedTopology, table) % 8 == 0);
+
+// Writer side: initialise a zeroed block, then publish tables.
+void topology_init(SharedTopology& shared);
+void topology_publish(SharedTopology& shared, const TopologyTable& table);
+
+// Reader side: copy the table if a consistent, published version is available.
+// Returns the generation copied, or 0 when nothing is published or the writer kept interfering
+// for `max_attempts` tries.
+uint64_t topology_snapshot(const SharedTopology& shared, TopologyTable& out, int max_attempts = 100);
+
+}  // namespace vs

@@ -1,0 +1,175 @@
+# Test harness for integration and fault tests: sourced by tests/{integration,fault}/*.sh.
+#
+# Every test gets its own names (EAL --file-prefix, interfaces, namespaces, metrics port), so
+# nothing collides with a running switch or another test, and a trap removes everything it made
+# (processes, TAPs, namespaces, hugepage files, runtime dirs) even when the test fails or is
+# interrupted.
+set -euo pipefail
+
+: "${VSWITCH_BIN_DIR:?set by ctest: the directory with vswitchd and vswitch-worker}"
+: "${VSWITCH_TEST_TOOLS:?set by ctest: the directory with vs-rawframe}"
+
+T_ID=$(printf '%04x' $(( ($$ + RANDOM) % 65536 )))
+T_PREFIX="vst${T_ID}"              # EAL --file-prefix
+T_DIR=$(mktemp -d "/tmp/vswitch-test.${T_ID}.XXXX")
+T_METRICS_PORT=$(( 20000 + ($$ + RANDOM) % 20000 ))
+T_PIDS=()
+T_NETNS=()
+T_DAEMON_PID=""
+
+log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*"; }
+fail() {
+  log "FAIL: $*"
+  if [ -n "$T_DAEMON_PID" ] && [ -f "$T_DIR/vswitchd.log" ]; then
+    log "--- vswitchd log (last 40 lines) ---"
+    tail -n 40 "$T_DIR/vswitchd.log" || true
+  fi
+  exit 1
+}
+pass() { log "PASS: $*"; }
+
+# Names of the test's "VM" n: namespace and interface. Interface names stay within 15 chars.
+vm_ns() { echo "${T_PREFIX}-vm$1"; }
+vm_if() { echo "${T_PREFIX}v$1"; }
+
+cleanup() {
+  local rc=$?
+  set +e
+  for pid in ${T_DAEMON_PID:+$T_DAEMON_PID} "${T_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null
+  done
+  for _ in $(seq 100); do
+    { [ -n "$T_DAEMON_PID" ] && kill -0 "$T_DAEMON_PID" 2>/dev/null; } ||
+      pgrep -f -- "--file-prefix=${T_PREFIX}( |$)" >/dev/null || break
+    sleep 0.1
+  done
+  pkill -KILL -f -- "--file-prefix=${T_PREFIX}( |$)" 2>/dev/null
+  pkill -KILL -f -- "--config ${T_DIR}/" 2>/dev/null
+  for pid in "${T_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  for ns in "${T_NETNS[@]}" $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${T_PREFIX}-"); do
+    ip netns del "$ns" 2>/dev/null
+  done
+  for ifc in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep "^${T_PREFIX}"); do
+    ip link del "$ifc" 2>/dev/null
+  done
+  rm -f /dev/hugepages/"${T_PREFIX}"map_* 2>/dev/null
+  rm -rf "/var/run/dpdk/${T_PREFIX}" 2>/dev/null
+  if [ "$rc" -eq 0 ]; then rm -rf "$T_DIR"; else log "test files kept in $T_DIR"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[ "$(id -u)" -eq 0 ] || { echo "integration tests need root (TAPs, namespaces, hugepages)"; exit 1; }
+
+# write_config FILE NPORTS [WORKERS] [extra daemon lines...]: one switch with NPORTS ports, each in
+# its own namespace with 10.77.0.N/24 and fd77::N/64.
+write_config() {
+  local file=$1 nports=$2 workers=${3:-1}
+  shift 3 || shift $#
+  {
+    echo "[daemon]"
+    echo "file_prefix = \"${T_PREFIX}\""
+    echo "workers = ${workers}"
+    echo "metrics_listen = \"127.0.0.1:${T_METRICS_PORT}\""
+    echo "runtime_dir = \"${T_DIR}/run\""
+    echo "mbufs_per_worker = 4095"
+    echo "restart_backoff_ms = 10"
+    for line in "$@"; do echo "$line"; done
+    echo
+    echo "[[switch]]"
+    echo "name = \"sw0\""
+    for n in $(seq 1 "$nports"); do
+      echo
+      echo "[[switch.port]]"
+      echo "name = \"$(vm_if "$n")\""
+      echo "driver = \"tap\""
+      echo "netns = \"$(vm_ns "$n")\""
+      echo "addresses = [\"10.77.0.${n}/24\", \"fd77::${n}/64\"]"
+    done
+  } >"$file"
+  for n in $(seq 1 "$nports"); do T_NETNS+=("$(vm_ns "$n")"); done
+}
+
+# start_daemon CONFIG [vswitchd args...]: starts vswitchd and waits until it says it is ready.
+start_daemon() {
+  local config=$1
+  shift
+  "$VSWITCH_BIN_DIR/vswitchd" --config "$config" "$@" >"$T_DIR/vswitchd.log" 2>&1 &
+  T_DAEMON_PID=$!
+  for _ in $(seq 200); do
+    grep -q "vswitchd: ready" "$T_DIR/vswitchd.log" && return 0
+    kill -0 "$T_DAEMON_PID" 2>/dev/null || fail "vswitchd exited during start-up"
+    sleep 0.05
+  done
+  fail "vswitchd not ready after 10 s"
+}
+
+# stop_daemon [TIMEOUT_S]: SIGTERM, wait, return vswitchd's exit code.
+stop_daemon() {
+  local timeout=${1:-10} rc=0
+  kill -TERM "$T_DAEMON_PID"
+  for _ in $(seq $((timeout * 20))); do
+    kill -0 "$T_DAEMON_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -0 "$T_DAEMON_PID" 2>/dev/null && fail "vswitchd still running ${timeout} s after SIGTERM"
+  wait "$T_DAEMON_PID" || rc=$?
+  T_DAEMON_PID=""
+  return "$rc"
+}
+
+scrape() { curl -sf --max-time 5 "http://127.0.0.1:${T_METRICS_PORT}/metrics"; }
+
+# metric NAME 'LABEL="v",...': the sum of the samples of NAME whose labels include all given ones.
+metric() {
+  local name=$1 filter=${2:-}
+  scrape | awk -v name="$name" -v filter="$filter" '
+    BEGIN { n = split(filter, want, ","); sum = 0 }
+    $0 ~ "^" name "[{ ]" {
+      ok = 1
+      for (i = 1; i <= n; i++) if (want[i] != "" && index($0, want[i]) == 0) ok = 0
+      if (ok) sum += $NF
+    }
+    END { printf "%.0f\n", sum }'
+}
+
+# wait_metric NAME FILTER OP VALUE TIMEOUT_S: waits until the metric compares true.
+wait_metric() {
+  local name=$1 filter=$2 op=$3 want=$4 timeout=${5:-10} got=""
+  for _ in $(seq $((timeout * 20))); do
+    got=$(metric "$name" "$filter" 2>/dev/null || true)
+    if [ -n "$got" ] && [ "$got" "$op" "$want" ]; then return 0; fi
+    sleep 0.05
+  done
+  fail "$name{$filter} = ${got:-<no scrape>}, expected $op $want within ${timeout} s"
+}
+
+check() {  # check DESCRIPTION VALUE OP EXPECTED
+  local what=$1 got=$2 op=$3 want=$4
+  [ "$got" "$op" "$want" ] || fail "$what: got $got, expected $op $want"
+  log "ok: $what = $got ($op $want)"
+}
+
+worker_pids() { pgrep -f -- "vswitch-worker .*--file-prefix=${T_PREFIX}( |$)" || true; }
+
+# kernel_counter VM rx_packets|tx_packets|...: the TAP netdev's counter inside the VM namespace.
+kernel_counter() {
+  ip netns exec "$(vm_ns "$1")" cat "/sys/class/net/$(vm_if "$1")/statistics/$2"
+}
+
+# ping_ok FROM TO COUNT: pings VM TO from VM FROM over IPv4; returns ping's status.
+ping_ok() {
+  ip netns exec "$(vm_ns "$1")" ping -q -c "$3" -i 0.05 -W 2 "10.77.0.$2" >"$T_DIR/ping.log" 2>&1
+}
+
+rawframe() { "$VSWITCH_TEST_TOOLS/vs-rawframe" "$@"; }
+
+# leftovers: prints anything of this test's prefix still on the machine.
+leftovers() {
+  pgrep -af -- "--file-prefix=${T_PREFIX}( |$)" || true
+  ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | grep "^${T_PREFIX}" || true
+  ip netns list 2>/dev/null | grep "^${T_PREFIX}-" || true
+  ls /dev/hugepages 2>/dev/null | grep "^${T_PREFIX}map_" || true
+  [ -e "/var/run/dpdk/${T_PREFIX}" ] && echo "/var/run/dpdk/${T_PREFIX}" || true
+}

@@ -1,0 +1,56 @@
+// Unit tests of the control plane's helpers that need no EAL: EAL argument lists and the
+// helper-program runner.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "actors/command.hpp"
+#include "actors/eal.hpp"
+
+namespace vs {
+namespace {
+
+bool has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST(EalArgs, PrimaryNeverProbesPciAndUsesThePrefix) {
+  auto a = primary_eal_args({"vst123", 1, "info"});
+  EXPECT_TRUE(has(a, "--no-pci"));
+  EXPECT_TRUE(has(a, "--file-prefix=vst123"));
+  EXPECT_TRUE(has(a, "--proc-type=primary"));
+  EXPECT_TRUE(has(a, "--lcores=0@1"));
+  EXPECT_TRUE(has(a, "--log-level=info"));
+}
+
+TEST(EalArgs, WorkersGetDistinctLcoresOnTheirCpu) {
+  EalOptions o{"vs", 0, "notice"};
+  auto w0 = worker_eal_args(o, 0, 1);
+  auto w3 = worker_eal_args(o, 3, 1);
+  EXPECT_TRUE(has(w0, "--lcores=1@1"));
+  EXPECT_TRUE(has(w3, "--lcores=4@1"));
+  EXPECT_TRUE(has(w0, "--proc-type=secondary"));
+  EXPECT_TRUE(has(w0, "--no-pci"));
+  EXPECT_TRUE(has(w3, "--file-prefix=vs"));
+}
+
+TEST(Command, CapturesOutputAndExitCode) {
+  CommandResult r = run_command({"sh", "-c", "echo hello; echo oops >&2; exit 3"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.output, "hello\noops");
+  EXPECT_FALSE(r.ok());
+}
+
+TEST(Command, MissingProgramIsReported) {
+  CommandResult r = run_command({"/nonexistent/ip", "link"});
+  EXPECT_EQ(r.exit_code, 127);
+  EXPECT_NE(r.output.find("cannot execute /nonexistent/ip"), std::string::npos);
+}
+
+TEST(Command, JoinRendersTheCommandLine) {
+  EXPECT_EQ(join_command({"ip", "netns", "add", "vm1"}), "ip netns add vm1");
+  EXPECT_EQ(join_command({}), "");
+}
+
+}  // namespace
+}  // namespace vs
