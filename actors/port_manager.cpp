@@ -123,6 +123,20 @@ std::string PortManager::configure_and_start(PortRuntime& port) {
                                 nullptr);
     if (rc < 0) return port_error(port, "tx queue setup failed: " + std::string(rte_strerror(-rc)));
   }
+  rte_eth_dev_info info{};
+  if (rte_eth_dev_info_get(port.port_id, &info) == 0) {
+    // ethdev checks the frame (MTU + L2 overhead) against max_rx_pktlen as well as max_mtu.
+    uint32_t overhead = (info.max_mtu != UINT16_MAX && info.max_rx_pktlen > info.max_mtu)
+                            ? info.max_rx_pktlen - info.max_mtu
+                            : RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+    uint32_t max_mtu = std::min<uint32_t>(info.max_mtu, info.max_rx_pktlen - overhead);
+    if (static_cast<uint32_t>(port.cfg.mtu) > max_mtu || port.cfg.mtu < info.min_mtu) {
+      return port_error(port, "mtu " + std::to_string(port.cfg.mtu) + " is outside what driver \"" +
+                                  port.cfg.driver + "\" supports (" +
+                                  std::to_string(info.min_mtu) + ".." + std::to_string(max_mtu) +
+                                  "); change the port's mtu");
+    }
+  }
   rc = rte_eth_dev_set_mtu(port.port_id, static_cast<uint16_t>(port.cfg.mtu));
   if (rc < 0) return port_error(port, "MTU " + std::to_string(port.cfg.mtu) +
                                           " refused: " + rte_strerror(-rc));

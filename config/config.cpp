@@ -46,8 +46,12 @@ struct Error {
 // A string shown inside a message: quoted, control characters escaped, long strings cut.
 std::string show(std::string_view s) {
   constexpr std::size_t kMax = 40;
+  std::size_t cut = std::min(s.size(), kMax);
+  while (cut < s.size() && cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xc0) == 0x80) {
+    --cut;  // do not split a UTF-8 sequence
+  }
   std::string out = "\"";
-  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
+  for (std::size_t i = 0; i < cut; ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c == '"' || c == '\\') {
       out += '\\';
@@ -61,7 +65,7 @@ std::string show(std::string_view s) {
       out += static_cast<char>(c);
     }
   }
-  if (s.size() > kMax) out += "...";
+  if (cut < s.size()) out += "...";
   return out + "\"";
 }
 
@@ -291,8 +295,9 @@ std::optional<Precheck> precheck(std::string_view s) {
         if (depth > 0) --depth;
       } else if (c == '.') {
         if (++dots > kMaxDotsPerLine) {
-          return Precheck{i, "too many dots on one line (more than 16 outside strings)",
-                          "dotted keys nest tables; a vswitch config needs at most \"switch.port\""};
+          return Precheck{
+              i, "too many dots on one line (more than 16 outside strings)",
+              "dotted keys nest tables; a vswitch config needs at most \"switch.port\""};
         }
       }
       ++i;
@@ -369,10 +374,10 @@ const Value* lookup(const Value& table, const std::string& key) {
 
 const std::vector<std::string_view> kTopKeys = {"daemon", "switch"};
 const std::vector<std::string_view> kDaemonKeys = {
-    "file_prefix",  "workers",     "worker_cores",     "main_core",
+    "file_prefix",    "workers",     "worker_cores",     "main_core",
     "metrics_listen", "runtime_dir", "mbufs_per_worker", "restart_backoff_ms"};
 const std::vector<std::string_view> kSwitchKeys = {"name", "port"};
-const std::vector<std::string_view> kPortKeys = {"name", "mac",   "driver",    "netns",
+const std::vector<std::string_view> kPortKeys = {"name",   "mac", "driver",    "netns",
                                                  "queues", "mtu", "addresses", "persist"};
 
 enum class Got { absent, bad, ok };
@@ -438,8 +443,8 @@ class Validator {
                const std::string& ctx, const std::string& message, const std::string& comment,
                const std::string& hint) {
     if (full()) return;
-    add(at, toml::format_error("[error] " + ctx + ": " + message, first, first_comment, at,
-                               comment, {hint}, false));
+    add(at, toml::format_error("[error] " + ctx + ": " + message, first, first_comment, at, comment,
+                               {hint}, false));
   }
 
   void check_keys(const Value& table, const std::vector<std::string_view>& allowed,
@@ -532,9 +537,9 @@ class Validator {
         d.file_prefix);
     const Got workers = get_int(t, "workers", 1, 16, ctx,
                                 "the number of forwarding worker processes (default 1)", d.workers);
-    const Got main_core = get_int(t, "main_core", 0, 1023, ctx,
-                                  "the EAL main lcore, not one of worker_cores (default 0)",
-                                  d.main_core);
+    const Got main_core =
+        get_int(t, "main_core", 0, 1023, ctx,
+                "the EAL main lcore, not one of worker_cores (default 0)", d.main_core);
     get_string(
         t, "metrics_listen", ctx,
         "metrics_listen: \"IPv4:port\" or \"[IPv6]:port\" with port 1..65535, where the Prometheus "
@@ -542,11 +547,11 @@ class Validator {
         listen_problem, d.metrics_listen);
     get_string(
         t, "runtime_dir", ctx,
-        "runtime_dir: an absolute path of at most 64 characters (unix socket paths under it must "
-        "fit in 108 bytes), default \"/run/vswitch\"",
+        "runtime_dir: an absolute path of at most 255 characters, where the pid file goes (default "
+        "\"/run/vswitch\")",
         [](const std::string& s) {
           if (s.empty() || s[0] != '/') return std::string("must be an absolute path");
-          if (s.size() > 64) return std::string("must be at most 64 characters");
+          if (s.size() > 255) return std::string("must be at most 255 characters");
           if (has_control_char(s)) return std::string("must not contain control characters");
           return std::string();
         },
@@ -611,7 +616,8 @@ class Validator {
       elements_ok = false;
     }
     if (elements_ok && workers != Got::bad) {
-      for (const Value& c : cores->as_array()) d.worker_cores.push_back(static_cast<int>(c.as_integer()));
+      for (const Value& c : cores->as_array())
+        d.worker_cores.push_back(static_cast<int>(c.as_integer()));
     }
   }
 
@@ -625,8 +631,7 @@ class Validator {
       return;
     }
     SwitchConfig sc;
-    const std::string name_hint =
-        "name: 1..31 characters [A-Za-z0-9_-], unique among the switches";
+    const std::string name_hint = "name: 1..31 characters [A-Za-z0-9_-], unique among the switches";
     const Got name = get_string(
         t, "name", ctx, name_hint,
         [](const std::string& s) {
@@ -738,9 +743,10 @@ class Validator {
         "(default false)";
     if (get_bool(t, "persist", ctx, persist_hint, pc.persist) == Got::ok && pc.persist &&
         driver != Got::bad && pc.driver == "tap") {
-      report(*lookup(t, "persist"), ctx, "persist needs driver = \"rtap\"",
-             driver == Got::absent ? "the driver is \"tap\" (the default)" : "the driver is \"tap\"",
-             persist_hint);
+      report(
+          *lookup(t, "persist"), ctx, "persist needs driver = \"rtap\"",
+          driver == Got::absent ? "the driver is \"tap\" (the default)" : "the driver is \"tap\"",
+          persist_hint);
     }
     sc.ports.push_back(std::move(pc));
   }
@@ -859,8 +865,8 @@ LoadResult load_config_file(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       const int err = errno;
-      return single_error("[error] cannot read config file \"" + path + "\": " +
-                          (err == ENOENT ? "file not found (" : "") +
+      return single_error("[error] cannot read config file \"" + path +
+                          "\": " + (err == ENOENT ? "file not found (" : "") +
                           std::error_code(err, std::generic_category()).message() +
                           (err == ENOENT ? ")" : ""));
     }

@@ -14,17 +14,17 @@
 namespace vs::config {
 
 struct PortConfig {
-  std::string name;              // TAP netdev name, also the port's name in metrics/CLI:
-                                 // 1..15 chars [A-Za-z0-9_.-], not "." or ".."; unique in the file
-  std::string driver = "tap";    // "tap" (DPDK net_tap) or "rtap" (our io_uring net_rtap)
-  int queues = 1;                // 1..16
-  int mtu = 1500;                // 68..65518
-  std::string mac;               // "02:00:00:00:00:01" form (unicast, stored lower-case);
-                                 // empty = the kernel picks
-  std::string netns;             // named network namespace the netdev is moved into (created if
-                                 // absent); empty = stay in the daemon's namespace
+  std::string name;            // TAP netdev name, also the port's name in metrics/CLI:
+                               // 1..15 chars [A-Za-z0-9_.-], not "." or ".."; unique in the file
+  std::string driver = "tap";  // "tap" (DPDK net_tap) or "rtap" (our io_uring net_rtap)
+  int queues = 1;              // 1..16
+  int mtu = 1500;              // 68..65518
+  std::string mac;             // "02:00:00:00:00:01" form (unicast, stored lower-case);
+                               // empty = the kernel picks
+  std::string netns;           // named network namespace the netdev is moved into (created if
+                               // absent); empty = stay in the daemon's namespace
   std::vector<std::string> addresses;  // CIDRs "10.0.0.1/24", "fd00::1/64" given to the netdev
-  bool persist = false;          // keep the TAP when the daemon exits (driver "rtap" only)
+  bool persist = false;                // keep the TAP when the daemon exits (driver "rtap" only)
 };
 
 struct SwitchConfig {
@@ -38,7 +38,7 @@ struct DaemonConfig {
   std::vector<int> worker_cores;                  // empty, or one unique core 0..1023 per worker
   int main_core = 0;                              // 0..1023, not in worker_cores
   std::string metrics_listen = "127.0.0.1:9464";  // "a.b.c.d:port" or "[v6]:port"
-  std::string runtime_dir = "/run/vswitch";       // absolute path, at most 64 chars
+  std::string runtime_dir = "/run/vswitch";       // absolute path, at most 255 chars
   int mbufs_per_worker = 8191;                    // 1023..1048575
   int restart_backoff_ms = 100;                   // initial worker restart back-off, 1..60000
 };

@@ -10,12 +10,18 @@ wait_metric vswitch_worker_up 'worker="0"' -eq 1 10
 ping_ok 1 2 3 || fail "ping before the kill failed"
 worker=$(worker_pids)
 
+# 1 s is the goal; LeakSanitizer's scan at exit adds about a second in the sanitizer build.
+limit_ms=1000
+[ "${VSWITCH_SANITIZED:-0}" = 1 ] && limit_ms=3000
 t0=$(date +%s%N)
 kill -KILL "$T_DAEMON_PID"
 wait "$T_DAEMON_PID" 2>/dev/null || true
 T_DAEMON_PID=""
-while kill -0 "$worker" 2>/dev/null; do
-  [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 1000 ] || fail "worker $worker alive 1 s after the primary died"
+# Exited means gone or a zombie (its new parent may reap it late).
+alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+while alive "$worker"; do
+  [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt $limit_ms ] ||
+    fail "worker $worker alive $limit_ms ms after the primary died"
   sleep 0.01
 done
 log "worker exited $(( ($(date +%s%N) - t0) / 1000000 )) ms after the primary was killed"
@@ -28,4 +34,4 @@ start_daemon "$T_DIR/vswitch.toml"
 wait_metric vswitch_worker_up 'worker="0"' -eq 1 10
 ping_ok 1 2 5 || fail "ping through the new primary failed"
 stop_daemon
-pass "primary killed: worker gone within 1 s, a new primary starts and forwards"
+pass "primary killed: worker gone within $limit_ms ms, a new primary starts and forwards"

@@ -63,7 +63,7 @@ trap 'exit 130' INT TERM
 [ "$(id -u)" -eq 0 ] || { echo "integration tests need root (TAPs, namespaces, hugepages)"; exit 1; }
 
 # write_config FILE NPORTS [WORKERS] [extra daemon lines...]: one switch with NPORTS ports, each in
-# its own namespace with 10.77.0.N/24 and fd77::N/64.
+# its own namespace with 10.77.0.N/24 and fd77::N/64. T_MTU (default 1500) sets every port's MTU.
 write_config() {
   local file=$1 nports=$2 workers=${3:-1}
   shift 3 || shift $#
@@ -86,6 +86,7 @@ write_config() {
       echo "driver = \"tap\""
       echo "netns = \"$(vm_ns "$n")\""
       echo "addresses = [\"10.77.0.${n}/24\", \"fd77::${n}/64\"]"
+      echo "mtu = ${T_MTU:-1500}"
     done
   } >"$file"
   for n in $(seq 1 "$nports"); do T_NETNS+=("$(vm_ns "$n")"); done
@@ -164,6 +165,39 @@ ping_ok() {
 }
 
 rawframe() { "$VSWITCH_TEST_TOOLS/vs-rawframe" "$@"; }
+
+# vm_attach VM IFNAME [MTU]: the "VM" fixture for interfaces made by something else (a DPDK port
+# of a test program): creates the VM's namespace, moves IFNAME into it with 10.77.0.VM/24,
+# fd77::VM/64 and the MTU, and brings it up. The cleanup trap removes the namespace.
+vm_attach() {
+  local vm=$1 ifc=$2 mtu=${3:-1500} ns
+  ns=$(vm_ns "$vm")
+  ip netns add "$ns"
+  T_NETNS+=("$ns")
+  ip -n "$ns" link set lo up
+  ip link set dev "$ifc" netns "$ns"
+  ip -n "$ns" link set dev "$ifc" mtu "$mtu"
+  ip -n "$ns" addr add "10.77.0.${vm}/24" dev "$ifc"
+  ip -n "$ns" addr add "fd77::${vm}/64" dev "$ifc" nodad
+  ip -n "$ns" link set dev "$ifc" up
+}
+
+# iperf_tcp FROM TO SECONDS [STREAMS]: TCP from VM FROM to VM TO; prints "<bits/s> <bytes>" as
+# measured by the receiver.
+iperf_tcp() {
+  local from=$1 to=$2 secs=$3 streams=${4:-1}
+  ip netns exec "$(vm_ns "$to")" iperf3 -s -1 -B "10.77.0.${to}" >"$T_DIR/iperf-server.log" 2>&1 &
+  local server=$!
+  T_PIDS+=("$server")
+  for _ in $(seq 100); do
+    ip netns exec "$(vm_ns "$to")" ss -ltn 2>/dev/null | grep -q ":5201 " && break
+    sleep 0.02
+  done
+  ip netns exec "$(vm_ns "$from")" iperf3 -c "10.77.0.${to}" -t "$secs" -P "$streams" -J \
+    >"$T_DIR/iperf.json" 2>&1 || fail "iperf3 failed: $(tail -5 "$T_DIR/iperf.json")"
+  wait "$server" 2>/dev/null || true
+  python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]["sum_received"]; print(int(e["bits_per_second"]), int(e["bytes"]))' "$T_DIR/iperf.json"
+}
 
 # leftovers: prints anything of this test's prefix still on the machine.
 leftovers() {
