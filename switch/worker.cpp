@@ -163,7 +163,8 @@ constexpr unsigned kIdlePollsBeforeSleep = 1000;
 constexpr long kIdleSleepNs = 100 * 1000;
 constexpr uint64_t kHousekeepingNs = 50 * 1000 * 1000;
 
-int forward_until_stopped(int worker_id, const SharedTopology& topo, WorkerCounterBlock& counters) {
+int forward_until_stopped(int worker_id, const SharedTopology& topo, WorkerCounterBlock& counters,
+                          uint64_t started_ns) {
   WorkerPlan plan;
   if (!build_plan(topo, worker_id, plan)) {
     std::fprintf(stderr, "vswitch-worker %d: the primary has not published its port table\n",
@@ -173,8 +174,9 @@ int forward_until_stopped(int worker_id, const SharedTopology& topo, WorkerCount
   auto forwarder = std::make_unique<Forwarder>(counters);
   const pid_t parent = getppid();
   counters.state.store(static_cast<uint32_t>(WorkerState::kRunning), std::memory_order_release);
-  std::printf("vswitch-worker %d: forwarding, %zu rx queues, tx queue %u\n", worker_id,
-              plan.rx.size(), plan.tx_queue);
+  std::printf("vswitch-worker %d: forwarding %.0f ms after start, %zu rx queues, tx queue %u\n",
+              worker_id, static_cast<double>(now_ns() - started_ns) / 1e6, plan.rx.size(),
+              plan.tx_queue);
   std::fflush(stdout);
 
   unsigned idle_polls = 0;
@@ -194,7 +196,9 @@ int forward_until_stopped(int worker_id, const SharedTopology& topo, WorkerCount
     if (now < next_housekeeping) continue;
     next_housekeeping = now + kHousekeepingNs;
     counters.heartbeat.add(1);
-    if (getppid() != parent) {
+    // The parent check is free and catches a supervisor's death at once; the EAL check (a lock
+    // probe on the primary's config file) also covers workers started by hand.
+    if (getppid() != parent || !rte_eal_primary_proc_alive(nullptr)) {
       std::fprintf(stderr, "vswitch-worker %d: the primary is gone, exiting\n", worker_id);
       return kWorkerExitPrimaryGone;
     }
@@ -208,6 +212,7 @@ int forward_until_stopped(int worker_id, const SharedTopology& topo, WorkerCount
 }  // namespace
 
 int run_worker(int argc, char** argv) {
+  const uint64_t started_ns = now_ns();
   // The supervisor also sets this before exec; repeat it in case the worker is started by hand.
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   struct sigaction sa {};
@@ -250,7 +255,7 @@ int run_worker(int argc, char** argv) {
                    worker_id);
     } else {
       counters->pid.store(getpid(), std::memory_order_relaxed);
-      rc = forward_until_stopped(worker_id, *topo, *counters);
+      rc = forward_until_stopped(worker_id, *topo, *counters, started_ns);
       counters->state.store(static_cast<uint32_t>(WorkerState::kStopped),
                             std::memory_order_release);
     }

@@ -26,5 +26,7 @@ done
 wait_metric vswitch_worker_up 'worker="0"' -eq 1 5
 ping_ok 1 2 10 || fail "ping after the kills failed"
 grep -q " 0% packet loss" "$T_DIR/ping.log" || fail "loss after restarts: $(cat "$T_DIR/ping.log")"
+grep -o "forwarding [0-9]* ms after start" "$T_DIR/vswitchd.log" | sed 's/^/worker start-up: /' |
+  while read -r line; do log "$line"; done
 stop_daemon
 pass "worker killed 3 times, restarted each time, forwarding without loss afterwards"

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -70,6 +71,8 @@ TEST(Topology, ConcurrentReaderNeverSeesATornTable) {
       t->nb_ports = kMaxPorts;
       for (auto& p : t->ports) p.dpdk_port_id = v;
       topology_publish(*shared, *t);
+      // Pause now and then so the reader also gets quiet windows to keep a copy.
+      if (v % 8 == 0) std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
     done = true;
   });
