@@ -20,5 +20,5 @@ case $flavour in
 esac
 dir=$REPO/build/$flavour
 cmake -S "$REPO" -B "$dir" -G Ninja "${args[@]}" >/dev/null
-cmake --build "$dir" -j "$(nproc)"
+cmake --build "$dir" -j "$(nproc)" >&2
 echo "$dir"

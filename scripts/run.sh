@@ -26,7 +26,8 @@ if [ "${1:-}" = "stop" ]; then stop; exit 0; fi
 config=$(realpath "${1:-$REPO/config/vswitch.toml}")
 
 "$REPO/scripts/setup.sh" --quiet
-dir=$("$REPO/scripts/build.sh" release | tail -n 1)
+"$REPO/scripts/build.sh" release >/dev/null || die "the build failed (output above)"
+dir=$REPO/build/release
 "$dir/tools/vswitchctl" config check "$config"
 if [ -f "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
   echo "vswitchd already runs (pid $(cat "$PID_FILE")); restarting it"

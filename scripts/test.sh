@@ -16,7 +16,8 @@ fi
 "$REPO/scripts/setup.sh" --quiet
 rc=0
 for flavour in "${flavours[@]}"; do
-  dir=$("$REPO/scripts/build.sh" "$flavour" | tail -n 1)
+  "$REPO/scripts/build.sh" "$flavour" >/dev/null
+  dir=$REPO/build/$flavour
   echo "=== ctest: $flavour build ($dir) ==="
   # halt_on_error: a sanitizer finding fails the test; detect_leaks stays on.
   ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1} \
