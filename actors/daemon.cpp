@@ -19,6 +19,7 @@
 
 #include "actors/datapath_memory.hpp"
 #include "actors/eal.hpp"
+#include "actors/fdb_service.hpp"
 #include "actors/metrics.hpp"
 #include "actors/port_manager.hpp"
 #include "actors/supervisor.hpp"
@@ -152,7 +153,9 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
     if (mbufs > static_cast<unsigned>(d.mbufs_per_worker))
       std::printf("vswitchd: %u mbufs per worker (mbufs_per_worker %d is too few for %u-descriptor "
                   "rx rings)\n", mbufs, d.mbufs_per_worker, kRxRingSize);
-    std::string err = mem.create(d.workers, mbufs);
+    uint32_t fdb_entries = 0;
+    for (const auto& sw : cfg.switches) fdb_entries += static_cast<uint32_t>(sw.fdb_max_entries);
+    std::string err = mem.create(d.workers, mbufs, fdb_entries);
     if (err.empty()) {
       ports = std::make_unique<PortManager>(cfg, mem);
       err = ports->create_all();
@@ -169,7 +172,9 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
       so.restart = args.restart;
       // A dead worker cannot write its block or return the mbufs cached for its lcore: the
       // primary takes over as the single writer until the next start.
-      auto on_worker_exit = [&mem](int w) {
+      FdbService fdb(mem, cfg, *ports);
+      auto on_worker_exit = [&mem, &fdb](int w) {
+        fdb.reset_learn_ring(w);
         mem.counters(w).state.store(static_cast<uint32_t>(WorkerState::kStopped));
         rte_mempool* mp = mem.pool(w);
         if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, static_cast<unsigned>(w + 1)))
@@ -177,7 +182,9 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
       };
       WorkerSupervisor sup(so, on_worker_exit);
       MetricsExporter metrics(mem, *ports, sup);
-      err = sup.start_all();
+      metrics.add_collectable(fdb.collector());
+      err = fdb.start();
+      if (err.empty()) err = sup.start_all();
       if (err.empty()) err = metrics.start(d.metrics_listen);
       if (!err.empty()) {
         std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
@@ -191,6 +198,7 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
         rc = 0;
       }
       sup.stop_all(std::chrono::milliseconds(2000));
+      fdb.stop();
     }
     if (ports) ports->destroy_all();
     mem.destroy();

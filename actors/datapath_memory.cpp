@@ -4,10 +4,12 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_memzone.h>
+#include <rte_ring_elem.h>
 
 #include <cstring>
 #include <new>
 
+#include "switch/learn.hpp"
 #include "switch/shm_names.hpp"
 
 namespace vs {
@@ -26,12 +28,17 @@ void* reserve_zone(const std::string& name, size_t size, std::string& err) {
 
 }  // namespace
 
-std::string DatapathMemory::create(int nb_workers, unsigned mbufs_per_worker) {
+std::string DatapathMemory::create(int nb_workers, unsigned mbufs_per_worker,
+                                   uint32_t fdb_entries) {
   std::string err;
   void* topo = reserve_zone(kTopologyZone, sizeof(SharedTopology), err);
   if (!topo) return err;
   topology_ = new (topo) SharedTopology;
   topology_init(*topology_);
+  void* fdb = reserve_zone(kFdbZone, fdb_table_bytes(fdb_entries), err);
+  if (!fdb) return err;
+  fdb_ = static_cast<FdbTable*>(fdb);
+  fdb_table_init(*fdb_, fdb_entries);
   for (int w = 0; w < nb_workers; ++w) {
     void* block = reserve_zone(counter_zone_name(w), sizeof(WorkerCounterBlock), err);
     if (!block) return err;
@@ -46,11 +53,23 @@ std::string DatapathMemory::create(int nb_workers, unsigned mbufs_per_worker) {
              ". Lower [daemon] mbufs_per_worker or reserve more hugepages.";
     }
     pools_.push_back(mp);
+    rte_ring* ring = rte_ring_create_elem(learn_ring_name(w).c_str(), sizeof(LearnEvent),
+                                          kLearnRingSize, rte_socket_id(),
+                                          RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!ring) {
+      return "cannot create the learn ring of worker " + std::to_string(w) + ": " +
+             rte_strerror(rte_errno);
+    }
+    rings_.push_back(ring);
   }
   return {};
 }
 
 void DatapathMemory::destroy() {
+  for (rte_ring* r : rings_) rte_ring_free(r);
+  rings_.clear();
+  if (fdb_) rte_memzone_free(rte_memzone_lookup(kFdbZone));
+  fdb_ = nullptr;
   for (rte_mempool* mp : pools_) rte_mempool_free(mp);
   pools_.clear();
   for (int w = 0; w < static_cast<int>(counters_.size()); ++w)

@@ -5,11 +5,31 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 #include <rte_ethdev.h>
+#include <rte_memzone.h>
+
+#include <algorithm>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "actors/datapath_memory.hpp"
 #include "actors/port_manager.hpp"
 #include "actors/supervisor.hpp"
 #include "switch/counters.hpp"
+#include "switch/shm_names.hpp"
+#include "switch/topology.hpp"
 
 #ifndef VSWITCH_VERSION
 #define VSWITCH_VERSION "unknown"
@@ -27,6 +47,56 @@ MetricFamily family(const char* name, const char* help, MetricType type) {
   return MetricFamily{name, help, type, {}};
 }
 
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Set while the binary loads, before main(): close enough to the process start for a gauge.
+const double g_process_start = unix_now();
+
+// Link state of netdevs that live in other network namespaces. DPDK's net_tap asks the kernel
+// with an ioctl on a socket of vswitchd's own namespace, so once the port's netdev has moved into
+// a VM's namespace it always reads "down". This keeps one datagram socket per namespace, made by
+// a short-lived thread that joins the namespace (setns affects only the calling thread), and asks
+// SIOCGIFFLAGS through it: up = IFF_UP and IFF_RUNNING, net_tap's own rule.
+class NetnsLinkProbe {
+ public:
+  ~NetnsLinkProbe() {
+    for (auto& [name, fd] : sockets_)
+      if (fd >= 0) close(fd);
+  }
+
+  std::optional<bool> link_up(const std::string& netns, const std::string& ifname) {
+    std::lock_guard lock(mu_);
+    auto it = sockets_.find(netns);
+    if (it == sockets_.end() || it->second < 0) {
+      int fd = socket_in(netns);
+      if (fd < 0) return std::nullopt;
+      it = sockets_.insert_or_assign(netns, fd).first;
+    }
+    ifreq ifr{};
+    std::snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname.c_str());
+    if (ioctl(it->second, SIOCGIFFLAGS, &ifr) != 0) return std::nullopt;
+    return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
+  }
+
+ private:
+  static int socket_in(const std::string& netns) {
+    int result = -1;
+    std::thread t([&] {
+      int nsfd = open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+      if (nsfd < 0) return;
+      if (setns(nsfd, CLONE_NEWNET) == 0) result = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      close(nsfd);
+    });
+    t.join();
+    return result;
+  }
+
+  std::mutex mu_;
+  std::map<std::string, int> sockets_;  // netns name -> socket in it (keeps the netns alive)
+};
+
 void add_sample(MetricFamily& fam, Labels labels, double value) {
   ClientMetric m;
   m.label = std::move(labels);
@@ -42,7 +112,10 @@ void add_sample(MetricFamily& fam, Labels labels, double value) {
 class MetricsExporter::Collector : public prometheus::Collectable {
  public:
   Collector(const DatapathMemory& mem, const PortManager& ports, const WorkerSupervisor& sup)
-      : mem_(mem), ports_(ports), sup_(sup) {}
+      : mem_(mem), ports_(ports), sup_(sup), config_applied_(unix_now()) {
+    if (const rte_memzone* mz = rte_memzone_lookup(kTopologyZone))
+      topology_ = static_cast<const SharedTopology*>(mz->addr);
+  }
 
   std::vector<MetricFamily> Collect() const override {
     std::vector<MetricFamily> out;
@@ -50,6 +123,7 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                        MetricType::Gauge);
     add_sample(info, {{"version", VSWITCH_VERSION}}, 1);
     out.push_back(std::move(info));
+    collect_daemon(out);
     collect_worker_port_counters(out);
     collect_driver_stats(out);
     collect_workers(out);
@@ -57,6 +131,30 @@ class MetricsExporter::Collector : public prometheus::Collectable {
   }
 
  private:
+  void collect_daemon(std::vector<MetricFamily>& out) const {
+    auto start = family("vswitch_start_time_seconds",
+                        "Start time of vswitchd since the Unix epoch, in seconds.",
+                        MetricType::Gauge);
+    add_sample(start, {}, g_process_start);
+    // Reload (SIGHUP, vswitchctl reload) does not exist yet: the configuration is applied once,
+    // at start, and cannot fail afterwards (a bad file stops vswitchd before this is served).
+    auto ok_ts = family("vswitch_config_last_reload_success_timestamp_seconds",
+                        "Time the configuration was last applied successfully (at start, until "
+                        "reload exists), since the Unix epoch, in seconds.",
+                        MetricType::Gauge);
+    add_sample(ok_ts, {}, config_applied_);
+    auto ok = family("vswitch_config_last_reload_successful",
+                     "1 if the last configuration load or reload was applied, 0 if it was "
+                     "refused and the previous configuration stays.",
+                     MetricType::Gauge);
+    add_sample(ok, {}, 1);
+    auto failures = family("vswitch_config_reload_failures_total",
+                           "Configuration reloads refused since start (0 until reload exists).",
+                           MetricType::Counter);
+    add_sample(failures, {}, 0);
+    for (auto* f : {&start, &ok_ts, &ok, &failures}) out.push_back(std::move(*f));
+  }
+
   void collect_worker_port_counters(std::vector<MetricFamily>& out) const {
     auto rx_p = family("vswitch_port_rx_packets_total",
                        "Frames received from the port, by the worker that polled them.",
@@ -100,11 +198,52 @@ class MetricsExporter::Collector : public prometheus::Collectable {
     auto queues = family("vswitch_port_queues", "Queues of the port (rx = tx).",
                          MetricType::Gauge);
     auto mtu = family("vswitch_port_mtu_bytes", "MTU of the port.", MetricType::Gauge);
+    auto link = family("vswitch_port_link_up",
+                       "1 if the driver reports the port's link up, 0 if down.",
+                       MetricType::Gauge);
+    auto q_rx_p = family("vswitch_port_queue_rx_packets_total",
+                         "Frames received on the port's rx queue, as the driver counts them (the "
+                         "first 16 queues of a port).",
+                         MetricType::Counter);
+    auto q_rx_b = family("vswitch_port_queue_rx_bytes_total",
+                         "Bytes received on the port's rx queue, as the driver counts them.",
+                         MetricType::Counter);
+    auto q_tx_p = family("vswitch_port_queue_tx_packets_total",
+                         "Frames sent on the port's tx queue, as the driver counts them (tx queue "
+                         "N belongs to worker N; the last one to vswitchd).",
+                         MetricType::Counter);
+    auto q_tx_b = family("vswitch_port_queue_tx_bytes_total",
+                         "Bytes sent on the port's tx queue, as the driver counts them.",
+                         MetricType::Counter);
+    auto owner = family("vswitch_port_rx_queue_info",
+                        "The worker that polls each rx queue of a port (value is 1).",
+                        MetricType::Gauge);
+    // The table the workers poll by, copied from shared memory (on the heap: it is ~15 KB and
+    // this runs on a web server thread with a small stack). No copy, no queue owners.
+    auto table = std::make_unique<TopologyTable>();
+    if (!topology_ || topology_snapshot(*topology_, *table) == 0) table->nb_ports = 0;
     for (const PortRuntime& p : ports_.ports()) {
       if (!p.started) continue;
       Labels l{{"switch", p.switch_name}, {"port", p.cfg.name}};
       add_sample(queues, l, p.nb_queues);
       add_sample(mtu, l, p.cfg.mtu);
+      for (uint16_t i = 0; i < table->nb_ports; ++i) {
+        const PortEntry& e = table->ports[i];
+        if (e.dpdk_port_id != p.port_id) continue;
+        for (uint16_t q = 0; q < e.nb_rx_queues && q < kMaxQueuesPerPort; ++q) {
+          if (e.rxq_owner[q] == kNoWorker) continue;
+          Labels lq = l;
+          lq.push_back({"queue", std::to_string(q)});
+          lq.push_back({"worker", std::to_string(e.rxq_owner[q])});
+          add_sample(owner, lq, 1);
+        }
+      }
+      if (p.in_netns && p.cfg.driver == "tap") {
+        if (std::optional<bool> is_up = links_.link_up(p.cfg.netns, p.cfg.name))
+          add_sample(link, l, *is_up ? 1 : 0);
+      } else if (rte_eth_link ln{}; rte_eth_link_get_nowait(p.port_id, &ln) == 0) {
+        add_sample(link, l, ln.link_status == RTE_ETH_LINK_UP ? 1 : 0);
+      }
       rte_eth_stats st{};
       if (rte_eth_stats_get(p.port_id, &st) != 0) continue;
       const std::pair<const char*, uint64_t> reasons[] = {{"rx_nombuf", st.rx_nombuf},
@@ -116,8 +255,18 @@ class MetricsExporter::Collector : public prometheus::Collectable {
         lr.push_back({"reason", reason});
         add_sample(drv, lr, static_cast<double>(value));
       }
+      const int nq = std::min<int>(p.nb_queues, RTE_ETHDEV_QUEUE_STAT_CNTRS);
+      for (int q = 0; q < nq; ++q) {
+        Labels lq = l;
+        lq.push_back({"queue", std::to_string(q)});
+        add_sample(q_rx_p, lq, static_cast<double>(st.q_ipackets[q]));
+        add_sample(q_rx_b, lq, static_cast<double>(st.q_ibytes[q]));
+        add_sample(q_tx_p, lq, static_cast<double>(st.q_opackets[q]));
+        add_sample(q_tx_b, lq, static_cast<double>(st.q_obytes[q]));
+      }
     }
-    for (auto* f : {&drv, &queues, &mtu}) out.push_back(std::move(*f));
+    for (auto* f : {&drv, &queues, &mtu, &link, &q_rx_p, &q_rx_b, &q_tx_p, &q_tx_b, &owner})
+      out.push_back(std::move(*f));
   }
 
   void collect_workers(std::vector<MetricFamily>& out) const {
@@ -134,6 +283,17 @@ class MetricsExporter::Collector : public prometheus::Collectable {
     auto sleeps = family("vswitch_worker_idle_sleeps_total",
                          "Times the worker slept because all its queues were empty.",
                          MetricType::Counter);
+    auto busy_s = family("vswitch_worker_busy_seconds_total",
+                         "Time the worker's poll loop spent in iterations that received frames.",
+                         MetricType::Counter);
+    auto idle_s = family("vswitch_worker_idle_seconds_total",
+                         "Time the worker's poll loop spent in iterations that received nothing "
+                         "(idle sleeps included).",
+                         MetricType::Counter);
+    auto bursts = family("vswitch_worker_rx_burst_packets",
+                         "Frames returned by each rx burst call of the worker (empty polls in "
+                         "le=\"0\").",
+                         MetricType::Histogram);
     for (const WorkerStatus& s : sup_.status()) {
       const WorkerCounterBlock& c = mem_.counters(s.id);
       bool forwarding = s.running && c.state.load(std::memory_order_acquire) ==
@@ -145,13 +305,38 @@ class MetricsExporter::Collector : public prometheus::Collectable {
       add_sample(loops, l, static_cast<double>(c.loops.get()));
       add_sample(busy, l, static_cast<double>(c.busy_loops.get()));
       add_sample(sleeps, l, static_cast<double>(c.idle_sleeps.get()));
+      add_sample(busy_s, l, static_cast<double>(c.busy_ns.get()) / 1e9);
+      add_sample(idle_s, l, static_cast<double>(c.idle_ns.get()) / 1e9);
+      bursts.metric.push_back(burst_histogram(c, l));
     }
-    for (auto* f : {&up, &failed, &restarts, &loops, &busy, &sleeps}) out.push_back(std::move(*f));
+    for (auto* f : {&up, &failed, &restarts, &loops, &busy, &sleeps, &busy_s, &idle_s, &bursts})
+      out.push_back(std::move(*f));
+  }
+
+  // The rx burst histogram from the per-bucket counters; its sum is the frames the worker
+  // received (read from the port counters a moment later, so it may run a burst ahead).
+  static ClientMetric burst_histogram(const WorkerCounterBlock& c, Labels labels) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    uint64_t cumulative = 0;
+    for (int b = 0; b < kRxBurstBuckets; ++b) {
+      cumulative += c.rx_bursts[b].get();
+      m.histogram.bucket.push_back({cumulative, static_cast<double>(kRxBurstBucketBound[b])});
+    }
+    m.histogram.bucket.push_back({cumulative, std::numeric_limits<double>::infinity()});
+    m.histogram.sample_count = cumulative;
+    uint64_t frames = 0;
+    for (const PortCounters& pc : c.ports) frames += pc.rx_packets.get();
+    m.histogram.sample_sum = static_cast<double>(frames);
+    return m;
   }
 
   const DatapathMemory& mem_;
   const PortManager& ports_;
   const WorkerSupervisor& sup_;
+  const double config_applied_;
+  const SharedTopology* topology_ = nullptr;  // the port/queue table the workers read
+  mutable NetnsLinkProbe links_;  // the configuration was applied when the exporter was made
 };
 
 MetricsExporter::MetricsExporter(const DatapathMemory& mem, const PortManager& ports,
@@ -168,12 +353,22 @@ std::string MetricsExporter::start(const std::string& listen) {
            "): is the address in use? Set [daemon] metrics_listen to a free address.";
   }
   exposer_->RegisterCollectable(collector_);
+  for (const auto& extra : extras_) exposer_->RegisterCollectable(extra);
   return {};
+}
+
+void MetricsExporter::add_collectable(std::shared_ptr<prometheus::Collectable> extra) {
+  extras_.push_back(std::move(extra));
 }
 
 std::string MetricsExporter::render() const {
   prometheus::TextSerializer serializer;
-  return serializer.Serialize(collector_->Collect());
+  auto families = collector_->Collect();
+  for (const auto& extra : extras_) {
+    auto more = extra->Collect();
+    families.insert(families.end(), more.begin(), more.end());
+  }
+  return serializer.Serialize(families);
 }
 
 }  // namespace vs

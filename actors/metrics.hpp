@@ -6,6 +6,7 @@
 #include <vector>
 
 namespace prometheus {
+class Collectable;
 class Exposer;
 }
 
@@ -21,6 +22,9 @@ class MetricsExporter {
                   const WorkerSupervisor& supervisor);
   ~MetricsExporter();
 
+  // More metrics from another part of the daemon (e.g. the FDB service); call before start().
+  void add_collectable(std::shared_ptr<prometheus::Collectable> extra);
+
   // Binds `listen` ("127.0.0.1:9464"). Returns an empty string or why it could not.
   std::string start(const std::string& listen);
 
@@ -30,6 +34,7 @@ class MetricsExporter {
  private:
   class Collector;
   std::shared_ptr<Collector> collector_;
+  std::vector<std::shared_ptr<prometheus::Collectable>> extras_;
   std::unique_ptr<prometheus::Exposer> exposer_;
 };
 

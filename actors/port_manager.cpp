@@ -191,6 +191,8 @@ TopologyTable PortManager::topology() const {
   t.nb_workers = static_cast<uint16_t>(nb_workers_);
   t.nb_switches = static_cast<uint16_t>(cfg_.switches.size());
   t.primary_tx_queue = primary_tx_queue();
+  for (std::size_t sw = 0; sw < cfg_.switches.size() && sw < kMaxSwitches; ++sw)
+    t.fdb_aging_s[sw] = static_cast<uint32_t>(cfg_.switches[sw].fdb_aging_s);
   for (const PortRuntime& port : ports_) {
     if (!port.started || t.nb_ports >= kMaxPorts) continue;
     PortEntry& e = t.ports[t.nb_ports++];
@@ -201,6 +203,15 @@ TopologyTable PortManager::topology() const {
     e.mtu = static_cast<uint16_t>(port.cfg.mtu);
     std::snprintf(e.name, sizeof(e.name), "%s", port.cfg.name.c_str());
     std::memset(e.rxq_owner, kNoWorker, sizeof(e.rxq_owner));
+    if (port.cfg.vlan_mode == "trunk") {
+      e.vlan_mode = VlanMode::kTrunk;
+      e.native_vlan = static_cast<uint16_t>(port.cfg.native_vlan);
+      for (int v : port.cfg.allowed_vlans) vlan_allow(e, static_cast<uint16_t>(v));
+      if (e.native_vlan) vlan_allow(e, e.native_vlan);  // the native VLAN is carried too
+    } else {
+      e.vlan_mode = VlanMode::kAccess;
+      e.access_vlan = static_cast<uint16_t>(port.cfg.vlan);
+    }
     for (uint16_t q = 0; q < port.nb_queues && q < kMaxQueuesPerPort; ++q)
       e.rxq_owner[q] = static_cast<uint8_t>(q % nb_workers_);
   }

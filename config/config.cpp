@@ -376,9 +376,12 @@ const std::vector<std::string_view> kTopKeys = {"daemon", "switch"};
 const std::vector<std::string_view> kDaemonKeys = {
     "file_prefix",    "workers",     "worker_cores",     "main_core",
     "metrics_listen", "runtime_dir", "mbufs_per_worker", "restart_backoff_ms"};
-const std::vector<std::string_view> kSwitchKeys = {"name", "port"};
-const std::vector<std::string_view> kPortKeys = {"name",   "mac", "driver",    "netns",
-                                                 "queues", "mtu", "addresses", "persist"};
+const std::vector<std::string_view> kSwitchKeys = {
+    "name", "port", "fdb_max_entries", "fdb_aging_s", "mac_limit_per_port", "fdb"};
+const std::vector<std::string_view> kPortKeys = {
+    "name",      "mac",     "driver",    "netns", "queues",        "mtu",
+    "addresses", "persist", "vlan_mode", "vlan",  "allowed_vlans", "native_vlan"};
+const std::vector<std::string_view> kStaticFdbKeys = {"mac", "vlan", "port"};
 
 enum class Got { absent, bad, ok };
 
@@ -650,6 +653,12 @@ class Validator {
       }
     }
     check_keys(t, kSwitchKeys, ctx, "[[switch]]");
+    get_int(t, "fdb_max_entries", 1, 1048576, ctx,
+            "the most MAC addresses this switch's FDB holds (default 8192)", sc.fdb_max_entries);
+    get_int(t, "fdb_aging_s", 10, 86400, ctx,
+            "seconds after which an unseen learned MAC is forgotten (default 300)", sc.fdb_aging_s);
+    get_int(t, "mac_limit_per_port", 0, 1048576, ctx,
+            "the most MACs learned on one port, 0 for no limit (default 0)", sc.mac_limit_per_port);
 
     if (const Value* ports = lookup(t, "port")) {
       if (!ports->is_array()) {
@@ -669,6 +678,7 @@ class Validator {
         }
       }
     }
+    static_fdb(t, ctx, sc);
     cfg.switches.push_back(std::move(sc));
   }
 
@@ -748,7 +758,101 @@ class Validator {
           driver == Got::absent ? "the driver is \"tap\" (the default)" : "the driver is \"tap\"",
           persist_hint);
     }
+    vlans(t, ctx, pc);
     sc.ports.push_back(std::move(pc));
+  }
+
+  // VLAN membership of a port: access (one untagged VLAN) or trunk (tagged VLANs + native).
+  void vlans(const Value& t, const std::string& ctx, PortConfig& pc) {
+    const std::string mode_hint =
+        "vlan_mode: \"access\" (untagged frames of one VLAN, set with vlan) or \"trunk\" (802.1Q "
+        "tagged frames of allowed_vlans, untagged ones in native_vlan); default \"access\"";
+    const Got mode = get_string(
+        t, "vlan_mode", ctx, mode_hint,
+        [](const std::string& s) {
+          return (s == "access" || s == "trunk") ? std::string()
+                                                 : std::string("must be \"access\" or \"trunk\"");
+        },
+        pc.vlan_mode);
+    if (mode == Got::bad) return;
+    const bool trunk = pc.vlan_mode == "trunk";
+    const Value* vlan = lookup(t, "vlan");
+    if (trunk && vlan) {
+      report(*vlan, ctx, "vlan applies to access ports", "this port is a trunk",
+             "on a trunk, list the tagged VLANs in allowed_vlans and the untagged one in "
+             "native_vlan");
+    } else {
+      get_int(t, "vlan", 1, 4094, ctx, "the VLAN of an access port (default 1)", pc.vlan);
+    }
+    for (const char* key : {"allowed_vlans", "native_vlan"}) {
+      if (!trunk && lookup(t, key)) {
+        report(*lookup(t, key), ctx, std::string(key) + " applies to trunk ports",
+               "this port is an access port", "set vlan_mode = \"trunk\", or use vlan");
+        return;
+      }
+    }
+    get_int(t, "native_vlan", 0, 4094, ctx, "the VLAN of untagged frames on a trunk, 0 for none",
+            pc.native_vlan);
+    const Value* allowed = lookup(t, "allowed_vlans");
+    if (allowed == nullptr) return;
+    const std::string hint = "allowed_vlans: an array of VLAN ids 1..4094, e.g. [10, 20, 30]";
+    if (!allowed->is_array()) {
+      type_mismatch(*allowed, ctx, "allowed_vlans", "an array of integers", hint);
+      return;
+    }
+    for (const Value& v : allowed->as_array()) {
+      if (!v.is_integer()) {
+        type_mismatch(v, ctx, "allowed_vlans entries", "integers", hint);
+      } else if (v.as_integer() < 1 || v.as_integer() > 4094) {
+        report(v, ctx, "allowed_vlans entries must be 1..4094",
+               "got " + std::to_string(v.as_integer()), hint);
+      } else {
+        pc.allowed_vlans.push_back(static_cast<int>(v.as_integer()));
+      }
+    }
+  }
+
+  // [[switch.fdb]]: static MAC entries of a switch.
+  void static_fdb(const Value& t, const std::string& ctx, SwitchConfig& sc) {
+    const Value* fdb = lookup(t, "fdb");
+    if (fdb == nullptr) return;
+    const std::string hint =
+        "[[switch.fdb]] entries: mac = \"02:00:00:00:00:0a\" (unicast), vlan = 1..4094 (default "
+        "1), port = the name of a port of this switch";
+    if (!fdb->is_array()) {
+      type_mismatch(*fdb, ctx, "fdb", "an array of tables ([[switch.fdb]])", hint);
+      return;
+    }
+    for (const Value& e : fdb->as_array()) {
+      if (!e.is_table()) {
+        type_mismatch(e, ctx, "fdb entries", "tables", hint);
+        continue;
+      }
+      check_keys(e, kStaticFdbKeys, ctx, "[[switch.fdb]]");
+      StaticFdbEntry entry;
+      std::string normalized;
+      const Got mac = get_string(
+          e, "mac", ctx, hint,
+          [&normalized](const std::string& s) { return mac_problem(s, normalized); }, entry.mac);
+      if (mac == Got::absent) report(e, ctx, "static FDB entry without mac", "here", hint);
+      if (mac == Got::ok) entry.mac = normalized;
+      get_int(e, "vlan", 1, 4094, ctx, "the VLAN of the static entry (default 1)", entry.vlan);
+      const Got port = get_string(
+          e, "port", ctx, hint, [](const std::string&) { return std::string(); }, entry.port);
+      if (port == Got::absent) report(e, ctx, "static FDB entry without port", "here", hint);
+      if (port == Got::ok) {
+        bool found = false;
+        for (const PortConfig& p : sc.ports) found = found || p.name == entry.port;
+        if (!found) {
+          report(*lookup(e, "port"), ctx,
+                 "static FDB entry names port " + show(entry.port) +
+                     ", which is not a port of this switch",
+                 "unknown port", hint);
+          continue;
+        }
+      }
+      if (mac == Got::ok && port == Got::ok) sc.fdb.push_back(entry);
+    }
   }
 
   void addresses(const Value& t, const std::string& ctx, PortConfig& pc) {

@@ -25,11 +25,25 @@ struct PortConfig {
                                // absent); empty = stay in the daemon's namespace
   std::vector<std::string> addresses;  // CIDRs "10.0.0.1/24", "fd00::1/64" given to the netdev
   bool persist = false;                // keep the TAP when the daemon exits (driver "rtap" only)
+  std::string vlan_mode = "access";    // "access" (untagged, one VLAN) or "trunk" (tagged)
+  int vlan = 1;                        // access: the port's VLAN, 1..4094
+  std::vector<int> allowed_vlans;      // trunk: VLANs carried tagged, each 1..4094
+  int native_vlan = 0;                 // trunk: VLAN of untagged frames, 0 = drop them
+};
+
+struct StaticFdbEntry {
+  std::string mac;   // unicast, lower-case "02:00:00:00:00:0a"
+  int vlan = 1;      // 1..4094
+  std::string port;  // a port of the same switch
 };
 
 struct SwitchConfig {
   std::string name;  // 1..31 chars [A-Za-z0-9_-]; unique in the file
   std::vector<PortConfig> ports;
+  int fdb_max_entries = 8192;       // learned + static MACs of this switch, 1..1048576
+  int fdb_aging_s = 300;            // a learned MAC not seen for this long is forgotten, 10..86400
+  int mac_limit_per_port = 0;       // learned MACs per port, 0 = no limit (MAC-flood protection)
+  std::vector<StaticFdbEntry> fdb;  // static entries ([[switch.fdb]]): never aged, never moved
 };
 
 struct DaemonConfig {

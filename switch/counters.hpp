@@ -6,6 +6,8 @@
 // one writer), so a reader never sees a torn value and never stops the writer.
 #pragma once
 #include <atomic>
+#include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -15,9 +17,14 @@ namespace vs {
 
 // Why a frame was dropped by us (the kernel's own drops are read from the TAPs).
 enum class DropReason : uint8_t {
-  kRunt,           // shorter than an Ethernet header
-  kNoDestination,  // the switch has no other port to send it to
-  kTxFull,         // the egress tx queue did not accept it
+  kRunt,            // shorter than an Ethernet header (or a VLAN tag cut short)
+  kNoDestination,   // no other port of the switch carries the frame's VLAN
+  kTxFull,          // the egress tx queue did not accept it
+  kVlanNotAllowed,  // the ingress port does not carry the frame's VLAN (or untagged, no native)
+  kBadVlan,         // VLAN id 4095 (reserved)
+  kLoopToIngress,   // the destination MAC was learned on the ingress port
+  kMtuExceeded,     // larger than the egress port's MTU and not a TSO super-frame
+  kNoMbuf,          // no mbuf for a copy with a different VLAN tag
   kCount
 };
 inline constexpr int kDropReasonCount = static_cast<int>(DropReason::kCount);
@@ -41,7 +48,23 @@ struct PortCounters {
   Counter drops[kDropReasonCount];
 };
 
-inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0001;  // "vsctrK" + version 1
+// Frames per rx burst call, as a histogram: bucket i counts the calls that returned at most
+// kRxBurstBucketBound[i] frames and more than the previous bound (empty polls land in bucket 0).
+// The exporter makes the Prometheus histogram (cumulative buckets) from these at scrape time.
+inline constexpr int kRxBurstBuckets = 7;
+inline constexpr unsigned kRxBurstBucketBound[kRxBurstBuckets] = {0, 1, 2, 4, 8, 16, 32};
+static_assert(kRxBurstBucketBound[kRxBurstBuckets - 1] >= kBurstSize,
+              "the last rx burst bucket must hold a full burst");
+
+// The bucket of a burst of n frames (n <= kBurstSize): 0 -> 0, 1 -> 1, 2 -> 2, 3..4 -> 3,
+// 5..8 -> 4, 9..16 -> 5, 17..32 -> 6. Branch-free apart from the n == 0 test.
+constexpr int rx_burst_bucket(unsigned n) {
+  return n == 0 ? 0 : static_cast<int>(std::bit_width(n - 1)) + 1;
+}
+
+// Layout version in the low 16 bits: bump it whenever WorkerCounterBlock or PortCounters change,
+// so a worker from another build refuses the block instead of writing the wrong fields.
+inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0003;  // "vsctrK" + version 3
 
 struct WorkerCounterBlock {
   uint64_t magic;
@@ -51,7 +74,23 @@ struct WorkerCounterBlock {
   Counter loops;                // poll loop iterations
   Counter busy_loops;           // iterations that received at least one frame
   Counter idle_sleeps;          // times the worker slept because it was idle
-  PortCounters ports[kMaxPorts];  // indexed by DPDK port id
+  // Wall-clock time of the poll loop (CLOCK_MONOTONIC, ns), split by whether an iteration
+  // received frames (busy) or not (idle, including the idle sleeps). Version 2.
+  Counter busy_ns;
+  Counter idle_ns;
+  Counter rx_bursts[kRxBurstBuckets];  // rx burst calls by frames returned (see above). Version 2.
+  Counter learn_events;   // learn events pushed to the FDB service
+  Counter learn_dropped;  // learn events lost because the worker's learn ring was full
+  PortCounters ports[kMaxPorts];       // indexed by DPDK port id
 };
+
+static_assert(sizeof(Counter) == 8 && std::atomic<uint64_t>::is_always_lock_free);
+static_assert(offsetof(WorkerCounterBlock, heartbeat) == 16);
+static_assert(offsetof(WorkerCounterBlock, busy_ns) == 48);
+static_assert(offsetof(WorkerCounterBlock, rx_bursts) == 64);
+static_assert(offsetof(WorkerCounterBlock, ports) >= 64 + 8 * kRxBurstBuckets);
+static_assert(offsetof(WorkerCounterBlock, ports) % 8 == 0);
+static_assert(sizeof(WorkerCounterBlock) ==
+              offsetof(WorkerCounterBlock, ports) + sizeof(PortCounters) * kMaxPorts);
 
 }  // namespace vs

@@ -6,6 +6,8 @@
 namespace vs {
 
 inline constexpr const char* kTopologyZone = "vs_topology";
+inline constexpr const char* kFdbZone = "vs_fdb";
+inline std::string learn_ring_name(int worker_id) { return "vs_learn_w" + std::to_string(worker_id); }
 inline std::string counter_zone_name(int worker_id) { return "vs_wctr_" + std::to_string(worker_id); }
 inline std::string worker_pool_name(int worker_id) { return "vs_pool_w" + std::to_string(worker_id); }
 

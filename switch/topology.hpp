@@ -16,8 +16,11 @@
 namespace vs {
 
 inline constexpr uint32_t kTopologyMagic = 0x76737470;  // "vstp"
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr uint8_t kNoWorker = 0xff;
+
+enum class VlanMode : uint8_t { kAccess = 0, kTrunk = 1 };
+inline constexpr uint16_t kMaxVlan = 4094;
 
 struct PortEntry {
   uint16_t dpdk_port_id;
@@ -25,10 +28,21 @@ struct PortEntry {
   uint16_t nb_rx_queues;
   uint16_t nb_tx_queues;
   uint16_t mtu;
-  uint16_t reserved;
+  VlanMode vlan_mode;
+  uint8_t reserved;
+  uint16_t access_vlan;  // access: the port's VLAN (frames leave untagged)
+  uint16_t native_vlan;  // trunk: VLAN of untagged frames, 0 = untagged frames are dropped
   char name[kPortNameSize];
   uint8_t rxq_owner[kMaxQueuesPerPort];  // worker id polling rx queue i, or kNoWorker
+  uint64_t allowed_vlans[64];            // trunk: bit v set = VLAN v carried (tagged)
 };
+
+inline bool vlan_allowed(const PortEntry& p, uint16_t vlan) {
+  return vlan <= kMaxVlan && (p.allowed_vlans[vlan >> 6] >> (vlan & 63)) & 1;
+}
+inline void vlan_allow(PortEntry& p, uint16_t vlan) {
+  if (vlan <= kMaxVlan) p.allowed_vlans[vlan >> 6] |= 1ull << (vlan & 63);
+}
 
 struct TopologyTable {
   uint16_t nb_ports;
@@ -36,6 +50,7 @@ struct TopologyTable {
   uint16_t nb_switches;
   uint16_t primary_tx_queue;  // the tx queue reserved for the primary on every port
   PortEntry ports[kMaxPorts];
+  uint32_t fdb_aging_s[kMaxSwitches];  // a worker re-reports a MAC after a quarter of this
 };
 
 struct SharedTopology {

@@ -4,6 +4,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_memzone.h>
+#include <rte_ring.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -19,7 +20,8 @@
 #include <vector>
 
 #include "switch/counters.hpp"
-#include "switch/flood.hpp"
+#include "switch/fdb.hpp"
+#include "switch/forwarder.hpp"
 #include "switch/shm_names.hpp"
 #include "switch/topology.hpp"
 
@@ -29,26 +31,6 @@ namespace {
 std::atomic<bool> g_stop{false};
 
 void on_stop_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
-
-struct RxAssignment {
-  uint16_t port_id;
-  uint16_t queue;
-  uint16_t switch_index;
-};
-
-// Everything the loop needs, rebuilt from a topology snapshot.
-struct WorkerPlan {
-  uint64_t generation = 0;
-  uint16_t tx_queue = 0;
-  std::vector<RxAssignment> rx;
-  std::vector<SwitchPorts> switches;
-};
-
-// Frames waiting for one egress port within one rx burst.
-struct TxBuffer {
-  uint16_t count = 0;
-  rte_mbuf* pkts[kBurstSize];
-};
 
 int parse_worker_id(int argc, char** argv) {
   for (int i = 0; i + 1 < argc; ++i) {
@@ -60,96 +42,6 @@ int parse_worker_id(int argc, char** argv) {
   }
   return -1;
 }
-
-bool build_plan(const SharedTopology& shared, int worker_id, WorkerPlan& plan) {
-  static TopologyTable table;  // large: keep it off the stack
-  uint64_t gen = topology_snapshot(shared, table);
-  if (gen == 0) return false;
-  plan.generation = gen;
-  plan.tx_queue = static_cast<uint16_t>(worker_id);
-  plan.rx.clear();
-  plan.switches.assign(kMaxSwitches, SwitchPorts{});
-  group_ports_by_switch(table, plan.switches);
-  for (uint16_t i = 0; i < table.nb_ports; ++i) {
-    const PortEntry& p = table.ports[i];
-    for (uint16_t q = 0; q < p.nb_rx_queues && q < kMaxQueuesPerPort; ++q) {
-      if (p.rxq_owner[q] == worker_id) plan.rx.push_back({p.dpdk_port_id, q, p.switch_index});
-    }
-  }
-  return true;
-}
-
-class Forwarder {
- public:
-  Forwarder(WorkerCounterBlock& counters) : counters_(counters) {}
-
-  // Polls every assigned queue once; returns the number of frames received.
-  unsigned poll_once(const WorkerPlan& plan) {
-    unsigned total = 0;
-    for (const RxAssignment& rx : plan.rx) {
-      rte_mbuf* pkts[kBurstSize];
-      uint16_t n = rte_eth_rx_burst(rx.port_id, rx.queue, pkts, kBurstSize);
-      if (n == 0) continue;
-      total += n;
-      PortCounters& in = counters_.ports[rx.port_id];
-      in.rx_packets.add(n);
-      for (uint16_t i = 0; i < n; ++i) {
-        in.rx_bytes.add(rte_pktmbuf_pkt_len(pkts[i]));
-        dispatch(plan.switches[rx.switch_index], rx.port_id, pkts[i]);
-      }
-      flush(plan.tx_queue);
-    }
-    return total;
-  }
-
- private:
-  void dispatch(const SwitchPorts& ports, uint16_t ingress, rte_mbuf* m) {
-    DropReason reason = check_frame(rte_pktmbuf_pkt_len(m));
-    std::array<uint16_t, kMaxPorts> targets;
-    std::size_t n = 0;
-    if (reason == DropReason::kCount) {
-      n = flood_targets(ports, ingress, targets);
-      if (n == 0) reason = DropReason::kNoDestination;
-    }
-    if (reason != DropReason::kCount) {
-      counters_.ports[ingress].drops[static_cast<int>(reason)].add(1);
-      rte_pktmbuf_free(m);
-      return;
-    }
-    // One reference per egress port: net_tap copies the frame out in its tx call, so the same
-    // mbuf can sit in several tx bursts; each tx (or our drop path) releases one reference.
-    if (n > 1) rte_mbuf_refcnt_update(m, static_cast<int16_t>(n - 1));
-    for (std::size_t i = 0; i < n; ++i) enqueue(targets[i], m);
-  }
-
-  void enqueue(uint16_t port, rte_mbuf* m) {
-    TxBuffer& buf = tx_[port];
-    if (buf.count == 0) pending_[pending_count_++] = port;
-    buf.pkts[buf.count++] = m;
-  }
-
-  void flush(uint16_t tx_queue) {
-    for (uint16_t i = 0; i < pending_count_; ++i) {
-      uint16_t port = pending_[i];
-      TxBuffer& buf = tx_[port];
-      uint16_t sent = rte_eth_tx_burst(port, tx_queue, buf.pkts, buf.count);
-      PortCounters& out = counters_.ports[port];
-      out.tx_packets.add(sent);
-      for (uint16_t k = 0; k < sent; ++k) out.tx_bytes.add(rte_pktmbuf_pkt_len(buf.pkts[k]));
-      if (sent < buf.count) {
-        out.drops[static_cast<int>(DropReason::kTxFull)].add(buf.count - sent);
-        rte_pktmbuf_free_bulk(buf.pkts + sent, buf.count - sent);
-      }
-      buf.count = 0;
-    }
-    pending_count_ = 0;
-  }
-
-  WorkerCounterBlock& counters_;
-  TxBuffer tx_[RTE_MAX_ETHPORTS];
-  uint16_t pending_[RTE_MAX_ETHPORTS];
-  uint16_t pending_count_ = 0;
-};
 
 uint64_t now_ns() {
   timespec ts;
@@ -163,15 +55,42 @@ constexpr unsigned kIdlePollsBeforeSleep = 1000;
 constexpr long kIdleSleepNs = 100 * 1000;
 constexpr uint64_t kHousekeepingNs = 50 * 1000 * 1000;
 
-int forward_until_stopped(int worker_id, const SharedTopology& topo, WorkerCounterBlock& counters,
-                          uint64_t started_ns) {
+struct SharedObjects {
+  const SharedTopology* topology = nullptr;
+  WorkerCounterBlock* counters = nullptr;
+  const FdbTable* fdb = nullptr;
+  rte_ring* learn_ring = nullptr;
+  rte_mempool* pool = nullptr;
+};
+
+// Looks up what the primary created for this worker. Returns an empty string or what is wrong.
+std::string find_shared_objects(int worker_id, SharedObjects& shm) {
+  const rte_memzone* topo = rte_memzone_lookup(kTopologyZone);
+  const rte_memzone* ctr = rte_memzone_lookup(counter_zone_name(worker_id).c_str());
+  const rte_memzone* fdb = rte_memzone_lookup(kFdbZone);
+  shm.learn_ring = rte_ring_lookup(learn_ring_name(worker_id).c_str());
+  shm.pool = rte_mempool_lookup(worker_pool_name(worker_id).c_str());
+  if (!topo || !ctr || !fdb || !shm.learn_ring || !shm.pool)
+    return "the primary's shared tables are missing (is this worker id configured?)";
+  shm.topology = static_cast<const SharedTopology*>(topo->addr);
+  shm.counters = static_cast<WorkerCounterBlock*>(ctr->addr);
+  shm.fdb = static_cast<const FdbTable*>(fdb->addr);
+  if (shm.topology->magic != kTopologyMagic || shm.topology->layout_version != kLayoutVersion ||
+      shm.counters->magic != kCounterBlockMagic || shm.fdb->magic != kFdbMagic)
+    return "shared layout mismatch: vswitchd and vswitch-worker come from different builds";
+  return {};
+}
+
+int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t started_ns) {
+  const SharedTopology& topo = *shm.topology;
+  WorkerCounterBlock& counters = *shm.counters;
   WorkerPlan plan;
   if (!build_plan(topo, worker_id, plan)) {
     std::fprintf(stderr, "vswitch-worker %d: the primary has not published its port table\n",
                  worker_id);
     return kWorkerExitAttach;
   }
-  auto forwarder = std::make_unique<Forwarder>(counters);
+  auto forwarder = std::make_unique<Forwarder>(counters, *shm.fdb, shm.learn_ring, shm.pool);
   const pid_t parent = getppid();
   counters.state.store(static_cast<uint32_t>(WorkerState::kRunning), std::memory_order_release);
   std::printf("vswitch-worker %d: forwarding %.0f ms after start, %zu rx queues, tx queue %u\n",
@@ -180,7 +99,8 @@ int forward_until_stopped(int worker_id, const SharedTopology& topo, WorkerCount
   std::fflush(stdout);
 
   unsigned idle_polls = 0;
-  uint64_t next_housekeeping = now_ns() + kHousekeepingNs;
+  uint64_t loop_start = now_ns();  // time of the previous iteration's end (busy/idle split)
+  uint64_t next_housekeeping = loop_start + kHousekeepingNs;
   while (!g_stop.load(std::memory_order_relaxed)) {
     unsigned got = forwarder->poll_once(plan);
     counters.loops.add(1);
@@ -193,6 +113,8 @@ int forward_until_stopped(int worker_id, const SharedTopology& topo, WorkerCount
       nanosleep(&ts, nullptr);
     }
     uint64_t now = now_ns();
+    (got ? counters.busy_ns : counters.idle_ns).add(now - loop_start);
+    loop_start = now;
     if (now < next_housekeeping) continue;
     next_housekeeping = now + kHousekeepingNs;
     counters.heartbeat.add(1);
@@ -239,26 +161,16 @@ int run_worker(int argc, char** argv) {
     rte_eal_cleanup();
     return kWorkerExitUsage;
   }
-  const rte_memzone* topo_zone = rte_memzone_lookup(kTopologyZone);
-  const rte_memzone* ctr_zone = rte_memzone_lookup(counter_zone_name(worker_id).c_str());
+  SharedObjects shm;
+  std::string missing = find_shared_objects(worker_id, shm);
   int rc = kWorkerExitAttach;
-  if (!topo_zone || !ctr_zone) {
-    std::fprintf(stderr, "vswitch-worker %d: the primary's shared tables are missing\n", worker_id);
+  if (!missing.empty()) {
+    std::fprintf(stderr, "vswitch-worker %d: %s\n", worker_id, missing.c_str());
   } else {
-    auto* topo = static_cast<const SharedTopology*>(topo_zone->addr);
-    auto* counters = static_cast<WorkerCounterBlock*>(ctr_zone->addr);
-    if (topo->magic != kTopologyMagic || topo->layout_version != kLayoutVersion ||
-        counters->magic != kCounterBlockMagic) {
-      std::fprintf(stderr,
-                   "vswitch-worker %d: shared layout mismatch: vswitchd and vswitch-worker come "
-                   "from different builds\n",
-                   worker_id);
-    } else {
-      counters->pid.store(getpid(), std::memory_order_relaxed);
-      rc = forward_until_stopped(worker_id, *topo, *counters, started_ns);
-      counters->state.store(static_cast<uint32_t>(WorkerState::kStopped),
-                            std::memory_order_release);
-    }
+    shm.counters->pid.store(getpid(), std::memory_order_relaxed);
+    rc = forward_until_stopped(worker_id, shm, started_ns);
+    shm.counters->state.store(static_cast<uint32_t>(WorkerState::kStopped),
+                              std::memory_order_release);
   }
   rte_eal_cleanup();
   return rc;

@@ -1,0 +1,178 @@
+#include "actors/fdb_service.hpp"
+
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+#include <rte_ether.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <time.h>
+
+#include <chrono>
+
+#include "actors/datapath_memory.hpp"
+#include "actors/port_manager.hpp"
+#include "switch/l2.hpp"
+
+namespace vs {
+namespace {
+
+constexpr auto kDrainPeriod = std::chrono::milliseconds(1);
+constexpr unsigned kDrainBurst = 256;
+
+MacAddr parse_mac(const std::string& s) {
+  rte_ether_addr a;
+  if (rte_ether_unformat_addr(s.c_str(), &a) != 0) return 0;
+  return mac_from_bytes(a.addr_bytes);
+}
+
+class FdbCollector : public prometheus::Collectable {
+ public:
+  FdbCollector(const FdbWriter& writer, const config::Config& cfg) : writer_(writer), cfg_(cfg) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    using prometheus::MetricType;
+    struct Fam {
+      const char* name;
+      const char* help;
+      MetricType type;
+      std::atomic<uint64_t> FdbSwitchStats::*field;
+    };
+    const Fam fams[] = {
+        {"vswitch_fdb_entries", "MAC entries in the switch's FDB (learned and static).",
+         MetricType::Gauge, &FdbSwitchStats::entries},
+        {"vswitch_fdb_learned_total", "MACs learned.", MetricType::Counter,
+         &FdbSwitchStats::learned},
+        {"vswitch_fdb_moved_total", "Learned MACs that moved to another port (station moves).",
+         MetricType::Counter, &FdbSwitchStats::moved},
+        {"vswitch_fdb_aged_total", "Learned MACs forgotten after fdb_aging_s unseen.",
+         MetricType::Counter, &FdbSwitchStats::aged},
+        {"vswitch_fdb_overflow_total",
+         "MACs not learned because the FDB was full (fdb_max_entries or table space).",
+         MetricType::Counter, &FdbSwitchStats::overflow},
+        {"vswitch_fdb_port_limit_total",
+         "MACs not learned because the port reached mac_limit_per_port.", MetricType::Counter,
+         &FdbSwitchStats::port_limit},
+        {"vswitch_fdb_static_conflicts_total",
+         "Frames whose source MAC is a static entry of another port.", MetricType::Counter,
+         &FdbSwitchStats::static_conflict},
+    };
+    std::vector<prometheus::MetricFamily> out;
+    for (const Fam& f : fams) {
+      prometheus::MetricFamily fam{f.name, f.help, f.type, {}};
+      for (std::size_t sw = 0; sw < cfg_.switches.size(); ++sw) {
+        prometheus::ClientMetric m;
+        m.label = {{"switch", cfg_.switches[sw].name}};
+        double v = static_cast<double>(
+            (writer_.stats(static_cast<uint16_t>(sw)).*f.field).load(std::memory_order_relaxed));
+        if (f.type == MetricType::Counter)
+          m.counter.value = v;
+        else
+          m.gauge.value = v;
+        fam.metric.push_back(std::move(m));
+      }
+      out.push_back(std::move(fam));
+    }
+    prometheus::MetricFamily max{"vswitch_fdb_max_entries", "The FDB bound (fdb_max_entries).",
+                                 MetricType::Gauge, {}};
+    for (const auto& sw : cfg_.switches) {
+      prometheus::ClientMetric m;
+      m.label = {{"switch", sw.name}};
+      m.gauge.value = sw.fdb_max_entries;
+      max.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(max));
+    return out;
+  }
+
+ private:
+  const FdbWriter& writer_;
+  const config::Config& cfg_;
+};
+
+}  // namespace
+
+uint32_t fdb_now_s() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint32_t>(ts.tv_sec);
+}
+
+FdbService::FdbService(DatapathMemory& mem, const config::Config& cfg, const PortManager& ports)
+    : mem_(mem), cfg_(cfg), ports_(ports) {
+  std::vector<FdbLimits> limits;
+  for (const auto& sw : cfg.switches) {
+    limits.push_back({static_cast<uint32_t>(sw.fdb_max_entries),
+                      static_cast<uint32_t>(sw.mac_limit_per_port),
+                      static_cast<uint32_t>(sw.fdb_aging_s)});
+  }
+  writer_ = std::make_unique<FdbWriter>(mem.fdb(), std::move(limits));
+  collector_ = std::make_shared<FdbCollector>(*writer_, cfg_);
+}
+
+FdbService::~FdbService() { stop(); }
+
+std::string FdbService::start() {
+  uint32_t now = fdb_now_s();
+  for (std::size_t sw = 0; sw < cfg_.switches.size(); ++sw) {
+    for (const config::StaticFdbEntry& e : cfg_.switches[sw].fdb) {
+      const PortRuntime* port = nullptr;
+      for (const PortRuntime& p : ports_.ports())
+        if (p.cfg.name == e.port) port = &p;
+      if (!port) continue;  // the validator guarantees the port exists
+      if (!writer_->add_static(static_cast<uint16_t>(sw),
+                               fdb_key(parse_mac(e.mac), static_cast<uint16_t>(e.vlan)),
+                               port->port_id, now)) {
+        return "switch " + cfg_.switches[sw].name + ": no room for static FDB entry " + e.mac +
+               "; raise fdb_max_entries";
+      }
+    }
+  }
+  thread_ = std::thread([this] { run(); });
+  return {};
+}
+
+void FdbService::stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+}
+
+std::size_t FdbService::drain_once() {
+  std::lock_guard lock(drain_mu_);
+  uint32_t now = fdb_now_s();
+  std::size_t total = 0;
+  LearnEvent events[kDrainBurst];
+  for (int w = 0; w < mem_.nb_workers(); ++w) {
+    rte_ring* ring = mem_.learn_ring(w);
+    unsigned n;
+    // Bounded per round so one flooding worker cannot starve the others' events.
+    for (int round = 0; round < 8; ++round) {
+      n = rte_ring_sc_dequeue_burst_elem(ring, events, sizeof(LearnEvent), kDrainBurst, nullptr);
+      for (unsigned i = 0; i < n; ++i) writer_->apply(events[i], now);
+      total += n;
+      if (n < kDrainBurst) break;
+    }
+  }
+  return total;
+}
+
+void FdbService::run() {
+  uint32_t last_age = fdb_now_s();
+  while (!stop_.load(std::memory_order_relaxed)) {
+    if (drain_once() == 0) std::this_thread::sleep_for(kDrainPeriod);
+    uint32_t now = fdb_now_s();
+    if (now != last_age) {
+      std::lock_guard lock(drain_mu_);
+      writer_->age(now);
+      last_age = now;
+    }
+  }
+}
+
+void FdbService::reset_learn_ring(int worker) {
+  std::lock_guard lock(drain_mu_);
+  rte_ring_reset(mem_.learn_ring(worker));
+}
+
+std::shared_ptr<prometheus::Collectable> FdbService::collector() const { return collector_; }
+
+}  // namespace vs

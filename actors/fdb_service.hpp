@@ -1,0 +1,56 @@
+// The FDB service: the single writer of the shared FDB. It drains every worker's learn ring,
+// applies the events under the configured bounds, installs the static entries and ages entries.
+// Runs on its own thread in the primary (the fdb actor of the design, before CAF arrives).
+#pragma once
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "switch/fdb_writer.hpp"
+
+namespace prometheus {
+class Collectable;
+}
+
+namespace vs {
+
+class DatapathMemory;
+class PortManager;
+
+class FdbService {
+ public:
+  FdbService(DatapathMemory& mem, const config::Config& cfg, const PortManager& ports);
+  ~FdbService();
+
+  // Installs the static entries and starts the thread. Returns an empty string or why not.
+  std::string start();
+  void stop();
+
+  // A dead worker may have left a half-written event in its ring: empty it (the worker is dead,
+  // and the service holds the drain lock, so neither end is using the ring).
+  void reset_learn_ring(int worker);
+
+  std::shared_ptr<prometheus::Collectable> collector() const;
+
+ private:
+  void run();
+  std::size_t drain_once();
+
+  DatapathMemory& mem_;
+  const config::Config& cfg_;
+  const PortManager& ports_;
+  std::unique_ptr<FdbWriter> writer_;
+  std::mutex drain_mu_;  // process-local: orders draining against ring resets
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::shared_ptr<prometheus::Collectable> collector_;
+};
+
+// Monotonic seconds, the FDB's clock in every process.
+uint32_t fdb_now_s();
+
+}  // namespace vs

@@ -1,0 +1,58 @@
+// The FDB's single writer: applies learn events under the configured bounds, installs static
+// entries and ages entries out. Runs in the primary only (the FDB service). No DPDK, so unit tests
+// drive it with a fake clock.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "switch/fdb.hpp"
+#include "switch/learn.hpp"
+#include "switch/limits.hpp"
+
+namespace vs {
+
+struct FdbLimits {
+  uint32_t max_entries = 8192;  // per switch
+  uint32_t max_per_port = 0;    // learned entries per port; 0 = no limit
+  uint32_t aging_s = 300;
+};
+
+// Read by the metrics thread while the writer runs: relaxed atomics.
+struct FdbSwitchStats {
+  std::atomic<uint64_t> entries{0};
+  std::atomic<uint64_t> learned{0};
+  std::atomic<uint64_t> moved{0};
+  std::atomic<uint64_t> aged{0};
+  std::atomic<uint64_t> overflow{0};         // not learned: switch bound or table full
+  std::atomic<uint64_t> port_limit{0};       // not learned: per-port limit reached
+  std::atomic<uint64_t> static_conflict{0};  // learn events for a static MAC on another port
+};
+
+class FdbWriter {
+ public:
+  FdbWriter(FdbTable& table, std::vector<FdbLimits> per_switch);
+
+  // Static entries are never aged and never moved by learning. False if it could not be stored.
+  bool add_static(uint16_t switch_index, uint64_t key, uint16_t port_id, uint32_t now_s);
+  void apply(const LearnEvent& ev, uint32_t now_s);
+  // Removes learned entries not refreshed for their switch's aging time.
+  void age(uint32_t now_s);
+  // Removes every learned entry of a port (port removed or link down).
+  void flush_port(uint16_t port_id);
+
+  const FdbSwitchStats& stats(uint16_t switch_index) const { return stats_.at(switch_index); }
+  std::size_t switch_count() const { return limits_.size(); }
+  uint32_t port_entries(uint16_t port_id) const { return port_entries_[port_id]; }
+
+ private:
+  static constexpr int kPortSlots = 1024;
+  void forget(const FdbSlot& slot);
+
+  FdbTable& table_;
+  std::vector<FdbLimits> limits_;
+  std::vector<FdbSwitchStats> stats_;
+  uint32_t port_entries_[kPortSlots] = {};  // learned (not static) entries per port id
+};
+
+}  // namespace vs

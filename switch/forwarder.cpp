@@ -1,0 +1,211 @@
+#include "switch/forwarder.hpp"
+
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+#include <rte_ring_elem.h>
+#include <time.h>
+
+#include <cstring>
+
+#include "switch/learn.hpp"
+
+namespace vs {
+namespace {
+
+// A MAC reported to the FDB service is not reported again for this long (same port).
+constexpr uint64_t kLearnQuietNs = 20 * 1000 * 1000;
+
+void now(uint64_t& ns, uint32_t& s) {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+  s = static_cast<uint32_t>(ts.tv_sec);
+}
+
+}  // namespace
+
+bool build_plan(const SharedTopology& shared, int worker_id, WorkerPlan& plan) {
+  TopologyTable& table = *plan.table;
+  uint64_t gen = topology_snapshot(shared, table);
+  if (gen == 0) return false;
+  plan.generation = gen;
+  plan.tx_queue = static_cast<uint16_t>(worker_id);
+  plan.rx.clear();
+  plan.switches.assign(kMaxSwitches, SwitchPorts{});
+  group_ports_by_switch(table, plan.switches);
+  std::memset(plan.entry_of_port, 0xff, sizeof(plan.entry_of_port));
+  for (uint16_t i = 0; i < table.nb_ports; ++i) {
+    const PortEntry& p = table.ports[i];
+    if (p.dpdk_port_id < RTE_MAX_ETHPORTS) plan.entry_of_port[p.dpdk_port_id] = static_cast<int16_t>(i);
+    for (uint16_t q = 0; q < p.nb_rx_queues && q < kMaxQueuesPerPort; ++q) {
+      if (p.rxq_owner[q] == worker_id) plan.rx.push_back({p.dpdk_port_id, q, p.switch_index});
+    }
+  }
+  return true;
+}
+
+Forwarder::Forwarder(WorkerCounterBlock& counters, const FdbTable& fdb, rte_ring* learn_ring,
+                     rte_mempool* pool)
+    : counters_(counters), fdb_(fdb), learn_ring_(learn_ring), pool_(pool) {}
+
+unsigned Forwarder::poll_once(const WorkerPlan& plan) {
+  unsigned total = 0;
+  for (const RxAssignment& rx : plan.rx) {
+    rte_mbuf* pkts[kBurstSize];
+    uint16_t n = rte_eth_rx_burst(rx.port_id, rx.queue, pkts, kBurstSize);
+    counters_.rx_bursts[rx_burst_bucket(n)].add(1);
+    if (n == 0) continue;
+    total += n;
+    now(now_ns_, now_s_);
+    const PortEntry& in = plan.table->ports[plan.entry_of_port[rx.port_id]];
+    PortCounters& pc = counters_.ports[rx.port_id];
+    pc.rx_packets.add(n);
+    for (uint16_t i = 0; i < n; ++i) {
+      pc.rx_bytes.add(rte_pktmbuf_pkt_len(pkts[i]));
+      dispatch(plan, in, pkts[i]);
+    }
+    flush(plan.tx_queue);
+  }
+  return total;
+}
+
+void Forwarder::drop(uint16_t port, DropReason reason, rte_mbuf* m) {
+  counters_.ports[port].drops[static_cast<int>(reason)].add(1);
+  if (m) rte_pktmbuf_free(m);
+}
+
+void Forwarder::learn(const WorkerPlan& plan, uint16_t sw, uint16_t ingress, MacAddr src,
+                      uint16_t vlan) {
+  uint64_t key = fdb_key(src, vlan);
+  FdbHit hit;
+  bool found = fdb_lookup(fdb_, sw, key, hit);
+  uint32_t aging = plan.table->fdb_aging_s[sw] ? plan.table->fdb_aging_s[sw] : 300;
+  bool stale = found && (now_s_ - hit.refreshed_s) * 4 >= aging;
+  if (found && hit.port_id == ingress && !stale) return;
+  RecentLearn& r = recent_[(key ^ (key >> 17) ^ sw) & (kRecentSlots - 1)];
+  if (r.key == key && r.sw == sw && r.port == ingress && now_ns_ - r.at_ns < kLearnQuietNs) return;
+  r = {key, sw, ingress, now_ns_};
+  LearnEvent ev{key, sw, ingress, 0};
+  if (rte_ring_sp_enqueue_elem(learn_ring_, &ev, sizeof(ev)) == 0)
+    counters_.learn_events.add(1);
+  else
+    counters_.learn_dropped.add(1);
+}
+
+bool Forwarder::add_egress(const WorkerPlan& plan, uint16_t port, uint16_t vlan, uint32_t l3_len,
+                           bool tso, bool count_refusal) {
+  int16_t idx = port < RTE_MAX_ETHPORTS ? plan.entry_of_port[port] : -1;
+  if (idx < 0) return false;
+  const PortEntry& out = plan.table->ports[idx];
+  EgressTag tag = egress_tag(out, vlan);
+  if (tag == EgressTag::kRefused) {
+    if (count_refusal) drop(port, DropReason::kVlanNotAllowed, nullptr);
+    return false;
+  }
+  // TSO super-frames pass: the kernel behind the port segments them to its MTU.
+  if (l3_len > out.mtu && !tso) {
+    drop(port, DropReason::kMtuExceeded, nullptr);
+    return false;
+  }
+  egress_[egress_count_++] = {port, tag == EgressTag::kTagged ? kTagged : kUntagged};
+  return true;
+}
+
+void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* m) {
+  const uint16_t ingress = in.dpdk_port_id;
+  const uint16_t sw = in.switch_index;
+  uint8_t head[18];
+  const uint8_t* hdr = static_cast<const uint8_t*>(
+      rte_pktmbuf_read(m, 0, std::min<uint32_t>(sizeof(head), rte_pktmbuf_pkt_len(m)), head));
+  EthInfo eth;
+  DropReason bad = hdr ? parse_ethernet(hdr, rte_pktmbuf_pkt_len(m), eth) : DropReason::kRunt;
+  uint16_t vlan = 0;
+  if (bad == DropReason::kCount) bad = ingress_vlan(in, eth, vlan);
+  if (bad != DropReason::kCount) return drop(ingress, bad, m);
+
+  if (!mac_is_multicast(eth.src)) learn(plan, sw, ingress, eth.src, vlan);
+
+  const uint32_t l3_len = rte_pktmbuf_pkt_len(m) - (eth.tagged ? 18 : 14);
+  const bool tso = m->ol_flags & RTE_MBUF_F_TX_TCP_SEG;
+  egress_count_ = 0;
+  FdbHit hit;
+  if (!mac_is_multicast(eth.dst) && fdb_lookup(fdb_, sw, fdb_key(eth.dst, vlan), hit)) {
+    if (hit.port_id == ingress) return drop(ingress, DropReason::kLoopToIngress, m);
+    if (!add_egress(plan, hit.port_id, vlan, l3_len, tso, true)) return rte_pktmbuf_free(m);
+  } else {
+    const SwitchPorts& ports = plan.switches[sw];
+    for (uint16_t i = 0; i < ports.count; ++i) {
+      if (ports.port_ids[i] != ingress) add_egress(plan, ports.port_ids[i], vlan, l3_len, tso, false);
+    }
+    if (egress_count_ == 0) return drop(ingress, DropReason::kNoDestination, m);
+  }
+
+  // The frame as received serves the egress ports that want its format; the other format is one
+  // copy with the tag pushed or popped. Each egress holds one reference.
+  const Format have = !eth.tagged ? kUntagged : (eth.vid == vlan ? kTagged : kFormats);
+  uint16_t uses[kFormats] = {0, 0};
+  for (uint16_t i = 0; i < egress_count_; ++i) ++uses[egress_[i].format];
+  rte_mbuf* variant[kFormats] = {nullptr, nullptr};
+  for (int f = 0; f < kFormats; ++f) {
+    if (!uses[f]) continue;
+    variant[f] = f == have ? m : make_variant(m, eth, vlan, static_cast<Format>(f));
+    if (variant[f] && uses[f] > 1) rte_mbuf_refcnt_update(variant[f], static_cast<int16_t>(uses[f] - 1));
+  }
+  if (have == kFormats || !uses[have]) rte_pktmbuf_free(m);  // only copies go out
+  for (uint16_t i = 0; i < egress_count_; ++i) {
+    rte_mbuf* out = variant[egress_[i].format];
+    if (out)
+      enqueue(egress_[i].port, out);
+    else
+      drop(egress_[i].port, DropReason::kNoMbuf, nullptr);
+  }
+}
+
+rte_mbuf* Forwarder::make_variant(rte_mbuf* m, const EthInfo& eth, uint16_t vlan, Format want) {
+  rte_mbuf* c = rte_pktmbuf_copy(m, pool_, 0, UINT32_MAX);
+  if (!c) return nullptr;
+  int rc = 0;
+  if (want == kTagged && eth.tagged) {  // priority tag: rewrite the VLAN id in place
+    uint8_t* tci = rte_pktmbuf_mtod_offset(c, uint8_t*, 14);
+    uint16_t v = static_cast<uint16_t>((eth.tci & 0xf000) | vlan);
+    tci[0] = static_cast<uint8_t>(v >> 8);
+    tci[1] = static_cast<uint8_t>(v);
+  } else if (want == kTagged) {
+    c->vlan_tci = vlan;
+    rc = rte_vlan_insert(&c);
+  } else {
+    rc = rte_vlan_strip(c);
+    c->ol_flags &= ~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
+    if (c->l2_len >= 4) c->l2_len -= 4;
+  }
+  if (rc != 0) {
+    rte_pktmbuf_free(c);
+    return nullptr;
+  }
+  return c;
+}
+
+void Forwarder::enqueue(uint16_t port, rte_mbuf* m) {
+  TxBuffer& buf = tx_[port];
+  if (buf.count == 0) pending_[pending_count_++] = port;
+  buf.pkts[buf.count++] = m;
+}
+
+void Forwarder::flush(uint16_t tx_queue) {
+  for (uint16_t i = 0; i < pending_count_; ++i) {
+    uint16_t port = pending_[i];
+    TxBuffer& buf = tx_[port];
+    uint16_t sent = rte_eth_tx_burst(port, tx_queue, buf.pkts, buf.count);
+    PortCounters& out = counters_.ports[port];
+    out.tx_packets.add(sent);
+    for (uint16_t k = 0; k < sent; ++k) out.tx_bytes.add(rte_pktmbuf_pkt_len(buf.pkts[k]));
+    if (sent < buf.count) {
+      out.drops[static_cast<int>(DropReason::kTxFull)].add(buf.count - sent);
+      rte_pktmbuf_free_bulk(buf.pkts + sent, buf.count - sent);
+    }
+    buf.count = 0;
+  }
+  pending_count_ = 0;
+}
+
+}  // namespace vs

@@ -1,0 +1,93 @@
+// The L2 forwarding of one worker: VLAN classification, MAC learning (reported to the FDB
+// service), FDB lookup, flooding within the VLAN, tag push/pop per egress port, MTU checks, and
+// one tx burst per egress port. Every frame is either sent or counted as a drop with its reason.
+#pragma once
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <memory>
+#include <vector>
+
+#include "switch/counters.hpp"
+#include "switch/fdb.hpp"
+#include "switch/flood.hpp"
+#include "switch/l2.hpp"
+#include "switch/topology.hpp"
+
+namespace vs {
+
+struct RxAssignment {
+  uint16_t port_id;
+  uint16_t queue;
+  uint16_t switch_index;
+};
+
+// Everything the loop needs, rebuilt from a topology snapshot.
+struct WorkerPlan {
+  uint64_t generation = 0;
+  uint16_t tx_queue = 0;
+  std::vector<RxAssignment> rx;
+  std::vector<SwitchPorts> switches;
+  std::unique_ptr<TopologyTable> table = std::make_unique<TopologyTable>();
+  int16_t entry_of_port[RTE_MAX_ETHPORTS];  // DPDK port id -> index in table->ports, -1 if none
+};
+
+// Takes a snapshot of the published table and derives the worker's plan from it.
+bool build_plan(const SharedTopology& shared, int worker_id, WorkerPlan& plan);
+
+class Forwarder {
+ public:
+  Forwarder(WorkerCounterBlock& counters, const FdbTable& fdb, rte_ring* learn_ring,
+            rte_mempool* pool);
+
+  // Polls every assigned queue once; returns the number of frames received.
+  unsigned poll_once(const WorkerPlan& plan);
+
+ private:
+  enum Format : uint8_t { kUntagged = 0, kTagged = 1, kFormats = 2 };
+  struct Egress {
+    uint16_t port;
+    Format format;
+  };
+
+  void dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* m);
+  void learn(const WorkerPlan& plan, uint16_t sw, uint16_t ingress, MacAddr src, uint16_t vlan);
+  // Adds `port` to the egress list if it carries `vlan` and the frame fits its MTU.
+  bool add_egress(const WorkerPlan& plan, uint16_t port, uint16_t vlan, uint32_t l3_len,
+                  bool tso, bool count_refusal);
+  rte_mbuf* make_variant(rte_mbuf* m, const EthInfo& eth, uint16_t vlan, Format want);
+  void drop(uint16_t port, DropReason reason, rte_mbuf* m);
+  void enqueue(uint16_t port, rte_mbuf* m);
+  void flush(uint16_t tx_queue);
+
+  WorkerCounterBlock& counters_;
+  const FdbTable& fdb_;
+  rte_ring* learn_ring_;
+  rte_mempool* pool_;
+  uint64_t now_ns_ = 0;
+  uint32_t now_s_ = 0;
+
+  Egress egress_[RTE_MAX_ETHPORTS];
+  uint16_t egress_count_ = 0;
+
+  struct TxBuffer {
+    uint16_t count = 0;
+    rte_mbuf* pkts[kBurstSize];
+  };
+  TxBuffer tx_[RTE_MAX_ETHPORTS];
+  uint16_t pending_[RTE_MAX_ETHPORTS];
+  uint16_t pending_count_ = 0;
+
+  // Recently reported learn events, so a MAC is not reported again for every frame until the
+  // FDB service has applied it.
+  struct RecentLearn {
+    uint64_t key = 0;
+    uint16_t sw = 0xffff;
+    uint16_t port = 0;
+    uint64_t at_ns = 0;
+  };
+  static constexpr unsigned kRecentSlots = 1024;
+  RecentLearn recent_[kRecentSlots];
+};
+
+}  // namespace vs
