@@ -7,13 +7,15 @@
 #include <rte_ethdev.h>
 #include <rte_memzone.h>
 
-#include <algorithm>
 #include <fcntl.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <chrono>
 #include <cmath>
@@ -132,9 +134,9 @@ class MetricsExporter::Collector : public prometheus::Collectable {
 
  private:
   void collect_daemon(std::vector<MetricFamily>& out) const {
-    auto start = family("vswitch_start_time_seconds",
-                        "Start time of vswitchd since the Unix epoch, in seconds.",
-                        MetricType::Gauge);
+    auto start =
+        family("vswitch_start_time_seconds",
+               "Start time of vswitchd since the Unix epoch, in seconds.", MetricType::Gauge);
     add_sample(start, {}, g_process_start);
     // Reload (SIGHUP, vswitchctl reload) does not exist yet: the configuration is applied once,
     // at start, and cannot fail afterwards (a bad file stops vswitchd before this is served).
@@ -159,13 +161,13 @@ class MetricsExporter::Collector : public prometheus::Collectable {
     auto rx_p = family("vswitch_port_rx_packets_total",
                        "Frames received from the port, by the worker that polled them.",
                        MetricType::Counter);
-    auto rx_b = family("vswitch_port_rx_bytes_total", "Bytes received from the port.",
-                       MetricType::Counter);
+    auto rx_b =
+        family("vswitch_port_rx_bytes_total", "Bytes received from the port.", MetricType::Counter);
     auto tx_p = family("vswitch_port_tx_packets_total",
                        "Frames the port's tx queue accepted, by the worker that sent them.",
                        MetricType::Counter);
-    auto tx_b = family("vswitch_port_tx_bytes_total", "Bytes sent to the port.",
-                       MetricType::Counter);
+    auto tx_b =
+        family("vswitch_port_tx_bytes_total", "Bytes sent to the port.", MetricType::Counter);
     auto drops = family("vswitch_port_drops_total",
                         "Frames dropped by the switch, by ingress (runt, no_destination) or "
                         "egress (tx_full) port and reason.",
@@ -195,12 +197,10 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                       "Frames the port's driver dropped or failed, by reason: rx_nombuf (no mbuf "
                       "for a received frame), rx_error, tx_error, rx_missed (kernel queue full).",
                       MetricType::Counter);
-    auto queues = family("vswitch_port_queues", "Queues of the port (rx = tx).",
-                         MetricType::Gauge);
+    auto queues = family("vswitch_port_queues", "Queues of the port (rx = tx).", MetricType::Gauge);
     auto mtu = family("vswitch_port_mtu_bytes", "MTU of the port.", MetricType::Gauge);
     auto link = family("vswitch_port_link_up",
-                       "1 if the driver reports the port's link up, 0 if down.",
-                       MetricType::Gauge);
+                       "1 if the driver reports the port's link up, 0 if down.", MetricType::Gauge);
     auto q_rx_p = family("vswitch_port_queue_rx_packets_total",
                          "Frames received on the port's rx queue, as the driver counts them (the "
                          "first 16 queues of a port).",
@@ -215,9 +215,9 @@ class MetricsExporter::Collector : public prometheus::Collectable {
     auto q_tx_b = family("vswitch_port_queue_tx_bytes_total",
                          "Bytes sent on the port's tx queue, as the driver counts them.",
                          MetricType::Counter);
-    auto owner = family("vswitch_port_rx_queue_info",
-                        "The worker that polls each rx queue of a port (value is 1).",
-                        MetricType::Gauge);
+    auto owner =
+        family("vswitch_port_rx_queue_info",
+               "The worker that polls each rx queue of a port (value is 1).", MetricType::Gauge);
     // The table the workers poll by, copied from shared memory (on the heap: it is ~15 KB and
     // this runs on a web server thread with a small stack). No copy, no queue owners.
     auto table = std::make_unique<TopologyTable>();
@@ -272,17 +272,17 @@ class MetricsExporter::Collector : public prometheus::Collectable {
   void collect_workers(std::vector<MetricFamily>& out) const {
     auto up = family("vswitch_worker_up", "1 if the worker process runs and forwards.",
                      MetricType::Gauge);
-    auto failed = family("vswitch_worker_failed",
-                         "1 if the supervisor gave up on the worker.", MetricType::Gauge);
+    auto failed = family("vswitch_worker_failed", "1 if the supervisor gave up on the worker.",
+                         MetricType::Gauge);
     auto restarts = family("vswitch_worker_restarts_total",
                            "Times the supervisor restarted the worker.", MetricType::Counter);
-    auto loops = family("vswitch_worker_poll_loops_total", "Poll loop iterations.",
-                        MetricType::Counter);
+    auto loops =
+        family("vswitch_worker_poll_loops_total", "Poll loop iterations.", MetricType::Counter);
     auto busy = family("vswitch_worker_busy_loops_total",
                        "Poll loop iterations that received frames.", MetricType::Counter);
-    auto sleeps = family("vswitch_worker_idle_sleeps_total",
-                         "Times the worker slept because all its queues were empty.",
-                         MetricType::Counter);
+    auto sleeps =
+        family("vswitch_worker_idle_sleeps_total",
+               "Times the worker slept because all its queues were empty.", MetricType::Counter);
     auto busy_s = family("vswitch_worker_busy_seconds_total",
                          "Time the worker's poll loop spent in iterations that received frames.",
                          MetricType::Counter);
@@ -294,6 +294,12 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                          "Frames returned by each rx burst call of the worker (empty polls in "
                          "le=\"0\").",
                          MetricType::Histogram);
+    auto learn =
+        family("vswitch_worker_learn_events_total",
+               "Source MACs the worker sent to the FDB service to learn.", MetricType::Counter);
+    auto learn_lost =
+        family("vswitch_worker_learn_dropped_total",
+               "Learn events lost because the worker's learn ring was full.", MetricType::Counter);
     for (const WorkerStatus& s : sup_.status()) {
       const WorkerCounterBlock& c = mem_.counters(s.id);
       bool forwarding = s.running && c.state.load(std::memory_order_acquire) ==
@@ -308,8 +314,11 @@ class MetricsExporter::Collector : public prometheus::Collectable {
       add_sample(busy_s, l, static_cast<double>(c.busy_ns.get()) / 1e9);
       add_sample(idle_s, l, static_cast<double>(c.idle_ns.get()) / 1e9);
       bursts.metric.push_back(burst_histogram(c, l));
+      add_sample(learn, l, static_cast<double>(c.learn_events.get()));
+      add_sample(learn_lost, l, static_cast<double>(c.learn_dropped.get()));
     }
-    for (auto* f : {&up, &failed, &restarts, &loops, &busy, &sleeps, &busy_s, &idle_s, &bursts})
+    for (auto* f : {&up, &failed, &restarts, &loops, &busy, &sleeps, &busy_s, &idle_s, &bursts,
+                    &learn, &learn_lost})
       out.push_back(std::move(*f));
   }
 
@@ -346,12 +355,24 @@ MetricsExporter::MetricsExporter(const DatapathMemory& mem, const PortManager& p
 MetricsExporter::~MetricsExporter() = default;
 
 std::string MetricsExporter::start(const std::string& listen) {
+  // DPDK's net_tap has the kernel signal vswitchd (a real-time signal, F_SETSIG on its rx queue
+  // fds) whenever frames reach a TAP queue. poll() is never restarted after a signal, and a web
+  // server thread interrupted there drops the scrape ("empty reply from server", 10-20% of
+  // scrapes under traffic). The server's threads inherit this thread's signal mask: block the
+  // real-time signals and SIGIO while creating them, so those signals go to other threads.
+  sigset_t sigio, old_mask;
+  sigemptyset(&sigio);
+  sigaddset(&sigio, SIGIO);
+  for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) sigaddset(&sigio, sig);
+  pthread_sigmask(SIG_BLOCK, &sigio, &old_mask);
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(listen);
   } catch (const std::exception& e) {
+    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
     return "cannot serve metrics on " + listen + " (" + e.what() +
            "): is the address in use? Set [daemon] metrics_listen to a free address.";
   }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   exposer_->RegisterCollectable(collector_);
   for (const auto& extra : extras_) exposer_->RegisterCollectable(extra);
   return {};

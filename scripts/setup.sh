@@ -22,7 +22,7 @@ PACKAGES=(
   # fetching the driver-SDK headers from Debian's dpdk source package
   dpkg-dev xz-utils
   # tests and tooling
-  iproute2 iperf3 iputils-ping procps psmisc curl tcpdump python3 clang-format
+  iproute2 iperf3 iputils-ping procps psmisc curl tcpdump python3 clang-format prometheus
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -34,7 +34,9 @@ enum class WorkerState : uint32_t { kStarting = 0, kRunning = 1, kStopped = 2 };
 
 class Counter {
  public:
-  void add(uint64_t n) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(uint64_t n) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   uint64_t get() const { return value_.load(std::memory_order_relaxed); }
   void reset() { value_.store(0, std::memory_order_relaxed); }
 
@@ -79,8 +81,8 @@ struct WorkerCounterBlock {
   Counter busy_ns;
   Counter idle_ns;
   Counter rx_bursts[kRxBurstBuckets];  // rx burst calls by frames returned (see above). Version 2.
-  Counter learn_events;   // learn events pushed to the FDB service
-  Counter learn_dropped;  // learn events lost because the worker's learn ring was full
+  Counter learn_events;                // learn events pushed to the FDB service
+  Counter learn_dropped;               // learn events lost because the worker's learn ring was full
   PortCounters ports[kMaxPorts];       // indexed by DPDK port id
 };
 

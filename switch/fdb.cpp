@@ -52,25 +52,32 @@ bool read_slot(const FdbSlot& s, FdbSlot& copy) {
   return false;  // a writer kept changing it: treat as a miss (the frame is flooded)
 }
 
+// The key's slot, or nullptr with *free_slot set to a free slot in the emptier of its two
+// buckets (the "power of two choices" keeps both buckets' loads close, so tables fill evenly).
 FdbSlot* find_slot(FdbTable& t, uint16_t switch_index, uint64_t key, FdbSlot** free_slot) {
   Buckets b = buckets_of(t, switch_index, key);
-  *free_slot = nullptr;
+  FdbSlot* first_free[2] = {nullptr, nullptr};
+  unsigned free_count[2] = {0, 0};
+  int which = 0;
   for (uint32_t bi : {b.first, b.second}) {
     for (FdbSlot& s : t.buckets[bi].slots) {
       if (!(s.flags & kFdbValid)) {
-        if (!*free_slot) *free_slot = &s;
+        if (!first_free[which]) first_free[which] = &s;
+        ++free_count[which];
         continue;
       }
       if (s.key == key && s.switch_index == switch_index) return &s;
     }
+    ++which;
   }
+  *free_slot = free_count[1] > free_count[0] ? first_free[1] : first_free[0];
   return nullptr;
 }
 
 }  // namespace
 
 std::size_t fdb_table_bytes(uint32_t entries) {
-  uint64_t want_buckets = (static_cast<uint64_t>(entries) * 5 / 4) / kFdbSlotsPerBucket + 1;
+  uint64_t want_buckets = (static_cast<uint64_t>(entries) * 3 / 2) / kFdbSlotsPerBucket + 1;
   uint64_t buckets = 2;
   while (buckets < want_buckets) buckets <<= 1;
   return sizeof(FdbTable) + buckets * sizeof(FdbBucket);

@@ -20,6 +20,11 @@ T_DAEMON_PID=""
 log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*"; }
 fail() {
   log "FAIL: $*"
+  if [ -n "$T_DAEMON_PID" ] && scrape >"$T_DIR/metrics-at-failure.txt" 2>/dev/null; then
+    log "--- non-zero switch counters at the failure ---"
+    grep -E '^vswitch_(port|fdb|worker)[a-z_]*(\{| )' "$T_DIR/metrics-at-failure.txt" |
+      grep -v ' 0$' | grep -v -E '_(seconds|bucket|sum|count)' | head -n 60 || true
+  fi
   if [ -n "$T_DAEMON_PID" ] && [ -f "$T_DIR/vswitchd.log" ]; then
     log "--- vswitchd log (last 40 lines) ---"
     tail -n 40 "$T_DIR/vswitchd.log" || true
@@ -62,11 +67,13 @@ trap 'exit 130' INT TERM
 
 [ "$(id -u)" -eq 0 ] || { echo "integration tests need root (TAPs, namespaces, hugepages)"; exit 1; }
 
-# write_config FILE NPORTS [WORKERS] [extra daemon lines...]: one switch with NPORTS ports, each in
-# its own namespace with 10.77.0.N/24 and fd77::N/64. T_MTU (default 1500) sets every port's MTU.
-write_config() {
-  local file=$1 nports=$2 workers=${3:-1}
-  shift 3 || shift $#
+# Building blocks of a test config: config_daemon FILE [WORKERS] [extra daemon lines...], then
+# config_switch FILE NAME [switch lines...] and config_port FILE VM [port lines...] for each port.
+# A port is VM n's NIC: interface $(vm_if n) in namespace $(vm_ns n); without an "addresses" line
+# it gets 10.77.0.n/24 and fd77::n/64. T_MTU (default 1500) sets its MTU.
+config_daemon() {
+  local file=$1 workers=${2:-1}
+  shift 2 || shift $#
   {
     echo "[daemon]"
     echo "file_prefix = \"${T_PREFIX}\""
@@ -76,21 +83,58 @@ write_config() {
     echo "mbufs_per_worker = 4095"
     echo "restart_backoff_ms = 10"
     for line in "$@"; do echo "$line"; done
-    echo
-    echo "[[switch]]"
-    echo "name = \"sw0\""
-    for n in $(seq 1 "$nports"); do
-      echo
-      echo "[[switch.port]]"
-      echo "name = \"$(vm_if "$n")\""
-      echo "driver = \"tap\""
-      echo "netns = \"$(vm_ns "$n")\""
-      echo "addresses = [\"10.77.0.${n}/24\", \"fd77::${n}/64\"]"
-      echo "mtu = ${T_MTU:-1500}"
-    done
   } >"$file"
-  for n in $(seq 1 "$nports"); do T_NETNS+=("$(vm_ns "$n")"); done
 }
+config_switch() {
+  local file=$1 name=$2
+  shift 2
+  { echo; echo "[[switch]]"; echo "name = \"${name}\""; for line in "$@"; do echo "$line"; done; } >>"$file"
+}
+config_port() {
+  local file=$1 n=$2
+  shift 2
+  {
+    echo
+    echo "[[switch.port]]"
+    echo "name = \"$(vm_if "$n")\""
+    echo "driver = \"${T_DRIVER:-tap}\""
+    echo "netns = \"$(vm_ns "$n")\""
+    echo "mtu = ${T_MTU:-1500}"
+    printf '%s\n' "$@" | grep -q '^addresses' ||
+      echo "addresses = [\"10.77.0.${n}/24\", \"fd77::${n}/64\"]"
+    for line in "$@"; do echo "$line"; done
+  } >>"$file"
+  T_NETNS+=("$(vm_ns "$n")")
+}
+
+# write_config FILE NPORTS [WORKERS] [extra daemon lines...]: one switch "sw0" with NPORTS ports.
+write_config() {
+  local file=$1 nports=$2 workers=${3:-1}
+  shift 3 || shift $#
+  config_daemon "$file" "$workers" "$@"
+  config_switch "$file" sw0
+  for n in $(seq 1 "$nports"); do config_port "$file" "$n"; done
+}
+
+# vm_mac VM: the MAC address of VM n's NIC.
+vm_mac() { ip netns exec "$(vm_ns "$1")" cat "/sys/class/net/$(vm_if "$1")/address"; }
+
+# recv_start VM IFACE COUNT TIMEOUT_MS TAG [vs-rawframe options]: starts a vs-rawframe receiver
+# in VM's namespace and waits until it listens; its pid is in RECV_PID and its log in
+# $T_DIR/recv-TAG-VM.log.
+recv_start() {
+  local vm=$1 ifc=$2 count=$3 timeout=$4 tag=$5 log
+  shift 5
+  log="$T_DIR/recv-$tag-$vm.log"
+  ip netns exec "$(vm_ns "$vm")" "$VSWITCH_TEST_TOOLS/vs-rawframe" recv "$ifc" "$count" "$timeout" \
+    --tag "$tag" "$@" >"$log" 2>&1 &
+  RECV_PID=$!
+  T_PIDS+=("$RECV_PID")
+  for _ in $(seq 100); do grep -q ready "$log" && return 0; sleep 0.02; done
+  fail "receiver in vm$vm not ready"
+}
+# recv_count VM TAG: frames of TAG that VM's receiver got (after it ended).
+recv_count() { sed -n 's/.*received=\([0-9]*\).*/\1/p' "$T_DIR/recv-$2-$1.log"; }
 
 # start_daemon CONFIG [vswitchd args...]: starts vswitchd and waits until it says it is ready.
 start_daemon() {

@@ -1,0 +1,377 @@
+#!/usr/bin/env python3
+"""Report of bench/run: reads <raw>/data.csv, systems.tsv and meta.txt; writes <out>.md (tables:
+median (min-max) over the reps, ratios to the baseline, the DESIGN.md goals), <out>.csv (the raw
+per-rep rows) and <out>-{tcp,rtt,cpu,idle}.png with gnuplot."""
+import argparse
+import csv
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+
+# (workload, metric, label) in table order; unit comes from the data.
+ROWS = [
+    ("idle", "switch_cpu_pct", "idle: switch processes CPU"),
+    ("idle", "worker_cpu_pct", "idle: forwarding workers CPU"),
+    ("idle", "host_busy_pct", "idle: host busy (all CPUs, all tenants)"),
+    ("tcp1", "gbps", "TCP 1 stream"),
+    ("tcp1", "switch_cpu_pct", "TCP 1 stream: switch CPU"),
+    ("tcp1", "cpu_s_per_gbit", "TCP 1 stream: switch CPU per Gbit"),
+    ("tcp1", "host_busy_pct", "TCP 1 stream: host busy"),
+    ("tcp4", "gbps", "TCP 4 streams"),
+    ("tcp4", "switch_cpu_pct", "TCP 4 streams: switch CPU"),
+    ("tcp4", "cpu_s_per_gbit", "TCP 4 streams: switch CPU per Gbit"),
+    ("tcp4", "host_busy_pct", "TCP 4 streams: host busy"),
+    ("u64rate", "offered_kpps", "64 B fixed rate: offered"),
+    ("u64rate", "rx_kpps", "64 B fixed rate: received in B"),
+    ("u64rate", "loss_pct", "64 B fixed rate: loss"),
+    ("u64rate", "switch_cpu_pct", "64 B fixed rate: switch CPU"),
+    ("u64rate", "switch_us_per_pkt", "64 B fixed rate: switch CPU per received packet"),
+    ("u64rate", "host_us_per_pkt", "64 B fixed rate: host CPU per received packet"),
+    ("u64max", "offered_kpps", "64 B max rate: offered"),
+    ("u64max", "rx_kpps", "64 B max rate: received in B"),
+    ("u64max", "loss_pct", "64 B max rate: loss"),
+    ("u64max", "switch_cpu_pct", "64 B max rate: switch CPU"),
+    ("u64max", "switch_us_per_pkt", "64 B max rate: switch CPU per received packet"),
+    ("u64max", "host_us_per_pkt", "64 B max rate: host CPU per received packet"),
+    ("rtt", "p50_us", "round trip p50"),
+    ("rtt", "p99_us", "round trip p99"),
+    ("rtt", "p999_us", "round trip p99.9"),
+    ("rtt", "tries", "round trip: sockperf runs per rep (2: first had no valid sample)"),
+    ("memory", "vmhwm_mib", "memory: peak RSS of the switch processes"),
+    ("memory", "hugepages_mib", "memory: hugepages used"),
+    ("kill", "recovery_ms", "worker kill: kill → frames forwarded again"),
+    ("kill", "worker_startup_ms", "worker kill: restarted worker's start-up (its log)"),
+    ("kill", "lost_per_kill", "worker kill: frames lost per kill"),
+    ("kill", "restarts_counted", "worker kill: vswitch_worker_restarts_total increase"),
+    ("kill", "fd_delta", "worker kill: vswitchd fd count change"),
+    ("kill", "hugepage_file_delta", "worker kill: hugepage files change"),
+    ("kill", "hugepages_used_delta", "worker kill: machine-wide hugepages change"),
+]
+
+# Ratios to the baseline (median / median of the baseline).
+RATIO_ROWS = [
+    ("tcp1", "gbps", "TCP 1 stream Gbit/s"),
+    ("tcp4", "gbps", "TCP 4 streams Gbit/s"),
+    ("u64rate", "rx_kpps", "64 B fixed rate, received kpps"),
+    ("u64rate", "host_us_per_pkt", "64 B fixed rate, host CPU µs/pkt"),
+    ("u64max", "rx_kpps", "64 B max rate, received kpps"),
+    ("rtt", "p50_us", "RTT p50"),
+    ("rtt", "p99_us", "RTT p99"),
+    ("rtt", "p999_us", "RTT p99.9"),
+]
+
+
+def fmt(v):
+    if v is None:
+        return "–"
+    a = abs(v)
+    if a == 0:
+        return "0"
+    if v == int(v) and a < 1e6:
+        return str(int(v))
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    if a >= 0.01:
+        return f"{v:.3f}"
+    return f"{v:.2g}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--out", required=True, help="path prefix of the results")
+    ap.add_argument("--baseline", default="lb-on")
+    ap.add_argument("--ours", default="vs-tap,vs-rtap")
+    ap.add_argument("--rel", default="", help="raw dir relative to the results dir, for links")
+    a = ap.parse_args()
+
+    data = {}   # (sys, wl, metric) -> [values]
+    units = {}
+    rows_raw = []
+    with open(os.path.join(a.raw, "data.csv")) as f:
+        for r in csv.DictReader(f):
+            rows_raw.append(r)
+            k = (r["system"], r["workload"], r["metric"])
+            data.setdefault(k, []).append(float(r["value"]))
+            units[(r["workload"], r["metric"])] = r["unit"]
+    systems = []
+    with open(os.path.join(a.raw, "systems.tsv")) as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            systems.append(r)
+    meta = {}
+    with open(os.path.join(a.raw, "meta.txt")) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                meta[k] = v
+    names = [s["system"] for s in systems]
+    ok = [s["system"] for s in systems if s["status"] == "ok"]
+    base = a.baseline if a.baseline in ok else None
+    ours = [s for s in a.ours.split(",") if s in ok]
+    reps = meta.get("reps", "?")
+
+    def vals(sys_, wl, m):
+        return data.get((sys_, wl, m))
+
+    def med(sys_, wl, m):
+        v = vals(sys_, wl, m)
+        return statistics.median(v) if v else None
+
+    def cell(sys_, wl, m):
+        v = vals(sys_, wl, m)
+        if not v:
+            if sys_ in ok and m in ("switch_cpu_pct", "cpu_s_per_gbit", "switch_us_per_pkt",
+                                    "vmhwm_mib", "hugepages_mib") and sys_.startswith("lb-"):
+                return "kernel"
+            return "–"
+        if len(v) == 1:
+            return fmt(v[0])
+        return f"{fmt(statistics.median(v))} ({fmt(min(v))}–{fmt(max(v))})"
+
+    def ratio(x, y):
+        if x is None or y is None or y == 0:
+            return None
+        return x / y
+
+    out = []
+    w = out.append
+    day_host = os.path.basename(a.out)
+    w(f"# vswitch benchmarks: {meta.get('date', '?')} on {meta.get('host', '?')}")
+    w("")
+    w(f"Made by `bench/run {meta.get('args', '')}`".rstrip() + f" in {int(meta.get('elapsed_s', '0')) // 60} min "
+      f"at commit {meta.get('commit', '?')}. Every workload ran {reps} times per system; a cell is the "
+      f"median (min–max) of the repetitions. Runs of {meta.get('duration', '?')} s, idle window "
+      f"{meta.get('idle', '?')} s in total per system, {meta.get('kills', '?')} worker kills. Workloads: "
+      f"{meta.get('workloads', '?')}. The raw per-repetition data is in `{day_host}.csv`; logs of the run "
+      f"in `bench/results/{a.rel}/` (not committed). What each system and workload is: `bench/README.md`.")
+    w("")
+    w(f"Machine: {meta.get('cpu', '?')}, {meta.get('mem', '?')}, kernel {meta.get('kernel', '?')}; "
+      f"OVS {meta.get('ovs', '?')}, DPDK {meta.get('dpdk', '?')}, iperf3 {meta.get('iperf3', '')}; "
+      f"hugepages at start: {meta.get('hugepages', '?')}. Other engineers were building and testing on "
+      "the same 2 cores during the run: compare ratios within this run, not absolute numbers across runs. "
+      "The load average before each system is in the table below.")
+    w("")
+    w("## Systems")
+    w("")
+    w("| system | data path | status | load avg before (1/5/15 min) |")
+    w("|---|---|---|---|")
+    for s in systems:
+        st = s["status"]
+        if st == "not-available":
+            st = f"**not available**: {s['message']}"
+        elif st == "FAILED":
+            st = f"**FAILED**: {s['message']}"
+        w(f"| {s['system']} | {s['desc']} | {st} | {s['loadavg']} |")
+    w("")
+
+    present = [n for n in names if n in ok]
+    w(f"## Results (median (min–max) of {reps})")
+    w("")
+    w("| metric | unit | " + " | ".join(present) + " |")
+    w("|---|---|" + "---|" * len(present))
+    for wl, m, label in ROWS:
+        if not any(vals(n, wl, m) for n in present):
+            continue
+        unit = units.get((wl, m), "")
+        w(f"| {label} | {unit} | " + " | ".join(cell(n, wl, m) for n in present) + " |")
+    w("")
+    w("\"kernel\": the Linux bridge has no switch process; its forwarding cost is kernel time spread "
+      "over the senders' and receivers' CPUs, so only the host-wide figures apply to it. Host-wide "
+      "figures include the traffic tools and the other tenants of the machine.")
+    w("")
+
+    if base:
+        w(f"## Ratios to {base} (median / median of {base})")
+        w("")
+        w("| metric | " + " | ".join(present) + " |")
+        w("|---|" + "---|" * len(present))
+        for wl, m, label in RATIO_ROWS:
+            b = med(base, wl, m)
+            if b is None:
+                continue
+            cells = []
+            for n in present:
+                r = ratio(med(n, wl, m), b)
+                cells.append("–" if r is None else f"{r:.2f}×")
+            w(f"| {label} | " + " | ".join(cells) + " |")
+        w("")
+
+    # ----- goals -----
+    w("## DESIGN.md goals")
+    w("")
+    ovsd, ovst = "ovs-dpdk-tap", "ovs-tap"
+    goals = []   # (goal, measure, {ours: (value str, verdict)})
+
+    def verdict(ok_):
+        if ok_ is None:
+            return "not measured"
+        return "**met**" if ok_ else "**not met**"
+
+    def g_ratio(wl, m, other, limit, lower_is_better, what):
+        res = {}
+        for o in ours:
+            r = ratio(med(o, wl, m), med(other, wl, m)) if other in ok else None
+            if r is None:
+                res[o] = ("–", verdict(None))
+            else:
+                res[o] = (f"{r:.2f}×", verdict(r <= limit if lower_is_better else r >= limit))
+        goals.append((what, res))
+
+    if base:
+        g_ratio("tcp1", "gbps", base, 1.0, False, f"TCP 1 stream ≥ 1.0× {base}")
+        if any(vals(o, "tcp4", "gbps") for o in ours):
+            g_ratio("tcp4", "gbps", base, 1.0, False, f"TCP 4 streams ≥ 1.0× {base}")
+    g_ratio("u64rate", "switch_us_per_pkt", ovsd, 0.5, True,
+            f"64 B at a fixed rate: switch CPU per packet ≤ 0.5× {ovsd}")
+    g_ratio("u64rate", "switch_us_per_pkt", ovst, 1.0, True,
+            f"64 B at a fixed rate: switch CPU per packet ≤ 1.0× {ovst}")
+    res = {}
+    peers_lossless = [p for p in (ovsd, ovst) if p in ok and med(p, "u64rate", "loss_pct") is not None
+                      and med(p, "u64rate", "loss_pct") <= 0.01]
+    peers_present = [p for p in (ovsd, ovst) if p in ok and med(p, "u64rate", "loss_pct") is not None]
+    for o in ours:
+        lo = med(o, "u64rate", "loss_pct")
+        if lo is None or not peers_present:
+            res[o] = ("–", verdict(None))
+        else:
+            res[o] = (f"{fmt(lo)} % (lossless peers: {', '.join(peers_lossless) or 'none'})",
+                      verdict(lo <= 0.01 or not peers_lossless))
+    goals.append(("64 B at a fixed rate: 0 loss where the OVS peers lose none", res))
+    if base:
+        g_ratio("rtt", "p99_us", base, 1.5, True, f"round trip p99 ≤ 1.5× {base}")
+        g_ratio("rtt", "p999_us", base, 2.0, True, f"round trip p99.9 ≤ 2× {base}")
+    res = {}
+    for o in ours:
+        v = med(o, "idle", "worker_cpu_pct")
+        res[o] = ("–", verdict(None)) if v is None else (f"{fmt(v)} % of a core", verdict(v < 2.0))
+    goals.append(("idle: all workers together < 2% of a core", res))
+    res = {}
+    for o in ours:
+        v = vals(o, "kill", "recovery_ms")
+        res[o] = ("–", verdict(None)) if not v else (
+            f"max {fmt(max(v))} ms, median {fmt(statistics.median(v))} ms over {len(v)} kills",
+            verdict(max(v) <= 200))
+    goals.append(("worker killed: its queues forward again within 200 ms", res))
+    res = {}
+    for o in ours:
+        fd = med(o, "kill", "fd_delta")
+        hf = med(o, "kill", "hugepage_file_delta")
+        n = len(vals(o, "kill", "recovery_ms") or [])
+        if fd is None:
+            res[o] = ("–", verdict(None))
+        else:
+            res[o] = (f"after {n} kills: fds {fd:+.0f}, hugepage files {hf:+.0f} (goal: 100 kills)",
+                      verdict(fd == 0 and hf == 0) + (" (for this many kills)" if n < 100 else ""))
+    goals.append(("worker killed: no fd or hugepage leak", res))
+    goals.append(("worker killed: the other workers lose 0 packets",
+                  {o: ("1 worker on a 2-core machine: no other worker", "not measured") for o in ours}))
+    goals.append(("scale: 64 ports × 4 queues, 100k FDB entries",
+                  {o: ("left out of bench/ for now", "not measured") for o in ours}))
+    if ours:
+        w("| goal | " + " | ".join(f"{o}: measured | {o}" for o in ours) + " |")
+        w("|---|" + "---|---|" * len(ours))
+        for what, res in goals:
+            w(f"| {what} | " + " | ".join(f"{res[o][0]} | {res[o][1]}" for o in ours) + " |")
+    else:
+        w("None of our systems ran, so no goal could be checked.")
+    w("")
+
+    # ----- plots -----
+    w("## Plots")
+    w("")
+    plots = make_plots(a, present, med, vals, day_host)
+    for title, fn in plots:
+        w(f"![{title}]({fn})")
+        w("")
+    if not plots:
+        w("(gnuplot produced no plot)")
+        w("")
+
+    with open(a.out + ".md", "w") as f:
+        f.write("\n".join(out))
+    with open(a.out + ".csv", "w", newline="") as f:
+        cw = csv.writer(f)
+        cw.writerow(["date", "host", "system", "rep", "workload", "metric", "value", "unit"])
+        for r in rows_raw:
+            cw.writerow([meta.get("date", ""), meta.get("host", ""), r["system"], r["rep"],
+                         r["workload"], r["metric"], r["value"], r["unit"]])
+
+
+def make_plots(a, present, med, vals, day_host):
+    if not shutil.which("gnuplot"):
+        print("report: gnuplot not found", file=sys.stderr)
+        return []
+    made = []
+
+    def series_plot(name, title, ylabel, series, logy=False):
+        """series: [(label, wl, metric)]; a clustered bar chart, error bars min-max."""
+        series = [x for x in series if any(vals(s, x[1], x[2]) for s in present)]
+        syss = [s for s in present if any(vals(s, wl, m) for _, wl, m in series)]
+        if not syss or not series:
+            return
+        dat = os.path.join(a.raw, f"plot-{name}.dat")
+        with open(dat, "w") as f:
+            for s in syss:
+                cols = [s]
+                for _, wl, m in series:
+                    v = vals(s, wl, m)
+                    if v:
+                        cols += [f"{statistics.median(v):.6g}", f"{min(v):.6g}", f"{max(v):.6g}"]
+                    else:
+                        cols += ["NaN", "NaN", "NaN"]
+                f.write(" ".join(f'"{c}"' if i == 0 else c for i, c in enumerate(cols)) + "\n")
+        png = f"{a.out}-{name}.png"
+        gp = [
+            "set terminal pngcairo size 900,500 font 'sans,10'",
+            f"set output '{png}'",
+            f"set title '{title}'",
+            f"set ylabel '{ylabel}'",
+            "set style data histogram",
+            "set style histogram errorbars gap 1 lw 1",
+            "set style fill solid 0.8 border -1",
+            "set boxwidth 0.9",
+            "set key top right",
+            "set grid ytics",
+            "set xtics noenhanced",
+            "set key noenhanced",
+        ]
+        if logy:
+            gp += ["set logscale y", "set yrange [*:*]"]
+        else:
+            gp += ["set yrange [0:*]"]
+        parts = []
+        for i, (label, _, _) in enumerate(series):
+            c = 2 + 3 * i
+            parts.append(f"'{dat}' using {c}:{c + 1}:{c + 2}:xtic(1) title '{label}'")
+        gp.append("plot " + ", ".join(parts))
+        script = os.path.join(a.raw, f"plot-{name}.gp")
+        with open(script, "w") as f:
+            f.write("\n".join(gp) + "\n")
+        r = subprocess.run(["gnuplot", script], capture_output=True, text=True)
+        if r.returncode != 0 or not os.path.exists(png):
+            print(f"report: gnuplot failed for {name}: {r.stderr}", file=sys.stderr)
+            sys.exit(1)
+        made.append((title, os.path.basename(png)))
+
+    series_plot("tcp", "TCP through the switch, iperf3 (median, min-max)", "Gbit/s",
+                [("1 stream", "tcp1", "gbps"), ("4 streams", "tcp4", "gbps")], logy=True)
+    series_plot("rtt", "UDP round trip, sockperf ping-pong 64 B (median, min-max)", "µs (log)",
+                [("p50", "rtt", "p50_us"), ("p99", "rtt", "p99_us"), ("p99.9", "rtt", "p999_us")],
+                logy=True)
+    series_plot("cpu", "CPU per received 64 B frame at a fixed offered rate", "µs per packet (log)",
+                [("switch processes", "u64rate", "switch_us_per_pkt"),
+                 ("whole host (all CPUs)", "u64rate", "host_us_per_pkt")], logy=True)
+    series_plot("idle", "Idle CPU of the switch", "% of one core",
+                [("switch processes", "idle", "switch_cpu_pct"),
+                 ("forwarding workers", "idle", "worker_cpu_pct")])
+    return made
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+# shellcheck shell=bash
+# Set-up and teardown of each kind of system. A kind provides:
+#   setup_<kind> ARG      build the data path between the namespaces bnA and bnB; die on failure,
+#                         or write "NOT-AVAILABLE: <reason>" to $RAW/<system>.status and exit 0
+#   switch_pids           the PIDs of the switch's processes now ("" for the kernel)
+#   worker_pids           the forwarding processes among them (vswitch only)
+#   teardown_systems      (shared) stops whatever any kind started; idempotent
+# The VM side is always the same: namespaces bnA/bnB with bnA0 10.201.0.1/24 and bnB0 10.201.0.2/24.
+
+SW_KIND=""
+
+# ---------------------------------------------------------------------------------------------
+# Linux bridge + veth
+# ---------------------------------------------------------------------------------------------
+setup_bridge() {
+  local offloads=$1 v
+  SW_KIND=bridge
+  vm_namespaces
+  ip link add bnbr0 type bridge stp_state 0
+  ip link set bnbr0 up
+  for v in A B; do
+    ip link add "bn${v}0" netns "bn$v" type veth peer name "bn${v}h"
+    ip link set "bn${v}h" master bnbr0
+    ip link set "bn${v}h" up
+  done
+  if [[ $offloads == off ]]; then
+    for v in A B; do
+      ethtool -K "bn${v}h" tso off gso off gro off tx off rx off >/dev/null
+      in_ns "bn$v" ethtool -K "bn${v}0" tso off gso off gro off tx off rx off >/dev/null
+    done
+  fi
+  vm_address "$NS_A" "$IF_A" "$IP_A"
+  vm_address "$NS_B" "$IF_B" "$IP_B"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Open vSwitch, userspace datapath: "dpdk" (ovs-vswitchd-dpdk, net_tap ports) or "plain"
+# (ovs-vswitchd without DPDK, type=tap ports). Started by hand (no systemd): own ovsdb-server,
+# every file under $RAW/ovs-<mode> (OVS_RUNDIR etc.), so nothing touches /var/run/openvswitch.
+# ---------------------------------------------------------------------------------------------
+OVS_DPDK_BIN=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
+OVS_PLAIN_BIN=/usr/lib/openvswitch-switch/ovs-vswitchd
+OVS_PMD_MASK=0x2      # 1 PMD thread, on core 1 (like our worker)
+OVS_PMDS=1
+
+ovs_dir() { echo "$RAW/ovs-$1"; }
+vsctl() { OVS_RUNDIR=$OVS_D ovs-vsctl --db="unix:$OVS_D/db.sock" --timeout=30 "$@"; }
+
+ovs_wait_file() {   # ovs_wait_file PATH PID WHAT
+  local i
+  for i in $(seq 150); do
+    [[ -e $1 ]] && return 0
+    kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (log: ${1%/*})"
+    sleep 0.1
+  done
+  die "$3 not up after 15 s"
+}
+
+setup_ovs() {
+  local mode=$1 bin pidA pidB v port ifc err i
+  SW_KIND=ovs
+  OVS_MODE=$mode
+  OVS_D=$(ovs_dir "$mode")
+  export OVS_RUNDIR=$OVS_D OVS_LOGDIR=$OVS_D OVS_DBDIR=$OVS_D OVS_SYSCONFDIR=$OVS_D
+  rm -rf "$OVS_D"
+  mkdir -p "$OVS_D"
+  if [[ $mode == dpdk ]]; then bin=$OVS_DPDK_BIN; else bin=$OVS_PLAIN_BIN; fi
+  [[ -x $bin ]] || die "$bin missing (package openvswitch-switch${mode/plain/}${mode/dpdk/-dpdk})"
+  [[ $mode != dpdk ]] || ls /usr/lib/x86_64-linux-gnu/dpdk/pmds-*/librte_net_tap.so* >/dev/null 2>&1 ||
+    die "DPDK net_tap PMD plugin missing (package librte-net-tap23)"
+  vm_namespaces
+  ovsdb-tool create "$OVS_D/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+  ovsdb-server "$OVS_D/conf.db" --remote="punix:$OVS_D/db.sock" --pidfile="$OVS_D/ovsdb-server.pid" \
+    --unixctl="$OVS_D/ovsdb-server.ctl" --log-file="$OVS_D/ovsdb-server.log" >/dev/null 2>&1 8>&- &
+  pidA=$!
+  track_pid "$pidA"
+  echo "$pidA" >"$OVS_D/ovsdb.pid.bench"
+  ovs_wait_file "$OVS_D/db.sock" "$pidA" ovsdb-server
+  vsctl --no-wait init
+  if [[ $mode == dpdk ]]; then
+    vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true \
+      other_config:dpdk-lcore-mask=0x1 other_config:pmd-cpu-mask=$OVS_PMD_MASK \
+      other_config:dpdk-socket-mem=256 \
+      other_config:dpdk-extra="--no-pci --file-prefix=$EAL_PREFIX_OVS --iova-mode=va"
+  fi
+  "$bin" "unix:$OVS_D/db.sock" --pidfile="$OVS_D/ovs-vswitchd.pid" --unixctl="$OVS_D/ovs-vswitchd.ctl" \
+    --log-file="$OVS_D/ovs-vswitchd.log" >"$OVS_D/ovs-vswitchd.out" 2>&1 8>&- &
+  pidB=$!
+  track_pid "$pidB"
+  echo "$pidB" >"$OVS_D/vswitchd.pid.bench"
+  ovs_wait_file "$OVS_D/ovs-vswitchd.ctl" "$pidB" "ovs-vswitchd ($bin)"
+  vsctl add-br bnovs0 -- set Bridge bnovs0 datapath_type=netdev
+  if [[ $mode == dpdk ]]; then
+    [[ $(vsctl get Open_vSwitch . dpdk_initialized) == true ]] ||
+      die "OVS-DPDK: DPDK not initialized (log: $OVS_D/ovs-vswitchd.log)"
+  fi
+  i=0
+  for v in A B; do
+    ifc=bn${v}0
+    if [[ $mode == dpdk ]]; then
+      port=p$v
+      # net_tap asks for rxq == txq; OVS uses txq = PMDs + 1, so n_rxq = PMDs + 1.
+      vsctl add-port bnovs0 "$port" -- set Interface "$port" type=dpdk \
+        "options:dpdk-devargs=net_tap$i,iface=$ifc" options:n_rxq=$((OVS_PMDS + 1))
+    else
+      port=$ifc
+      vsctl add-port bnovs0 "$port" -- set Interface "$port" type=tap
+    fi
+    err=$(vsctl get Interface "$port" error 2>/dev/null || true)
+    [[ -z $err || $err == '[]' ]] || die "OVS ($mode): port $port refused: $err"
+    [[ $(vsctl get Interface "$port" ofport) -gt 0 ]] ||
+      die "OVS ($mode): port $port has no OpenFlow port (log: $OVS_D/ovs-vswitchd.log)"
+    for _ in $(seq 50); do ip link show "$ifc" >/dev/null 2>&1 && break; sleep 0.1; done
+    ip link show "$ifc" >/dev/null 2>&1 || die "OVS ($mode): netdev $ifc did not appear"
+    ip link set "$ifc" netns "bn$v"
+    i=$((i + 1))
+  done
+  vm_address "$NS_A" "$IF_A" "$IP_A"
+  vm_address "$NS_B" "$IF_B" "$IP_B"
+}
+
+teardown_ovs() {
+  local mode d pid
+  for mode in dpdk plain; do
+    d=$(ovs_dir "$mode")
+    [[ -d $d ]] || continue
+    if [[ -S $d/ovs-vswitchd.ctl ]]; then
+      OVS_RUNDIR=$d timeout 15 ovs-appctl -t "$d/ovs-vswitchd.ctl" exit --cleanup >/dev/null 2>&1
+    fi
+    for pid in $(cat "$d/vswitchd.pid.bench" "$d/ovsdb.pid.bench" 2>/dev/null); do stop_pid "$pid" 10; done
+    rm -f "$d/vswitchd.pid.bench" "$d/ovsdb.pid.bench" "$d/db.sock" "$d"/*.ctl
+  done
+  # the netdev datapath's own TAPs (persistent): our bridge, and ovs-netdev if no other OVS is
+  # running on the machine (it is shared by every netdev datapath of one host).
+  ip link del bnovs0 2>/dev/null
+  if ip link show ovs-netdev >/dev/null 2>&1 && ! pgrep -x ovs-vswitchd >/dev/null &&
+    ! pgrep -x ovs-vswitchd-dp >/dev/null; then   # comm is cut at 15 characters
+    ip link del ovs-netdev 2>/dev/null
+  fi
+  return 0
+}
+
+ovs_pids() { cat "$OVS_D/vswitchd.pid.bench" "$OVS_D/ovsdb.pid.bench" 2>/dev/null; }
+
+# ---------------------------------------------------------------------------------------------
+# vswitch (ours): driver "tap" or "rtap". vswitchd on core 0, one worker on core 1.
+# ---------------------------------------------------------------------------------------------
+VS_D=""
+VS_PID=""
+VS_METRICS_PORT=""
+
+setup_vswitch() {
+  local driver=$1 v i msg
+  SW_KIND=vswitch
+  VS_D=$RAW/vswitch-$driver
+  mkdir -p "$VS_D"
+  for _ in $(seq 20); do
+    VS_METRICS_PORT=$((30000 + RANDOM % 10000))
+    ss -Htln "sport = :$VS_METRICS_PORT" | grep -q . || break
+  done
+  vm_namespaces
+  {
+    echo "# written by bench/run"
+    echo "[daemon]"
+    echo "file_prefix = \"$EAL_PREFIX_VS\""
+    echo "workers = 1"
+    echo "main_core = 0"
+    echo "worker_cores = [1]"
+    echo "metrics_listen = \"127.0.0.1:$VS_METRICS_PORT\""
+    echo "runtime_dir = \"$VS_D/run\""
+    echo
+    echo "[[switch]]"
+    echo "name = \"bench\""
+    for v in A B; do
+      if [[ $v == A ]]; then i=$IP_A; else i=$IP_B; fi
+      echo
+      echo "[[switch.port]]"
+      echo "name = \"bn${v}0\""
+      echo "driver = \"$driver\""
+      echo "queues = 1"
+      echo "netns = \"bn$v\""
+      echo "addresses = [\"$i/$PLEN\"]"
+    done
+  } >"$VS_D/vswitch.toml"
+  "$VS_BIN/vswitchd" --config "$VS_D/vswitch.toml" >"$VS_D/vswitchd.log" 2>&1 8>&- &
+  VS_PID=$!
+  track_pid "$VS_PID"
+  echo "$VS_PID" >"$VS_D/vswitchd.pid.bench"
+  for _ in $(seq 400); do
+    grep -q "vswitchd: ready" "$VS_D/vswitchd.log" && break
+    if ! kill -0 "$VS_PID" 2>/dev/null; then
+      wait "$VS_PID" 2>/dev/null || true
+      msg=$(grep -iE 'error|refused|not available|cannot' "$VS_D/vswitchd.log" | head -n 3 |
+            tr '\n' ' ' | sed 's/ *$//')
+      [[ -n $msg ]] || msg=$(tail -n 3 "$VS_D/vswitchd.log" | tr '\n' ' ')
+      if [[ $driver != tap ]]; then
+        # The documented exception: a driver vswitchd refuses is "not available", not a failure.
+        echo "NOT-AVAILABLE: vswitchd refused driver \"$driver\": $msg" >"$RAW/$SYSTEM.status"
+        log "not available: vswitchd refused driver \"$driver\": $msg"
+        exit 0   # run_system runs in a subshell whose EXIT trap tears down
+      fi
+      die "vswitchd exited during start-up: $msg (log: $VS_D/vswitchd.log)"
+    fi
+    sleep 0.05
+  done
+  grep -q "vswitchd: ready" "$VS_D/vswitchd.log" || die "vswitchd not ready after 20 s (log: $VS_D/vswitchd.log)"
+  [[ -n $(worker_pids) ]] || die "vswitchd is ready but no vswitch-worker runs"
+  for _ in $(seq 100); do
+    [[ $(vs_metric vswitch_worker_up) == 1 ]] && break
+    sleep 0.1
+  done
+  [[ $(vs_metric vswitch_worker_up) == 1 ]] || die "vswitch_worker_up is not 1 after 10 s"
+}
+
+teardown_vswitch() {
+  local d pid
+  for d in "$RAW"/vswitch-*; do
+    [[ -f $d/vswitchd.pid.bench ]] || continue
+    for pid in $(cat "$d/vswitchd.pid.bench"); do stop_pid "$pid" 15; done
+    rm -f "$d/vswitchd.pid.bench"
+  done
+  return 0
+}
+
+vs_scrape() { curl -sf --max-time 5 "http://127.0.0.1:$VS_METRICS_PORT/metrics"; }
+# vs_metric NAME [SUBSTRING]: the sum of the samples of NAME (whose line contains SUBSTRING).
+vs_metric() {
+  vs_scrape | awk -v name="$1" -v f="${2:-}" '
+    $0 ~ "^" name "[{ ]" && index($0, f) { s += $NF; n++ }
+    END { if (n) printf "%.0f\n", s; else print "" }'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Dispatch
+# ---------------------------------------------------------------------------------------------
+switch_pids() {
+  case $SW_KIND in
+    ovs) ovs_pids ;;
+    vswitch) echo "$VS_PID"; worker_pids ;;
+    *) ;;
+  esac
+}
+worker_pids() {
+  case $SW_KIND in
+    vswitch) pgrep -P "$VS_PID" -x vswitch-worker || true ;;
+    *) ;;
+  esac
+}
+
+teardown_systems() {
+  teardown_vswitch
+  teardown_ovs
+}

@@ -1,0 +1,315 @@
+# shellcheck shell=bash
+# The workloads, identical for every system. Each writes rows with record(); none reports a value
+# it did not measure: a tool that fails makes the system FAILED.
+
+U64_RATE=${BENCH_U64_RATE:-50000}   # fixed offered rate of the 64 B test, frames/s
+IPERF_PORT=5301
+SOCKPERF_PORT=11111
+
+# cpu_window: call cpu_begin before and cpu_end after a measured run; cpu_end prints
+# "<switch CPU s> <worker CPU s> <host busy CPU s> <elapsed s>". The PID list is taken at the start
+# and re-read at the end (a restarted worker is counted from its own start).
+cpu_begin() {
+  CPU_PIDS=$(switch_pids | tr '\n' ' ')
+  CPU_T0=$(now_ns)
+  # shellcheck disable=SC2086
+  CPU_S0=$(cpu_ticks $CPU_PIDS)
+  # shellcheck disable=SC2086
+  CPU_W0=$(cpu_ticks $(worker_pids))
+  CPU_H0=$(host_busy_ticks)
+}
+cpu_end() {
+  local t1 s1 w1 h1
+  # shellcheck disable=SC2086
+  s1=$(cpu_ticks $CPU_PIDS)
+  # shellcheck disable=SC2086
+  w1=$(cpu_ticks $(worker_pids))
+  h1=$(host_busy_ticks)
+  t1=$(now_ns)
+  awk "BEGIN { printf \"%.2f %.2f %.2f %.4f\\n\", ($s1-$CPU_S0)/$CLK_TCK, ($w1-$CPU_W0)/$CLK_TCK, ($h1-$CPU_H0)/$CLK_TCK, ($t1-$CPU_T0)/1e9 }"
+}
+
+# record_cpu SYSTEM REP WORKLOAD "<cpu_end output>": % of one core for switch, workers, host.
+record_cpu() {
+  local sys=$1 rep=$2 wl=$3 s w h t
+  read -r s w h t <<<"$4"
+  if [[ $SW_KIND != bridge ]]; then
+    record "$sys" "$rep" "$wl" switch_cpu_pct "$(calc "100*$s/$t")" "% of 1 core"
+  fi
+  if [[ $SW_KIND == vswitch ]]; then
+    record "$sys" "$rep" "$wl" worker_cpu_pct "$(calc "100*$w/$t")" "% of 1 core"
+  fi
+  record "$sys" "$rep" "$wl" host_busy_pct "$(calc "100*$h/$t")" "% of 1 core (sum of $(nproc))"
+}
+
+# --- idle -------------------------------------------------------------------------------------
+wl_idle() {
+  local sys=$1 rep per
+  per=$(calc "$IDLE/$REPS")
+  sleep 1   # settle after set-up / ping
+  for rep in $(seq "$REPS"); do
+    cpu_begin
+    sleep "$per"
+    record_cpu "$sys" "$rep" idle "$(cpu_end)"
+  done
+}
+
+# --- TCP, iperf3 ------------------------------------------------------------------------------
+start_servers() {
+  # started directly (not through a shell function), so $! is the server's own PID
+  ip netns exec "$NS_B" iperf3 -s -B "$IP_B" -p "$IPERF_PORT" >"$RAW/$sys-iperf3-server.log" 2>&1 8>&- &
+  track_pid $!
+  ip netns exec "$NS_B" sockperf server -i "$IP_B" -p "$SOCKPERF_PORT" >"$RAW/$sys-sockperf-server.log" 2>&1 8>&- &
+  track_pid $!
+  local i
+  for i in $(seq 100); do
+    in_ns "$NS_B" ss -Hltn "sport = :$IPERF_PORT" | grep -q . &&
+      in_ns "$NS_B" ss -Hlun "sport = :$SOCKPERF_PORT" | grep -q . && return 0
+    sleep 0.05
+  done
+  die "iperf3/sockperf servers did not start in $NS_B"
+}
+
+wl_tcp() {
+  local sys=$1 streams=$2 wl=tcp$2 rep out gbps
+  for rep in $(seq "$REPS"); do
+    out=$RAW/$sys-$wl-$rep.json
+    cpu_begin
+    timeout $((DUR + 30)) ip netns exec "$NS_A" iperf3 -c "$IP_B" -p "$IPERF_PORT" -t "$DUR" \
+      -P "$streams" -J >"$out" 2>&1 || die "$wl rep $rep: iperf3 failed: $(tail -c 300 "$out")"
+    local c; c=$(cpu_end)
+    # end.sum_received.bits_per_second of iperf3's JSON (pretty-printed, one key per line)
+    gbps=$(awk '/"sum_received"/ { s = 1 } s && /"bits_per_second"/ { gsub(/[^0-9.e+]/, "", $2); printf "%.4f\n", $2 / 1e9; exit }' "$out")
+    [[ -n $gbps ]] || die "$wl rep $rep: no sum_received in $out"
+    awk "BEGIN { exit !($gbps > 0) }" || die "$wl rep $rep: 0 Gbit/s"
+    record "$sys" "$rep" "$wl" gbps "$gbps" "Gbit/s"
+    record_cpu "$sys" "$rep" "$wl" "$c"
+    local s t; read -r s _ _ t <<<"$c"
+    [[ $SW_KIND == bridge ]] ||
+      record "$sys" "$rep" "$wl" cpu_s_per_gbit "$(calc "$s/($gbps*$t)")" "CPU s per Gbit"
+    log "$wl rep $rep: $gbps Gbit/s; CPU $c"
+  done
+}
+
+# --- 64 B frames, trafgen -------------------------------------------------------------------------
+# 60 B UDP/IPv4 frame (64 B with FCS) from bnA0 to bnB0's MAC, 10.201.0.1:5001 -> 10.201.0.2:9.
+write_trafgen_cfg() {
+  local da sa hex
+  da=$(in_ns "$NS_B" cat "/sys/class/net/$IF_B/address")
+  sa=$(in_ns "$NS_A" cat "/sys/class/net/$IF_A/address")
+  hex() { echo "0x${1//:/, 0x}"; }
+  cat >"$1" <<EOF
+/* written by bench/run: Ethernet + IPv4 + UDP, 18 B payload = 60 B (64 B on the wire with FCS) */
+{
+  $(hex "$da"), $(hex "$sa"), 0x08, 0x00,
+  0x45, 0x00, 0x00, 0x2e, 0x00, 0x01, 0x40, 0x00, 0x40, 0x11, csumip(14, 33),
+  0x0a, 0xc9, 0x00, 0x01, 0x0a, 0xc9, 0x00, 0x02,
+  0x13, 0x89, 0x00, 0x09, 0x00, 0x1a, 0x00, 0x00,
+  fill(0x00, 18)
+}
+EOF
+}
+
+# trafgen_start RATE_PPS|max OUT [COUNT]: trafgen in bnA in its own session (so a signal reaches
+# its per-CPU child too); sets TG_PID (= its process group).
+trafgen_start() {
+  local rate=$1 out=$2 count=${3:-} args=()
+  [[ $rate == max ]] || args+=(-b "${rate}pps")
+  [[ -z $count ]] || args+=(-n "$count")
+  setsid ip netns exec "$NS_A" trafgen --dev "$IF_A" --conf "$RAW/udp64.cfg" -P 1 --no-sock-mem \
+    "${args[@]}" >"$out" 2>&1 8>&- &
+  TG_PID=$!
+  track_pid "$TG_PID"
+}
+
+# trafgen_stop: SIGINT to trafgen's group (its normal end), SIGKILL if it is still there after 5 s.
+trafgen_stop() {
+  local i
+  kill -INT -- "-$TG_PID" 2>/dev/null || true
+  for i in $(seq 50); do kill -0 "$TG_PID" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$TG_PID" 2>/dev/null || pgrep -g "$TG_PID" >/dev/null; then
+    warn "trafgen did not stop on SIGINT; SIGKILL"
+    kill -KILL -- "-$TG_PID" 2>/dev/null || true
+  fi
+  wait "$TG_PID" 2>/dev/null || true
+  pgrep -g "$TG_PID" >/dev/null && die "trafgen processes of group $TG_PID survive SIGKILL"
+  return 0
+}
+
+# trafgen_result OUT: "<frames sent> <seconds of the send loop>" from trafgen's summary lines
+# ("N packets outgoing", "S sec, U usec on CPU0 (N packets)"); the loop time excludes start-up,
+# which takes seconds on a loaded machine.
+trafgen_result() {
+  local r
+  r=$(tr -d '\r' <"$1" | awk '
+    $2 == "packets" && $3 == "outgoing" { sent = $1 }
+    $2 == "sec," && $4 == "usec" && $6 ~ /^CPU/ { t += $1 + $3 / 1e6 }
+    END { if (sent > 0 && t > 0) printf "%d %.6f\n", sent, t }')
+  [[ -n $r ]] || die "trafgen sent nothing: $(tr -d '\r' <"$1" | tail -n 5 | tr '\n' ' ')"
+  echo "$r"
+}
+
+# trafgen_run SECONDS RATE_PPS|max OUT: sends for SECONDS (a fixed rate stops by itself after
+# RATE*SECONDS frames), prints "<sent> <send-loop seconds>".
+trafgen_run() {
+  local secs=$1 rate=$2 out=$3 i
+  if [[ $rate == max ]]; then
+    trafgen_start max "$out"
+    sleep "$((secs + 1))"   # + start-up; the rate is computed from the send loop's own time
+  else
+    trafgen_start "$rate" "$out" $((rate * secs))
+    for i in $(seq $(((secs + 30) * 10))); do kill -0 "$TG_PID" 2>/dev/null || break; sleep 0.1; done
+  fi
+  trafgen_stop
+  trafgen_result "$out"
+}
+
+wl_u64() {
+  local sys=$1 rate=$2 wl rep out sent secs rx0 rx1 rx c s t r
+  if [[ $rate == max ]]; then wl=u64max; else wl=u64rate; fi
+  write_trafgen_cfg "$RAW/udp64.cfg"
+  for rep in $(seq "$REPS"); do
+    out=$RAW/$sys-$wl-$rep.trafgen
+    rx0=$(ctr "$NS_B" "$IF_B" rx_packets)
+    cpu_begin
+    r=$(trafgen_run "$DUR" "$rate" "$out")
+    read -r sent secs <<<"$r"
+    sleep 0.2   # frames still queued in the switch
+    c=$(cpu_end)
+    rx1=$(ctr "$NS_B" "$IF_B" rx_packets)
+    rx=$((rx1 - rx0))
+    ((rx > 0)) || die "$wl rep $rep: vmB received nothing ($sent sent)"
+    read -r s _ _ t <<<"$c"
+    record "$sys" "$rep" "$wl" offered_kpps "$(calc "$sent/$secs/1000")" kpps
+    record "$sys" "$rep" "$wl" rx_kpps "$(calc "$rx/$secs/1000")" kpps
+    record "$sys" "$rep" "$wl" loss_pct "$(calc "max(0.0, 100*($sent-$rx)/$sent)")" "%"
+    record_cpu "$sys" "$rep" "$wl" "$c"
+    [[ $SW_KIND == bridge ]] ||
+      record "$sys" "$rep" "$wl" switch_us_per_pkt "$(calc "1e6*$s/$rx")" "µs/pkt"
+    local h; read -r _ _ h _ <<<"$c"
+    record "$sys" "$rep" "$wl" host_us_per_pkt "$(calc "1e6*$h/$rx")" "µs/pkt"
+    log "$wl rep $rep: sent $sent, received $rx; CPU $c"
+  done
+}
+
+# --- round trip, sockperf ping-pong -------------------------------------------------------------
+wl_rtt() {
+  local sys=$1 rep out p50 p99 p999 try secs
+  secs=$DUR
+  for rep in $(seq "$REPS"); do
+    for try in 1 2; do
+      out=$RAW/$sys-rtt-$rep-$try.sockperf
+      timeout $((secs + 30)) ip netns exec "$NS_A" sockperf ping-pong -i "$IP_B" -p "$SOCKPERF_PORT" \
+        -m 64 -t "$secs" --full-rtt >"$out" 2>&1 || die "rtt rep $rep: sockperf failed: $(tail -n 5 "$out")"
+      pct() { sed 's/\x1b\[[0-9;]*m//g' "$out" | awk -v p="$1" '$2 == "--->" && $3 == "percentile" && $4 == p {print $6}'; }
+      p50=$(pct 50.000) p99=$(pct 99.000) p999=$(pct 99.900)
+      [[ -n $p50 && -n $p99 && -n $p999 ]] && break
+      # A lost ping-pong message stalls sockperf's client; it then has no valid observation.
+      warn "rtt rep $rep: no percentiles in $out ($(grep -o 'No valid observations' "$out" || tail -n 1 "$out")); try $try"
+    done
+    [[ -n $p50 && -n $p99 && -n $p999 ]] || die "rtt rep $rep: no percentiles in two tries ($out)"
+    record "$sys" "$rep" rtt p50_us "$p50" "µs"
+    record "$sys" "$rep" rtt p99_us "$p99" "µs"
+    record "$sys" "$rep" rtt p999_us "$p999" "µs"
+    record "$sys" "$rep" rtt tries "$try" "sockperf runs"
+    log "rtt rep $rep: p50 $p50, p99 $p99, p99.9 $p999 µs (round trip)"
+  done
+}
+
+# --- worker kill (vswitch only) ------------------------------------------------------------------
+# 64 B frames at the fixed rate from A to B; SIGKILL the worker KILLS times, 1.5 s apart; a sampler
+# in B reads bnB0's rx_packets every ~0.2 ms and times kill -> first frame forwarded again.
+wl_kill() {
+  local sys=$1 restarts0 restarts1 fds0 fds1 hp0 hp1 files0 files1 rx0 rx1 sent out rc
+  [[ $SW_KIND == vswitch ]] || return 0
+  write_trafgen_cfg "$RAW/udp64.cfg"
+  restarts0=$(vs_metric vswitch_worker_restarts_total)
+  fds0=$(ls "/proc/$VS_PID/fd" | wc -l)
+  hp0=$(hugepages_used)
+  files0=$(ls /dev/hugepages 2>/dev/null | grep -c "^${EAL_PREFIX_VS}map_" || true)
+  out=$RAW/$sys-kill
+  rx0=$(ctr "$NS_B" "$IF_B" rx_packets)
+  # trafgen runs until the sampler is done (at most 5 min), then gets SIGINT like in trafgen_run
+  trafgen_start "$U64_RATE" "$out.trafgen"
+  sleep 1
+  rc=0
+  timeout 300 ip netns exec "$NS_B" python3 "$BENCH_LIB/killtest.py" --iface "$IF_B" \
+    --parent "$VS_PID" --kills "$KILLS" --gap 1.5 >"$out.log" 2>&1 || rc=$?
+  trafgen_stop
+  ((rc == 0)) || die "worker-kill sampler failed: $(tr '\n' ' ' <"$out.log")"
+  sent=$(trafgen_result "$out.trafgen")
+  sent=${sent%% *}
+  sleep 0.5
+  rx1=$(ctr "$NS_B" "$IF_B" rx_packets)
+  local rep=0 ms
+  while read -r _ _ _ _ ms; do
+    rep=$((rep + 1))
+    record "$sys" "$rep" kill recovery_ms "$ms" ms
+  done < <(grep '^kill ' "$out.log")
+  ((rep == KILLS)) || die "worker-kill: $rep of $KILLS kills measured ($out.log)"
+  # wait for the last restart to be counted and the worker to be up
+  for _ in $(seq 50); do
+    restarts1=$(vs_metric vswitch_worker_restarts_total)
+    ((restarts1 - restarts0 >= KILLS)) && [[ $(vs_metric vswitch_worker_up) == 1 ]] && break
+    sleep 0.1
+  done
+  ((restarts1 - restarts0 == KILLS)) ||
+    die "worker-kill: vswitch_worker_restarts_total went up by $((restarts1 - restarts0)), not $KILLS"
+  sleep 1
+  fds1=$(ls "/proc/$VS_PID/fd" | wc -l)
+  hp1=$(hugepages_used)
+  files1=$(ls /dev/hugepages 2>/dev/null | grep -c "^${EAL_PREFIX_VS}map_" || true)
+  # the restarted workers' own start-up time (EAL attach to first poll), from vswitchd's log
+  local n=0 v
+  while read -r v; do
+    n=$((n + 1))
+    record "$sys" "$n" kill worker_startup_ms "$v" ms
+  done < <(grep -o 'forwarding [0-9]* ms after start' "$VS_D/vswitchd.log" | awk '{print $2}' | tail -n "$KILLS")
+  record "$sys" 1 kill lost_per_kill "$(calc "max(0, $sent - ($rx1 - $rx0)) / $KILLS")" frames
+  record "$sys" 1 kill restarts_counted "$((restarts1 - restarts0))" restarts
+  record "$sys" 1 kill fd_delta "$((fds1 - fds0))" "fds of vswitchd after $KILLS kills"
+  record "$sys" 1 kill hugepage_file_delta "$((files1 - files0))" "hugepage files after $KILLS kills"
+  record "$sys" 1 kill hugepages_used_delta "$((hp1 - hp0))" "2 MiB pages (machine-wide) after $KILLS kills"
+  log "worker kill: $(grep -c '^kill ' "$out.log") kills, restarts +$((restarts1 - restarts0)), sent $sent, received $((rx1 - rx0)); fds $fds0 -> $fds1, hugepage files $files0 -> $files1"
+  grep '^kill ' "$out.log" | sed 's/^/  /'
+  # traffic still flows after the kills
+  wait_path
+}
+
+# --- memory ---------------------------------------------------------------------------------------
+wl_memory() {
+  local sys=$1 hp_before=$2 pids
+  [[ $SW_KIND != bridge ]] || return 0
+  pids=$(switch_pids | tr '\n' ' ')
+  # shellcheck disable=SC2086
+  record "$sys" 1 memory vmhwm_mib "$(calc "$(vmhwm_kib $pids)/1024")" "MiB (sum of VmHWM)"
+  record "$sys" 1 memory hugepages_mib "$(( ($(hugepages_used) - hp_before) * 2 ))" "MiB (HugePages_Total-Free delta)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# run_system NAME KIND ARG: one system, every workload; runs in a subshell with teardown on exit.
+# ---------------------------------------------------------------------------------------------
+run_system() {
+  SYSTEM=$1
+  local sys=$1 kind=$2 arg=$3 hp_before wl
+  hp_before=$(hugepages_used)
+  "setup_$kind" "$arg"     # dies on failure; exits 0 after writing $RAW/$sys.status if not available
+  wait_path
+  log "$sys: set up; switch processes: $(switch_pids | tr '\n' ' ')"
+  start_servers
+  for wl in "${WORKLOADS[@]}"; do
+    case $wl in
+      idle) wl_idle "$sys" ;;
+      tcp1) wl_tcp "$sys" 1 ;;
+      tcp4) wl_tcp "$sys" 4 ;;
+      u64rate) wl_u64 "$sys" "$U64_RATE" ;;
+      u64max) wl_u64 "$sys" max ;;
+      rtt) wl_rtt "$sys" ;;
+      kill) ;;   # last: it disturbs the switch
+      *) die "internal: unknown workload $wl" ;;
+    esac
+  done
+  wl_memory "$sys" "$hp_before"
+  [[ " ${WORKLOADS[*]} " != *" kill "* ]] || wl_kill "$sys"
+  log "$sys: done"
+}

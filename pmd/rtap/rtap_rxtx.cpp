@@ -1,0 +1,552 @@
+// net_rtap data path: one io_uring per rx queue and one per tx queue, all process-private.
+//
+// Rx keeps a read posted in every slot of the ring. A slot owns an mbuf (or a chain, when one
+// mbuf cannot hold the largest frame the kernel may hand over); the vnet header is read into the
+// head's headroom so the frame lands at the usual data offset. A completed slot is refilled with
+// fresh mbufs for the segments the frame used; unused tail segments stay in the slot.
+//
+// Tx writes the vnet header and the frame with one WRITE (header prepended in the headroom of a
+// private, single-segment mbuf) or one WRITEV (header in the slot's own memory, then the
+// segments), so shared, indirect and chained mbufs are never written to. Completions are reaped
+// on every burst, before and after submitting: a TAP write completes during submission, so
+// mbufs return to their pool within the burst that sent them.
+#include "rtap.hpp"
+
+#include <rte_ip.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace rtap {
+namespace {
+
+constexpr uint64_t kCancelId = ~0ULL;
+constexpr uint32_t kHdr = sizeof(VnetHdr);
+
+inline unsigned size_bucket(uint32_t len) {
+  if (len <= 64) return 0;
+  if (len <= 127) return 1;
+  if (len <= 255) return 2;
+  if (len <= 511) return 3;
+  if (len <= 1023) return 4;
+  if (len <= 1518) return 5;
+  return 6;
+}
+
+// ---- rx ----------------------------------------------------------------------------------------
+
+// Points the slot's iovecs at its chain: the head starts kHdr bytes before the data offset.
+void slot_iov(RxSlot* s) {
+  rte_mbuf* m = s->head;
+  s->iov[0].iov_base = rte_pktmbuf_mtod_offset(m, char*, -static_cast<int>(kHdr));
+  s->iov[0].iov_len = kHdr + rte_pktmbuf_tailroom(m);
+  unsigned i = 1;
+  for (m = m->next; m != nullptr; m = m->next, i++) {
+    s->iov[i].iov_base = m->buf_addr;
+    s->iov[i].iov_len = m->buf_len;
+  }
+  s->nseg = static_cast<uint16_t>(i);
+}
+
+// Allocates n mbufs and links them in front of `tail`. Only the head keeps its headroom.
+rte_mbuf* alloc_chain(rte_mempool* mp, unsigned n, rte_mbuf* tail) {
+  rte_mbuf* segs[kMaxSegs];
+  if (rte_pktmbuf_alloc_bulk(mp, segs, n) != 0) return nullptr;
+  for (unsigned i = 0; i < n; i++) {
+    if (i > 0) segs[i]->data_off = 0;
+    segs[i]->next = (i + 1 < n) ? segs[i + 1] : tail;
+  }
+  return segs[0];
+}
+
+bool post_slot(RxRing* r, uint16_t id, int fd) {
+  RxSlot* s = &r->slots[id];
+  io_uring_sqe* sqe = io_uring_get_sqe(&r->ring);
+  if (sqe == nullptr) {
+    io_uring_submit(&r->ring);
+    sqe = io_uring_get_sqe(&r->ring);
+    if (sqe == nullptr) return false;
+  }
+  if (s->nseg == 1)
+    io_uring_prep_read(sqe, fd, s->iov[0].iov_base, static_cast<unsigned>(s->iov[0].iov_len), 0);
+  else
+    io_uring_prep_readv(sqe, fd, s->iov, s->nseg, 0);
+  io_uring_sqe_set_data64(sqe, id);
+  s->posted = true;
+  r->posted++;
+  return true;
+}
+
+// Translates the vnet header into mbuf metadata. Returns false for a header we cannot honour.
+bool rx_offload(rtap_rxq* q, rte_mbuf* m, const VnetHdr* h) {
+  if (h->flags & kVnetNeedsCsum) {
+    // The L4 checksum field holds the pseudo-header sum only; the data itself is intact.
+    m->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_NONE;
+    q->xs.csum_partial++;
+  } else if (h->flags & kVnetDataValid) {
+    m->ol_flags |= RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+    q->xs.csum_good++;
+  }
+  switch (h->gso_type & ~kGsoEcn) {
+    case kGsoNone:
+      return true;
+    case kGsoTcpv4:
+    case kGsoTcpv6:
+      if (h->gso_size == 0) return false;
+      m->ol_flags |= RTE_MBUF_F_RX_LRO;
+      m->tso_segsz = h->gso_size;
+      q->xs.lro_packets++;
+      return true;
+    default:  // UDP fragmentation/segmentation is never enabled with TUNSETOFFLOAD
+      return false;
+  }
+}
+
+// Turns a completed read into a packet. Returns the packet, or nullptr when the slot's buffers
+// must simply be posted again (error, drop). On success the slot holds a fresh chain.
+rte_mbuf* rx_complete(rtap_rxq* q, RxRing* r, RxSlot* s, int res) {
+  if (unlikely(res < 0)) {
+    if (res != -ECANCELED && res != -EAGAIN) {
+      q->xs.read_errors++;
+      q->st.errors++;
+    }
+    return nullptr;
+  }
+  if (unlikely(static_cast<uint32_t>(res) < kHdr + RTE_ETHER_HDR_LEN)) {
+    q->xs.runt++;
+    q->st.errors++;
+    return nullptr;
+  }
+  // The TAP returns the frame's full length even when it copied less: that is how a frame
+  // larger than the buffer shows itself. It is dropped and counted, never delivered cut.
+  if (unlikely(static_cast<uint32_t>(res) > r->capacity)) {
+    q->xs.truncated++;
+    q->st.errors++;
+    return nullptr;
+  }
+  uint32_t frame = static_cast<uint32_t>(res) - kHdr;
+
+  // How many segments the frame used.
+  rte_mbuf* segs[kMaxSegs];
+  unsigned n = 0;
+  for (rte_mbuf* m = s->head; m != nullptr; m = m->next) segs[n++] = m;
+  uint32_t left = frame;
+  unsigned used = 0;
+  while (left > 0 && used < n) {
+    uint32_t room = (used == 0) ? rte_pktmbuf_tailroom(segs[0]) : segs[used]->buf_len;
+    uint32_t take = RTE_MIN(left, room);
+    segs[used]->data_len = static_cast<uint16_t>(take);
+    left -= take;
+    used++;
+  }
+  rte_mbuf* tail = (used < n) ? segs[used] : nullptr;
+  rte_mbuf* fresh = alloc_chain(q->mp, used, tail);
+  if (unlikely(fresh == nullptr)) {
+    q->xs.no_mbuf++;
+    rte_eth_devices[q->port_id].data->rx_mbuf_alloc_failed++;
+    return nullptr;
+  }
+
+  rte_mbuf* m = segs[0];
+  segs[used - 1]->next = nullptr;
+  m->nb_segs = static_cast<uint16_t>(used);
+  m->pkt_len = frame;
+  m->port = q->port_id;
+  m->ol_flags = 0;
+  m->packet_type = 0;
+  s->head = fresh;
+  slot_iov(s);
+
+  const auto* h = rte_pktmbuf_mtod_offset(m, const VnetHdr*, -static_cast<int>(kHdr));
+  if (unlikely(!rx_offload(q, m, h))) {
+    q->xs.bad_vnet_hdr++;
+    q->st.errors++;
+    rte_pktmbuf_free(m);
+    return nullptr;
+  }
+  if (used > 1) q->xs.multiseg++;
+  q->xs.size[size_bucket(frame)]++;
+  q->st.packets++;
+  q->st.bytes += frame;
+  return m;
+}
+
+// ---- tx ----------------------------------------------------------------------------------------
+
+// Pseudo-header sum (not inverted) over the addresses, protocol and the L4 length, the value
+// Linux expects in the checksum field of a CHECKSUM_PARTIAL / GSO packet.
+uint16_t pseudo_sum(const uint8_t* l3, bool v6, uint32_t l4len, uint8_t proto) {
+  uint32_t sum;
+  if (v6) {
+    const auto* ip = reinterpret_cast<const rte_ipv6_hdr*>(l3);
+    sum = __rte_raw_cksum(ip->src_addr, 32, 0);
+  } else {
+    const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(l3);
+    sum = __rte_raw_cksum(&ip->src_addr, 8, 0);
+  }
+  uint32_t tail[2] = {rte_cpu_to_be_32(l4len), rte_cpu_to_be_32(proto)};
+  sum = __rte_raw_cksum(tail, sizeof(tail), sum);
+  return __rte_raw_cksum_reduce(sum);
+}
+
+// Fills the vnet header for m. Headers that must change (TSO lengths and pseudo-header, IPv4
+// header checksum) are copied behind the vnet header in slot->hdr and fixed there, so the
+// packet's own data is never written. Returns the number of packet bytes copied, or -1.
+int tx_offload(rtap_txq* q, rte_mbuf* m, TxSlot* slot) {
+  auto* h = reinterpret_cast<VnetHdr*>(slot->hdr);
+  memset(h, 0, sizeof(*h));
+  uint64_t ol = m->ol_flags;
+  if ((ol & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IP_CKSUM)) == 0) return 0;
+  if (ol & RTE_MBUF_F_TX_TUNNEL_MASK) return -1;  // no tunnel GSO/csum through a TAP here
+
+  const uint32_t l3off = m->l2_len;
+  const uint32_t l4off = l3off + m->l3_len;
+  const bool v6 = (ol & RTE_MBUF_F_TX_IPV6) != 0;
+  int copied = 0;
+
+  if (ol & RTE_MBUF_F_TX_TCP_SEG) {
+    uint32_t hlen = l4off + m->l4_len;
+    if (m->tso_segsz == 0 || m->l4_len < sizeof(rte_tcp_hdr) || m->l3_len == 0 || hlen > kTxHdrRoom - kHdr ||
+        hlen >= m->pkt_len || m->pkt_len - l3off > 65535)
+      return -1;
+    uint8_t* p = slot->hdr + kHdr;
+    const void* src = rte_pktmbuf_read(m, 0, hlen, p);
+    if (src != p) rte_memcpy(p, src, hlen);
+    // Linux segments the super-frame from these headers: lengths must describe the whole
+    // frame, and the TCP field must hold the pseudo-header sum *with* the L4 length (the DPDK
+    // convention leaves the length out for TSO; the virtio PMD makes the same fix-up).
+    if (v6) {
+      auto* ip = reinterpret_cast<rte_ipv6_hdr*>(p + l3off);
+      ip->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(m->pkt_len - l3off - sizeof(rte_ipv6_hdr)));
+    } else {
+      auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + l3off);
+      ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(m->pkt_len - l3off));
+      ip->hdr_checksum = 0;
+      ip->hdr_checksum = rte_ipv4_cksum(ip);
+    }
+    auto* th = reinterpret_cast<rte_tcp_hdr*>(p + l4off);
+    th->cksum = pseudo_sum(p + l3off, v6, m->pkt_len - l4off, IPPROTO_TCP);
+    h->gso_type = v6 ? kGsoTcpv6 : kGsoTcpv4;
+    h->gso_size = m->tso_segsz;
+    h->hdr_len = static_cast<uint16_t>(hlen);
+    h->flags = kVnetNeedsCsum;
+    h->csum_start = static_cast<uint16_t>(l4off);
+    h->csum_offset = offsetof(rte_tcp_hdr, cksum);
+    q->xs.tso_packets++;
+    return static_cast<int>(hlen);
+  }
+
+  if (ol & RTE_MBUF_F_TX_IP_CKSUM) {
+    // A TAP has no IPv4 header checksum offload: compute it on a private copy.
+    if (v6 || m->l3_len < sizeof(rte_ipv4_hdr) || l4off > kTxHdrRoom - kHdr || l4off > m->pkt_len) return -1;
+    uint8_t* p = slot->hdr + kHdr;
+    const void* src = rte_pktmbuf_read(m, 0, l4off, p);
+    if (src != p) rte_memcpy(p, src, l4off);
+    auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + l3off);
+    ip->hdr_checksum = 0;
+    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    copied = static_cast<int>(l4off);
+  }
+  switch (ol & RTE_MBUF_F_TX_L4_MASK) {
+    case RTE_MBUF_F_TX_TCP_CKSUM:
+      h->csum_offset = offsetof(rte_tcp_hdr, cksum);
+      break;
+    case RTE_MBUF_F_TX_UDP_CKSUM:
+      h->csum_offset = offsetof(rte_udp_hdr, dgram_cksum);
+      break;
+    case 0:
+      return copied;
+    default:  // SCTP's CRC32c is not an Internet checksum: the kernel cannot complete it
+      return -1;
+  }
+  if (l4off + h->csum_offset + 2 > m->pkt_len) return -1;
+  h->flags = kVnetNeedsCsum;
+  h->csum_start = static_cast<uint16_t>(l4off);
+  q->xs.csum_offload++;
+  return copied;
+}
+
+void tx_reap(rtap_txq* q, TxRing* r) {
+  unsigned head, seen = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&r->ring, head, cqe) {
+    seen++;
+    uint64_t id = cqe->user_data;
+    if (id >= r->nb_slots) continue;
+    TxSlot* s = &r->slots[id];
+    if (unlikely(cqe->res < 0)) {
+      q->xs.write_errors++;
+      q->st.errors++;
+    } else {
+      q->st.packets++;
+      q->st.bytes += s->len;
+      q->xs.size[size_bucket(s->len)]++;
+    }
+    rte_pktmbuf_free(s->m);
+    s->m = nullptr;
+    r->free_ids[r->nb_free++] = static_cast<uint16_t>(id);
+  }
+  if (seen) io_uring_cq_advance(&r->ring, seen);
+}
+
+}  // namespace
+
+// ---- burst functions -----------------------------------------------------------------------------
+
+uint16_t rx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
+  auto* q = static_cast<rtap_rxq*>(queue);
+  rtap_process* proc = proc_of(&rte_eth_devices[q->port_id]);
+  RxRing* r = proc->rx[q->qid];
+  if (unlikely(r == nullptr || !r->ring_ok)) return 0;
+  const int fd = proc->fds[q->qid];
+  uint16_t nb = 0;
+  unsigned head, seen = 0, reposted = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&r->ring, head, cqe) {
+    if (nb >= nb_pkts) break;
+    seen++;
+    uint64_t id = cqe->user_data;
+    if (id >= r->nb_slots) continue;  // a cancel's own completion
+    RxSlot* s = &r->slots[id];
+    s->posted = false;
+    r->posted--;
+    rte_mbuf* m = rx_complete(q, r, s, cqe->res);
+    if (m != nullptr) pkts[nb++] = m;
+    if (post_slot(r, static_cast<uint16_t>(id), fd)) reposted++;
+  }
+  if (seen) io_uring_cq_advance(&r->ring, seen);
+  if (reposted) io_uring_submit(&r->ring);
+  return nb;
+}
+
+uint16_t tx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
+  auto* q = static_cast<rtap_txq*>(queue);
+  rtap_process* proc = proc_of(&rte_eth_devices[q->port_id]);
+  TxRing* r = proc->tx[q->qid];
+  if (unlikely(r == nullptr || !r->ring_ok)) return 0;
+  const int fd = proc->fds[q->qid];
+
+  tx_reap(q, r);
+  uint16_t i;
+  unsigned queued = 0;
+  for (i = 0; i < nb_pkts; i++) {
+    rte_mbuf* m = pkts[i];
+    if (unlikely(r->nb_free == 0)) {
+      q->xs.ring_full++;
+      break;
+    }
+    // Every check that can drop the packet runs before an SQE is taken (upstream defect 6).
+    if (unlikely(m->nb_segs > kMaxSegs)) {
+      q->xs.too_many_segs++;
+      q->st.errors++;
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    uint16_t id = r->free_ids[r->nb_free - 1];
+    TxSlot* s = &r->slots[id];
+    int copied = tx_offload(q, m, s);
+    if (unlikely(copied < 0)) {
+      q->xs.bad_offload++;
+      q->st.errors++;
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    io_uring_sqe* sqe = io_uring_get_sqe(&r->ring);
+    if (unlikely(sqe == nullptr)) {
+      q->xs.ring_full++;
+      break;
+    }
+    r->nb_free--;
+    s->m = m;
+    s->len = m->pkt_len;
+    if (copied == 0 && m->nb_segs == 1 && RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1 &&
+        rte_pktmbuf_headroom(m) >= kHdr) {
+      // Private single-segment mbuf: one WRITE with the header in its headroom.
+      char* p = rte_pktmbuf_prepend(m, kHdr);
+      memcpy(p, s->hdr, kHdr);
+      io_uring_prep_write(sqe, fd, p, m->data_len, 0);
+    } else {
+      s->iov[0].iov_base = s->hdr;
+      s->iov[0].iov_len = kHdr + static_cast<unsigned>(copied);
+      unsigned n = 1;
+      uint32_t skip = static_cast<uint32_t>(copied);
+      for (rte_mbuf* seg = m; seg != nullptr; seg = seg->next) {
+        uint32_t len = seg->data_len;
+        if (skip >= len) {
+          skip -= len;
+          continue;
+        }
+        s->iov[n].iov_base = rte_pktmbuf_mtod_offset(seg, char*, skip);
+        s->iov[n].iov_len = len - skip;
+        skip = 0;
+        n++;
+      }
+      io_uring_prep_writev(sqe, fd, s->iov, n, 0);
+      q->xs.hdr_copied++;
+      if (m->nb_segs > 1) q->xs.multiseg++;
+    }
+    io_uring_sqe_set_data64(sqe, id);
+    queued++;
+  }
+  if (queued) {
+    io_uring_submit(&r->ring);
+    tx_reap(q, r);
+  }
+  return i;
+}
+
+uint16_t tx_prepare(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
+  (void)queue;
+  for (uint16_t i = 0; i < nb_pkts; i++) {
+    rte_mbuf* m = pkts[i];
+    uint64_t ol = m->ol_flags;
+    if (m->nb_segs > kMaxSegs) {
+      rte_errno = EINVAL;
+      return i;
+    }
+    if ((ol & RTE_MBUF_F_TX_TUNNEL_MASK) || (ol & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_SCTP_CKSUM ||
+        ((ol & RTE_MBUF_F_TX_TCP_SEG) && m->tso_segsz == 0)) {
+      rte_errno = ENOTSUP;
+      return i;
+    }
+  }
+  return nb_pkts;
+}
+
+// ---- ring lifecycle (control path) ---------------------------------------------------------------
+
+int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd) {
+  // Plain ring, no setup flags: see docs/rtap.md ("io_uring choices") for why not
+  // SINGLE_ISSUER|DEFER_TASKRUN (rings are set up and cancelled from the control thread, and a
+  // deferred ring would cost a system call on every idle poll).
+  int rc = io_uring_queue_init(nb_desc, &r->ring, 0);
+  if (rc < 0) return rc;
+  r->ring_ok = true;
+  r->nb_slots = nb_desc;
+  r->slots = static_cast<RxSlot*>(calloc(nb_desc, sizeof(RxSlot)));
+  r->iov_mem = static_cast<iovec*>(calloc(static_cast<size_t>(nb_desc) * kMaxSegs, sizeof(iovec)));
+  if (r->slots == nullptr || r->iov_mem == nullptr) return -ENOMEM;
+  for (unsigned i = 0; i < nb_desc; i++) r->slots[i].iov = r->iov_mem + i * kMaxSegs;
+  if (want_efd) {
+    r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (r->efd < 0) return -errno;
+    rc = io_uring_register_eventfd(&r->ring, r->efd);
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
+int rx_ring_fill(RxRing* r, rte_mempool* mp, uint32_t frame_max) {
+  uint32_t buf_len = rte_pktmbuf_data_room_size(mp);
+  if (buf_len <= RTE_PKTMBUF_HEADROOM + RTE_ETHER_HDR_LEN) return -EINVAL;
+  uint32_t head_room = kHdr + buf_len - RTE_PKTMBUF_HEADROOM;
+  uint32_t need = kHdr + frame_max;
+  uint32_t nseg = 1;
+  if (need > head_room) nseg += (need - head_room + buf_len - 1) / buf_len;
+  if (nseg > kMaxSegs) return -E2BIG;
+  r->seg_per_slot = static_cast<uint16_t>(nseg);
+  r->capacity = head_room + (nseg - 1) * buf_len;
+  for (unsigned i = 0; i < r->nb_slots; i++) {
+    RxSlot* s = &r->slots[i];
+    if (s->head != nullptr) continue;
+    s->head = alloc_chain(mp, nseg, nullptr);
+    if (s->head == nullptr) return -ENOMEM;
+    slot_iov(s);
+  }
+  return 0;
+}
+
+int rx_ring_post_all(RxRing* r, int fd) {
+  for (unsigned i = 0; i < r->nb_slots; i++)
+    if (!r->slots[i].posted && r->slots[i].head != nullptr) post_slot(r, static_cast<uint16_t>(i), fd);
+  int rc = io_uring_submit(&r->ring);
+  return rc < 0 ? rc : 0;
+}
+
+void rx_ring_cancel(RxRing* r) {
+  if (!r->ring_ok || r->posted == 0) return;
+  io_uring_sqe* sqe = io_uring_get_sqe(&r->ring);
+  if (sqe == nullptr) {
+    io_uring_submit(&r->ring);
+    sqe = io_uring_get_sqe(&r->ring);
+  }
+  if (sqe != nullptr) {
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, kCancelId);
+    io_uring_submit(&r->ring);
+  }
+  // Every posted read comes back, cancelled or completed (its frame is dropped). Each CQE is
+  // consumed exactly once, so nothing can be freed twice (upstream defect 7).
+  for (int tries = 0; r->posted > 0 && tries < 20; tries++) {
+    __kernel_timespec ts{0, 100 * 1000 * 1000};
+    io_uring_cqe* cqe;
+    if (io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts) < 0) continue;
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&r->ring, head, cqe) {
+      seen++;
+      uint64_t id = cqe->user_data;
+      if (id >= r->nb_slots) continue;
+      r->slots[id].posted = false;
+      r->posted--;
+    }
+    io_uring_cq_advance(&r->ring, seen);
+  }
+  if (r->posted > 0) PMD_LOG(ERR, "%u rx reads did not come back; their mbufs are leaked", r->posted);
+}
+
+void rx_ring_destroy(RxRing* r) {
+  rx_ring_cancel(r);
+  if (r->slots != nullptr) {
+    for (unsigned i = 0; i < r->nb_slots; i++)
+      if (!r->slots[i].posted && r->slots[i].head != nullptr) rte_pktmbuf_free(r->slots[i].head);
+  }
+  if (r->ring_ok) io_uring_queue_exit(&r->ring);
+  if (r->efd >= 0) close(r->efd);
+  free(r->slots);
+  free(r->iov_mem);
+  delete r;
+}
+
+int tx_ring_create(TxRing* r, uint16_t nb_desc) {
+  int rc = io_uring_queue_init(nb_desc, &r->ring, 0);
+  if (rc < 0) return rc;
+  r->ring_ok = true;
+  r->nb_slots = nb_desc;
+  // Process-private heap, like everything the ring points at.
+  r->slots = static_cast<TxSlot*>(aligned_alloc(64, RTE_ALIGN_CEIL(sizeof(TxSlot) * nb_desc, 64)));
+  r->free_ids = static_cast<uint16_t*>(calloc(nb_desc, sizeof(uint16_t)));
+  if (r->slots == nullptr || r->free_ids == nullptr) return -ENOMEM;
+  for (unsigned i = 0; i < nb_desc; i++) {
+    r->slots[i].m = nullptr;
+    r->free_ids[i] = static_cast<uint16_t>(nb_desc - 1 - i);
+  }
+  r->nb_free = nb_desc;
+  return 0;
+}
+
+void tx_ring_drain(TxRing* r) {
+  if (!r->ring_ok) return;
+  rtap_txq dummy{};
+  for (int tries = 0; r->nb_free < r->nb_slots && tries < 20; tries++) {
+    __kernel_timespec ts{0, 100 * 1000 * 1000};
+    io_uring_cqe* cqe;
+    io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);
+    tx_reap(&dummy, r);
+  }
+  if (r->nb_free < r->nb_slots) PMD_LOG(ERR, "%u tx writes did not complete", r->nb_slots - r->nb_free);
+}
+
+void tx_ring_destroy(TxRing* r) {
+  tx_ring_drain(r);
+  if (r->ring_ok) io_uring_queue_exit(&r->ring);
+  free(r->slots);
+  free(r->free_ids);
+  delete r;
+}
+
+}  // namespace rtap
