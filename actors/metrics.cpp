@@ -15,8 +15,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <algorithm>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -169,8 +169,10 @@ class MetricsExporter::Collector : public prometheus::Collectable {
     auto tx_b =
         family("vswitch_port_tx_bytes_total", "Bytes sent to the port.", MetricType::Counter);
     auto drops = family("vswitch_port_drops_total",
-                        "Frames dropped by the switch, by ingress (runt, no_destination) or "
-                        "egress (tx_full) port and reason.",
+                        "Frames dropped by the switch, by reason, on the port that refused them: "
+                        "the ingress port (runt, bad_vlan, no_destination, loop_to_ingress, "
+                        "vlan_not_allowed) or the egress port (tx_full, mtu_exceeded, no_mbuf, "
+                        "vlan_not_allowed).",
                         MetricType::Counter);
     for (int w = 0; w < mem_.nb_workers(); ++w) {
       const WorkerCounterBlock& c = mem_.counters(w);

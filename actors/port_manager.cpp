@@ -121,7 +121,12 @@ std::string PortManager::configure_and_start(PortRuntime& port) {
     }
     rc = rte_eth_tx_queue_setup(port.port_id, q, kTxRingSize, rte_eth_dev_socket_id(port.port_id),
                                 nullptr);
-    if (rc < 0) return port_error(port, "tx queue setup failed: " + std::string(rte_strerror(-rc)));
+    if (rc < 0) {
+      return port_error(port, "tx queue " + std::to_string(q) + " setup failed: " +
+                                  rte_strerror(-rc) +
+                                  " (net_tap allocates a pool per queue here: are hugepages "
+                                  "exhausted? See HugePages_Free in /proc/meminfo)");
+    }
   }
   rte_eth_dev_info info{};
   if (rte_eth_dev_info_get(port.port_id, &info) == 0) {

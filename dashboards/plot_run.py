@@ -91,7 +91,7 @@ def main():
         f"set output '{a.out}'",
         f"set multiplot layout {len(plots)},1 title \"{a.title}\" font ',12'",
         "set termoption noenhanced", "set grid", "set key outside right top", "set xlabel 'seconds'",
-        f"set xrange [0:{end - start:.0f}]", "set yrange [0:*]", "set lmargin 12", "set rmargin 28",
+        f"set xrange [0:{end - start:.0f}]", "set yrange [0:*]", "set lmargin 12", "set rmargin 34",
     ]
     for title, ylabel, lines in plots:
         gp += [f"set title \"{title}\"", f"set ylabel \"{ylabel}\"", "plot " + ", ".join(lines)]

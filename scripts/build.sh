@@ -5,6 +5,7 @@
 #   default  RelWithDebInfo, in build/default
 #   asan     AddressSanitizer + UndefinedBehaviorSanitizer, in build/asan
 #   release  Release, in build/release
+#   fuzz     the libFuzzer targets only, built with clang, in build/fuzz
 # Prints the build directory on its last line. Run scripts/setup.sh first (the README commands do).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,7 +17,9 @@ case $flavour in
   default) args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
   asan) args=(-DCMAKE_BUILD_TYPE=Debug -DVSWITCH_SANITIZE=ON) ;;
   release) args=(-DCMAKE_BUILD_TYPE=Release -DVSWITCH_TESTS=OFF) ;;
-  *) die "unknown build flavour '$flavour' (default, asan or release)" ;;
+  fuzz) args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DVSWITCH_FUZZ=ON -DCMAKE_C_COMPILER=clang
+              -DCMAKE_CXX_COMPILER=clang++) ;;
+  *) die "unknown build flavour '$flavour' (default, asan, release or fuzz)" ;;
 esac
 dir=$REPO/build/$flavour
 cmake -S "$REPO" -B "$dir" -G Ninja "${args[@]}" >/dev/null

@@ -23,6 +23,8 @@ PACKAGES=(
   dpkg-dev xz-utils
   # tests and tooling
   iproute2 iperf3 iputils-ping procps psmisc curl tcpdump python3 clang-format prometheus
+  # fuzzing: clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
 )
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Set up, build and run the whole test suite: first the normal build, then the ASan+UBSan build,
-# each with ctest (unit, integration and fault tests; "slow" ones excluded). Exits non-zero if any
-# test fails in either build.
+# Set up, build and run the whole test suite: the normal build, then the ASan+UBSan build, each
+# with ctest (unit, integration and fault tests; "slow" ones excluded), then the libFuzzer targets
+# (clang) for a bounded time each. Exits non-zero if any test fails in any build.
 #
-# Usage: sudo scripts/test.sh [--no-asan] [ctest args...]
+# Usage: sudo scripts/test.sh [--no-asan] [ctest args...]   (--no-asan also skips the fuzzers)
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-flavours=(default asan)
+flavours=(default asan fuzz)
 if [ "${1:-}" = "--no-asan" ]; then
   flavours=(default)
   shift

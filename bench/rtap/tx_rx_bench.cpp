@@ -31,6 +31,11 @@
 
 namespace {
 
+std::string g_prefix;
+void cleanup() {
+  if (!g_prefix.empty()) system(("rm -rf /dev/hugepages/" + g_prefix + "map_* /var/run/dpdk/" + g_prefix).c_str());
+}
+
 uint8_t g_frame[60] = {0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00, 0x45, 0, 0, 46, 0, 0, 0x40, 0, 64, 17};
 
 uint16_t make_port(const char* vdev, const std::string& args, rte_mempool* mp) {
@@ -91,10 +96,16 @@ double rx(uint16_t p, const char* ifname, uint64_t n) {
 int main(int argc, char** argv) {
   uint64_t n = argc > 1 ? strtoull(argv[1], nullptr, 10) : 2000000;
   std::string prefix = "rtbench" + std::to_string(getpid());
+  g_prefix = prefix;
+  atexit(cleanup);  // also on the exit(1) paths
   std::string fp = "--file-prefix=" + prefix;
   const char* eal[] = {"bench", "--no-pci", fp.c_str(), "--iova-mode=va", "--no-telemetry", "-l", "0", "--log-level=*:warning"};
   if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), const_cast<char**>(eal)) < 0) return 1;
   rte_mempool* mp = rte_pktmbuf_pool_create("bench", 16384, 256, 0, 2048 + 128, SOCKET_ID_ANY);
+  if (mp == nullptr) {
+    fprintf(stderr, "no mempool: hugepages exhausted?\n");
+    return 1;
+  }
   uint16_t r = make_port("net_rtap_bench", "iface=rtbench_r", mp);
   uint16_t t = make_port("net_tap_bench", "iface=rtbench_t", mp);
   system("sysctl -qw net.ipv6.conf.rtbench_r.disable_ipv6=1 net.ipv6.conf.rtbench_t.disable_ipv6=1");
@@ -109,6 +120,5 @@ int main(int argc, char** argv) {
     rte_eth_dev_close(p);
   }
   rte_eal_cleanup();
-  system(("rm -rf /dev/hugepages/" + prefix + "map_* /var/run/dpdk/" + prefix).c_str());
   return 0;
 }

@@ -43,6 +43,17 @@ struct VnetHdr {
 static_assert(sizeof(VnetHdr) == 12);
 static_assert(RTE_PKTMBUF_HEADROOM >= sizeof(VnetHdr), "the rx path reads the header into the headroom");
 inline constexpr uint8_t kVnetNeedsCsum = 1, kVnetDataValid = 2;
+// Counts a frame by its destination MAC.
+template <class X>
+inline void count_dst(X& xs, const rte_mbuf* m) {
+  const auto* d = rte_pktmbuf_mtod(m, const rte_ether_addr*);
+  if (rte_is_broadcast_ether_addr(d))
+    xs.broadcast++;
+  else if (rte_is_multicast_ether_addr(d))
+    xs.multicast++;
+  else
+    xs.unicast++;
+}
 inline constexpr uint8_t kGsoNone = 0, kGsoTcpv4 = 1, kGsoUdp = 3, kGsoTcpv6 = 4, kGsoEcn = 0x80;
 
 // ---- shared (hugepage) state -------------------------------------------------------------------
@@ -58,6 +69,7 @@ struct RxXstats {
   uint64_t csum_good;      // DATA_VALID from the kernel
   uint64_t csum_partial;   // NEEDS_CSUM from the kernel (delivered as L4_CKSUM_NONE)
   uint64_t multiseg;
+  uint64_t unicast, multicast, broadcast;
   uint64_t size[7];        // 64, 65-127, 128-255, 256-511, 512-1023, 1024-1518, >1518
 };
 struct TxXstats {
@@ -69,6 +81,7 @@ struct TxXstats {
   uint64_t csum_offload;
   uint64_t multiseg;
   uint64_t hdr_copied;     // header could not go into the mbuf headroom (shared, indirect, chain)
+  uint64_t unicast, multicast, broadcast;
   uint64_t size[7];
 };
 
@@ -118,6 +131,7 @@ struct RxSlot {
 struct RxRing {
   io_uring ring;
   bool ring_ok = false;
+  bool defer = false;
   int efd = -1;               // eventfd registered on the ring for rx interrupts
   RxSlot* slots = nullptr;
   iovec* iov_mem = nullptr;

@@ -602,7 +602,7 @@ struct XName {
 #define TX_X(f) {#f, offsetof(TxXstats, f)}
 const XName kRxX[] = {
     RX_X(no_mbuf), RX_X(truncated), RX_X(runt), RX_X(read_errors), RX_X(bad_vnet_hdr), RX_X(lro_packets),
-    RX_X(csum_good), RX_X(csum_partial), RX_X(multiseg),
+    RX_X(csum_good), RX_X(csum_partial), RX_X(multiseg), RX_X(unicast), RX_X(multicast), RX_X(broadcast),
     {"size_64_packets", offsetof(RxXstats, size) + 0 * 8}, {"size_65_to_127_packets", offsetof(RxXstats, size) + 8},
     {"size_128_to_255_packets", offsetof(RxXstats, size) + 16}, {"size_256_to_511_packets", offsetof(RxXstats, size) + 24},
     {"size_512_to_1023_packets", offsetof(RxXstats, size) + 32},
@@ -611,7 +611,7 @@ const XName kRxX[] = {
 };
 const XName kTxX[] = {
     TX_X(ring_full), TX_X(too_many_segs), TX_X(bad_offload), TX_X(write_errors), TX_X(tso_packets),
-    TX_X(csum_offload), TX_X(multiseg), TX_X(hdr_copied),
+    TX_X(csum_offload), TX_X(multiseg), TX_X(hdr_copied), TX_X(unicast), TX_X(multicast), TX_X(broadcast),
     {"size_64_packets", offsetof(TxXstats, size) + 0 * 8}, {"size_65_to_127_packets", offsetof(TxXstats, size) + 8},
     {"size_128_to_255_packets", offsetof(TxXstats, size) + 16}, {"size_256_to_511_packets", offsetof(TxXstats, size) + 24},
     {"size_512_to_1023_packets", offsetof(TxXstats, size) + 32},

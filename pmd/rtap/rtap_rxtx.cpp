@@ -170,6 +170,7 @@ rte_mbuf* rx_complete(rtap_rxq* q, RxRing* r, RxSlot* s, int res) {
     return nullptr;
   }
   if (used > 1) q->xs.multiseg++;
+  count_dst(q->xs, m);
   q->xs.size[size_bucket(frame)]++;
   q->st.packets++;
   q->st.bytes += frame;
@@ -304,6 +305,7 @@ uint16_t rx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   RxRing* r = proc->rx[q->qid];
   if (unlikely(r == nullptr || !r->ring_ok)) return 0;
   const int fd = proc->fds[q->qid];
+  if (r->defer) io_uring_get_events(&r->ring);
   uint16_t nb = 0;
   unsigned head, seen = 0, reposted = 0;
   io_uring_cqe* cqe;
@@ -362,6 +364,7 @@ uint16_t tx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
       break;
     }
     r->nb_free--;
+    count_dst(q->xs, m);
     s->m = m;
     s->len = m->pkt_len;
     if (copied == 0 && m->nb_segs == 1 && RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1 &&
@@ -424,8 +427,10 @@ int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd) {
   // Plain ring, no setup flags: see docs/rtap.md ("io_uring choices") for why not
   // SINGLE_ISSUER|DEFER_TASKRUN (rings are set up and cancelled from the control thread, and a
   // deferred ring would cost a system call on every idle poll).
-  int rc = io_uring_queue_init(nb_desc, &r->ring, 0);
+  unsigned fl = getenv("RTAP_EXP_DEFER") ? (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN) : 0;
+  int rc = io_uring_queue_init(nb_desc, &r->ring, fl);
   if (rc < 0) return rc;
+  r->defer = fl != 0;
   r->ring_ok = true;
   r->nb_slots = nb_desc;
   r->slots = static_cast<RxSlot*>(calloc(nb_desc, sizeof(RxSlot)));
@@ -513,7 +518,8 @@ void rx_ring_destroy(RxRing* r) {
 }
 
 int tx_ring_create(TxRing* r, uint16_t nb_desc) {
-  int rc = io_uring_queue_init(nb_desc, &r->ring, 0);
+  unsigned fl = getenv("RTAP_EXP_DEFER") ? (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN) : 0;
+  int rc = io_uring_queue_init(nb_desc, &r->ring, fl);
   if (rc < 0) return rc;
   r->ring_ok = true;
   r->nb_slots = nb_desc;

@@ -107,4 +107,48 @@ bool l4_csum_ok(const uint8_t* f, size_t len) {
 
 uint16_t pseudo4(const uint8_t* f, size_t) { return static_cast<uint16_t>(pseudo_raw(f)); }
 
+namespace {
+uint16_t pseudo6_sum(const uint8_t* ip6, uint32_t l4len, uint8_t proto) {
+  uint8_t ph[40] = {};
+  memcpy(ph, ip6 + 8, 32);
+  put32(ph + 32, l4len);
+  ph[39] = proto;
+  return inet_sum(ph, 40);
+}
+}  // namespace
+
+Bytes tcp6(const L4Spec& s, const Ip6& src, const Ip6& dst, const Bytes& payload) {
+  Bytes f(14 + 40 + 20 + payload.size(), 0);
+  memcpy(&f[0], s.dst_mac, 6);
+  memcpy(&f[6], s.src_mac, 6);
+  put16(&f[12], 0x86dd);
+  uint8_t* ip = &f[14];
+  ip[0] = 0x60;
+  put16(ip + 4, static_cast<uint16_t>(20 + payload.size()));
+  ip[6] = 6;
+  ip[7] = s.ttl;
+  memcpy(ip + 8, src.b, 16);
+  memcpy(ip + 24, dst.b, 16);
+  uint8_t* t = ip + 40;
+  put16(t, s.sport);
+  put16(t + 2, s.dport);
+  put32(t + 4, s.seq);
+  put32(t + 8, s.ack);
+  t[12] = 5 << 4;
+  t[13] = s.tcp_flags;
+  put16(t + 14, s.window);
+  if (!payload.empty()) memcpy(t + 20, payload.data(), payload.size());
+  if (s.checksums)
+    put16(t + 16, static_cast<uint16_t>(~inet_sum(t, 20 + payload.size(), pseudo6_sum(ip, 20 + payload.size(), 6))));
+  return f;
+}
+
+bool l4_csum_ok6(const uint8_t* f, size_t len) {
+  if (!is_ipv6(f, len)) return false;
+  const uint8_t* ip = f + kL3;
+  uint32_t plen = get16(ip + 4);
+  if (kL3 + 40 + plen > len) return false;
+  return inet_sum(ip + 40, plen, pseudo6_sum(ip, plen, ip[6])) == 0xffff;
+}
+
 }  // namespace vstest

@@ -27,6 +27,12 @@ struct L4Spec {
 // Payload byte i is (seed + i) & 0xff.
 Bytes udp4(const L4Spec& s, size_t payload, uint8_t seed = 0);
 Bytes tcp4(const L4Spec& s, const Bytes& payload, const Bytes& options = {});
+// IPv6 + TCP; addresses are fd09:<src_ip>::/fd09:<dst_ip>:: spelled from the 32-bit fields.
+struct Ip6 {
+  uint8_t b[16];
+};
+Bytes tcp6(const L4Spec& s, const Ip6& src, const Ip6& dst, const Bytes& payload);
+bool l4_csum_ok6(const uint8_t* f, size_t len);      // IPv6 (no extension headers) + TCP/UDP
 Bytes pattern(size_t n, uint8_t seed);
 
 uint16_t inet_sum(const uint8_t* p, size_t n, uint32_t init = 0);  // folded, not inverted
@@ -40,5 +46,6 @@ inline constexpr size_t kL3 = 14;
 inline size_t l4_off(const uint8_t* f) { return kL3 + (f[kL3] & 0x0f) * 4u; }
 inline uint8_t ip_proto(const uint8_t* f) { return f[kL3 + 9]; }
 inline bool is_ipv4(const uint8_t* f, size_t len) { return len >= 34 && f[12] == 0x08 && f[13] == 0x00; }
+inline bool is_ipv6(const uint8_t* f, size_t len) { return len >= 54 && f[12] == 0x86 && f[13] == 0xdd; }
 
 }  // namespace vstest

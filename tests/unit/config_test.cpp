@@ -655,3 +655,51 @@ name = 'sw0'
 }
 
 }  // namespace
+
+TEST(ConfigValid, VlansAndStaticFdbEntries) {
+  auto r = load(R"(
+[[switch]]
+name = "sw0"
+fdb_max_entries = 100000
+fdb_aging_s = 60
+mac_limit_per_port = 500
+  [[switch.port]]
+  name = "a1"
+  vlan = 10
+  [[switch.port]]
+  name = "t1"
+  vlan_mode = "trunk"
+  allowed_vlans = [10, 20, 4094]
+  native_vlan = 30
+  [[switch.fdb]]
+  mac = "02:00:00:00:00:0A"
+  vlan = 10
+  port = "a1"
+)");
+  ASSERT_TRUE(r.ok()) << vs::config::format_errors(r);
+  const auto& sw = r.config->switches[0];
+  EXPECT_EQ(sw.fdb_max_entries, 100000);
+  EXPECT_EQ(sw.fdb_aging_s, 60);
+  EXPECT_EQ(sw.mac_limit_per_port, 500);
+  EXPECT_EQ(sw.ports[0].vlan_mode, "access");
+  EXPECT_EQ(sw.ports[0].vlan, 10);
+  EXPECT_EQ(sw.ports[1].vlan_mode, "trunk");
+  EXPECT_EQ(sw.ports[1].allowed_vlans, (std::vector<int>{10, 20, 4094}));
+  EXPECT_EQ(sw.ports[1].native_vlan, 30);
+  ASSERT_EQ(sw.fdb.size(), 1u);
+  EXPECT_EQ(sw.fdb[0].mac, "02:00:00:00:00:0a");
+  EXPECT_EQ(sw.fdb[0].vlan, 10);
+  EXPECT_EQ(sw.fdb[0].port, "a1");
+}
+
+TEST(ConfigDefaults, SwitchAndVlanDefaults) {
+  auto r = load("[[switch]]\nname = \"sw0\"\n[[switch.port]]\nname = \"p\"\n");
+  ASSERT_TRUE(r.ok()) << vs::config::format_errors(r);
+  const auto& sw = r.config->switches[0];
+  EXPECT_EQ(sw.fdb_max_entries, 8192);
+  EXPECT_EQ(sw.fdb_aging_s, 300);
+  EXPECT_EQ(sw.mac_limit_per_port, 0);
+  EXPECT_EQ(sw.ports[0].vlan_mode, "access");
+  EXPECT_EQ(sw.ports[0].vlan, 1);
+  EXPECT_EQ(sw.ports[0].native_vlan, 0);
+}

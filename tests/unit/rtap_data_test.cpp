@@ -261,7 +261,13 @@ TEST_F(RtapData, XstatsNamesValuesAndReset) {
     s.dport = kPort;
     v.push_back(mbuf_of(mp, udp4(s, len - 42)));
   }
+  // Destination kinds: 4 unicast, 1 multicast, 1 broadcast.
+  rte_pktmbuf_mtod(v[4], uint8_t*)[0] = 0x01;
+  memset(rte_pktmbuf_mtod(v[5], uint8_t*), 0xff, 6);
   ASSERT_EQ(send_all(0, v), 6);
+  EXPECT_EQ(xstat("tx_q0_unicast"), 4u);
+  EXPECT_EQ(xstat("tx_q0_multicast"), 1u);
+  EXPECT_EQ(xstat("tx_q0_broadcast"), 1u);
   EXPECT_EQ(xstat("tx_q0_size_64_packets"), 3u);
   EXPECT_EQ(xstat("tx_q0_size_65_to_127_packets"), 2u);
   EXPECT_EQ(xstat("tx_q0_size_512_to_1023_packets"), 1u);
@@ -271,6 +277,7 @@ TEST_F(RtapData, XstatsNamesValuesAndReset) {
   EXPECT_EQ(got.size(), 5u);
   free_all(got);
   EXPECT_GE(xstat("rx_q0_size_256_to_511_packets"), 5u);
+  EXPECT_GE(xstat("rx_q0_unicast"), 5u);
   ASSERT_EQ(rte_eth_xstats_reset(port->id()), 0);
   EXPECT_EQ(xstat("tx_q0_size_64_packets"), 0u);
   EXPECT_EQ(xstat("rx_q0_size_256_to_511_packets"), 0u);

@@ -58,13 +58,16 @@ class RtapOffload : public ::testing::Test {
     rte_mempool_free(mp);
   }
   // Ports A (tx offloads) and B (none) with the namespace routing between them.
-  void router() {
+  void router(bool v6 = false) {
     a = std::make_unique<RtapPort>("net_rtap_a", "iface=" + ra + ",netns=" + ns->name());
     b = std::make_unique<RtapPort>("net_rtap_b", "iface=" + rb + ",netns=" + ns->name());
     ASSERT_EQ(a->rc(), 0) << log_text();
     ASSERT_EQ(b->rc(), 0) << log_text();
     ns->sh("sysctl -qw net.ipv4.ip_forward=1");
-    for (auto& i : {ra, rb}) ns->sh("sysctl -qw net.ipv6.conf." + i + ".disable_ipv6=1");
+    if (!v6)
+      for (auto& i : {ra, rb}) ns->sh("sysctl -qw net.ipv6.conf." + i + ".disable_ipv6=1");
+    ns->sh("sysctl -qw net.ipv6.conf.all.forwarding=1");
+    ns->sh("ip addr add fd09:1::1/64 dev " + ra + " nodad; ip addr add fd09:2::1/64 dev " + rb + " nodad");
     ns->sh("ip addr add 10.9.1.1/24 dev " + ra);
     ns->sh("ip addr add 10.9.2.1/24 dev " + rb);
     PortConf ca;
@@ -78,6 +81,7 @@ class RtapOffload : public ::testing::Test {
     amac = a->mac();
     // After link-up: entries added while the link was down do not survive it coming up.
     ns->sh("ip neigh replace 10.9.2.2 lladdr 02:00:00:00:00:b2 dev " + rb + " nud permanent");
+    if (v6) ns->sh("ip -6 neigh replace fd09:2::2 lladdr 02:00:00:00:00:b2 dev " + rb + " nud permanent");
     // Wait for both links to be operational before sending.
     for (int i = 0; i < 100; i++) {
       if (ns->out("ip -br link show up | grep -c -e " + ra + " -e " + rb) == "2") break;
@@ -223,6 +227,95 @@ TEST_F(RtapOffload, TsoSuperFrameIsSegmentedWithValidChecksums) {
   EXPECT_EQ(total, kPayload);
   EXPECT_EQ(joined, data);
   EXPECT_EQ(xstat(a->id(), "tx_q0_tso_packets"), 1u);
+}
+
+TEST_F(RtapOffload, Tso6SuperFrameIsSegmentedWithValidChecksums) {
+  router(true);
+  constexpr size_t kPayload = 50000;
+  constexpr uint16_t kMss = 1400;
+  L4Spec s = spec_a();
+  s.checksums = false;
+  s.seq = 0x02000000;
+  Ip6 src{{0xfd, 0x09, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}};
+  Ip6 dst{{0xfd, 0x09, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}};
+  Bytes data = pattern(kPayload, 0x33);
+  Bytes f = tcp6(s, src, dst, data);
+  rte_mbuf* m = mbuf_of(mp, f, 1800);
+  ASSERT_NE(m, nullptr);
+  m->ol_flags = RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM;
+  m->l2_len = 14;
+  m->l3_len = 40;
+  m->l4_len = 20;
+  m->tso_segsz = kMss;
+  ASSERT_EQ(rte_eth_tx_burst(a->id(), 0, &m, 1), 1);
+  const size_t want = (kPayload + kMss - 1) / kMss;
+  std::vector<Bytes> got;
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (got.size() < want && std::chrono::steady_clock::now() < end) {
+    auto v = b->rx(0, 64, 20);
+    for (auto* mb : v) {
+      Bytes g = bytes_of(mb);
+      if (is_ipv6(g.data(), g.size()) && g[14 + 6] == 6 && memcmp(&g[14 + 24], dst.b, 16) == 0) got.push_back(g);
+    }
+    free_all(v);
+  }
+  ASSERT_EQ(got.size(), want) << "A: " << dump(a->id()) << " B: " << dump(b->id());
+  Bytes joined(kPayload);
+  size_t total = 0;
+  for (auto& g : got) {
+    EXPECT_TRUE(l4_csum_ok6(g.data(), g.size())) << "segment checksum wrong";
+    EXPECT_EQ(g[14 + 7], 63) << "hop limit: routed once";
+    size_t off = be32_at(&g[14 + 40 + 4]) - s.seq;
+    size_t len = be16_at(&g[14 + 4]) - 20;
+    ASSERT_LE(off + len, kPayload);
+    memcpy(&joined[off], &g[14 + 60], len);
+    total += len;
+  }
+  EXPECT_EQ(total, kPayload);
+  EXPECT_EQ(joined, data);
+}
+
+TEST_F(RtapOffload, RxChecksumOffloadFlagsPartialKernelChecksums) {
+  std::string rl = unique_name("rl");
+  l = std::make_unique<RtapPort>("net_rtap_l", "iface=" + rl + ",netns=" + ns->name());
+  ASSERT_EQ(l->rc(), 0) << log_text();
+  ns->sh("sysctl -qw net.ipv6.conf." + rl + ".disable_ipv6=1");
+  ns->sh("ip addr add 10.9.3.1/24 dev " + rl);
+  PortConf c;
+  c.mp = mp;
+  c.rx_offloads = RTE_ETH_RX_OFFLOAD_UDP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+  ASSERT_EQ(l->start(c), 0) << log_text();
+  ns->sh("ip neigh replace 10.9.3.2 lladdr 02:00:00:00:00:c2 dev " + rl + " nud permanent");
+  // With TUN_F_CSUM the kernel leaves the UDP checksum of its own datagram to us.
+  ASSERT_EQ(ns->in([] {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(9999);
+    sa.sin_addr.s_addr = htonl(kPeer);
+    Bytes d = pattern(700, 1);
+    int rc = static_cast<int>(sendto(fd, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)));
+    close(fd);
+    return rc;
+  }), 700);
+  bool seen = false;
+  auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!seen && std::chrono::steady_clock::now() < end) {
+    auto v = l->rx(0, 64, 20);
+    for (auto* m : v) {
+      Bytes f = bytes_of(m);
+      if (!is_ipv4(f.data(), f.size()) || ip_proto(f.data()) != 17 || be32_at(&f[30]) != kPeer) continue;
+      seen = true;
+      EXPECT_EQ(m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK, RTE_MBUF_F_RX_L4_CKSUM_NONE);
+      EXPECT_EQ(be16_at(&f[34 + 6]), pseudo4(f.data(), f.size())) << "the field holds the pseudo-header sum";
+      Bytes fixed = f;
+      put16(&fixed[34 + 6], static_cast<uint16_t>(~inet_sum(&f[34], f.size() - 34)));
+      EXPECT_TRUE(l4_csum_ok(fixed.data(), fixed.size()));
+    }
+    free_all(v);
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_GE(xstat(l->id(), "rx_q0_csum_partial"), 1u);
 }
 
 // The peer side of a TCP connection, played by hand through port L.
