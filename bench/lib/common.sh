@@ -97,6 +97,17 @@ vmhwm_kib() {
   echo "$sum"
 }
 
+# hugetlb_kib PID...: the largest hugetlb mapping (Shared_Hugetlb + Private_Hugetlb in smaps) of
+# one of the processes; DPDK secondaries map the primary's pages again, so no sum.
+hugetlb_kib() {
+  local max=0 pid v
+  for pid; do
+    v=$(awk '/^(Shared|Private)_Hugetlb:/ { s += $2 } END { print s + 0 }' "/proc/$pid/smaps" 2>/dev/null) || continue
+    ((v > max)) && max=$v
+  done
+  echo "$max"
+}
+
 hugepages_used() { awk '/HugePages_Total/ {t=$2} /HugePages_Free/ {f=$2} END {print t - f}' /proc/meminfo; }
 
 # track_pid PID: remembered for the teardown (a file, because systems run in subshells).

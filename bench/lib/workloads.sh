@@ -3,6 +3,8 @@
 # it did not measure: a tool that fails makes the system FAILED.
 
 U64_RATE=${BENCH_U64_RATE:-50000}   # fixed offered rate of the 64 B test, frames/s
+KILL_GAP=${BENCH_KILL_GAP:-11}      # s between worker kills: vswitchd resets its restart back-off
+                                    # after 10 s of healthy running, so every kill sees the first one
 IPERF_PORT=5301
 SOCKPERF_PORT=11111
 
@@ -217,7 +219,8 @@ wl_rtt() {
 }
 
 # --- worker kill (vswitch only) ------------------------------------------------------------------
-# 64 B frames at the fixed rate from A to B; SIGKILL the worker KILLS times, 1.5 s apart; a sampler
+# 64 B frames at the fixed rate from A to B; SIGKILL the worker KILLS times, KILL_GAP s apart (more
+# than the supervisor's 10 s of healthy running that resets its restart back-off); a sampler
 # in B reads bnB0's rx_packets every ~0.2 ms and times kill -> first frame forwarded again.
 wl_kill() {
   local sys=$1 restarts0 restarts1 fds0 fds1 hp0 hp1 files0 files1 rx0 rx1 sent out rc
@@ -234,7 +237,7 @@ wl_kill() {
   sleep 1
   rc=0
   timeout 300 ip netns exec "$NS_B" python3 "$BENCH_LIB/killtest.py" --iface "$IF_B" \
-    --parent "$VS_PID" --kills "$KILLS" --gap 1.5 >"$out.log" 2>&1 || rc=$?
+    --parent "$VS_PID" --kills "$KILLS" --gap "$KILL_GAP" >"$out.log" 2>&1 || rc=$?
   trafgen_stop
   ((rc == 0)) || die "worker-kill sampler failed: $(tr '\n' ' ' <"$out.log")"
   sent=$(trafgen_result "$out.trafgen")
@@ -283,7 +286,9 @@ wl_memory() {
   pids=$(switch_pids | tr '\n' ' ')
   # shellcheck disable=SC2086
   record "$sys" 1 memory vmhwm_mib "$(calc "$(vmhwm_kib $pids)/1024")" "MiB (sum of VmHWM)"
-  record "$sys" 1 memory hugepages_mib "$(( ($(hugepages_used) - hp_before) * 2 ))" "MiB (HugePages_Total-Free delta)"
+  record "$sys" 1 memory hugepages_mib "$(( ($(hugepages_used) - hp_before) * 2 ))" "MiB (HugePages_Total-Free delta, machine-wide)"
+  # shellcheck disable=SC2086
+  record "$sys" 1 memory hugetlb_mapped_mib "$(calc "$(hugetlb_kib $pids)/1024")" "MiB (largest Hugetlb mapping of one switch process)"
 }
 
 # ---------------------------------------------------------------------------------------------

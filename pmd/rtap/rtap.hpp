@@ -131,7 +131,6 @@ struct RxSlot {
 struct RxRing {
   io_uring ring;
   bool ring_ok = false;
-  bool defer = false;
   int efd = -1;               // eventfd registered on the ring for rx interrupts
   RxSlot* slots = nullptr;
   iovec* iov_mem = nullptr;

@@ -305,7 +305,6 @@ uint16_t rx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   RxRing* r = proc->rx[q->qid];
   if (unlikely(r == nullptr || !r->ring_ok)) return 0;
   const int fd = proc->fds[q->qid];
-  if (r->defer) io_uring_get_events(&r->ring);
   uint16_t nb = 0;
   unsigned head, seen = 0, reposted = 0;
   io_uring_cqe* cqe;
@@ -427,10 +426,8 @@ int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd) {
   // Plain ring, no setup flags: see docs/rtap.md ("io_uring choices") for why not
   // SINGLE_ISSUER|DEFER_TASKRUN (rings are set up and cancelled from the control thread, and a
   // deferred ring would cost a system call on every idle poll).
-  unsigned fl = getenv("RTAP_EXP_DEFER") ? (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN) : 0;
-  int rc = io_uring_queue_init(nb_desc, &r->ring, fl);
+  int rc = io_uring_queue_init(nb_desc, &r->ring, 0);
   if (rc < 0) return rc;
-  r->defer = fl != 0;
   r->ring_ok = true;
   r->nb_slots = nb_desc;
   r->slots = static_cast<RxSlot*>(calloc(nb_desc, sizeof(RxSlot)));
@@ -518,8 +515,7 @@ void rx_ring_destroy(RxRing* r) {
 }
 
 int tx_ring_create(TxRing* r, uint16_t nb_desc) {
-  unsigned fl = getenv("RTAP_EXP_DEFER") ? (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN) : 0;
-  int rc = io_uring_queue_init(nb_desc, &r->ring, fl);
+  int rc = io_uring_queue_init(nb_desc, &r->ring, 0);
   if (rc < 0) return rc;
   r->ring_ok = true;
   r->nb_slots = nb_desc;

@@ -17,11 +17,15 @@ pass "10/10 IPv6 pings vm2 -> vm1"
 
 # Every frame the kernel sent out of vm1's NIC was received by the switch from port vm1 and sent
 # on port vm2, where the kernel received it: compare the four counters (ND/ARP included).
-sleep 0.3  # let in-flight frames settle
-k_tx1=$(kernel_counter 1 tx_packets)
-k_rx2=$(kernel_counter 2 rx_packets)
-s_rx1=$(metric vswitch_port_rx_packets_total "port=\"$(vm_if 1)\"")
-s_tx2=$(metric vswitch_port_tx_packets_total "port=\"$(vm_if 2)\"")
+# The kernels may still send a late neighbour-discovery frame: read until two reads agree.
+for _ in $(seq 20); do
+  sleep 0.2
+  k_tx1=$(kernel_counter 1 tx_packets)
+  s_rx1=$(metric vswitch_port_rx_packets_total "port=\"$(vm_if 1)\"")
+  s_tx2=$(metric vswitch_port_tx_packets_total "port=\"$(vm_if 2)\"")
+  k_rx2=$(kernel_counter 2 rx_packets)
+  [ "$k_tx1" = "$s_rx1" ] && [ "$s_tx2" = "$k_rx2" ] && [ "$k_tx1" = "$(kernel_counter 1 tx_packets)" ] && break
+done
 check "switch rx on vm1 port vs kernel tx of vm1" "$s_rx1" -eq "$k_tx1"
 check "switch tx on vm2 port vs switch rx on vm1 port" "$s_tx2" -eq "$s_rx1"
 check "kernel rx of vm2 vs switch tx on vm2 port" "$k_rx2" -eq "$s_tx2"

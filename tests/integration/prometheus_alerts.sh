@@ -42,13 +42,18 @@ pending_ms="" firing_ms=""
 for _ in $(seq 300); do
   state=$(alert_state VswitchWorkerDown)
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-  [ "$state" = pending ] && [ -z "$pending_ms" ] && pending_ms=$ms && log "VswitchWorkerDown pending ${ms} ms after the kill"
+  [ "$state" = pending ] && [ -z "$pending_ms" ] && pending_ms="after $ms ms" && log "VswitchWorkerDown pending ${ms} ms after the kill"
   if [ "$state" = firing ]; then firing_ms=$ms; break; fi
   sleep 0.1
 done
 [ -n "$firing_ms" ] || fail "VswitchWorkerDown not firing 30 s after the worker was killed (state: ${state:-none})"
 log "VswitchWorkerDown firing ${firing_ms} ms after the kill"
-[ -n "$pending_ms" ] || fail "VswitchWorkerDown was never seen pending before firing"
+# A busy machine may poll past the 3 s pending phase: Prometheus keeps it in its ALERTS series.
+if [ -z "$pending_ms" ]; then
+  [ "$(prom_value 'max_over_time(ALERTS{alertname="VswitchWorkerDown", alertstate="pending", worker="0"}[2m])')" = 1 ] ||
+    fail "VswitchWorkerDown was never pending before firing"
+  pending_ms="(seen in the ALERTS series)"
+fi
 check "vswitch_worker_up of the killed worker (Prometheus)" "$(prom_value 'vswitch_worker_up{worker="0"}')" -eq 0
 check "worker restarts with --no-restart" "$(metric vswitch_worker_restarts_total 'worker="0"')" -eq 0
 prom_api /api/v1/alerts | python3 -c '
@@ -59,4 +64,4 @@ assert "worker 0" in a["annotations"]["summary"], a
 print("labels:", a["labels"]); print("summary:", a["annotations"]["summary"])' ||
   fail "VswitchWorkerDown has the wrong labels or text"
 stop_daemon
-pass "worker killed: VswitchWorkerDown pending after ${pending_ms} ms, firing after ${firing_ms} ms"
+pass "worker killed: VswitchWorkerDown pending ${pending_ms}, firing after ${firing_ms} ms"

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,6 +36,26 @@ void cleanup_at_exit() {
   if (!g_prefix.empty()) remove_eal_files(g_prefix);
 }
 
+// A crash or a kill by ctest's timeout must not leave hugepage files behind either.
+void empty_dir(const std::string& dir, const std::string& starts_with, bool remove_dir) {
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.' && strncmp(e->d_name, starts_with.c_str(), starts_with.size()) == 0)
+        unlink((dir + "/" + e->d_name).c_str());
+    closedir(d);
+  }
+  if (remove_dir) rmdir(dir.c_str());
+}
+
+void on_fatal_signal(int sig) {
+  if (!g_prefix.empty()) {
+    empty_dir("/dev/hugepages", g_prefix + "map_", false);
+    empty_dir("/var/run/dpdk/" + g_prefix, "", true);
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
 }  // namespace
 
 const std::string& EalEnvironment::prefix() { return g_prefix; }
@@ -43,6 +64,7 @@ bool EalEnvironment::ready() { return g_ready; }
 void EalEnvironment::SetUp() {
   g_prefix = "rtapt" + std::to_string(getpid()) + "_";
   std::atexit(cleanup_at_exit);  // also when a test calls exit() or a fatal failure ends the run
+  for (int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGTERM, SIGINT}) signal(sig, on_fatal_signal);
   cookie_io_functions_t io{};
   io.write = log_write;
   FILE* f = fopencookie(nullptr, "w", io);

@@ -7,6 +7,15 @@
 #include <rte_ethdev.h>
 
 #include <fstream>
+#include <functional>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 
@@ -212,6 +221,7 @@ TEST_F(RtapControl, NoLeaksAcrossCreateConfigureClose) {
     c.mp = mp;
     c.queues = 2;
     c.lsc = true;
+    c.rxq_intr = true;
     ASSERT_EQ(p.start(c), 0);
     EXPECT_LT(rte_mempool_avail_count(mp), avail);  // rx buffers are posted
     ASSERT_EQ(rte_eth_dev_stop(p.id()), 0);
@@ -249,6 +259,45 @@ INSTANTIATE_TEST_SUITE_P(
                       BadArg{"queues=two", "queues=\"two\" is invalid"},
                       BadArg{"netns=no-such-ns-rtap", "network namespace \"no-such-ns-rtap\" not found"}),
     [](const ::testing::TestParamInfo<BadArg>& i) { return std::to_string(i.index); });
+
+// Runs a probe in a forked child after `prepare` changed its environment (seccomp, mounts), so
+// the parent's EAL and the machine stay untouched. True when the probe failed with `expect`.
+bool probe_fails_in_child(const std::function<bool()>& prepare, const std::string& args, const std::string& expect) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    clear_log();
+    if (!prepare()) _exit(2);
+    int rc = rte_vdev_init("net_rtap_child", args.c_str());
+    bool ok = rc < 0 && log_text().find(expect) != std::string::npos && log_text().find("fix:") != std::string::npos;
+    _exit(ok ? 0 : 1);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+TEST_F(RtapControl, IoUringBlockedBySeccompIsExplained) {
+  auto block_io_uring = [] {
+    sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof(f) / sizeof(f[0])), f};
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+  };
+  EXPECT_TRUE(probe_fails_in_child(block_io_uring, "iface=" + ifname, "io_uring_setup is blocked (EPERM)"));
+  EXPECT_FALSE(exists(ifname));
+}
+
+TEST_F(RtapControl, MissingDevNetTunIsExplained) {
+  auto hide_tun = [] {
+    return unshare(CLONE_NEWNS) == 0 && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+           mount("tmpfs", "/dev/net", "tmpfs", 0, nullptr) == 0;
+  };
+  EXPECT_TRUE(probe_fails_in_child(hide_tun, "iface=" + ifname, "/dev/net/tun is missing"));
+}
 
 TEST_F(RtapControl, NameTakenByANonTap) {
   ASSERT_EQ(run("ip link add " + ifname + " type bridge"), 0);

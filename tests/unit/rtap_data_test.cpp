@@ -364,6 +364,34 @@ TEST_F(RtapData, RxInterruptWakesTheWaiter) {
   rte_eth_dev_rx_intr_ctl_q(port->id(), 0, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_DEL, nullptr);
 }
 
+// Moving the netdev into another namespace after probe (a VM's namespace made later): the queue
+// fds do not care, so frames keep flowing; control calls fail cleanly (use netns= instead).
+TEST_F(RtapData, DataPathSurvivesAMoveIntoANamespace) {
+  start(PortConf{});
+  NetnsVm vm(unique_name("rtdns"));
+  vm.adopt(ifname);
+  vm.configure(ifname, 1400, "10.7.0.1/24");
+  vm.sh("sysctl -qw net.ipv6.conf." + ifname + ".disable_ipv6=1");
+  PacketSocket ps(ifname, &vm);
+  ASSERT_TRUE(ps.ok());
+  auto sent = inject(ps, 20, 100);
+  auto got = collect(20, 2000);
+  ASSERT_EQ(got.size(), 20u);
+  for (size_t i = 0; i < got.size(); i++) EXPECT_EQ(bytes_of(got[i]), sent[i]);
+  free_all(got);
+  std::vector<rte_mbuf*> v;
+  for (int i = 0; i < 5; i++) {
+    L4Spec s;
+    s.dport = kPort;
+    v.push_back(mbuf_of(mp, udp4(s, 90)));
+  }
+  EXPECT_EQ(send_all(0, v), 5);
+  EXPECT_EQ(capture(ps, 5, 2000).size(), 5u);
+  EXPECT_EQ(vm.out("cat /sys/class/net/" + ifname + "/mtu"), "1400");
+  EXPECT_NE(rte_eth_dev_set_mtu(port->id(), 1300), 0) << "the ifindex is gone from our namespace";
+  // The namespace goes away with the TAP in it before the port closes: close must still be clean.
+}
+
 std::atomic<int> g_lsc{0};
 int on_lsc(uint16_t, rte_eth_event_type, void*, void*) {
   g_lsc++;
