@@ -26,13 +26,14 @@ int config_check(const char* path) {
   config::LoadResult r = config::load_config_file(path);
   if (!r.ok()) {
     std::fprintf(stderr, "%s\n", config::format_errors(r).c_str());
-    std::fprintf(stderr, "%s: %zu error%s\n", path, r.errors.size(), r.errors.size() == 1 ? "" : "s");
+    std::fprintf(stderr, "%s: %zu error%s\n", path, r.errors.size(),
+                 r.errors.size() == 1 ? "" : "s");
     return 2;
   }
-  std::printf("%s: valid (%zu switch%s, %zu port%s, %d worker%s)\n", path, r.config->switches.size(),
-              r.config->switches.size() == 1 ? "" : "es", r.config->port_count(),
-              r.config->port_count() == 1 ? "" : "s", r.config->daemon.workers,
-              r.config->daemon.workers == 1 ? "" : "s");
+  std::printf("%s: valid (%zu switch%s, %zu port%s, %d worker%s)\n", path,
+              r.config->switches.size(), r.config->switches.size() == 1 ? "" : "es",
+              r.config->port_count(), r.config->port_count() == 1 ? "" : "s",
+              r.config->daemon.workers, r.config->daemon.workers == 1 ? "" : "s");
   return 0;
 }
 

@@ -36,13 +36,14 @@ struct DaemonArgs {
 };
 
 void usage(FILE* to) {
-  std::fprintf(to,
-               "usage: vswitchd [--config FILE] [--log-level LEVEL] [--worker-binary PATH] "
-               "[--no-restart]\n"
-               "  --config FILE        the switch configuration (default /etc/vswitch/vswitch.toml)\n"
-               "  --log-level LEVEL    DPDK log level: error, warning, notice, info, debug\n"
-               "  --worker-binary PATH vswitch-worker to start (default: beside vswitchd)\n"
-               "  --no-restart         do not restart workers that exit (for fault tests)\n");
+  std::fprintf(
+      to,
+      "usage: vswitchd [--config FILE] [--log-level LEVEL] [--worker-binary PATH] "
+      "[--no-restart]\n"
+      "  --config FILE        the switch configuration (default /etc/vswitch/vswitch.toml)\n"
+      "  --log-level LEVEL    DPDK log level: error, warning, notice, info, debug\n"
+      "  --worker-binary PATH vswitch-worker to start (default: beside vswitchd)\n"
+      "  --no-restart         do not restart workers that exit (for fault tests)\n");
 }
 
 bool parse_args(int argc, char** argv, DaemonArgs& a) {
@@ -55,12 +56,23 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
   int c;
   while ((c = getopt_long(argc, argv, "c:h", longopts, nullptr)) != -1) {
     switch (c) {
-      case 'c': a.config_path = optarg; break;
-      case 'l': a.log_level = optarg; break;
-      case 'w': a.worker_binary = optarg; break;
-      case 'n': a.restart = false; break;
-      case 'h': usage(stdout); std::exit(0);
-      default: return false;
+      case 'c':
+        a.config_path = optarg;
+        break;
+      case 'l':
+        a.log_level = optarg;
+        break;
+      case 'w':
+        a.worker_binary = optarg;
+        break;
+      case 'n':
+        a.restart = false;
+        break;
+      case 'h':
+        usage(stdout);
+        std::exit(0);
+      default:
+        return false;
     }
   }
   return optind == argc;
@@ -89,7 +101,8 @@ std::vector<int> choose_worker_cpus(const config::DaemonConfig& d) {
   }
   if (others.empty()) others = usable.empty() ? std::vector<int>{0} : usable;
   std::vector<int> cpus;
-  for (int w = 0; w < d.workers; ++w) cpus.push_back(others[static_cast<size_t>(w) % others.size()]);
+  for (int w = 0; w < d.workers; ++w)
+    cpus.push_back(others[static_cast<size_t>(w) % others.size()]);
   return cpus;
 }
 
@@ -151,8 +164,10 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
     std::unique_ptr<PortManager> ports;
     unsigned mbufs = mbufs_needed_per_worker(cfg);
     if (mbufs > static_cast<unsigned>(d.mbufs_per_worker))
-      std::printf("vswitchd: %u mbufs per worker (mbufs_per_worker %d is too few for %u-descriptor "
-                  "rx rings)\n", mbufs, d.mbufs_per_worker, kRxRingSize);
+      std::printf(
+          "vswitchd: %u mbufs per worker (mbufs_per_worker %d is too few for %u-descriptor "
+          "rx rings)\n",
+          mbufs, d.mbufs_per_worker, kRxRingSize);
     uint32_t fdb_entries = 0;
     for (const auto& sw : cfg.switches) fdb_entries += static_cast<uint32_t>(sw.fdb_max_entries);
     std::string err = mem.create(d.workers, mbufs, fdb_entries);
@@ -222,8 +237,9 @@ int run_daemon(int argc, char** argv) {
     return 2;
   }
   if (geteuid() != 0) {
-    std::fprintf(stderr, "vswitchd: must run as root (it creates TAP interfaces and uses "
-                         "hugepages)\n");
+    std::fprintf(stderr,
+                 "vswitchd: must run as root (it creates TAP interfaces and uses "
+                 "hugepages)\n");
     return 1;
   }
   const config::Config& cfg = *loaded.config;

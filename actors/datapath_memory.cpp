@@ -45,17 +45,17 @@ std::string DatapathMemory::create(int nb_workers, unsigned mbufs_per_worker,
     auto* counters = new (block) WorkerCounterBlock;
     counters->magic = kCounterBlockMagic;
     counters_.push_back(counters);
-    rte_mempool* mp = rte_pktmbuf_pool_create(worker_pool_name(w).c_str(), mbufs_per_worker,
-                                              256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+    rte_mempool* mp = rte_pktmbuf_pool_create(worker_pool_name(w).c_str(), mbufs_per_worker, 256, 0,
+                                              RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
     if (!mp) {
       return "cannot create the mbuf pool of worker " + std::to_string(w) + " (" +
              std::to_string(mbufs_per_worker) + " mbufs): " + rte_strerror(rte_errno) +
              ". Lower [daemon] mbufs_per_worker or reserve more hugepages.";
     }
     pools_.push_back(mp);
-    rte_ring* ring = rte_ring_create_elem(learn_ring_name(w).c_str(), sizeof(LearnEvent),
-                                          kLearnRingSize, rte_socket_id(),
-                                          RING_F_SP_ENQ | RING_F_SC_DEQ);
+    rte_ring* ring =
+        rte_ring_create_elem(learn_ring_name(w).c_str(), sizeof(LearnEvent), kLearnRingSize,
+                             rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
     if (!ring) {
       return "cannot create the learn ring of worker " + std::to_string(w) + ": " +
              rte_strerror(rte_errno);

@@ -60,7 +60,9 @@ std::string init_primary_eal(const std::vector<std::string>& args) {
   if (rte_eal_init(static_cast<int>(args.size()), argv.data()) < 0) {
     int err = rte_errno;
     std::string why = std::string("DPDK EAL initialisation failed: ") + rte_strerror(err);
-    if (err == EALREADY) why += ". Another vswitchd runs with this file_prefix: stop it or change [daemon] file_prefix.";
+    if (err == EALREADY)
+      why +=
+          ". Another vswitchd runs with this file_prefix: stop it or change [daemon] file_prefix.";
     if (err == ENOMEM || err == EACCES)
       why += ". Are hugepages reserved and mounted? Run scripts/setup.sh.";
     return why;

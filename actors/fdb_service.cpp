@@ -72,8 +72,8 @@ class FdbCollector : public prometheus::Collectable {
       }
       out.push_back(std::move(fam));
     }
-    prometheus::MetricFamily max{"vswitch_fdb_max_entries", "The FDB bound (fdb_max_entries).",
-                                 MetricType::Gauge, {}};
+    prometheus::MetricFamily max{
+        "vswitch_fdb_max_entries", "The FDB bound (fdb_max_entries).", MetricType::Gauge, {}};
     for (const auto& sw : cfg_.switches) {
       prometheus::ClientMetric m;
       m.label = {{"switch", sw.name}};
@@ -109,7 +109,9 @@ FdbService::FdbService(DatapathMemory& mem, const config::Config& cfg, const Por
   collector_ = std::make_shared<FdbCollector>(*writer_, cfg_);
 }
 
-FdbService::~FdbService() { stop(); }
+FdbService::~FdbService() {
+  stop();
+}
 
 std::string FdbService::start() {
   uint32_t now = fdb_now_s();
@@ -173,6 +175,8 @@ void FdbService::reset_learn_ring(int worker) {
   rte_ring_reset(mem_.learn_ring(worker));
 }
 
-std::shared_ptr<prometheus::Collectable> FdbService::collector() const { return collector_; }
+std::shared_ptr<prometheus::Collectable> FdbService::collector() const {
+  return collector_;
+}
 
 }  // namespace vs

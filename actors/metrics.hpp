@@ -8,7 +8,7 @@
 namespace prometheus {
 class Collectable;
 class Exposer;
-}
+}  // namespace prometheus
 
 namespace vs {
 

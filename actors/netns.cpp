@@ -50,13 +50,15 @@ NetnsError netns_ensure(const std::string& name, bool& created) {
   return run_ip({"ip", "-n", name, "link", "set", "dev", "lo", "up"});
 }
 
-NetnsError netns_delete(const std::string& name) { return run_ip({"ip", "netns", "del", name}); }
+NetnsError netns_delete(const std::string& name) {
+  return run_ip({"ip", "netns", "del", name});
+}
 
 NetnsError netns_attach_link(const std::string& ifname, const std::string& netns, int mtu,
                              const std::vector<std::string>& addresses) {
   if (auto err = run_ip({"ip", "link", "set", "dev", ifname, "netns", netns})) return err;
-  if (auto err = run_ip({"ip", "-n", netns, "link", "set", "dev", ifname, "mtu",
-                         std::to_string(mtu)}))
+  if (auto err =
+          run_ip({"ip", "-n", netns, "link", "set", "dev", ifname, "mtu", std::to_string(mtu)}))
     return err;
   return configure_link(ifname, netns, addresses);
 }
@@ -66,7 +68,8 @@ NetnsError netns_detach_link(const std::string& ifname, const std::string& netns
       {"ip", "-n", netns, "link", "set", "dev", ifname, "netns", std::to_string(getpid())});
 }
 
-NetnsError link_configure_here(const std::string& ifname, const std::vector<std::string>& addresses) {
+NetnsError link_configure_here(const std::string& ifname,
+                               const std::vector<std::string>& addresses) {
   return configure_link(ifname, "", addresses);
 }
 

@@ -22,6 +22,7 @@ NetnsError netns_attach_link(const std::string& ifname, const std::string& netns
 // Moves `ifname` back from `netns` into our own namespace (before the port is stopped).
 NetnsError netns_detach_link(const std::string& ifname, const std::string& netns);
 // Sets addresses and link up on a netdev left in our own namespace.
-NetnsError link_configure_here(const std::string& ifname, const std::vector<std::string>& addresses);
+NetnsError link_configure_here(const std::string& ifname,
+                               const std::vector<std::string>& addresses);
 
 }  // namespace vs

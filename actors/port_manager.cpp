@@ -57,7 +57,9 @@ PortManager::PortManager(const config::Config& cfg, DatapathMemory& mem)
   }
 }
 
-PortManager::~PortManager() { destroy_all(); }
+PortManager::~PortManager() {
+  destroy_all();
+}
 
 std::string PortManager::create_all() {
   for (PortRuntime& port : ports_) {
@@ -114,16 +116,16 @@ std::string PortManager::configure_and_start(PortRuntime& port) {
     rc = rte_eth_rx_queue_setup(port.port_id, q, kRxRingSize, rte_eth_dev_socket_id(port.port_id),
                                 nullptr, pool);
     if (rc < 0) {
-      return port_error(port, "rx queue " + std::to_string(q) + " setup failed: " +
-                                  rte_strerror(-rc) + " (mbuf pool of worker " +
+      return port_error(port, "rx queue " + std::to_string(q) +
+                                  " setup failed: " + rte_strerror(-rc) + " (mbuf pool of worker " +
                                   std::to_string(q % nb_workers_) + ": " +
                                   std::to_string(rte_mempool_avail_count(pool)) + " free)");
     }
     rc = rte_eth_tx_queue_setup(port.port_id, q, kTxRingSize, rte_eth_dev_socket_id(port.port_id),
                                 nullptr);
     if (rc < 0) {
-      return port_error(port, "tx queue " + std::to_string(q) + " setup failed: " +
-                                  rte_strerror(-rc) +
+      return port_error(port, "tx queue " + std::to_string(q) +
+                                  " setup failed: " + rte_strerror(-rc) +
                                   " (net_tap allocates a pool per queue here: are hugepages "
                                   "exhausted? See HugePages_Free in /proc/meminfo)");
     }
@@ -137,14 +139,14 @@ std::string PortManager::configure_and_start(PortRuntime& port) {
     uint32_t max_mtu = std::min<uint32_t>(info.max_mtu, info.max_rx_pktlen - overhead);
     if (static_cast<uint32_t>(port.cfg.mtu) > max_mtu || port.cfg.mtu < info.min_mtu) {
       return port_error(port, "mtu " + std::to_string(port.cfg.mtu) + " is outside what driver \"" +
-                                  port.cfg.driver + "\" supports (" +
-                                  std::to_string(info.min_mtu) + ".." + std::to_string(max_mtu) +
-                                  "); change the port's mtu");
+                                  port.cfg.driver + "\" supports (" + std::to_string(info.min_mtu) +
+                                  ".." + std::to_string(max_mtu) + "); change the port's mtu");
     }
   }
   rc = rte_eth_dev_set_mtu(port.port_id, static_cast<uint16_t>(port.cfg.mtu));
-  if (rc < 0) return port_error(port, "MTU " + std::to_string(port.cfg.mtu) +
-                                          " refused: " + rte_strerror(-rc));
+  if (rc < 0)
+    return port_error(port,
+                      "MTU " + std::to_string(port.cfg.mtu) + " refused: " + rte_strerror(-rc));
   rc = rte_eth_dev_start(port.port_id);
   if (rc < 0) return port_error(port, std::string("start failed: ") + rte_strerror(-rc));
   port.started = true;
@@ -176,7 +178,8 @@ void PortManager::destroy_port(PortRuntime& port) {
   port.started = false;
   if (port.created) {
     // Removing the vdev closes the port (the TAP goes away with its last fd) and frees it.
-    if (rte_eal_hotplug_remove("vdev", port.device_name.c_str()) != 0) rte_eth_dev_close(port.port_id);
+    if (rte_eal_hotplug_remove("vdev", port.device_name.c_str()) != 0)
+      rte_eth_dev_close(port.port_id);
   }
   port.created = false;
   if (port.netns_created) {

@@ -17,8 +17,8 @@ struct PortRuntime {
   std::string switch_name;
   uint16_t switch_index = 0;
   uint16_t port_id = 0;
-  uint16_t nb_queues = 0;     // rx == tx for both drivers for now
-  std::string device_name;    // the DPDK vdev name, e.g. net_tap_vm1
+  uint16_t nb_queues = 0;   // rx == tx for both drivers for now
+  std::string device_name;  // the DPDK vdev name, e.g. net_tap_vm1
   bool created = false;
   bool started = false;
   bool netns_created = false;  // we made the namespace, so we remove it

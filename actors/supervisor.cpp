@@ -16,7 +16,9 @@
 namespace vs {
 namespace {
 
-int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+int pidfd_open(pid_t pid) {
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
 
 std::string describe_exit(int status) {
   if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
@@ -35,7 +37,9 @@ WorkerSupervisor::WorkerSupervisor(SupervisorOptions opts, ExitHook on_exit)
   }
 }
 
-WorkerSupervisor::~WorkerSupervisor() { stop_all(std::chrono::milliseconds(2000)); }
+WorkerSupervisor::~WorkerSupervisor() {
+  stop_all(std::chrono::milliseconds(2000));
+}
 
 std::string WorkerSupervisor::start_all() {
   for (Worker& w : workers_) {
@@ -108,7 +112,8 @@ void WorkerSupervisor::reap(Worker& w) {
   if (WIFEXITED(status) && WEXITSTATUS(status) == kWorkerExitUsage) {
     std::lock_guard lock(mu_);
     w.st.failed = true;
-    std::fprintf(stderr, "vswitchd: worker %d cannot run (bad usage); not restarting it\n", w.st.id);
+    std::fprintf(stderr, "vswitchd: worker %d cannot run (bad usage); not restarting it\n",
+                 w.st.id);
     return;
   }
   if (!opts_.restart) return;

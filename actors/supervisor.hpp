@@ -26,9 +26,9 @@ struct SupervisorOptions {
 
 struct WorkerStatus {
   int id = 0;
-  pid_t pid = 0;          // 0 when not running
+  pid_t pid = 0;  // 0 when not running
   bool running = false;
-  bool failed = false;    // gave up: the worker cannot start (bad usage)
+  bool failed = false;  // gave up: the worker cannot start (bad usage)
   uint64_t starts = 0;
   uint64_t restarts = 0;  // starts after the first
   std::string last_exit;  // "exit 70", "signal 9", ...

@@ -19,15 +19,24 @@ static_assert(buckets_match_bounds());
 
 std::string_view drop_reason_name(DropReason reason) {
   switch (reason) {
-    case DropReason::kRunt: return "runt";
-    case DropReason::kNoDestination: return "no_destination";
-    case DropReason::kTxFull: return "tx_full";
-    case DropReason::kVlanNotAllowed: return "vlan_not_allowed";
-    case DropReason::kBadVlan: return "bad_vlan";
-    case DropReason::kLoopToIngress: return "loop_to_ingress";
-    case DropReason::kMtuExceeded: return "mtu_exceeded";
-    case DropReason::kNoMbuf: return "no_mbuf";
-    case DropReason::kCount: break;
+    case DropReason::kRunt:
+      return "runt";
+    case DropReason::kNoDestination:
+      return "no_destination";
+    case DropReason::kTxFull:
+      return "tx_full";
+    case DropReason::kVlanNotAllowed:
+      return "vlan_not_allowed";
+    case DropReason::kBadVlan:
+      return "bad_vlan";
+    case DropReason::kLoopToIngress:
+      return "loop_to_ingress";
+    case DropReason::kMtuExceeded:
+      return "mtu_exceeded";
+    case DropReason::kNoMbuf:
+      return "no_mbuf";
+    case DropReason::kCount:
+      break;
   }
   return "unknown";
 }

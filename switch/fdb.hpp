@@ -23,9 +23,15 @@ inline constexpr uint32_t kFdbMagic = 0x76736664;  // "vsfd"
 // MAC in the low 48 bits (network order folded big-endian: 02:00:00:00:00:01 -> 0x020000000001).
 using MacAddr = uint64_t;
 
-inline uint64_t fdb_key(MacAddr mac, uint16_t vlan) { return (mac << 16) | (vlan & 0xfff); }
-inline MacAddr fdb_key_mac(uint64_t key) { return key >> 16; }
-inline uint16_t fdb_key_vlan(uint64_t key) { return static_cast<uint16_t>(key & 0xfff); }
+inline uint64_t fdb_key(MacAddr mac, uint16_t vlan) {
+  return (mac << 16) | (vlan & 0xfff);
+}
+inline MacAddr fdb_key_mac(uint64_t key) {
+  return key >> 16;
+}
+inline uint16_t fdb_key_vlan(uint64_t key) {
+  return static_cast<uint16_t>(key & 0xfff);
+}
 
 enum FdbFlags : uint16_t { kFdbValid = 1, kFdbStatic = 2 };
 
@@ -33,10 +39,10 @@ struct FdbSlot {
   std::atomic<uint32_t> seq;  // odd while the writer updates the slot
   uint16_t flags;             // FdbFlags
   uint16_t switch_index;
-  uint64_t key;               // fdb_key(mac, vlan)
-  uint16_t port_id;           // DPDK port id
+  uint64_t key;      // fdb_key(mac, vlan)
+  uint16_t port_id;  // DPDK port id
   uint16_t reserved;
-  uint32_t refreshed_s;       // monotonic seconds of the last learn/refresh (ageing)
+  uint32_t refreshed_s;  // monotonic seconds of the last learn/refresh (ageing)
 };
 static_assert(sizeof(FdbSlot) == 24);
 
@@ -48,7 +54,7 @@ struct FdbTable {
   uint32_t magic;
   uint32_t bucket_mask;  // buckets - 1
   uint64_t reserved;
-  FdbBucket buckets[];   // bucket_mask + 1 of them
+  FdbBucket buckets[];  // bucket_mask + 1 of them
 };
 
 // Bytes of a table with room for at least `entries` (buckets rounded up to a power of two, with

@@ -36,7 +36,8 @@ bool build_plan(const SharedTopology& shared, int worker_id, WorkerPlan& plan) {
   std::memset(plan.entry_of_port, 0xff, sizeof(plan.entry_of_port));
   for (uint16_t i = 0; i < table.nb_ports; ++i) {
     const PortEntry& p = table.ports[i];
-    if (p.dpdk_port_id < RTE_MAX_ETHPORTS) plan.entry_of_port[p.dpdk_port_id] = static_cast<int16_t>(i);
+    if (p.dpdk_port_id < RTE_MAX_ETHPORTS)
+      plan.entry_of_port[p.dpdk_port_id] = static_cast<int16_t>(i);
     for (uint16_t q = 0; q < p.nb_rx_queues && q < kMaxQueuesPerPort; ++q) {
       if (p.rxq_owner[q] == worker_id) plan.rx.push_back({p.dpdk_port_id, q, p.switch_index});
     }
@@ -135,7 +136,8 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   } else {
     const SwitchPorts& ports = plan.switches[sw];
     for (uint16_t i = 0; i < ports.count; ++i) {
-      if (ports.port_ids[i] != ingress) add_egress(plan, ports.port_ids[i], vlan, l3_len, tso, false);
+      if (ports.port_ids[i] != ingress)
+        add_egress(plan, ports.port_ids[i], vlan, l3_len, tso, false);
     }
     if (egress_count_ == 0) return drop(ingress, DropReason::kNoDestination, m);
   }
@@ -149,7 +151,8 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   for (int f = 0; f < kFormats; ++f) {
     if (!uses[f]) continue;
     variant[f] = f == have ? m : make_variant(m, eth, vlan, static_cast<Format>(f));
-    if (variant[f] && uses[f] > 1) rte_mbuf_refcnt_update(variant[f], static_cast<int16_t>(uses[f] - 1));
+    if (variant[f] && uses[f] > 1)
+      rte_mbuf_refcnt_update(variant[f], static_cast<int16_t>(uses[f] - 1));
   }
   if (have == kFormats || !uses[have]) rte_pktmbuf_free(m);  // only copies go out
   for (uint16_t i = 0; i < egress_count_; ++i) {

@@ -53,8 +53,8 @@ class Forwarder {
   void dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* m);
   void learn(const WorkerPlan& plan, uint16_t sw, uint16_t ingress, MacAddr src, uint16_t vlan);
   // Adds `port` to the egress list if it carries `vlan` and the frame fits its MTU.
-  bool add_egress(const WorkerPlan& plan, uint16_t port, uint16_t vlan, uint32_t l3_len,
-                  bool tso, bool count_refusal);
+  bool add_egress(const WorkerPlan& plan, uint16_t port, uint16_t vlan, uint32_t l3_len, bool tso,
+                  bool count_refusal);
   rte_mbuf* make_variant(rte_mbuf* m, const EthInfo& eth, uint16_t vlan, Format want);
   void drop(uint16_t port, DropReason reason, rte_mbuf* m);
   void enqueue(uint16_t port, rte_mbuf* m);

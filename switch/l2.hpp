@@ -15,13 +15,15 @@ inline constexpr uint16_t kEtherTypeVlan = 0x8100;
 struct EthInfo {
   MacAddr dst = 0;
   MacAddr src = 0;
-  bool tagged = false;   // an 802.1Q tag follows the source MAC
-  uint16_t vid = 0;      // the tag's VLAN id (0: priority tag)
-  uint16_t tci = 0;      // the whole tag control field (PCP, DEI, VID)
+  bool tagged = false;     // an 802.1Q tag follows the source MAC
+  uint16_t vid = 0;        // the tag's VLAN id (0: priority tag)
+  uint16_t tci = 0;        // the whole tag control field (PCP, DEI, VID)
   uint16_t ethertype = 0;  // after the tag, if any
 };
 
-inline bool mac_is_multicast(MacAddr mac) { return (mac >> 40) & 1; }  // broadcast included
+inline bool mac_is_multicast(MacAddr mac) {
+  return (mac >> 40) & 1;
+}  // broadcast included
 inline MacAddr mac_from_bytes(const uint8_t* b) {
   MacAddr m = 0;
   for (int i = 0; i < 6; ++i) m = (m << 8) | b[i];

@@ -5,7 +5,7 @@
 
 namespace vs {
 
-inline constexpr int kMaxPorts = 256;       // ports per daemon, all switches together
+inline constexpr int kMaxPorts = 256;  // ports per daemon, all switches together
 inline constexpr int kMaxSwitches = 64;
 inline constexpr int kMaxWorkers = 16;
 inline constexpr int kMaxQueuesPerPort = 32;  // DPDK queues of one port (rx == tx for net_tap)

@@ -1,5 +1,5 @@
-// The port/queue table: which ports exist, which switch each belongs to, and which worker polls each
-// rx queue. It lives in a DPDK memzone that every process maps.
+// The port/queue table: which ports exist, which switch each belongs to, and which worker polls
+// each rx queue. It lives in a DPDK memzone that every process maps.
 //
 // Writer: the primary (vswitchd) only.  Readers: the workers, which take a consistent copy.
 // Protocol (a seqlock, as in VPP's stats segment): the writer makes `generation` odd, writes the
@@ -69,6 +69,7 @@ void topology_publish(SharedTopology& shared, const TopologyTable& table);
 // Reader side: copy the table if a consistent, published version is available.
 // Returns the generation copied, or 0 when nothing is published or the writer kept interfering
 // for `max_attempts` tries.
-uint64_t topology_snapshot(const SharedTopology& shared, TopologyTable& out, int max_attempts = 100);
+uint64_t topology_snapshot(const SharedTopology& shared, TopologyTable& out,
+                           int max_attempts = 100);
 
 }  // namespace vs

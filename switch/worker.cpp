@@ -30,7 +30,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void on_stop_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+void on_stop_signal(int) {
+  g_stop.store(true, std::memory_order_relaxed);
+}
 
 int parse_worker_id(int argc, char** argv) {
   for (int i = 0; i + 1 < argc; ++i) {

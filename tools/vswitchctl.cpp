@@ -1,4 +1,6 @@
 // vswitchctl: the operator's command line. All logic lives in actors/ (vswitch_ctl).
 #include "actors/ctl.hpp"
 
-int main(int argc, char** argv) { return vs::run_ctl(argc, argv); }
+int main(int argc, char** argv) {
+  return vs::run_ctl(argc, argv);
+}

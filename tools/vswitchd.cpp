@@ -1,4 +1,6 @@
 // vswitchd: the switch's primary process. All logic lives in actors/ (vswitch_control).
 #include "actors/daemon.hpp"
 
-int main(int argc, char** argv) { return vs::run_daemon(argc, argv); }
+int main(int argc, char** argv) {
+  return vs::run_daemon(argc, argv);
+}

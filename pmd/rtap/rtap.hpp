@@ -205,6 +205,7 @@ int nl_read_link_events(int fd, int ifindex, void (*cb)(void* arg, bool deleted,
 uint16_t rx_burst(void* q, rte_mbuf** pkts, uint16_t n);
 uint16_t tx_burst(void* q, rte_mbuf** pkts, uint16_t n);
 uint16_t tx_prepare(void* q, rte_mbuf** pkts, uint16_t n);
+int tx_done_cleanup(void* q, uint32_t free_cnt);  // reaps completed writes now
 
 int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd);
 int rx_ring_fill(RxRing* r, rte_mempool* mp, uint32_t frame_max);  // allocate slot buffers

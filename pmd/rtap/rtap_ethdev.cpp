@@ -327,6 +327,8 @@ void rxq_intr_disable_all(rte_eth_dev* dev) {
 
 // ---- dev ops ------------------------------------------------------------------------------------
 
+int link_update(rte_eth_dev* dev, int);
+
 int dev_configure(rte_eth_dev* dev) {
   rtap_shared* sh = shared_of(dev);
   rtap_process* p = proc_of(dev);
@@ -404,6 +406,8 @@ int dev_start(rte_eth_dev* dev) {
   }
   for (uint16_t i = 0; i < dev->data->nb_rx_queues; i++) dev->data->rx_queue_state[i] = RTE_ETH_QUEUE_STATE_STARTED;
   for (uint16_t i = 0; i < dev->data->nb_tx_queues; i++) dev->data->tx_queue_state[i] = RTE_ETH_QUEUE_STATE_STARTED;
+  // Current link state now, so the netlink echo of our own link-up raises no LSC event later.
+  link_update(dev, 0);
   return 0;
 }
 
@@ -767,6 +771,7 @@ const eth_dev_ops kOps = [] {
   o.rx_queue_release = rx_queue_release;
   o.tx_queue_setup = tx_queue_setup;
   o.tx_queue_release = tx_queue_release;
+  o.tx_done_cleanup = tx_done_cleanup;
   o.rx_queue_intr_enable = rx_queue_intr_enable;
   o.rx_queue_intr_disable = rx_queue_intr_disable;
   return o;

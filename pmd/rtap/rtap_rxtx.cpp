@@ -402,6 +402,15 @@ uint16_t tx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   return i;
 }
 
+int tx_done_cleanup(void* queue, uint32_t) {
+  auto* q = static_cast<rtap_txq*>(queue);
+  TxRing* r = proc_of(&rte_eth_devices[q->port_id])->tx[q->qid];
+  if (r == nullptr || !r->ring_ok) return 0;
+  uint16_t before = r->nb_free;
+  tx_reap(q, r);
+  return r->nb_free - before;
+}
+
 uint16_t tx_prepare(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   (void)queue;
   for (uint16_t i = 0; i < nb_pkts; i++) {

@@ -14,7 +14,9 @@ namespace {
 constexpr uint32_t kMax = 64;
 
 struct Table {
-  Table() : mem(static_cast<vs::FdbTable*>(std::aligned_alloc(64, (vs::fdb_table_bytes(256) + 63) / 64 * 64))) {
+  Table()
+      : mem(static_cast<vs::FdbTable*>(
+            std::aligned_alloc(64, (vs::fdb_table_bytes(256) + 63) / 64 * 64))) {
     vs::fdb_table_init(*mem, 256);
   }
   ~Table() { std::free(mem); }
@@ -36,9 +38,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size -= sizeof(ev) + 1;
     ev.key &= 0xffffffffffffffffULL;
     switch (op % 8) {
-      case 0: now += op; w.age(now); break;
-      case 1: w.flush_port(ev.port_id); break;
-      default: w.apply(ev, now); break;
+      case 0:
+        now += op;
+        w.age(now);
+        break;
+      case 1:
+        w.flush_port(ev.port_id);
+        break;
+      default:
+        w.apply(ev, now);
+        break;
     }
     for (uint16_t sw = 0; sw < 2; ++sw)
       if (w.stats(sw).entries.load() > kMax) __builtin_trap();

@@ -35,7 +35,7 @@ struct Options {
   std::string mode, iface, tag = "vstest00";
   long count = 0, timeout_ms = 0, size = 64;
   bool random_src = false;
-  int vlan = -1;  // -1: any; 0: untagged only; 1..4094: tagged with this id
+  int vlan = -1;                // -1: any; 0: untagged only; 1..4094: tagged with this id
   uint16_t ethertype = 0x88b5;  // IEEE local experimental
   uint8_t dst[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 };
@@ -48,9 +48,10 @@ constexpr size_t kHeader = 14, kTagLen = 8, kMinPayload = kTagLen + 4;
 }
 
 [[noreturn]] void usage() {
-  std::fprintf(stderr,
-               "usage: vs-rawframe send IFACE COUNT [--size B] [--ethertype HEX] [--tag T] [--dst MAC]\n"
-               "       vs-rawframe recv IFACE COUNT TIMEOUT_MS [--ethertype HEX] [--tag T]\n");
+  std::fprintf(
+      stderr,
+      "usage: vs-rawframe send IFACE COUNT [--size B] [--ethertype HEX] [--tag T] [--dst MAC]\n"
+      "       vs-rawframe recv IFACE COUNT TIMEOUT_MS [--ethertype HEX] [--tag T]\n");
   std::exit(64);
 }
 
@@ -69,16 +70,22 @@ Options parse(int argc, char** argv) {
   }
   for (; i + 1 < argc; i += 2) {
     std::string k = argv[i];
-    if (k == "--size") o.size = std::atol(argv[i + 1]);
-    else if (k == "--ethertype") o.ethertype = static_cast<uint16_t>(std::strtol(argv[i + 1], nullptr, 16));
-    else if (k == "--vlan") o.vlan = std::atoi(argv[i + 1]);
-    else if (k == "--random-src") o.random_src = std::atoi(argv[i + 1]) != 0;
-    else if (k == "--tag") o.tag = std::string(argv[i + 1]).substr(0, kTagLen);
+    if (k == "--size")
+      o.size = std::atol(argv[i + 1]);
+    else if (k == "--ethertype")
+      o.ethertype = static_cast<uint16_t>(std::strtol(argv[i + 1], nullptr, 16));
+    else if (k == "--vlan")
+      o.vlan = std::atoi(argv[i + 1]);
+    else if (k == "--random-src")
+      o.random_src = std::atoi(argv[i + 1]) != 0;
+    else if (k == "--tag")
+      o.tag = std::string(argv[i + 1]).substr(0, kTagLen);
     else if (k == "--dst") {
       ether_addr* a = ether_aton(argv[i + 1]);
       if (!a) usage();
       std::memcpy(o.dst, a, 6);
-    } else usage();
+    } else
+      usage();
   }
   o.tag.resize(kTagLen, '_');
   if (o.size < static_cast<long>(kHeader + kMinPayload) || o.size > 9000) usage();
@@ -132,8 +139,10 @@ int do_send(const Options& o) {
     }
     uint32_t be = htonl(seq);
     std::memcpy(f.data() + hdr + kTagLen, &be, 4);
-    for (size_t i = hdr + kMinPayload; i < f.size(); ++i) f[i] = static_cast<uint8_t>(seq + i - hdr + kHeader);
-    while (sendto(fd, f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
+    for (size_t i = hdr + kMinPayload; i < f.size(); ++i)
+      f[i] = static_cast<uint8_t>(seq + i - hdr + kHeader);
+    while (sendto(fd, f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) <
+           0) {
       if (errno != ENOBUFS && errno != EAGAIN) die("sendto");
       usleep(100);
     }
@@ -205,8 +214,10 @@ int do_recv(const Options& o) {
     bool intact = seq < static_cast<uint32_t>(o.count);
     for (size_t i = hdr + kMinPayload; intact && i < static_cast<size_t>(n); ++i)
       intact = buf[i] == static_cast<uint8_t>(seq + i - hdr + kHeader);
-    if (!intact) ++bad;
-    else if (seen[seq]) ++dups;
+    if (!intact)
+      ++bad;
+    else if (seen[seq])
+      ++dups;
     else {
       seen[seq] = true;
       ++received;

@@ -173,7 +173,7 @@ TEST(Fdb, AgeingWithAFakeClock) {
   w.age(1059);
   EXPECT_EQ(w.stats(0).entries.load(), 2u);
   w.apply({fdb_key(kMacA, 1), 0, 1, 0}, 1050);  // refreshed
-  w.age(1091);                                   // B unseen for 61 s
+  w.age(1091);                                  // B unseen for 61 s
   FdbHit hit;
   EXPECT_TRUE(fdb_lookup(*t, 0, fdb_key(kMacA, 1), hit));
   EXPECT_FALSE(fdb_lookup(*t, 0, fdb_key(kMacB, 1), hit));
@@ -188,7 +188,8 @@ TEST(Fdb, SwitchBoundAndPortLimitAreCountedNotFatal) {
   for (uint64_t i = 0; i < 50; ++i) w.apply({fdb_key(0x020000001000 + i, 1), 0, 1, 0}, 5);
   EXPECT_EQ(w.port_entries(1), 30u);
   EXPECT_EQ(w.stats(0).port_limit.load(), 20u);
-  for (uint64_t i = 0; i < 200; ++i) w.apply({fdb_key(0x020000002000 + i, 1), 0, static_cast<uint16_t>(2 + i % 8), 0}, 5);
+  for (uint64_t i = 0; i < 200; ++i)
+    w.apply({fdb_key(0x020000002000 + i, 1), 0, static_cast<uint16_t>(2 + i % 8), 0}, 5);
   EXPECT_EQ(w.stats(0).entries.load(), 100u);
   EXPECT_GT(w.stats(0).overflow.load(), 0u);
   // The other switch is not affected by the first one's bound.
@@ -226,11 +227,13 @@ TEST(Fdb, FlushPortForgetsOnlyItsLearnedEntries) {
 TEST(Fdb, HundredThousandEntriesFitTheirTable) {
   Table t(100000);
   FdbWriter w(*t, {FdbLimits{100000, 0, 300}});
-  for (uint64_t i = 0; i < 100000; ++i) w.apply({fdb_key(0x020000000000 + i * 7919, 1), 0, 1, 0}, 1);
+  for (uint64_t i = 0; i < 100000; ++i)
+    w.apply({fdb_key(0x020000000000 + i * 7919, 1), 0, 1, 0}, 1);
   EXPECT_EQ(w.stats(0).entries.load(), 100000u);
   EXPECT_EQ(w.stats(0).overflow.load(), 0u);
   FdbHit hit;
-  for (uint64_t i = 0; i < 100000; i += 997) EXPECT_TRUE(fdb_lookup(*t, 0, fdb_key(0x020000000000 + i * 7919, 1), hit));
+  for (uint64_t i = 0; i < 100000; i += 997)
+    EXPECT_TRUE(fdb_lookup(*t, 0, fdb_key(0x020000000000 + i * 7919, 1), hit));
 }
 
 // A reader racing the writer only ever sees a key with the port the writer stored for it.
@@ -241,7 +244,9 @@ TEST(Fdb, ConcurrentReaderNeverSeesAnotherKeysPort) {
   std::thread writer([&] {
     for (uint32_t round = 0; round < 300; ++round) {
       for (uint64_t i = 0; i < 256; ++i)  // port = low bits of the MAC, re-learned on round parity
-        w.apply({fdb_key(0x020000000000 + i, 1), 0, static_cast<uint16_t>((i + round) % 2 ? i % 16 : i % 16 + 16), 0}, round);
+        w.apply({fdb_key(0x020000000000 + i, 1), 0,
+                 static_cast<uint16_t>((i + round) % 2 ? i % 16 : i % 16 + 16), 0},
+                round);
       w.age(round + 2);
     }
     done = true;
