@@ -17,6 +17,7 @@ namespace vs {
 namespace {
 
 constexpr auto kDrainPeriod = std::chrono::milliseconds(1);
+constexpr auto kIdleDrainPeriod = std::chrono::milliseconds(10);
 constexpr unsigned kDrainBurst = 256;
 
 MacAddr parse_mac(const std::string& s) {
@@ -159,8 +160,15 @@ std::size_t FdbService::drain_once() {
 
 void FdbService::run() {
   uint32_t last_age = fdb_now_s();
+  unsigned idle_rounds = 0;
   while (!stop_.load(std::memory_order_relaxed)) {
-    if (drain_once() == 0) std::this_thread::sleep_for(kDrainPeriod);
+    // Every millisecond while MACs are being learned; every 10 ms once the rings stay empty, so
+    // an idle switch does not wake the primary a thousand times a second.
+    if (drain_once() > 0) {
+      idle_rounds = 0;
+    } else {
+      std::this_thread::sleep_for(++idle_rounds > 100 ? kIdleDrainPeriod : kDrainPeriod);
+    }
     uint32_t now = fdb_now_s();
     if (now != last_age) {
       std::lock_guard lock(drain_mu_);

@@ -51,10 +51,16 @@ uint64_t now_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-// How long an idle worker sleeps between polls. Busy polling would hold a core at 100% on a
-// host whose cores belong to the VMs; rx interrupts replace this once net_rtap has them.
-constexpr unsigned kIdlePollsBeforeSleep = 1000;
-constexpr long kIdleSleepNs = 100 * 1000;
+// Adaptive polling. Busy polling would hold a core at 100% on a host whose cores belong to the
+// VMs, so an idle worker sleeps between polls, longer the longer it has been idle: it busy-polls
+// for the first kBusyPollNs after its last frame (a round trip's answer arrives well within
+// that), then sleeps kShortSleepNs between polls, and after kDeepIdleNs of silence kLongSleepNs
+// (at most that much latency for the first frame after a long silence). Rx interrupts replace
+// this once net_rtap works in workers.
+constexpr uint64_t kBusyPollNs = 200 * 1000;
+constexpr uint64_t kDeepIdleNs = 100 * 1000 * 1000;
+constexpr long kShortSleepNs = 50 * 1000;
+constexpr long kLongSleepNs = 1000 * 1000;
 constexpr uint64_t kHousekeepingNs = 50 * 1000 * 1000;
 
 struct SharedObjects {
@@ -100,18 +106,18 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
               plan.tx_queue);
   std::fflush(stdout);
 
-  unsigned idle_polls = 0;
   uint64_t loop_start = now_ns();  // time of the previous iteration's end (busy/idle split)
+  uint64_t last_frame = loop_start;
   uint64_t next_housekeeping = loop_start + kHousekeepingNs;
   while (!g_stop.load(std::memory_order_relaxed)) {
     unsigned got = forwarder->poll_once(plan);
     counters.loops.add(1);
     if (got) {
       counters.busy_loops.add(1);
-      idle_polls = 0;
-    } else if (++idle_polls >= kIdlePollsBeforeSleep) {
+      last_frame = loop_start;
+    } else if (loop_start - last_frame >= kBusyPollNs) {
       counters.idle_sleeps.add(1);
-      timespec ts{0, kIdleSleepNs};
+      timespec ts{0, loop_start - last_frame >= kDeepIdleNs ? kLongSleepNs : kShortSleepNs};
       nanosleep(&ts, nullptr);
     }
     uint64_t now = now_ns();

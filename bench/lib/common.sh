@@ -34,7 +34,7 @@ ensure_packages() {
 # record SYSTEM REP WORKLOAD METRIC VALUE UNIT: one row of raw data.
 record() {
   [[ -n $5 ]] || die "internal: empty value for $1 $3 $4"
-  echo "$1,$2,$3,$4,$5,$6" >>"$RAW/data.csv"
+  echo "$1,$2,$3,$4,$5,${6//,/;}" >>"$RAW/data.csv"   # no comma in the unit: plain CSV
 }
 
 # calc EXPR: floating-point arithmetic with awk (python3 starts too slowly on a loaded machine).

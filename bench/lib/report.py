@@ -128,7 +128,7 @@ def main():
         v = vals(sys_, wl, m)
         if not v:
             if sys_ in ok and m in ("switch_cpu_pct", "cpu_s_per_gbit", "switch_us_per_pkt",
-                                    "vmhwm_mib", "hugepages_mib") and sys_.startswith("lb-"):
+                                    "vmhwm_mib", "hugepages_mib", "hugetlb_mapped_mib") and sys_.startswith("lb-"):
                 return "kernel"
             return "–"
         if len(v) == 1:
@@ -145,7 +145,8 @@ def main():
     day_host = os.path.basename(a.out)
     w(f"# vswitch benchmarks: {meta.get('date', '?')} on {meta.get('host', '?')}")
     w("")
-    w(f"Made by `bench/run {meta.get('args', '')}`".rstrip() + f" in {int(meta.get('elapsed_s', '0')) // 60} min "
+    cmd = ("bench/run " + meta.get("args", "")).strip()
+    w(f"Made by `{cmd}`" + f" in {int(meta.get('elapsed_s', '0')) // 60} min "
       f"at commit {meta.get('commit', '?')}. Every workload ran {reps} times per system; a cell is the "
       f"median (min–max) of the repetitions. Runs of {meta.get('duration', '?')} s, idle window "
       f"{meta.get('idle', '?')} s in total per system, {meta.get('kills', '?')} worker kills. Workloads: "
@@ -153,7 +154,7 @@ def main():
       f"in `bench/results/{a.rel}/` (not committed). What each system and workload is: `bench/README.md`.")
     w("")
     w(f"Machine: {meta.get('cpu', '?')}, {meta.get('mem', '?')}, kernel {meta.get('kernel', '?')}; "
-      f"OVS {meta.get('ovs', '?')}, DPDK {meta.get('dpdk', '?')}, iperf3 {meta.get('iperf3', '')}; "
+      f"OVS {meta.get('ovs', '?')}, DPDK {meta.get('dpdk', '?')}, iperf3 {meta.get('iperf3', '').replace(' sockperf=', ', sockperf ').replace(' trafgen=', ', trafgen ')}; "
       f"hugepages at start: {meta.get('hugepages', '?')}. Other engineers were building and testing on "
       "the same 2 cores during the run: compare ratios within this run, not absolute numbers across runs. "
       "The load average before each system is in the table below.")
@@ -274,6 +275,11 @@ def main():
                   {o: ("1 worker on a 2-core machine: no other worker", "not measured") for o in ours}))
     goals.append(("scale: 64 ports × 4 queues, 100k FDB entries",
                   {o: ("left out of bench/ for now", "not measured") for o in ours}))
+    for o in a.ours.split(","):
+        st = next((x for x in systems if x["system"] == o), None)
+        if st and st["status"] != "ok":
+            w(f"{o}: {st['status']}: {st['message']}. Its goals are not checked in this run.")
+            w("")
     if ours:
         w("| goal | " + " | ".join(f"{o}: measured | {o}" for o in ours) + " |")
         w("|---|" + "---|---|" * len(ours))
@@ -360,7 +366,7 @@ def make_plots(a, present, med, vals, day_host):
             sys.exit(1)
         made.append((title, os.path.basename(png)))
 
-    series_plot("tcp", "TCP through the switch, iperf3 (median, min-max)", "Gbit/s",
+    series_plot("tcp", "TCP through the switch, iperf3 (median, min-max)", "Gbit/s (log)",
                 [("1 stream", "tcp1", "gbps"), ("4 streams", "tcp4", "gbps")], logy=True)
     series_plot("rtt", "UDP round trip, sockperf ping-pong 64 B (median, min-max)", "µs (log)",
                 [("p50", "rtt", "p50_us"), ("p99", "rtt", "p99_us"), ("p99.9", "rtt", "p999_us")],

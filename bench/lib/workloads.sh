@@ -286,7 +286,7 @@ wl_memory() {
   pids=$(switch_pids | tr '\n' ' ')
   # shellcheck disable=SC2086
   record "$sys" 1 memory vmhwm_mib "$(calc "$(vmhwm_kib $pids)/1024")" "MiB (sum of VmHWM)"
-  record "$sys" 1 memory hugepages_mib "$(( ($(hugepages_used) - hp_before) * 2 ))" "MiB (HugePages_Total-Free delta, machine-wide)"
+  record "$sys" 1 memory hugepages_mib "$(( ($(hugepages_used) - hp_before) * 2 ))" "MiB (HugePages_Total-Free delta; machine-wide)"
   # shellcheck disable=SC2086
   record "$sys" 1 memory hugetlb_mapped_mib "$(calc "$(hugetlb_kib $pids)/1024")" "MiB (largest Hugetlb mapping of one switch process)"
 }
