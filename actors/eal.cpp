@@ -33,8 +33,11 @@ std::vector<std::string> hugetlbfs_mounts() {
 }  // namespace
 
 std::vector<std::string> primary_eal_args(const EalOptions& opts) {
+  // A fixed base address for the shared memory, free in every process of ours (above the
+  // sanitizers' shadow and below their allocator): the workers must map it at the same address,
+  // and a kernel-chosen one can be taken in a worker (under ASan it often is).
   std::vector<std::string> args{"vswitchd", "--lcores=0@" + std::to_string(opts.main_core),
-                                "--proc-type=primary"};
+                                "--proc-type=primary", "--base-virtaddr=0x300000000000"};
   auto common = common_args(opts);
   args.insert(args.end(), common.begin(), common.end());
   return args;
