@@ -33,10 +33,12 @@ namespace {
 
 std::string g_prefix;
 void cleanup() {
-  if (!g_prefix.empty()) system(("rm -rf /dev/hugepages/" + g_prefix + "map_* /var/run/dpdk/" + g_prefix).c_str());
+  if (!g_prefix.empty())
+    system(("rm -rf /dev/hugepages/" + g_prefix + "map_* /var/run/dpdk/" + g_prefix).c_str());
 }
 
-uint8_t g_frame[60] = {0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00, 0x45, 0, 0, 46, 0, 0, 0x40, 0, 64, 17};
+uint8_t g_frame[60] = {0x02, 0,    0,    0, 0, 2,  0x02, 0, 0,    0, 0,  1,
+                       0x08, 0x00, 0x45, 0, 0, 46, 0,    0, 0x40, 0, 64, 17};
 
 uint16_t make_port(const char* vdev, const std::string& args, rte_mempool* mp) {
   if (rte_vdev_init(vdev, args.c_str()) != 0) {
@@ -74,7 +76,8 @@ double rx(uint16_t p, const char* ifname, uint64_t n) {
     sll.sll_family = AF_PACKET;
     sll.sll_ifindex = static_cast<int>(if_nametoindex(ifname));
     sll.sll_halen = 6;
-    while (!stop) sendto(fd, g_frame, sizeof(g_frame), 0, reinterpret_cast<sockaddr*>(&sll), sizeof(sll));
+    while (!stop)
+      sendto(fd, g_frame, sizeof(g_frame), 0, reinterpret_cast<sockaddr*>(&sll), sizeof(sll));
     close(fd);
   });
   rte_mbuf* b[64];
@@ -85,7 +88,8 @@ double rx(uint16_t p, const char* ifname, uint64_t n) {
     rte_pktmbuf_free_bulk(b, k);
     got += k;
   }
-  double mpps = got / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e6;
+  double mpps =
+      got / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e6;
   stop = true;
   w.join();
   return mpps;
@@ -99,7 +103,8 @@ int main(int argc, char** argv) {
   g_prefix = prefix;
   atexit(cleanup);  // also on the exit(1) paths
   std::string fp = "--file-prefix=" + prefix;
-  const char* eal[] = {"bench", "--no-pci", fp.c_str(), "--iova-mode=va", "--no-telemetry", "-l", "0", "--log-level=*:warning"};
+  const char* eal[] = {"bench",          "--no-pci", fp.c_str(), "--iova-mode=va",
+                       "--no-telemetry", "-l",       "0",        "--log-level=*:warning"};
   if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), const_cast<char**>(eal)) < 0) return 1;
   rte_mempool* mp = rte_pktmbuf_pool_create("bench", 16384, 256, 0, 2048 + 128, SOCKET_ID_ANY);
   if (mp == nullptr) {
@@ -108,7 +113,8 @@ int main(int argc, char** argv) {
   }
   uint16_t r = make_port("net_rtap_bench", "iface=rtbench_r", mp);
   uint16_t t = make_port("net_tap_bench", "iface=rtbench_t", mp);
-  system("sysctl -qw net.ipv6.conf.rtbench_r.disable_ipv6=1 net.ipv6.conf.rtbench_t.disable_ipv6=1");
+  system(
+      "sysctl -qw net.ipv6.conf.rtbench_r.disable_ipv6=1 net.ipv6.conf.rtbench_t.disable_ipv6=1");
   printf("%-8s %10s %10s\n", "driver", "tx Mpps", "rx Mpps");
   for (int round = 0; round < 2; round++) {
     double rt = tx(r, mp, n), tt = tx(t, mp, n);

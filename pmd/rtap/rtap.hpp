@@ -5,7 +5,8 @@
 //    that every process of the application sees: configuration and counters only;
 //  - rtap_process (dev->process_private) is ordinary heap memory of one process: fds, netlink
 //    sockets, io_uring instances and their slot tables. Nothing in it may be reached through
-//    shared memory, because fds and ring mappings mean something only in the process that made them.
+//    shared memory, because fds and ring mappings mean something only in the process that made
+//    them.
 #pragma once
 
 #include <ethdev_driver.h>
@@ -14,19 +15,19 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
+#include <sys/uio.h>
 #include <cstdint>
 #include <mutex>
-#include <sys/uio.h>
 
 namespace rtap {
 
-inline constexpr unsigned kMaxQueues = 64;      // queue pairs per port (kernel allows 256; see docs)
+inline constexpr unsigned kMaxQueues = 64;  // queue pairs per port (kernel allows 256; see docs)
 inline constexpr uint16_t kDefaultBurst = 64;
 inline constexpr uint16_t kDefaultRing = 1024;
 inline constexpr uint16_t kMinRing = 32;
 inline constexpr uint16_t kMaxRing = 4096;
-inline constexpr unsigned kMaxSegs = 64;        // iovecs per packet (rx chain or tx chain)
-inline constexpr unsigned kTxHdrRoom = 256;     // vnet header + copied L2..L4 headers for TSO
+inline constexpr unsigned kMaxSegs = 64;     // iovecs per packet (rx chain or tx chain)
+inline constexpr unsigned kTxHdrRoom = 256;  // vnet header + copied L2..L4 headers for TSO
 inline constexpr uint32_t kMaxFrame = 65535 + RTE_ETHER_HDR_LEN + 8;  // GSO super-frame bound
 
 // The 12-byte virtio-net header (virtio 1.0 "v1" layout, i.e. with num_buffers). Declared here
@@ -41,7 +42,8 @@ struct VnetHdr {
   uint16_t num_buffers;
 };
 static_assert(sizeof(VnetHdr) == 12);
-static_assert(RTE_PKTMBUF_HEADROOM >= sizeof(VnetHdr), "the rx path reads the header into the headroom");
+static_assert(RTE_PKTMBUF_HEADROOM >= sizeof(VnetHdr),
+              "the rx path reads the header into the headroom");
 inline constexpr uint8_t kVnetNeedsCsum = 1, kVnetDataValid = 2;
 // Counts a frame by its destination MAC.
 template <class X>
@@ -60,17 +62,17 @@ inline constexpr uint8_t kGsoNone = 0, kGsoTcpv4 = 1, kGsoUdp = 3, kGsoTcpv6 = 4
 
 // Per-queue extended counters. One writer: the lcore that polls the queue.
 struct RxXstats {
-  uint64_t no_mbuf;        // replacement buffer unavailable: frame dropped, buffer re-posted
-  uint64_t truncated;      // frame larger than the posted buffer (never delivered cut)
-  uint64_t runt;           // shorter than vnet header + Ethernet header
-  uint64_t read_errors;    // the read itself failed (res < 0)
-  uint64_t bad_vnet_hdr;   // header the driver cannot honour (unknown GSO type...)
+  uint64_t no_mbuf;       // replacement buffer unavailable: frame dropped, buffer re-posted
+  uint64_t truncated;     // frame larger than the posted buffer (never delivered cut)
+  uint64_t runt;          // shorter than vnet header + Ethernet header
+  uint64_t read_errors;   // the read itself failed (res < 0)
+  uint64_t bad_vnet_hdr;  // header the driver cannot honour (unknown GSO type...)
   uint64_t lro_packets;
-  uint64_t csum_good;      // DATA_VALID from the kernel
-  uint64_t csum_partial;   // NEEDS_CSUM from the kernel (delivered as L4_CKSUM_NONE)
+  uint64_t csum_good;     // DATA_VALID from the kernel
+  uint64_t csum_partial;  // NEEDS_CSUM from the kernel (delivered as L4_CKSUM_NONE)
   uint64_t multiseg;
   uint64_t unicast, multicast, broadcast;
-  uint64_t size[7];        // 64, 65-127, 128-255, 256-511, 512-1023, 1024-1518, >1518
+  uint64_t size[7];  // 64, 65-127, 128-255, 256-511, 512-1023, 1024-1518, >1518
 };
 struct TxXstats {
   uint64_t ring_full;      // burst stopped early: no free slot even after reaping completions
@@ -80,7 +82,7 @@ struct TxXstats {
   uint64_t tso_packets;
   uint64_t csum_offload;
   uint64_t multiseg;
-  uint64_t hdr_copied;     // header could not go into the mbuf headroom (shared, indirect, chain)
+  uint64_t hdr_copied;  // header could not go into the mbuf headroom (shared, indirect, chain)
   uint64_t unicast, multicast, broadcast;
   uint64_t size[7];
 };
@@ -107,42 +109,42 @@ struct rtap_txq {
 };
 
 struct rtap_shared {
-  char ifname[IF_NAMESIZE];   // the kernel name (after %d expansion)
-  char netns[64];             // empty: the caller's namespace
-  int ifindex;                // in that namespace
+  char ifname[IF_NAMESIZE];  // the kernel name (after %d expansion)
+  char netns[64];            // empty: the caller's namespace
+  int ifindex;               // in that namespace
   bool persist;
-  uint16_t max_queues;        // from queues=
+  uint16_t max_queues;  // from queues=
   rte_ether_addr mac;
-  uint64_t imissed_base;      // kernel tx_dropped at the last stats_reset
+  uint64_t imissed_base;  // kernel tx_dropped at the last stats_reset
   uint64_t ierr_base;
-  uint32_t features;          // TUNGETFEATURES
-  unsigned tun_offload;       // last TUNSETOFFLOAD value
+  uint32_t features;     // TUNGETFEATURES
+  unsigned tun_offload;  // last TUNSETOFFLOAD value
 };
 
 // ---- process-private state ---------------------------------------------------------------------
 
 struct RxSlot {
-  rte_mbuf* head;             // chain posted in this slot
+  rte_mbuf* head;  // chain posted in this slot
   uint16_t nseg;
   bool posted;
-  iovec* iov;                 // kMaxSegs entries, stable while the read is in flight
+  iovec* iov;  // kMaxSegs entries, stable while the read is in flight
 };
 
 struct RxRing {
   io_uring ring;
   bool ring_ok = false;
-  int efd = -1;               // eventfd registered on the ring for rx interrupts
+  int efd = -1;  // eventfd registered on the ring for rx interrupts
   RxSlot* slots = nullptr;
   iovec* iov_mem = nullptr;
   uint16_t nb_slots = 0;
-  uint16_t posted = 0;        // reads in flight
-  uint32_t capacity = 0;      // bytes one slot holds, vnet header included
+  uint16_t posted = 0;    // reads in flight
+  uint32_t capacity = 0;  // bytes one slot holds, vnet header included
   uint16_t seg_per_slot = 0;
 };
 
 struct TxSlot {
   rte_mbuf* m;
-  uint32_t len;               // frame bytes (without the vnet header), for the byte counter
+  uint32_t len;  // frame bytes (without the vnet header), for the byte counter
   alignas(16) uint8_t hdr[kTxHdrRoom];
   iovec iov[kMaxSegs + 2];
 };
@@ -157,13 +159,13 @@ struct TxRing {
 };
 
 struct rtap_process {
-  int keep_fd = -1;             // keeps the interface, detached from traffic
-  int nl_fd = -1;               // rtnetlink, opened in the interface's namespace
-  int ns_fd = -1;               // /run/netns/NAME, or -1
-  int lsc_fd = -1;              // RTMGRP_LINK socket while LSC is on
+  int keep_fd = -1;  // keeps the interface, detached from traffic
+  int nl_fd = -1;    // rtnetlink, opened in the interface's namespace
+  int ns_fd = -1;    // /run/netns/NAME, or -1
+  int lsc_fd = -1;   // RTMGRP_LINK socket while LSC is on
   rte_intr_handle* lsc_intr = nullptr;
   rte_intr_handle* rx_intr = nullptr;
-  std::mutex nl_lock;           // control calls may come from any thread
+  std::mutex nl_lock;  // control calls may come from any thread
   int fds[kMaxQueues];
   RxRing* rx[kMaxQueues];
   TxRing* tx[kMaxQueues];
@@ -176,10 +178,15 @@ struct rtap_process {
   }
 };
 
-inline rtap_process* proc_of(const rte_eth_dev* dev) { return static_cast<rtap_process*>(dev->process_private); }
-inline rtap_shared* shared_of(const rte_eth_dev* dev) { return static_cast<rtap_shared*>(dev->data->dev_private); }
+inline rtap_process* proc_of(const rte_eth_dev* dev) {
+  return static_cast<rtap_process*>(dev->process_private);
+}
+inline rtap_shared* shared_of(const rte_eth_dev* dev) {
+  return static_cast<rtap_shared*>(dev->data->dev_private);
+}
 
-// ---- rtap_netlink.cpp ----------------------------------------------------------------------------
+// ---- rtap_netlink.cpp
+// ----------------------------------------------------------------------------
 
 struct LinkInfo {
   int ifindex = 0;
@@ -187,20 +194,22 @@ struct LinkInfo {
   unsigned mtu = 0;
   rte_ether_addr mac{};
   char name[IF_NAMESIZE] = {};
-  char kind[16] = {};           // IFLA_INFO_KIND, "tun" for a TAP
+  char kind[16] = {};  // IFLA_INFO_KIND, "tun" for a TAP
   uint64_t rx_dropped = 0, tx_dropped = 0, rx_packets = 0, tx_packets = 0;
 };
 
-int nl_open(unsigned groups);                                   // fd or -errno
+int nl_open(unsigned groups);                                           // fd or -errno
 int nl_get_link(int fd, int ifindex, const char* name, LinkInfo* out);  // 0 or -errno
 int nl_set_flags(int fd, int ifindex, unsigned flags, unsigned change);
 int nl_set_mtu(int fd, int ifindex, unsigned mtu);
 int nl_set_mac(int fd, int ifindex, const rte_ether_addr* mac);
 // Parses what an RTMGRP_LINK socket delivers; calls back for each message about ifindex.
 // Returns the number of messages read, -errno on error.
-int nl_read_link_events(int fd, int ifindex, void (*cb)(void* arg, bool deleted, const LinkInfo&), void* arg);
+int nl_read_link_events(int fd, int ifindex, void (*cb)(void* arg, bool deleted, const LinkInfo&),
+                        void* arg);
 
-// ---- rtap_rxtx.cpp -------------------------------------------------------------------------------
+// ---- rtap_rxtx.cpp
+// -------------------------------------------------------------------------------
 
 uint16_t rx_burst(void* q, rte_mbuf** pkts, uint16_t n);
 uint16_t tx_burst(void* q, rte_mbuf** pkts, uint16_t n);
@@ -209,11 +218,11 @@ int tx_done_cleanup(void* q, uint32_t free_cnt);  // reaps completed writes now
 
 int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd);
 int rx_ring_fill(RxRing* r, rte_mempool* mp, uint32_t frame_max);  // allocate slot buffers
-int rx_ring_post_all(RxRing* r, int fd);                          // start: post every slot
-void rx_ring_cancel(RxRing* r);                                  // stop: all reads back, mbufs kept
-void rx_ring_destroy(RxRing* r);                                 // release: frees everything
+int rx_ring_post_all(RxRing* r, int fd);                           // start: post every slot
+void rx_ring_cancel(RxRing* r);   // stop: all reads back, mbufs kept
+void rx_ring_destroy(RxRing* r);  // release: frees everything
 int tx_ring_create(TxRing* r, uint16_t nb_desc);
-void tx_ring_drain(TxRing* r);                                   // wait for writes, free mbufs
+void tx_ring_drain(TxRing* r);  // wait for writes, free mbufs
 void tx_ring_destroy(TxRing* r);
 
 }  // namespace rtap

@@ -59,7 +59,8 @@ int parse_args(const char* name, const char* params, Args* a) {
   // Parsed without a key list first, so an unknown key can be named in the error.
   rte_kvargs* kv = rte_kvargs_parse(params, nullptr);
   if (kv == nullptr) {
-    PMD_LOG(ERR, "%s: cannot parse devargs \"%s\"; fix: use key=value pairs separated by commas", name, params);
+    PMD_LOG(ERR, "%s: cannot parse devargs \"%s\"; fix: use key=value pairs separated by commas",
+            name, params);
     return -EINVAL;
   }
   int rc = 0;
@@ -67,8 +68,11 @@ int parse_args(const char* name, const char* params, Args* a) {
     const char* key = kv->pairs[i].key;
     const char* val = kv->pairs[i].value;
     if (strcmp(key, kIface) == 0) {
-      if (val == nullptr || val[0] == '\0' || strlen(val) >= IF_NAMESIZE || strchr(val, '/') || strchr(val, ' ')) {
-        PMD_LOG(ERR, "%s: iface=\"%s\" is not a valid interface name; fix: 1 to %d characters, no '/' or space",
+      if (val == nullptr || val[0] == '\0' || strlen(val) >= IF_NAMESIZE || strchr(val, '/') ||
+          strchr(val, ' ')) {
+        PMD_LOG(ERR,
+                "%s: iface=\"%s\" is not a valid interface name; fix: 1 to %d characters, no '/' "
+                "or space",
                 name, val ? val : "", IF_NAMESIZE - 1);
         rc = -EINVAL;
       } else {
@@ -76,7 +80,8 @@ int parse_args(const char* name, const char* params, Args* a) {
       }
     } else if (strcmp(key, kPersist) == 0) {
       if (val != nullptr && val[0] != '\0' && strcmp(val, "1") != 0 && strcmp(val, "true") != 0) {
-        PMD_LOG(ERR, "%s: persist takes no value (got \"%s\"); fix: write just \"persist\"", name, val);
+        PMD_LOG(ERR, "%s: persist takes no value (got \"%s\"); fix: write just \"persist\"", name,
+                val);
         rc = -EINVAL;
       }
       a->persist = true;
@@ -85,30 +90,33 @@ int parse_args(const char* name, const char* params, Args* a) {
       errno = 0;
       unsigned long q = (val != nullptr) ? strtoul(val, &end, 10) : 0;
       if (val == nullptr || end == val || *end != '\0' || errno != 0 || q < 1 || q > kMaxQueues) {
-        PMD_LOG(ERR, "%s: queues=\"%s\" is invalid; fix: a number of queue pairs from 1 to %u", name,
-                val ? val : "", kMaxQueues);
+        PMD_LOG(ERR, "%s: queues=\"%s\" is invalid; fix: a number of queue pairs from 1 to %u",
+                name, val ? val : "", kMaxQueues);
         rc = -EINVAL;
       } else {
         a->queues = static_cast<unsigned>(q);
       }
     } else if (strcmp(key, kNetns) == 0) {
       if (val == nullptr || val[0] == '\0' || strchr(val, '/') || strlen(val) >= sizeof(a->netns)) {
-        PMD_LOG(ERR, "%s: netns=\"%s\" is invalid; fix: the name of a namespace in /run/netns (ip netns add NAME)",
+        PMD_LOG(ERR,
+                "%s: netns=\"%s\" is invalid; fix: the name of a namespace in /run/netns (ip netns "
+                "add NAME)",
                 name, val ? val : "");
         rc = -EINVAL;
       } else {
         snprintf(a->netns, sizeof(a->netns), "%s", val);
       }
     } else if (strcmp(key, kMac) == 0) {
-      if (val == nullptr || rte_ether_unformat_addr(val, &a->mac) != 0 || !rte_is_unicast_ether_addr(&a->mac) ||
-          rte_is_zero_ether_addr(&a->mac)) {
-        PMD_LOG(ERR, "%s: mac=\"%s\" is not a unicast MAC address; fix: e.g. mac=02:00:00:00:00:01", name,
-                val ? val : "");
+      if (val == nullptr || rte_ether_unformat_addr(val, &a->mac) != 0 ||
+          !rte_is_unicast_ether_addr(&a->mac) || rte_is_zero_ether_addr(&a->mac)) {
+        PMD_LOG(ERR, "%s: mac=\"%s\" is not a unicast MAC address; fix: e.g. mac=02:00:00:00:00:01",
+                name, val ? val : "");
         rc = -EINVAL;
       }
       a->has_mac = true;
     } else {
-      PMD_LOG(ERR, "%s: unknown devarg \"%s\"; fix: use iface, persist, queues, netns or mac", name, key);
+      PMD_LOG(ERR, "%s: unknown devarg \"%s\"; fix: use iface, persist, queues, netns or mac", name,
+              key);
       rc = -EINVAL;
     }
   }
@@ -142,7 +150,9 @@ int open_tun(int ns_fd) {
   });
 }
 
-unsigned tun_flags(uint32_t features) { return kNeededFeatures | (features & IFF_NAPI); }
+unsigned tun_flags(uint32_t features) {
+  return kNeededFeatures | (features & IFF_NAPI);
+}
 
 int tun_attach(int fd, const char* ifname, unsigned flags, char* actual) {
   ifreq ifr{};
@@ -163,7 +173,8 @@ int open_queue_fd(rte_eth_dev* dev) {
     std::lock_guard<std::mutex> g(p->nl_lock);
     int rc = nl_get_link(p->nl_fd, sh->ifindex, nullptr, &li);
     if (rc < 0) {
-      PMD_LOG(ERR, "%s: interface index %d is gone (%s)", dev->data->name, sh->ifindex, strerror(-rc));
+      PMD_LOG(ERR, "%s: interface index %d is gone (%s)", dev->data->name, sh->ifindex,
+              strerror(-rc));
       return rc;
     }
   }
@@ -192,16 +203,27 @@ int check_io_uring(const char* name) {
     fclose(f);
   }
   if (rc == -ENOSYS)
-    PMD_LOG(ERR, "%s: io_uring is not available in this kernel (ENOSYS); fix: a kernel built with CONFIG_IO_URING", name);
+    PMD_LOG(ERR,
+            "%s: io_uring is not available in this kernel (ENOSYS); fix: a kernel built with "
+            "CONFIG_IO_URING",
+            name);
   else if (rc == -EPERM && disabled == 2)
-    PMD_LOG(ERR, "%s: io_uring is disabled (kernel.io_uring_disabled=2); fix: sysctl -w kernel.io_uring_disabled=0",
+    PMD_LOG(ERR,
+            "%s: io_uring is disabled (kernel.io_uring_disabled=2); fix: sysctl -w "
+            "kernel.io_uring_disabled=0",
             name);
   else if (rc == -EPERM && disabled == 1)
-    PMD_LOG(ERR, "%s: io_uring is restricted to kernel.io_uring_group (io_uring_disabled=1); fix: run in that group "
-            "or sysctl -w kernel.io_uring_disabled=0", name);
+    PMD_LOG(ERR,
+            "%s: io_uring is restricted to kernel.io_uring_group (io_uring_disabled=1); fix: run "
+            "in that group "
+            "or sysctl -w kernel.io_uring_disabled=0",
+            name);
   else if (rc == -EPERM)
-    PMD_LOG(ERR, "%s: io_uring_setup is blocked (EPERM), probably by a seccomp profile (e.g. Docker's default); "
-            "fix: allow io_uring_setup/io_uring_enter/io_uring_register", name);
+    PMD_LOG(ERR,
+            "%s: io_uring_setup is blocked (EPERM), probably by a seccomp profile (e.g. Docker's "
+            "default); "
+            "fix: allow io_uring_setup/io_uring_enter/io_uring_register",
+            name);
   else
     PMD_LOG(ERR, "%s: io_uring_queue_init failed: %s", name, strerror(-rc));
   return rc;
@@ -223,7 +245,8 @@ int set_flags(rte_eth_dev* dev, unsigned flags, unsigned change, const char* wha
 }
 
 int read_link(rte_eth_dev* dev, LinkInfo* li) {
-  return nl_call(dev, "RTM_GETLINK", [&](int fd, int ifx) { return nl_get_link(fd, ifx, nullptr, li); });
+  return nl_call(dev, "RTM_GETLINK",
+                 [&](int fd, int ifx) { return nl_get_link(fd, ifx, nullptr, li); });
 }
 
 // Largest frame the kernel may hand to a reader: a GSO super-frame with LRO, else MTU-sized
@@ -238,14 +261,18 @@ uint32_t rx_frame_max(const rte_eth_dev* dev) {
 void lsc_event(void* arg, bool deleted, const LinkInfo& li) {
   auto* dev = static_cast<rte_eth_dev*>(arg);
   rte_eth_link link = dev->data->dev_link;
-  link.link_status = (!deleted && (li.flags & IFF_UP) && (li.flags & IFF_RUNNING)) ? RTE_ETH_LINK_UP : RTE_ETH_LINK_DOWN;
-  if (rte_eth_linkstatus_set(dev, &link) == 0) rte_eth_dev_callback_process(dev, RTE_ETH_EVENT_INTR_LSC, nullptr);
+  link.link_status = (!deleted && (li.flags & IFF_UP) && (li.flags & IFF_RUNNING))
+                         ? RTE_ETH_LINK_UP
+                         : RTE_ETH_LINK_DOWN;
+  if (rte_eth_linkstatus_set(dev, &link) == 0)
+    rte_eth_dev_callback_process(dev, RTE_ETH_EVENT_INTR_LSC, nullptr);
 }
 
 void lsc_handler(void* arg) {
   auto* dev = static_cast<rte_eth_dev*>(arg);
   rtap_process* p = proc_of(dev);
-  if (p != nullptr && p->lsc_fd >= 0) nl_read_link_events(p->lsc_fd, shared_of(dev)->ifindex, lsc_event, dev);
+  if (p != nullptr && p->lsc_fd >= 0)
+    nl_read_link_events(p->lsc_fd, shared_of(dev)->ifindex, lsc_event, dev);
 }
 
 int lsc_enable(rte_eth_dev* dev) {
@@ -299,7 +326,8 @@ int rxq_intr_enable_all(rte_eth_dev* dev) {
   rc = rc ?: rte_intr_vec_list_alloc(h, "rtap_intr_vec", n);
   for (uint16_t i = 0; rc == 0 && i < n; i++) {
     if (p->rx[i] == nullptr || p->rx[i]->efd < 0) {
-      PMD_LOG(ERR, "%s: rx queue %u has no eventfd; set intr_conf.rxq before setting queues up", dev->data->name, i);
+      PMD_LOG(ERR, "%s: rx queue %u has no eventfd; set intr_conf.rxq before setting queues up",
+              dev->data->name, i);
       rc = -EINVAL;
       break;
     }
@@ -334,7 +362,9 @@ int dev_configure(rte_eth_dev* dev) {
   rtap_process* p = proc_of(dev);
   const uint16_t nrx = dev->data->nb_rx_queues, ntx = dev->data->nb_tx_queues;
   if (nrx != ntx) {
-    PMD_LOG(ERR, "%s: %u rx queues but %u tx queues; fix: configure equal counts (one TAP fd serves a queue pair)",
+    PMD_LOG(ERR,
+            "%s: %u rx queues but %u tx queues; fix: configure equal counts (one TAP fd serves a "
+            "queue pair)",
             dev->data->name, nrx, ntx);
     return -EINVAL;
   }
@@ -398,14 +428,17 @@ int dev_start(rte_eth_dev* dev) {
   if (rc < 0) return rc;
   if (dev->data->dev_conf.intr_conf.lsc) {
     rc = lsc_enable(dev);
-    if (rc < 0) PMD_LOG(ERR, "%s: link-state interrupt unavailable: %s", dev->data->name, strerror(-rc));
+    if (rc < 0)
+      PMD_LOG(ERR, "%s: link-state interrupt unavailable: %s", dev->data->name, strerror(-rc));
   }
   if (dev->data->dev_conf.intr_conf.rxq) {
     rc = rxq_intr_enable_all(dev);
     if (rc < 0) return rc;
   }
-  for (uint16_t i = 0; i < dev->data->nb_rx_queues; i++) dev->data->rx_queue_state[i] = RTE_ETH_QUEUE_STATE_STARTED;
-  for (uint16_t i = 0; i < dev->data->nb_tx_queues; i++) dev->data->tx_queue_state[i] = RTE_ETH_QUEUE_STATE_STARTED;
+  for (uint16_t i = 0; i < dev->data->nb_rx_queues; i++)
+    dev->data->rx_queue_state[i] = RTE_ETH_QUEUE_STATE_STARTED;
+  for (uint16_t i = 0; i < dev->data->nb_tx_queues; i++)
+    dev->data->tx_queue_state[i] = RTE_ETH_QUEUE_STATE_STARTED;
   // Current link state now, so the netlink echo of our own link-up raises no LSC event later.
   link_update(dev, 0);
   return 0;
@@ -424,13 +457,19 @@ int dev_stop(rte_eth_dev* dev) {
   rte_eth_link link = dev->data->dev_link;
   link.link_status = RTE_ETH_LINK_DOWN;
   rte_eth_linkstatus_set(dev, &link);
-  for (uint16_t i = 0; i < dev->data->nb_rx_queues; i++) dev->data->rx_queue_state[i] = RTE_ETH_QUEUE_STATE_STOPPED;
-  for (uint16_t i = 0; i < dev->data->nb_tx_queues; i++) dev->data->tx_queue_state[i] = RTE_ETH_QUEUE_STATE_STOPPED;
+  for (uint16_t i = 0; i < dev->data->nb_rx_queues; i++)
+    dev->data->rx_queue_state[i] = RTE_ETH_QUEUE_STATE_STOPPED;
+  for (uint16_t i = 0; i < dev->data->nb_tx_queues; i++)
+    dev->data->tx_queue_state[i] = RTE_ETH_QUEUE_STATE_STOPPED;
   return 0;
 }
 
-int dev_set_link_up(rte_eth_dev* dev) { return set_flags(dev, IFF_UP, IFF_UP, "link up"); }
-int dev_set_link_down(rte_eth_dev* dev) { return set_flags(dev, 0, IFF_UP, "link down"); }
+int dev_set_link_up(rte_eth_dev* dev) {
+  return set_flags(dev, IFF_UP, IFF_UP, "link up");
+}
+int dev_set_link_down(rte_eth_dev* dev) {
+  return set_flags(dev, 0, IFF_UP, "link down");
+}
 
 void rx_queue_release(rte_eth_dev* dev, uint16_t qid) {
   rtap_process* p = proc_of(dev);
@@ -493,10 +532,11 @@ int dev_infos_get(rte_eth_dev* dev, rte_eth_dev_info* info) {
   info->max_lro_pkt_size = kMaxFrame;
   info->min_mtu = RTE_ETHER_MIN_MTU;
   info->max_mtu = kMaxFrame - RTE_ETHER_HDR_LEN - 8;
-  info->rx_offload_capa = RTE_ETH_RX_OFFLOAD_UDP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_LRO |
-                          RTE_ETH_RX_OFFLOAD_SCATTER;
-  info->tx_offload_capa = RTE_ETH_TX_OFFLOAD_MULTI_SEGS | RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
-                          RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+  info->rx_offload_capa = RTE_ETH_RX_OFFLOAD_UDP_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM |
+                          RTE_ETH_RX_OFFLOAD_TCP_LRO | RTE_ETH_RX_OFFLOAD_SCATTER;
+  info->tx_offload_capa = RTE_ETH_TX_OFFLOAD_MULTI_SEGS | RTE_ETH_TX_OFFLOAD_UDP_CKSUM |
+                          RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_TSO |
+                          RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
   info->rx_queue_offload_capa = info->rx_offload_capa;
   info->tx_queue_offload_capa = info->tx_offload_capa;
   info->rx_desc_lim.nb_max = kMaxRing;
@@ -523,14 +563,23 @@ int link_update(rte_eth_dev* dev, int) {
   link.link_speed = RTE_ETH_SPEED_NUM_UNKNOWN;
   link.link_duplex = RTE_ETH_LINK_FULL_DUPLEX;
   link.link_autoneg = RTE_ETH_LINK_FIXED;
-  link.link_status = ((li.flags & IFF_UP) && (li.flags & IFF_RUNNING)) ? RTE_ETH_LINK_UP : RTE_ETH_LINK_DOWN;
+  link.link_status =
+      ((li.flags & IFF_UP) && (li.flags & IFF_RUNNING)) ? RTE_ETH_LINK_UP : RTE_ETH_LINK_DOWN;
   return rte_eth_linkstatus_set(dev, &link);
 }
 
-int promisc_enable(rte_eth_dev* dev) { return set_flags(dev, IFF_PROMISC, IFF_PROMISC, "promiscuous on"); }
-int promisc_disable(rte_eth_dev* dev) { return set_flags(dev, 0, IFF_PROMISC, "promiscuous off"); }
-int allmulti_enable(rte_eth_dev* dev) { return set_flags(dev, IFF_ALLMULTI, IFF_ALLMULTI, "all-multicast on"); }
-int allmulti_disable(rte_eth_dev* dev) { return set_flags(dev, 0, IFF_ALLMULTI, "all-multicast off"); }
+int promisc_enable(rte_eth_dev* dev) {
+  return set_flags(dev, IFF_PROMISC, IFF_PROMISC, "promiscuous on");
+}
+int promisc_disable(rte_eth_dev* dev) {
+  return set_flags(dev, 0, IFF_PROMISC, "promiscuous off");
+}
+int allmulti_enable(rte_eth_dev* dev) {
+  return set_flags(dev, IFF_ALLMULTI, IFF_ALLMULTI, "all-multicast on");
+}
+int allmulti_disable(rte_eth_dev* dev) {
+  return set_flags(dev, 0, IFF_ALLMULTI, "all-multicast off");
+}
 
 int mac_addr_set(rte_eth_dev* dev, rte_ether_addr* mac) {
   int rc = nl_call(dev, "set MAC", [&](int fd, int ifx) { return nl_set_mac(fd, ifx, mac); });
@@ -540,10 +589,14 @@ int mac_addr_set(rte_eth_dev* dev, rte_ether_addr* mac) {
 
 int mtu_set(rte_eth_dev* dev, uint16_t mtu) {
   rtap_process* p = proc_of(dev);
-  if (dev->data->dev_started && !(dev->data->dev_conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_TCP_LRO)) {
+  if (dev->data->dev_started &&
+      !(dev->data->dev_conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_TCP_LRO)) {
     for (uint16_t i = 0; i < dev->data->nb_rx_queues; i++) {
-      if (p->rx[i] != nullptr && p->rx[i]->capacity < mtu + RTE_ETHER_HDR_LEN + 8u + sizeof(VnetHdr)) {
-        PMD_LOG(ERR, "%s: MTU %u does not fit the posted rx buffers; fix: stop the port, set the MTU, start it",
+      if (p->rx[i] != nullptr &&
+          p->rx[i]->capacity < mtu + RTE_ETHER_HDR_LEN + 8u + sizeof(VnetHdr)) {
+        PMD_LOG(ERR,
+                "%s: MTU %u does not fit the posted rx buffers; fix: stop the port, set the MTU, "
+                "start it",
                 dev->data->name, mtu);
         return -EBUSY;
       }
@@ -596,28 +649,54 @@ int stats_reset(rte_eth_dev* dev) {
   return 0;
 }
 
-// ---- xstats ---------------------------------------------------------------------------------------
+// ---- xstats
+// ---------------------------------------------------------------------------------------
 
 struct XName {
   const char* name;
   size_t off;
 };
-#define RX_X(f) {#f, offsetof(RxXstats, f)}
-#define TX_X(f) {#f, offsetof(TxXstats, f)}
+#define RX_X(f) \
+  { #f, offsetof(RxXstats, f) }
+#define TX_X(f) \
+  { #f, offsetof(TxXstats, f) }
 const XName kRxX[] = {
-    RX_X(no_mbuf), RX_X(truncated), RX_X(runt), RX_X(read_errors), RX_X(bad_vnet_hdr), RX_X(lro_packets),
-    RX_X(csum_good), RX_X(csum_partial), RX_X(multiseg), RX_X(unicast), RX_X(multicast), RX_X(broadcast),
-    {"size_64_packets", offsetof(RxXstats, size) + 0 * 8}, {"size_65_to_127_packets", offsetof(RxXstats, size) + 8},
-    {"size_128_to_255_packets", offsetof(RxXstats, size) + 16}, {"size_256_to_511_packets", offsetof(RxXstats, size) + 24},
+    RX_X(no_mbuf),
+    RX_X(truncated),
+    RX_X(runt),
+    RX_X(read_errors),
+    RX_X(bad_vnet_hdr),
+    RX_X(lro_packets),
+    RX_X(csum_good),
+    RX_X(csum_partial),
+    RX_X(multiseg),
+    RX_X(unicast),
+    RX_X(multicast),
+    RX_X(broadcast),
+    {"size_64_packets", offsetof(RxXstats, size) + 0 * 8},
+    {"size_65_to_127_packets", offsetof(RxXstats, size) + 8},
+    {"size_128_to_255_packets", offsetof(RxXstats, size) + 16},
+    {"size_256_to_511_packets", offsetof(RxXstats, size) + 24},
     {"size_512_to_1023_packets", offsetof(RxXstats, size) + 32},
     {"size_1024_to_1518_packets", offsetof(RxXstats, size) + 40},
     {"size_1519_to_max_packets", offsetof(RxXstats, size) + 48},
 };
 const XName kTxX[] = {
-    TX_X(ring_full), TX_X(too_many_segs), TX_X(bad_offload), TX_X(write_errors), TX_X(tso_packets),
-    TX_X(csum_offload), TX_X(multiseg), TX_X(hdr_copied), TX_X(unicast), TX_X(multicast), TX_X(broadcast),
-    {"size_64_packets", offsetof(TxXstats, size) + 0 * 8}, {"size_65_to_127_packets", offsetof(TxXstats, size) + 8},
-    {"size_128_to_255_packets", offsetof(TxXstats, size) + 16}, {"size_256_to_511_packets", offsetof(TxXstats, size) + 24},
+    TX_X(ring_full),
+    TX_X(too_many_segs),
+    TX_X(bad_offload),
+    TX_X(write_errors),
+    TX_X(tso_packets),
+    TX_X(csum_offload),
+    TX_X(multiseg),
+    TX_X(hdr_copied),
+    TX_X(unicast),
+    TX_X(multicast),
+    TX_X(broadcast),
+    {"size_64_packets", offsetof(TxXstats, size) + 0 * 8},
+    {"size_65_to_127_packets", offsetof(TxXstats, size) + 8},
+    {"size_128_to_255_packets", offsetof(TxXstats, size) + 16},
+    {"size_256_to_511_packets", offsetof(TxXstats, size) + 24},
     {"size_512_to_1023_packets", offsetof(TxXstats, size) + 32},
     {"size_1024_to_1518_packets", offsetof(TxXstats, size) + 40},
     {"size_1519_to_max_packets", offsetof(TxXstats, size) + 48},
@@ -635,9 +714,11 @@ int xstats_get_names(rte_eth_dev* dev, rte_eth_xstat_name* names, unsigned size)
   if (names == nullptr || size < n) return static_cast<int>(n);
   unsigned k = 0;
   for (uint16_t q = 0; q < dev->data->nb_rx_queues; q++)
-    for (const auto& x : kRxX) snprintf(names[k++].name, RTE_ETH_XSTATS_NAME_SIZE, "rx_q%u_%s", q, x.name);
+    for (const auto& x : kRxX)
+      snprintf(names[k++].name, RTE_ETH_XSTATS_NAME_SIZE, "rx_q%u_%s", q, x.name);
   for (uint16_t q = 0; q < dev->data->nb_tx_queues; q++)
-    for (const auto& x : kTxX) snprintf(names[k++].name, RTE_ETH_XSTATS_NAME_SIZE, "tx_q%u_%s", q, x.name);
+    for (const auto& x : kTxX)
+      snprintf(names[k++].name, RTE_ETH_XSTATS_NAME_SIZE, "tx_q%u_%s", q, x.name);
   return static_cast<int>(n);
 }
 
@@ -649,7 +730,9 @@ int xstats_get(rte_eth_dev* dev, rte_eth_xstat* xs, unsigned size) {
     auto* rq = static_cast<rtap_rxq*>(dev->data->rx_queues[q]);
     for (const auto& x : kRxX) {
       xs[k].id = k;
-      xs[k].value = rq ? *reinterpret_cast<const uint64_t*>(reinterpret_cast<const char*>(&rq->xs) + x.off) : 0;
+      xs[k].value =
+          rq ? *reinterpret_cast<const uint64_t*>(reinterpret_cast<const char*>(&rq->xs) + x.off)
+             : 0;
       k++;
     }
   }
@@ -657,7 +740,9 @@ int xstats_get(rte_eth_dev* dev, rte_eth_xstat* xs, unsigned size) {
     auto* tq = static_cast<rtap_txq*>(dev->data->tx_queues[q]);
     for (const auto& x : kTxX) {
       xs[k].id = k;
-      xs[k].value = tq ? *reinterpret_cast<const uint64_t*>(reinterpret_cast<const char*>(&tq->xs) + x.off) : 0;
+      xs[k].value =
+          tq ? *reinterpret_cast<const uint64_t*>(reinterpret_cast<const char*>(&tq->xs) + x.off)
+             : 0;
       k++;
     }
   }
@@ -672,17 +757,19 @@ int xstats_reset(rte_eth_dev* dev) {
   return 0;
 }
 
-// ---- queues ----------------------------------------------------------------------------------------
+// ---- queues
+// ----------------------------------------------------------------------------------------
 
-int rx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned socket, const rte_eth_rxconf* conf,
-                   rte_mempool* mp) {
+int rx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned socket,
+                   const rte_eth_rxconf* conf, rte_mempool* mp) {
   rtap_process* p = proc_of(dev);
   if (dev->data->rx_queues[qid] != nullptr) rx_queue_release(dev, qid);
   if (p->fds[qid] < 0) {
     PMD_LOG(ERR, "%s: rx queue %u has no TAP fd; configure the port first", dev->data->name, qid);
     return -EINVAL;
   }
-  auto* q = static_cast<rtap_rxq*>(rte_zmalloc_socket("rtap_rxq", sizeof(rtap_rxq), RTE_CACHE_LINE_SIZE, socket));
+  auto* q = static_cast<rtap_rxq*>(
+      rte_zmalloc_socket("rtap_rxq", sizeof(rtap_rxq), RTE_CACHE_LINE_SIZE, socket));
   if (q == nullptr) return -ENOMEM;
   q->port_id = dev->data->port_id;
   q->qid = qid;
@@ -694,9 +781,11 @@ int rx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned so
   if (rc == 0) rc = rx_ring_fill(r, mp, rx_frame_max(dev));
   if (rc < 0) {
     if (rc == -E2BIG)
-      PMD_LOG(ERR, "%s: rx queue %u: mbufs of %u bytes would need more than %u segments per %u-byte frame; fix: a "
-              "mempool with a larger data room, or no LRO", dev->data->name, qid, rte_pktmbuf_data_room_size(mp),
-              kMaxSegs, rx_frame_max(dev));
+      PMD_LOG(ERR,
+              "%s: rx queue %u: mbufs of %u bytes would need more than %u segments per %u-byte "
+              "frame; fix: a "
+              "mempool with a larger data room, or no LRO",
+              dev->data->name, qid, rte_pktmbuf_data_room_size(mp), kMaxSegs, rx_frame_max(dev));
     else
       PMD_LOG(ERR, "%s: rx queue %u: %s", dev->data->name, qid, strerror(-rc));
     rx_ring_destroy(r);
@@ -708,14 +797,16 @@ int rx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned so
   return 0;
 }
 
-int tx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned socket, const rte_eth_txconf* conf) {
+int tx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned socket,
+                   const rte_eth_txconf* conf) {
   rtap_process* p = proc_of(dev);
   if (dev->data->tx_queues[qid] != nullptr) tx_queue_release(dev, qid);
   if (p->fds[qid] < 0) {
     PMD_LOG(ERR, "%s: tx queue %u has no TAP fd; configure the port first", dev->data->name, qid);
     return -EINVAL;
   }
-  auto* q = static_cast<rtap_txq*>(rte_zmalloc_socket("rtap_txq", sizeof(rtap_txq), RTE_CACHE_LINE_SIZE, socket));
+  auto* q = static_cast<rtap_txq*>(
+      rte_zmalloc_socket("rtap_txq", sizeof(rtap_txq), RTE_CACHE_LINE_SIZE, socket));
   if (q == nullptr) return -ENOMEM;
   q->port_id = dev->data->port_id;
   q->qid = qid;
@@ -744,7 +835,9 @@ int rx_queue_intr_enable(rte_eth_dev* dev, uint16_t qid) {
   return 0;
 }
 
-int rx_queue_intr_disable(rte_eth_dev*, uint16_t) { return 0; }
+int rx_queue_intr_disable(rte_eth_dev*, uint16_t) {
+  return 0;
+}
 
 const eth_dev_ops kOps = [] {
   eth_dev_ops o{};
@@ -777,12 +870,14 @@ const eth_dev_ops kOps = [] {
   return o;
 }();
 
-// ---- create / probe / remove ----------------------------------------------------------------------
+// ---- create / probe / remove
+// ----------------------------------------------------------------------
 
 // Creates (or, with persist, re-attaches to) the TAP and fills *p and *sh. Cleans up after itself.
 int create_tap(const char* name, const Args& a, rtap_process* p, rtap_shared* sh, LinkInfo* li) {
   if (access("/dev/net/tun", F_OK) != 0) {
-    PMD_LOG(ERR, "%s: /dev/net/tun is missing; fix: modprobe tun (or mknod /dev/net/tun c 10 200)", name);
+    PMD_LOG(ERR, "%s: /dev/net/tun is missing; fix: modprobe tun (or mknod /dev/net/tun c 10 200)",
+            name);
     return -ENODEV;
   }
   if (int rc = check_io_uring(name); rc < 0) return rc;
@@ -791,8 +886,8 @@ int create_tap(const char* name, const Args& a, rtap_process* p, rtap_shared* sh
     p->ns_fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (p->ns_fd < 0) {
       int e = errno;
-      PMD_LOG(ERR, "%s: network namespace \"%s\" not found (%s: %s); fix: ip netns add %s", name, a.netns,
-              path.c_str(), strerror(e), a.netns);
+      PMD_LOG(ERR, "%s: network namespace \"%s\" not found (%s: %s); fix: ip netns add %s", name,
+              a.netns, path.c_str(), strerror(e), a.netns);
       return -e;
     }
   }
@@ -806,13 +901,17 @@ int create_tap(const char* name, const Args& a, rtap_process* p, rtap_shared* sh
     LinkInfo old;
     if (nl_get_link(p->nl_fd, 0, a.iface, &old) == 0) {
       if (strcmp(old.kind, "tun") != 0) {
-        PMD_LOG(ERR, "%s: interface %s exists and is not a TAP (kind \"%s\"); fix: choose another iface=", name,
-                a.iface, old.kind);
+        PMD_LOG(
+            ERR,
+            "%s: interface %s exists and is not a TAP (kind \"%s\"); fix: choose another iface=",
+            name, a.iface, old.kind);
         return -EEXIST;
       }
       if (!a.persist || (old.flags & IFF_RUNNING)) {
-        PMD_LOG(ERR, "%s: TAP %s already exists%s; fix: choose another iface=, or delete it (ip link del %s)", name,
-                a.iface, a.persist ? " and is in use by another process" : "", a.iface);
+        PMD_LOG(ERR,
+                "%s: TAP %s already exists%s; fix: choose another iface=, or delete it (ip link "
+                "del %s)",
+                name, a.iface, a.persist ? " and is in use by another process" : "", a.iface);
         return -EBUSY;
       }
     }
@@ -823,19 +922,28 @@ int create_tap(const char* name, const Args& a, rtap_process* p, rtap_shared* sh
     return p->keep_fd;
   }
   unsigned features = 0;
-  if (ioctl(p->keep_fd, TUNGETFEATURES, &features) < 0 || (features & kNeededFeatures) != kNeededFeatures) {
-    PMD_LOG(ERR, "%s: the TUN driver lacks features 0x%x (has 0x%x); fix: a kernel with multi-queue TAP and vnet "
-            "headers", name, kNeededFeatures & ~features, features);
+  if (ioctl(p->keep_fd, TUNGETFEATURES, &features) < 0 ||
+      (features & kNeededFeatures) != kNeededFeatures) {
+    PMD_LOG(ERR,
+            "%s: the TUN driver lacks features 0x%x (has 0x%x); fix: a kernel with multi-queue TAP "
+            "and vnet "
+            "headers",
+            name, kNeededFeatures & ~features, features);
     return -ENOTSUP;
   }
   sh->features = features;
   int rc = tun_attach(p->keep_fd, a.iface, tun_flags(features), sh->ifname);
   if (rc < 0) {
     if (rc == -EBUSY || rc == -EINVAL)
-      PMD_LOG(ERR, "%s: TUNSETIFF %s: %s; the name is probably taken by another interface or process; fix: choose "
-              "another iface=", name, a.iface, strerror(-rc));
+      PMD_LOG(ERR,
+              "%s: TUNSETIFF %s: %s; the name is probably taken by another interface or process; "
+              "fix: choose "
+              "another iface=",
+              name, a.iface, strerror(-rc));
     else if (rc == -EPERM)
-      PMD_LOG(ERR, "%s: TUNSETIFF %s: not permitted; fix: run with CAP_NET_ADMIN, or use a TAP owned by this user",
+      PMD_LOG(ERR,
+              "%s: TUNSETIFF %s: not permitted; fix: run with CAP_NET_ADMIN, or use a TAP owned by "
+              "this user",
               name, a.iface);
     else
       PMD_LOG(ERR, "%s: TUNSETIFF %s: %s", name, a.iface, strerror(-rc));
@@ -948,16 +1056,21 @@ int rtap_remove(rte_vdev_device* vdev) {
 }  // namespace
 }  // namespace rtap
 
-static rte_vdev_driver rtap_vdev_driver = {.next = {}, .driver = {}, .probe = rtap::probe, .remove = rtap::rtap_remove,
-                                            .dma_map = nullptr, .dma_unmap = nullptr, .drv_flags = 0};
+static rte_vdev_driver rtap_vdev_driver = {.next = {},
+                                           .driver = {},
+                                           .probe = rtap::probe,
+                                           .remove = rtap::rtap_remove,
+                                           .dma_map = nullptr,
+                                           .dma_unmap = nullptr,
+                                           .drv_flags = 0};
 
 // RTE_PMD_REGISTER_VDEV + RTE_PMD_REGISTER_ALIAS, spelled out: in C++ the pair defines the alias
 // variable twice (a tentative definition is C only).
-RTE_INIT(rtap_register)
-{
+RTE_INIT(rtap_register) {
   rtap_vdev_driver.driver.name = "net_rtap";
   rtap_vdev_driver.driver.alias = "eth_rtap";
   rte_vdev_register(&rtap_vdev_driver);
 }
 RTE_PMD_EXPORT_NAME(net_rtap, __COUNTER__);
-RTE_PMD_REGISTER_PARAM_STRING(net_rtap, "iface=<string> persist queues=<1-64> netns=<name> mac=<xx:xx:xx:xx:xx:xx>");
+RTE_PMD_REGISTER_PARAM_STRING(
+    net_rtap, "iface=<string> persist queues=<1-64> netns=<name> mac=<xx:xx:xx:xx:xx:xx>");

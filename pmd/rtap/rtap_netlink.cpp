@@ -53,7 +53,8 @@ void parse_link(const nlmsghdr* nh, LinkInfo* out) {
         memcpy(&out->mtu, RTA_DATA(a), sizeof(out->mtu));
         break;
       case IFLA_ADDRESS:
-        if (RTA_PAYLOAD(a) == RTE_ETHER_ADDR_LEN) memcpy(&out->mac, RTA_DATA(a), RTE_ETHER_ADDR_LEN);
+        if (RTA_PAYLOAD(a) == RTE_ETHER_ADDR_LEN)
+          memcpy(&out->mac, RTA_DATA(a), RTE_ETHER_ADDR_LEN);
         break;
       case IFLA_IFNAME:
         snprintf(out->name, sizeof(out->name), "%s", static_cast<const char*>(RTA_DATA(a)));

@@ -202,7 +202,8 @@ int tx_offload(rtap_txq* q, rte_mbuf* m, TxSlot* slot) {
   auto* h = reinterpret_cast<VnetHdr*>(slot->hdr);
   memset(h, 0, sizeof(*h));
   uint64_t ol = m->ol_flags;
-  if ((ol & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IP_CKSUM)) == 0) return 0;
+  if ((ol & (RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_IP_CKSUM)) == 0)
+    return 0;
   if (ol & RTE_MBUF_F_TX_TUNNEL_MASK) return -1;  // no tunnel GSO/csum through a TAP here
 
   const uint32_t l3off = m->l2_len;
@@ -212,8 +213,8 @@ int tx_offload(rtap_txq* q, rte_mbuf* m, TxSlot* slot) {
 
   if (ol & RTE_MBUF_F_TX_TCP_SEG) {
     uint32_t hlen = l4off + m->l4_len;
-    if (m->tso_segsz == 0 || m->l4_len < sizeof(rte_tcp_hdr) || m->l3_len == 0 || hlen > kTxHdrRoom - kHdr ||
-        hlen >= m->pkt_len || m->pkt_len - l3off > 65535)
+    if (m->tso_segsz == 0 || m->l4_len < sizeof(rte_tcp_hdr) || m->l3_len == 0 ||
+        hlen > kTxHdrRoom - kHdr || hlen >= m->pkt_len || m->pkt_len - l3off > 65535)
       return -1;
     uint8_t* p = slot->hdr + kHdr;
     const void* src = rte_pktmbuf_read(m, 0, hlen, p);
@@ -223,7 +224,8 @@ int tx_offload(rtap_txq* q, rte_mbuf* m, TxSlot* slot) {
     // convention leaves the length out for TSO; the virtio PMD makes the same fix-up).
     if (v6) {
       auto* ip = reinterpret_cast<rte_ipv6_hdr*>(p + l3off);
-      ip->payload_len = rte_cpu_to_be_16(static_cast<uint16_t>(m->pkt_len - l3off - sizeof(rte_ipv6_hdr)));
+      ip->payload_len =
+          rte_cpu_to_be_16(static_cast<uint16_t>(m->pkt_len - l3off - sizeof(rte_ipv6_hdr)));
     } else {
       auto* ip = reinterpret_cast<rte_ipv4_hdr*>(p + l3off);
       ip->total_length = rte_cpu_to_be_16(static_cast<uint16_t>(m->pkt_len - l3off));
@@ -244,7 +246,8 @@ int tx_offload(rtap_txq* q, rte_mbuf* m, TxSlot* slot) {
 
   if (ol & RTE_MBUF_F_TX_IP_CKSUM) {
     // A TAP has no IPv4 header checksum offload: compute it on a private copy.
-    if (v6 || m->l3_len < sizeof(rte_ipv4_hdr) || l4off > kTxHdrRoom - kHdr || l4off > m->pkt_len) return -1;
+    if (v6 || m->l3_len < sizeof(rte_ipv4_hdr) || l4off > kTxHdrRoom - kHdr || l4off > m->pkt_len)
+      return -1;
     uint8_t* p = slot->hdr + kHdr;
     const void* src = rte_pktmbuf_read(m, 0, l4off, p);
     if (src != p) rte_memcpy(p, src, l4off);
@@ -297,7 +300,8 @@ void tx_reap(rtap_txq* q, TxRing* r) {
 
 }  // namespace
 
-// ---- burst functions -----------------------------------------------------------------------------
+// ---- burst functions
+// -----------------------------------------------------------------------------
 
 uint16_t rx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   auto* q = static_cast<rtap_rxq*>(queue);
@@ -420,7 +424,8 @@ uint16_t tx_prepare(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
       rte_errno = EINVAL;
       return i;
     }
-    if ((ol & RTE_MBUF_F_TX_TUNNEL_MASK) || (ol & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_SCTP_CKSUM ||
+    if ((ol & RTE_MBUF_F_TX_TUNNEL_MASK) ||
+        (ol & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_SCTP_CKSUM ||
         ((ol & RTE_MBUF_F_TX_TCP_SEG) && m->tso_segsz == 0)) {
       rte_errno = ENOTSUP;
       return i;
@@ -429,7 +434,8 @@ uint16_t tx_prepare(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   return nb_pkts;
 }
 
-// ---- ring lifecycle (control path) ---------------------------------------------------------------
+// ---- ring lifecycle (control path)
+// ---------------------------------------------------------------
 
 int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd) {
   // Plain ring, no setup flags: see docs/rtap.md ("io_uring choices") for why not
@@ -474,7 +480,8 @@ int rx_ring_fill(RxRing* r, rte_mempool* mp, uint32_t frame_max) {
 
 int rx_ring_post_all(RxRing* r, int fd) {
   for (unsigned i = 0; i < r->nb_slots; i++)
-    if (!r->slots[i].posted && r->slots[i].head != nullptr) post_slot(r, static_cast<uint16_t>(i), fd);
+    if (!r->slots[i].posted && r->slots[i].head != nullptr)
+      post_slot(r, static_cast<uint16_t>(i), fd);
   int rc = io_uring_submit(&r->ring);
   return rc < 0 ? rc : 0;
 }
@@ -507,7 +514,8 @@ void rx_ring_cancel(RxRing* r) {
     }
     io_uring_cq_advance(&r->ring, seen);
   }
-  if (r->posted > 0) PMD_LOG(ERR, "%u rx reads did not come back; their mbufs are leaked", r->posted);
+  if (r->posted > 0)
+    PMD_LOG(ERR, "%u rx reads did not come back; their mbufs are leaked", r->posted);
 }
 
 void rx_ring_destroy(RxRing* r) {
@@ -549,7 +557,8 @@ void tx_ring_drain(TxRing* r) {
     io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);
     tx_reap(&dummy, r);
   }
-  if (r->nb_free < r->nb_slots) PMD_LOG(ERR, "%u tx writes did not complete", r->nb_slots - r->nb_free);
+  if (r->nb_free < r->nb_slots)
+    PMD_LOG(ERR, "%u tx writes did not complete", r->nb_slots - r->nb_free);
 }
 
 void tx_ring_destroy(TxRing* r) {

@@ -58,8 +58,12 @@ void on_fatal_signal(int sig) {
 
 }  // namespace
 
-const std::string& EalEnvironment::prefix() { return g_prefix; }
-bool EalEnvironment::ready() { return g_ready; }
+const std::string& EalEnvironment::prefix() {
+  return g_prefix;
+}
+bool EalEnvironment::ready() {
+  return g_ready;
+}
 
 void EalEnvironment::SetUp() {
   g_prefix = "rtapt" + std::to_string(getpid()) + "_";
@@ -70,14 +74,15 @@ void EalEnvironment::SetUp() {
   FILE* f = fopencookie(nullptr, "w", io);
   setvbuf(f, nullptr, _IOLBF, 0);
   rte_openlog_stream(f);
-  std::vector<std::string> args = {"rtap_test",      "--no-pci",        "--file-prefix=" + g_prefix,
-                                   "--iova-mode=va", "--no-telemetry",  "-l",              "0",
-                                   "--log-level=pmd.net.rtap:info"};
+  std::vector<std::string> args = {
+      "rtap_test", "--no-pci", "--file-prefix=" + g_prefix,    "--iova-mode=va", "--no-telemetry",
+      "-l",        "0",        "--log-level=pmd.net.rtap:info"};
   // The driver does no DMA: when another DPDK process (a benchmark's OVS-DPDK, say) holds the
   // hugepages, run on ordinary memory rather than fail for a reason that is not ours.
   long free_pages = std::atol(out("awk '/HugePages_Free/ {print $2}' /proc/meminfo").c_str());
   if (free_pages < 48) {
-    fprintf(stderr, "[ eal      ] only %ld free hugepages: running with --no-huge -m 256\n", free_pages);
+    fprintf(stderr, "[ eal      ] only %ld free hugepages: running with --no-huge -m 256\n",
+            free_pages);
     for (const char* a : {"--no-huge", "-m", "256"}) args.push_back(a);
   }
   for (auto& e : extra_) args.push_back(e);
@@ -104,7 +109,8 @@ void remove_eal_files(const std::string& prefix) {
   if (DIR* d = opendir("/dev/hugepages")) {
     std::string want = prefix + "map_";
     while (dirent* e = readdir(d))
-      if (strncmp(e->d_name, want.c_str(), want.size()) == 0) unlink(("/dev/hugepages/" + std::string(e->d_name)).c_str());
+      if (strncmp(e->d_name, want.c_str(), want.size()) == 0)
+        unlink(("/dev/hugepages/" + std::string(e->d_name)).c_str());
     closedir(d);
   }
   run("rm -rf '/var/run/dpdk/" + prefix + "'");
@@ -125,8 +131,10 @@ rte_mempool* make_pool(unsigned n, uint16_t data_room) {
   std::string name = "tp" + std::to_string(seq++);
   rte_mempool* mp = rte_pktmbuf_pool_create(name.c_str(), n, 0, 0, data_room, SOCKET_ID_ANY);
   if (mp == nullptr)
-    fprintf(stderr, "make_pool(%u): %s; hugepages free: %s (another DPDK process, e.g. OVS-DPDK, may hold them)\n", n,
-            rte_strerror(rte_errno), out("grep HugePages_Free /proc/meminfo").c_str());
+    fprintf(stderr,
+            "make_pool(%u): %s; hugepages free: %s (another DPDK process, e.g. OVS-DPDK, may hold "
+            "them)\n",
+            n, rte_strerror(rte_errno), out("grep HugePages_Free /proc/meminfo").c_str());
   return mp;
 }
 

@@ -51,9 +51,10 @@ std::string unique_name(const std::string& base);
 }  // namespace vstest
 
 // Registers the environment: put VSTEST_EAL_MAIN(); in one file of each test binary.
-#define VSTEST_EAL_MAIN(...)                                                              \
-  int main(int argc, char** argv) {                                                       \
-    ::testing::InitGoogleTest(&argc, argv);                                               \
-    ::testing::AddGlobalTestEnvironment(new ::vstest::EalEnvironment(std::vector<std::string>{__VA_ARGS__}));     \
-    return RUN_ALL_TESTS();                                                               \
+#define VSTEST_EAL_MAIN(...)                                                  \
+  int main(int argc, char** argv) {                                           \
+    ::testing::InitGoogleTest(&argc, argv);                                   \
+    ::testing::AddGlobalTestEnvironment(                                      \
+        new ::vstest::EalEnvironment(std::vector<std::string>{__VA_ARGS__})); \
+    return RUN_ALL_TESTS();                                                   \
   }

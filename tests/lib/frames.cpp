@@ -13,7 +13,9 @@ void put32(uint8_t* p, uint32_t v) {
   put16(p, static_cast<uint16_t>(v >> 16));
   put16(p + 2, static_cast<uint16_t>(v));
 }
-uint16_t get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t get16(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 
 Bytes l2l3(const L4Spec& s, uint8_t proto, size_t l4len) {
   Bytes f(14 + 20 + l4len, 0);
@@ -88,7 +90,8 @@ Bytes tcp4(const L4Spec& s, const Bytes& payload, const Bytes& options) {
   put16(t + 14, s.window);
   if (!options.empty()) memcpy(t + 20, options.data(), options.size());
   if (!payload.empty()) memcpy(t + thl, payload.data(), payload.size());
-  if (s.checksums) put16(t + 16, static_cast<uint16_t>(~inet_sum(t, thl + payload.size(), pseudo_raw(f.data()))));
+  if (s.checksums)
+    put16(t + 16, static_cast<uint16_t>(~inet_sum(t, thl + payload.size(), pseudo_raw(f.data()))));
   return f;
 }
 
@@ -105,7 +108,9 @@ bool l4_csum_ok(const uint8_t* f, size_t len) {
   return inet_sum(f + off, end - off, pseudo_raw(f)) == 0xffff;
 }
 
-uint16_t pseudo4(const uint8_t* f, size_t) { return static_cast<uint16_t>(pseudo_raw(f)); }
+uint16_t pseudo4(const uint8_t* f, size_t) {
+  return static_cast<uint16_t>(pseudo_raw(f));
+}
 
 namespace {
 uint16_t pseudo6_sum(const uint8_t* ip6, uint32_t l4len, uint8_t proto) {
@@ -139,7 +144,8 @@ Bytes tcp6(const L4Spec& s, const Ip6& src, const Ip6& dst, const Bytes& payload
   put16(t + 14, s.window);
   if (!payload.empty()) memcpy(t + 20, payload.data(), payload.size());
   if (s.checksums)
-    put16(t + 16, static_cast<uint16_t>(~inet_sum(t, 20 + payload.size(), pseudo6_sum(ip, 20 + payload.size(), 6))));
+    put16(t + 16, static_cast<uint16_t>(
+                      ~inet_sum(t, 20 + payload.size(), pseudo6_sum(ip, 20 + payload.size(), 6))));
   return f;
 }
 

@@ -18,10 +18,10 @@ struct L4Spec {
   uint32_t dst_ip = 0x0a000002;
   uint16_t sport = 1000, dport = 2000;
   uint32_t seq = 1, ack = 0;
-  uint8_t tcp_flags = 0x18;       // PSH|ACK
+  uint8_t tcp_flags = 0x18;  // PSH|ACK
   uint16_t window = 65535;
   uint8_t ttl = 64;
-  bool checksums = true;          // false: leave the L4 checksum 0 (IPv4 header checksum is always set)
+  bool checksums = true;  // false: leave the L4 checksum 0 (IPv4 header checksum is always set)
 };
 
 // Payload byte i is (seed + i) & 0xff.
@@ -32,20 +32,28 @@ struct Ip6 {
   uint8_t b[16];
 };
 Bytes tcp6(const L4Spec& s, const Ip6& src, const Ip6& dst, const Bytes& payload);
-bool l4_csum_ok6(const uint8_t* f, size_t len);      // IPv6 (no extension headers) + TCP/UDP
+bool l4_csum_ok6(const uint8_t* f, size_t len);  // IPv6 (no extension headers) + TCP/UDP
 Bytes pattern(size_t n, uint8_t seed);
 
 uint16_t inet_sum(const uint8_t* p, size_t n, uint32_t init = 0);  // folded, not inverted
 bool ipv4_hdr_ok(const uint8_t* f, size_t len);
-bool l4_csum_ok(const uint8_t* f, size_t len);       // IPv4 + TCP or UDP, full checksum valid
+bool l4_csum_ok(const uint8_t* f, size_t len);  // IPv4 + TCP or UDP, full checksum valid
 // The sum Linux expects in the L4 field of a CHECKSUM_PARTIAL packet: pseudo-header with length.
 uint16_t pseudo4(const uint8_t* f, size_t len);
 
 // Offsets into an untagged IPv4 frame.
 inline constexpr size_t kL3 = 14;
-inline size_t l4_off(const uint8_t* f) { return kL3 + (f[kL3] & 0x0f) * 4u; }
-inline uint8_t ip_proto(const uint8_t* f) { return f[kL3 + 9]; }
-inline bool is_ipv4(const uint8_t* f, size_t len) { return len >= 34 && f[12] == 0x08 && f[13] == 0x00; }
-inline bool is_ipv6(const uint8_t* f, size_t len) { return len >= 54 && f[12] == 0x86 && f[13] == 0xdd; }
+inline size_t l4_off(const uint8_t* f) {
+  return kL3 + (f[kL3] & 0x0f) * 4u;
+}
+inline uint8_t ip_proto(const uint8_t* f) {
+  return f[kL3 + 9];
+}
+inline bool is_ipv4(const uint8_t* f, size_t len) {
+  return len >= 34 && f[12] == 0x08 && f[13] == 0x00;
+}
+inline bool is_ipv6(const uint8_t* f, size_t len) {
+  return len >= 54 && f[12] == 0x86 && f[13] == 0xdd;
+}
 
 }  // namespace vstest

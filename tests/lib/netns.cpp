@@ -20,21 +20,29 @@ namespace vstest {
 
 NetnsVm::NetnsVm(std::string name) : name_(std::move(name)) {
   run("ip netns del " + name_ + " 2>/dev/null");
-  if (run("ip netns add " + name_) != 0) throw std::runtime_error("ip netns add " + name_ + " failed");
+  if (run("ip netns add " + name_) != 0)
+    throw std::runtime_error("ip netns add " + name_ + " failed");
   sh("ip link set lo up");
 }
 
-NetnsVm::~NetnsVm() { run("ip netns del " + name_ + " 2>/dev/null"); }
+NetnsVm::~NetnsVm() {
+  run("ip netns del " + name_ + " 2>/dev/null");
+}
 
-int NetnsVm::sh(const std::string& cmd) const { return run("ip netns exec " + name_ + " sh -c '" + cmd + "'"); }
+int NetnsVm::sh(const std::string& cmd) const {
+  return run("ip netns exec " + name_ + " sh -c '" + cmd + "'");
+}
 
 std::string NetnsVm::out(const std::string& cmd) const {
   return vstest::out("ip netns exec " + name_ + " sh -c '" + cmd + "'");
 }
 
-void NetnsVm::adopt(const std::string& ifname) const { run("ip link set " + ifname + " netns " + name_); }
+void NetnsVm::adopt(const std::string& ifname) const {
+  run("ip link set " + ifname + " netns " + name_);
+}
 
-void NetnsVm::configure(const std::string& ifname, unsigned mtu, const std::string& cidr, bool up) const {
+void NetnsVm::configure(const std::string& ifname, unsigned mtu, const std::string& cidr,
+                        bool up) const {
   sh("ip link set " + ifname + " mtu " + std::to_string(mtu));
   if (!cidr.empty()) sh("ip addr add " + cidr + " dev " + ifname);
   if (up) sh("ip link set " + ifname + " up");
@@ -86,7 +94,8 @@ int PacketSocket::send(const void* frame, size_t len) {
   sll.sll_family = AF_PACKET;
   sll.sll_ifindex = ifindex_;
   sll.sll_halen = 6;
-  return static_cast<int>(sendto(fd_, frame, len, 0, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)));
+  return static_cast<int>(
+      sendto(fd_, frame, len, 0, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)));
 }
 
 int PacketSocket::recv(void* buf, size_t cap, int timeout_ms) {

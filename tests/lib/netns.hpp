@@ -21,7 +21,8 @@ class NetnsVm {
   std::string out(const std::string& cmd) const;
   // Moves ifname (from the caller's namespace) in, then configures it.
   void adopt(const std::string& ifname) const;
-  void configure(const std::string& ifname, unsigned mtu, const std::string& cidr, bool up = true) const;
+  void configure(const std::string& ifname, unsigned mtu, const std::string& cidr,
+                 bool up = true) const;
   // Runs f on a thread that has joined the namespace (sockets opened there stay there).
   int in(const std::function<int()>& f) const;
 

@@ -70,7 +70,8 @@ class RtapPort {
   // Polls queue q until n packets arrived or timeout_ms passed.
   std::vector<rte_mbuf*> rx(uint16_t q, size_t n, int timeout_ms) {
     std::vector<rte_mbuf*> out;
-    uint64_t end = rte_get_timer_cycles() + rte_get_timer_hz() * static_cast<uint64_t>(timeout_ms) / 1000;
+    uint64_t end =
+        rte_get_timer_cycles() + rte_get_timer_hz() * static_cast<uint64_t>(timeout_ms) / 1000;
     rte_mbuf* b[64];
     while (out.size() < n && rte_get_timer_cycles() < end) {
       uint16_t k = rte_eth_rx_burst(id_, q, b, 64);

@@ -6,18 +6,18 @@
 #include <rte_bus_vdev.h>
 #include <rte_ethdev.h>
 
-#include <fstream>
-#include <functional>
 #include <linux/filter.h>
+#include <linux/if_tun.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <linux/if_tun.h>
-#include <net/if.h>
+#include <fstream>
+#include <functional>
 
 #include "eal_env.hpp"
 #include "netns.hpp"
@@ -33,8 +33,12 @@ std::string sysfs(const std::string& ifname, const std::string& attr) {
   std::getline(f, s);
   return s;
 }
-unsigned long flags_of(const std::string& ifname) { return std::stoul(sysfs(ifname, "flags"), nullptr, 16); }
-bool exists(const std::string& ifname) { return if_nametoindex(ifname.c_str()) != 0; }
+unsigned long flags_of(const std::string& ifname) {
+  return std::stoul(sysfs(ifname, "flags"), nullptr, 16);
+}
+bool exists(const std::string& ifname) {
+  return if_nametoindex(ifname.c_str()) != 0;
+}
 int nqueues(const std::string& ifname) {
   return std::stoi(out("ls /sys/class/net/" + ifname + "/queues | grep -c rx-"));
 }
@@ -257,18 +261,21 @@ INSTANTIATE_TEST_SUITE_P(
                       BadArg{"queues=0", "queues=\"0\" is invalid"},
                       BadArg{"queues=65", "queues=\"65\" is invalid"},
                       BadArg{"queues=two", "queues=\"two\" is invalid"},
-                      BadArg{"netns=no-such-ns-rtap", "network namespace \"no-such-ns-rtap\" not found"}),
+                      BadArg{"netns=no-such-ns-rtap",
+                             "network namespace \"no-such-ns-rtap\" not found"}),
     [](const ::testing::TestParamInfo<BadArg>& i) { return std::to_string(i.index); });
 
 // Runs a probe in a forked child after `prepare` changed its environment (seccomp, mounts), so
 // the parent's EAL and the machine stay untouched. True when the probe failed with `expect`.
-bool probe_fails_in_child(const std::function<bool()>& prepare, const std::string& args, const std::string& expect) {
+bool probe_fails_in_child(const std::function<bool()>& prepare, const std::string& args,
+                          const std::string& expect) {
   pid_t pid = fork();
   if (pid == 0) {
     clear_log();
     if (!prepare()) _exit(2);
     int rc = rte_vdev_init("net_rtap_child", args.c_str());
-    bool ok = rc < 0 && log_text().find(expect) != std::string::npos && log_text().find("fix:") != std::string::npos;
+    bool ok = rc < 0 && log_text().find(expect) != std::string::npos &&
+              log_text().find("fix:") != std::string::npos;
     _exit(ok ? 0 : 1);
   }
   int st = 0;
@@ -285,15 +292,18 @@ TEST_F(RtapControl, IoUringBlockedBySeccompIsExplained) {
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     sock_fprog prog{static_cast<unsigned short>(sizeof(f) / sizeof(f[0])), f};
-    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+           prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
   };
-  EXPECT_TRUE(probe_fails_in_child(block_io_uring, "iface=" + ifname, "io_uring_setup is blocked (EPERM)"));
+  EXPECT_TRUE(
+      probe_fails_in_child(block_io_uring, "iface=" + ifname, "io_uring_setup is blocked (EPERM)"));
   EXPECT_FALSE(exists(ifname));
 }
 
 TEST_F(RtapControl, MissingDevNetTunIsExplained) {
   auto hide_tun = [] {
-    return unshare(CLONE_NEWNS) == 0 && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+    return unshare(CLONE_NEWNS) == 0 &&
+           mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
            mount("tmpfs", "/dev/net", "tmpfs", 0, nullptr) == 0;
   };
   EXPECT_TRUE(probe_fails_in_child(hide_tun, "iface=" + ifname, "/dev/net/tun is missing"));

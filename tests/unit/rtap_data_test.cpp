@@ -28,7 +28,8 @@ namespace {
 constexpr uint16_t kPort = 2000;
 
 bool ours(const uint8_t* f, size_t len) {
-  return is_ipv4(f, len) && ip_proto(f) == 17 && len >= 42 && f[36] == (kPort >> 8) && f[37] == (kPort & 0xff);
+  return is_ipv4(f, len) && ip_proto(f) == 17 && len >= 42 && f[36] == (kPort >> 8) &&
+         f[37] == (kPort & 0xff);
 }
 
 class RtapData : public ::testing::Test {
@@ -76,7 +77,8 @@ class RtapData : public ::testing::Test {
     return sent;
   }
   // Receives our frames from every queue until n arrived or the timeout.
-  std::vector<rte_mbuf*> collect(size_t n, int timeout_ms, std::map<uint16_t, int>* per_q = nullptr) {
+  std::vector<rte_mbuf*> collect(size_t n, int timeout_ms,
+                                 std::map<uint16_t, int>* per_q = nullptr) {
     std::vector<rte_mbuf*> got;
     auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (got.size() < n && std::chrono::steady_clock::now() < end) {
@@ -104,14 +106,16 @@ class RtapData : public ::testing::Test {
     auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (got.size() < n && std::chrono::steady_clock::now() < end) {
       int k = ps.recv(buf.data(), buf.size(), 50);
-      if (k > 0 && ours(buf.data(), static_cast<size_t>(k))) got.emplace_back(buf.begin(), buf.begin() + k);
+      if (k > 0 && ours(buf.data(), static_cast<size_t>(k)))
+        got.emplace_back(buf.begin(), buf.begin() + k);
     }
     return got;
   }
   uint16_t send_all(uint16_t q, std::vector<rte_mbuf*> v) {
     uint16_t sent = 0;
     for (int tries = 0; sent < v.size() && tries < 1000; tries++)
-      sent += rte_eth_tx_burst(port->id(), q, v.data() + sent, static_cast<uint16_t>(v.size() - sent));
+      sent +=
+          rte_eth_tx_burst(port->id(), q, v.data() + sent, static_cast<uint16_t>(v.size() - sent));
     return sent;
   }
   uint64_t xstat(const std::string& name) {
@@ -254,8 +258,9 @@ TEST_F(RtapData, XstatsNamesValuesAndReset) {
   ASSERT_EQ(rte_eth_xstats_get_names(port->id(), names.data(), n), n);
   std::set<std::string> all;
   for (auto& x : names) all.insert(x.name);
-  for (const char* want : {"rx_q0_no_mbuf", "rx_q0_truncated", "rx_q0_size_64_packets", "rx_q0_size_1519_to_max_packets",
-                           "tx_q0_ring_full", "tx_q0_tso_packets", "tx_q0_size_65_to_127_packets"})
+  for (const char* want : {"rx_q0_no_mbuf", "rx_q0_truncated", "rx_q0_size_64_packets",
+                           "rx_q0_size_1519_to_max_packets", "tx_q0_ring_full", "tx_q0_tso_packets",
+                           "tx_q0_size_65_to_127_packets"})
     EXPECT_TRUE(all.count(want)) << want;
   // Exact tx size buckets: 3 frames of 64, 2 of 100, 1 of 1000 bytes.
   std::vector<rte_mbuf*> v;
@@ -303,7 +308,8 @@ TEST_F(RtapData, StopStartWithoutQueueSetupKeepsWorking) {
     EXPECT_EQ(send_all(0, v), 10);
     EXPECT_EQ(capture(ps, 10, 2000).size(), 10u) << "round " << round;
     ASSERT_EQ(rte_eth_dev_stop(port->id()), 0);
-    ASSERT_EQ(rte_eth_dev_start(port->id()), 0) << "upstream defect 9: start after stop, no queue set-up";
+    ASSERT_EQ(rte_eth_dev_start(port->id()), 0)
+        << "upstream defect 9: start after stop, no queue set-up";
   }
 }
 
@@ -339,7 +345,9 @@ TEST_F(RtapData, RxInterruptWakesTheWaiter) {
   c.rxq_intr = true;
   start(c);
   PacketSocket ps(ifname);
-  ASSERT_EQ(rte_eth_dev_rx_intr_ctl_q(port->id(), 0, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD, nullptr), 0)
+  ASSERT_EQ(
+      rte_eth_dev_rx_intr_ctl_q(port->id(), 0, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD, nullptr),
+      0)
       << log_text();
   // Drain whatever the kernel sent at link-up, then arm.
   auto junk = port->rx(0, 1000, 100);
@@ -449,7 +457,8 @@ void sustained_tx(RtapData* t, rte_mempool* mp, uint16_t port, uint64_t n) {
   ASSERT_EQ(rte_eth_stats_get(port, &st), 0);
   EXPECT_EQ(st.opackets, n);
   EXPECT_EQ(st.oerrors, 0u);
-  printf("[ rtap     ] %lu frames in %.2f s: %.3f Mpps\n", static_cast<unsigned long>(n), secs, n / secs / 1e6);
+  printf("[ rtap     ] %lu frames in %.2f s: %.3f Mpps\n", static_cast<unsigned long>(n), secs,
+         n / secs / 1e6);
   (void)t;
 }
 

@@ -32,8 +32,12 @@ constexpr uint32_t kSrc = 0x0a090102;   // 10.9.1.2, behind port A
 constexpr uint32_t kDst = 0x0a090202;   // 10.9.2.2, behind port B
 constexpr uint32_t kPeer = 0x0a090302;  // 10.9.3.2, behind port L (LRO)
 
-uint32_t be32_at(const uint8_t* p) { return static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
-uint16_t be16_at(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint32_t be32_at(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3];
+}
+uint16_t be16_at(const uint8_t* p) {
+  return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 void put16(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v >> 8);
   p[1] = static_cast<uint8_t>(v);
@@ -67,13 +71,15 @@ class RtapOffload : public ::testing::Test {
     if (!v6)
       for (auto& i : {ra, rb}) ns->sh("sysctl -qw net.ipv6.conf." + i + ".disable_ipv6=1");
     ns->sh("sysctl -qw net.ipv6.conf.all.forwarding=1");
-    ns->sh("ip addr add fd09:1::1/64 dev " + ra + " nodad; ip addr add fd09:2::1/64 dev " + rb + " nodad");
+    ns->sh("ip addr add fd09:1::1/64 dev " + ra + " nodad; ip addr add fd09:2::1/64 dev " + rb +
+           " nodad");
     ns->sh("ip addr add 10.9.1.1/24 dev " + ra);
     ns->sh("ip addr add 10.9.2.1/24 dev " + rb);
     PortConf ca;
     ca.mp = mp;
-    ca.tx_offloads = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
-                     RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+    ca.tx_offloads = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM |
+                     RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_TSO |
+                     RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
     PortConf cb;
     cb.mp = mp;
     ASSERT_EQ(a->start(ca), 0) << log_text();
@@ -81,7 +87,8 @@ class RtapOffload : public ::testing::Test {
     amac = a->mac();
     // After link-up: entries added while the link was down do not survive it coming up.
     ns->sh("ip neigh replace 10.9.2.2 lladdr 02:00:00:00:00:b2 dev " + rb + " nud permanent");
-    if (v6) ns->sh("ip -6 neigh replace fd09:2::2 lladdr 02:00:00:00:00:b2 dev " + rb + " nud permanent");
+    if (v6)
+      ns->sh("ip -6 neigh replace fd09:2::2 lladdr 02:00:00:00:00:b2 dev " + rb + " nud permanent");
     // Wait for both links to be operational before sending.
     for (int i = 0; i < 100; i++) {
       if (ns->out("ip -br link show up | grep -c -e " + ra + " -e " + rb) == "2") break;
@@ -137,7 +144,9 @@ class RtapOffload : public ::testing::Test {
 };
 
 // The L4 field as DPDK applications fill it for checksum offload: pseudo-header with length.
-void set_pseudo(Bytes& f, size_t field) { put16(&f[field], pseudo4(f.data(), f.size())); }
+void set_pseudo(Bytes& f, size_t field) {
+  put16(&f[field], pseudo4(f.data(), f.size()));
+}
 
 TEST_F(RtapOffload, TxUdpAndIpChecksumsAreCompletedCorrectly) {
   router();
@@ -203,7 +212,8 @@ TEST_F(RtapOffload, TsoSuperFrameIsSegmentedWithValidChecksums) {
   put16(&f[34 + 16], inet_sum(ph, 12));
   rte_mbuf* m = mbuf_of(mp, f, 2000);  // a 31-segment chain
   ASSERT_NE(m, nullptr);
-  m->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM;
+  m->ol_flags =
+      RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM;
   m->l2_len = 14;
   m->l3_len = 20;
   m->l4_len = 20;
@@ -255,7 +265,8 @@ TEST_F(RtapOffload, Tso6SuperFrameIsSegmentedWithValidChecksums) {
     auto v = b->rx(0, 64, 20);
     for (auto* mb : v) {
       Bytes g = bytes_of(mb);
-      if (is_ipv6(g.data(), g.size()) && g[14 + 6] == 6 && memcmp(&g[14 + 24], dst.b, 16) == 0) got.push_back(g);
+      if (is_ipv6(g.data(), g.size()) && g[14 + 6] == 6 && memcmp(&g[14 + 24], dst.b, 16) == 0)
+        got.push_back(g);
     }
     free_all(v);
   }
@@ -294,20 +305,24 @@ TEST_F(RtapOffload, RxChecksumOffloadFlagsPartialKernelChecksums) {
     sa.sin_port = htons(9999);
     sa.sin_addr.s_addr = htonl(kPeer);
     Bytes d = pattern(700, 1);
-    int rc = static_cast<int>(sendto(fd, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)));
+    int rc = static_cast<int>(
+        sendto(fd, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)));
     close(fd);
     return rc;
-  }), 700);
+  }),
+            700);
   bool seen = false;
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (!seen && std::chrono::steady_clock::now() < end) {
     auto v = l->rx(0, 64, 20);
     for (auto* m : v) {
       Bytes f = bytes_of(m);
-      if (!is_ipv4(f.data(), f.size()) || ip_proto(f.data()) != 17 || be32_at(&f[30]) != kPeer) continue;
+      if (!is_ipv4(f.data(), f.size()) || ip_proto(f.data()) != 17 || be32_at(&f[30]) != kPeer)
+        continue;
       seen = true;
       EXPECT_EQ(m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK, RTE_MBUF_F_RX_L4_CKSUM_NONE);
-      EXPECT_EQ(be16_at(&f[34 + 6]), pseudo4(f.data(), f.size())) << "the field holds the pseudo-header sum";
+      EXPECT_EQ(be16_at(&f[34 + 6]), pseudo4(f.data(), f.size()))
+          << "the field holds the pseudo-header sum";
       Bytes fixed = f;
       put16(&fixed[34 + 6], static_cast<uint16_t>(~inet_sum(&f[34], f.size() - 34)));
       EXPECT_TRUE(l4_csum_ok(fixed.data(), fixed.size()));
@@ -390,7 +405,8 @@ TEST_F(RtapOffload, LroDeliversWholeGsoSuperFramesFromAKernelTcpSocket) {
     auto v = l->rx(0, 64, 5);
     for (auto* m : v) {
       Bytes f = bytes_of(m);
-      if (!is_ipv4(f.data(), f.size()) || ip_proto(f.data()) != 6 || be32_at(&f[30]) != kPeer) continue;
+      if (!is_ipv4(f.data(), f.size()) || ip_proto(f.data()) != 6 || be32_at(&f[30]) != kPeer)
+        continue;
       const uint8_t* t = &f[l4_off(f.data())];
       size_t thl = (t[12] >> 4) * 4u;
       uint8_t flags = t[13];
@@ -439,7 +455,8 @@ TEST_F(RtapOffload, LroDeliversWholeGsoSuperFramesFromAKernelTcpSocket) {
   EXPECT_GT(biggest, 1514u);
   EXPECT_EQ(xstat(l->id(), "rx_q0_truncated"), 0u);
   EXPECT_GE(xstat(l->id(), "rx_q0_lro_packets"), supers);
-  printf("[ rtap     ] %zu bytes received, %zu super-frames, biggest %zu bytes\n", received, supers, biggest);
+  printf("[ rtap     ] %zu bytes received, %zu super-frames, biggest %zu bytes\n", received, supers,
+         biggest);
 }
 
 }  // namespace

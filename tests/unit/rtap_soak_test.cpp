@@ -35,9 +35,11 @@ TEST(RtapSoak, TenMillionFramesThroughOneTxQueue) {
     auto t0 = std::chrono::steady_clock::now();
     while (sent < kN) {
       ASSERT_EQ(rte_pktmbuf_alloc_bulk(mp, b, 64), 0) << "pool drained after " << sent << " frames";
-      for (auto* m : b) memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+      for (auto* m : b)
+        memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
       unsigned done = 0;
-      while (done < 64) done += rte_eth_tx_burst(p.id(), 0, b + done, static_cast<uint16_t>(64 - done));
+      while (done < 64)
+        done += rte_eth_tx_burst(p.id(), 0, b + done, static_cast<uint16_t>(64 - done));
       sent += 64;
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -45,7 +47,8 @@ TEST(RtapSoak, TenMillionFramesThroughOneTxQueue) {
     ASSERT_EQ(rte_eth_stats_get(p.id(), &st), 0);
     EXPECT_EQ(st.opackets, kN);
     EXPECT_EQ(st.oerrors, 0u);
-    printf("[ rtap     ] %lu frames in %.2f s: %.3f Mpps\n", static_cast<unsigned long>(kN), secs, kN / secs / 1e6);
+    printf("[ rtap     ] %lu frames in %.2f s: %.3f Mpps\n", static_cast<unsigned long>(kN), secs,
+           kN / secs / 1e6);
   }
   EXPECT_EQ(rte_mempool_avail_count(mp), avail0);
   rte_mempool_free(mp);
