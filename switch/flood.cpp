@@ -15,11 +15,6 @@ std::size_t group_ports_by_switch(const TopologyTable& table, std::span<SwitchPo
   return used;
 }
 
-DropReason check_frame(std::size_t frame_len) {
-  if (frame_len < kEtherHeaderLen) return DropReason::kRunt;
-  return DropReason::kCount;
-}
-
 std::size_t flood_targets(const SwitchPorts& ports, uint16_t ingress, std::span<uint16_t> out) {
   std::size_t n = 0;
   for (uint16_t i = 0; i < ports.count && n < out.size(); ++i) {

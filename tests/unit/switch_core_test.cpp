@@ -133,13 +133,6 @@ TEST(Flood, OutputSpanBoundsTheTargets) {
   EXPECT_EQ(flood_targets(sw[0], 0, out), 2u);
 }
 
-TEST(Frame, RuntsAreRefused) {
-  EXPECT_EQ(check_frame(0), DropReason::kRunt);
-  EXPECT_EQ(check_frame(13), DropReason::kRunt);
-  EXPECT_EQ(check_frame(14), DropReason::kCount);
-  EXPECT_EQ(check_frame(65535), DropReason::kCount);
-}
-
 TEST(Counters, DropReasonsHaveDistinctLabels) {
   EXPECT_EQ(drop_reason_name(DropReason::kRunt), "runt");
   EXPECT_EQ(drop_reason_name(DropReason::kNoDestination), "no_destination");
