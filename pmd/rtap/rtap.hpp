@@ -15,9 +15,12 @@
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 
+#include <sched.h>
 #include <sys/uio.h>
+#include <cerrno>
 #include <cstdint>
 #include <mutex>
+#include <thread>
 
 namespace rtap {
 
@@ -108,6 +111,13 @@ struct rtap_txq {
   TxXstats xs;
 };
 
+// Queue ownership (docs/rtap.md, "Multi-process"): one process polls an rx queue and one process
+// transmits on a tx queue at a time, because the queue's counters have one writer and the rx
+// reads posted by a process take the frames. 0 = free, else the owner's claim_token(): pid in the
+// high half, low 32 bits of its start time (clock ticks since boot) in the low half, so a reused
+// pid is not mistaken for the owner. Written with compare-and-swap by any process.
+using ClaimWord = uint64_t;
+
 struct rtap_shared {
   char ifname[IF_NAMESIZE];  // the kernel name (after %d expansion)
   char netns[64];            // empty: the caller's namespace
@@ -119,6 +129,12 @@ struct rtap_shared {
   uint64_t ierr_base;
   uint32_t features;     // TUNGETFEATURES
   unsigned tun_offload;  // last TUNSETOFFLOAD value
+  // Bumped by the primary whenever the queue fds or queue set-up change (configure, queue
+  // set-up, start, stop); a secondary whose fds are of an older generation re-syncs.
+  uint32_t generation;
+  uint16_t nb_fds;  // queue fds the primary holds (= configured queue pairs)
+  ClaimWord rx_owner[kMaxQueues];
+  ClaimWord tx_owner[kMaxQueues];
 };
 
 // ---- process-private state ---------------------------------------------------------------------
@@ -140,6 +156,9 @@ struct RxRing {
   uint16_t posted = 0;    // reads in flight
   uint32_t capacity = 0;  // bytes one slot holds, vnet header included
   uint16_t seg_per_slot = 0;
+  bool claimed = false;        // this process owns the queue; its buffers are posted
+  uint32_t busy = 0;           // odd while a burst runs (see quiesce() in rtap_mp.cpp)
+  uint64_t next_claim_tsc = 0;  // rate limit of claim attempts from the burst function
 };
 
 struct TxSlot {
@@ -156,6 +175,9 @@ struct TxRing {
   uint16_t* free_ids = nullptr;  // stack of free slot indices
   uint16_t nb_free = 0;
   uint16_t nb_slots = 0;
+  bool claimed = false;
+  uint32_t busy = 0;
+  uint64_t next_claim_tsc = 0;
 };
 
 struct rtap_process {
@@ -166,6 +188,13 @@ struct rtap_process {
   rte_intr_handle* lsc_intr = nullptr;
   rte_intr_handle* rx_intr = nullptr;
   std::mutex nl_lock;  // control calls may come from any thread
+  // Guards fds[] and nb_fds in the primary: its rte_mp thread hands them to secondaries.
+  std::mutex fds_lock;
+  bool secondary = false;
+  bool sync_counted = false;  // this port counts in the secondary's sync-action registration
+  uint32_t generation = 0;  // of the fds this process holds (secondary)
+  bool closing = false;     // the port is being removed: bursts return 0 at once
+  uint16_t nb_fds = 0;
   int fds[kMaxQueues];
   RxRing* rx[kMaxQueues];
   TxRing* tx[kMaxQueues];
@@ -183,6 +212,23 @@ inline rtap_process* proc_of(const rte_eth_dev* dev) {
 }
 inline rtap_shared* shared_of(const rte_eth_dev* dev) {
   return static_cast<rtap_shared*>(dev->data->dev_private);
+}
+
+// Runs f() on a short-lived thread that has joined the namespace ns_fd. Sockets and tun fds keep
+// the namespace they were opened in, so only their creation needs it; the caller's threads never
+// change namespace.
+template <class F>
+int in_netns(int ns_fd, F&& f) {
+  if (ns_fd < 0) return f();
+  int rc = 0;
+  std::thread t([&] {
+    if (setns(ns_fd, CLONE_NEWNET) < 0)
+      rc = -errno;
+    else
+      rc = f();
+  });
+  t.join();
+  return rc;
 }
 
 // ---- rtap_netlink.cpp
@@ -208,6 +254,31 @@ int nl_set_mac(int fd, int ifindex, const rte_ether_addr* mac);
 int nl_read_link_events(int fd, int ifindex, void (*cb)(void* arg, bool deleted, const LinkInfo&),
                         void* arg);
 
+// ---- rtap_mp.cpp: queue ownership and multi-process support ------------------------------------
+
+// The slow paths of the burst functions: the queue is not (yet) owned by this process, or a
+// secondary's fds are stale. They claim and activate the queue, rate-limited, and return 0.
+// True when the queue is active now (the burst goes on), false to return 0.
+uint16_t rx_inactive(rte_eth_dev* dev, uint16_t qid);
+uint16_t tx_inactive(rte_eth_dev* dev, uint16_t qid);
+void release_claims(rte_eth_dev* dev, uint16_t qid);  // this process's rx and tx claims
+bool stale(const rte_eth_dev* dev);  // a secondary's fds are of an older generation
+int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose);
+void rxq_deactivate(rte_eth_dev* dev, uint16_t qid);
+int txq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose);
+void txq_deactivate(rte_eth_dev* dev, uint16_t qid);
+void deactivate_all(rte_eth_dev* dev);
+void bump_generation(rte_eth_dev* dev);   // primary: after any change of fds or queues
+int mp_primary_register();                // on each probe in the primary; counted
+void mp_primary_unregister();             // on each close in the primary
+int secondary_attach(rte_eth_dev* dev);   // probe in a secondary: netlink, fds, rings
+int secondary_sync(rte_eth_dev* dev);     // fresh fds and rings after a generation change
+void secondary_close(rte_eth_dev* dev);   // only this process's fds, rings and claims
+int create_rings(rte_eth_dev* dev);       // per-process rings for every set-up queue
+uint32_t rx_frame_max(const rte_eth_dev* dev);
+int rxq_intr_enable_all(rte_eth_dev* dev);
+void rxq_intr_disable_all(rte_eth_dev* dev);
+
 // ---- rtap_rxtx.cpp
 // -------------------------------------------------------------------------------
 
@@ -217,7 +288,9 @@ uint16_t tx_prepare(void* q, rte_mbuf** pkts, uint16_t n);
 int tx_done_cleanup(void* q, uint32_t free_cnt);  // reaps completed writes now
 
 int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd);
-int rx_ring_fill(RxRing* r, rte_mempool* mp, uint32_t frame_max);  // allocate slot buffers
+int rx_ring_layout(RxRing* r, rte_mempool* mp, uint32_t frame_max);  // segments per slot, no alloc
+int rx_ring_fill(RxRing* r, rte_mempool* mp, uint32_t frame_max);    // allocate slot buffers
+void rx_ring_free_buffers(RxRing* r);                                // after cancel: mbufs back
 int rx_ring_post_all(RxRing* r, int fd);                           // start: post every slot
 void rx_ring_cancel(RxRing* r);   // stop: all reads back, mbufs kept
 void rx_ring_destroy(RxRing* r);  // release: frees everything

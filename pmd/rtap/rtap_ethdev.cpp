@@ -126,23 +126,6 @@ int parse_args(const char* name, const char* params, Args* a) {
 
 // ---- namespaces and TUN ------------------------------------------------------------------------
 
-// Runs f() on a short-lived thread that has joined the namespace ns_fd. Sockets and tun fds keep
-// the namespace they were opened in, so only their creation needs it; the caller's threads never
-// change namespace.
-template <class F>
-int in_netns(int ns_fd, F&& f) {
-  if (ns_fd < 0) return f();
-  int rc = 0;
-  std::thread t([&] {
-    if (setns(ns_fd, CLONE_NEWNET) < 0)
-      rc = -errno;
-    else
-      rc = f();
-  });
-  t.join();
-  return rc;
-}
-
 int open_tun(int ns_fd) {
   return in_netns(ns_fd, [] {
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
@@ -249,12 +232,16 @@ int read_link(rte_eth_dev* dev, LinkInfo* li) {
                  [&](int fd, int ifx) { return nl_get_link(fd, ifx, nullptr, li); });
 }
 
+}  // namespace
+
 // Largest frame the kernel may hand to a reader: a GSO super-frame with LRO, else MTU-sized
 // frames with room for two VLAN tags.
 uint32_t rx_frame_max(const rte_eth_dev* dev) {
   if (dev->data->dev_conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_TCP_LRO) return kMaxFrame;
   return dev->data->mtu + RTE_ETHER_HDR_LEN + 8;
 }
+
+namespace {
 
 // ---- LSC ----------------------------------------------------------------------------------------
 
@@ -312,6 +299,8 @@ void lsc_disable(rte_eth_dev* dev) {
   p->lsc_fd = -1;
 }
 
+}  // namespace
+
 // ---- rx interrupts ------------------------------------------------------------------------------
 
 int rxq_intr_enable_all(rte_eth_dev* dev) {
@@ -353,11 +342,22 @@ void rxq_intr_disable_all(rte_eth_dev* dev) {
   p->rx_intr = nullptr;
 }
 
+namespace {
+
 // ---- dev ops ------------------------------------------------------------------------------------
 
 int link_update(rte_eth_dev* dev, int);
 
+// Port and queue set-up belongs to the primary: it owns the TAP and the shared queue structs.
+bool refuse_in_secondary(const rte_eth_dev* dev, const char* what) {
+  if (rte_eal_process_type() == RTE_PROC_PRIMARY) return false;
+  PMD_LOG(ERR, "%s: %s is done by the primary process; a secondary only claims queues",
+          dev->data->name, what);
+  return true;
+}
+
 int dev_configure(rte_eth_dev* dev) {
+  if (refuse_in_secondary(dev, "configure")) return -E_RTE_SECONDARY;
   rtap_shared* sh = shared_of(dev);
   rtap_process* p = proc_of(dev);
   const uint16_t nrx = dev->data->nb_rx_queues, ntx = dev->data->nb_tx_queues;
@@ -373,18 +373,29 @@ int dev_configure(rte_eth_dev* dev) {
             dev->data->name, nrx, sh->max_queues);
     return -EINVAL;
   }
-  // Queue fds beyond the new count go away (their queues were released by ethdev already).
-  for (unsigned i = nrx; i < kMaxQueues; i++) {
-    if (p->fds[i] >= 0) {
-      close(p->fds[i]);
-      p->fds[i] = -1;
+  {
+    std::lock_guard<std::mutex> g(p->fds_lock);
+    // Queue fds beyond the new count go away (their queues were released by ethdev already).
+    // Detaching first detaches the copies secondaries hold too (same open file), so the kernel
+    // stops steering flows to a queue nobody reads before they re-sync.
+    for (unsigned i = nrx; i < kMaxQueues; i++) {
+      if (p->fds[i] >= 0) {
+        ifreq ifr{};
+        ifr.ifr_flags = IFF_DETACH_QUEUE;
+        ioctl(p->fds[i], TUNSETQUEUE, &ifr);
+        close(p->fds[i]);
+        p->fds[i] = -1;
+      }
     }
-  }
-  for (unsigned i = 0; i < nrx; i++) {
-    if (p->fds[i] >= 0) continue;
-    int fd = open_queue_fd(dev);
-    if (fd < 0) return fd;
-    p->fds[i] = fd;
+    p->nb_fds = 0;
+    for (unsigned i = 0; i < nrx; i++) {
+      if (p->fds[i] < 0) {
+        int fd = open_queue_fd(dev);
+        if (fd < 0) return fd;
+        p->fds[i] = fd;
+      }
+      p->nb_fds = static_cast<uint16_t>(i + 1);
+    }
   }
   // Kernel transmit is our receive: offloads the kernel may leave to us.
   const uint64_t rxo = dev->data->dev_conf.rxmode.offloads;
@@ -397,10 +408,12 @@ int dev_configure(rte_eth_dev* dev) {
     return -e;
   }
   sh->tun_offload = off;
+  bump_generation(dev);
   return 0;
 }
 
 int dev_start(rte_eth_dev* dev) {
+  if (refuse_in_secondary(dev, "start")) return -E_RTE_SECONDARY;
   rtap_process* p = proc_of(dev);
   const uint32_t frame_max = rx_frame_max(dev);
   for (uint16_t i = 0; i < dev->data->nb_rx_queues; i++) {
@@ -411,16 +424,11 @@ int dev_start(rte_eth_dev* dev) {
       return -EINVAL;
     }
     // The MTU or LRO may have changed since set-up: buffers must still hold the largest frame.
-    if (r->capacity < frame_max + sizeof(VnetHdr)) {
-      for (unsigned s = 0; s < r->nb_slots; s++) {
-        rte_pktmbuf_free(r->slots[s].head);
-        r->slots[s].head = nullptr;
-      }
-    }
-    int rc = rx_ring_fill(r, q->mp, frame_max);
-    rc = rc ?: rx_ring_post_all(r, p->fds[i]);
-    if (rc < 0) {
-      PMD_LOG(ERR, "%s: rx queue %u: cannot post buffers: %s", dev->data->name, i, strerror(-rc));
+    // Buffers are allocated and posted by the process that polls the queue, at its first burst
+    // (or claim): reads posted here would take frames no one collects.
+    if (int rc = rx_ring_layout(r, q->mp, frame_max); rc < 0) {
+      PMD_LOG(ERR, "%s: rx queue %u cannot hold %u-byte frames: %s", dev->data->name, i,
+              frame_max, strerror(-rc));
       return rc;
     }
   }
@@ -441,16 +449,18 @@ int dev_start(rte_eth_dev* dev) {
     dev->data->tx_queue_state[i] = RTE_ETH_QUEUE_STATE_STARTED;
   // Current link state now, so the netlink echo of our own link-up raises no LSC event later.
   link_update(dev, 0);
+  // ethdev sets dev_started after this returns; secondaries must see it before they re-sync.
+  dev->data->dev_started = 1;
+  bump_generation(dev);
   return 0;
 }
 
 int dev_stop(rte_eth_dev* dev) {
-  rtap_process* p = proc_of(dev);
-  // Reads come back and writes complete; rings, fds and rx buffers stay for the next start.
-  for (uint16_t i = 0; i < dev->data->nb_rx_queues; i++)
-    if (p->rx[i] != nullptr) rx_ring_cancel(p->rx[i]);
-  for (uint16_t i = 0; i < dev->data->nb_tx_queues; i++)
-    if (p->tx[i] != nullptr) tx_ring_drain(p->tx[i]);
+  if (refuse_in_secondary(dev, "stop")) return -E_RTE_SECONDARY;
+  // Reads come back with their mbufs and writes complete; rings, fds and claims stay for the
+  // next start. Secondaries do the same for their queues when they see the new generation.
+  dev->data->dev_started = 0;
+  deactivate_all(dev);
   lsc_disable(dev);
   rxq_intr_disable_all(dev);
   set_flags(dev, 0, IFF_UP, "link down");
@@ -461,6 +471,7 @@ int dev_stop(rte_eth_dev* dev) {
     dev->data->rx_queue_state[i] = RTE_ETH_QUEUE_STATE_STOPPED;
   for (uint16_t i = 0; i < dev->data->nb_tx_queues; i++)
     dev->data->tx_queue_state[i] = RTE_ETH_QUEUE_STATE_STOPPED;
+  bump_generation(dev);
   return 0;
 }
 
@@ -473,6 +484,7 @@ int dev_set_link_down(rte_eth_dev* dev) {
 
 void rx_queue_release(rte_eth_dev* dev, uint16_t qid) {
   rtap_process* p = proc_of(dev);
+  if (qid < kMaxQueues) shared_of(dev)->rx_owner[qid] = 0;  // the queue itself goes away
   if (p != nullptr && qid < kMaxQueues && p->rx[qid] != nullptr) {
     rx_ring_destroy(p->rx[qid]);
     p->rx[qid] = nullptr;
@@ -483,6 +495,7 @@ void rx_queue_release(rte_eth_dev* dev, uint16_t qid) {
 
 void tx_queue_release(rte_eth_dev* dev, uint16_t qid) {
   rtap_process* p = proc_of(dev);
+  if (qid < kMaxQueues) shared_of(dev)->tx_owner[qid] = 0;
   if (p != nullptr && qid < kMaxQueues && p->tx[qid] != nullptr) {
     tx_ring_destroy(p->tx[qid]);
     p->tx[qid] = nullptr;
@@ -493,6 +506,17 @@ void tx_queue_release(rte_eth_dev* dev, uint16_t qid) {
 
 int dev_close(rte_eth_dev* dev) {
   rtap_process* p = proc_of(dev);
+  if (p != nullptr && p->secondary) {
+    // Only what this process made: its rings, fd copies, claims and netlink socket. The TAP,
+    // the shared queues and the primary's fds are the primary's.
+    secondary_close(dev);
+    lsc_disable(dev);
+    if (p->nl_fd >= 0) close(p->nl_fd);
+    if (p->ns_fd >= 0) close(p->ns_fd);
+    delete p;
+    dev->process_private = nullptr;
+    return 0;
+  }
   if (rte_eal_process_type() == RTE_PROC_PRIMARY) {
     if (dev->data->dev_started) dev_stop(dev);
     // ethdev frees the queue arrays but not what the queues hold.
@@ -515,6 +539,7 @@ int dev_close(rte_eth_dev* dev) {
     if (p->ns_fd >= 0) close(p->ns_fd);
     delete p;
     dev->process_private = nullptr;
+    mp_primary_unregister();
   }
   // mac_addrs points into dev_private: ethdev must not free it separately.
   dev->data->mac_addrs = nullptr;
@@ -762,6 +787,7 @@ int xstats_reset(rte_eth_dev* dev) {
 
 int rx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned socket,
                    const rte_eth_rxconf* conf, rte_mempool* mp) {
+  if (refuse_in_secondary(dev, "rx queue set-up")) return -E_RTE_SECONDARY;
   rtap_process* p = proc_of(dev);
   if (dev->data->rx_queues[qid] != nullptr) rx_queue_release(dev, qid);
   if (p->fds[qid] < 0) {
@@ -778,7 +804,7 @@ int rx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned so
   q->offloads = conf->offloads | dev->data->dev_conf.rxmode.offloads;
   auto* r = new RxRing;
   int rc = rx_ring_create(r, nb_desc, dev->data->dev_conf.intr_conf.rxq != 0);
-  if (rc == 0) rc = rx_ring_fill(r, mp, rx_frame_max(dev));
+  if (rc == 0) rc = rx_ring_layout(r, mp, rx_frame_max(dev));
   if (rc < 0) {
     if (rc == -E2BIG)
       PMD_LOG(ERR,
@@ -794,11 +820,13 @@ int rx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned so
   }
   p->rx[qid] = r;
   dev->data->rx_queues[qid] = q;
+  bump_generation(dev);
   return 0;
 }
 
 int tx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned socket,
                    const rte_eth_txconf* conf) {
+  if (refuse_in_secondary(dev, "tx queue set-up")) return -E_RTE_SECONDARY;
   rtap_process* p = proc_of(dev);
   if (dev->data->tx_queues[qid] != nullptr) tx_queue_release(dev, qid);
   if (p->fds[qid] < 0) {
@@ -822,12 +850,19 @@ int tx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned so
   }
   p->tx[qid] = r;
   dev->data->tx_queues[qid] = q;
+  bump_generation(dev);
   return 0;
 }
 
 int rx_queue_intr_enable(rte_eth_dev* dev, uint16_t qid) {
   rtap_process* p = proc_of(dev);
   if (p->rx[qid] == nullptr || p->rx[qid]->efd < 0) return -EINVAL;
+  // A thread about to sleep on a queue it never polled must own it and have reads posted, or
+  // nothing would ever wake it.
+  if (!p->rx[qid]->claimed) {
+    int rc = rxq_activate(dev, qid, true);
+    if (rc < 0) return rc;
+  }
   // Drain what accumulated while polling, so the next completion wakes the waiter.
   uint64_t v;
   while (read(p->rx[qid]->efd, &v, sizeof(v)) == sizeof(v)) {
@@ -997,14 +1032,20 @@ int probe(rte_vdev_device* vdev) {
       PMD_LOG(ERR, "%s: cannot attach in a secondary process", name);
       return -ENODEV;
     }
-    // Control and stats only for now: a secondary's own rings and fds are issue #5. The burst
-    // functions find no ring in this process and return 0.
-    dev->process_private = new rtap_process;
+    auto* p = new rtap_process;
+    p->secondary = true;
+    dev->process_private = p;
     dev->dev_ops = &kOps;
     dev->rx_pkt_burst = rx_burst;
     dev->tx_pkt_burst = tx_burst;
     dev->tx_pkt_prepare = tx_prepare;
     dev->device = &vdev->device;
+    int rc = secondary_attach(dev);
+    if (rc < 0) {
+      dev_close(dev);
+      rte_eth_dev_release_port(dev);
+      return rc;
+    }
     rte_eth_dev_probing_finish(dev);
     return 0;
   }
@@ -1012,17 +1053,20 @@ int probe(rte_vdev_device* vdev) {
   Args a;
   int rc = parse_args(name, rte_vdev_device_args(vdev), &a);
   if (rc < 0) return rc;
+  if ((rc = mp_primary_register()) < 0) return rc;
   auto* p = new rtap_process;
   rtap_shared sh{};
   LinkInfo li;
   rc = create_tap(name, a, p, &sh, &li);
   if (rc < 0) {
     close_process(p);
+    mp_primary_unregister();
     return rc;
   }
   rte_eth_dev* dev = rte_eth_vdev_allocate(vdev, sizeof(rtap_shared));
   if (dev == nullptr) {
     close_process(p);
+    mp_primary_unregister();
     return -ENOMEM;
   }
   rtap_shared* s = shared_of(dev);
@@ -1054,6 +1098,11 @@ int rtap_remove(rte_vdev_device* vdev) {
 }
 
 }  // namespace
+
+bool is_rtap_port(const rte_eth_dev* dev) {
+  return dev->dev_ops == &kOps;
+}
+
 }  // namespace rtap
 
 static rte_vdev_driver rtap_vdev_driver = {.next = {},

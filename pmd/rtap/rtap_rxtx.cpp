@@ -303,12 +303,9 @@ void tx_reap(rtap_txq* q, TxRing* r) {
 // ---- burst functions
 // -----------------------------------------------------------------------------
 
-uint16_t rx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
-  auto* q = static_cast<rtap_rxq*>(queue);
-  rtap_process* proc = proc_of(&rte_eth_devices[q->port_id]);
-  RxRing* r = proc->rx[q->qid];
-  if (unlikely(r == nullptr || !r->ring_ok)) return 0;
-  const int fd = proc->fds[q->qid];
+namespace {
+
+uint16_t rx_active(rtap_rxq* q, RxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_pkts) {
   uint16_t nb = 0;
   unsigned head, seen = 0, reposted = 0;
   io_uring_cqe* cqe;
@@ -329,12 +326,53 @@ uint16_t rx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   return nb;
 }
 
+// Marks the ring busy (odd) for the duration of a burst; see quiesce() in rtap_mp.cpp.
+struct BusyMark {
+  uint32_t* busy;
+  explicit BusyMark(uint32_t* b) : busy(b) { __atomic_store_n(busy, *busy + 1, __ATOMIC_RELEASE); }
+  ~BusyMark() { __atomic_store_n(busy, *busy + 1, __ATOMIC_RELEASE); }
+};
+
+}  // namespace
+
+uint16_t rx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
+  auto* q = static_cast<rtap_rxq*>(queue);
+  rte_eth_dev* dev = &rte_eth_devices[q->port_id];
+  rtap_process* proc = proc_of(dev);
+  if (unlikely(proc == nullptr)) return 0;
+  RxRing* r = proc->rx[q->qid];
+  // Not owned by this process yet, or (secondary) fds of an older generation.
+  if (unlikely(r == nullptr || !r->claimed || stale(dev))) {
+    if (!rx_inactive(dev, q->qid)) return 0;
+    r = proc->rx[q->qid];
+  }
+  BusyMark mark(&r->busy);
+  if (unlikely(__atomic_load_n(&proc->closing, __ATOMIC_ACQUIRE))) return 0;
+  return rx_active(q, r, proc->fds[q->qid], pkts, nb_pkts);
+}
+
+namespace {
+uint16_t tx_active(rtap_txq* q, TxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_pkts);
+}
+
 uint16_t tx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   auto* q = static_cast<rtap_txq*>(queue);
-  rtap_process* proc = proc_of(&rte_eth_devices[q->port_id]);
+  rte_eth_dev* dev = &rte_eth_devices[q->port_id];
+  rtap_process* proc = proc_of(dev);
+  if (unlikely(proc == nullptr)) return 0;
   TxRing* r = proc->tx[q->qid];
-  if (unlikely(r == nullptr || !r->ring_ok)) return 0;
-  const int fd = proc->fds[q->qid];
+  if (unlikely(r == nullptr || !r->claimed || stale(dev))) {
+    if (!tx_inactive(dev, q->qid)) return 0;
+    r = proc->tx[q->qid];
+  }
+  BusyMark mark(&r->busy);
+  if (unlikely(__atomic_load_n(&proc->closing, __ATOMIC_ACQUIRE))) return 0;
+  return tx_active(q, r, proc->fds[q->qid], pkts, nb_pkts);
+}
+
+namespace {
+
+uint16_t tx_active(rtap_txq* q, TxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_pkts) {
 
   tx_reap(q, r);
   uint16_t i;
@@ -406,10 +444,13 @@ uint16_t tx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   return i;
 }
 
+}  // namespace
+
 int tx_done_cleanup(void* queue, uint32_t) {
   auto* q = static_cast<rtap_txq*>(queue);
-  TxRing* r = proc_of(&rte_eth_devices[q->port_id])->tx[q->qid];
-  if (r == nullptr || !r->ring_ok) return 0;
+  rtap_process* proc = proc_of(&rte_eth_devices[q->port_id]);
+  TxRing* r = proc != nullptr ? proc->tx[q->qid] : nullptr;
+  if (r == nullptr || !r->claimed) return 0;
   uint16_t before = r->nb_free;
   tx_reap(q, r);
   return r->nb_free - before;
@@ -458,7 +499,7 @@ int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd) {
   return 0;
 }
 
-int rx_ring_fill(RxRing* r, rte_mempool* mp, uint32_t frame_max) {
+int rx_ring_layout(RxRing* r, rte_mempool* mp, uint32_t frame_max) {
   uint32_t buf_len = rte_pktmbuf_data_room_size(mp);
   if (buf_len <= RTE_PKTMBUF_HEADROOM + RTE_ETHER_HDR_LEN) return -EINVAL;
   uint32_t head_room = kHdr + buf_len - RTE_PKTMBUF_HEADROOM;
@@ -468,14 +509,33 @@ int rx_ring_fill(RxRing* r, rte_mempool* mp, uint32_t frame_max) {
   if (nseg > kMaxSegs) return -E2BIG;
   r->seg_per_slot = static_cast<uint16_t>(nseg);
   r->capacity = head_room + (nseg - 1) * buf_len;
+  return 0;
+}
+
+int rx_ring_fill(RxRing* r, rte_mempool* mp, uint32_t frame_max) {
+  const uint16_t old_segs = r->seg_per_slot;
+  int rc = rx_ring_layout(r, mp, frame_max);
+  if (rc < 0) return rc;
+  if (r->seg_per_slot != old_segs) rx_ring_free_buffers(r);  // MTU or LRO changed
   for (unsigned i = 0; i < r->nb_slots; i++) {
     RxSlot* s = &r->slots[i];
     if (s->head != nullptr) continue;
-    s->head = alloc_chain(mp, nseg, nullptr);
+    s->head = alloc_chain(mp, r->seg_per_slot, nullptr);
     if (s->head == nullptr) return -ENOMEM;
     slot_iov(s);
   }
   return 0;
+}
+
+void rx_ring_free_buffers(RxRing* r) {
+  if (r->slots == nullptr) return;
+  for (unsigned i = 0; i < r->nb_slots; i++) {
+    RxSlot* s = &r->slots[i];
+    if (!s->posted && s->head != nullptr) {
+      rte_pktmbuf_free(s->head);
+      s->head = nullptr;
+    }
+  }
 }
 
 int rx_ring_post_all(RxRing* r, int fd) {
@@ -520,10 +580,7 @@ void rx_ring_cancel(RxRing* r) {
 
 void rx_ring_destroy(RxRing* r) {
   rx_ring_cancel(r);
-  if (r->slots != nullptr) {
-    for (unsigned i = 0; i < r->nb_slots; i++)
-      if (!r->slots[i].posted && r->slots[i].head != nullptr) rte_pktmbuf_free(r->slots[i].head);
-  }
+  rx_ring_free_buffers(r);
   if (r->ring_ok) io_uring_queue_exit(&r->ring);
   if (r->efd >= 0) close(r->efd);
   free(r->slots);

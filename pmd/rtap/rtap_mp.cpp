@@ -1,0 +1,632 @@
+// net_rtap across processes: queue ownership, fd passing, re-sync. See docs/rtap.md
+// ("Multi-process") for the protocol in prose.
+//
+// Who writes what:
+//  - rtap_shared::rx_owner/tx_owner: any process, by compare-and-swap (claim, release, takeover
+//    of a dead owner's claim);
+//  - rtap_shared::generation, nb_fds: the primary only (control thread);
+//  - rtap_process (fds, rings): its own process; in the primary the rte_mp thread reads fds[]
+//    under fds_lock to answer a secondary.
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+#include <rte_string_fns.h>
+
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "rtap.hpp"
+#include "rte_pmd_rtap.h"
+
+namespace rtap {
+
+bool is_rtap_port(const rte_eth_dev* dev);  // rtap_ethdev.cpp
+
+namespace {
+
+constexpr const char* kFdAction = "net_rtap_fds";    // secondary -> primary: queue fds
+constexpr const char* kSyncAction = "net_rtap_sync";  // primary -> secondaries: re-read queues
+constexpr int kFdRequestTimeoutS = 2;
+
+struct FdRequest {
+  char port[RTE_ETH_NAME_MAX_LEN];
+  uint16_t first;  // index of the first fd wanted; the reply carries up to RTE_MP_MAX_FD_NUM
+};
+struct FdReply {
+  int32_t err;  // 0 or -errno
+  uint32_t generation;
+  uint16_t total;  // fds the port has
+  uint16_t first;
+  uint16_t count;  // fds in this message
+};
+struct SyncNote {
+  char port[RTE_ETH_NAME_MAX_LEN];
+};
+static_assert(sizeof(FdRequest) <= RTE_MP_MAX_PARAM_LEN && sizeof(FdReply) <= RTE_MP_MAX_PARAM_LEN);
+
+// ---- claims ----------------------------------------------------------------------------------
+
+// Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), 0 if the
+// process is gone or a zombie: a SIGKILLed owner that its parent has not reaped yet is dead.
+uint64_t process_start(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof(path), "/proc/%d/stat", static_cast<int>(pid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char* p = strrchr(buf, ')');  // the command name may hold spaces and parentheses
+  if (p == nullptr || p[1] != ' ') return 0;
+  char state = p[2];
+  if (state == 'Z' || state == 'X' || state == 'x') return 0;
+  p += 2;
+  for (int field = 3; field < 22; field++) {  // p is at field 3 (state)
+    p = strchr(p, ' ');
+    if (p == nullptr) return 0;
+    p++;
+  }
+  return strtoull(p, nullptr, 10);
+}
+
+ClaimWord token_of(pid_t pid, uint64_t start) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 32) | (start & 0xffffffffu);
+}
+
+pid_t pid_of(ClaimWord w) {
+  return static_cast<pid_t>(w >> 32);
+}
+
+ClaimWord self_token() {
+  static std::atomic<ClaimWord> cached{0};
+  pid_t pid = getpid();  // a forked child has its own identity
+  ClaimWord t = cached.load(std::memory_order_relaxed);
+  if (t != 0 && pid_of(t) == pid) return t;
+  t = token_of(pid, process_start(pid));
+  cached.store(t, std::memory_order_relaxed);
+  return t;
+}
+
+bool owner_alive(ClaimWord w) {
+  uint64_t start = process_start(pid_of(w));
+  return start != 0 && (start & 0xffffffffu) == (w & 0xffffffffu);
+}
+
+// 0, or -EBUSY with the owner's pid in *owner.
+int claim(ClaimWord* word, pid_t* owner) {
+  std::atomic_ref<ClaimWord> a(*word);
+  const ClaimWord me = self_token();
+  ClaimWord cur = a.load();
+  for (;;) {
+    if (cur == me) return 0;
+    if (cur != 0 && owner_alive(cur)) {
+      *owner = pid_of(cur);
+      return -EBUSY;
+    }
+    if (a.compare_exchange_weak(cur, me)) return 0;  // free, or its owner is dead: take it
+  }
+}
+
+void unclaim(ClaimWord* word) {
+  ClaimWord me = self_token();
+  std::atomic_ref<ClaimWord>(*word).compare_exchange_strong(me, 0);
+}
+
+// ---- fast-path pointers in a secondary ----------------------------------------------------------
+
+// ethdev fills a secondary's rte_eth_fp_ops once, at probe, from the shared queue arrays, which
+// do not exist yet for a port the primary configures after a secondary attached (hotplug).
+void refresh_fast_path(rte_eth_dev* dev) {
+  struct rte_eth_fp_ops* fpo = &rte_eth_fp_ops[dev->data->port_id];
+  if (dev->data->rx_queues != nullptr) fpo->rxq.data = dev->data->rx_queues;
+  if (dev->data->tx_queues != nullptr) fpo->txq.data = dev->data->tx_queues;
+}
+
+rte_eth_dev* rtap_by_name(const char* name) {
+  rte_eth_dev* dev = rte_eth_dev_allocated(name);
+  return dev != nullptr && is_rtap_port(dev) ? dev : nullptr;
+}
+
+int sync_action(const rte_mp_msg* msg, const void*) {
+  if (msg->len_param != sizeof(SyncNote)) return 0;
+  SyncNote n;
+  memcpy(&n, msg->param, sizeof(n));
+  n.port[sizeof(n.port) - 1] = '\0';
+  if (rte_eth_dev* dev = rtap_by_name(n.port)) refresh_fast_path(dev);
+  return 0;
+}
+
+// ---- the primary's side -------------------------------------------------------------------------
+
+std::atomic<int> primary_ports{0};
+std::atomic<int> secondary_ports{0};
+
+int fd_action(const rte_mp_msg* msg, const void* peer) {
+  FdRequest req{};
+  FdReply rep{};
+  rte_mp_msg out{};
+  rte_strscpy(out.name, kFdAction, sizeof(out.name));
+  if (msg->len_param == sizeof(req)) {
+    memcpy(&req, msg->param, sizeof(req));
+    req.port[sizeof(req.port) - 1] = '\0';
+    rep.first = req.first;
+    rte_eth_dev* dev = rtap_by_name(req.port);
+    rtap_process* p = dev != nullptr ? proc_of(dev) : nullptr;
+    if (p == nullptr) {
+      rep.err = -ENODEV;
+    } else {
+      std::lock_guard<std::mutex> g(p->fds_lock);
+      rep.generation = __atomic_load_n(&shared_of(dev)->generation, __ATOMIC_ACQUIRE);
+      rep.total = p->nb_fds;
+      for (unsigned i = req.first; i < p->nb_fds && rep.count < RTE_MP_MAX_FD_NUM; i++)
+        out.fds[rep.count++] = p->fds[i];
+    }
+  } else {
+    rep.err = -EINVAL;
+  }
+  out.num_fds = rep.count;
+  out.len_param = sizeof(rep);
+  memcpy(out.param, &rep, sizeof(rep));
+  // The fds are duplicated into the requester by SCM_RIGHTS: ours stay open.
+  return rte_mp_reply(&out, static_cast<const char*>(peer));
+}
+
+void notify_secondaries(rte_eth_dev* dev) {
+  rte_mp_msg m{};
+  rte_strscpy(m.name, kSyncAction, sizeof(m.name));
+  SyncNote n{};
+  rte_strscpy(n.port, dev->data->name, sizeof(n.port));
+  m.len_param = sizeof(n);
+  memcpy(m.param, &n, sizeof(n));
+  rte_mp_sendmsg(&m);  // best effort: the bursts and the claim call re-sync on their own
+}
+
+// ---- the secondary's side -----------------------------------------------------------------------
+
+void close_fds(rtap_process* p) {
+  for (unsigned i = 0; i < kMaxQueues; i++) {
+    if (p->fds[i] >= 0) close(p->fds[i]);
+    p->fds[i] = -1;
+  }
+  p->nb_fds = 0;
+}
+
+// Asks the primary for every queue fd of the port, RTE_MP_MAX_FD_NUM per message.
+int fetch_fds(rte_eth_dev* dev) {
+  rtap_process* p = proc_of(dev);
+  const char* name = dev->data->name;
+  for (int attempt = 0; attempt < 3; attempt++) {
+    close_fds(p);
+    uint32_t generation = 0;
+    uint16_t total = 0, got = 0;
+    bool changed = false;
+    do {
+      rte_mp_msg req{};
+      rte_strscpy(req.name, kFdAction, sizeof(req.name));
+      FdRequest r{};
+      rte_strscpy(r.port, name, sizeof(r.port));
+      r.first = got;
+      req.len_param = sizeof(r);
+      memcpy(req.param, &r, sizeof(r));
+      struct rte_mp_reply reply{};
+      timespec ts{kFdRequestTimeoutS, 0};
+      int rc = rte_mp_request_sync(&req, &reply, &ts);
+      if (rc < 0 || reply.nb_received != 1) {
+        PMD_LOG(ERR,
+                "%s: asked the primary for queue fds and got %d replies (expected exactly 1, "
+                "%s); is the primary alive and does it run net_rtap?",
+                name, rc < 0 ? 0 : reply.nb_received, rc < 0 ? strerror(rte_errno) : "");
+        free(reply.msgs);
+        close_fds(p);
+        return -EIO;
+      }
+      rte_mp_msg* m = &reply.msgs[0];
+      FdReply rep{};
+      bool ok = m->len_param == sizeof(rep);
+      if (ok) memcpy(&rep, m->param, sizeof(rep));
+      ok = ok && rep.err == 0 && rep.count == m->num_fds && rep.first == got &&
+           rep.total <= kMaxQueues && got + rep.count <= rep.total;
+      if (ok && got > 0 && (rep.generation != generation || rep.total != total)) changed = true;
+      for (int i = 0; i < m->num_fds; i++) {
+        if (ok && !changed)
+          p->fds[got + i] = m->fds[i];
+        else
+          close(m->fds[i]);
+      }
+      const int num_fds = m->num_fds;
+      free(reply.msgs);
+      if (!ok) {
+        PMD_LOG(ERR, "%s: bad fd reply from the primary (error %d, %d fds at %u of %u)", name,
+                rep.err, num_fds, rep.first, rep.total);
+        close_fds(p);
+        return rep.err != 0 ? rep.err : -EPROTO;
+      }
+      if (changed) break;
+      generation = rep.generation;
+      total = rep.total;
+      got = static_cast<uint16_t>(got + rep.count);
+      if (rep.count == 0 && got < total) changed = true;  // the port shrank meanwhile
+    } while (!changed && got < total);
+    if (changed) continue;  // the primary re-configured between two chunks: start over
+    p->nb_fds = total;
+    p->generation = generation;
+    return 0;
+  }
+  PMD_LOG(ERR, "%s: the primary kept re-configuring the port while fds were fetched", name);
+  close_fds(p);
+  return -EAGAIN;
+}
+
+void destroy_rings(rtap_process* p) {
+  for (unsigned i = 0; i < kMaxQueues; i++) {
+    if (p->rx[i] != nullptr) rx_ring_destroy(p->rx[i]);
+    if (p->tx[i] != nullptr) tx_ring_destroy(p->tx[i]);
+    p->rx[i] = nullptr;
+    p->tx[i] = nullptr;
+  }
+}
+
+// Waits until no burst of this process runs on the port's rings: the bursts test `closing`
+// right after marking themselves busy (an odd count), and the loop below waits for every odd
+// count to move. The extra millisecond covers the store-to-load reordering window of the
+// burst's mark (no fence on the fast path).
+void quiesce(rtap_process* p) {
+  __atomic_store_n(&p->closing, true, __ATOMIC_SEQ_CST);
+  for (unsigned i = 0; i < kMaxQueues; i++) {
+    for (uint32_t* busy : {p->rx[i] ? &p->rx[i]->busy : nullptr,
+                           p->tx[i] ? &p->tx[i]->busy : nullptr}) {
+      if (busy == nullptr) continue;
+      uint32_t b = __atomic_load_n(busy, __ATOMIC_ACQUIRE);
+      for (int spin = 0; (b & 1) && spin < 1000; spin++) {
+        usleep(100);
+        if (__atomic_load_n(busy, __ATOMIC_ACQUIRE) != b) break;
+      }
+    }
+  }
+  usleep(1000);
+}
+
+}  // namespace
+
+// ---- activation ---------------------------------------------------------------------------------
+
+int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
+  rtap_process* p = proc_of(dev);
+  RxRing* r = p->rx[qid];
+  auto* q = static_cast<rtap_rxq*>(dev->data->rx_queues[qid]);
+  if (r == nullptr || q == nullptr || p->fds[qid] < 0) {
+    if (verbose) PMD_LOG(ERR, "%s: rx queue %u is not set up", dev->data->name, qid);
+    return -EINVAL;
+  }
+  if (r->claimed) return 0;
+  pid_t owner = 0;
+  int rc = claim(&shared_of(dev)->rx_owner[qid], &owner);
+  if (rc < 0) {
+    if (verbose)
+      PMD_LOG(ERR, "%s: rx queue %u is polled by process %d; fix: release it there or stop it",
+              dev->data->name, qid, static_cast<int>(owner));
+    return rc;
+  }
+  if (!dev->data->dev_started) return 0;  // owned; buffers go in at the first burst after start
+  rc = rx_ring_fill(r, q->mp, rx_frame_max(dev));
+  rc = rc ?: rx_ring_post_all(r, p->fds[qid]);
+  if (rc < 0) {
+    PMD_LOG(ERR, "%s: rx queue %u: cannot post buffers: %s", dev->data->name, qid, strerror(-rc));
+    rx_ring_cancel(r);
+    rx_ring_free_buffers(r);
+    return rc;
+  }
+  r->claimed = true;
+  return 0;
+}
+
+void rxq_deactivate(rte_eth_dev* dev, uint16_t qid) {
+  rtap_process* p = proc_of(dev);
+  if (RxRing* r = p->rx[qid]) {
+    r->claimed = false;
+    rx_ring_cancel(r);
+    rx_ring_free_buffers(r);
+  }
+}
+
+int txq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
+  rtap_process* p = proc_of(dev);
+  TxRing* r = p->tx[qid];
+  if (r == nullptr || dev->data->tx_queues[qid] == nullptr || p->fds[qid] < 0) {
+    if (verbose) PMD_LOG(ERR, "%s: tx queue %u is not set up", dev->data->name, qid);
+    return -EINVAL;
+  }
+  if (r->claimed) return 0;
+  pid_t owner = 0;
+  int rc = claim(&shared_of(dev)->tx_owner[qid], &owner);
+  if (rc < 0) {
+    if (verbose)
+      PMD_LOG(ERR,
+              "%s: tx queue %u is used by process %d; fix: give each process its own tx queue",
+              dev->data->name, qid, static_cast<int>(owner));
+    return rc;
+  }
+  if (!dev->data->dev_started) return 0;
+  r->claimed = true;
+  return 0;
+}
+
+void txq_deactivate(rte_eth_dev* dev, uint16_t qid) {
+  rtap_process* p = proc_of(dev);
+  if (TxRing* r = p->tx[qid]) {
+    r->claimed = false;
+    tx_ring_drain(r);
+  }
+}
+
+// Buffers back and writes completed; the claims stay (ownership outlives stop/start).
+void deactivate_all(rte_eth_dev* dev) {
+  for (uint16_t i = 0; i < kMaxQueues; i++) {
+    rxq_deactivate(dev, i);
+    txq_deactivate(dev, i);
+  }
+}
+
+bool stale(const rte_eth_dev* dev) {
+  const rtap_process* p = proc_of(dev);
+  return p->secondary &&
+         __atomic_load_n(&shared_of(dev)->generation, __ATOMIC_ACQUIRE) != p->generation;
+}
+
+namespace {
+
+// Shared slow path of both bursts: re-sync if stale, then claim and activate, at most every
+// 100 ms per queue, logging only the first failure of a streak.
+template <class Ring>
+bool activate_slow(rte_eth_dev* dev, uint16_t qid, Ring* (rtap_process::*rings)[kMaxQueues],
+                   int (*activate)(rte_eth_dev*, uint16_t, bool), bool* warned) {
+  rtap_process* p = proc_of(dev);
+  if (p == nullptr || __atomic_load_n(&p->closing, __ATOMIC_ACQUIRE)) return false;
+  if (stale(dev)) {
+    static thread_local uint64_t next_sync = 0;
+    uint64_t now = rte_get_timer_cycles();
+    if (now < next_sync) return false;
+    next_sync = now + rte_get_timer_hz() / 10;
+    if (secondary_sync(dev) < 0) return false;
+  }
+  Ring* r = (p->*rings)[qid];
+  if (r == nullptr || !dev->data->dev_started) return false;
+  if (r->claimed) return true;
+  uint64_t now = rte_get_timer_cycles();
+  if (now < r->next_claim_tsc) return false;
+  bool ok = activate(dev, qid, !*warned) == 0 && r->claimed;
+  *warned = !ok;
+  r->next_claim_tsc = ok ? 0 : now + rte_get_timer_hz() / 10;  // retry a refused claim later
+  return ok;
+}
+
+}  // namespace
+
+uint16_t rx_inactive(rte_eth_dev* dev, uint16_t qid) {
+  static thread_local bool warned = false;
+  return activate_slow(dev, qid, &rtap_process::rx, rxq_activate, &warned) ? 1 : 0;
+}
+
+uint16_t tx_inactive(rte_eth_dev* dev, uint16_t qid) {
+  static thread_local bool warned = false;
+  return activate_slow(dev, qid, &rtap_process::tx, txq_activate, &warned) ? 1 : 0;
+}
+
+// ---- generation and messages --------------------------------------------------------------------
+
+void bump_generation(rte_eth_dev* dev) {
+  rtap_shared* sh = shared_of(dev);
+  {
+    std::lock_guard<std::mutex> g(proc_of(dev)->fds_lock);
+    sh->nb_fds = proc_of(dev)->nb_fds;
+    __atomic_fetch_add(&sh->generation, 1, __ATOMIC_RELEASE);
+  }
+  if (rte_eal_process_type() == RTE_PROC_PRIMARY && dev->data->rx_queues != nullptr)
+    notify_secondaries(dev);
+}
+
+int mp_primary_register() {
+  if (primary_ports.fetch_add(1) > 0) return 0;
+  int rc = rte_mp_action_register(kFdAction, fd_action);
+  if (rc < 0 && rte_errno != EEXIST) {
+    primary_ports.fetch_sub(1);
+    PMD_LOG(ERR, "cannot register the %s multi-process action: %s", kFdAction,
+            strerror(rte_errno));
+    return -rte_errno;
+  }
+  return 0;
+}
+
+void mp_primary_unregister() {
+  if (primary_ports.fetch_sub(1) == 1) rte_mp_action_unregister(kFdAction);
+}
+
+int create_rings(rte_eth_dev* dev) {
+  rtap_process* p = proc_of(dev);
+  const bool want_efd = dev->data->dev_conf.intr_conf.rxq != 0;
+  for (uint16_t i = 0; i < dev->data->nb_rx_queues && i < kMaxQueues; i++) {
+    auto* q = static_cast<rtap_rxq*>(dev->data->rx_queues[i]);
+    if (q == nullptr || p->rx[i] != nullptr) continue;
+    auto* r = new RxRing;
+    int rc = rx_ring_create(r, q->nb_desc, want_efd);
+    rc = rc ?: rx_ring_layout(r, q->mp, rx_frame_max(dev));
+    if (rc < 0) {
+      rx_ring_destroy(r);
+      PMD_LOG(ERR, "%s: rx queue %u: %s", dev->data->name, i, strerror(-rc));
+      return rc;
+    }
+    p->rx[i] = r;
+  }
+  for (uint16_t i = 0; i < dev->data->nb_tx_queues && i < kMaxQueues; i++) {
+    auto* q = static_cast<rtap_txq*>(dev->data->tx_queues[i]);
+    if (q == nullptr || p->tx[i] != nullptr) continue;
+    auto* r = new TxRing;
+    int rc = tx_ring_create(r, q->nb_desc);
+    if (rc < 0) {
+      tx_ring_destroy(r);
+      PMD_LOG(ERR, "%s: tx queue %u: %s", dev->data->name, i, strerror(-rc));
+      return rc;
+    }
+    p->tx[i] = r;
+  }
+  return 0;
+}
+
+int secondary_sync(rte_eth_dev* dev) {
+  rtap_process* p = proc_of(dev);
+  deactivate_all(dev);
+  rxq_intr_disable_all(dev);
+  destroy_rings(p);
+  int rc = fetch_fds(dev);
+  if (rc < 0) return rc;
+  refresh_fast_path(dev);
+  rc = create_rings(dev);
+  if (rc == 0 && dev->data->dev_started && dev->data->dev_conf.intr_conf.rxq)
+    rc = rxq_intr_enable_all(dev);
+  if (rc < 0) {
+    destroy_rings(p);
+    p->generation = 0;  // try again later
+  }
+  return rc;
+}
+
+int secondary_attach(rte_eth_dev* dev) {
+  const char* name = dev->data->name;
+  if (!rte_eal_primary_proc_alive(nullptr)) {
+    PMD_LOG(ERR, "%s: no primary process is running; fix: start the primary first", name);
+    return -ENODEV;
+  }
+  rtap_process* p = proc_of(dev);
+  const rtap_shared* sh = shared_of(dev);
+  if (sh->netns[0] != '\0') {
+    std::string path = std::string("/run/netns/") + sh->netns;
+    p->ns_fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (p->ns_fd < 0) {
+      int e = errno;
+      PMD_LOG(ERR, "%s: network namespace %s: %s", name, path.c_str(), strerror(e));
+      return -e;
+    }
+  }
+  p->nl_fd = in_netns(p->ns_fd, [] { return nl_open(0); });
+  if (p->nl_fd < 0) {
+    PMD_LOG(ERR, "%s: cannot open rtnetlink: %s", name, strerror(-p->nl_fd));
+    return p->nl_fd;
+  }
+  p->sync_counted = true;
+  if (secondary_ports.fetch_add(1) == 0) {
+    if (rte_mp_action_register(kSyncAction, sync_action) < 0 && rte_errno != EEXIST)
+      PMD_LOG(WARNING, "%s: cannot register %s: %s (re-sync happens at the next burst)", name,
+              kSyncAction, strerror(rte_errno));
+  }
+  return secondary_sync(dev);
+}
+
+void secondary_close(rte_eth_dev* dev) {
+  rtap_process* p = proc_of(dev);
+  quiesce(p);
+  for (uint16_t i = 0; i < kMaxQueues; i++) {
+    if (p->rx[i] != nullptr && p->rx[i]->claimed) rxq_deactivate(dev, i);
+    if (p->tx[i] != nullptr && p->tx[i]->claimed) txq_deactivate(dev, i);
+    unclaim(&shared_of(dev)->rx_owner[i]);
+    unclaim(&shared_of(dev)->tx_owner[i]);
+  }
+  rxq_intr_disable_all(dev);
+  destroy_rings(p);
+  close_fds(p);
+  if (p->sync_counted && secondary_ports.fetch_sub(1) == 1) rte_mp_action_unregister(kSyncAction);
+  p->sync_counted = false;
+}
+
+void release_claims(rte_eth_dev* dev, uint16_t qid) {
+  unclaim(&shared_of(dev)->rx_owner[qid]);
+  unclaim(&shared_of(dev)->tx_owner[qid]);
+}
+
+}  // namespace rtap
+
+// ---- public API ---------------------------------------------------------------------------------
+
+namespace {
+
+rte_eth_dev* api_dev(uint16_t port_id, uint16_t queue_id) {
+  if (!rte_eth_dev_is_valid_port(port_id)) return nullptr;
+  rte_eth_dev* dev = &rte_eth_devices[port_id];
+  if (!rtap::is_rtap_port(dev) || dev->process_private == nullptr) return nullptr;
+  (void)queue_id;
+  return dev;
+}
+
+}  // namespace
+
+int rte_pmd_rtap_sync(uint16_t port_id) {
+  rte_eth_dev* dev = api_dev(port_id, 0);
+  if (dev == nullptr) return -ENODEV;
+  if (!rtap::proc_of(dev)->secondary) return 0;
+  if (rtap::stale(dev)) {
+    int rc = rtap::secondary_sync(dev);
+    if (rc < 0) return rc;
+  }
+  rtap::refresh_fast_path(dev);
+  return 0;
+}
+
+int rte_pmd_rtap_queue_claim(uint16_t port_id, uint16_t queue_id, unsigned dirs) {
+  rte_eth_dev* dev = api_dev(port_id, queue_id);
+  if (dev == nullptr) return -ENODEV;
+  int rc = rte_pmd_rtap_sync(port_id);
+  if (rc < 0) return rc;
+  if (queue_id >= dev->data->nb_rx_queues || queue_id >= rtap::kMaxQueues) {
+    PMD_LOG(ERR, "%s: no queue %u (the port has %u)", dev->data->name, queue_id,
+            dev->data->nb_rx_queues);
+    return -EINVAL;
+  }
+  if (dirs & RTE_PMD_RTAP_RX) {
+    rc = rtap::rxq_activate(dev, queue_id, true);
+    if (rc < 0) return rc;
+  }
+  if (dirs & RTE_PMD_RTAP_TX) {
+    rc = rtap::txq_activate(dev, queue_id, true);
+    if (rc < 0) {
+      if (dirs & RTE_PMD_RTAP_RX) rte_pmd_rtap_queue_release(port_id, queue_id, RTE_PMD_RTAP_RX);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+int rte_pmd_rtap_queue_release(uint16_t port_id, uint16_t queue_id, unsigned dirs) {
+  rte_eth_dev* dev = api_dev(port_id, queue_id);
+  if (dev == nullptr) return -ENODEV;
+  if (queue_id >= rtap::kMaxQueues) return -EINVAL;
+  rtap::rtap_shared* sh = rtap::shared_of(dev);
+  if (dirs & RTE_PMD_RTAP_RX) {
+    rtap::rxq_deactivate(dev, queue_id);
+    rtap::unclaim(&sh->rx_owner[queue_id]);
+  }
+  if (dirs & RTE_PMD_RTAP_TX) {
+    rtap::txq_deactivate(dev, queue_id);
+    rtap::unclaim(&sh->tx_owner[queue_id]);
+  }
+  return 0;
+}
+
+int rte_pmd_rtap_queue_owner(uint16_t port_id, uint16_t queue_id, unsigned dir, pid_t* pid) {
+  rte_eth_dev* dev = api_dev(port_id, queue_id);
+  if (dev == nullptr) return -ENODEV;
+  if (queue_id >= rtap::kMaxQueues || pid == nullptr) return -EINVAL;
+  rtap::rtap_shared* sh = rtap::shared_of(dev);
+  rtap::ClaimWord* w = dir == RTE_PMD_RTAP_TX ? &sh->tx_owner[queue_id] : &sh->rx_owner[queue_id];
+  rtap::ClaimWord v = std::atomic_ref<rtap::ClaimWord>(*w).load();
+  *pid = v != 0 && rtap::owner_alive(v) ? rtap::pid_of(v) : 0;
+  return 0;
+}
