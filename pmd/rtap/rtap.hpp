@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace rtap {
 
@@ -156,8 +157,8 @@ struct RxRing {
   uint16_t posted = 0;    // reads in flight
   uint32_t capacity = 0;  // bytes one slot holds, vnet header included
   uint16_t seg_per_slot = 0;
-  bool claimed = false;        // this process owns the queue; its buffers are posted
-  uint32_t busy = 0;           // odd while a burst runs (see quiesce() in rtap_mp.cpp)
+  bool claimed = false;         // this process owns the queue; its buffers are posted
+  uint32_t busy = 0;            // odd while a burst runs (see quiesce() in rtap_mp.cpp)
   uint64_t next_claim_tsc = 0;  // rate limit of claim attempts from the burst function
 };
 
@@ -192,9 +193,13 @@ struct rtap_process {
   std::mutex fds_lock;
   bool secondary = false;
   bool sync_counted = false;  // this port counts in the secondary's sync-action registration
-  uint32_t generation = 0;  // of the fds this process holds (secondary)
-  bool closing = false;     // the port is being removed: bursts return 0 at once
+  uint32_t generation = 0;    // of the fds this process holds (secondary)
+  bool closing = false;       // the port is being removed: bursts return 0 at once
   uint16_t nb_fds = 0;
+  // Frames a secondary's re-sync took out of its reads; the next bursts deliver them first.
+  bool carry_pending = false;
+  std::vector<rte_mbuf*> carry[kMaxQueues];
+  pid_t busy_logged[2][kMaxQueues] = {};  // last owner named in a refused-claim message
   int fds[kMaxQueues];
   RxRing* rx[kMaxQueues];
   TxRing* tx[kMaxQueues];
@@ -264,17 +269,19 @@ uint16_t tx_inactive(rte_eth_dev* dev, uint16_t qid);
 void release_claims(rte_eth_dev* dev, uint16_t qid);  // this process's rx and tx claims
 bool stale(const rte_eth_dev* dev);  // a secondary's fds are of an older generation
 int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose);
-void rxq_deactivate(rte_eth_dev* dev, uint16_t qid);
+void rxq_deactivate(rte_eth_dev* dev, uint16_t qid, bool keep_frames = false);
+uint16_t take_carry(rtap_process* p, uint16_t qid, rte_mbuf** pkts, uint16_t n);
+void drop_carry(rtap_process* p);
 int txq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose);
 void txq_deactivate(rte_eth_dev* dev, uint16_t qid);
 void deactivate_all(rte_eth_dev* dev);
-void bump_generation(rte_eth_dev* dev);   // primary: after any change of fds or queues
-int mp_primary_register();                // on each probe in the primary; counted
-void mp_primary_unregister();             // on each close in the primary
-int secondary_attach(rte_eth_dev* dev);   // probe in a secondary: netlink, fds, rings
-int secondary_sync(rte_eth_dev* dev);     // fresh fds and rings after a generation change
-void secondary_close(rte_eth_dev* dev);   // only this process's fds, rings and claims
-int create_rings(rte_eth_dev* dev);       // per-process rings for every set-up queue
+void bump_generation(rte_eth_dev* dev);  // primary: after any change of fds or queues
+int mp_primary_register();               // on each probe in the primary; counted
+void mp_primary_unregister();            // on each close in the primary
+int secondary_attach(rte_eth_dev* dev);  // probe in a secondary: netlink, fds, rings
+int secondary_sync(rte_eth_dev* dev);    // fresh fds and rings after a generation change
+void secondary_close(rte_eth_dev* dev);  // only this process's fds, rings and claims
+int create_rings(rte_eth_dev* dev);      // per-process rings for every set-up queue
 uint32_t rx_frame_max(const rte_eth_dev* dev);
 int rxq_intr_enable_all(rte_eth_dev* dev);
 void rxq_intr_disable_all(rte_eth_dev* dev);
@@ -291,8 +298,10 @@ int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd);
 int rx_ring_layout(RxRing* r, rte_mempool* mp, uint32_t frame_max);  // segments per slot, no alloc
 int rx_ring_fill(RxRing* r, rte_mempool* mp, uint32_t frame_max);    // allocate slot buffers
 void rx_ring_free_buffers(RxRing* r);                                // after cancel: mbufs back
-int rx_ring_post_all(RxRing* r, int fd);                           // start: post every slot
-void rx_ring_cancel(RxRing* r);   // stop: all reads back, mbufs kept
+int rx_ring_post_all(RxRing* r, int fd);                             // start: post every slot
+// Stop: all reads back, mbufs kept in their slots. With keep, frames that had completed are
+// delivered into *keep (counted on q) instead of dropped.
+void rx_ring_cancel(RxRing* r, rtap_rxq* q = nullptr, std::vector<rte_mbuf*>* keep = nullptr);
 void rx_ring_destroy(RxRing* r);  // release: frees everything
 int tx_ring_create(TxRing* r, uint16_t nb_desc);
 void tx_ring_drain(TxRing* r);  // wait for writes, free mbufs

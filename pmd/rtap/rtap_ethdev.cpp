@@ -427,8 +427,8 @@ int dev_start(rte_eth_dev* dev) {
     // Buffers are allocated and posted by the process that polls the queue, at its first burst
     // (or claim): reads posted here would take frames no one collects.
     if (int rc = rx_ring_layout(r, q->mp, frame_max); rc < 0) {
-      PMD_LOG(ERR, "%s: rx queue %u cannot hold %u-byte frames: %s", dev->data->name, i,
-              frame_max, strerror(-rc));
+      PMD_LOG(ERR, "%s: rx queue %u cannot hold %u-byte frames: %s", dev->data->name, i, frame_max,
+              strerror(-rc));
       return rc;
     }
   }

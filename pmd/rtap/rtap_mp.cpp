@@ -19,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
@@ -33,7 +34,7 @@ bool is_rtap_port(const rte_eth_dev* dev);  // rtap_ethdev.cpp
 
 namespace {
 
-constexpr const char* kFdAction = "net_rtap_fds";    // secondary -> primary: queue fds
+constexpr const char* kFdAction = "net_rtap_fds";     // secondary -> primary: queue fds
 constexpr const char* kSyncAction = "net_rtap_sync";  // primary -> secondaries: re-read queues
 constexpr int kFdRequestTimeoutS = 2;
 
@@ -218,7 +219,7 @@ int fetch_fds(rte_eth_dev* dev) {
       r.first = got;
       req.len_param = sizeof(r);
       memcpy(req.param, &r, sizeof(r));
-      struct rte_mp_reply reply{};
+      struct rte_mp_reply reply {};
       timespec ts{kFdRequestTimeoutS, 0};
       int rc = rte_mp_request_sync(&req, &reply, &ts);
       if (rc < 0 || reply.nb_received != 1) {
@@ -283,8 +284,8 @@ void destroy_rings(rtap_process* p) {
 void quiesce(rtap_process* p) {
   __atomic_store_n(&p->closing, true, __ATOMIC_SEQ_CST);
   for (unsigned i = 0; i < kMaxQueues; i++) {
-    for (uint32_t* busy : {p->rx[i] ? &p->rx[i]->busy : nullptr,
-                           p->tx[i] ? &p->tx[i]->busy : nullptr}) {
+    for (uint32_t* busy :
+         {p->rx[i] ? &p->rx[i]->busy : nullptr, p->tx[i] ? &p->tx[i]->busy : nullptr}) {
       if (busy == nullptr) continue;
       uint32_t b = __atomic_load_n(busy, __ATOMIC_ACQUIRE);
       for (int spin = 0; (b & 1) && spin < 1000; spin++) {
@@ -312,9 +313,10 @@ int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
   pid_t owner = 0;
   int rc = claim(&shared_of(dev)->rx_owner[qid], &owner);
   if (rc < 0) {
-    if (verbose)
+    if (verbose && p->busy_logged[0][qid] != owner)
       PMD_LOG(ERR, "%s: rx queue %u is polled by process %d; fix: release it there or stop it",
               dev->data->name, qid, static_cast<int>(owner));
+    p->busy_logged[0][qid] = owner;
     return rc;
   }
   if (!dev->data->dev_started) return 0;  // owned; buffers go in at the first burst after start
@@ -330,13 +332,34 @@ int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
   return 0;
 }
 
-void rxq_deactivate(rte_eth_dev* dev, uint16_t qid) {
+void rxq_deactivate(rte_eth_dev* dev, uint16_t qid, bool keep_frames) {
   rtap_process* p = proc_of(dev);
   if (RxRing* r = p->rx[qid]) {
     r->claimed = false;
-    rx_ring_cancel(r);
+    auto* q = static_cast<rtap_rxq*>(dev->data->rx_queues ? dev->data->rx_queues[qid] : nullptr);
+    rx_ring_cancel(r, q, keep_frames ? &p->carry[qid] : nullptr);
     rx_ring_free_buffers(r);
+    if (!p->carry[qid].empty()) p->carry_pending = true;
   }
+}
+
+uint16_t take_carry(rtap_process* p, uint16_t qid, rte_mbuf** pkts, uint16_t n) {
+  std::vector<rte_mbuf*>& c = p->carry[qid];
+  uint16_t k = static_cast<uint16_t>(std::min<size_t>(n, c.size()));
+  std::copy(c.begin(), c.begin() + k, pkts);
+  c.erase(c.begin(), c.begin() + k);
+  bool any = false;
+  for (auto& v : p->carry) any = any || !v.empty();
+  p->carry_pending = any;
+  return k;
+}
+
+void drop_carry(rtap_process* p) {
+  for (auto& v : p->carry) {
+    for (rte_mbuf* m : v) rte_pktmbuf_free(m);
+    v.clear();
+  }
+  p->carry_pending = false;
 }
 
 int txq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
@@ -350,10 +373,10 @@ int txq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
   pid_t owner = 0;
   int rc = claim(&shared_of(dev)->tx_owner[qid], &owner);
   if (rc < 0) {
-    if (verbose)
-      PMD_LOG(ERR,
-              "%s: tx queue %u is used by process %d; fix: give each process its own tx queue",
+    if (verbose && p->busy_logged[1][qid] != owner)
+      PMD_LOG(ERR, "%s: tx queue %u is used by process %d; fix: give each process its own tx queue",
               dev->data->name, qid, static_cast<int>(owner));
+    p->busy_logged[1][qid] = owner;
     return rc;
   }
   if (!dev->data->dev_started) return 0;
@@ -392,6 +415,9 @@ bool activate_slow(rte_eth_dev* dev, uint16_t qid, Ring* (rtap_process::*rings)[
                    int (*activate)(rte_eth_dev*, uint16_t, bool), bool* warned) {
   rtap_process* p = proc_of(dev);
   if (p == nullptr || __atomic_load_n(&p->closing, __ATOMIC_ACQUIRE)) return false;
+  // Never re-sync while the primary is re-configuring (the port is stopped then): the shared
+  // queue structs may be changing under us. Its dev_start bumps the generation again.
+  if (!dev->data->dev_started) return false;
   if (stale(dev)) {
     static thread_local uint64_t next_sync = 0;
     uint64_t now = rte_get_timer_cycles();
@@ -440,8 +466,7 @@ int mp_primary_register() {
   int rc = rte_mp_action_register(kFdAction, fd_action);
   if (rc < 0 && rte_errno != EEXIST) {
     primary_ports.fetch_sub(1);
-    PMD_LOG(ERR, "cannot register the %s multi-process action: %s", kFdAction,
-            strerror(rte_errno));
+    PMD_LOG(ERR, "cannot register the %s multi-process action: %s", kFdAction, strerror(rte_errno));
     return -rte_errno;
   }
   return 0;
@@ -484,7 +509,12 @@ int create_rings(rte_eth_dev* dev) {
 
 int secondary_sync(rte_eth_dev* dev) {
   rtap_process* p = proc_of(dev);
-  deactivate_all(dev);
+  // Frames that completed into our reads since the primary restarted the port are delivered
+  // after the re-sync, not dropped: the kernel already counted them as sent to us.
+  for (uint16_t i = 0; i < kMaxQueues; i++) {
+    rxq_deactivate(dev, i, true);
+    txq_deactivate(dev, i);
+  }
   rxq_intr_disable_all(dev);
   destroy_rings(p);
   int rc = fetch_fds(dev);
@@ -542,6 +572,7 @@ void secondary_close(rte_eth_dev* dev) {
   }
   rxq_intr_disable_all(dev);
   destroy_rings(p);
+  drop_carry(p);
   close_fds(p);
   if (p->sync_counted && secondary_ports.fetch_sub(1) == 1) rte_mp_action_unregister(kSyncAction);
   p->sync_counted = false;
@@ -572,6 +603,8 @@ int rte_pmd_rtap_sync(uint16_t port_id) {
   rte_eth_dev* dev = api_dev(port_id, 0);
   if (dev == nullptr) return -ENODEV;
   if (!rtap::proc_of(dev)->secondary) return 0;
+  rtap::refresh_fast_path(dev);
+  if (!dev->data->dev_started) return 0;  // see activate_slow(): the next start re-syncs
   if (rtap::stale(dev)) {
     int rc = rtap::secondary_sync(dev);
     if (rc < 0) return rc;
@@ -589,6 +622,22 @@ int rte_pmd_rtap_queue_claim(uint16_t port_id, uint16_t queue_id, unsigned dirs)
     PMD_LOG(ERR, "%s: no queue %u (the port has %u)", dev->data->name, queue_id,
             dev->data->nb_rx_queues);
     return -EINVAL;
+  }
+  if (!dev->data->dev_started || rtap::stale(dev)) {
+    // Ownership only: this process's rings for the queue may not exist yet. Buffers are posted
+    // at the first burst once the port runs.
+    rtap::rtap_shared* sh = rtap::shared_of(dev);
+    pid_t owner = 0;
+    if ((dirs & RTE_PMD_RTAP_RX) && rtap::claim(&sh->rx_owner[queue_id], &owner) < 0) {
+      PMD_LOG(ERR, "%s: rx queue %u is polled by process %d", dev->data->name, queue_id, owner);
+      return -EBUSY;
+    }
+    if ((dirs & RTE_PMD_RTAP_TX) && rtap::claim(&sh->tx_owner[queue_id], &owner) < 0) {
+      PMD_LOG(ERR, "%s: tx queue %u is used by process %d", dev->data->name, queue_id, owner);
+      if (dirs & RTE_PMD_RTAP_RX) rtap::unclaim(&sh->rx_owner[queue_id]);
+      return -EBUSY;
+    }
+    return 0;
   }
   if (dirs & RTE_PMD_RTAP_RX) {
     rc = rtap::rxq_activate(dev, queue_id, true);
@@ -612,6 +661,8 @@ int rte_pmd_rtap_queue_release(uint16_t port_id, uint16_t queue_id, unsigned dir
   if (dirs & RTE_PMD_RTAP_RX) {
     rtap::rxq_deactivate(dev, queue_id);
     rtap::unclaim(&sh->rx_owner[queue_id]);
+    for (rte_mbuf* m : rtap::proc_of(dev)->carry[queue_id]) rte_pktmbuf_free(m);
+    rtap::proc_of(dev)->carry[queue_id].clear();
   }
   if (dirs & RTE_PMD_RTAP_TX) {
     rtap::txq_deactivate(dev, queue_id);

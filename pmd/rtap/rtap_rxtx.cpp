@@ -337,14 +337,19 @@ struct BusyMark {
 
 uint16_t rx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   auto* q = static_cast<rtap_rxq*>(queue);
+  if (unlikely(q == nullptr)) return 0;  // a secondary polling a queue not set up (yet)
   rte_eth_dev* dev = &rte_eth_devices[q->port_id];
   rtap_process* proc = proc_of(dev);
   if (unlikely(proc == nullptr)) return 0;
   RxRing* r = proc->rx[q->qid];
   // Not owned by this process yet, or (secondary) fds of an older generation.
-  if (unlikely(r == nullptr || !r->claimed || stale(dev))) {
+  if (unlikely(r == nullptr || !r->claimed || stale(dev) || proc->carry_pending)) {
     if (!rx_inactive(dev, q->qid)) return 0;
     r = proc->rx[q->qid];
+    if (unlikely(proc->carry_pending)) {
+      uint16_t n = take_carry(proc, q->qid, pkts, nb_pkts);
+      if (n > 0) return n;
+    }
   }
   BusyMark mark(&r->busy);
   if (unlikely(__atomic_load_n(&proc->closing, __ATOMIC_ACQUIRE))) return 0;
@@ -357,6 +362,7 @@ uint16_t tx_active(rtap_txq* q, TxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_
 
 uint16_t tx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   auto* q = static_cast<rtap_txq*>(queue);
+  if (unlikely(q == nullptr)) return 0;
   rte_eth_dev* dev = &rte_eth_devices[q->port_id];
   rtap_process* proc = proc_of(dev);
   if (unlikely(proc == nullptr)) return 0;
@@ -373,7 +379,6 @@ uint16_t tx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
 namespace {
 
 uint16_t tx_active(rtap_txq* q, TxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_pkts) {
-
   tx_reap(q, r);
   uint16_t i;
   unsigned queued = 0;
@@ -546,7 +551,7 @@ int rx_ring_post_all(RxRing* r, int fd) {
   return rc < 0 ? rc : 0;
 }
 
-void rx_ring_cancel(RxRing* r) {
+void rx_ring_cancel(RxRing* r, rtap_rxq* q, std::vector<rte_mbuf*>* keep) {
   if (!r->ring_ok || r->posted == 0) return;
   io_uring_sqe* sqe = io_uring_get_sqe(&r->ring);
   if (sqe == nullptr) {
@@ -571,6 +576,9 @@ void rx_ring_cancel(RxRing* r) {
       if (id >= r->nb_slots) continue;
       r->slots[id].posted = false;
       r->posted--;
+      if (keep != nullptr && q != nullptr && cqe->res > 0) {
+        if (rte_mbuf* m = rx_complete(q, r, &r->slots[id], cqe->res)) keep->push_back(m);
+      }
     }
     io_uring_cq_advance(&r->ring, seen);
   }
