@@ -188,9 +188,15 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
       // A dead worker cannot write its block or return the mbufs cached for its lcore: the
       // primary takes over as the single writer until the next start.
       FdbService fdb(mem, cfg, *ports);
-      auto on_worker_exit = [&mem, &fdb](int w) {
+      const bool all_rtap = ports->all_rtap();
+      auto on_worker_exit = [&mem, &fdb, all_rtap](int w) {
         fdb.reset_learn_ring(w);
         mem.counters(w).state.store(static_cast<uint32_t>(WorkerState::kStopped));
+        if (all_rtap) {
+          if (unsigned n = mem.reclaim_pool(w))
+            std::printf("vswitchd: worker %d: %u mbufs it held recovered into its pool\n", w, n);
+          return;
+        }
         rte_mempool* mp = mem.pool(w);
         if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, static_cast<unsigned>(w + 1)))
           rte_mempool_cache_flush(cache, mp);

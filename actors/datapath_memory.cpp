@@ -79,4 +79,25 @@ void DatapathMemory::destroy() {
   topology_ = nullptr;
 }
 
+unsigned DatapathMemory::reclaim_pool(int worker) {
+  rte_mempool* mp = pools_.at(worker);
+  const unsigned before = rte_mempool_avail_count(mp);
+  // Empty the pool's common store (bypassing every lcore cache), then put every object back,
+  // re-initialised: the dead worker's view of the pool is gone with it.
+  if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, static_cast<unsigned>(worker + 1)))
+    cache->len = 0;
+  void* obj = nullptr;
+  while (rte_mempool_ops_dequeue_bulk(mp, &obj, 1) == 0) {
+  }
+  rte_mempool_obj_iter(
+      mp,
+      [](rte_mempool* m, void*, void* obj, unsigned idx) {
+        rte_pktmbuf_init(m, nullptr, obj, idx);
+        rte_mempool_ops_enqueue_bulk(m, &obj, 1);
+      },
+      nullptr);
+  const unsigned after = rte_mempool_avail_count(mp);
+  return after > before ? after - before : 0;
+}
+
 }  // namespace vs

@@ -24,6 +24,12 @@ class DatapathMemory {
   WorkerCounterBlock& counters(int worker) { return *counters_.at(worker); }
   const WorkerCounterBlock& counters(int worker) const { return *counters_.at(worker); }
   rte_mempool* pool(int worker) const { return pools_.at(worker); }
+  // After a worker died: every mbuf of its pool back to free, including those it had posted as
+  // rx buffers or had in flight (a SIGKILL returns none of them). Only valid when no one else
+  // holds the pool's mbufs: true when the worker's queues are all net_rtap (its rx buffers are
+  // process-private to the worker), false with net_tap (its rx rings live in shared memory).
+  // Returns the number of mbufs recovered.
+  unsigned reclaim_pool(int worker);
   rte_ring* learn_ring(int worker) const { return rings_.at(worker); }
   FdbTable& fdb() { return *fdb_; }
   int nb_workers() const { return static_cast<int>(pools_.size()); }

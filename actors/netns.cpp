@@ -68,6 +68,11 @@ NetnsError netns_detach_link(const std::string& ifname, const std::string& netns
       {"ip", "-n", netns, "link", "set", "dev", ifname, "netns", std::to_string(getpid())});
 }
 
+NetnsError netns_configure_link(const std::string& ifname, const std::string& netns,
+                                const std::vector<std::string>& addresses) {
+  return configure_link(ifname, netns, addresses);
+}
+
 NetnsError link_configure_here(const std::string& ifname,
                                const std::vector<std::string>& addresses) {
   return configure_link(ifname, "", addresses);

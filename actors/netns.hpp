@@ -21,6 +21,10 @@ NetnsError netns_attach_link(const std::string& ifname, const std::string& netns
                              const std::vector<std::string>& addresses);
 // Moves `ifname` back from `netns` into our own namespace (before the port is stopped).
 NetnsError netns_detach_link(const std::string& ifname, const std::string& netns);
+// Sets addresses and link up on a netdev that is already in `netns` (net_rtap creates its TAP
+// there).
+NetnsError netns_configure_link(const std::string& ifname, const std::string& netns,
+                                const std::vector<std::string>& addresses);
 // Sets addresses and link up on a netdev left in our own namespace.
 NetnsError link_configure_here(const std::string& ifname,
                                const std::vector<std::string>& addresses);

@@ -3,6 +3,7 @@
 #include <rte_dev.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_mbuf.h>
 #include <rte_mempool.h>
 
 #include <algorithm>
@@ -16,8 +17,14 @@ namespace vs {
 namespace {
 
 // DPDK 22.11's net_tap passes a secondary all rx and tx queue fds in one rte_mp message, which
-// carries at most RTE_MP_MAX_FD_NUM (8) fds: so at most 4 queue pairs per port.
+// carries at most RTE_MP_MAX_FD_NUM (8) fds: so at most 4 queue pairs per port. net_rtap fetches
+// them in chunks; its own limit is 64 queue pairs.
 constexpr int kTapMaxQueuesMultiProcess = RTE_MP_MAX_FD_NUM / 2;
+constexpr int kRtapMaxQueues = 64;
+
+bool is_rtap(const PortRuntime& port) {
+  return port.cfg.driver == "rtap";
+}
 
 std::string port_error(const PortRuntime& port, const std::string& what) {
   return "port " + port.cfg.name + " (switch " + port.switch_name + "): " + what;
@@ -29,15 +36,24 @@ uint16_t port_queue_count(const config::PortConfig& port, int nb_workers) {
   return static_cast<uint16_t>(std::max(port.queues, nb_workers + 1));
 }
 
+// mbufs one rx queue keeps posted. net_rtap with LRO chains 2 KB mbufs up to 64 KB per buffer.
+unsigned rx_queue_mbufs(const config::PortConfig& port) {
+  if (port.driver != "rtap") return kRxRingSize;
+  const unsigned room = RTE_MBUF_DEFAULT_DATAROOM;
+  const unsigned segs = (65535 + 14 + 8 + 12 + room - 1) / room + 1;
+  return kRtapRxRingSize * segs;
+}
+
 unsigned mbufs_needed_per_worker(const config::Config& cfg) {
   const int workers = cfg.daemon.workers;
-  std::vector<unsigned> rx_queues(static_cast<size_t>(workers), 0);
+  std::vector<unsigned> posted(static_cast<size_t>(workers), 0);
   for (const auto& sw : cfg.switches)
     for (const auto& p : sw.ports)
-      for (uint16_t q = 0; q < port_queue_count(p, workers); ++q) ++rx_queues[q % workers];
-  unsigned most = *std::max_element(rx_queues.begin(), rx_queues.end());
+      for (uint16_t q = 0; q < port_queue_count(p, workers); ++q)
+        posted[q % workers] += rx_queue_mbufs(p);
+  unsigned most = *std::max_element(posted.begin(), posted.end());
   // In flight: one rx burst flooded to every port's tx buffer, plus the lcore cache (256).
-  unsigned needed = most * kRxRingSize + 2048;
+  unsigned needed = most + 2048;
   return std::max(needed, static_cast<unsigned>(cfg.daemon.mbufs_per_worker));
 }
 
@@ -75,11 +91,12 @@ std::string PortManager::create_all() {
 }
 
 std::string PortManager::create_port(PortRuntime& port) {
-  if (port.cfg.driver == "rtap") {
-    return port_error(port,
-                      "driver \"rtap\" is not available in this build yet; use driver = \"tap\"");
+  if (is_rtap(port) && port.nb_queues > kRtapMaxQueues) {
+    return port_error(port, "driver \"rtap\" supports at most " + std::to_string(kRtapMaxQueues) +
+                                " queues (queues and workers+1 are " +
+                                std::to_string(port.nb_queues) + ")");
   }
-  if (port.nb_queues > kTapMaxQueuesMultiProcess) {
+  if (!is_rtap(port) && port.nb_queues > kTapMaxQueuesMultiProcess) {
     return port_error(port, "driver \"tap\" supports at most " +
                                 std::to_string(kTapMaxQueuesMultiProcess) +
                                 " queues with workers (queues and workers+1 are " +
@@ -90,9 +107,18 @@ std::string PortManager::create_port(PortRuntime& port) {
     return port_error(port, "DPDK's port limit (RTE_MAX_ETHPORTS = " +
                                 std::to_string(RTE_MAX_ETHPORTS) + ") is reached");
   }
-  port.device_name = "net_tap_" + port.cfg.name;
+  port.device_name = (is_rtap(port) ? "net_rtap_" : "net_tap_") + port.cfg.name;
   std::string devargs = port.device_name + ",iface=" + port.cfg.name;
   if (!port.cfg.mac.empty()) devargs += ",mac=" + port.cfg.mac;
+  if (is_rtap(port)) {
+    devargs += ",queues=" + std::to_string(port.nb_queues);
+    // net_rtap makes the TAP inside the VM's namespace and controls it there by ifindex.
+    if (!port.cfg.netns.empty()) {
+      if (auto err = netns_ensure(port.cfg.netns, port.netns_created))
+        return port_error(port, err.message);
+      devargs += ",netns=" + port.cfg.netns;
+    }
+  }
   int rc = rte_dev_probe(devargs.c_str());
   if (rc < 0) {
     return port_error(port, "cannot create the TAP (" + devargs + "): " + rte_strerror(-rc) +
@@ -108,13 +134,24 @@ std::string PortManager::create_port(PortRuntime& port) {
 std::string PortManager::configure_and_start(PortRuntime& port) {
   rte_eth_conf conf;
   std::memset(&conf, 0, sizeof(conf));
+  rte_eth_dev_info caps{};
+  if (is_rtap(port) && rte_eth_dev_info_get(port.port_id, &caps) == 0) {
+    // Offloads through the virtio-net header: GSO super-frames and partial checksums cross the
+    // switch untouched, and the kernel behind the egress TAP finishes them (forwarder.cpp).
+    conf.rxmode.offloads =
+        caps.rx_offload_capa &
+        (RTE_ETH_RX_OFFLOAD_TCP_LRO | RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+    conf.txmode.offloads =
+        caps.tx_offload_capa & (RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
+                                RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
+  }
   int rc = rte_eth_dev_configure(port.port_id, port.nb_queues, port.nb_queues, &conf);
   if (rc < 0) return port_error(port, std::string("configure failed: ") + rte_strerror(-rc));
   for (uint16_t q = 0; q < port.nb_queues; ++q) {
     // The rx queue draws from the pool of the worker that polls it.
     rte_mempool* pool = mem_.pool(q % nb_workers_);
-    rc = rte_eth_rx_queue_setup(port.port_id, q, kRxRingSize, rte_eth_dev_socket_id(port.port_id),
-                                nullptr, pool);
+    rc = rte_eth_rx_queue_setup(port.port_id, q, is_rtap(port) ? kRtapRxRingSize : kRxRingSize,
+                                rte_eth_dev_socket_id(port.port_id), nullptr, pool);
     if (rc < 0) {
       return port_error(port, "rx queue " + std::to_string(q) +
                                   " setup failed: " + rte_strerror(-rc) + " (mbuf pool of worker " +
@@ -154,6 +191,11 @@ std::string PortManager::configure_and_start(PortRuntime& port) {
 }
 
 std::string PortManager::attach_netdev(PortRuntime& port) {
+  if (is_rtap(port) && !port.cfg.netns.empty()) {
+    if (auto err = netns_configure_link(port.cfg.name, port.cfg.netns, port.cfg.addresses))
+      return port_error(port, err.message);
+    return {};
+  }
   if (port.cfg.netns.empty()) {
     if (auto err = link_configure_here(port.cfg.name, port.cfg.addresses))
       return port_error(port, err.message);

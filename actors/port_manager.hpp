@@ -28,6 +28,8 @@ struct PortRuntime {
 // Descriptors per rx queue. net_tap keeps one mbuf posted per descriptor, so every rx queue holds
 // this many mbufs of its worker's pool at all times.
 inline constexpr uint16_t kRxRingSize = 512;
+// net_rtap with LRO posts buffers for 64 KB super-frames: 256 of them per queue hold 16 MB.
+inline constexpr uint16_t kRtapRxRingSize = 256;
 inline constexpr uint16_t kTxRingSize = 512;
 
 // Queue pairs a port gets: one tx queue per worker plus the primary's; net_tap needs as many rx
@@ -53,6 +55,11 @@ class PortManager {
 
   const std::vector<PortRuntime>& ports() const { return ports_; }
   uint16_t primary_tx_queue() const { return static_cast<uint16_t>(nb_workers_); }
+  bool all_rtap() const {
+    for (const PortRuntime& p : ports_)
+      if (p.cfg.driver != "rtap") return false;
+    return true;
+  }
 
  private:
   std::string create_port(PortRuntime& port);

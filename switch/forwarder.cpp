@@ -2,6 +2,7 @@
 
 #include <rte_ethdev.h>
 #include <rte_ether.h>
+#include <rte_ip.h>
 #include <rte_ring_elem.h>
 #include <time.h>
 
@@ -23,6 +24,52 @@ void now(uint64_t& ns, uint32_t& s) {
 }
 
 }  // namespace
+
+// A frame the kernel left unfinished for an offload-capable reader (a GSO super-frame from LRO,
+// or a checksum it left partial) goes out with the same request, so the kernel behind the
+// egress TAP finishes it: segmenting and checksumming never happen in the switch. This is what
+// carries TSO from VM to VM. Only TCP/UDP over IPv4 or over IPv6 without extension headers can
+// be expressed; anything else keeps no request (the kernel only leaves those two kinds).
+static void request_offload_like_rx(rte_mbuf* m, const EthInfo& eth) {
+  const uint64_t rx = m->ol_flags;
+  const bool lro = rx & RTE_MBUF_F_RX_LRO;
+  const bool partial = (rx & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_NONE;
+  if (!lro && !partial) return;
+  const uint32_t l2 = eth.tagged ? 18 : 14;
+  uint8_t buf[60];
+  uint64_t tx = 0;
+  uint32_t l3 = 0;
+  uint8_t proto = 0;
+  if (eth.ethertype == RTE_ETHER_TYPE_IPV4) {
+    const auto* ip = static_cast<const rte_ipv4_hdr*>(rte_pktmbuf_read(m, l2, 20, buf));
+    if (ip == nullptr) return;
+    l3 = rte_ipv4_hdr_len(ip);
+    proto = ip->next_proto_id;
+    tx = RTE_MBUF_F_TX_IPV4;
+  } else if (eth.ethertype == RTE_ETHER_TYPE_IPV6) {
+    const auto* ip = static_cast<const rte_ipv6_hdr*>(rte_pktmbuf_read(m, l2, 40, buf));
+    if (ip == nullptr) return;
+    l3 = 40;
+    proto = ip->proto;
+    tx = RTE_MBUF_F_TX_IPV6;
+  } else {
+    return;
+  }
+  if (proto == IPPROTO_TCP) {
+    const auto* th = static_cast<const uint8_t*>(rte_pktmbuf_read(m, l2 + l3 + 12, 1, buf));
+    if (th == nullptr) return;
+    m->l4_len = static_cast<uint64_t>((*th >> 4) * 4);
+    tx |= RTE_MBUF_F_TX_TCP_CKSUM | (lro ? RTE_MBUF_F_TX_TCP_SEG : 0);
+  } else if (proto == IPPROTO_UDP && !lro) {
+    m->l4_len = 8;
+    tx |= RTE_MBUF_F_TX_UDP_CKSUM;
+  } else {
+    return;
+  }
+  m->l2_len = l2;
+  m->l3_len = l3;
+  m->ol_flags |= tx;  // tso_segsz came from the vnet header with RX_LRO
+}
 
 bool build_plan(const SharedTopology& shared, int worker_id, WorkerPlan& plan) {
   TopologyTable& table = *plan.table;
@@ -123,6 +170,7 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   uint16_t vlan = 0;
   if (bad == DropReason::kCount) bad = ingress_vlan(in, eth, vlan);
   if (bad != DropReason::kCount) return drop(ingress, bad, m);
+  request_offload_like_rx(m, eth);
 
   if (!mac_is_multicast(eth.src)) learn(plan, sw, ingress, eth.src, vlan);
 
@@ -176,6 +224,7 @@ rte_mbuf* Forwarder::make_variant(rte_mbuf* m, const EthInfo& eth, uint16_t vlan
   } else if (want == kTagged) {
     c->vlan_tci = vlan;
     rc = rte_vlan_insert(&c);
+    if (rc == 0 && (c->ol_flags & (RTE_MBUF_F_TX_L4_MASK | RTE_MBUF_F_TX_TCP_SEG))) c->l2_len += 4;
   } else {
     rc = rte_vlan_strip(c);
     c->ol_flags &= ~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "rte_pmd_rtap.h"
 #include "switch/counters.hpp"
 #include "switch/fdb.hpp"
 #include "switch/forwarder.hpp"
@@ -88,6 +89,34 @@ std::string find_shared_objects(int worker_id, SharedObjects& shm) {
   return {};
 }
 
+bool is_rtap(uint16_t port_id) {
+  rte_eth_dev_info info{};
+  return rte_eth_dev_info_get(port_id, &info) == 0 && info.driver_name != nullptr &&
+         std::strcmp(info.driver_name, "net_rtap") == 0;
+}
+
+// net_rtap queues belong to one process at a time: claim this worker's rx queues and tx queue
+// at once, so a queue still held by a live process is reported now (the burst would otherwise
+// retry quietly), and a dead predecessor's queues are taken over before the first poll.
+void claim_rtap_queues(int worker_id, const WorkerPlan& plan) {
+  const TopologyTable& t = *plan.table;
+  for (uint16_t i = 0; i < t.nb_ports; ++i) {
+    const uint16_t port = t.ports[i].dpdk_port_id;
+    if (!is_rtap(port)) continue;
+    int rc = rte_pmd_rtap_queue_claim(port, plan.tx_queue, RTE_PMD_RTAP_TX);
+    if (rc < 0)
+      std::fprintf(stderr, "vswitch-worker %d: port %s tx queue %u: %s\n", worker_id,
+                   t.ports[i].name, plan.tx_queue, rte_strerror(-rc));
+  }
+  for (const RxAssignment& rx : plan.rx) {
+    if (!is_rtap(rx.port_id)) continue;
+    int rc = rte_pmd_rtap_queue_claim(rx.port_id, rx.queue, RTE_PMD_RTAP_RX);
+    if (rc < 0)
+      std::fprintf(stderr, "vswitch-worker %d: port %u rx queue %u: %s\n", worker_id, rx.port_id,
+                   rx.queue, rte_strerror(-rc));
+  }
+}
+
 int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t started_ns) {
   const SharedTopology& topo = *shm.topology;
   WorkerCounterBlock& counters = *shm.counters;
@@ -97,6 +126,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
                  worker_id);
     return kWorkerExitAttach;
   }
+  claim_rtap_queues(worker_id, plan);
   auto forwarder = std::make_unique<Forwarder>(counters, *shm.fdb, shm.learn_ring, shm.pool);
   const pid_t parent = getppid();
   counters.state.store(static_cast<uint32_t>(WorkerState::kRunning), std::memory_order_release);
@@ -133,6 +163,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
     }
     if (topo.generation.load(std::memory_order_acquire) != plan.generation) {
       build_plan(topo, worker_id, plan);
+      claim_rtap_queues(worker_id, plan);
     }
   }
   return kWorkerExitOk;
