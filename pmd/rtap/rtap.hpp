@@ -158,7 +158,6 @@ struct RxRing {
   uint32_t capacity = 0;  // bytes one slot holds, vnet header included
   uint16_t seg_per_slot = 0;
   bool claimed = false;         // this process owns the queue; its buffers are posted
-  uint32_t busy = 0;            // odd while a burst runs (see quiesce() in rtap_mp.cpp)
   uint64_t next_claim_tsc = 0;  // rate limit of claim attempts from the burst function
 };
 
@@ -177,8 +176,13 @@ struct TxRing {
   uint16_t nb_free = 0;
   uint16_t nb_slots = 0;
   bool claimed = false;
-  uint32_t busy = 0;
   uint64_t next_claim_tsc = 0;
+};
+
+// Odd while a burst runs on the queue in this process: see quiesce() in rtap_mp.cpp. One cache
+// line each, since different lcores poll different queues.
+struct alignas(64) BusyWord {
+  uint32_t v = 0;
 };
 
 struct rtap_process {
@@ -195,6 +199,7 @@ struct rtap_process {
   bool sync_counted = false;  // this port counts in the secondary's sync-action registration
   uint32_t generation = 0;    // of the fds this process holds (secondary)
   bool closing = false;       // the port is being removed: bursts return 0 at once
+  BusyWord rx_busy[kMaxQueues], tx_busy[kMaxQueues];
   uint16_t nb_fds = 0;
   // Frames a secondary's re-sync took out of its reads; the next bursts deliver them first.
   bool carry_pending = false;
@@ -281,6 +286,7 @@ void mp_primary_unregister();            // on each close in the primary
 int secondary_attach(rte_eth_dev* dev);  // probe in a secondary: netlink, fds, rings
 int secondary_sync(rte_eth_dev* dev);    // fresh fds and rings after a generation change
 void secondary_close(rte_eth_dev* dev);  // only this process's fds, rings and claims
+void retire_process(rtap_process* p);    // rtap_ethdev.cpp: freed at process exit
 int create_rings(rte_eth_dev* dev);      // per-process rings for every set-up queue
 uint32_t rx_frame_max(const rte_eth_dev* dev);
 int rxq_intr_enable_all(rte_eth_dev* dev);

@@ -24,8 +24,10 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 RTE_LOG_REGISTER(rtap_logtype, pmd.net.rtap, NOTICE);
 
@@ -513,8 +515,11 @@ int dev_close(rte_eth_dev* dev) {
     lsc_disable(dev);
     if (p->nl_fd >= 0) close(p->nl_fd);
     if (p->ns_fd >= 0) close(p->ns_fd);
-    delete p;
-    dev->process_private = nullptr;
+    p->nl_fd = p->ns_fd = -1;
+    __atomic_store_n(&dev->process_private, nullptr, __ATOMIC_SEQ_CST);
+    // An lcore may still be between reading process_private and testing `closing` (hot-unplug
+    // while polling): the struct stays allocated, closed and empty, until the process exits.
+    retire_process(p);
     return 0;
   }
   if (rte_eal_process_type() == RTE_PROC_PRIMARY) {
@@ -1098,6 +1103,13 @@ int rtap_remove(rte_vdev_device* vdev) {
 }
 
 }  // namespace
+
+void retire_process(rtap_process* p) {
+  static std::mutex lock;
+  static std::vector<std::unique_ptr<rtap_process>> graveyard;
+  std::lock_guard<std::mutex> g(lock);
+  graveyard.emplace_back(p);
+}
 
 bool is_rtap_port(const rte_eth_dev* dev) {
   return dev->dev_ops == &kOps;

@@ -277,24 +277,22 @@ void destroy_rings(rtap_process* p) {
   }
 }
 
-// Waits until no burst of this process runs on the port's rings: the bursts test `closing`
-// right after marking themselves busy (an odd count), and the loop below waits for every odd
-// count to move. The extra millisecond covers the store-to-load reordering window of the
-// burst's mark (no fence on the fast path).
+// Waits until no burst of this process runs on the port (hot-unplug while an lcore polls):
+// a burst marks its queue busy (an odd count, sequentially consistent) before it tests
+// `closing`, and this sets `closing` before it reads the marks, so either the burst returns at
+// once or this waits for its mark to move. The process struct itself is never freed while the
+// process runs (retire_process), since a late burst may still read `closing`.
 void quiesce(rtap_process* p) {
   __atomic_store_n(&p->closing, true, __ATOMIC_SEQ_CST);
   for (unsigned i = 0; i < kMaxQueues; i++) {
-    for (uint32_t* busy :
-         {p->rx[i] ? &p->rx[i]->busy : nullptr, p->tx[i] ? &p->tx[i]->busy : nullptr}) {
-      if (busy == nullptr) continue;
-      uint32_t b = __atomic_load_n(busy, __ATOMIC_ACQUIRE);
-      for (int spin = 0; (b & 1) && spin < 1000; spin++) {
+    for (uint32_t* busy : {&p->rx_busy[i].v, &p->tx_busy[i].v}) {
+      uint32_t b = __atomic_load_n(busy, __ATOMIC_SEQ_CST);
+      for (int spin = 0; (b & 1) && spin < 10000; spin++) {
         usleep(100);
         if (__atomic_load_n(busy, __ATOMIC_ACQUIRE) != b) break;
       }
     }
   }
-  usleep(1000);
 }
 
 }  // namespace

@@ -326,10 +326,12 @@ uint16_t rx_active(rtap_rxq* q, RxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_
   return nb;
 }
 
-// Marks the ring busy (odd) for the duration of a burst; see quiesce() in rtap_mp.cpp.
+// Marks the queue busy (odd) for the duration of a burst; see quiesce() in rtap_mp.cpp. The
+// mark is a sequentially consistent store (one locked instruction per burst) so that either
+// this burst sees `closing`, or the closing thread sees the mark and waits.
 struct BusyMark {
   uint32_t* busy;
-  explicit BusyMark(uint32_t* b) : busy(b) { __atomic_store_n(busy, *busy + 1, __ATOMIC_RELEASE); }
+  explicit BusyMark(uint32_t* b) : busy(b) { __atomic_store_n(busy, *busy + 1, __ATOMIC_SEQ_CST); }
   ~BusyMark() { __atomic_store_n(busy, *busy + 1, __ATOMIC_RELEASE); }
 };
 
@@ -341,6 +343,8 @@ uint16_t rx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   rte_eth_dev* dev = &rte_eth_devices[q->port_id];
   rtap_process* proc = proc_of(dev);
   if (unlikely(proc == nullptr)) return 0;
+  BusyMark mark(&proc->rx_busy[q->qid].v);
+  if (unlikely(__atomic_load_n(&proc->closing, __ATOMIC_SEQ_CST))) return 0;
   RxRing* r = proc->rx[q->qid];
   // Not owned by this process yet, or (secondary) fds of an older generation.
   if (unlikely(r == nullptr || !r->claimed || stale(dev) || proc->carry_pending)) {
@@ -351,8 +355,6 @@ uint16_t rx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
       if (n > 0) return n;
     }
   }
-  BusyMark mark(&r->busy);
-  if (unlikely(__atomic_load_n(&proc->closing, __ATOMIC_ACQUIRE))) return 0;
   return rx_active(q, r, proc->fds[q->qid], pkts, nb_pkts);
 }
 
@@ -366,13 +368,13 @@ uint16_t tx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   rte_eth_dev* dev = &rte_eth_devices[q->port_id];
   rtap_process* proc = proc_of(dev);
   if (unlikely(proc == nullptr)) return 0;
+  BusyMark mark(&proc->tx_busy[q->qid].v);
+  if (unlikely(__atomic_load_n(&proc->closing, __ATOMIC_SEQ_CST))) return 0;
   TxRing* r = proc->tx[q->qid];
   if (unlikely(r == nullptr || !r->claimed || stale(dev))) {
     if (!tx_inactive(dev, q->qid)) return 0;
     r = proc->tx[q->qid];
   }
-  BusyMark mark(&r->busy);
-  if (unlikely(__atomic_load_n(&proc->closing, __ATOMIC_ACQUIRE))) return 0;
   return tx_active(q, r, proc->fds[q->qid], pkts, nb_pkts);
 }
 
