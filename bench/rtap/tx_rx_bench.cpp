@@ -1,6 +1,7 @@
 // Micro-benchmark: net_rtap against DPDK's net_tap, one queue each, same process, same run.
 //
 //   ip netns exec NS rtap_bench [--duration S] [--reps N] [--mss N] [--only tx,rx64,tso,...]
+//                               [--no-secondary]
 //
 // Root. bench/rtap/run builds it (CMake target rtap_bench), creates the namespace NS, runs it
 // there and removes everything afterwards; it prints a markdown report on stdout, progress on
@@ -23,6 +24,18 @@
 //                     window and follow the kernel's ACKs. Gbit/s = payload acknowledged by the
 //                     kernel / time; checked against the bytes the listener read, the TAP's
 //                     rx_bytes and the namespace's TCP InCsumErrors.
+//
+// One queue, primary against secondary (net_rtap only; --no-secondary skips it): right after
+// each net_rtap tx/rx cell the primary releases queue 0 (rte_pmd_rtap_queue_release) and
+// fork/execs itself as a DPDK secondary process (same --file-prefix, lcore 1 on core 0, the
+// generator again on core 1) that claims the queue, runs the same cell with the same checks and
+// prints one line; the primary never polls the port meanwhile and takes the queue back at its
+// next burst. The primary runs with --base-virtaddr=0x300000000000 (as the daemon does), so the
+// secondary maps the hugepage memory at the same address. The secondary mode, for that:
+//
+//   rtap_bench --role secondary --prefix P --port NAME --ifname IF --work rx|tx --size N
+//              --duration S
+//   -> "result attach_ms=A mpps=M ..." on stdout (or "error ..."), exit status 0 / 1
 #include <rte_bus_vdev.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -33,6 +46,7 @@
 #include <rte_udp.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -42,8 +56,10 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,6 +75,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "rte_pmd_rtap.h"
 
 namespace {
 
@@ -321,6 +339,7 @@ class Generator {
 struct RxResult {
   double mpps = 0, offered_mpps = 0;
   uint64_t received = 0, offered = 0, tap_dropped = 0, slices = 0, stalled_slices = 0;
+  uint64_t bad_len = 0;  // frames received with another length than the generator's
 };
 
 RxResult rx_cell(const Port& p, const Bytes& frame, double secs) {
@@ -342,6 +361,7 @@ RxResult rx_cell(const Port& p, const Bytes& frame, double secs) {
   auto slice_end = t0 + std::chrono::milliseconds(100);
   while (!g_stop) {
     uint16_t k = rte_eth_rx_burst(p.id, 0, b, 32);
+    for (uint16_t i = 0; i < k; i++) r.bad_len += b[i]->pkt_len != frame.size();
     rte_pktmbuf_free_bulk(b, k);
     got += k;
     if ((++polls & 63) != 0) continue;
@@ -816,7 +836,11 @@ struct Opts {
   double duration = 3;
   int reps = 3;
   uint16_t mss = 1448;
-  std::string only;  // comma-separated prefixes of tx64,tx1500,rx64,rx1500,tso; empty: all
+  std::string only;       // comma-separated prefixes of tx64,tx1500,rx64,rx1500,tso; empty: all
+  bool secondary = true;  // the net_rtap tx/rx cells again, polled in a secondary process
+  // --role secondary: one cell in a secondary process of the primary with EAL prefix `prefix`
+  std::string role = "primary", prefix, port, ifname, work;
+  size_t size = 60;
 };
 
 bool selected(const Opts& o, int w) {
@@ -845,18 +869,198 @@ Opts parse(int argc, char** argv) {
       o.only = val();
     } else if (a == "--mss") {
       o.mss = static_cast<uint16_t>(std::stoi(val()));
+    } else if (a == "--no-secondary") {
+      o.secondary = false;
+    } else if (a == "--role") {
+      o.role = val();
+    } else if (a == "--prefix") {
+      o.prefix = val();
+    } else if (a == "--port") {
+      o.port = val();
+    } else if (a == "--ifname") {
+      o.ifname = val();
+    } else if (a == "--work") {
+      o.work = val();
+    } else if (a == "--size") {
+      o.size = std::stoul(val());
     } else {
-      die("unknown argument " + a + " (--duration S, --reps N, --mss N, --only tx,rx64,...)");
+      die("unknown argument " + a +
+          " (--duration S, --reps N, --mss N, --only tx,rx64,..., --no-secondary)");
     }
   }
   if (o.duration <= 0 || o.reps < 1 || o.mss < 536 || o.mss > 1460) die("bad option value");
+  if (o.role != "primary" &&
+      (o.role != "secondary" || o.prefix.empty() || o.port.empty() || o.ifname.empty() ||
+       (o.work != "rx" && o.work != "tx") || o.size < 60 || o.size > 1514))
+    die("--role secondary needs --prefix P --port NAME --ifname IF --work rx|tx --size 60..1514");
   return o;
+}
+
+// ---------------------------------------------------------------- one queue in a secondary
+
+// --role secondary: attaches to the primary, claims queue 0 of the port in the direction of the
+// work, runs one tx_cell or rx_cell and prints its result on one line.
+int secondary_main(const Opts& o) {
+  const auto t0 = Clock::now();
+  std::string fp = "--file-prefix=" + o.prefix;
+  const char* eal[] = {"rtap_bench",     "--proc-type=secondary", fp.c_str(),
+                       "--no-pci",       "--no-telemetry",        "--lcores=1@0",
+                       "--iova-mode=va", "--log-level=*:warning"};
+  if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), const_cast<char**>(eal)) < 0) {
+    printf("error rte_eal_init: %s\n", rte_strerror(rte_errno));
+    return 1;
+  }
+  auto fail = [](const std::string& msg) {
+    printf("error %s\n", msg.c_str());
+    rte_eal_cleanup();
+    return 1;
+  };
+  Port p;
+  p.label = "net_rtap";
+  p.ifname = o.ifname;
+  if (rte_eth_dev_get_port_by_name(o.port.c_str(), &p.id) != 0) return fail("no port " + o.port);
+  rte_mempool* mp = rte_mempool_lookup("bench");
+  if (mp == nullptr) return fail("no mempool 'bench' in the primary");
+  const unsigned dir = o.work == "rx" ? RTE_PMD_RTAP_RX : RTE_PMD_RTAP_TX;
+  if (int rc = rte_pmd_rtap_queue_claim(p.id, 0, dir); rc != 0) {
+    pid_t owner = 0;
+    rte_pmd_rtap_queue_owner(p.id, 0, dir, &owner);
+    return fail("claim of queue 0: " + std::string(strerror(-rc)) + " (owner " +
+                std::to_string(owner) + ")");
+  }
+  const double attach_ms = secs_since(t0) * 1e3;
+  const Bytes f = udp_frame(o.size);
+  if (dir == RTE_PMD_RTAP_TX) {
+    TxResult x = tx_cell(p, mp, f, o.duration);
+    printf("result attach_ms=%.1f mpps=%.6f sent=%lu kernel_rx=%lu failed=%lu\n", attach_ms, x.mpps,
+           x.sent, x.kernel_rx, x.failed);
+  } else {
+    RxResult x = rx_cell(p, f, o.duration);
+    printf(
+        "result attach_ms=%.1f mpps=%.6f offered_mpps=%.6f received=%lu offered=%lu "
+        "tap_dropped=%lu slices=%lu stalled=%lu bad_len=%lu\n",
+        attach_ms, x.mpps, x.offered_mpps, x.received, x.offered, x.tap_dropped, x.slices,
+        x.stalled_slices, x.bad_len);
+  }
+  int rc = rte_pmd_rtap_queue_release(p.id, 0, dir);
+  if (rc != 0) printf("error release: %s\n", strerror(-rc));
+  rte_eal_cleanup();
+  return rc != 0;
+}
+
+struct SecondaryResult {
+  std::string error;                // empty: ok
+  std::string note;                 // a claim left behind after the secondary exited
+  std::map<std::string, double> v;  // the key=value pairs of the result line
+};
+
+// The primary's side: releases queue 0 of p, runs `rtap_bench --role secondary` for one cell and
+// waits for it (at most the cell's duration + 60 s), then checks that the secondary released
+// the queue. The primary does not poll the port meanwhile; its next burst claims the queue back.
+SecondaryResult run_secondary(const Port& p, const Opts& o, const char* work, size_t size) {
+  SecondaryResult res;
+  if (int rc = rte_pmd_rtap_queue_release(p.id, 0, RTE_PMD_RTAP_RX | RTE_PMD_RTAP_TX); rc != 0) {
+    res.error = "release in the primary: " + std::string(strerror(-rc));
+    return res;
+  }
+  char name[RTE_ETH_NAME_MAX_LEN];
+  if (rte_eth_dev_get_name_by_port(p.id, name) != 0) {
+    res.error = "no name for port " + std::to_string(p.id);
+    return res;
+  }
+  std::vector<std::string> args = {
+      "rtap_bench", "--role", "secondary",          "--prefix",   g_prefix,
+      "--port",     name,     "--ifname",           p.ifname,     "--work",
+      work,         "--size", std::to_string(size), "--duration", fmt(o.duration, 3)};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    res.error = "pipe: " + std::string(strerror(errno));
+    return res;
+  }
+  fflush(stdout);
+  fflush(stderr);
+  const pid_t pid = fork();
+  if (pid == 0) {  // only async-signal-safe calls until exec
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    dup2(fds[1], 1);
+    close_range(3, ~0u, 0);  // none of the primary's fds (TAP queues, io_urings, hugepages)
+    execv("/proc/self/exe", argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    res.error = "fork: " + std::string(strerror(errno));
+    return res;
+  }
+  std::string out;
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(o.duration + 60));
+  for (;;) {
+    if (g_stop || Clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      res.error = g_stop ? "interrupted" : "no answer within the cell's duration + 60 s";
+      break;
+    }
+    pollfd pf{fds[0], POLLIN, 0};
+    if (poll(&pf, 1, 200) <= 0) continue;
+    char buf[512];
+    ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  std::istringstream lines(out);
+  std::string line, errors;
+  bool have = false;
+  while (std::getline(lines, line)) {
+    if (line.rfind("result ", 0) == 0) {
+      have = true;
+      std::istringstream kv(line.substr(7));
+      std::string item;
+      while (kv >> item) {
+        auto eq = item.find('=');
+        if (eq != std::string::npos) res.v[item.substr(0, eq)] = std::stod(item.substr(eq + 1));
+      }
+    } else if (line.rfind("error ", 0) == 0) {
+      errors += (errors.empty() ? "" : "; ") + line.substr(6);
+    }
+  }
+  if (res.error.empty() && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+    res.error = WIFEXITED(st) ? "exit status " + std::to_string(WEXITSTATUS(st))
+                              : "killed by signal " + std::to_string(WTERMSIG(st));
+  }
+  if (!errors.empty()) res.error += (res.error.empty() ? "" : ": ") + errors;
+  if (res.error.empty() && !have) res.error = "no result line";
+  if (!res.error.empty()) res.v.clear();
+  // The secondary released the queue before it exited; a claim left behind is a driver bug (a
+  // dead owner's claim is taken over anyway, so the run goes on).
+  for (unsigned dir : {RTE_PMD_RTAP_RX, RTE_PMD_RTAP_TX}) {
+    pid_t owner = 0;
+    if (rte_pmd_rtap_queue_owner(p.id, 0, dir, &owner) == 0 && owner != 0) {
+      res.note += std::string(res.note.empty() ? "" : "; ") + "queue 0 " +
+                  (dir == RTE_PMD_RTAP_RX ? "rx" : "tx") + " still owned by " +
+                  std::to_string(owner) + " after the secondary exited";
+    }
+  }
+  return res;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const Opts o = parse(argc, argv);
+  if (o.role == "secondary") {
+    setvbuf(stdout, nullptr, _IOLBF, 0);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    return secondary_main(o);  // g_prefix stays empty: the EAL files are the primary's
+  }
   const std::string load_start = loadavg();
   const auto t_start = Clock::now();
   g_prefix = "rtbench" + std::to_string(getpid());
@@ -866,9 +1070,17 @@ int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IOLBF, 0);
 
   std::string fp = "--file-prefix=" + g_prefix;
-  const char* eal[] = {
-      "rtap_bench", "--no-pci", fp.c_str(), "--iova-mode=va",       "--no-telemetry",
-      "-l",         "0",        "-d",       "librte_net_tap.so.23", "--log-level=*:warning"};
+  const char* eal[] = {"rtap_bench",
+                       "--no-pci",
+                       fp.c_str(),
+                       "--iova-mode=va",
+                       "--no-telemetry",
+                       "-l",
+                       "0",
+                       "-d",
+                       "librte_net_tap.so.23",
+                       "--log-level=*:warning",
+                       "--base-virtaddr=0x300000000000"};
   if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), const_cast<char**>(eal)) < 0)
     die(std::string("rte_eal_init: ") + rte_strerror(rte_errno));
   rte_mempool* mp = rte_pktmbuf_pool_create("bench", 16383, 256, 0, 2048 + 128, SOCKET_ID_ANY);
@@ -934,6 +1146,43 @@ int main(int argc, char** argv) {
   std::map<std::string, Series> s;  // key: workload index + driver label, or extra names
   std::vector<std::string> notes;
   auto key = [](int w, const Port& p) { return std::to_string(w) + p.label; };
+  // The same net_rtap cell with queue 0 polled in a secondary process; keys "sec<w>...".
+  auto secondary_cell = [&](int w) {
+    const std::string k = "sec" + std::to_string(w);
+    SecondaryResult x = run_secondary(r, o, w < 2 ? "tx" : "rx", w % 2 == 0 ? 60 : 1514);
+    if (!x.note.empty()) notes.push_back(std::string("secondary ") + names[w] + ": " + x.note);
+    if (!x.error.empty()) {
+      notes.push_back(std::string("secondary ") + names[w] + ": " + x.error);
+      fprintf(stderr, "  net_rtap in a secondary %-22s failed: %s\n", names[w], x.error.c_str());
+      return;
+    }
+    s[k].v.push_back(x.v["mpps"]);
+    s[k + "attach"].v.push_back(x.v["attach_ms"]);
+    if (w < 2) {
+      s[k + "kernel"].v.push_back(x.v["sent"] ? x.v["kernel_rx"] / x.v["sent"] : 0);
+      if (x.v["failed"] > 0)
+        notes.push_back(std::string("net_rtap in a secondary ") + names[w] + ": " +
+                        fmt(x.v["failed"], 0) + " frames refused");
+      fprintf(stderr,
+              "  net_rtap in a secondary %-22s %.3f (kernel rx %.0f of %.0f; attach %.0f ms)\n",
+              names[w], x.v["mpps"], x.v["kernel_rx"], x.v["sent"], x.v["attach_ms"]);
+    } else {
+      const double off = x.v["offered"];
+      s[k + "offered"].v.push_back(x.v["offered_mpps"]);
+      s[k + "lost"].v.push_back(off ? 100.0 * (1.0 - x.v["received"] / off) : 0);
+      s[k + "tapdrop"].v.push_back(off ? x.v["tap_dropped"] / off : 0);
+      s[k + "stalls"].v.push_back(x.v["stalled"]);
+      if (x.v["bad_len"] > 0)
+        notes.push_back(std::string("net_rtap in a secondary ") + names[w] + ": " +
+                        fmt(x.v["bad_len"], 0) + " frames of a wrong length");
+      fprintf(
+          stderr,
+          "  net_rtap in a secondary %-22s %.3f (offered %.3f, TAP dropped %.0f, stalled 100 ms "
+          "slices %.0f of %.0f; attach %.0f ms)\n",
+          names[w], x.v["mpps"], x.v["offered_mpps"], x.v["tap_dropped"], x.v["stalled"],
+          x.v["slices"], x.v["attach_ms"]);
+    }
+  };
 
   for (int rep = 0; rep < o.reps && !g_stop; rep++) {
     fprintf(stderr, "rep %d/%d\n", rep + 1, o.reps);
@@ -952,6 +1201,7 @@ int main(int argc, char** argv) {
                             " frames refused");
           fprintf(stderr, "  %-8s %-22s %.3f (kernel rx %lu of %lu)\n", p->label.c_str(), names[w],
                   x.mpps, x.kernel_rx, x.sent);
+          if (p == &r && o.secondary) secondary_cell(w);
         } else if (w < 4) {
           RxResult x = rx_cell(*p, w == 2 ? f64 : f1500, o.duration);
           s[k].v.push_back(x.mpps);
@@ -961,11 +1211,15 @@ int main(int argc, char** argv) {
           s[k + "tapdrop"].v.push_back(x.offered ? static_cast<double>(x.tap_dropped) / x.offered
                                                  : 0);
           s[k + "stalls"].v.push_back(static_cast<double>(x.stalled_slices));
+          if (x.bad_len)
+            notes.push_back(p->label + " " + names[w] + ": " + std::to_string(x.bad_len) +
+                            " frames of a wrong length");
           fprintf(stderr,
                   "  %-8s %-22s %.3f (offered %.3f, TAP dropped %lu, stalled 100 ms slices %lu of "
                   "%lu)\n",
                   p->label.c_str(), names[w], x.mpps, x.offered_mpps, x.tap_dropped,
                   x.stalled_slices, x.slices);
+          if (p == &r && o.secondary) secondary_cell(w);
         } else {
           if (!p->tso) continue;
           TsoResult x = tso_cell(*p, mp, *listener, o.duration, o.mss);
@@ -1067,12 +1321,57 @@ int main(int argc, char** argv) {
            p->tso ? "yes" : "no", p->lro ? "yes" : "no", p->tso_note.empty() ? "" : "; ",
            p->tso_note.c_str());
   for (auto& n : notes) printf("- %s\n", n.c_str());
+  if (o.secondary) {
+    printf(
+        "\n## one queue: primary vs secondary\n\n"
+        "net_rtap only, queue 0 of the same port: *primary* is the net_rtap cell of the table "
+        "above; right after it the primary released the queue and a DPDK secondary process "
+        "(`--proc-type=secondary`, lcore 1 on core 0, the generator on core 1) claimed it and ran "
+        "the same cell with the same checks. The primary did not poll the port meanwhile. "
+        "Cells: **median** (min–max) of %d reps.\n\n",
+        o.reps);
+    printf("| workload | primary | secondary | secondary / primary |\n|---|---|---|---|\n");
+    for (int w = 0; w < 4; w++) {
+      const Series &a = s[key(w, r)], &b = s["sec" + std::to_string(w)];
+      std::string ra = a.v.empty() || b.v.empty() || a.median() == 0
+                           ? "–"
+                           : fmt(b.median() / a.median(), 2) + "×";
+      printf("| %s | %s | %s | %s |\n", names[w], cell(a).c_str(), cell(b).c_str(), ra.c_str());
+    }
+    printf(
+        "\nChecks of the secondary's cells (medians; the primary's are in the table above):\n\n");
+    printf("| | secondary |\n|---|---|\n");
+    for (int w = 0; w < 4; w++) {
+      const std::string k = "sec" + std::to_string(w);
+      printf("| %s: attach (EAL init + claim of the queue), ms | %s |\n", names[w],
+             fmt(s[k + "attach"].median(), 0).c_str());
+      if (w < 2) {
+        printf("| %s: kernel rx_packets / frames sent | %s |\n", names[w],
+               fmt(s[k + "kernel"].median(), 4).c_str());
+      } else {
+        printf("| %s: generator offered, Mpps | %s |\n", names[w],
+               fmt(s[k + "offered"].median()).c_str());
+        printf("| %s: offered but not received, %% | %s |\n", names[w],
+               fmt(s[k + "lost"].median(), 2).c_str());
+        printf("| %s: TAP tx_dropped per offered frame | %s |\n", names[w],
+               fmt(s[k + "tapdrop"].median(), 2).c_str());
+        printf("| %s: stalled 100 ms slices, all reps | %s |\n", names[w],
+               fmt(sum(s[k + "stalls"]), 0).c_str());
+      }
+    }
+    printf("\n");
+  }
 
   listener.reset();
   for (uint16_t id : {r.id, t.id}) {
     rte_eth_dev_stop(id);
     rte_eth_dev_close(id);
   }
+  // Every mbuf back in the pool (caches of the secondaries' lcore included) once the ports are
+  // closed: a leak in either process's path shows here.
+  const unsigned avail = rte_mempool_avail_count(mp), size = mp->size;
+  printf("\nMempool after the ports were closed: %u of %u mbufs back%s.\n", avail, size,
+         avail == size ? "" : " (**a leak**)");
   rte_eal_cleanup();
-  return notes.empty() ? 0 : 2;
+  return notes.empty() && avail == size ? 0 : 2;
 }
