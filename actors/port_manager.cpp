@@ -112,6 +112,7 @@ std::string PortManager::create_port(PortRuntime& port) {
   if (!port.cfg.mac.empty()) devargs += ",mac=" + port.cfg.mac;
   if (is_rtap(port)) {
     devargs += ",queues=" + std::to_string(port.nb_queues);
+    if (port.cfg.persist) devargs += ",persist";
     // net_rtap makes the TAP inside the VM's namespace and controls it there by ifindex.
     if (!port.cfg.netns.empty()) {
       if (auto err = netns_ensure(port.cfg.netns, port.netns_created))
