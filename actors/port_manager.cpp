@@ -145,6 +145,8 @@ std::string PortManager::configure_and_start(PortRuntime& port) {
     conf.txmode.offloads =
         caps.tx_offload_capa & (RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
                                 RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_MULTI_SEGS);
+    // Rx interrupts: an idle worker sleeps in epoll on its queues instead of polling.
+    conf.intr_conf.rxq = 1;
   }
   int rc = rte_eth_dev_configure(port.port_id, port.nb_queues, port.nb_queues, &conf);
   if (rc < 0) return port_error(port, std::string("configure failed: ") + rte_strerror(-rc));

@@ -1,6 +1,7 @@
 #include "switch/worker.hpp"
 
 #include <rte_eal.h>
+#include <rte_epoll.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_memzone.h>
@@ -55,8 +56,8 @@ uint64_t now_ns() {
 // VMs, so an idle worker sleeps between polls, longer the longer it has been idle: it busy-polls
 // for the first kBusyPollNs after its last frame (a round trip's answer arrives well within
 // that), then sleeps kShortSleepNs between polls, and after kDeepIdleNs of silence kLongSleepNs
-// (at most that much latency for the first frame after a long silence). Rx interrupts replace
-// this once net_rtap works in workers.
+// (at most that much latency for the first frame after a long silence). A worker whose queues
+// are all net_rtap sleeps in epoll on their rx interrupts instead (RxInterrupts below).
 constexpr uint64_t kBusyPollNs = 200 * 1000;
 constexpr uint64_t kDeepIdleNs = 100 * 1000 * 1000;
 constexpr long kShortSleepNs = 50 * 1000;
@@ -117,6 +118,50 @@ void claim_rtap_queues(int worker_id, const WorkerPlan& plan) {
   }
 }
 
+// Rx interrupts of the worker's queues, when every one of them has them (net_rtap with
+// intr_conf.rxq): after kBusyPollNs without a frame the worker arms them, polls once more (a
+// frame that completed meanwhile wakes nothing), and sleeps in epoll until a frame or the
+// housekeeping tick. Frames are then polled as usual; the interrupts stay off while polling.
+class RxInterrupts {
+ public:
+  ~RxInterrupts() { remove(); }
+  void setup(const WorkerPlan& plan) {
+    remove();
+    for (const RxAssignment& rx : plan.rx) {
+      if (!is_rtap(rx.port_id) ||
+          rte_eth_dev_rx_intr_ctl_q(rx.port_id, rx.queue, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD,
+                                    nullptr) != 0) {
+        remove();
+        return;
+      }
+      queues_.push_back(rx);
+    }
+    usable_ = !queues_.empty();
+  }
+  bool usable() const { return usable_; }
+  void arm() {
+    for (const RxAssignment& rx : queues_) rte_eth_dev_rx_intr_enable(rx.port_id, rx.queue);
+  }
+  void disarm() {
+    for (const RxAssignment& rx : queues_) rte_eth_dev_rx_intr_disable(rx.port_id, rx.queue);
+  }
+  void wait(int timeout_ms) {
+    rte_epoll_event ev[8];
+    rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, 8, timeout_ms);
+  }
+
+ private:
+  void remove() {
+    for (const RxAssignment& rx : queues_)
+      rte_eth_dev_rx_intr_ctl_q(rx.port_id, rx.queue, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_DEL,
+                                nullptr);
+    queues_.clear();
+    usable_ = false;
+  }
+  std::vector<RxAssignment> queues_;
+  bool usable_ = false;
+};
+
 int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t started_ns) {
   const SharedTopology& topo = *shm.topology;
   WorkerCounterBlock& counters = *shm.counters;
@@ -127,6 +172,8 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
     return kWorkerExitAttach;
   }
   claim_rtap_queues(worker_id, plan);
+  RxInterrupts irq;
+  irq.setup(plan);
   auto forwarder = std::make_unique<Forwarder>(counters, *shm.fdb, shm.learn_ring, shm.pool);
   const pid_t parent = getppid();
   counters.state.store(static_cast<uint32_t>(WorkerState::kRunning), std::memory_order_release);
@@ -144,6 +191,11 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
     if (got) {
       counters.busy_loops.add(1);
       last_frame = loop_start;
+    } else if (loop_start - last_frame >= kBusyPollNs && irq.usable()) {
+      counters.idle_sleeps.add(1);
+      irq.arm();
+      if (forwarder->poll_once(plan) == 0) irq.wait(kHousekeepingNs / 1000000);
+      irq.disarm();
     } else if (loop_start - last_frame >= kBusyPollNs) {
       counters.idle_sleeps.add(1);
       timespec ts{0, loop_start - last_frame >= kDeepIdleNs ? kLongSleepNs : kShortSleepNs};
@@ -164,6 +216,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
     if (topo.generation.load(std::memory_order_acquire) != plan.generation) {
       build_plan(topo, worker_id, plan);
       claim_rtap_queues(worker_id, plan);
+      irq.setup(plan);
     }
   }
   return kWorkerExitOk;

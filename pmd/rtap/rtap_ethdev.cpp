@@ -868,14 +868,26 @@ int rx_queue_intr_enable(rte_eth_dev* dev, uint16_t qid) {
     int rc = rxq_activate(dev, qid, true);
     if (rc < 0) return rc;
   }
-  // Drain what accumulated while polling, so the next completion wakes the waiter.
+  RxRing* r = p->rx[qid];
+  // Drain what accumulated, let completions signal the eventfd again, and signal it ourselves if
+  // a frame completed before that (it would otherwise wait, unannounced, for the next one).
   uint64_t v;
-  while (read(p->rx[qid]->efd, &v, sizeof(v)) == sizeof(v)) {
+  while (read(r->efd, &v, sizeof(v)) == sizeof(v)) {
+  }
+  io_uring_cq_eventfd_toggle(&r->ring, true);
+  if (io_uring_cq_ready(&r->ring) > 0) {
+    v = 1;
+    if (write(r->efd, &v, sizeof(v)) < 0) return -errno;
   }
   return 0;
 }
 
-int rx_queue_intr_disable(rte_eth_dev*, uint16_t) {
+// While the application polls, completions do not signal the eventfd: no wake-up work in the
+// kernel per frame.
+int rx_queue_intr_disable(rte_eth_dev* dev, uint16_t qid) {
+  rtap_process* p = proc_of(dev);
+  if (p->rx[qid] == nullptr || p->rx[qid]->efd < 0) return -EINVAL;
+  io_uring_cq_eventfd_toggle(&p->rx[qid]->ring, false);
   return 0;
 }
 

@@ -502,6 +502,7 @@ int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd) {
     if (r->efd < 0) return -errno;
     rc = io_uring_register_eventfd(&r->ring, r->efd);
     if (rc < 0) return rc;
+    io_uring_cq_eventfd_toggle(&r->ring, false);  // signalled only between intr enable/disable
   }
   return 0;
 }
