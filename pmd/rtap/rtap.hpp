@@ -31,6 +31,7 @@ inline constexpr uint16_t kDefaultRing = 1024;
 inline constexpr uint16_t kMinRing = 32;
 inline constexpr uint16_t kMaxRing = 4096;
 inline constexpr unsigned kMaxSegs = 64;     // iovecs per packet (rx chain or tx chain)
+inline constexpr uint16_t kRxMinPosted = 4;  // reads kept posted on an idle rx queue
 inline constexpr unsigned kTxHdrRoom = 256;  // vnet header + copied L2..L4 headers for TSO
 inline constexpr uint32_t kMaxFrame = 65535 + RTE_ETHER_HDR_LEN + 8;  // GSO super-frame bound
 
@@ -154,7 +155,14 @@ struct RxRing {
   RxSlot* slots = nullptr;
   iovec* iov_mem = nullptr;
   uint16_t nb_slots = 0;
-  uint16_t posted = 0;    // reads in flight
+  uint16_t posted = 0;  // reads in flight
+  // Slots with a buffer but no read posted. Every read posted on an empty TAP queue waits on
+  // the same wait queue, and one frame wakes them all (io_uring arms a non-exclusive poll per
+  // read): with hundreds posted, each frame cost ~250 us of wasted retries. So only a window of
+  // reads is posted: at least kRxMinPosted, twice the last harvest when frames flow.
+  uint16_t* idle_ids = nullptr;
+  uint16_t nb_idle = 0;
+  uint16_t window = 0;
   uint32_t capacity = 0;  // bytes one slot holds, vnet header included
   uint16_t seg_per_slot = 0;
   bool claimed = false;         // this process owns the queue; its buffers are posted

@@ -307,7 +307,7 @@ namespace {
 
 uint16_t rx_active(rtap_rxq* q, RxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_pkts) {
   uint16_t nb = 0;
-  unsigned head, seen = 0, reposted = 0;
+  unsigned head, seen = 0, harvested = 0;
   io_uring_cqe* cqe;
   io_uring_for_each_cqe(&r->ring, head, cqe) {
     if (nb >= nb_pkts) break;
@@ -317,12 +317,22 @@ uint16_t rx_active(rtap_rxq* q, RxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_
     RxSlot* s = &r->slots[id];
     s->posted = false;
     r->posted--;
+    harvested++;
     rte_mbuf* m = rx_complete(q, r, s, cqe->res);
     if (m != nullptr) pkts[nb++] = m;
-    if (post_slot(r, static_cast<uint16_t>(id), fd)) reposted++;
+    r->idle_ids[r->nb_idle++] = static_cast<uint16_t>(id);
   }
   if (seen) io_uring_cq_advance(&r->ring, seen);
-  if (reposted) io_uring_submit(&r->ring);
+  // Reads posted while frames wait complete inline, in the submit; the rest wait armed.
+  r->window = static_cast<uint16_t>(
+      RTE_MIN(static_cast<unsigned>(r->nb_slots), RTE_MAX(2u * harvested, unsigned{kRxMinPosted})));
+  unsigned posted = 0;
+  while (r->posted < r->window && r->nb_idle > 0) {
+    if (!post_slot(r, r->idle_ids[r->nb_idle - 1], fd)) break;
+    r->nb_idle--;
+    posted++;
+  }
+  if (posted) io_uring_submit(&r->ring);
   return nb;
 }
 
@@ -495,7 +505,8 @@ int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd) {
   r->nb_slots = nb_desc;
   r->slots = static_cast<RxSlot*>(calloc(nb_desc, sizeof(RxSlot)));
   r->iov_mem = static_cast<iovec*>(calloc(static_cast<size_t>(nb_desc) * kMaxSegs, sizeof(iovec)));
-  if (r->slots == nullptr || r->iov_mem == nullptr) return -ENOMEM;
+  r->idle_ids = static_cast<uint16_t*>(calloc(nb_desc, sizeof(uint16_t)));
+  if (r->slots == nullptr || r->iov_mem == nullptr || r->idle_ids == nullptr) return -ENOMEM;
   for (unsigned i = 0; i < nb_desc; i++) r->slots[i].iov = r->iov_mem + i * kMaxSegs;
   if (want_efd) {
     r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -547,9 +558,15 @@ void rx_ring_free_buffers(RxRing* r) {
 }
 
 int rx_ring_post_all(RxRing* r, int fd) {
-  for (unsigned i = 0; i < r->nb_slots; i++)
-    if (!r->slots[i].posted && r->slots[i].head != nullptr)
+  r->nb_idle = 0;
+  r->window = RTE_MIN(r->nb_slots, kRxMinPosted);
+  for (unsigned i = r->nb_slots; i-- > 0;) {
+    if (r->slots[i].posted || r->slots[i].head == nullptr) continue;
+    if (r->posted < r->window)
       post_slot(r, static_cast<uint16_t>(i), fd);
+    else
+      r->idle_ids[r->nb_idle++] = static_cast<uint16_t>(i);
+  }
   int rc = io_uring_submit(&r->ring);
   return rc < 0 ? rc : 0;
 }
@@ -596,6 +613,7 @@ void rx_ring_destroy(RxRing* r) {
   if (r->efd >= 0) close(r->efd);
   free(r->slots);
   free(r->iov_mem);
+  free(r->idle_ids);
   delete r;
 }
 
