@@ -74,7 +74,7 @@ TEST(ConfigDefaultFile, LoadsWithExpectedValues) {
   for (int i = 0; i < 2; ++i) {
     const PortConfig& p = c.switches[0].ports[static_cast<std::size_t>(i)];
     EXPECT_EQ(p.name, names[i]);
-    EXPECT_EQ(p.driver, "tap");
+    EXPECT_EQ(p.driver, "rtap");
     EXPECT_EQ(p.queues, 1);
     EXPECT_EQ(p.netns, names[i]);
     EXPECT_EQ(p.addresses, addrs[i]);
