@@ -36,7 +36,7 @@ int rte_pmd_rtap_queue_release(uint16_t port_id, uint16_t queue_id, unsigned dir
 
 /* The pid of the live process that owns the queue in direction `dir`, 0 if none. -ENODEV,
  * -EINVAL as above. */
-int rte_pmd_rtap_queue_owner(uint16_t port_id, uint16_t queue_id, unsigned dir, pid_t *pid);
+int rte_pmd_rtap_queue_owner(uint16_t port_id, uint16_t queue_id, unsigned dir, pid_t* pid);
 
 /* Secondary process: fetches the primary's queue fds again if they changed (the port was
  * re-configured, stopped or started) and points this process's fast path at the port's current

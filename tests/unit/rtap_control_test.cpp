@@ -229,7 +229,7 @@ TEST_F(RtapControl, NoLeaksAcrossCreateConfigureClose) {
     ASSERT_EQ(p.start(c), 0);
     rte_mbuf* none[4];
     EXPECT_EQ(rte_eth_rx_burst(p.id(), 0, none, 4), 0);  // the first poll claims and posts
-    EXPECT_LT(rte_mempool_avail_count(mp), avail);     // rx buffers are posted
+    EXPECT_LT(rte_mempool_avail_count(mp), avail);       // rx buffers are posted
     ASSERT_EQ(rte_eth_dev_stop(p.id()), 0);
     ASSERT_EQ(rte_eth_dev_start(p.id()), 0);
   }
