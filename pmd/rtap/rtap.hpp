@@ -277,9 +277,8 @@ int nl_read_link_events(int fd, int ifindex, void (*cb)(void* arg, bool deleted,
 // The slow paths of the burst functions: the queue is not (yet) owned by this process, or a
 // secondary's fds are stale. They claim and activate the queue, rate-limited, and return 0.
 // True when the queue is active now (the burst goes on), false to return 0.
-uint16_t rx_inactive(rte_eth_dev* dev, uint16_t qid);
-uint16_t tx_inactive(rte_eth_dev* dev, uint16_t qid);
-void release_claims(rte_eth_dev* dev, uint16_t qid);  // this process's rx and tx claims
+bool rx_inactive(rte_eth_dev* dev, uint16_t qid);
+bool tx_inactive(rte_eth_dev* dev, uint16_t qid);
 bool stale(const rte_eth_dev* dev);  // a secondary's fds are of an older generation
 int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose);
 void rxq_deactivate(rte_eth_dev* dev, uint16_t qid, bool keep_frames = false);

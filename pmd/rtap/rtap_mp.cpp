@@ -299,6 +299,25 @@ void quiesce(rtap_process* p) {
 
 // ---- activation ---------------------------------------------------------------------------------
 
+// Claims the queue's rx or tx word for this process. A refusal names the owner, once per owner.
+static int claim_queue(rte_eth_dev* dev, bool rx, uint16_t qid, bool verbose) {
+  rtap_shared* sh = shared_of(dev);
+  pid_t owner = 0;
+  int rc = claim(rx ? &sh->rx_owner[qid] : &sh->tx_owner[qid], &owner);
+  if (rc == 0) return 0;
+  pid_t& logged = proc_of(dev)->busy_logged[rx ? 0 : 1][qid];
+  if (verbose && logged != owner) {
+    if (rx)
+      PMD_LOG(ERR, "%s: rx queue %u is polled by process %d; fix: release it there or stop it",
+              dev->data->name, qid, static_cast<int>(owner));
+    else
+      PMD_LOG(ERR, "%s: tx queue %u is used by process %d; fix: give each process its own tx queue",
+              dev->data->name, qid, static_cast<int>(owner));
+  }
+  logged = owner;
+  return rc;
+}
+
 int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
   rtap_process* p = proc_of(dev);
   RxRing* r = p->rx[qid];
@@ -308,15 +327,8 @@ int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
     return -EINVAL;
   }
   if (r->claimed) return 0;
-  pid_t owner = 0;
-  int rc = claim(&shared_of(dev)->rx_owner[qid], &owner);
-  if (rc < 0) {
-    if (verbose && p->busy_logged[0][qid] != owner)
-      PMD_LOG(ERR, "%s: rx queue %u is polled by process %d; fix: release it there or stop it",
-              dev->data->name, qid, static_cast<int>(owner));
-    p->busy_logged[0][qid] = owner;
-    return rc;
-  }
+  int rc = claim_queue(dev, true, qid, verbose);
+  if (rc < 0) return rc;
   if (!dev->data->dev_started) return 0;  // owned; buffers go in at the first burst after start
   rc = rx_ring_fill(r, q->mp, rx_frame_max(dev));
   rc = rc ?: rx_ring_post_all(r, p->fds[qid]);
@@ -368,15 +380,8 @@ int txq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
     return -EINVAL;
   }
   if (r->claimed) return 0;
-  pid_t owner = 0;
-  int rc = claim(&shared_of(dev)->tx_owner[qid], &owner);
-  if (rc < 0) {
-    if (verbose && p->busy_logged[1][qid] != owner)
-      PMD_LOG(ERR, "%s: tx queue %u is used by process %d; fix: give each process its own tx queue",
-              dev->data->name, qid, static_cast<int>(owner));
-    p->busy_logged[1][qid] = owner;
-    return rc;
-  }
+  int rc = claim_queue(dev, false, qid, verbose);
+  if (rc < 0) return rc;
   if (!dev->data->dev_started) return 0;
   r->claimed = true;
   return 0;
@@ -436,14 +441,14 @@ bool activate_slow(rte_eth_dev* dev, uint16_t qid, Ring* (rtap_process::*rings)[
 
 }  // namespace
 
-uint16_t rx_inactive(rte_eth_dev* dev, uint16_t qid) {
+bool rx_inactive(rte_eth_dev* dev, uint16_t qid) {
   static thread_local bool warned = false;
-  return activate_slow(dev, qid, &rtap_process::rx, rxq_activate, &warned) ? 1 : 0;
+  return activate_slow(dev, qid, &rtap_process::rx, rxq_activate, &warned);
 }
 
-uint16_t tx_inactive(rte_eth_dev* dev, uint16_t qid) {
+bool tx_inactive(rte_eth_dev* dev, uint16_t qid) {
   static thread_local bool warned = false;
-  return activate_slow(dev, qid, &rtap_process::tx, txq_activate, &warned) ? 1 : 0;
+  return activate_slow(dev, qid, &rtap_process::tx, txq_activate, &warned);
 }
 
 // ---- generation and messages --------------------------------------------------------------------
@@ -576,43 +581,32 @@ void secondary_close(rte_eth_dev* dev) {
   p->sync_counted = false;
 }
 
-void release_claims(rte_eth_dev* dev, uint16_t qid) {
-  unclaim(&shared_of(dev)->rx_owner[qid]);
-  unclaim(&shared_of(dev)->tx_owner[qid]);
-}
-
 }  // namespace rtap
 
 // ---- public API ---------------------------------------------------------------------------------
 
 namespace {
 
-rte_eth_dev* api_dev(uint16_t port_id, uint16_t queue_id) {
+rte_eth_dev* api_dev(uint16_t port_id) {
   if (!rte_eth_dev_is_valid_port(port_id)) return nullptr;
   rte_eth_dev* dev = &rte_eth_devices[port_id];
   if (!rtap::is_rtap_port(dev) || dev->process_private == nullptr) return nullptr;
-  (void)queue_id;
   return dev;
 }
 
 }  // namespace
 
 int rte_pmd_rtap_sync(uint16_t port_id) {
-  rte_eth_dev* dev = api_dev(port_id, 0);
+  rte_eth_dev* dev = api_dev(port_id);
   if (dev == nullptr) return -ENODEV;
   if (!rtap::proc_of(dev)->secondary) return 0;
   rtap::refresh_fast_path(dev);
   if (!dev->data->dev_started) return 0;  // see activate_slow(): the next start re-syncs
-  if (rtap::stale(dev)) {
-    int rc = rtap::secondary_sync(dev);
-    if (rc < 0) return rc;
-  }
-  rtap::refresh_fast_path(dev);
-  return 0;
+  return rtap::stale(dev) ? rtap::secondary_sync(dev) : 0;
 }
 
 int rte_pmd_rtap_queue_claim(uint16_t port_id, uint16_t queue_id, unsigned dirs) {
-  rte_eth_dev* dev = api_dev(port_id, queue_id);
+  rte_eth_dev* dev = api_dev(port_id);
   if (dev == nullptr) return -ENODEV;
   int rc = rte_pmd_rtap_sync(port_id);
   if (rc < 0) return rc;
@@ -624,15 +618,9 @@ int rte_pmd_rtap_queue_claim(uint16_t port_id, uint16_t queue_id, unsigned dirs)
   if (!dev->data->dev_started || rtap::stale(dev)) {
     // Ownership only: this process's rings for the queue may not exist yet. Buffers are posted
     // at the first burst once the port runs.
-    rtap::rtap_shared* sh = rtap::shared_of(dev);
-    pid_t owner = 0;
-    if ((dirs & RTE_PMD_RTAP_RX) && rtap::claim(&sh->rx_owner[queue_id], &owner) < 0) {
-      PMD_LOG(ERR, "%s: rx queue %u is polled by process %d", dev->data->name, queue_id, owner);
-      return -EBUSY;
-    }
-    if ((dirs & RTE_PMD_RTAP_TX) && rtap::claim(&sh->tx_owner[queue_id], &owner) < 0) {
-      PMD_LOG(ERR, "%s: tx queue %u is used by process %d", dev->data->name, queue_id, owner);
-      if (dirs & RTE_PMD_RTAP_RX) rtap::unclaim(&sh->rx_owner[queue_id]);
+    if ((dirs & RTE_PMD_RTAP_RX) && rtap::claim_queue(dev, true, queue_id, true) < 0) return -EBUSY;
+    if ((dirs & RTE_PMD_RTAP_TX) && rtap::claim_queue(dev, false, queue_id, true) < 0) {
+      if (dirs & RTE_PMD_RTAP_RX) rtap::unclaim(&rtap::shared_of(dev)->rx_owner[queue_id]);
       return -EBUSY;
     }
     return 0;
@@ -652,7 +640,7 @@ int rte_pmd_rtap_queue_claim(uint16_t port_id, uint16_t queue_id, unsigned dirs)
 }
 
 int rte_pmd_rtap_queue_release(uint16_t port_id, uint16_t queue_id, unsigned dirs) {
-  rte_eth_dev* dev = api_dev(port_id, queue_id);
+  rte_eth_dev* dev = api_dev(port_id);
   if (dev == nullptr) return -ENODEV;
   if (queue_id >= rtap::kMaxQueues) return -EINVAL;
   rtap::rtap_shared* sh = rtap::shared_of(dev);
@@ -670,7 +658,7 @@ int rte_pmd_rtap_queue_release(uint16_t port_id, uint16_t queue_id, unsigned dir
 }
 
 int rte_pmd_rtap_queue_owner(uint16_t port_id, uint16_t queue_id, unsigned dir, pid_t* pid) {
-  rte_eth_dev* dev = api_dev(port_id, queue_id);
+  rte_eth_dev* dev = api_dev(port_id);
   if (dev == nullptr) return -ENODEV;
   if (queue_id >= rtap::kMaxQueues || pid == nullptr) return -EINVAL;
   rtap::rtap_shared* sh = rtap::shared_of(dev);
