@@ -1,8 +1,16 @@
 #include "actors/ctl.hpp"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -13,14 +21,53 @@
 namespace vs {
 namespace {
 
+using nlohmann::json;
+
+constexpr int kExitRefused = 1;      // the daemon answered with an error
+constexpr int kExitInvalid = 2;      // config check: the file is invalid
+constexpr int kExitUnreachable = 3;  // no daemon on the socket
+constexpr int kExitUsage = 64;
+
 constexpr const char* kHelp =
-    "usage: vswitchctl COMMAND\n"
+    "usage: vswitchctl [--socket PATH] [--json] COMMAND\n"
+    "\n"
+    "Talks to vswitchd on its control socket (default /run/vswitch/vswitchd.sock, or\n"
+    "$VSWITCH_SOCKET; [daemon] control_socket in vswitch.toml). Root only.\n"
     "\n"
     "commands:\n"
-    "  config check FILE   validate a configuration file without a daemon; prints every error\n"
-    "                      with its file, line and a caret; exit 0 if valid, 2 if not\n"
-    "  version             print the version\n"
-    "  help                this text\n";
+    "  show switches                  switches, their ports and FDB fill\n"
+    "  show ports                     ports: driver, queues, MTU, MAC, link, VLANs, counters\n"
+    "  show queues                    every rx queue and the worker polling it\n"
+    "  show workers                   worker processes: pid, state, restarts, last exit\n"
+    "  show fdb [--switch S] [--vlan V] [--mac M]\n"
+    "                                 MAC table entries (learned and static)\n"
+    "  port add SWITCH NAME [--driver rtap|tap] [--queues N] [--mtu N] [--mac M]\n"
+    "           [--netns NS] [--address CIDR]... [--persist]\n"
+    "           [--vlan V | --trunk V[,V...] [--native-vlan V]]\n"
+    "                                 add a port now (not written to the file: the next\n"
+    "                                 reload returns to the file)\n"
+    "  port del NAME                  remove a port now (same caveat)\n"
+    "  fdb flush [--switch S] [--port P] [--vlan V]\n"
+    "                                 forget learned MACs (static ones stay)\n"
+    "  reload                         re-read vswitch.toml and apply the difference (as SIGHUP)\n"
+    "  worker restart N               replace worker N by a new process (upgrade); the other\n"
+    "                                 workers are not touched\n"
+    "  config check FILE              validate a configuration file without a daemon; prints\n"
+    "                                 every error with its file, line and a caret\n"
+    "  version                        versions of vswitchctl and of the running vswitchd\n"
+    "  help                           this text\n"
+    "\n"
+    "options:\n"
+    "  --json     print the daemon's JSON reply instead of a table (for scripts)\n"
+    "  --socket   the control socket to use\n"
+    "\n"
+    "exit codes: 0 done; 1 vswitchd refused or failed (message on stderr); 2 config check\n"
+    "found errors; 3 vswitchd is not reachable; 64 bad usage.\n";
+
+int usage_error(const std::string& msg) {
+  std::fprintf(stderr, "vswitchctl: %s\n(see vswitchctl help)\n", msg.c_str());
+  return kExitUsage;
+}
 
 int config_check(const char* path) {
   config::LoadResult r = config::load_config_file(path);
@@ -28,7 +75,7 @@ int config_check(const char* path) {
     std::fprintf(stderr, "%s\n", config::format_errors(r).c_str());
     std::fprintf(stderr, "%s: %zu error%s\n", path, r.errors.size(),
                  r.errors.size() == 1 ? "" : "s");
-    return 2;
+    return kExitInvalid;
   }
   std::printf("%s: valid (%zu switch%s, %zu port%s, %d worker%s)\n", path,
               r.config->switches.size(), r.config->switches.size() == 1 ? "" : "es",
@@ -37,21 +84,344 @@ int config_check(const char* path) {
   return 0;
 }
 
+// Sends one request line, returns the reply line; on failure returns nullopt with `error` set.
+std::optional<std::string> call(const std::string& socket_path, const json& request,
+                                std::string& error) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.size() >= sizeof(addr.sun_path)) {
+    error = "socket path too long: " + socket_path;
+    return std::nullopt;
+  }
+  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    const int e = errno;
+    if (fd >= 0) close(fd);
+    error = "cannot reach vswitchd on " + socket_path + ": " + std::strerror(e) +
+            (e == EACCES ? " (vswitchctl must run as root)"
+                         : " (is vswitchd running? is --socket / [daemon] control_socket right?)");
+    return std::nullopt;
+  }
+  const std::string line = request.dump() + "\n";
+  if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
+    error = std::string("cannot send the request: ") + std::strerror(errno);
+    close(fd);
+    return std::nullopt;
+  }
+  std::string reply;
+  char buf[65536];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) reply.append(buf, static_cast<size_t>(n));
+  close(fd);
+  while (!reply.empty() && reply.back() == '\n') reply.pop_back();
+  if (reply.empty()) {
+    error = "vswitchd closed the connection without an answer (see its log)";
+    return std::nullopt;
+  }
+  return reply;
+}
+
+std::string cell(const json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>().empty() ? "-" : v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "yes" : "no";
+  if (v.is_array()) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ",") + cell(x);
+    return s.empty() ? "-" : s;
+  }
+  if (v.is_number_float()) {
+    char b[32];
+    std::snprintf(b, sizeof(b), "%.1f", v.get<double>());
+    return b;
+  }
+  return v.dump();
+}
+
+struct Column {
+  const char* title;
+  const char* key;
+};
+
+void print_table(const json& rows, const std::vector<Column>& cols) {
+  std::vector<std::vector<std::string>> cells;
+  std::vector<size_t> width;
+  for (const Column& c : cols) width.push_back(std::strlen(c.title));
+  for (const json& row : rows) {
+    std::vector<std::string> line;
+    for (size_t i = 0; i < cols.size(); ++i) {
+      line.push_back(row.contains(cols[i].key) ? cell(row[cols[i].key]) : "-");
+      width[i] = std::max(width[i], line.back().size());
+    }
+    cells.push_back(std::move(line));
+  }
+  auto print_line = [&](const std::vector<std::string>& line) {
+    for (size_t i = 0; i + 1 < line.size(); ++i)
+      std::printf("%-*s  ", static_cast<int>(width[i]), line[i].c_str());
+    std::printf("%s\n", line.back().c_str());
+  };
+  std::vector<std::string> titles;
+  for (const Column& c : cols) titles.push_back(c.title);
+  print_line(titles);
+  for (const auto& line : cells) print_line(line);
+}
+
+void print_show(const std::string& what, const json& reply) {
+  const json& rows = reply[what];
+  if (what == "switches") {
+    print_table(rows, {{"NAME", "name"},
+                       {"PORTS", "ports"},
+                       {"FDB", "fdb_entries"},
+                       {"FDB_MAX", "fdb_max_entries"},
+                       {"AGING_S", "fdb_aging_s"}});
+  } else if (what == "ports") {
+    json shown = rows;
+    for (json& p : shown)
+      p["vlans"] = p.value("vlan_mode", "") == "trunk"
+                       ? "trunk " + cell(p["allowed_vlans"]) +
+                             (p.value("native_vlan", 0) ? " native " + cell(p["native_vlan"]) : "")
+                       : "access " + cell(p["vlan"]);
+    print_table(shown, {{"NAME", "name"},
+                        {"SWITCH", "switch"},
+                        {"DRIVER", "driver"},
+                        {"QUEUES", "queues"},
+                        {"MTU", "mtu"},
+                        {"MAC", "mac"},
+                        {"NETNS", "netns"},
+                        {"LINK", "link_up"},
+                        {"VLANS", "vlans"},
+                        {"RX", "rx_packets"},
+                        {"TX", "tx_packets"},
+                        {"DROPS", "switch_drops"},
+                        {"DRV_DROPS", "driver_drops"}});
+  } else if (what == "queues") {
+    print_table(rows, {{"PORT", "port"},
+                       {"QUEUE", "queue"},
+                       {"WORKER", "worker"},
+                       {"RX", "rx_packets"},
+                       {"TX", "tx_packets"}});
+  } else if (what == "workers") {
+    print_table(rows, {{"ID", "id"},
+                       {"PID", "pid"},
+                       {"STATE", "state"},
+                       {"CPU", "cpu"},
+                       {"RESTARTS", "restarts"},
+                       {"LAST_EXIT", "last_exit"}});
+  } else if (what == "fdb") {
+    print_table(rows, {{"SWITCH", "switch"},
+                       {"VLAN", "vlan"},
+                       {"MAC", "mac"},
+                       {"PORT", "port"},
+                       {"TYPE", "type"},
+                       {"AGE_S", "age_s"}});
+  }
+}
+
+void print_human(const json& request, const json& reply) {
+  const std::string cmd = request["cmd"];
+  if (cmd == "show") {
+    print_show(request["what"], reply);
+  } else if (cmd == "reload" || cmd == "port_add" || cmd == "port_del") {
+    std::printf("applied in %.1f ms: %s\n", reply.value("ms", 0.0),
+                reply.value("summary", std::string("done")).c_str());
+  } else if (cmd == "worker_restart") {
+    if (reply.contains("old_pid"))
+      std::printf("worker %d replaced: pid %d -> %d in %.1f ms\n", reply.value("worker", -1),
+                  reply.value("old_pid", 0), reply.value("new_pid", 0), reply.value("ms", 0.0));
+    else
+      std::printf("worker %d started (was %s): pid %d\n", reply.value("worker", -1),
+                  reply.value("was", std::string("?")).c_str(), reply.value("new_pid", 0));
+  } else if (cmd == "fdb_flush") {
+    std::printf("%llu learned entries flushed\n",
+                static_cast<unsigned long long>(reply.value("flushed", 0ull)));
+  } else if (cmd == "version") {
+    std::printf("vswitchctl %s\nvswitchd %s (pid %d)\n", VSWITCH_VERSION,
+                reply.value("version", std::string("?")).c_str(), reply.value("pid", 0));
+  }
+}
+
+// Option parsing for the subcommands: `--key value` pairs after the positional words.
+class Args {
+ public:
+  Args(std::vector<std::string> words) : words_(std::move(words)) {}
+  size_t size() const { return words_.size(); }
+  const std::string& operator[](size_t i) const { return words_[i]; }
+  // Reads options from `from` on; false with `error` on an unknown or valueless option.
+  bool options(size_t from, const std::vector<std::string>& allowed,
+               std::vector<std::pair<std::string, std::string>>& out, std::string& error) const {
+    for (size_t i = from; i < words_.size(); ++i) {
+      const std::string& w = words_[i];
+      bool known = false;
+      for (const auto& a : allowed) known = known || a == w;
+      if (!known) {
+        error = "unexpected argument " + w;
+        return false;
+      }
+      if (w == "--persist") {
+        out.push_back({w, ""});
+        continue;
+      }
+      if (i + 1 >= words_.size()) {
+        error = w + " needs a value";
+        return false;
+      }
+      out.push_back({w, words_[++i]});
+    }
+    return true;
+  }
+
+ private:
+  std::vector<std::string> words_;
+};
+
+bool to_int(const std::string& s, int& out) {
+  char* end = nullptr;
+  long v = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || v < -1000000 || v > 1000000) return false;
+  out = static_cast<int>(v);
+  return true;
+}
+
+// Builds the request for the words after the global options; empty with `error` on bad usage.
+std::optional<json> build_request(const Args& a, std::string& error) {
+  auto bad = [&error](const std::string& e) {
+    error = e;
+    return std::nullopt;
+  };
+  std::vector<std::pair<std::string, std::string>> opts;
+  auto int_opt = [&](const std::string& v, const char* name, json& into, const char* key) {
+    int n;
+    if (!to_int(v, n)) {
+      error = std::string(name) + " needs a number";
+      return false;
+    }
+    into[key] = n;
+    return true;
+  };
+  const std::string& cmd = a[0];
+  if (cmd == "version" && a.size() == 1) return json{{"cmd", "version"}};
+  if (cmd == "reload" && a.size() == 1) return json{{"cmd", "reload"}};
+  if (cmd == "show" && a.size() >= 2) {
+    json r{{"cmd", "show"}, {"what", a[1]}};
+    if (!a.options(2,
+                   a[1] == "fdb" ? std::vector<std::string>{"--switch", "--vlan", "--mac"}
+                                 : std::vector<std::string>{},
+                   opts, error))
+      return std::nullopt;
+    for (auto& [k, v] : opts) {
+      if (k == "--vlan" && !int_opt(v, "--vlan", r, "vlan")) return std::nullopt;
+      if (k != "--vlan") r[k.substr(2)] = v;
+    }
+    return r;
+  }
+  if (cmd == "worker" && a.size() == 3 && a[1] == "restart") {
+    json r{{"cmd", "worker_restart"}};
+    if (!int_opt(a[2], "worker restart", r, "worker")) return std::nullopt;
+    return r;
+  }
+  if (cmd == "fdb" && a.size() >= 2 && a[1] == "flush") {
+    json r{{"cmd", "fdb_flush"}};
+    if (!a.options(2, {"--switch", "--port", "--vlan"}, opts, error)) return std::nullopt;
+    for (auto& [k, v] : opts) {
+      if (k == "--vlan" && !int_opt(v, "--vlan", r, "vlan")) return std::nullopt;
+      if (k != "--vlan") r[k.substr(2)] = v;
+    }
+    return r;
+  }
+  if (cmd == "port" && a.size() == 3 && a[1] == "del")
+    return json{{"cmd", "port_del"}, {"port", a[2]}};
+  if (cmd == "port" && a.size() >= 4 && a[1] == "add") {
+    json port{{"name", a[3]}};
+    if (!a.options(4,
+                   {"--driver", "--queues", "--mtu", "--mac", "--netns", "--address", "--persist",
+                    "--vlan", "--trunk", "--native-vlan"},
+                   opts, error))
+      return std::nullopt;
+    for (auto& [k, v] : opts) {
+      if (k == "--driver" || k == "--mac" || k == "--netns") {
+        port[k.substr(2)] = v;
+      } else if (k == "--queues" || k == "--mtu" || k == "--vlan") {
+        if (!int_opt(v, k.c_str(), port, k.substr(2).c_str())) return std::nullopt;
+      } else if (k == "--native-vlan") {
+        if (!int_opt(v, k.c_str(), port, "native_vlan")) return std::nullopt;
+      } else if (k == "--address") {
+        port["addresses"].push_back(v);
+      } else if (k == "--persist") {
+        port["persist"] = true;
+      } else if (k == "--trunk") {
+        port["vlan_mode"] = "trunk";
+        json vlans = json::array();
+        size_t start = 0;
+        while (start <= v.size()) {
+          size_t comma = v.find(',', start);
+          int n;
+          if (!to_int(v.substr(start, comma - start), n))
+            return bad("--trunk needs VLAN numbers separated by commas");
+          vlans.push_back(n);
+          if (comma == std::string::npos) break;
+          start = comma + 1;
+        }
+        port["allowed_vlans"] = vlans;
+      }
+    }
+    return json{{"cmd", "port_add"}, {"switch", a[2]}, {"port", port}};
+  }
+  return bad("unknown command: " + cmd);
+}
+
 }  // namespace
 
 int run_ctl(int argc, char** argv) {
-  if (argc >= 2 && (!std::strcmp(argv[1], "help") || !std::strcmp(argv[1], "--help"))) {
-    std::fputs(kHelp, stdout);
-    return 0;
+  std::vector<std::string> words;
+  bool as_json = false;
+  const char* env_socket = std::getenv("VSWITCH_SOCKET");
+  std::string socket_path = env_socket ? env_socket : "/run/vswitch/vswitchd.sock";
+  for (int i = 1; i < argc; ++i) {
+    const std::string w = argv[i];
+    if (w == "--json") {
+      as_json = true;
+    } else if (w == "--socket" && i + 1 < argc) {
+      socket_path = argv[++i];
+    } else if (w == "--help" || w == "help" || w == "-h") {
+      std::fputs(kHelp, stdout);
+      return 0;
+    } else {
+      words.push_back(w);
+    }
   }
-  if (argc == 2 && (!std::strcmp(argv[1], "version") || !std::strcmp(argv[1], "--version"))) {
-    std::printf("vswitchctl %s\n", VSWITCH_VERSION);
-    return 0;
+  if (words.empty()) {
+    std::fputs(kHelp, stderr);
+    return kExitUsage;
   }
-  if (argc == 4 && !std::strcmp(argv[1], "config") && !std::strcmp(argv[2], "check"))
-    return config_check(argv[3]);
-  std::fputs(kHelp, stderr);
-  return 64;
+  if (words[0] == "config") {
+    if (words.size() == 3 && words[1] == "check") return config_check(words[2].c_str());
+    return usage_error("usage: vswitchctl config check FILE");
+  }
+  std::string error;
+  auto request = build_request(Args(words), error);
+  if (!request) return usage_error(error);
+  auto reply_text = call(socket_path, *request, error);
+  if (!reply_text) {
+    std::fprintf(stderr, "vswitchctl: %s\n", error.c_str());
+    return kExitUnreachable;
+  }
+  json reply = json::parse(*reply_text, nullptr, false);
+  if (reply.is_discarded() || !reply.is_object()) {
+    std::fprintf(stderr, "vswitchctl: vswitchd sent something that is not JSON: %s\n",
+                 reply_text->c_str());
+    return kExitRefused;
+  }
+  if (as_json) std::printf("%s\n", reply.dump(2).c_str());
+  if (!reply.value("ok", false)) {
+    if (!as_json)
+      std::fprintf(stderr, "vswitchctl: %s\n",
+                   reply.value("error", std::string("failed (no reason given)")).c_str());
+    return kExitRefused;
+  }
+  if (!as_json) print_human(*request, reply);
+  return 0;
 }
 
 }  // namespace vs

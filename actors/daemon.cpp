@@ -17,12 +17,19 @@
 #include <memory>
 #include <string>
 
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/config_actor.hpp"
+#include "actors/control_server.hpp"
+#include "actors/datapath_actor.hpp"
 #include "actors/datapath_memory.hpp"
 #include "actors/eal.hpp"
 #include "actors/fdb_service.hpp"
 #include "actors/metrics.hpp"
 #include "actors/port_manager.hpp"
 #include "actors/supervisor.hpp"
+#include "actors/supervisor_actor.hpp"
 #include "config/config.hpp"
 
 namespace vs {
@@ -33,6 +40,7 @@ struct DaemonArgs {
   std::string log_level = "notice";
   std::string worker_binary;
   bool restart = true;
+  int fault_crash_worker = -1;
 };
 
 void usage(FILE* to) {
@@ -43,7 +51,8 @@ void usage(FILE* to) {
       "  --config FILE        the switch configuration (default /etc/vswitch/vswitch.toml)\n"
       "  --log-level LEVEL    DPDK log level: error, warning, notice, info, debug\n"
       "  --worker-binary PATH vswitch-worker to start (default: beside vswitchd)\n"
-      "  --no-restart         do not restart workers that exit (for fault tests)\n");
+      "  --no-restart         do not restart workers that exit (for fault tests)\n"
+      "  --fault-crash-worker N  fault injection: worker N aborts at every start (tests)\n");
 }
 
 bool parse_args(int argc, char** argv, DaemonArgs& a) {
@@ -51,6 +60,7 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
                                     {"log-level", required_argument, nullptr, 'l'},
                                     {"worker-binary", required_argument, nullptr, 'w'},
                                     {"no-restart", no_argument, nullptr, 'n'},
+                                    {"fault-crash-worker", required_argument, nullptr, 'f'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   int c;
@@ -67,6 +77,9 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
         break;
       case 'n':
         a.restart = false;
+        break;
+      case 'f':
+        a.fault_crash_worker = std::atoi(optarg);
         break;
       case 'h':
         usage(stdout);
@@ -127,28 +140,241 @@ int block_signals_into_fd() {
   return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-// Returns the signal that asked us to stop.
-int event_loop(int sigfd, WorkerSupervisor& sup) {
-  for (;;) {
-    std::vector<pollfd> fds{{sigfd, POLLIN, 0}};
-    sup.add_poll_fds(fds);
-    int timeout = sup.ms_until_next_restart();
-    int n = poll(fds.data(), fds.size(), timeout < 0 ? 1000 : timeout);
-    if (n < 0 && errno != EINTR) return 0;
-    if (fds[0].revents & POLLIN) {
-      signalfd_siginfo si;
-      if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-        if (si.ssi_signo == SIGHUP) {
-          std::fprintf(stderr, "vswitchd: SIGHUP: configuration reload is not implemented yet\n");
-        } else {
-          return static_cast<int>(si.ssi_signo);
-        }
-      }
-    }
-    for (size_t i = 1; i < fds.size(); ++i)
-      if (fds[i].revents) sup.on_pidfd_ready(fds[i].fd);
-    sup.run_due_restarts();
+// Blocks SIGIO and the real-time signals while it lives: threads created meanwhile (actors,
+// control socket, pidfd watcher) inherit the mask, so net_tap's rx signals never interrupt them.
+class AsyncSignalsBlocked {
+ public:
+  AsyncSignalsBlocked() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGIO);
+    for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) sigaddset(&set, sig);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
   }
+  ~AsyncSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+
+ private:
+  sigset_t old_;
+};
+
+caf::actor_system_config actor_config(const config::DaemonConfig& d) {
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", static_cast<size_t>(d.actor_threads));
+  cfg.set("logger.verbosity", caf::atom("quiet"));
+  cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  cfg.set("logger.console-verbosity", caf::atom("quiet"));
+  return cfg;
+}
+
+// The clean-up after a worker process ended, before anything restarts it: its learn ring (a
+// killed producer may have left half an event), its counter block's state, and the mbufs the
+// process held (a SIGKILL returns none of them).
+void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb,
+                    const PortManager& ports) {
+  const int w = out.worker;
+  rte_mempool* mp = mem.pool(w);
+  if (out.kind == ExitOutcome::kHandedOver || out.kind == ExitOutcome::kReplaceFailed) {
+    // The worker's other process runs on: only this process's mempool cache is ours to empty.
+    if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, out.lcore))
+      rte_mempool_cache_flush(cache, mp);
+    return;
+  }
+  if (!out.graceful) fdb.reset_learn_ring(w);
+  mem.counters(w).state.store(static_cast<uint32_t>(WorkerState::kStopped));
+  if (!out.held_queues) {
+    // Its queues were lent out, so it had posted nothing; another worker may be posting from
+    // its pool right now, so the pool must not be reset.
+    if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, out.lcore))
+      rte_mempool_cache_flush(cache, mp);
+    return;
+  }
+  bool all_rtap;
+  {
+    auto guard = ports.lock();
+    all_rtap = ports.all_rtap();
+  }
+  if (all_rtap) {
+    if (unsigned n = mem.reclaim_pool(w))
+      std::printf("vswitchd: worker %d: %u mbufs it held recovered into its pool\n", w, n);
+    return;
+  }
+  if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, out.lcore))
+    rte_mempool_cache_flush(cache, mp);
+}
+
+// A control request as actor requests; the reply is the JSON line for vswitchctl.
+std::string handle_control(caf::actor_system& sys, const ControlRequest& req,
+                           const config_actor& cfg_actor, const datapath_actor& datapath,
+                           const supervisor_actor& supervisor, FdbService& fdb,
+                           const PortManager& ports, const config::Config& startup) {
+  using Cmd = ControlRequest::Cmd;
+  using nlohmann::json;
+  caf::scoped_actor self{sys};
+  std::string reply;
+  auto on_error = [&reply, &sys](const caf::error& e) {
+    reply = json{{"ok", false}, {"error", "vswitchd did not answer: " + sys.render(e)}}.dump();
+  };
+  auto keep = [&reply](const std::string& r) { reply = r; };
+  const auto timeout = std::chrono::seconds(120);
+  switch (req.cmd) {
+    case Cmd::kVersion:
+      return json{{"ok", true}, {"version", VSWITCH_VERSION}, {"pid", getpid()}}.dump();
+    case Cmd::kShow:
+      if (req.what == "workers")
+        self->request(supervisor, timeout, show_atom::value).receive(keep, on_error);
+      else
+        self->request(datapath, timeout, show_atom::value, req.what, req.filters_json())
+            .receive(keep, on_error);
+      return reply;
+    case Cmd::kReload:
+      self->request(cfg_actor, timeout, reload_atom::value).receive(keep, on_error);
+      return reply;
+    case Cmd::kPortAdd:
+      self->request(cfg_actor, timeout, port_add_atom::value, req.switch_name, req.port)
+          .receive(keep, on_error);
+      return reply;
+    case Cmd::kPortDel:
+      self->request(cfg_actor, timeout, port_del_atom::value, req.port).receive(keep, on_error);
+      return reply;
+    case Cmd::kWorkerRestart:
+      self->request(supervisor, timeout, restart_atom::value, static_cast<int32_t>(req.worker))
+          .receive(keep, on_error);
+      return reply;
+    case Cmd::kFdbFlush: {
+      int sw = -1, port = -1;
+      for (std::size_t i = 0; i < startup.switches.size(); ++i)
+        if (startup.switches[i].name == req.switch_name) sw = static_cast<int>(i);
+      if (!req.switch_name.empty() && sw < 0)
+        return json{{"ok", false}, {"error", "no switch named " + req.switch_name}}.dump();
+      if (!req.port.empty()) {
+        auto guard = ports.lock();
+        const PortRuntime* p = ports.find(req.port);
+        if (!p) return json{{"ok", false}, {"error", "no port named " + req.port}}.dump();
+        port = p->port_id;
+      }
+      return json{{"ok", true}, {"flushed", fdb.flush_learned(sw, port, req.vlan)}}.dump();
+    }
+  }
+  return json{{"ok", false}, {"error", "unknown command"}}.dump();
+}
+
+// Returns the signal that asked us to stop.
+int wait_for_stop(int sigfd, const config_actor& cfg_actor) {
+  for (;;) {
+    signalfd_siginfo si;
+    ssize_t n = read(sigfd, &si, sizeof(si));
+    if (n < 0 && errno == EINTR) continue;
+    if (n != sizeof(si)) return 0;
+    if (si.ssi_signo != SIGHUP) return static_cast<int>(si.ssi_signo);
+    std::printf("vswitchd: SIGHUP: reloading the configuration\n");
+    std::fflush(stdout);
+    caf::anon_send(cfg_actor, reload_atom::value);  // the config actor logs the outcome
+  }
+}
+
+struct Datapath {
+  DatapathMemory mem;
+  std::unique_ptr<PortManager> ports;
+  unsigned pool_mbufs = 0;
+};
+
+std::string build_datapath(const config::Config& cfg, Datapath& dp) {
+  const auto& d = cfg.daemon;
+  dp.pool_mbufs = mbufs_needed_per_worker(cfg);
+  if (dp.pool_mbufs > static_cast<unsigned>(d.mbufs_per_worker))
+    std::printf("vswitchd: %u mbufs per worker (mbufs_per_worker %d is too few for the rx rings)\n",
+                dp.pool_mbufs, d.mbufs_per_worker);
+  uint32_t fdb_entries = 0;
+  for (const auto& sw : cfg.switches) fdb_entries += static_cast<uint32_t>(sw.fdb_max_entries);
+  std::string err = dp.mem.create(d.workers, dp.pool_mbufs, fdb_entries);
+  if (!err.empty()) return err;
+  dp.ports = std::make_unique<PortManager>(cfg, dp.mem);
+  return dp.ports->create_all();
+}
+
+// The actors and threads of a running daemon, from start to stop.
+int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sigfd, Datapath& dp) {
+  const auto& d = cfg.daemon;
+  FdbService fdb(dp.mem, cfg, *dp.ports);
+  if (std::string err = fdb.start(); !err.empty()) {
+    std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
+    return 1;
+  }
+  SupervisorOptions so;
+  so.worker_binary = args.worker_binary.empty() ? default_worker_binary() : args.worker_binary;
+  so.eal = EalOptions{d.file_prefix, d.main_core, args.log_level};
+  so.worker_cpus = choose_worker_cpus(d);
+  so.backoff_initial = std::chrono::milliseconds(d.restart_backoff_ms);
+  so.crash_loop_limit = d.crash_loop_limit;
+  so.restart = args.restart;
+  so.fault_crash_worker = args.fault_crash_worker;
+
+  AsyncSignalsBlocked quiet_threads;
+  caf::actor_system_config caf_cfg = actor_config(d);
+  caf::actor_system sys{caf_cfg};
+  std::unique_ptr<PidfdWatcher> watcher;
+  WorkerSupervisor workers(so, [&watcher](pid_t pid, int fd) { watcher->watch(pid, fd); });
+  DatapathRefs dp_refs{*dp.ports, dp.mem, fdb, cfg};
+  publish_topology(dp_refs, ~0ull);
+  auto datapath = sys.spawn(datapath_behavior, &dp_refs);
+  SupervisorRefs sup_refs{
+      workers, [&dp, &fdb](const ExitOutcome& out) { clean_up_after(out, dp.mem, fdb, *dp.ports); },
+      [&dp](int w) {
+        return dp.mem.counters(w).state.load(std::memory_order_acquire) ==
+               static_cast<uint32_t>(WorkerState::kRunning);
+      }};
+  auto supervisor = sys.spawn(supervisor_behavior, &sup_refs, datapath);
+  watcher = std::make_unique<PidfdWatcher>(
+      [supervisor](pid_t pid) { caf::anon_send(supervisor, exited_atom::value, int32_t{pid}); });
+  ReloadStats reload_stats;
+  auto cfg_actor =
+      sys.spawn(config_behavior, args.config_path, std::make_shared<const config::Config>(cfg),
+                datapath, &reload_stats, dp.pool_mbufs);
+  MetricsExporter metrics(dp.mem, *dp.ports, workers);
+  metrics.add_collectable(fdb.collector());
+  metrics.set_reload_stats(&reload_stats);
+  ControlServer control(d.control_socket_path(), [&](const ControlRequest& req) {
+    return handle_control(sys, req, cfg_actor, datapath, supervisor, fdb, *dp.ports, cfg);
+  });
+
+  std::string err;
+  {
+    caf::scoped_actor self{sys};
+    self->request(supervisor, caf::infinite, start_atom::value)
+        .receive([&err](const std::string& e) { err = e; },
+                 [&err, &sys](const caf::error& e) { err = sys.render(e); });
+  }
+  if (err.empty()) err = metrics.start(d.metrics_listen);
+  if (err.empty()) err = control.start();
+  int rc = 1;
+  if (!err.empty()) {
+    std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
+  } else {
+    std::printf(
+        "vswitchd: ready: %zu ports, %d workers; metrics on http://%s/metrics; control "
+        "socket %s\n",
+        dp.ports->ports().size(), d.workers, d.metrics_listen.c_str(),
+        d.control_socket_path().c_str());
+    std::fflush(stdout);
+    int sig = wait_for_stop(sigfd, cfg_actor);
+    std::printf("vswitchd: %s received, stopping\n", sig ? strsignal(sig) : "error");
+    std::fflush(stdout);
+    rc = 0;
+  }
+  control.stop();
+  {
+    caf::scoped_actor self{sys};
+    self->request(supervisor, caf::infinite, stop_atom::value)
+        .receive([](bool) {}, [](const caf::error&) {});
+    fdb.stop();
+    self->request(datapath, caf::infinite, stop_atom::value)
+        .receive([](bool) {}, [](const caf::error&) {});
+  }
+  for (const caf::actor_addr& a : {cfg_actor.address(), supervisor.address(), datapath.address()})
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  // The actors hold references to objects of this frame: let them finish first.
+  sys.await_all_actors_done();
+  return rc;
 }
 
 int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
@@ -160,69 +386,13 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
   }
   int rc = 1;
   {
-    DatapathMemory mem;
-    std::unique_ptr<PortManager> ports;
-    unsigned mbufs = mbufs_needed_per_worker(cfg);
-    if (mbufs > static_cast<unsigned>(d.mbufs_per_worker))
-      std::printf(
-          "vswitchd: %u mbufs per worker (mbufs_per_worker %d is too few for %u-descriptor "
-          "rx rings)\n",
-          mbufs, d.mbufs_per_worker, kRxRingSize);
-    uint32_t fdb_entries = 0;
-    for (const auto& sw : cfg.switches) fdb_entries += static_cast<uint32_t>(sw.fdb_max_entries);
-    std::string err = mem.create(d.workers, mbufs, fdb_entries);
-    if (err.empty()) {
-      ports = std::make_unique<PortManager>(cfg, mem);
-      err = ports->create_all();
-    }
-    if (!err.empty()) {
+    Datapath dp;
+    if (std::string err = build_datapath(cfg, dp); !err.empty())
       std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
-    } else {
-      topology_publish(mem.topology(), ports->topology());
-      SupervisorOptions so;
-      so.worker_binary = args.worker_binary.empty() ? default_worker_binary() : args.worker_binary;
-      so.eal = eal;
-      so.worker_cpus = choose_worker_cpus(d);
-      so.backoff_initial = std::chrono::milliseconds(d.restart_backoff_ms);
-      so.restart = args.restart;
-      // A dead worker cannot write its block or return the mbufs cached for its lcore: the
-      // primary takes over as the single writer until the next start.
-      FdbService fdb(mem, cfg, *ports);
-      const bool all_rtap = ports->all_rtap();
-      auto on_worker_exit = [&mem, &fdb, all_rtap](int w) {
-        fdb.reset_learn_ring(w);
-        mem.counters(w).state.store(static_cast<uint32_t>(WorkerState::kStopped));
-        if (all_rtap) {
-          if (unsigned n = mem.reclaim_pool(w))
-            std::printf("vswitchd: worker %d: %u mbufs it held recovered into its pool\n", w, n);
-          return;
-        }
-        rte_mempool* mp = mem.pool(w);
-        if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, static_cast<unsigned>(w + 1)))
-          rte_mempool_cache_flush(cache, mp);
-      };
-      WorkerSupervisor sup(so, on_worker_exit);
-      MetricsExporter metrics(mem, *ports, sup);
-      metrics.add_collectable(fdb.collector());
-      err = fdb.start();
-      if (err.empty()) err = sup.start_all();
-      if (err.empty()) err = metrics.start(d.metrics_listen);
-      if (!err.empty()) {
-        std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
-      } else {
-        std::printf("vswitchd: ready: %zu ports, %d workers; metrics on http://%s/metrics\n",
-                    ports->ports().size(), d.workers, d.metrics_listen.c_str());
-        std::fflush(stdout);
-        int sig = event_loop(sigfd, sup);
-        std::printf("vswitchd: %s received, stopping\n", sig ? strsignal(sig) : "error");
-        std::fflush(stdout);
-        rc = 0;
-      }
-      sup.stop_all(std::chrono::milliseconds(2000));
-      fdb.stop();
-    }
-    if (ports) ports->destroy_all();
-    mem.destroy();
+    else
+      rc = run_control_plane(cfg, args, sigfd, dp);
+    if (dp.ports) dp.ports->destroy_all();
+    dp.mem.destroy();
   }
   shutdown_primary_eal(d.file_prefix);
   return rc;

@@ -84,8 +84,11 @@ unsigned DatapathMemory::reclaim_pool(int worker) {
   const unsigned before = rte_mempool_avail_count(mp);
   // Empty the pool's common store (bypassing every lcore cache), then put every object back,
   // re-initialised: the dead worker's view of the pool is gone with it.
-  if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, static_cast<unsigned>(worker + 1)))
-    cache->len = 0;
+  // Every lcore's cache, not only the dead process's: mbufs of this pool freed by a worker that
+  // polled one of its queues for a while sit in that worker's cache and are put back below too.
+  // (No live process takes from this pool now: the caller guarantees it.)
+  for (unsigned id = 0; id < RTE_MAX_LCORE; ++id)
+    if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, id)) cache->len = 0;
   void* obj = nullptr;
   while (rte_mempool_ops_dequeue_bulk(mp, &obj, 1) == 0) {
   }

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "switch/limits.hpp"
+
 namespace vs {
 namespace {
 
@@ -43,12 +45,14 @@ std::vector<std::string> primary_eal_args(const EalOptions& opts) {
   return args;
 }
 
-std::vector<std::string> worker_eal_args(const EalOptions& opts, int worker_id, int cpu) {
-  // lcore ids are unique across the processes (primary 0, worker w is w+1): mempool caches are
-  // per lcore id, so two processes must never run under the same one.
-  std::vector<std::string> args{
-      "vswitch-worker", "--lcores=" + std::to_string(worker_id + 1) + "@" + std::to_string(cpu),
-      "--proc-type=secondary"};
+unsigned worker_lcore(int worker_id, bool alternate) {
+  return static_cast<unsigned>(worker_id + 1 + (alternate ? kMaxWorkers : 0));
+}
+
+std::vector<std::string> worker_eal_args(const EalOptions& opts, unsigned lcore, int cpu) {
+  std::vector<std::string> args{"vswitch-worker",
+                                "--lcores=" + std::to_string(lcore) + "@" + std::to_string(cpu),
+                                "--proc-type=secondary"};
   auto common = common_args(opts);
   args.insert(args.end(), common.begin(), common.end());
   return args;

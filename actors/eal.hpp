@@ -14,7 +14,12 @@ struct EalOptions {
 };
 
 std::vector<std::string> primary_eal_args(const EalOptions& opts);
-std::vector<std::string> worker_eal_args(const EalOptions& opts, int worker_id, int cpu);
+// A worker runs as lcore id `lcore` (worker_lcore(): unique across the processes, because
+// mempool caches are per lcore id) on CPU `cpu`.
+std::vector<std::string> worker_eal_args(const EalOptions& opts, unsigned lcore, int cpu);
+// The lcore id of worker w: w + 1 (the primary is 0), or w + 1 + kMaxWorkers for the process that
+// replaces it while it still runs (`vswitchctl worker restart`): the two alternate.
+unsigned worker_lcore(int worker_id, bool alternate);
 
 // rte_eal_init as primary; restores the calling thread's CPU affinity afterwards so that threads
 // created later (metrics server, actors) are not all pinned to the main lcore.

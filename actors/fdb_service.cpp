@@ -183,6 +183,26 @@ void FdbService::reset_learn_ring(int worker) {
   rte_ring_reset(mem_.learn_ring(worker));
 }
 
+std::size_t FdbService::flush_learned(int switch_index, int port_id, int vlan) {
+  std::lock_guard lock(drain_mu_);
+  return writer_->flush_learned(switch_index, port_id, vlan);
+}
+
+std::vector<FdbService::Entry> FdbService::entries() const {
+  std::lock_guard lock(drain_mu_);  // no slot changes while we read
+  std::vector<Entry> out;
+  const FdbTable& t = mem_.fdb();
+  const uint32_t now = fdb_now_s();
+  for (uint32_t b = 0; b <= t.bucket_mask; ++b) {
+    for (const FdbSlot& s : t.buckets[b].slots) {
+      if (!(s.flags & kFdbValid)) continue;
+      out.push_back({s.switch_index, fdb_key_vlan(s.key), fdb_key_mac(s.key), s.port_id,
+                     (s.flags & kFdbStatic) != 0, now - s.refreshed_s});
+    }
+  }
+  return out;
+}
+
 std::shared_ptr<prometheus::Collectable> FdbService::collector() const {
   return collector_;
 }

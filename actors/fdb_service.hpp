@@ -36,6 +36,19 @@ class FdbService {
 
   std::shared_ptr<prometheus::Collectable> collector() const;
 
+  // Any thread: these take the writer's (process-local) lock, so the service stays the single
+  // writer of the shared table.
+  std::size_t flush_learned(int switch_index, int port_id, int vlan);
+  struct Entry {
+    uint16_t switch_index;
+    uint16_t vlan;
+    uint64_t mac;
+    uint16_t port_id;
+    bool is_static;
+    uint32_t age_s;
+  };
+  std::vector<Entry> entries() const;
+
  private:
   void run();
   std::size_t drain_once();
@@ -44,7 +57,7 @@ class FdbService {
   const config::Config& cfg_;
   const PortManager& ports_;
   std::unique_ptr<FdbWriter> writer_;
-  std::mutex drain_mu_;  // process-local: orders draining against ring resets
+  mutable std::mutex drain_mu_;  // process-local: orders draining against ring resets
   std::atomic<bool> stop_{false};
   std::thread thread_;
   std::shared_ptr<prometheus::Collectable> collector_;

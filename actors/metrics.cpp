@@ -28,6 +28,7 @@
 
 #include "actors/datapath_memory.hpp"
 #include "actors/port_manager.hpp"
+#include "actors/reload_stats.hpp"
 #include "actors/supervisor.hpp"
 #include "switch/counters.hpp"
 #include "switch/shm_names.hpp"
@@ -120,6 +121,7 @@ class MetricsExporter::Collector : public prometheus::Collectable {
   }
 
   std::vector<MetricFamily> Collect() const override {
+    auto ports_guard = ports_.lock();  // no port closes while its statistics are read
     std::vector<MetricFamily> out;
     auto info = family("vswitch_build_info", "Build of the running vswitchd (value is 1).",
                        MetricType::Gauge);
@@ -138,22 +140,32 @@ class MetricsExporter::Collector : public prometheus::Collectable {
         family("vswitch_start_time_seconds",
                "Start time of vswitchd since the Unix epoch, in seconds.", MetricType::Gauge);
     add_sample(start, {}, g_process_start);
-    // Reload (SIGHUP, vswitchctl reload) does not exist yet: the configuration is applied once,
-    // at start, and cannot fail afterwards (a bad file stops vswitchd before this is served).
+    const ReloadStats* r = reload_;
     auto ok_ts = family("vswitch_config_last_reload_success_timestamp_seconds",
-                        "Time the configuration was last applied successfully (at start, until "
-                        "reload exists), since the Unix epoch, in seconds.",
+                        "Time the configuration was last applied successfully (at start, by "
+                        "SIGHUP, vswitchctl reload or port add/del), since the Unix epoch.",
                         MetricType::Gauge);
-    add_sample(ok_ts, {}, config_applied_);
+    add_sample(ok_ts, {}, r ? r->last_success_unix.load() : config_applied_);
     auto ok = family("vswitch_config_last_reload_successful",
                      "1 if the last configuration load or reload was applied, 0 if it was "
                      "refused and the previous configuration stays.",
                      MetricType::Gauge);
-    add_sample(ok, {}, 1);
-    auto failures = family("vswitch_config_reload_failures_total",
-                           "Configuration reloads refused since start (0 until reload exists).",
-                           MetricType::Counter);
-    add_sample(failures, {}, 0);
+    add_sample(ok, {}, !r || r->last_ok.load() ? 1 : 0);
+    auto failures =
+        family("vswitch_config_reload_failures_total",
+               "Configuration changes refused since start (invalid, needing a restart, or "
+               "failed to apply); the running configuration stayed each time.",
+               MetricType::Counter);
+    add_sample(failures, {}, r ? static_cast<double>(r->failed.load()) : 0);
+    auto reloads = family("vswitch_config_reloads_total",
+                          "Configuration changes applied since start.", MetricType::Counter);
+    add_sample(reloads, {}, r ? static_cast<double>(r->succeeded.load()) : 0);
+    auto duration =
+        family("vswitch_config_last_reload_duration_seconds",
+               "How long the last applied configuration change took.", MetricType::Gauge);
+    add_sample(duration, {}, r ? r->last_duration_s.load() : 0);
+    out.push_back(std::move(reloads));
+    out.push_back(std::move(duration));
     for (auto* f : {&start, &ok_ts, &ok, &failures}) out.push_back(std::move(*f));
   }
 
@@ -347,6 +359,10 @@ class MetricsExporter::Collector : public prometheus::Collectable {
   const WorkerSupervisor& sup_;
   const double config_applied_;
   const SharedTopology* topology_ = nullptr;  // the port/queue table the workers read
+  const ReloadStats* reload_ = nullptr;
+
+ public:
+  void set_reload_stats(const ReloadStats* r) { reload_ = r; }
   mutable NetnsLinkProbe links_;  // the configuration was applied when the exporter was made
 };
 
@@ -378,6 +394,10 @@ std::string MetricsExporter::start(const std::string& listen) {
   exposer_->RegisterCollectable(collector_);
   for (const auto& extra : extras_) exposer_->RegisterCollectable(extra);
   return {};
+}
+
+void MetricsExporter::set_reload_stats(const ReloadStats* stats) {
+  collector_->set_reload_stats(stats);
 }
 
 void MetricsExporter::add_collectable(std::shared_ptr<prometheus::Collectable> extra) {

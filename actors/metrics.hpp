@@ -14,6 +14,7 @@ namespace vs {
 
 class DatapathMemory;
 class PortManager;
+struct ReloadStats;
 class WorkerSupervisor;
 
 class MetricsExporter {
@@ -24,6 +25,8 @@ class MetricsExporter {
 
   // More metrics from another part of the daemon (e.g. the FDB service); call before start().
   void add_collectable(std::shared_ptr<prometheus::Collectable> extra);
+  // The config actor's reload outcomes; call before start().
+  void set_reload_stats(const ReloadStats* stats);
 
   // Binds `listen` ("127.0.0.1:9464"). Returns an empty string or why it could not.
   std::string start(const std::string& listen);

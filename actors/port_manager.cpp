@@ -59,35 +59,89 @@ unsigned mbufs_needed_per_worker(const config::Config& cfg) {
 
 PortManager::PortManager(const config::Config& cfg, DatapathMemory& mem)
     : cfg_(cfg), mem_(mem), nb_workers_(cfg.daemon.workers) {
-  uint16_t sw_index = 0;
-  for (const auto& sw : cfg.switches) {
-    for (const auto& p : sw.ports) {
-      PortRuntime rt;
-      rt.cfg = p;
-      rt.switch_name = sw.name;
-      rt.switch_index = sw_index;
-      rt.nb_queues = port_queue_count(p, nb_workers_);
-      ports_.push_back(rt);
-    }
-    ++sw_index;
-  }
+  for (const auto& sw : cfg.switches)
+    for (const auto& p : sw.ports) ports_.push_back(make_runtime(sw.name, p));
 }
 
 PortManager::~PortManager() {
   destroy_all();
 }
 
+PortRuntime PortManager::make_runtime(const std::string& switch_name,
+                                      const config::PortConfig& port) const {
+  PortRuntime rt;
+  rt.cfg = port;
+  rt.switch_name = switch_name;
+  for (std::size_t i = 0; i < cfg_.switches.size(); ++i)
+    if (cfg_.switches[i].name == switch_name) rt.switch_index = static_cast<uint16_t>(i);
+  rt.nb_queues = port_queue_count(port, nb_workers_);
+  return rt;
+}
+
+std::string PortManager::bring_up(PortRuntime& port) {
+  std::string err = create_port(port);
+  if (err.empty()) err = configure_and_start(port);
+  if (err.empty()) err = attach_netdev(port);
+  return err;
+}
+
 std::string PortManager::create_all() {
   for (PortRuntime& port : ports_) {
-    std::string err = create_port(port);
-    if (err.empty()) err = configure_and_start(port);
-    if (err.empty()) err = attach_netdev(port);
-    if (!err.empty()) {
+    if (std::string err = bring_up(port); !err.empty()) {
       destroy_all();
       return err;
     }
   }
   return {};
+}
+
+std::string PortManager::add_port(const std::string& switch_name, const config::PortConfig& cfg) {
+  if (find(cfg.name)) return "port " + cfg.name + " exists already";
+  PortRuntime port = make_runtime(switch_name, cfg);
+  if (std::string err = bring_up(port); !err.empty()) {
+    destroy_port(port);
+    return err;
+  }
+  auto guard = lock();
+  ports_.push_back(std::move(port));
+  return {};
+}
+
+bool PortManager::remove_port(const std::string& name) {
+  auto guard = lock();
+  for (auto it = ports_.begin(); it != ports_.end(); ++it) {
+    if (it->cfg.name != name) continue;
+    destroy_port(*it);
+    ports_.erase(it);
+    return true;
+  }
+  return false;
+}
+
+bool PortManager::retag_port(const config::PortConfig& cfg) {
+  auto guard = lock();
+  for (PortRuntime& p : ports_) {
+    if (p.cfg.name != cfg.name) continue;
+    p.cfg = cfg;
+    return true;
+  }
+  return false;
+}
+
+bool PortManager::hide_port(const std::string& name) {
+  auto guard = lock();
+  for (PortRuntime& p : ports_) {
+    if (p.cfg.name != name) continue;
+    p.hidden = true;
+    return true;
+  }
+  return false;
+}
+
+const PortRuntime* PortManager::find(const std::string& name) const {
+  for (const PortRuntime& p : ports_)
+    if (p.cfg.name == name) return &p;
+  return nullptr;
 }
 
 std::string PortManager::create_port(PortRuntime& port) {
@@ -235,10 +289,15 @@ void PortManager::destroy_port(PortRuntime& port) {
 }
 
 void PortManager::destroy_all() {
+  auto guard = lock();
   for (auto it = ports_.rbegin(); it != ports_.rend(); ++it) destroy_port(*it);
 }
 
-TopologyTable PortManager::topology() const {
+TopologyTable PortManager::topology(const std::vector<bool>& active) const {
+  std::vector<uint8_t> pollers;
+  for (int w = 0; w < nb_workers_; ++w)
+    if (active.empty() || (static_cast<size_t>(w) < active.size() && active[w]))
+      pollers.push_back(static_cast<uint8_t>(w));
   TopologyTable t;
   std::memset(&t, 0, sizeof(t));
   t.nb_workers = static_cast<uint16_t>(nb_workers_);
@@ -247,7 +306,7 @@ TopologyTable PortManager::topology() const {
   for (std::size_t sw = 0; sw < cfg_.switches.size() && sw < kMaxSwitches; ++sw)
     t.fdb_aging_s[sw] = static_cast<uint32_t>(cfg_.switches[sw].fdb_aging_s);
   for (const PortRuntime& port : ports_) {
-    if (!port.started || t.nb_ports >= kMaxPorts) continue;
+    if (!port.started || port.hidden || t.nb_ports >= kMaxPorts) continue;
     PortEntry& e = t.ports[t.nb_ports++];
     e.dpdk_port_id = port.port_id;
     e.switch_index = port.switch_index;
@@ -266,7 +325,7 @@ TopologyTable PortManager::topology() const {
       e.access_vlan = static_cast<uint16_t>(port.cfg.vlan);
     }
     for (uint16_t q = 0; q < port.nb_queues && q < kMaxQueuesPerPort; ++q)
-      e.rxq_owner[q] = static_cast<uint8_t>(q % nb_workers_);
+      e.rxq_owner[q] = pollers.empty() ? kNoWorker : pollers[q % pollers.size()];
   }
   return t;
 }

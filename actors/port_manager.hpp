@@ -2,6 +2,7 @@
 // The primary owns every port; workers only attach to them.
 #pragma once
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct PortRuntime {
   bool started = false;
   bool netns_created = false;  // we made the namespace, so we remove it
   bool in_netns = false;       // the netdev currently lives in cfg.netns
+  bool hidden = false;         // being removed: left out of the published table
 };
 
 // Descriptors per rx queue. net_tap keeps one mbuf posted per descriptor, so every rx queue holds
@@ -40,20 +42,36 @@ uint16_t port_queue_count(const config::PortConfig& port, int nb_workers);
 // flight and the per-lcore cache. Never less than `[daemon] mbufs_per_worker`.
 unsigned mbufs_needed_per_worker(const config::Config& cfg);
 
+// Owned by one thread (the datapath actor), which alone adds, removes and re-tags ports. Other
+// threads (metrics, FDB service, control) read the port list with lock() held; the owner takes
+// the same lock while it changes the list or closes a port, so a reader never sees a port that
+// is half gone.
 class PortManager {
  public:
   PortManager(const config::Config& cfg, DatapathMemory& mem);
   ~PortManager();
 
-  // Creates and starts every port; on failure undoes what it did and returns why.
+  // Creates and starts every port of the config; on failure undoes what it did and returns why.
   std::string create_all();
   void destroy_all();
 
-  // The port/queue table to publish: every rx queue of every port gets a worker (round robin;
-  // a multi-queue TAP hashes flows over all its queues, so an unpolled queue would lose frames).
-  TopologyTable topology() const;
+  // Reload: one port at a time. add_port leaves nothing behind when it fails.
+  std::string add_port(const std::string& switch_name, const config::PortConfig& port);
+  bool remove_port(const std::string& name);
+  // Only the VLAN settings change; the new table must be published to take effect.
+  bool retag_port(const config::PortConfig& port);
+  // Leaves the port out of the next published table (the first step of removing it).
+  bool hide_port(const std::string& name);
 
+  // The port/queue table to publish: every rx queue of every port gets an active worker (round
+  // robin over the workers not given up; a multi-queue TAP hashes flows over all its queues, so
+  // an unpolled queue would lose frames). An empty `active` means every worker.
+  TopologyTable topology(const std::vector<bool>& active = {}) const;
+
+  std::unique_lock<std::mutex> lock() const { return std::unique_lock(mu_); }
+  // The owner may read without the lock; any other thread must hold lock().
   const std::vector<PortRuntime>& ports() const { return ports_; }
+  const PortRuntime* find(const std::string& name) const;
   uint16_t primary_tx_queue() const { return static_cast<uint16_t>(nb_workers_); }
   bool all_rtap() const {
     for (const PortRuntime& p : ports_)
@@ -62,14 +80,17 @@ class PortManager {
   }
 
  private:
+  PortRuntime make_runtime(const std::string& switch_name, const config::PortConfig& port) const;
+  std::string bring_up(PortRuntime& port);
   std::string create_port(PortRuntime& port);
   std::string configure_and_start(PortRuntime& port);
   std::string attach_netdev(PortRuntime& port);
   void destroy_port(PortRuntime& port);
 
-  const config::Config& cfg_;
+  const config::Config cfg_;  // as started: the switches (reload cannot change them)
   DatapathMemory& mem_;
   int nb_workers_;
+  mutable std::mutex mu_;
   std::vector<PortRuntime> ports_;
 };
 

@@ -1,6 +1,9 @@
 #include "actors/supervisor.hpp"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -9,7 +12,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <thread>
 
 #include "switch/shm_names.hpp"
 
@@ -28,11 +30,20 @@ std::string describe_exit(int status) {
 
 }  // namespace
 
-WorkerSupervisor::WorkerSupervisor(SupervisorOptions opts, ExitHook on_exit)
-    : opts_(std::move(opts)), on_exit_(std::move(on_exit)) {
+std::string WorkerStatus::state() const {
+  if (failed) return "failed";
+  if (replacing_pid) return "replacing";
+  if (running) return "running";
+  if (restart_pending) return "restarting";
+  return "stopped";
+}
+
+WorkerSupervisor::WorkerSupervisor(SupervisorOptions opts, WatchFn watch)
+    : opts_(std::move(opts)), watch_(std::move(watch)) {
   workers_.resize(opts_.worker_cpus.size());
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i].st.id = static_cast<int>(i);
+    workers_[i].st.cpu = opts_.worker_cpus[i];
     workers_[i].backoff = opts_.backoff_initial;
   }
 }
@@ -42,16 +53,38 @@ WorkerSupervisor::~WorkerSupervisor() {
 }
 
 std::string WorkerSupervisor::start_all() {
-  for (Worker& w : workers_) {
-    std::string err = spawn(w);
-    if (!err.empty()) return err;
-  }
+  for (Worker& w : workers_)
+    if (std::string err = start(w.st.id); !err.empty()) return err;
   return {};
 }
 
-std::string WorkerSupervisor::spawn(Worker& w) {
-  std::vector<std::string> args = worker_eal_args(opts_.eal, w.st.id, opts_.worker_cpus[w.st.id]);
-  args.insert(args.end(), {"--", "--worker-id", std::to_string(w.st.id)});
+std::string WorkerSupervisor::start(int id) {
+  if (id < 0 || id >= size()) return "no worker " + std::to_string(id);
+  Worker& w = workers_[static_cast<size_t>(id)];
+  if (w.st.running) return "worker " + std::to_string(id) + " is running";
+  {
+    std::lock_guard lock(mu_);
+    w.st.failed = false;
+  }
+  return spawn(w, w.current, w.alternate_lcore, 0);
+}
+
+std::string WorkerSupervisor::begin_replace(int id) {
+  if (id < 0 || id >= size()) return "no worker " + std::to_string(id);
+  Worker& w = workers_[static_cast<size_t>(id)];
+  if (!w.st.running)
+    return "worker " + std::to_string(id) + " is not running (" + w.st.state() + ")";
+  if (w.replacement.pid) return "worker " + std::to_string(id) + " is already being replaced";
+  return spawn(w, w.replacement, !w.alternate_lcore, w.current.pid);
+}
+
+std::string WorkerSupervisor::spawn(Worker& w, Proc& into, bool alternate, pid_t replace) {
+  const int id = w.st.id;
+  const unsigned lcore = worker_lcore(id, alternate);
+  std::vector<std::string> args = worker_eal_args(opts_.eal, lcore, w.st.cpu);
+  args.insert(args.end(), {"--", "--worker-id", std::to_string(id)});
+  if (replace) args.insert(args.end(), {"--replace", std::to_string(replace)});
+  if (id == opts_.fault_crash_worker) args.push_back("--fault-crash");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -72,98 +105,112 @@ std::string WorkerSupervisor::spawn(Worker& w) {
     _exit(127);
   }
   int fd = pidfd_open(pid);
-  std::lock_guard lock(mu_);
-  w.pidfd = fd;
-  w.st.pid = pid;
-  w.st.running = true;
-  if (w.st.starts++ > 0) ++w.st.restarts;
-  w.started = clock::now();
-  w.restart_pending = false;
-  std::fprintf(stderr, "vswitchd: worker %d started, pid %d, cpu %d\n", w.st.id, pid,
-               opts_.worker_cpus[w.st.id]);
+  {
+    std::lock_guard lock(mu_);
+    into = Proc{pid, fd, lcore, clock::now()};
+    if (w.st.starts++ > 0) ++w.st.restarts;
+    if (replace) {
+      w.st.replacing_pid = pid;
+    } else {
+      w.st.pid = pid;
+      w.st.running = true;
+      w.st.restart_pending = false;
+    }
+  }
+  std::fprintf(stderr, "vswitchd: worker %d %s, pid %d, cpu %d\n", id,
+               replace ? "replacement started" : "started", pid, w.st.cpu);
+  if (watch_ && fd >= 0) watch_(pid, fd);
   return {};
 }
 
-void WorkerSupervisor::add_poll_fds(std::vector<pollfd>& fds) const {
-  for (const Worker& w : workers_)
-    if (w.pidfd >= 0) fds.push_back({w.pidfd, POLLIN, 0});
-}
-
-void WorkerSupervisor::on_pidfd_ready(int fd) {
-  for (Worker& w : workers_)
-    if (w.pidfd == fd) reap(w);
-}
-
-void WorkerSupervisor::reap(Worker& w) {
-  int status = 0;
-  if (waitpid(w.st.pid, &status, WNOHANG) <= 0) return;
-  close(w.pidfd);
-  auto ran = clock::now() - w.started;
-  {
-    std::lock_guard lock(mu_);
-    w.pidfd = -1;
-    w.st.pid = 0;
-    w.st.running = false;
-    w.st.last_exit = describe_exit(status);
-  }
-  if (on_exit_) on_exit_(w.st.id);
-  if (stopping_) return;
-  std::fprintf(stderr, "vswitchd: worker %d ended (%s)\n", w.st.id, w.st.last_exit.c_str());
-  if (WIFEXITED(status) && WEXITSTATUS(status) == kWorkerExitUsage) {
-    std::lock_guard lock(mu_);
-    w.st.failed = true;
-    std::fprintf(stderr, "vswitchd: worker %d cannot run (bad usage); not restarting it\n",
-                 w.st.id);
-    return;
-  }
-  if (!opts_.restart) return;
-  if (ran >= opts_.healthy_after) w.backoff = opts_.backoff_initial;
-  w.restart_at = clock::now() + w.backoff;
-  w.restart_pending = true;
-  w.backoff = std::min(w.backoff * 2, opts_.backoff_max);
-}
-
-void WorkerSupervisor::run_due_restarts() {
-  auto now = clock::now();
+ExitOutcome WorkerSupervisor::on_exit(pid_t pid) {
   for (Worker& w : workers_) {
-    if (!w.restart_pending || now < w.restart_at || stopping_) continue;
-    std::string err = spawn(w);
-    if (!err.empty()) std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
+    for (Proc* p : {&w.current, &w.replacement}) {
+      if (p->pid != pid) continue;
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) <= 0) return {};
+      return reap(w, *p, status);
+    }
   }
+  return {};
 }
 
-int WorkerSupervisor::ms_until_next_restart() const {
-  int best = -1;
-  auto now = clock::now();
-  for (const Worker& w : workers_) {
-    if (!w.restart_pending) continue;
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(w.restart_at - now).count();
-    int m = ms < 0 ? 0 : static_cast<int>(ms);
-    if (best < 0 || m < best) best = m;
+ExitOutcome WorkerSupervisor::reap(Worker& w, Proc& p, int status) {
+  ExitOutcome out;
+  out.worker = w.st.id;
+  out.graceful = WIFEXITED(status) && WEXITSTATUS(status) == kWorkerExitOk;
+  out.lcore = p.lcore;
+  out.detail = describe_exit(status);
+  const auto ran = clock::now() - p.started;
+  if (p.pidfd >= 0) close(p.pidfd);
+  std::lock_guard lock(mu_);
+  if (&p == &w.replacement) {  // the replacement died before the old process left
+    w.replacement = {};
+    w.st.replacing_pid = 0;
+    out.kind = ExitOutcome::kReplaceFailed;
+    return out;
   }
-  return best;
+  w.st.last_exit = out.detail;
+  if (w.replacement.pid) {  // the old process left: the replacement forwards from now on
+    w.current = w.replacement;
+    w.replacement = {};
+    w.alternate_lcore = !w.alternate_lcore;
+    w.st.pid = w.current.pid;
+    w.st.replacing_pid = 0;
+    out.kind = ExitOutcome::kHandedOver;
+    return out;
+  }
+  w.current = {};
+  w.st.pid = 0;
+  w.st.running = false;
+  if (stopping_ || !opts_.restart) {
+    out.kind = ExitOutcome::kStopped;
+    return out;
+  }
+  if (ran >= opts_.healthy_after) {
+    w.st.crashes_in_row = 0;
+    w.backoff = opts_.backoff_initial;
+  }
+  ++w.st.crashes_in_row;
+  const bool bad_usage = WIFEXITED(status) && WEXITSTATUS(status) == kWorkerExitUsage;
+  if (bad_usage || w.st.crashes_in_row >= opts_.crash_loop_limit) {
+    w.st.failed = true;
+    out.kind = ExitOutcome::kGaveUp;
+    return out;
+  }
+  out.kind = ExitOutcome::kRestartLater;
+  out.delay = w.backoff;
+  w.st.restart_pending = true;
+  w.backoff = std::min(w.backoff * 2, opts_.backoff_max);
+  return out;
 }
 
 void WorkerSupervisor::stop_all(std::chrono::milliseconds grace) {
   stopping_ = true;
+  std::vector<Proc*> procs;
   for (Worker& w : workers_) {
-    w.restart_pending = false;
-    if (w.st.running) kill(w.st.pid, SIGTERM);
+    w.st.restart_pending = false;
+    for (Proc* p : {&w.current, &w.replacement})
+      if (p->pid) procs.push_back(p);
   }
-  auto deadline = clock::now() + grace;
+  for (Proc* p : procs) kill(p->pid, SIGTERM);
+  const auto deadline = clock::now() + grace;
   for (Worker& w : workers_) {
-    while (w.st.running && clock::now() < deadline) {
-      pollfd p{w.pidfd, POLLIN, 0};
-      poll(&p, 1, 20);
-      reap(w);
-    }
-    if (w.st.running) {
-      std::fprintf(stderr, "vswitchd: worker %d ignored SIGTERM, killing it\n", w.st.id);
-      kill(w.st.pid, SIGKILL);
-      while (w.st.running) {
-        pollfd p{w.pidfd, POLLIN, 0};
-        poll(&p, 1, 100);
-        reap(w);
+    for (Proc* p : {&w.current, &w.replacement}) {
+      while (p->pid) {
+        const bool late = clock::now() >= deadline;
+        if (late) {
+          std::fprintf(stderr, "vswitchd: worker %d (pid %d) ignored SIGTERM, killing it\n",
+                       w.st.id, p->pid);
+          kill(p->pid, SIGKILL);
+        }
+        int status = 0;
+        if (waitpid(p->pid, &status, late ? 0 : WNOHANG) > 0) {
+          reap(w, *p, status);
+          continue;
+        }
+        pollfd pfd{p->pidfd, POLLIN, 0};
+        poll(&pfd, 1, 20);
       }
     }
   }
@@ -174,6 +221,49 @@ std::vector<WorkerStatus> WorkerSupervisor::status() const {
   std::vector<WorkerStatus> out;
   for (const Worker& w : workers_) out.push_back(w.st);
   return out;
+}
+
+std::vector<bool> WorkerSupervisor::active() const {
+  std::lock_guard lock(mu_);
+  std::vector<bool> out;
+  for (const Worker& w : workers_) out.push_back(!w.st.failed);
+  return out;
+}
+
+PidfdWatcher::PidfdWatcher(std::function<void(pid_t)> on_exit) : on_exit_(std::move(on_exit)) {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  stopfd_ = eventfd(0, EFD_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 0;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, stopfd_, &ev);
+  thread_ = std::thread([this] { run(); });
+}
+
+PidfdWatcher::~PidfdWatcher() {
+  uint64_t one = 1;
+  if (write(stopfd_, &one, sizeof(one)) < 0) std::perror("vswitchd: pidfd watcher stop");
+  thread_.join();
+  close(stopfd_);
+  close(epfd_);
+}
+
+void PidfdWatcher::watch(pid_t pid, int pidfd) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLONESHOT;
+  ev.data.u64 = static_cast<uint64_t>(pid);
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, pidfd, &ev);
+}
+
+void PidfdWatcher::run() {
+  epoll_event evs[16];
+  for (;;) {
+    int n = epoll_wait(epfd_, evs, 16, -1);
+    for (int i = 0; i < n; ++i) {
+      if (evs[i].data.u64 == 0) return;
+      on_exit_(static_cast<pid_t>(evs[i].data.u64));
+    }
+  }
 }
 
 }  // namespace vs

@@ -1,13 +1,18 @@
-// Starts the vswitch-worker processes, watches each through a pidfd, and restarts a worker that
-// exits with exponential back-off. The daemon's event loop polls the pidfds.
+// The mechanics of worker supervision: starting vswitch-worker processes, reaping them, the
+// restart back-off, giving up on a crash-looping worker, and replacing a running worker by a new
+// process that takes over its identity (`vswitchctl worker restart`, binary upgrades).
+//
+// Single-threaded: the supervisor actor (supervisor_actor.hpp) drives it; the exits come from a
+// PidfdWatcher thread as messages. status() may be called from any thread.
 #pragma once
-#include <poll.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "actors/eal.hpp"
@@ -20,54 +25,102 @@ struct SupervisorOptions {
   std::vector<int> worker_cpus;  // one per worker
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{5000};
-  std::chrono::milliseconds healthy_after{10000};  // a run this long resets the back-off
+  std::chrono::milliseconds healthy_after{10000};  // a run this long resets the crash count
+  int crash_loop_limit = 5;  // quick crashes in a row before the worker is given up
   bool restart = true;
+  int fault_crash_worker = -1;  // fault injection: this worker aborts once attached, every time
 };
 
 struct WorkerStatus {
   int id = 0;
+  int cpu = 0;
   pid_t pid = 0;  // 0 when not running
   bool running = false;
-  bool failed = false;  // gave up: the worker cannot start (bad usage)
+  bool failed = false;  // given up: crash loop or bad usage; its queues went to the others
+  bool restart_pending = false;
+  pid_t replacing_pid = 0;  // a replacement process is attaching
   uint64_t starts = 0;
-  uint64_t restarts = 0;  // starts after the first
-  std::string last_exit;  // "exit 70", "signal 9", ...
+  uint64_t restarts = 0;  // starts after the first, including replacements
+  int crashes_in_row = 0;
+  std::string last_exit;      // "exit 70", "signal 9", ...
+  std::string state() const;  // running, starting, restarting, replacing, failed, stopped
+};
+
+// What an exit means for the rest of the daemon.
+struct ExitOutcome {
+  enum Kind {
+    kUnknown,        // not a process of ours (already reaped)
+    kStopped,        // exited while stopping, or restarts are off
+    kRestartLater,   // crashed or exited: restart after `delay`
+    kGaveUp,         // crash loop or bad usage: failed, move its queues
+    kHandedOver,     // the old process of a replacement exited; the new one forwards
+    kReplaceFailed,  // the replacement died before taking over; the old one still forwards
+  };
+  Kind kind = kUnknown;
+  int worker = -1;
+  bool graceful = false;  // exit status 0: it left its learn ring and queues in order
+  unsigned lcore = 0;     // the lcore id the exited process ran as (its mempool cache)
+  std::chrono::milliseconds delay{0};
+  std::string detail;       // "signal 9", ...
+  bool held_queues = true;  // it polled its queues when it died (they were not lent out)
 };
 
 class WorkerSupervisor {
  public:
   using clock = std::chrono::steady_clock;
-  // Called (from the event loop) after a worker exited and before it is restarted.
-  using ExitHook = std::function<void(int worker_id)>;
+  // Called with every process started and its pidfd (for the watcher).
+  using WatchFn = std::function<void(pid_t pid, int pidfd)>;
 
-  WorkerSupervisor(SupervisorOptions opts, ExitHook on_exit);
+  WorkerSupervisor(SupervisorOptions opts, WatchFn watch);
   ~WorkerSupervisor();
 
   std::string start_all();
-  void add_poll_fds(std::vector<pollfd>& fds) const;
-  void on_pidfd_ready(int fd);
-  void run_due_restarts();
-  int ms_until_next_restart() const;  // -1 when none is due
+  std::string start(int worker);  // (re)start a worker that is not running; clears `failed`
+  // Starts a process that takes over `worker` once attached; the old one exits gracefully.
+  std::string begin_replace(int worker);
+  ExitOutcome on_exit(pid_t pid);
   void stop_all(std::chrono::milliseconds grace);
   std::vector<WorkerStatus> status() const;
+  int size() const { return static_cast<int>(workers_.size()); }
+  std::vector<bool> active() const;  // workers not given up
 
  private:
+  struct Proc {
+    pid_t pid = 0;
+    int pidfd = -1;
+    unsigned lcore = 0;
+    clock::time_point started;
+  };
   struct Worker {
     WorkerStatus st;
-    int pidfd = -1;
-    clock::time_point started;
-    clock::time_point restart_at;
-    bool restart_pending = false;
+    Proc current;
+    Proc replacement;  // pid 0 when none
+    bool alternate_lcore = false;
     std::chrono::milliseconds backoff{0};
   };
-  std::string spawn(Worker& w);
-  void reap(Worker& w);
+  std::string spawn(Worker& w, Proc& into, bool alternate, pid_t replace);
+  ExitOutcome reap(Worker& w, Proc& p, int status);
 
   SupervisorOptions opts_;
-  ExitHook on_exit_;
-  mutable std::mutex mu_;  // guards workers_ status against the metrics thread
+  WatchFn watch_;
+  mutable std::mutex mu_;  // guards workers_ against status() from other threads
   std::vector<Worker> workers_;
   bool stopping_ = false;
+};
+
+// Watches pidfds on its own thread and reports each exit once, by pid.
+class PidfdWatcher {
+ public:
+  explicit PidfdWatcher(std::function<void(pid_t)> on_exit);
+  ~PidfdWatcher();
+  void watch(pid_t pid, int pidfd);
+
+ private:
+  void run();
+  std::function<void(pid_t)> on_exit_;
+  int epfd_ = -1;
+  int stopfd_ = -1;
+  std::thread thread_;
 };
 
 }  // namespace vs

@@ -12,6 +12,7 @@ pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing)
 # prometheus-cpp ships no version file: never pass a version here.
 find_package(prometheus-cpp CONFIG REQUIRED)
 find_package(toml11 CONFIG REQUIRED)
+find_package(nlohmann_json CONFIG REQUIRED)
 find_package(GTest CONFIG REQUIRED)
 
 # CAF 0.17.6 has neither a CMake config nor a .pc in Debian: define the targets by hand.

@@ -374,8 +374,9 @@ const Value* lookup(const Value& table, const std::string& key) {
 
 const std::vector<std::string_view> kTopKeys = {"daemon", "switch"};
 const std::vector<std::string_view> kDaemonKeys = {
-    "file_prefix",    "workers",     "worker_cores",     "main_core",
-    "metrics_listen", "runtime_dir", "mbufs_per_worker", "restart_backoff_ms"};
+    "file_prefix",    "workers",       "worker_cores",     "main_core",
+    "metrics_listen", "runtime_dir",   "mbufs_per_worker", "restart_backoff_ms",
+    "control_socket", "actor_threads", "crash_loop_limit"};
 const std::vector<std::string_view> kSwitchKeys = {
     "name", "port", "fdb_max_entries", "fdb_aging_s", "mac_limit_per_port", "fdb"};
 const std::vector<std::string_view> kPortKeys = {
@@ -565,6 +566,23 @@ class Validator {
     get_int(t, "restart_backoff_ms", 1, 60000, ctx,
             "the first delay before a crashed worker is restarted, in ms (default 100)",
             d.restart_backoff_ms);
+    get_string(
+        t, "control_socket", ctx,
+        "control_socket: an absolute path of at most 107 characters for vswitchctl's unix socket "
+        "(default \"<runtime_dir>/vswitchd.sock\")",
+        [](const std::string& s) {
+          if (s.empty() || s[0] != '/') return std::string("must be an absolute path");
+          if (s.size() > 107) return std::string("must be at most 107 characters (sun_path)");
+          if (has_control_char(s)) return std::string("must not contain control characters");
+          return std::string();
+        },
+        d.control_socket);
+    get_int(t, "actor_threads", 1, 64, ctx,
+            "threads of the control plane's actor system (default 2)", d.actor_threads);
+    get_int(t, "crash_loop_limit", 1, 100, ctx,
+            "crashes in a row (each within 10 s of its start) after which a worker is given up and "
+            "its queues move to the other workers (default 5)",
+            d.crash_loop_limit);
 
     const Value* cores = lookup(t, "worker_cores");
     if (cores == nullptr) return;

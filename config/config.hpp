@@ -29,12 +29,16 @@ struct PortConfig {
   int vlan = 1;                        // access: the port's VLAN, 1..4094
   std::vector<int> allowed_vlans;      // trunk: VLANs carried tagged, each 1..4094
   int native_vlan = 0;                 // trunk: VLAN of untagged frames, 0 = drop them
+
+  bool operator==(const PortConfig&) const = default;
 };
 
 struct StaticFdbEntry {
   std::string mac;   // unicast, lower-case "02:00:00:00:00:0a"
   int vlan = 1;      // 1..4094
   std::string port;  // a port of the same switch
+
+  bool operator==(const StaticFdbEntry&) const = default;
 };
 
 struct SwitchConfig {
@@ -55,6 +59,14 @@ struct DaemonConfig {
   std::string runtime_dir = "/run/vswitch";       // absolute path, at most 255 chars
   int mbufs_per_worker = 8191;                    // 1023..1048575
   int restart_backoff_ms = 100;                   // initial worker restart back-off, 1..60000
+  std::string control_socket;  // vswitchctl's unix socket; empty = <runtime_dir>/vswitchd.sock
+  int actor_threads = 2;       // CAF scheduler threads, 1..64
+  int crash_loop_limit = 5;    // quick crashes in a row before a worker is given up, 1..100
+
+  std::string control_socket_path() const {
+    return control_socket.empty() ? runtime_dir + "/vswitchd.sock" : control_socket;
+  }
+  bool operator==(const DaemonConfig&) const = default;
 };
 
 struct Config {

@@ -15,9 +15,10 @@ PACKAGES=(
   # build
   g++ cmake ninja-build pkg-config git
   # libraries: DPDK (+ the TAP PMD, vdev bus and ring mempool used at run time), dpdk for
-  # dpdk-hugepages.py, CAF actors, Prometheus metrics, TOML config, io_uring, unit tests
+  # dpdk-hugepages.py, CAF actors, Prometheus metrics, TOML config, io_uring, JSON (control
+  # socket), unit tests
   libdpdk-dev librte-net-tap23 librte-bus-vdev23 librte-mempool-ring23 dpdk
-  libcaf-dev prometheus-cpp-dev libtoml11-dev liburing-dev
+  libcaf-dev prometheus-cpp-dev libtoml11-dev liburing-dev nlohmann-json3-dev
   googletest libgtest-dev libgmock-dev
   # fetching the driver-SDK headers from Debian's dpdk source package
   dpkg-dev xz-utils

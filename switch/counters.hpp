@@ -83,7 +83,10 @@ struct WorkerCounterBlock {
   Counter rx_bursts[kRxBurstBuckets];  // rx burst calls by frames returned (see above). Version 2.
   Counter learn_events;                // learn events pushed to the FDB service
   Counter learn_dropped;               // learn events lost because the worker's learn ring was full
-  PortCounters ports[kMaxPorts];       // indexed by DPDK port id
+  // The generation of the port table the worker polls by (written when it adopts one): the
+  // primary closes a removed port only after every running worker has moved past it. Version 3.
+  std::atomic<uint64_t> topology_generation;
+  PortCounters ports[kMaxPorts];  // indexed by DPDK port id
 };
 
 static_assert(sizeof(Counter) == 8 && std::atomic<uint64_t>::is_always_lock_free);

@@ -89,4 +89,18 @@ void FdbWriter::flush_port(uint16_t port_id) {
   });
 }
 
+std::size_t FdbWriter::flush_learned(int switch_index, int port_id, int vlan) {
+  std::size_t n = 0;
+  fdb_sweep(table_, [&](const FdbSlot& s) {
+    if (s.flags & kFdbStatic) return false;
+    if (switch_index >= 0 && s.switch_index != switch_index) return false;
+    if (port_id >= 0 && s.port_id != port_id) return false;
+    if (vlan >= 0 && fdb_key_vlan(s.key) != vlan) return false;
+    forget(s);
+    ++n;
+    return true;
+  });
+  return n;
+}
+
 }  // namespace vs

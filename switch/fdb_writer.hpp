@@ -40,6 +40,9 @@ class FdbWriter {
   void age(uint32_t now_s);
   // Removes every learned entry of a port (port removed or link down).
   void flush_port(uint16_t port_id);
+  // Removes the learned entries that match every given filter (a negative filter matches all);
+  // returns how many. Static entries stay: they belong to the configuration.
+  std::size_t flush_learned(int switch_index, int port_id, int vlan);
 
   const FdbSwitchStats& stats(uint16_t switch_index) const { return stats_.at(switch_index); }
   std::size_t switch_count() const { return limits_.size(); }

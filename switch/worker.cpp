@@ -1,5 +1,6 @@
 #include "switch/worker.hpp"
 
+#include <poll.h>
 #include <rte_eal.h>
 #include <rte_epoll.h>
 #include <rte_ethdev.h>
@@ -8,10 +9,12 @@
 #include <rte_ring.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,21 +38,72 @@ void on_stop_signal(int) {
   g_stop.store(true, std::memory_order_relaxed);
 }
 
-int parse_worker_id(int argc, char** argv) {
-  for (int i = 0; i + 1 < argc; ++i) {
-    if (std::strcmp(argv[i], "--worker-id") == 0) {
-      char* end = nullptr;
-      long id = std::strtol(argv[i + 1], &end, 10);
-      if (*end == '\0' && id >= 0 && id < kMaxWorkers) return static_cast<int>(id);
-    }
-  }
-  return -1;
-}
-
 uint64_t now_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+struct WorkerArgs {
+  int worker_id = -1;
+  pid_t replace = 0;         // --replace PID: take over from this running worker (graceful upgrade)
+  bool fault_crash = false;  // --fault-crash: abort once attached (crash-loop tests)
+};
+
+// `argv` is what the EAL left: the program name, then our options.
+bool parse_worker_args(int argc, char** argv, WorkerArgs& a) {
+  for (int i = 1; i < argc; ++i) {
+    const bool has_value = i + 1 < argc;
+    char* end = nullptr;
+    if (std::strcmp(argv[i], "--worker-id") == 0 && has_value) {
+      long id = std::strtol(argv[++i], &end, 10);
+      if (*end != '\0' || id < 0 || id >= kMaxWorkers) return false;
+      a.worker_id = static_cast<int>(id);
+    } else if (std::strcmp(argv[i], "--replace") == 0 && has_value) {
+      long pid = std::strtol(argv[++i], &end, 10);
+      if (*end != '\0' || pid <= 0) return false;
+      a.replace = static_cast<pid_t>(pid);
+    } else if (std::strcmp(argv[i], "--") == 0) {
+      continue;
+    } else if (std::strcmp(argv[i], "--fault-crash") == 0) {
+      a.fault_crash = true;
+    } else {
+      return false;
+    }
+  }
+  return a.worker_id >= 0;
+}
+
+// Graceful replacement: the new worker is attached and ready; ask the old one to stop and wait
+// until it has (it releases its queues as it exits), then forward on the same identity. The
+// queues are unpolled only for the old worker's exit, not for an EAL start-up.
+bool take_over_from(int worker_id, pid_t old, const WorkerCounterBlock& counters) {
+  if (counters.pid.load(std::memory_order_acquire) != old) {
+    std::fprintf(stderr, "vswitch-worker %d: pid %d is not this worker's current process\n",
+                 worker_id, old);
+    return false;
+  }
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, old, 0));
+  if (fd < 0) return errno == ESRCH;  // already gone: nothing to wait for
+  const uint64_t t0 = now_ns();
+  syscall(SYS_pidfd_send_signal, fd, SIGTERM, nullptr, 0);
+  // It has let go of its queues when it says it stopped (or when it is gone).
+  pollfd p{fd, POLLIN, 0};
+  bool done = false;
+  for (int ms = 0; ms < 2000 && !done; ++ms) {
+    done = poll(&p, 1, 1) > 0 || counters.state.load(std::memory_order_acquire) ==
+                                     static_cast<uint32_t>(WorkerState::kStopped);
+  }
+  if (!done) {
+    std::fprintf(stderr, "vswitch-worker %d: pid %d ignored SIGTERM for 2 s, killing it\n",
+                 worker_id, old);
+    syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+    poll(&p, 1, 2000);
+  }
+  close(fd);
+  std::printf("vswitch-worker %d: took over from pid %d in %.1f ms\n", worker_id, old,
+              static_cast<double>(now_ns() - t0) / 1e6);
+  return true;
 }
 
 // Adaptive polling. Busy polling would hold a core at 100% on a host whose cores belong to the
@@ -118,6 +172,18 @@ void claim_rtap_queues(int worker_id, const WorkerPlan& plan) {
   }
 }
 
+// Rx queues the new table gives to another worker: let go of them now, so the new poller's
+// claim succeeds at once (a claim held by a live process is never taken over).
+void release_moved_queues(const std::vector<RxAssignment>& before, const WorkerPlan& plan) {
+  for (const RxAssignment& old : before) {
+    bool kept = false;
+    for (const RxAssignment& rx : plan.rx)
+      kept = kept || (rx.port_id == old.port_id && rx.queue == old.queue);
+    if (!kept && is_rtap(old.port_id))
+      rte_pmd_rtap_queue_release(old.port_id, old.queue, RTE_PMD_RTAP_RX);
+  }
+}
+
 // Rx interrupts of the worker's queues, when every one of them has them (net_rtap with
 // intr_conf.rxq): after kBusyPollNs without a frame the worker arms them, polls once more (a
 // frame that completed meanwhile wakes nothing), and sleeps in epoll until a frame or the
@@ -147,7 +213,8 @@ class RxInterrupts {
   }
   void wait(int timeout_ms) {
     rte_epoll_event ev[8];
-    rte_epoll_wait(RTE_EPOLL_PER_THREAD, ev, 8, timeout_ms);
+    // Interruptible: a SIGTERM (stop, or a replacement taking over) ends the sleep at once.
+    rte_epoll_wait_interruptible(RTE_EPOLL_PER_THREAD, ev, 8, timeout_ms);
   }
 
  private:
@@ -171,6 +238,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
                  worker_id);
     return kWorkerExitAttach;
   }
+  counters.topology_generation.store(plan.generation, std::memory_order_release);
   claim_rtap_queues(worker_id, plan);
   RxInterrupts irq;
   irq.setup(plan);
@@ -214,11 +282,22 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
       return kWorkerExitPrimaryGone;
     }
     if (topo.generation.load(std::memory_order_acquire) != plan.generation) {
+      const std::vector<RxAssignment> before = plan.rx;
       build_plan(topo, worker_id, plan);
+      release_moved_queues(before, plan);
       claim_rtap_queues(worker_id, plan);
       irq.setup(plan);
+      counters.topology_generation.store(plan.generation, std::memory_order_release);
     }
   }
+  // Let go of the queues before the (slower) EAL clean-up, so a replacement waiting for them
+  // (take_over_from) starts polling now.
+  release_moved_queues(plan.rx, WorkerPlan{});
+  for (uint16_t i = 0; i < plan.table->nb_ports; ++i) {
+    const uint16_t port = plan.table->ports[i].dpdk_port_id;
+    if (is_rtap(port)) rte_pmd_rtap_queue_release(port, plan.tx_queue, RTE_PMD_RTAP_TX);
+  }
+  counters.state.store(static_cast<uint32_t>(WorkerState::kStopped), std::memory_order_release);
   return kWorkerExitOk;
 }
 
@@ -241,12 +320,15 @@ int run_worker(int argc, char** argv) {
                  rte_strerror(rte_errno));
     return kWorkerExitAttach;
   }
-  int worker_id = parse_worker_id(argc - eal_args, argv + eal_args);
-  if (worker_id < 0) {
-    std::fprintf(stderr, "vswitch-worker: usage: vswitch-worker <EAL args> -- --worker-id N\n");
+  WorkerArgs args;
+  if (!parse_worker_args(argc - eal_args, argv + eal_args, args)) {
+    std::fprintf(stderr,
+                 "vswitch-worker: usage: vswitch-worker <EAL args> -- --worker-id N "
+                 "[--replace PID] [--fault-crash]\n");
     rte_eal_cleanup();
     return kWorkerExitUsage;
   }
+  const int worker_id = args.worker_id;
   if (rte_eal_process_type() != RTE_PROC_SECONDARY) {
     std::fprintf(stderr, "vswitch-worker: must run as a DPDK secondary (--proc-type=secondary)\n");
     rte_eal_cleanup();
@@ -258,10 +340,21 @@ int run_worker(int argc, char** argv) {
   if (!missing.empty()) {
     std::fprintf(stderr, "vswitch-worker %d: %s\n", worker_id, missing.c_str());
   } else {
-    shm.counters->pid.store(getpid(), std::memory_order_relaxed);
+    if (args.replace && !take_over_from(worker_id, args.replace, *shm.counters)) {
+      rte_eal_cleanup();
+      return kWorkerExitAttach;
+    }
+    if (args.fault_crash) {
+      std::fprintf(stderr, "vswitch-worker %d: --fault-crash: aborting\n", worker_id);
+      std::abort();
+    }
+    shm.counters->pid.store(getpid(), std::memory_order_release);
     rc = forward_until_stopped(worker_id, shm, started_ns);
-    shm.counters->state.store(static_cast<uint32_t>(WorkerState::kStopped),
-                              std::memory_order_release);
+    // After a clean stop the state is already written, and a replacement may own the block
+    // by now: write nothing more to it.
+    if (rc != kWorkerExitOk)
+      shm.counters->state.store(static_cast<uint32_t>(WorkerState::kStopped),
+                                std::memory_order_release);
   }
   rte_eal_cleanup();
   return rc;

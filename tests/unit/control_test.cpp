@@ -25,10 +25,12 @@ TEST(EalArgs, PrimaryNeverProbesPciAndUsesThePrefix) {
 
 TEST(EalArgs, WorkersGetDistinctLcoresOnTheirCpu) {
   EalOptions o{"vs", 0, "notice"};
-  auto w0 = worker_eal_args(o, 0, 1);
-  auto w3 = worker_eal_args(o, 3, 1);
+  auto w0 = worker_eal_args(o, worker_lcore(0, false), 1);
+  auto w3 = worker_eal_args(o, worker_lcore(3, false), 1);
+  auto w3_replacement = worker_eal_args(o, worker_lcore(3, true), 1);
   EXPECT_TRUE(has(w0, "--lcores=1@1"));
   EXPECT_TRUE(has(w3, "--lcores=4@1"));
+  EXPECT_TRUE(has(w3_replacement, "--lcores=20@1"));
   EXPECT_TRUE(has(w0, "--proc-type=secondary"));
   EXPECT_TRUE(has(w0, "--no-pci"));
   EXPECT_TRUE(has(w3, "--file-prefix=vs"));

@@ -1,0 +1,153 @@
+#include "actors/control_protocol.hpp"
+
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+namespace vs {
+namespace {
+
+using nlohmann::json;
+using Cmd = ControlRequest::Cmd;
+
+bool is_mac(const std::string& s) {
+  if (s.size() != 17) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (i % 3 == 2 ? c != ':' : !std::isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Reads optional field `key` of type T; false (with `error`) when present with another type.
+template <class T>
+bool field(const json& j, const char* key, T& out, std::string& error) {
+  auto it = j.find(key);
+  if (it == j.end()) return true;
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (!it->is_string()) {
+      error = std::string("\"") + key + "\" must be a string";
+      return false;
+    }
+    out = it->template get<std::string>();
+  } else {
+    if (!it->is_number_integer()) {
+      error = std::string("\"") + key + "\" must be an integer";
+      return false;
+    }
+    const long long v = it->template get<long long>();
+    if (v < 0 || v > 65535) {
+      error = std::string("\"") + key + "\" is out of range";
+      return false;
+    }
+    out = static_cast<int>(v);
+  }
+  return true;
+}
+
+bool parse_filters(const json& j, ControlRequest& r, std::string& error) {
+  if (!field(j, "switch", r.switch_name, error) || !field(j, "vlan", r.vlan, error) ||
+      !field(j, "mac", r.mac, error))
+    return false;
+  if (j.contains("vlan") && (r.vlan < 1 || r.vlan > 4094)) {
+    error = "\"vlan\" must be 1..4094";
+    return false;
+  }
+  if (!r.mac.empty()) {
+    if (!is_mac(r.mac)) {
+      error = "\"mac\" must look like 02:00:00:00:00:01";
+      return false;
+    }
+    r.mac = lower(r.mac);
+  }
+  return true;
+}
+
+std::optional<Cmd> command(const std::string& name) {
+  static const std::pair<const char*, Cmd> kCommands[] = {{"show", Cmd::kShow},
+                                                          {"reload", Cmd::kReload},
+                                                          {"port_add", Cmd::kPortAdd},
+                                                          {"port_del", Cmd::kPortDel},
+                                                          {"worker_restart", Cmd::kWorkerRestart},
+                                                          {"fdb_flush", Cmd::kFdbFlush},
+                                                          {"version", Cmd::kVersion}};
+  for (const auto& [n, c] : kCommands)
+    if (name == n) return c;
+  return std::nullopt;
+}
+
+bool parse_body(const json& j, ControlRequest& r, std::string& error) {
+  switch (r.cmd) {
+    case Cmd::kShow:
+      if (!field(j, "what", r.what, error)) return false;
+      if (r.what != "switches" && r.what != "ports" && r.what != "queues" && r.what != "workers" &&
+          r.what != "fdb") {
+        error = "\"what\" must be one of switches, ports, queues, workers, fdb";
+        return false;
+      }
+      return parse_filters(j, r, error);
+    case Cmd::kPortAdd: {
+      if (!field(j, "switch", r.switch_name, error)) return false;
+      auto it = j.find("port");
+      if (r.switch_name.empty() || it == j.end() || !it->is_object()) {
+        error = "port_add needs \"switch\" (a name) and \"port\" (an object)";
+        return false;
+      }
+      r.port = it->dump();
+      return true;
+    }
+    case Cmd::kPortDel:
+      if (!field(j, "port", r.port, error)) return false;
+      if (r.port.empty()) error = "port_del needs \"port\" (a name)";
+      return error.empty();
+    case Cmd::kWorkerRestart:
+      if (!field(j, "worker", r.worker, error)) return false;
+      if (r.worker < 0) error = "worker_restart needs \"worker\" (a number)";
+      return error.empty();
+    case Cmd::kFdbFlush:
+      return field(j, "port", r.port, error) && parse_filters(j, r, error);
+    case Cmd::kReload:
+    case Cmd::kVersion:
+      return true;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string ControlRequest::filters_json() const {
+  json f = json::object();
+  if (!switch_name.empty()) f["switch"] = switch_name;
+  if (vlan >= 0) f["vlan"] = vlan;
+  if (!mac.empty()) f["mac"] = mac;
+  return f.dump();
+}
+
+std::optional<ControlRequest> parse_control_request(std::string_view text, std::string& error) {
+  if (text.size() > kMaxControlRequest) {
+    error = "request larger than 64 KiB";
+    return std::nullopt;
+  }
+  json j = json::parse(text.begin(), text.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    error = "the request is not a JSON object";
+    return std::nullopt;
+  }
+  std::string name;
+  if (!field(j, "cmd", name, error)) return std::nullopt;
+  auto cmd = command(name);
+  if (!cmd) {
+    error = name.empty() ? "the request has no \"cmd\"" : "unknown command \"" + name + "\"";
+    return std::nullopt;
+  }
+  ControlRequest r;
+  r.cmd = *cmd;
+  if (!parse_body(j, r, error)) return std::nullopt;
+  return r;
+}
+
+}  // namespace vs

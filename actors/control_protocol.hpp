@@ -1,0 +1,39 @@
+// vswitchctl's protocol on the control socket (docs/control.md): one JSON object per line from
+// the client, one JSON object per line back, then the daemon closes the connection.
+//
+//   {"cmd": "show", "what": "switches|ports|queues|workers|fdb",
+//    "switch": "sw0", "vlan": 10, "mac": "02:00:00:00:00:01"}       filters: show fdb only
+//   {"cmd": "reload"}
+//   {"cmd": "port_add", "switch": "sw0", "port": {"name": "vm3", ...}}   keys as in the file
+//   {"cmd": "port_del", "port": "vm3"}
+//   {"cmd": "worker_restart", "worker": 0}
+//   {"cmd": "fdb_flush", "switch": "sw0", "port": "vm1", "vlan": 10}    filters optional
+//   {"cmd": "version"}
+//
+// Replies: {"ok": true, ...} or {"ok": false, "error": "what went wrong and how to fix it"}.
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace vs {
+
+inline constexpr std::size_t kMaxControlRequest = 64 * 1024;
+
+struct ControlRequest {
+  enum class Cmd { kShow, kReload, kPortAdd, kPortDel, kWorkerRestart, kFdbFlush, kVersion };
+  Cmd cmd = Cmd::kVersion;
+  std::string what;         // show
+  std::string switch_name;  // show fdb, port add, fdb flush
+  std::string port;         // port del, fdb flush: a name; port add: the port as JSON text
+  std::string mac;          // show fdb: lower-case aa:bb:cc:dd:ee:ff
+  int vlan = -1;            // show fdb, fdb flush; -1 = any
+  int worker = -1;          // worker restart
+  // The show filters as a JSON object text, for the datapath actor.
+  std::string filters_json() const;
+};
+
+// Parses and checks one request. Never throws; on failure returns nullopt and says why.
+std::optional<ControlRequest> parse_control_request(std::string_view text, std::string& error);
+
+}  // namespace vs

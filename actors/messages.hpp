@@ -1,0 +1,72 @@
+// The typed message interfaces of vswitchd's actors (CAF 0.17). Replies meant for vswitchctl are
+// JSON documents as text ({"ok": true, ...} or {"ok": false, "error": "..."}), so the control
+// socket forwards them without knowing every command's shape.
+//
+//   config actor      reload / port add / port del: validate, diff, apply through the datapath
+//   datapath actor    owns every port and the published port/queue table; answers `show`
+//   supervisor actor  owns the worker processes: exits, restarts, replacement, giving up
+//
+// All messages stay inside the vswitchd process (workers are DPDK secondaries, not actors), so
+// the shared-pointer payloads below are allowed without serialization.
+#pragma once
+#include <caf/all.hpp>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "config/config_diff.hpp"
+
+namespace vs {
+using ConfigPtr = std::shared_ptr<const config::Config>;
+using DiffPtr = std::shared_ptr<const config::ConfigDiff>;
+}  // namespace vs
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::ConfigPtr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::DiffPtr)
+
+namespace vs {
+
+using apply_atom = caf::atom_constant<caf::atom("apply")>;
+using show_atom = caf::atom_constant<caf::atom("show")>;
+using reload_atom = caf::atom_constant<caf::atom("reload")>;
+using port_add_atom = caf::atom_constant<caf::atom("port_add")>;
+using port_del_atom = caf::atom_constant<caf::atom("port_del")>;
+using restart_atom = caf::atom_constant<caf::atom("restart")>;
+using respawn_atom = caf::atom_constant<caf::atom("respawn")>;
+using exited_atom = caf::atom_constant<caf::atom("exited")>;
+using workers_atom = caf::atom_constant<caf::atom("workers")>;
+using stop_atom = caf::atom_constant<caf::atom("stop")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
+
+// Ports and the port/queue table.
+using datapath_actor = caf::typed_actor<
+    // Applies a reload's port changes; replies "" or why it failed (then nothing changed, except
+    // as the message says).
+    caf::replies_to<apply_atom, DiffPtr>::with<std::string>,
+    // `show switches|ports|queues|fdb`, filters as a JSON object text; replies JSON.
+    caf::replies_to<show_atom, std::string, std::string>::with<std::string>,
+    // The workers that may poll queues (bit w = worker w), after one was given up or revived.
+    caf::reacts_to<workers_atom, uint64_t>,
+    // Closes every port (shutdown).
+    caf::replies_to<stop_atom>::with<bool>>;
+
+// Worker processes.
+using supervisor_actor = caf::typed_actor<
+    caf::replies_to<start_atom>::with<std::string>,             // start every worker; "" or why not
+    caf::replies_to<show_atom>::with<std::string>,              // `show workers`, JSON
+    caf::replies_to<restart_atom, int32_t>::with<std::string>,  // `worker restart N`, JSON
+    caf::reacts_to<exited_atom, int32_t>,                       // a pid ended (pidfd watcher)
+    caf::reacts_to<respawn_atom, int32_t>,                      // back-off over: start worker N
+    caf::reacts_to<reclaim_atom, int32_t>,    // worker N's queues come back once it forwards
+    caf::replies_to<stop_atom>::with<bool>>;  // stop every worker (shutdown)
+
+// The running configuration.
+using config_actor = caf::typed_actor<
+    caf::replies_to<reload_atom>::with<std::string>,  // re-read the file (SIGHUP, `reload`)
+    // `port add SWITCH {port as a JSON object}`; `port del NAME`: runtime changes to the running
+    // config (the file is not written; the next reload returns to it).
+    caf::replies_to<port_add_atom, std::string, std::string>::with<std::string>,
+    caf::replies_to<port_del_atom, std::string>::with<std::string>>;
+
+}  // namespace vs

@@ -1,0 +1,184 @@
+#include "actors/supervisor_actor.hpp"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace vs {
+namespace {
+
+using nlohmann::json;
+
+json worker_json(const WorkerStatus& s) {
+  return {{"id", s.id},
+          {"pid", s.pid},
+          {"state", s.state()},
+          {"cpu", s.cpu},
+          {"starts", s.starts},
+          {"restarts", s.restarts},
+          {"crashes_in_row", s.crashes_in_row},
+          {"last_exit", s.last_exit}};
+}
+
+std::string error_reply(const std::string& msg) {
+  return json{{"ok", false}, {"error", msg}}.dump();
+}
+
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Tells the datapath which workers poll: not the failed ones, not those whose queues are lent.
+void publish_pollers(supervisor_actor::stateful_pointer<SupervisorState> self) {
+  SupervisorState& st = self->state;
+  self->send(st.datapath, workers_atom::value, active_mask(st.refs->workers.active()) & ~st.lent);
+}
+
+// A crashed worker's queues go to the running workers until its new process forwards.
+void lend_queues(supervisor_actor::stateful_pointer<SupervisorState> self, int w) {
+  SupervisorState& st = self->state;
+  bool someone_else = false;
+  for (const WorkerStatus& s : st.refs->workers.status())
+    someone_else = someone_else || (s.id != w && s.running && !((st.lent >> s.id) & 1));
+  if (!someone_else) return;
+  st.lent |= 1ull << w;
+  publish_pollers(self);
+}
+
+void on_worker_exit(supervisor_actor::stateful_pointer<SupervisorState> self, pid_t pid) {
+  SupervisorState& st = self->state;
+  ExitOutcome out = st.refs->workers.on_exit(pid);
+  if (out.kind == ExitOutcome::kUnknown) return;
+  out.held_queues = !((st.lent >> out.worker) & 1);
+  st.refs->on_exit(out);
+  const int w = out.worker;
+  auto pending = st.replacing.find(w);
+  switch (out.kind) {
+    case ExitOutcome::kHandedOver:
+      std::fprintf(stderr, "vswitchd: worker %d replaced (old process: %s)\n", w,
+                   out.detail.c_str());
+      if (pending != st.replacing.end()) {
+        pending->second.promise.deliver(
+            json{{"ok", true},
+                 {"worker", w},
+                 {"old_pid", pending->second.old_pid},
+                 {"new_pid", st.refs->workers.status()[static_cast<size_t>(w)].pid},
+                 {"ms", ms_since(pending->second.since)}}
+                .dump());
+        st.replacing.erase(pending);
+      }
+      return;
+    case ExitOutcome::kReplaceFailed:
+      std::fprintf(stderr,
+                   "vswitchd: the replacement of worker %d failed (%s); the old one runs on\n", w,
+                   out.detail.c_str());
+      if (pending != st.replacing.end()) {
+        pending->second.promise.deliver(error_reply(
+            "the replacement process of worker " + std::to_string(w) + " ended (" + out.detail +
+            ") before taking over; the old process still forwards. See vswitchd's log."));
+        st.replacing.erase(pending);
+      }
+      return;
+    case ExitOutcome::kRestartLater:
+      std::fprintf(stderr, "vswitchd: worker %d ended (%s); restarting in %lld ms\n", w,
+                   out.detail.c_str(), static_cast<long long>(out.delay.count()));
+      self->delayed_send(self, out.delay, respawn_atom::value, static_cast<int32_t>(w));
+      lend_queues(self, w);
+      return;
+    case ExitOutcome::kGaveUp:
+      std::fprintf(
+          stderr,
+          "vswitchd: worker %d ended (%s) and keeps crashing: given up (state failed); its "
+          "queues move to the other workers. `vswitchctl worker restart %d` tries again\n",
+          w, out.detail.c_str(), w);
+      st.lent &= ~(1ull << w);
+      publish_pollers(self);
+      return;
+    default:
+      return;
+  }
+}
+
+}  // namespace
+
+uint64_t active_mask(const std::vector<bool>& active) {
+  uint64_t m = 0;
+  for (std::size_t w = 0; w < active.size() && w < 64; ++w)
+    if (active[w]) m |= 1ull << w;
+  return m;
+}
+
+supervisor_actor::behavior_type supervisor_behavior(
+    supervisor_actor::stateful_pointer<SupervisorState> self, SupervisorRefs* refs,
+    datapath_actor datapath) {
+  self->state.refs = refs;
+  self->state.datapath = std::move(datapath);
+  return {
+      [self](start_atom) -> std::string { return self->state.refs->workers.start_all(); },
+      [self](show_atom) -> std::string {
+        json workers = json::array();
+        for (const WorkerStatus& s : self->state.refs->workers.status())
+          workers.push_back(worker_json(s));
+        return json{{"ok", true}, {"workers", workers}}.dump();
+      },
+      [self](restart_atom, int32_t w) -> caf::result<std::string> {
+        SupervisorState& st = self->state;
+        WorkerSupervisor& sup = st.refs->workers;
+        if (st.stopping) return error_reply("vswitchd is stopping");
+        if (w < 0 || w >= sup.size())
+          return error_reply("no worker " + std::to_string(w) + " (workers are 0.." +
+                             std::to_string(sup.size() - 1) + ")");
+        const WorkerStatus s = sup.status()[static_cast<size_t>(w)];
+        if (!s.running) {  // failed, stopped or waiting for its back-off: start it now
+          const auto t0 = std::chrono::steady_clock::now();
+          if (std::string err = sup.start(w); !err.empty()) return error_reply(err);
+          if (s.failed) publish_pollers(self);
+          return json{{"ok", true},
+                      {"worker", w},
+                      {"was", s.state()},
+                      {"new_pid", sup.status()[static_cast<size_t>(w)].pid},
+                      {"ms", ms_since(t0)}}
+              .dump();
+        }
+        if (st.replacing.count(w))
+          return error_reply("worker " + std::to_string(w) + " is already being replaced");
+        if (std::string err = sup.begin_replace(w); !err.empty()) return error_reply(err);
+        auto promise = self->make_response_promise<std::string>();
+        st.replacing[w] = {promise, std::chrono::steady_clock::now(), s.pid};
+        return promise;
+      },
+      [self](exited_atom, int32_t pid) { on_worker_exit(self, static_cast<pid_t>(pid)); },
+      [self](respawn_atom, int32_t w) {
+        if (self->state.stopping) return;
+        WorkerSupervisor& sup = self->state.refs->workers;
+        const WorkerStatus s = sup.status()[static_cast<size_t>(w)];
+        if (s.running || s.failed || !s.restart_pending) return;  // restarted by hand meanwhile
+        if (std::string err = sup.start(w); !err.empty()) {
+          std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
+          return;
+        }
+        if ((self->state.lent >> w) & 1) self->send(self, reclaim_atom::value, w);
+      },
+      [self](reclaim_atom, int32_t w) {
+        SupervisorState& st = self->state;
+        if (st.stopping || !((st.lent >> w) & 1)) return;
+        const WorkerStatus s = st.refs->workers.status()[static_cast<size_t>(w)];
+        if (!s.running) return;  // it died again; the next start asks again
+        if (!st.refs->is_forwarding(w)) {
+          self->delayed_send(self, std::chrono::milliseconds(5), reclaim_atom::value, w);
+          return;
+        }
+        st.lent &= ~(1ull << w);
+        publish_pollers(self);
+      },
+      [self](stop_atom) {
+        self->state.stopping = true;
+        for (auto& [w, p] : self->state.replacing)
+          p.promise.deliver(error_reply("vswitchd is stopping"));
+        self->state.replacing.clear();
+        self->state.refs->workers.stop_all(std::chrono::milliseconds(2000));
+        return true;
+      },
+  };
+}
+
+}  // namespace vs

@@ -1,0 +1,46 @@
+// The supervisor actor: drives WorkerSupervisor. Worker exits arrive as messages from the pidfd
+// watcher; restarts wait out their back-off as delayed messages; a worker given up (or revived)
+// changes which workers the datapath actor lets poll; `worker restart N` answers once the new
+// process forwards.
+#pragma once
+#include <chrono>
+#include <functional>
+#include <map>
+
+#include "actors/messages.hpp"
+#include "actors/supervisor.hpp"
+
+namespace vs {
+
+struct SupervisorRefs {
+  WorkerSupervisor& workers;
+  // The daemon's clean-up of an exited process's shared objects (learn ring, mempool cache).
+  std::function<void(const ExitOutcome&)> on_exit;
+  // True once worker w's (new) process forwards: its counter block says so.
+  std::function<bool(int)> is_forwarding;
+};
+
+struct SupervisorState {
+  static inline const char* name = "supervisor";
+  SupervisorRefs* refs = nullptr;
+  datapath_actor datapath;
+  struct Pending {
+    caf::typed_response_promise<std::string> promise;
+    std::chrono::steady_clock::time_point since;
+    pid_t old_pid = 0;
+  };
+  std::map<int, Pending> replacing;
+  // Workers whose queues are lent to the others while they restart: a crashed worker's queues
+  // are polled again within one housekeeping period instead of after an EAL start-up.
+  uint64_t lent = 0;
+  bool stopping = false;
+};
+
+supervisor_actor::behavior_type supervisor_behavior(
+    supervisor_actor::stateful_pointer<SupervisorState> self, SupervisorRefs* refs,
+    datapath_actor datapath);
+
+// Bit w set = worker w may poll queues.
+uint64_t active_mask(const std::vector<bool>& active);
+
+}  // namespace vs

@@ -1,0 +1,97 @@
+#include "config/config_toml.hpp"
+
+#include <cstdio>
+#include <sstream>
+
+namespace vs::config {
+namespace {
+
+std::string ints(const std::vector<int>& v) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+std::string strings(const std::vector<std::string>& v) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + toml_string(v[i]);
+  return s + "]";
+}
+
+void write_daemon(std::ostream& o, const DaemonConfig& d) {
+  o << "[daemon]\n"
+    << "file_prefix = " << toml_string(d.file_prefix) << "\n"
+    << "workers = " << d.workers << "\n";
+  if (!d.worker_cores.empty()) o << "worker_cores = " << ints(d.worker_cores) << "\n";
+  o << "main_core = " << d.main_core << "\n"
+    << "metrics_listen = " << toml_string(d.metrics_listen) << "\n"
+    << "runtime_dir = " << toml_string(d.runtime_dir) << "\n"
+    << "mbufs_per_worker = " << d.mbufs_per_worker << "\n"
+    << "restart_backoff_ms = " << d.restart_backoff_ms << "\n";
+  if (!d.control_socket.empty()) o << "control_socket = " << toml_string(d.control_socket) << "\n";
+  o << "actor_threads = " << d.actor_threads << "\n"
+    << "crash_loop_limit = " << d.crash_loop_limit << "\n";
+}
+
+void write_port(std::ostream& o, const PortConfig& p) {
+  o << "\n[[switch.port]]\n"
+    << "name = " << toml_string(p.name) << "\n"
+    << "driver = " << toml_string(p.driver) << "\n"
+    << "queues = " << p.queues << "\n"
+    << "mtu = " << p.mtu << "\n";
+  if (!p.mac.empty()) o << "mac = " << toml_string(p.mac) << "\n";
+  if (!p.netns.empty()) o << "netns = " << toml_string(p.netns) << "\n";
+  if (!p.addresses.empty()) o << "addresses = " << strings(p.addresses) << "\n";
+  if (p.persist) o << "persist = true\n";
+  o << "vlan_mode = " << toml_string(p.vlan_mode) << "\n";
+  if (p.vlan_mode == "trunk") {
+    o << "allowed_vlans = " << ints(p.allowed_vlans) << "\n";
+    if (p.native_vlan) o << "native_vlan = " << p.native_vlan << "\n";
+  } else {
+    o << "vlan = " << p.vlan << "\n";
+  }
+}
+
+}  // namespace
+
+std::string toml_string(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string to_toml(const Config& cfg, const std::string& extra_switch,
+                    const std::string& extra_port_toml) {
+  std::ostringstream o;
+  write_daemon(o, cfg.daemon);
+  for (const SwitchConfig& sw : cfg.switches) {
+    o << "\n[[switch]]\n"
+      << "name = " << toml_string(sw.name) << "\n"
+      << "fdb_max_entries = " << sw.fdb_max_entries << "\n"
+      << "fdb_aging_s = " << sw.fdb_aging_s << "\n"
+      << "mac_limit_per_port = " << sw.mac_limit_per_port << "\n";
+    for (const PortConfig& p : sw.ports) write_port(o, p);
+    if (sw.name == extra_switch && !extra_port_toml.empty())
+      o << "\n[[switch.port]]\n" << extra_port_toml;
+    for (const StaticFdbEntry& e : sw.fdb) {
+      o << "\n[[switch.fdb]]\n"
+        << "mac = " << toml_string(e.mac) << "\n"
+        << "vlan = " << e.vlan << "\n"
+        << "port = " << toml_string(e.port) << "\n";
+    }
+  }
+  return o.str();
+}
+
+}  // namespace vs::config

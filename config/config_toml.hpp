@@ -1,0 +1,19 @@
+// Writes a Config back as TOML that load_config_string() accepts and that loads to an equal
+// Config. vswitchctl's runtime changes (port add/del) are validated by writing the running config
+// with the change and loading it again, so they pass exactly the checks a file does.
+#pragma once
+#include <string>
+
+#include "config/config.hpp"
+
+namespace vs::config {
+
+// `extra_port_toml`, when given, is appended as one more [[switch.port]] table of the switch
+// named `extra_switch` (key = value lines, not validated here).
+std::string to_toml(const Config& cfg, const std::string& extra_switch = "",
+                    const std::string& extra_port_toml = "");
+
+// A TOML basic string literal for `s` (quotes and escapes included).
+std::string toml_string(const std::string& s);
+
+}  // namespace vs::config
