@@ -80,7 +80,7 @@ config_daemon() {
     echo "workers = ${workers}"
     echo "metrics_listen = \"127.0.0.1:${T_METRICS_PORT}\""
     echo "runtime_dir = \"${T_DIR}/run\""
-    echo "mbufs_per_worker = 4095"
+    echo "mbufs_per_worker = ${T_MBUFS:-4095}"
     echo "restart_backoff_ms = 10"
     for line in "$@"; do echo "$line"; done
   } >"$file"
@@ -251,3 +251,9 @@ leftovers() {
   ls /dev/hugepages 2>/dev/null | grep "^${T_PREFIX}map_" || true
   [ -e "/var/run/dpdk/${T_PREFIX}" ] && echo "/var/run/dpdk/${T_PREFIX}" || true
 }
+
+# ctl ARGS...: vswitchctl on this test's daemon.
+ctl() { "$VSWITCH_BIN_DIR/vswitchctl" --socket "$T_DIR/run/vswitchd.sock" "$@"; }
+
+# json_get EXPR: evaluates the Python expression EXPR on the JSON document on stdin (as `j`).
+json_get() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
