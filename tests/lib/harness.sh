@@ -257,3 +257,34 @@ ctl() { "$VSWITCH_BIN_DIR/vswitchctl" --socket "$T_DIR/run/vswitchd.sock" "$@"; 
 
 # json_get EXPR: evaluates the Python expression EXPR on the JSON document on stdin (as `j`).
 json_get() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
+
+# witness_start FROM TO [INTERVAL]: VM FROM pings VM TO every INTERVAL s (default 0.01) until
+# witness_stop, which prints "SENT RECEIVED MAX_GAP_MS" (the longest time between two replies).
+witness_start() {
+  ip netns exec "$(vm_ns "$1")" ping -D -i "${3:-0.01}" -W 1 "10.77.0.$2" >"$T_DIR/witness.log" 2>&1 &
+  WITNESS_PID=$!
+  T_PIDS+=("$WITNESS_PID")
+}
+witness_stop() {
+  kill -INT "$WITNESS_PID"
+  wait "$WITNESS_PID" || true
+  awk '/bytes from/ { t = substr($1, 2, length($1) - 2) + 0; if (last && (t - last) * 1000 > gap)
+                        gap = (t - last) * 1000; last = t }
+       /packets transmitted/ { sent = $1; got = $4 }
+       END { printf "%d %d %.0f\n", sent, got, gap }' "$T_DIR/witness.log"
+}
+
+# worker_of_witness: the worker polling the witness's flow (the rx queue of VM 1's port that
+# carried most frames during the last second), from `vswitchctl show queues`.
+hot_queue_worker() {
+  local port=$1 before after
+  before=$(ctl --json show queues)
+  sleep 1
+  after=$(ctl --json show queues)
+  python3 -c '
+import json, sys
+b = {(q["port"], q["queue"]): q for q in json.loads(sys.argv[1])["queues"]}
+a = [q for q in json.loads(sys.argv[2])["queues"] if q["port"] == sys.argv[3]]
+hot = max(a, key=lambda q: q["rx_packets"] - b[(q["port"], q["queue"])]["rx_packets"])
+print(hot["worker"])' "$before" "$after" "$port"
+}
