@@ -132,6 +132,7 @@ supervisor_actor::behavior_type supervisor_behavior(
           const auto t0 = std::chrono::steady_clock::now();
           if (std::string err = sup.start(w); !err.empty()) return error_reply(err);
           if (s.failed) publish_pollers(self);
+          if ((st.lent >> w) & 1) self->send(self, reclaim_atom::value, w);  // lent at its crash
           return json{{"ok", true},
                       {"worker", w},
                       {"was", s.state()},
