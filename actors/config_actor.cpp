@@ -126,7 +126,7 @@ std::string port_json_to_toml(const std::string& port_json, std::string& error) 
     if (v.is_string()) {
       out += config::toml_string(v.get<std::string>());
     } else if (v.is_number_integer()) {
-      out += std::to_string(v.get<long long>());
+      out += v.dump();  // as written: get<long long>() wraps integers above INT64_MAX
     } else if (v.is_boolean()) {
       out += v.get<bool>() ? "true" : "false";
     } else {
