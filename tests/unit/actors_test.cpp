@@ -1,0 +1,1124 @@
+// Unit tests of the control plane's actors on CAF's deterministic test coordinator: the config
+// actor (reload, port add/del, refusals) and the worker supervisor (the WorkerSupervisor class
+// with real child processes of a fake worker script, and the supervisor actor driving it).
+//
+// The datapath actor is a stand-in here (it records what it is sent); the real one is covered by
+// the integration tests. No EAL, no root.
+//
+// Threads: with the test coordinator every actor runs on the test's thread inside sched.run().
+// The coordinator's job queue and clock are not thread-safe, so worker exits seen by the
+// PidfdWatcher thread are queued and sent to the supervisor actor from the test's thread.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <caf/all.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "actors/config_actor.hpp"
+#include "actors/eal.hpp"
+#include "actors/messages.hpp"
+#include "actors/port_manager.hpp"
+#include "actors/reload_stats.hpp"
+#include "actors/supervisor.hpp"
+#include "actors/supervisor_actor.hpp"
+#include "config/config.hpp"
+#include "switch/shm_names.hpp"
+
+namespace vs {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::trunc);
+  f << text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// A fresh directory under the system's temp dir, removed with its contents at the end.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "vs_actors_test.XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A CAF actor system on the test coordinator: every actor runs inside sched->run().
+struct TestSystem {
+  caf::actor_system_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  caf::scheduler::test_coordinator* sched = nullptr;
+
+  TestSystem() {
+    cfg.set("scheduler.policy", caf::atom("testing"));
+    cfg.set("logger.verbosity", caf::atom("quiet"));
+    cfg.set("logger.file-verbosity", caf::atom("quiet"));
+    sys = std::make_unique<caf::actor_system>(cfg);
+    sched = &dynamic_cast<caf::scheduler::test_coordinator&>(sys->scheduler());
+  }
+  ~TestSystem() {
+    sched->run();
+    // The tests send every actor an exit; do not wait forever if one is still referenced.
+    sys->await_actors_before_shutdown(false);
+  }
+};
+
+// What a blocking actor has in its mailbox right now, as text; nullopt when nothing arrived.
+std::optional<std::string> take_string(caf::scoped_actor& self, caf::actor_system& sys) {
+  std::optional<std::string> out;
+  self->receive([&](std::string& s) { out = std::move(s); },
+                [&](caf::error& e) { ADD_FAILURE() << "error reply: " << sys.render(e); },
+                caf::after(std::chrono::seconds(0)) >> [] {});
+  return out;
+}
+
+// --- the stand-in datapath actor ----------------------------------------------------------------
+
+struct DatapathLog {
+  std::vector<DiffPtr> applied;  // every apply_atom's diff, in order
+  std::vector<uint64_t> masks;   // every workers_atom's mask, in order
+  std::string apply_error;       // the reply to apply_atom ("" = applied)
+};
+
+datapath_actor::behavior_type fake_datapath(datapath_actor::pointer, DatapathLog* log) {
+  return {
+      [log](apply_atom, DiffPtr diff) -> std::string {
+        log->applied.push_back(std::move(diff));
+        return log->apply_error;
+      },
+      [](show_atom, const std::string&, const std::string&) -> std::string {
+        return R"({"ok": true})";
+      },
+      [log](workers_atom, uint64_t mask) { log->masks.push_back(mask); },
+      [](stop_atom) { return true; },
+  };
+}
+
+// --- config actor -------------------------------------------------------------------------------
+
+std::string port_block(const std::string& name, const std::string& driver = "tap",
+                       const std::string& extra = "") {
+  return "\n  [[switch.port]]\n  name = \"" + name + "\"\n  driver = \"" + driver + "\"\n" + extra;
+}
+
+std::string config_text(int workers, const std::string& ports) {
+  return "[daemon]\nfile_prefix = \"vsactors\"\nworkers = " + std::to_string(workers) +
+         "\n\n[[switch]]\nname = \"sw0\"\n" + ports;
+}
+
+// The startup config: sw0 with the tap ports vm1 and vm2.
+const std::string kStartup = config_text(1, port_block("vm1") + port_block("vm2"));
+const std::string kWithVm3 =
+    config_text(1, port_block("vm1") + port_block("vm2") + port_block("vm3"));
+
+class ConfigActorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.path() + "/vswitch.toml";
+    write_file(path_, kStartup);
+  }
+
+  void TearDown() override {
+    if (actor_) caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
+    if (datapath_) caf::anon_send_exit(datapath_, caf::exit_reason::user_shutdown);
+    ts_.sched->run();
+  }
+
+  // Spawns the config actor with the file's current content as the running config.
+  void start(unsigned pool_mbufs = 1u << 20) {
+    const config::LoadResult loaded = config::load_config_file(path_);
+    ASSERT_TRUE(loaded.ok()) << config::format_errors(loaded);
+    startup_ = std::make_shared<const config::Config>(*loaded.config);
+    datapath_ = ts_.sys->spawn(fake_datapath, &log_);
+    actor_ = ts_.sys->spawn(config_behavior, path_, startup_, datapath_, &stats_, pool_mbufs);
+    ts_.sched->run();
+  }
+
+  // Sends one message to the config actor, runs every actor until idle, returns the JSON reply.
+  template <class... Ts>
+  json call(Ts&&... xs) {
+    self_->send(actor_, std::forward<Ts>(xs)...);
+    ts_.sched->run();
+    std::optional<std::string> reply = take_string(self_, *ts_.sys);
+    if (!reply) {
+      ADD_FAILURE() << "the config actor did not reply";
+      return json::object();
+    }
+    json j = json::parse(*reply, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << *reply;
+    return j;
+  }
+
+  json reload() { return call(reload_atom::value); }
+
+  TempDir dir_;
+  std::string path_;
+  TestSystem ts_;
+  caf::scoped_actor self_{*ts_.sys};
+  DatapathLog log_;
+  ReloadStats stats_;
+  ConfigPtr startup_;
+  datapath_actor datapath_;
+  config_actor actor_;
+};
+
+using Names = std::vector<std::string>;
+
+TEST_F(ConfigActorTest, ReloadOfAnUnchangedFileIsNoChange) {
+  start();
+  const json r = reload();
+  EXPECT_EQ(r.value("ok", false), true) << r.dump();
+  EXPECT_EQ(r.value("summary", ""), "no change");
+  EXPECT_EQ(r.value("ms", -1), 0);
+  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_EQ(stats_.succeeded.load(), 1u);
+  EXPECT_EQ(stats_.failed.load(), 0u);
+  EXPECT_TRUE(stats_.last_ok.load());
+  EXPECT_GT(stats_.last_success_unix.load(), 0.0);
+}
+
+TEST_F(ConfigActorTest, ReloadAppliesAnAddedPort) {
+  start();
+  write_file(path_, kWithVm3);
+  const json r = reload();
+  ASSERT_EQ(r.value("ok", false), true) << r.dump();
+  EXPECT_EQ(r.value("summary", ""), "1 port added (vm3)");
+  EXPECT_EQ(r.at("added").get<Names>(), Names{"vm3"});
+  EXPECT_EQ(r.at("removed").get<Names>(), Names{});
+  EXPECT_EQ(r.at("recreated").get<Names>(), Names{});
+  EXPECT_EQ(r.at("retagged").get<Names>(), Names{});
+  EXPECT_TRUE(r.at("ms").is_number());
+
+  ASSERT_EQ(log_.applied.size(), 1u);
+  const config::ConfigDiff& d = *log_.applied[0];
+  ASSERT_EQ(d.added.size(), 1u);
+  EXPECT_EQ(d.added[0].switch_name, "sw0");
+  EXPECT_EQ(d.added[0].port.name, "vm3");
+  EXPECT_EQ(d.added[0].port.driver, "tap");
+  EXPECT_TRUE(d.removed.empty());
+  EXPECT_TRUE(d.replaced.empty());
+  EXPECT_TRUE(d.retagged.empty());
+  EXPECT_TRUE(d.restart_needed.empty());
+
+  EXPECT_EQ(stats_.succeeded.load(), 1u);
+  EXPECT_EQ(stats_.failed.load(), 0u);
+  EXPECT_TRUE(stats_.last_ok.load());
+
+  // The new config is the running one now: the same file again is no change.
+  const json again = reload();
+  EXPECT_EQ(again.value("summary", ""), "no change") << again.dump();
+  EXPECT_EQ(log_.applied.size(), 1u);
+  EXPECT_EQ(stats_.succeeded.load(), 2u);
+}
+
+TEST_F(ConfigActorTest, UnknownKeyIsRefusedAndTheRunningConfigStays) {
+  start();
+  // vm2 removed and a misspelt key in vm1: refused as a whole.
+  const std::string bad = config_text(1, port_block("vm1", "tap", "  bogus = 1\n"));
+  write_file(path_, bad);
+  const int line =
+      1 + static_cast<int>(std::count(bad.begin(), bad.begin() + bad.find("bogus"), '\n'));
+  const json r = reload();
+  ASSERT_EQ(r.value("ok", true), false) << r.dump();
+  const std::string err = r.value("error", "");
+  EXPECT_TRUE(contains(err, "vswitch.toml")) << err;
+  EXPECT_TRUE(contains(err, " " + std::to_string(line) + " | ")) << "line " << line << ": " << err;
+  EXPECT_TRUE(contains(err, "unknown key")) << err;
+  EXPECT_TRUE(contains(err, "bogus")) << err;
+  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_EQ(stats_.failed.load(), 1u);
+  EXPECT_EQ(stats_.succeeded.load(), 0u);
+  EXPECT_FALSE(stats_.last_ok.load());
+
+  // The next valid file is diffed against the startup config (which still has vm2).
+  write_file(path_, kWithVm3);
+  const json ok = reload();
+  ASSERT_EQ(ok.value("ok", false), true) << ok.dump();
+  EXPECT_EQ(ok.at("added").get<Names>(), Names{"vm3"});
+  EXPECT_EQ(ok.at("removed").get<Names>(), Names{});
+  ASSERT_EQ(log_.applied.size(), 1u);
+  EXPECT_TRUE(log_.applied[0]->removed.empty());
+  EXPECT_EQ(stats_.succeeded.load(), 1u);
+  EXPECT_EQ(stats_.failed.load(), 1u);
+  EXPECT_TRUE(stats_.last_ok.load());
+}
+
+TEST_F(ConfigActorTest, MoreWorkersNeedARestart) {
+  start();
+  write_file(path_, config_text(2, port_block("vm1") + port_block("vm2") + port_block("vm3")));
+  const json r = reload();
+  ASSERT_EQ(r.value("ok", true), false) << r.dump();
+  const std::string err = r.value("error", "");
+  EXPECT_TRUE(contains(err, "need a restart")) << err;
+  EXPECT_TRUE(contains(err, "[daemon] workers: 1 -> 2")) << err;
+  EXPECT_TRUE(log_.applied.empty());  // not even the added port
+  EXPECT_EQ(stats_.failed.load(), 1u);
+  EXPECT_FALSE(stats_.last_ok.load());
+}
+
+TEST_F(ConfigActorTest, DatapathFailureIsRefusedAndTheRunningConfigStays) {
+  start();
+  log_.apply_error = "port vm3 (switch sw0): cannot create the TAP";
+  write_file(path_, kWithVm3);
+  const json r = reload();
+  ASSERT_EQ(r.value("ok", true), false) << r.dump();
+  EXPECT_EQ(r.value("error", ""), "reload of " + path_ + ": " + log_.apply_error);
+  EXPECT_EQ(stats_.failed.load(), 1u);
+  EXPECT_FALSE(stats_.last_ok.load());
+  ASSERT_EQ(log_.applied.size(), 1u);
+
+  // The same file again produces the same diff: vm3 never became part of the running config.
+  const json again = reload();
+  EXPECT_EQ(again.value("ok", true), false) << again.dump();
+  ASSERT_EQ(log_.applied.size(), 2u);
+  ASSERT_EQ(log_.applied[1]->added.size(), 1u);
+  EXPECT_EQ(log_.applied[1]->added[0].port.name, "vm3");
+  EXPECT_EQ(stats_.failed.load(), 2u);
+
+  // Once the datapath manages, it is applied.
+  log_.apply_error.clear();
+  const json ok = reload();
+  EXPECT_EQ(ok.value("ok", false), true) << ok.dump();
+  EXPECT_EQ(ok.at("added").get<Names>(), Names{"vm3"});
+  EXPECT_EQ(log_.applied.size(), 3u);
+  EXPECT_EQ(stats_.succeeded.load(), 1u);
+  EXPECT_TRUE(stats_.last_ok.load());
+}
+
+TEST_F(ConfigActorTest, PortAddAppliesTheNewPort) {
+  start();
+  const json r = call(port_add_atom::value, std::string("sw0"),
+                      std::string(R"({"name":"vm9","driver":"rtap","queues":2})"));
+  ASSERT_EQ(r.value("ok", false), true) << r.dump();
+  EXPECT_EQ(r.at("added").get<Names>(), Names{"vm9"});
+  EXPECT_EQ(r.at("removed").get<Names>(), Names{});
+  ASSERT_EQ(log_.applied.size(), 1u);
+  const config::ConfigDiff& d = *log_.applied[0];
+  ASSERT_EQ(d.added.size(), 1u);
+  EXPECT_EQ(d.added[0].switch_name, "sw0");
+  EXPECT_EQ(d.added[0].port.name, "vm9");
+  EXPECT_EQ(d.added[0].port.driver, "rtap");
+  EXPECT_EQ(d.added[0].port.queues, 2);
+  EXPECT_TRUE(d.removed.empty());
+  EXPECT_TRUE(d.replaced.empty());
+  EXPECT_EQ(stats_.succeeded.load(), 1u);
+
+  // The file was not written: a reload returns to it, removing vm9.
+  const json back = reload();
+  ASSERT_EQ(back.value("ok", false), true) << back.dump();
+  EXPECT_EQ(back.at("removed").get<Names>(), Names{"vm9"});
+  EXPECT_EQ(back.at("added").get<Names>(), Names{});
+}
+
+TEST_F(ConfigActorTest, PortAddToAnUnknownSwitchIsRefused) {
+  start();
+  const json r = call(port_add_atom::value, std::string("sw7"), std::string(R"({"name":"vm9"})"));
+  ASSERT_EQ(r.value("ok", true), false) << r.dump();
+  EXPECT_EQ(r.value("error", ""), "port add: no switch named \"sw7\"");
+  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_EQ(stats_.failed.load(), 1u);
+  EXPECT_FALSE(stats_.last_ok.load());
+}
+
+TEST_F(ConfigActorTest, PortAddWithAWrongTypeIsRefusedByTheValidator) {
+  start();
+  const json r = call(port_add_atom::value, std::string("sw0"),
+                      std::string(R"({"name":"vm9","queues":"two"})"));
+  ASSERT_EQ(r.value("ok", true), false) << r.dump();
+  const std::string err = r.value("error", "");
+  EXPECT_TRUE(contains(err, "<port add>")) << err;
+  EXPECT_TRUE(contains(err, "port \"vm9\": queues must be an integer")) << err;
+  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_EQ(stats_.failed.load(), 1u);
+}
+
+TEST_F(ConfigActorTest, PortAddWithAnUnknownKeyOrAFloatIsRefused) {
+  start();
+  const json a =
+      call(port_add_atom::value, std::string("sw0"), std::string(R"({"name":"vm9","queus":2})"));
+  EXPECT_EQ(a.value("ok", true), false) << a.dump();
+  EXPECT_TRUE(contains(a.value("error", ""), "unknown key \"queus\"")) << a.dump();
+  const json b =
+      call(port_add_atom::value, std::string("sw0"), std::string(R"({"name":"vm9","mtu":1500.5})"));
+  EXPECT_EQ(b.value("ok", true), false) << b.dump();
+  EXPECT_EQ(b.value("error", ""),
+            "port add: port.mtu: use a string, an integer, a boolean or an array of them");
+  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_EQ(stats_.failed.load(), 2u);
+}
+
+TEST_F(ConfigActorTest, PortDelOfAnUnknownPortIsRefused) {
+  start();
+  const json r = call(port_del_atom::value, std::string("vm7"));
+  ASSERT_EQ(r.value("ok", true), false) << r.dump();
+  EXPECT_EQ(r.value("error", ""), "port del: no port named \"vm7\"");
+  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_EQ(stats_.failed.load(), 1u);
+}
+
+TEST_F(ConfigActorTest, PortDelRemovesThePort) {
+  start();
+  const json r = call(port_del_atom::value, std::string("vm2"));
+  ASSERT_EQ(r.value("ok", false), true) << r.dump();
+  EXPECT_EQ(r.at("removed").get<Names>(), Names{"vm2"});
+  EXPECT_EQ(r.at("added").get<Names>(), Names{});
+  ASSERT_EQ(log_.applied.size(), 1u);
+  EXPECT_EQ(log_.applied[0]->removed, Names{"vm2"});
+  EXPECT_TRUE(log_.applied[0]->added.empty());
+  EXPECT_TRUE(log_.applied[0]->replaced.empty());
+  EXPECT_EQ(stats_.succeeded.load(), 1u);
+
+  // vm2 is gone from the running config: deleting it again is refused.
+  const json again = call(port_del_atom::value, std::string("vm2"));
+  EXPECT_EQ(again.value("ok", true), false) << again.dump();
+  EXPECT_EQ(log_.applied.size(), 1u);
+}
+
+TEST_F(ConfigActorTest, PortsThatNeedMoreMbufsThanThePoolsHaveAreRefused) {
+  const config::LoadResult loaded = config::load_config_string(kStartup, "startup");
+  ASSERT_TRUE(loaded.ok());
+  const unsigned pool = mbufs_needed_per_worker(*loaded.config);  // exactly what it needs
+  start(pool);
+
+  // An rtap port posts far more rx buffers than a tap port: it does not fit.
+  write_file(path_,
+             config_text(1, port_block("vm1") + port_block("vm2") + port_block("vm3", "rtap")));
+  const json r = reload();
+  ASSERT_EQ(r.value("ok", true), false) << r.dump();
+  const std::string err = r.value("error", "");
+  EXPECT_TRUE(contains(err, "mbufs_per_worker")) << err;
+  EXPECT_TRUE(contains(err, "the pools have " + std::to_string(pool))) << err;
+  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_EQ(stats_.failed.load(), 1u);
+
+  // The same through port add.
+  const json p = call(port_add_atom::value, std::string("sw0"),
+                      std::string(R"({"name":"vm9","driver":"rtap"})"));
+  EXPECT_EQ(p.value("ok", true), false) << p.dump();
+  EXPECT_TRUE(contains(p.value("error", ""), "mbufs_per_worker")) << p.dump();
+  EXPECT_TRUE(log_.applied.empty());
+
+  // A tap port still fits.
+  write_file(path_, kWithVm3);
+  const json ok = reload();
+  EXPECT_EQ(ok.value("ok", false), true) << ok.dump();
+  EXPECT_EQ(log_.applied.size(), 1u);
+}
+
+// --- port_json_to_toml --------------------------------------------------------------------------
+
+std::string to_toml(const std::string& port_json, std::string& error) {
+  error.clear();
+  return port_json_to_toml(port_json, error);
+}
+
+TEST(PortJsonToToml, ScalarsInKeyOrder) {
+  std::string error;
+  EXPECT_EQ(to_toml(R"({"name":"vm9","queues":2,"persist":true,"mtu":9000})", error),
+            "mtu = 9000\nname = \"vm9\"\npersist = true\nqueues = 2\n");
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(to_toml(R"({"persist":false})", error), "persist = false\n");
+  EXPECT_EQ(to_toml(R"({"native_vlan":-1})", error), "native_vlan = -1\n");
+  EXPECT_EQ(to_toml("{}", error), "");
+  EXPECT_EQ(error, "");
+}
+
+TEST(PortJsonToToml, StringsAreEscaped) {
+  std::string error;
+  // A quote, a backslash and a newline cannot end the string or start a new key.
+  EXPECT_EQ(to_toml(R"({"netns":"a\"b\\c\nqueues = 9"})", error),
+            "netns = \"a\\\"b\\\\c\\u000aqueues = 9\"\n");
+  EXPECT_EQ(error, "");
+  const std::string toml = to_toml(R"({"mac":"x\"\n\tmtu = 1"})", error);
+  EXPECT_EQ(std::count(toml.begin(), toml.end(), '\n'), 1) << toml;
+  EXPECT_EQ(toml, "mac = \"x\\\"\\u000a\\u0009mtu = 1\"\n");
+}
+
+TEST(PortJsonToToml, IntegersKeepTheirValue) {
+  std::string error;
+  EXPECT_EQ(to_toml(R"({"queues":9223372036854775807})", error), "queues = 9223372036854775807\n");
+  // Beyond int64: passed on as written (the TOML loader refuses it), not wrapped to -1.
+  EXPECT_EQ(to_toml(R"({"queues":18446744073709551615})", error),
+            "queues = 18446744073709551615\n");
+  EXPECT_EQ(error, "");
+}
+
+TEST(PortJsonToToml, Arrays) {
+  std::string error;
+  EXPECT_EQ(to_toml(R"({"addresses":["10.0.0.9/24","fd00::9/64"],"allowed_vlans":[10,20]})", error),
+            "addresses = [\"10.0.0.9/24\", \"fd00::9/64\"]\nallowed_vlans = [10, 20]\n");
+  EXPECT_EQ(to_toml(R"({"addresses":[]})", error), "addresses = []\n");
+  EXPECT_EQ(to_toml(R"({"x":[true,1,"a"]})", error), "x = [true, 1, \"a\"]\n");
+  EXPECT_EQ(error, "");
+}
+
+TEST(PortJsonToToml, ObjectsFloatsNullsAndNestedArraysAreRefused) {
+  std::string error;
+  EXPECT_EQ(to_toml(R"({"name":"vm9","mtu":1500.5})", error), "");
+  EXPECT_EQ(error, "port.mtu: use a string, an integer, a boolean or an array of them");
+  EXPECT_EQ(to_toml(R"({"netns":{"name":"x"}})", error), "");
+  EXPECT_EQ(error, "port.netns: use a string, an integer, a boolean or an array of them");
+  EXPECT_EQ(to_toml(R"({"mac":null})", error), "");
+  EXPECT_EQ(error, "port.mac: use a string, an integer, a boolean or an array of them");
+  EXPECT_EQ(to_toml(R"({"addresses":[["10.0.0.1/24"]]})", error), "");
+  EXPECT_EQ(error, "port.addresses: use a string, an integer, a boolean or an array of them");
+  EXPECT_EQ(to_toml(R"({"allowed_vlans":[1, 2.5]})", error), "");
+  EXPECT_EQ(error, "port.allowed_vlans: use a string, an integer, a boolean or an array of them");
+}
+
+TEST(PortJsonToToml, NonObjectsAndBadKeysAreRefused) {
+  std::string error;
+  for (const char* text : {"[1,2]", "\"vm9\"", "{", "", "42"}) {
+    EXPECT_EQ(to_toml(text, error), "") << text;
+    EXPECT_EQ(error, "the port must be a JSON object") << text;
+  }
+  EXPECT_EQ(to_toml(R"({"Name":"vm9"})", error), "");
+  EXPECT_EQ(error, "port: unknown key \"Name\"");
+  EXPECT_EQ(to_toml(R"({"a = 1\nb":1})", error), "");
+  EXPECT_EQ(error, "port: unknown key \"a = 1\nb\"");
+  EXPECT_EQ(to_toml(R"({"":1})", error), "");
+  EXPECT_EQ(error, "port: unknown key \"\"");
+}
+
+// --- a fake vswitch-worker ----------------------------------------------------------------------
+
+// The script the supervisor starts as `worker_binary <EAL args> -- --worker-id N [--replace PID]
+// [--fault-crash]`. It logs its command line to `log`, then does what `mode.N` says (default
+// sleep): crash (SIGSEGV), exit CODE, ignore-term (sleep, deaf to SIGTERM; `ready.N` once so). With
+// --replace PID it does what `replace_mode` says, or by default takes over like the real worker:
+// SIGTERM to PID, wait until PID is gone (reaped), sleep. --fault-crash: crash.
+const char* kFakeWorker = R"(#!/bin/sh
+dir=$(dirname "$0")
+echo "$$ $*" >> "$dir/log"
+id=; replace=; fault=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --worker-id) id=$2; shift ;;
+    --replace) replace=$2; shift ;;
+    --fault-crash) fault=1 ;;
+  esac
+  shift
+done
+ulimit -c 0
+mode=sleep
+[ -f "$dir/mode.$id" ] && mode=$(cat "$dir/mode.$id")
+[ "$fault" = 1 ] && mode=crash
+if [ -n "$replace" ]; then
+  if [ -f "$dir/replace_mode" ]; then
+    mode=$(cat "$dir/replace_mode")
+  else
+    kill -TERM "$replace"
+    while kill -0 "$replace" 2>/dev/null; do sleep 0.005; done
+    mode=sleep
+  fi
+fi
+case "$mode" in
+  crash) kill -SEGV $$; exit 99 ;;
+  exit*) exit ${mode#exit } ;;
+  ignore-term) trap '' TERM; : > "$dir/ready.$id"; exec sleep 30 ;;
+  *) exec sleep 30 ;;
+esac
+)";
+
+class FakeWorker {
+ public:
+  FakeWorker() : script_(dir_.path() + "/vswitch-worker") {
+    write_file(script_, kFakeWorker);
+    chmod(script_.c_str(), 0755);
+  }
+  const std::string& script() const { return script_; }
+  void set_mode(int worker, const std::string& mode) {
+    write_file(dir_.path() + "/mode." + std::to_string(worker), mode);
+  }
+  void clear_mode(int worker) { fs::remove(dir_.path() + "/mode." + std::to_string(worker)); }
+  void set_replace_mode(const std::string& mode) {
+    write_file(dir_.path() + "/replace_mode", mode);
+  }
+  // Waits until worker `w` in mode ignore-term ignores SIGTERM.
+  bool wait_ready(int w) const {
+    const auto deadline = Clock::now() + 5s;
+    while (!fs::exists(dir_.path() + "/ready." + std::to_string(w)))
+      if (Clock::now() > deadline)
+        return false;
+      else
+        std::this_thread::sleep_for(2ms);
+    return true;
+  }
+  // The command line each process was started with (after "pid "), waiting for `n` of them.
+  std::vector<std::string> log(size_t n) const {
+    const auto deadline = Clock::now() + 5s;
+    for (;;) {
+      std::vector<std::string> lines;
+      std::istringstream in(read_file(dir_.path() + "/log"));
+      for (std::string l; std::getline(in, l);) lines.push_back(l);
+      if (lines.size() >= n || Clock::now() > deadline) return lines;
+      std::this_thread::sleep_for(2ms);
+    }
+  }
+
+ private:
+  TempDir dir_;
+  std::string script_;
+};
+
+// Exits reported by the PidfdWatcher thread, taken by the test's thread.
+class ExitQueue {
+ public:
+  void push(pid_t pid) {
+    std::lock_guard lock(mu_);
+    pids_.push_back(pid);
+    cv_.notify_all();
+  }
+  // Waits until `pid` was reported; false after `timeout`.
+  bool wait_for(pid_t pid, std::chrono::milliseconds timeout = 5s) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] {
+      for (auto it = pids_.begin(); it != pids_.end(); ++it) {
+        if (*it != pid) continue;
+        pids_.erase(it);
+        return true;
+      }
+      return false;
+    });
+  }
+  std::vector<pid_t> drain() {
+    std::lock_guard lock(mu_);
+    std::vector<pid_t> out(pids_.begin(), pids_.end());
+    pids_.clear();
+    return out;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<pid_t> pids_;
+};
+
+bool alive(pid_t pid) {
+  return kill(pid, 0) == 0;
+}
+
+// Gone for good: not running and not a zombie waiting to be reaped by us.
+bool reaped(pid_t pid) {
+  int status = 0;
+  const bool no_child = waitpid(pid, &status, WNOHANG) == -1 && errno == ECHILD;
+  const bool no_process = kill(pid, 0) == -1 && errno == ESRCH;
+  return no_child && no_process;
+}
+
+SupervisorOptions test_options(std::vector<int> cpus) {
+  SupervisorOptions o;
+  o.eal = EalOptions{"vsactors", 0, "notice"};
+  o.worker_cpus = std::move(cpus);
+  o.backoff_initial = 4ms;
+  o.backoff_max = 16ms;
+  o.healthy_after = 10s;
+  o.crash_loop_limit = 5;
+  return o;
+}
+
+// A WorkerSupervisor whose processes' exits land in `exits`.
+struct SupervisorHarness {
+  FakeWorker fake;
+  ExitQueue exits;
+  PidfdWatcher watcher{[this](pid_t pid) { exits.push(pid); }};
+  std::unique_ptr<WorkerSupervisor> sup;
+
+  explicit SupervisorHarness(SupervisorOptions opts) {
+    opts.worker_binary = fake.script();
+    sup = std::make_unique<WorkerSupervisor>(
+        std::move(opts), [this](pid_t pid, int pidfd) { watcher.watch(pid, pidfd); });
+  }
+  ~SupervisorHarness() { sup.reset(); }  // stops every child before the watcher goes
+
+  WorkerStatus status(int w) const { return sup->status()[static_cast<size_t>(w)]; }
+
+  // Waits for `pid` to end and hands the exit to the supervisor.
+  ExitOutcome exit_of(pid_t pid) {
+    EXPECT_TRUE(exits.wait_for(pid)) << "pid " << pid << " did not end";
+    return sup->on_exit(pid);
+  }
+};
+
+// --- WorkerSupervisor ---------------------------------------------------------------------------
+
+TEST(WorkerSupervisor, StartAllStartsOneProcessPerCpu) {
+  SupervisorHarness h(test_options({3, 5, 7}));
+  ASSERT_EQ(h.sup->size(), 3);
+  ASSERT_EQ(h.sup->start_all(), "");
+  const std::vector<WorkerStatus> st = h.sup->status();
+  ASSERT_EQ(st.size(), 3u);
+  const int cpus[] = {3, 5, 7};
+  for (int w = 0; w < 3; ++w) {
+    const WorkerStatus& s = st[static_cast<size_t>(w)];
+    EXPECT_EQ(s.id, w);
+    EXPECT_EQ(s.cpu, cpus[w]);
+    EXPECT_GT(s.pid, 0);
+    EXPECT_TRUE(s.running);
+    EXPECT_FALSE(s.failed);
+    EXPECT_EQ(s.state(), "running");
+    EXPECT_EQ(s.starts, 1u);
+    EXPECT_EQ(s.restarts, 0u);
+    EXPECT_TRUE(alive(s.pid));
+  }
+  EXPECT_NE(st[0].pid, st[1].pid);
+  EXPECT_NE(st[1].pid, st[2].pid);
+  EXPECT_EQ(h.sup->active(), (std::vector<bool>{true, true, true}));
+
+  // Each one's command line: its lcore on its cpu, the EAL prefix, its id after "--".
+  const std::vector<std::string> lines = h.fake.log(3);
+  ASSERT_EQ(lines.size(), 3u);
+  for (int w = 0; w < 3; ++w) {
+    const std::string pid = std::to_string(st[static_cast<size_t>(w)].pid) + " ";
+    const std::string* line = nullptr;
+    for (const auto& l : lines)
+      if (l.rfind(pid, 0) == 0) line = &l;
+    ASSERT_NE(line, nullptr) << "no log line of worker " << w;
+    EXPECT_TRUE(contains(*line, "--lcores=" + std::to_string(worker_lcore(w, false)) + "@" +
+                                    std::to_string(cpus[w])))
+        << *line;
+    EXPECT_TRUE(contains(*line, "--proc-type=secondary")) << *line;
+    EXPECT_TRUE(contains(*line, "--file-prefix=vsactors")) << *line;
+    EXPECT_TRUE(contains(*line, " -- --worker-id " + std::to_string(w))) << *line;
+    EXPECT_FALSE(contains(*line, "--replace")) << *line;
+    EXPECT_FALSE(contains(*line, "--fault-crash")) << *line;
+  }
+  EXPECT_EQ(h.sup->start(1), "worker 1 is running");
+  EXPECT_EQ(h.sup->start(3), "no worker 3");
+}
+
+TEST(WorkerSupervisor, CrashesBackOffDoublingUpToTheMaximumThenGiveUp) {
+  SupervisorHarness h(test_options({0}));
+  h.fake.set_mode(0, "crash");
+  ASSERT_EQ(h.sup->start_all(), "");
+  const std::chrono::milliseconds delays[] = {4ms, 8ms, 16ms, 16ms};  // initial 4, max 16
+  for (int i = 0; i < 4; ++i) {
+    const pid_t pid = h.status(0).pid;
+    ASSERT_GT(pid, 0);
+    const ExitOutcome out = h.exit_of(pid);
+    ASSERT_EQ(out.kind, ExitOutcome::kRestartLater) << "crash " << i + 1;
+    EXPECT_EQ(out.worker, 0);
+    EXPECT_EQ(out.delay, delays[i]) << "crash " << i + 1;
+    EXPECT_EQ(out.detail, "signal 11");
+    EXPECT_FALSE(out.graceful);
+    EXPECT_EQ(out.lcore, worker_lcore(0, false));
+    const WorkerStatus s = h.status(0);
+    EXPECT_FALSE(s.running);
+    EXPECT_EQ(s.pid, 0);
+    EXPECT_TRUE(s.restart_pending);
+    EXPECT_EQ(s.state(), "restarting");
+    EXPECT_EQ(s.crashes_in_row, i + 1);
+    EXPECT_EQ(s.last_exit, "signal 11");
+    EXPECT_TRUE(reaped(pid));
+    ASSERT_EQ(h.sup->start(0), "");  // what the actor does once the delay is over
+  }
+  const ExitOutcome out = h.exit_of(h.status(0).pid);
+  EXPECT_EQ(out.kind, ExitOutcome::kGaveUp);
+  EXPECT_EQ(out.worker, 0);
+  const WorkerStatus s = h.status(0);
+  EXPECT_TRUE(s.failed);
+  EXPECT_FALSE(s.running);
+  EXPECT_FALSE(s.restart_pending);
+  EXPECT_EQ(s.state(), "failed");
+  EXPECT_EQ(s.crashes_in_row, 5);
+  EXPECT_EQ(s.starts, 5u);
+  EXPECT_EQ(s.restarts, 4u);
+  EXPECT_EQ(h.sup->active(), std::vector<bool>{false});
+
+  // A manual start clears `failed`.
+  h.fake.clear_mode(0);
+  ASSERT_EQ(h.sup->start(0), "");
+  EXPECT_FALSE(h.status(0).failed);
+  EXPECT_EQ(h.status(0).state(), "running");
+  EXPECT_EQ(h.sup->active(), std::vector<bool>{true});
+}
+
+TEST(WorkerSupervisor, ALongRunResetsTheBackoff) {
+  SupervisorOptions o = test_options({0});
+  // Quick crashes must end within healthy_after, even on a loaded machine: keep a margin.
+  o.healthy_after = 1500ms;
+  SupervisorHarness h(o);
+  h.fake.set_mode(0, "crash");
+  ASSERT_EQ(h.sup->start_all(), "");
+  EXPECT_EQ(h.exit_of(h.status(0).pid).delay, 4ms);
+  ASSERT_EQ(h.sup->start(0), "");
+  EXPECT_EQ(h.exit_of(h.status(0).pid).delay, 8ms);
+  h.fake.clear_mode(0);
+  ASSERT_EQ(h.sup->start(0), "");
+  const pid_t pid = h.status(0).pid;
+  std::this_thread::sleep_for(1600ms);  // longer than healthy_after
+  kill(pid, SIGKILL);
+  const ExitOutcome out = h.exit_of(pid);
+  EXPECT_EQ(out.kind, ExitOutcome::kRestartLater);
+  EXPECT_EQ(out.detail, "signal 9");
+  EXPECT_EQ(out.delay, 4ms);
+  EXPECT_EQ(h.status(0).crashes_in_row, 1);
+}
+
+TEST(WorkerSupervisor, AnExitIsRestartedButBadUsageIsGivenUpAtOnce) {
+  SupervisorHarness h(test_options({0, 1}));
+  h.fake.set_mode(0, "exit 0");
+  h.fake.set_mode(1, "exit " + std::to_string(kWorkerExitUsage));
+  ASSERT_EQ(h.sup->start_all(), "");
+  const pid_t p0 = h.status(0).pid;
+  const pid_t p1 = h.status(1).pid;
+
+  const ExitOutcome o0 = h.exit_of(p0);
+  EXPECT_EQ(o0.kind, ExitOutcome::kRestartLater);
+  EXPECT_EQ(o0.detail, "exit 0");
+  EXPECT_TRUE(o0.graceful);
+  EXPECT_EQ(o0.delay, 4ms);
+
+  const ExitOutcome o1 = h.exit_of(p1);
+  EXPECT_EQ(o1.kind, ExitOutcome::kGaveUp);
+  EXPECT_EQ(o1.worker, 1);
+  EXPECT_EQ(o1.detail, "exit 64");
+  EXPECT_FALSE(o1.graceful);
+  EXPECT_TRUE(h.status(1).failed);
+  EXPECT_EQ(h.status(1).crashes_in_row, 1);
+  EXPECT_EQ(h.status(1).last_exit, "exit 64");
+  EXPECT_EQ(h.sup->active(), (std::vector<bool>{true, false}));
+
+  // Not ours, or already reaped.
+  EXPECT_EQ(h.sup->on_exit(p1).kind, ExitOutcome::kUnknown);
+  EXPECT_EQ(h.sup->on_exit(getpid()).kind, ExitOutcome::kUnknown);
+}
+
+TEST(WorkerSupervisor, ReplacementTakesOverWhenTheOldProcessExits) {
+  SupervisorHarness h(test_options({2}));
+  ASSERT_EQ(h.sup->start_all(), "");
+  const pid_t old_pid = h.status(0).pid;
+  ASSERT_EQ(h.fake.log(1).size(), 1u);  // it logged its command line before it is replaced
+  ASSERT_EQ(h.sup->begin_replace(0), "");
+  const WorkerStatus during = h.status(0);
+  const pid_t new_pid = during.replacing_pid;
+  ASSERT_GT(new_pid, 0);
+  EXPECT_NE(new_pid, old_pid);
+  EXPECT_EQ(during.pid, old_pid);
+  EXPECT_EQ(during.state(), "replacing");
+  EXPECT_EQ(h.sup->begin_replace(0), "worker 0 is already being replaced");
+
+  // The fake replacement sends the old one SIGTERM, as the real one does once attached.
+  const ExitOutcome out = h.exit_of(old_pid);
+  EXPECT_EQ(out.kind, ExitOutcome::kHandedOver);
+  EXPECT_EQ(out.worker, 0);
+  EXPECT_EQ(out.detail, "signal 15");
+  EXPECT_EQ(out.lcore, worker_lcore(0, false));  // the old process's lcore
+  const WorkerStatus after = h.status(0);
+  EXPECT_EQ(after.pid, new_pid);
+  EXPECT_EQ(after.replacing_pid, 0);
+  EXPECT_TRUE(after.running);
+  EXPECT_EQ(after.state(), "running");
+  EXPECT_EQ(after.starts, 2u);
+  EXPECT_EQ(after.restarts, 1u);
+  EXPECT_EQ(after.last_exit, "signal 15");
+  EXPECT_TRUE(reaped(old_pid));
+  EXPECT_TRUE(alive(new_pid));
+
+  // The replacement ran on the alternate lcore and was told whom it replaces.
+  const std::vector<std::string> lines = h.fake.log(2);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[1].rfind(std::to_string(new_pid) + " ", 0), 0u) << lines[1];
+  EXPECT_TRUE(contains(lines[1], "--lcores=" + std::to_string(worker_lcore(0, true)) + "@2"))
+      << lines[1];
+  EXPECT_TRUE(contains(lines[1], "-- --worker-id 0 --replace " + std::to_string(old_pid)))
+      << lines[1];
+
+  // The next replacement alternates back.
+  ASSERT_EQ(h.sup->begin_replace(0), "");
+  const pid_t third = h.status(0).replacing_pid;
+  const ExitOutcome out2 = h.exit_of(new_pid);
+  EXPECT_EQ(out2.kind, ExitOutcome::kHandedOver);
+  EXPECT_EQ(out2.lcore, worker_lcore(0, true));
+  EXPECT_EQ(h.status(0).pid, third);
+  EXPECT_EQ(h.status(0).restarts, 2u);
+  const std::vector<std::string> lines3 = h.fake.log(3);
+  ASSERT_EQ(lines3.size(), 3u);
+  EXPECT_TRUE(contains(lines3[2], "--lcores=" + std::to_string(worker_lcore(0, false)) + "@2"))
+      << lines3[2];
+}
+
+TEST(WorkerSupervisor, AReplacementThatDiesFirstLeavesTheOldOneRunning) {
+  SupervisorHarness h(test_options({0}));
+  h.fake.set_replace_mode("exit 69");
+  ASSERT_EQ(h.sup->start_all(), "");
+  const pid_t old_pid = h.status(0).pid;
+  ASSERT_EQ(h.sup->begin_replace(0), "");
+  const pid_t new_pid = h.status(0).replacing_pid;
+  ASSERT_GT(new_pid, 0);
+
+  const ExitOutcome out = h.exit_of(new_pid);
+  EXPECT_EQ(out.kind, ExitOutcome::kReplaceFailed);
+  EXPECT_EQ(out.worker, 0);
+  EXPECT_EQ(out.detail, "exit 69");
+  EXPECT_EQ(out.lcore, worker_lcore(0, true));
+  const WorkerStatus s = h.status(0);
+  EXPECT_EQ(s.pid, old_pid);
+  EXPECT_EQ(s.replacing_pid, 0);
+  EXPECT_TRUE(s.running);
+  EXPECT_EQ(s.state(), "running");
+  EXPECT_EQ(s.crashes_in_row, 0);
+  EXPECT_TRUE(alive(old_pid));
+  EXPECT_TRUE(reaped(new_pid));
+  EXPECT_EQ(h.sup->begin_replace(0), "");  // and it can be tried again
+}
+
+TEST(WorkerSupervisor, StopAllLeavesNoChild) {
+  SupervisorHarness h(test_options({0, 1, 2}));
+  h.fake.set_mode(1, "ignore-term");  // needs the SIGKILL after the grace period
+  h.fake.set_replace_mode("sleep");   // a replacement that never takes over
+  ASSERT_EQ(h.sup->start_all(), "");
+  ASSERT_TRUE(h.fake.wait_ready(1));
+  ASSERT_EQ(h.sup->begin_replace(2), "");
+  std::vector<pid_t> pids;
+  for (const WorkerStatus& s : h.sup->status()) pids.push_back(s.pid);
+  pids.push_back(h.status(2).replacing_pid);
+  for (pid_t p : pids) ASSERT_TRUE(alive(p)) << p;
+
+  const auto t0 = Clock::now();
+  h.sup->stop_all(300ms);
+  const auto took = Clock::now() - t0;
+  EXPECT_GE(took, 250ms);  // worker 1 ignored SIGTERM
+  EXPECT_LT(took, 3s);
+  for (pid_t p : pids) EXPECT_TRUE(reaped(p)) << p;
+  for (const WorkerStatus& s : h.sup->status()) {
+    EXPECT_FALSE(s.running) << s.id;
+    EXPECT_EQ(s.pid, 0) << s.id;
+    EXPECT_EQ(s.replacing_pid, 0) << s.id;
+    EXPECT_EQ(s.state(), "stopped") << s.id;
+  }
+  for (pid_t p : pids) EXPECT_EQ(h.sup->on_exit(p).kind, ExitOutcome::kUnknown) << p;
+}
+
+// --- the supervisor actor -----------------------------------------------------------------------
+
+class SupervisorActorTest : public ::testing::Test {
+ protected:
+  void start(SupervisorOptions opts) {
+    harness_ = std::make_unique<SupervisorHarness>(std::move(opts));
+    refs_ = std::make_unique<SupervisorRefs>(
+        SupervisorRefs{*harness_->sup, [this](const ExitOutcome& out) { outcomes_.push_back(out); },
+                       [this](int w) {
+                         forwarding_asked_.push_back(w);
+                         return true;
+                       }});
+    datapath_ = ts_.sys->spawn(fake_datapath, &log_);
+    sup_ = ts_.sys->spawn(supervisor_behavior, refs_.get(), datapath_);
+    ts_.sched->run();
+    self_->send(sup_, start_atom::value);
+    ts_.sched->run();
+    std::optional<std::string> reply = take_string(self_, *ts_.sys);
+    ASSERT_TRUE(reply.has_value());
+    EXPECT_EQ(*reply, "");
+  }
+
+  void TearDown() override {
+    if (sup_) {
+      self_->send(sup_, stop_atom::value);
+      ts_.sched->run();
+      bool stopped = false;
+      self_->receive([&](bool b) { stopped = b; }, caf::after(std::chrono::seconds(0)) >> [] {});
+      EXPECT_TRUE(stopped);
+      for (const WorkerStatus& s : harness_->sup->status()) EXPECT_EQ(s.pid, 0);
+      caf::anon_send_exit(sup_, caf::exit_reason::user_shutdown);
+    }
+    if (datapath_) caf::anon_send_exit(datapath_, caf::exit_reason::user_shutdown);
+    ts_.sched->run();
+  }
+
+  // Feeds exits to the actor and runs it (firing its delayed messages if `fire_timers`) until
+  // `done` holds; false after 10 s.
+  template <class Pred>
+  bool pump(Pred done, bool fire_timers = true, std::chrono::milliseconds limit = 10s) {
+    const auto deadline = Clock::now() + limit;
+    for (;;) {
+      for (pid_t pid : harness_->exits.drain())
+        caf::anon_send(sup_, exited_atom::value, int32_t{pid});
+      ts_.sched->run();
+      if (fire_timers && ts_.sched->has_pending_timeout()) {
+        ts_.sched->trigger_timeouts();
+        ts_.sched->run();
+      }
+      if (done()) return true;
+      if (Clock::now() > deadline) return false;
+      std::this_thread::sleep_for(1ms);
+    }
+  }
+
+  json show() {
+    self_->send(sup_, show_atom::value);
+    ts_.sched->run();
+    std::optional<std::string> reply = take_string(self_, *ts_.sys);
+    if (!reply) {
+      ADD_FAILURE() << "no reply to show";
+      return json::object();
+    }
+    return json::parse(*reply, nullptr, false);
+  }
+
+  WorkerStatus status(int w) const { return harness_->status(w); }
+
+  TestSystem ts_;
+  caf::scoped_actor self_{*ts_.sys};
+  std::unique_ptr<SupervisorHarness> harness_;
+  std::unique_ptr<SupervisorRefs> refs_;
+  std::vector<ExitOutcome> outcomes_;
+  std::vector<int> forwarding_asked_;
+  DatapathLog log_;
+  datapath_actor datapath_;
+  supervisor_actor sup_;
+};
+
+TEST_F(SupervisorActorTest, ACrashLoopingWorkerIsGivenUpAndItsQueuesMove) {
+  SupervisorOptions o = test_options({0, 1});
+  o.fault_crash_worker = 1;
+  o.crash_loop_limit = 3;
+  start(o);
+  const pid_t p0 = status(0).pid;
+  ASSERT_TRUE(pump([&] { return status(1).failed; })) << "worker 1 was not given up";
+
+  ASSERT_EQ(outcomes_.size(), 3u);
+  const ExitOutcome::Kind kinds[] = {ExitOutcome::kRestartLater, ExitOutcome::kRestartLater,
+                                     ExitOutcome::kGaveUp};
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(outcomes_[i].kind, kinds[i]) << i;
+    EXPECT_EQ(outcomes_[i].worker, 1) << i;
+    EXPECT_EQ(outcomes_[i].detail, "signal 11") << i;
+    EXPECT_TRUE(outcomes_[i].held_queues) << i;  // reclaimed after each respawn
+  }
+  EXPECT_EQ(outcomes_[0].delay, 4ms);
+  EXPECT_EQ(outcomes_[1].delay, 8ms);
+
+  // Each crash lent worker 1's queues to worker 0; each respawn took them back once it
+  // forwarded; giving up leaves worker 1 out for good.
+  EXPECT_EQ(log_.masks, (std::vector<uint64_t>{0b01, 0b11, 0b01, 0b11, 0b01}));
+  EXPECT_EQ(forwarding_asked_, (std::vector<int>{1, 1}));
+
+  const json j = show();
+  ASSERT_EQ(j.value("ok", false), true) << j.dump();
+  ASSERT_EQ(j.at("workers").size(), 2u);
+  const json& w1 = j.at("workers").at(1);
+  EXPECT_EQ(w1.value("id", -1), 1);
+  EXPECT_EQ(w1.value("state", ""), "failed");
+  EXPECT_EQ(w1.value("pid", -1), 0);
+  EXPECT_EQ(w1.value("crashes_in_row", -1), 3);
+  EXPECT_EQ(w1.value("starts", -1), 3);
+  EXPECT_EQ(w1.value("restarts", -1), 2);
+  EXPECT_EQ(w1.value("last_exit", ""), "signal 11");
+  EXPECT_EQ(w1.value("cpu", -1), 1);
+  const json& w0 = j.at("workers").at(0);
+  EXPECT_EQ(w0.value("state", ""), "running");
+  EXPECT_EQ(w0.value("pid", -1), p0);
+  EXPECT_TRUE(alive(p0));
+}
+
+TEST_F(SupervisorActorTest, RestartOfARunningWorkerAnswersOnceTheReplacementTookOver) {
+  start(test_options({0}));
+  const pid_t old_pid = status(0).pid;
+  self_->send(sup_, restart_atom::value, int32_t{0});
+  std::optional<std::string> reply;
+  ASSERT_TRUE(pump([&] { return (reply = take_string(self_, *ts_.sys)).has_value(); }))
+      << "no reply to worker restart";
+  const json r = json::parse(*reply, nullptr, false);
+  ASSERT_EQ(r.value("ok", false), true) << *reply;
+  EXPECT_EQ(r.value("worker", -1), 0);
+  EXPECT_EQ(r.value("old_pid", -1), old_pid);
+  const pid_t new_pid = status(0).pid;
+  EXPECT_EQ(r.value("new_pid", -1), new_pid);
+  EXPECT_NE(new_pid, old_pid);
+  EXPECT_TRUE(r.at("ms").is_number());
+  EXPECT_TRUE(alive(new_pid));
+  EXPECT_TRUE(reaped(old_pid));
+  ASSERT_EQ(outcomes_.size(), 1u);
+  EXPECT_EQ(outcomes_[0].kind, ExitOutcome::kHandedOver);
+  EXPECT_TRUE(log_.masks.empty());  // a replacement does not change who polls
+
+  // Out of range.
+  self_->send(sup_, restart_atom::value, int32_t{5});
+  ts_.sched->run();
+  const json bad = json::parse(take_string(self_, *ts_.sys).value_or("{}"), nullptr, false);
+  EXPECT_EQ(bad.value("ok", true), false);
+  EXPECT_EQ(bad.value("error", ""), "no worker 5 (workers are 0..0)");
+}
+
+TEST_F(SupervisorActorTest, RestartOfAFailedReplacementReportsTheError) {
+  start(test_options({0}));
+  harness_->fake.set_replace_mode("exit 69");
+  const pid_t old_pid = status(0).pid;
+  self_->send(sup_, restart_atom::value, int32_t{0});
+  std::optional<std::string> reply;
+  ASSERT_TRUE(pump([&] { return (reply = take_string(self_, *ts_.sys)).has_value(); }));
+  const json r = json::parse(*reply, nullptr, false);
+  EXPECT_EQ(r.value("ok", true), false) << *reply;
+  EXPECT_TRUE(contains(r.value("error", ""), "(exit 69) before taking over")) << *reply;
+  EXPECT_EQ(status(0).pid, old_pid);
+  EXPECT_TRUE(alive(old_pid));
+}
+
+TEST_F(SupervisorActorTest, RestartDuringTheBackoffGetsTheQueuesBack) {
+  start(test_options({0, 1}));
+  kill(status(1).pid, SIGKILL);
+  // The crash lends worker 1's queues to worker 0; its respawn waits for the back-off.
+  ASSERT_TRUE(pump([&] { return !outcomes_.empty(); }, /*fire_timers=*/false));
+  EXPECT_EQ(outcomes_[0].kind, ExitOutcome::kRestartLater);
+  EXPECT_EQ(log_.masks, std::vector<uint64_t>{0b01});
+  EXPECT_EQ(status(1).state(), "restarting");
+
+  // `vswitchctl worker restart 1` before the back-off is over.
+  self_->send(sup_, restart_atom::value, int32_t{1});
+  ts_.sched->run();
+  const json r = json::parse(take_string(self_, *ts_.sys).value_or("{}"), nullptr, false);
+  ASSERT_EQ(r.value("ok", false), true) << r.dump();
+  EXPECT_EQ(r.value("was", ""), "restarting");
+  EXPECT_EQ(r.value("new_pid", -1), status(1).pid);
+
+  // The delayed respawn finds it running. Worker 1 must poll its own queues again.
+  pump([&] { return !log_.masks.empty() && log_.masks.back() == 0b11; }, true, 500ms);
+  EXPECT_EQ(log_.masks.back(), 0b11u) << "worker 1's queues stay lent to worker 0";
+  EXPECT_EQ(outcomes_.size(), 1u);
+}
+
+}  // namespace
+}  // namespace vs
