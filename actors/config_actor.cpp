@@ -186,6 +186,8 @@ config_actor::behavior_type config_behavior(config_actor::stateful_pointer<Confi
         std::string error;
         std::string port_toml = port_json_to_toml(port_json, error);
         if (!error.empty()) return refuse(s, "port add: " + error);
+        if (port_toml.empty())
+          return refuse(s, "port add: the port has no keys; give at least its name");
         const std::string text = config::to_toml(*s.running, sw, port_toml);
         return validated_apply(self, config::load_config_string(text, "<port add>"), "port add");
       },

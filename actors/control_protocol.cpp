@@ -1,5 +1,6 @@
 #include "actors/control_protocol.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
 
@@ -127,9 +128,46 @@ std::string ControlRequest::filters_json() const {
   return f.dump();
 }
 
+namespace {
+
+// The deepest nesting of arrays and objects, outside strings. The JSON library parses and prints
+// nested values recursively: a request nested thousands deep would exhaust the stack.
+std::size_t nesting_depth(std::string_view text) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+}  // namespace
+
 std::optional<ControlRequest> parse_control_request(std::string_view text, std::string& error) {
   if (text.size() > kMaxControlRequest) {
     error = "request larger than 64 KiB";
+    return std::nullopt;
+  }
+  if (text.find('\0') != std::string_view::npos) {
+    error = "the request contains a NUL byte";
+    return std::nullopt;
+  }
+  if (nesting_depth(text) > kMaxControlNesting) {
+    error =
+        "the request is nested more than " + std::to_string(kMaxControlNesting) + " levels deep";
     return std::nullopt;
   }
   json j = json::parse(text.begin(), text.end(), nullptr, false);

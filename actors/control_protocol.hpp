@@ -19,6 +19,7 @@
 namespace vs {
 
 inline constexpr std::size_t kMaxControlRequest = 64 * 1024;
+inline constexpr std::size_t kMaxControlNesting = 16;  // arrays/objects inside each other
 
 struct ControlRequest {
   enum class Cmd { kShow, kReload, kPortAdd, kPortDel, kWorkerRestart, kFdbFlush, kVersion };

@@ -62,9 +62,11 @@ std::string WorkerSupervisor::start(int id) {
   if (id < 0 || id >= size()) return "no worker " + std::to_string(id);
   Worker& w = workers_[static_cast<size_t>(id)];
   if (w.st.running) return "worker " + std::to_string(id) + " is running";
-  {
+  if (w.st.failed) {  // tried again by hand: a full set of attempts, from the first back-off
     std::lock_guard lock(mu_);
     w.st.failed = false;
+    w.st.crashes_in_row = 0;
+    w.backoff = opts_.backoff_initial;
   }
   return spawn(w, w.current, w.alternate_lcore, 0);
 }
@@ -198,15 +200,16 @@ void WorkerSupervisor::stop_all(std::chrono::milliseconds grace) {
   for (Worker& w : workers_) {
     for (Proc* p : {&w.current, &w.replacement}) {
       while (p->pid) {
-        const bool late = clock::now() >= deadline;
-        if (late) {
+        int status = 0;
+        if (waitpid(p->pid, &status, WNOHANG) > 0) {
+          reap(w, *p, status);
+          continue;
+        }
+        if (clock::now() >= deadline) {
           std::fprintf(stderr, "vswitchd: worker %d (pid %d) ignored SIGTERM, killing it\n",
                        w.st.id, p->pid);
           kill(p->pid, SIGKILL);
-        }
-        int status = 0;
-        if (waitpid(p->pid, &status, late ? 0 : WNOHANG) > 0) {
-          reap(w, *p, status);
+          if (waitpid(p->pid, &status, 0) > 0) reap(w, *p, status);
           continue;
         }
         pollfd pfd{p->pidfd, POLLIN, 0};

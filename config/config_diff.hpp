@@ -29,7 +29,7 @@ struct ConfigDiff {
     return restart_needed.empty() && added.empty() && removed.empty() && replaced.empty() &&
            retagged.empty();
   }
-  // One line, e.g. "2 ports added (vm3, vm4), 1 removed (vm2)"; "no change" when empty.
+  // One line, e.g. "2 ports added (vm3, vm4), 1 port removed (vm2)"; "no change" when empty.
   std::string summary() const;
 };
 

@@ -290,8 +290,13 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
       counters.topology_generation.store(plan.generation, std::memory_order_release);
     }
   }
-  // Let go of the queues before the (slower) EAL clean-up, so a replacement waiting for them
-  // (take_over_from) starts polling now.
+  // Forward what the queues had already read (a replacement takes over the rest from the
+  // kernel), then let go of them before the (slower) EAL clean-up, so a replacement waiting for
+  // them (take_over_from) starts polling now.
+  for (const RxAssignment& rx : plan.rx)
+    if (is_rtap(rx.port_id)) rte_pmd_rtap_queue_stop_reading(rx.port_id, rx.queue);
+  for (int round = 0; round < 8 && forwarder->poll_once(plan) > 0; ++round) {
+  }
   release_moved_queues(plan.rx, WorkerPlan{});
   for (uint16_t i = 0; i < plan.table->nb_ports; ++i) {
     const uint16_t port = plan.table->ports[i].dpdk_port_id;

@@ -166,6 +166,8 @@ struct RxRing {
   uint32_t capacity = 0;  // bytes one slot holds, vnet header included
   uint16_t seg_per_slot = 0;
   bool claimed = false;         // this process owns the queue; its buffers are posted
+  bool draining = false;        // rte_pmd_rtap_queue_stop_reading: no new reads, bursts return the
+                                // frames that had completed (kept in the process's carry)
   uint64_t next_claim_tsc = 0;  // rate limit of claim attempts from the burst function
 };
 

@@ -346,6 +346,7 @@ void rxq_deactivate(rte_eth_dev* dev, uint16_t qid, bool keep_frames) {
   rtap_process* p = proc_of(dev);
   if (RxRing* r = p->rx[qid]) {
     r->claimed = false;
+    r->draining = false;
     auto* q = static_cast<rtap_rxq*>(dev->data->rx_queues ? dev->data->rx_queues[qid] : nullptr);
     rx_ring_cancel(r, q, keep_frames ? &p->carry[qid] : nullptr);
     rx_ring_free_buffers(r);
@@ -655,6 +656,21 @@ int rte_pmd_rtap_queue_release(uint16_t port_id, uint16_t queue_id, unsigned dir
     rtap::unclaim(&sh->tx_owner[queue_id]);
   }
   return 0;
+}
+
+int rte_pmd_rtap_queue_stop_reading(uint16_t port_id, uint16_t queue_id) {
+  rte_eth_dev* dev = api_dev(port_id);
+  if (dev == nullptr) return -ENODEV;
+  if (queue_id >= rtap::kMaxQueues) return -EINVAL;
+  rtap::rtap_process* p = rtap::proc_of(dev);
+  rtap::RxRing* r = p->rx[queue_id];
+  if (r == nullptr || !r->claimed) return 0;
+  auto* q =
+      static_cast<rtap::rtap_rxq*>(dev->data->rx_queues ? dev->data->rx_queues[queue_id] : nullptr);
+  rtap::rx_ring_cancel(r, q, &p->carry[queue_id]);
+  r->draining = true;
+  if (!p->carry[queue_id].empty()) p->carry_pending = true;
+  return static_cast<int>(p->carry[queue_id].size());
 }
 
 int rte_pmd_rtap_queue_owner(uint16_t port_id, uint16_t queue_id, unsigned dir, pid_t* pid) {

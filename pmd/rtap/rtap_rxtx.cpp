@@ -356,8 +356,9 @@ uint16_t rx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   BusyMark mark(&proc->rx_busy[q->qid].v);
   if (unlikely(__atomic_load_n(&proc->closing, __ATOMIC_SEQ_CST))) return 0;
   RxRing* r = proc->rx[q->qid];
-  // Not owned by this process yet, or (secondary) fds of an older generation.
-  if (unlikely(r == nullptr || !r->claimed || stale(dev) || proc->carry_pending)) {
+  // Not owned by this process yet, (secondary) fds of an older generation, or stopping.
+  if (unlikely(r == nullptr || !r->claimed || r->draining || stale(dev) || proc->carry_pending)) {
+    if (r != nullptr && r->draining) return take_carry(proc, q->qid, pkts, nb_pkts);
     if (!rx_inactive(dev, q->qid)) return 0;
     r = proc->rx[q->qid];
     if (unlikely(proc->carry_pending)) {

@@ -34,6 +34,12 @@ int rte_pmd_rtap_queue_claim(uint16_t port_id, uint16_t queue_id, unsigned dirs)
  * complete. Releasing a queue this process does not own is a no-op. */
 int rte_pmd_rtap_queue_release(uint16_t port_id, uint16_t queue_id, unsigned dirs);
 
+/* Stops reading rx queue_id before a hand-over (a worker being replaced): the posted reads are
+ * cancelled, and the frames that had already completed are kept; the next rx bursts return them
+ * and post no new reads. Release the queue once a burst returns 0. Returns the number of frames
+ * kept, 0 if this process does not own the queue, -ENODEV or -EINVAL as above. */
+int rte_pmd_rtap_queue_stop_reading(uint16_t port_id, uint16_t queue_id);
+
 /* The pid of the live process that owns the queue in direction `dir`, 0 if none. -ENODEV,
  * -EINVAL as above. */
 int rte_pmd_rtap_queue_owner(uint16_t port_id, uint16_t queue_id, unsigned dir, pid_t* pid);

@@ -389,6 +389,16 @@ TEST_F(ConfigActorTest, PortAddWithAnUnknownKeyOrAFloatIsRefused) {
   EXPECT_EQ(stats_.failed.load(), 2u);
 }
 
+TEST_F(ConfigActorTest, PortAddOfAnEmptyPortIsRefused) {
+  start();
+  // An empty object once produced an empty [[switch.port]] fragment, which to_toml left out:
+  // "no change" was reported as a success (found by review of the fuzz harness).
+  const json r = call(port_add_atom::value, std::string("sw0"), std::string("{}"));
+  EXPECT_EQ(r.value("ok", true), false) << r.dump();
+  EXPECT_EQ(r.value("error", ""), "port add: the port has no keys; give at least its name");
+  EXPECT_TRUE(log_.applied.empty());
+}
+
 TEST_F(ConfigActorTest, PortDelOfAnUnknownPortIsRefused) {
   start();
   const json r = call(port_del_atom::value, std::string("vm7"));

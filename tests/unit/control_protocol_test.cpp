@@ -295,5 +295,24 @@ TEST(ControlProtocol, LargePortObjectIsKept) {
   EXPECT_EQ(json::parse(ok(text).port), port);
 }
 
+TEST(ControlProtocol, DeepNestingIsRefusedBeforeParsing) {
+  // 20000 levels fit in 64 KiB; the JSON library would recurse once per level (found by
+  // fuzzing: a stack overflow when the port object was printed).
+  const std::string deep = R"({"cmd":"port_add","switch":"s","port":{"a":)" +
+                           std::string(20000, '[') + std::string(20000, ']') + "}}";
+  EXPECT_EQ(refused(deep), "the request is nested more than 16 levels deep");
+  // Brackets inside strings do not count; 16 levels are fine.
+  EXPECT_EQ(ok(R"({"cmd":"port_del","port":"[[[[[[[[[[[[[[[[[[[[[["})").port,
+            "[[[[[[[[[[[[[[[[[[[[[[");
+  std::string sixteen = R"({"cmd":"port_add","switch":"s","port":{"a":)" + std::string(14, '[') +
+                        std::string(14, ']') + "}}";
+  EXPECT_EQ(ok(sixteen).cmd, ControlRequest::Cmd::kPortAdd);
+}
+
+TEST(ControlProtocol, NulByteIsRefused) {
+  EXPECT_EQ(refused(std::string("{\"cmd\":\"version\"}\0garbage", 27)),
+            "the request contains a NUL byte");
+}
+
 }  // namespace
 }  // namespace vs
