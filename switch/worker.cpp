@@ -26,6 +26,7 @@
 #include "switch/counters.hpp"
 #include "switch/fdb.hpp"
 #include "switch/forwarder.hpp"
+#include "switch/privileges.hpp"
 #include "switch/shm_names.hpp"
 #include "switch/topology.hpp"
 
@@ -345,6 +346,10 @@ int run_worker(int argc, char** argv) {
   if (!missing.empty()) {
     std::fprintf(stderr, "vswitch-worker %d: %s\n", worker_id, missing.c_str());
   } else {
+    // Attached: from here on nothing needs a capability (switch/privileges.hpp).
+    if (std::string err = drop_all_capabilities(); !err.empty())
+      std::fprintf(stderr, "vswitch-worker %d: runs with its capabilities: %s\n", worker_id,
+                   err.c_str());
     if (args.replace && !take_over_from(worker_id, args.replace, *shm.counters)) {
       rte_eal_cleanup();
       return kWorkerExitAttach;

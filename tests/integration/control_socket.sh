@@ -104,6 +104,25 @@ unix=$(ss -Hlxp | grep "pid=$T_DAEMON_PID," | awk '{print $5}' | grep -v "^/var/
   sort -u | tr '\n' ' ')
 check "unix listeners of vswitchd (besides DPDK's multi-process socket)" "$unix" = "$sock "
 
+# --- workers run without any capability and with no_new_privs ---
+for pid in $(worker_pids); do
+  for f in CapInh CapPrm CapEff CapBnd CapAmb; do
+    check "worker $pid $f" "$(awk -v f="$f:" '$1 == f {print $2}' /proc/"$pid"/status)" = 0000000000000000
+  done
+  check "worker $pid NoNewPrivs" "$(awk '$1 == "NoNewPrivs:" {print $2}' /proc/"$pid"/status)" -eq 1
+done
+
+# --- the actor threads are not pinned to the EAL's main core ---
+caf=0
+for t in /proc/"$T_DAEMON_PID"/task/*; do
+  case $(cat "$t/comm") in caf.*) ;; *) continue ;; esac
+  caf=$((caf + 1))
+  cpus=$(awk '/Cpus_allowed_list/ {print $2}' "$t/status")
+  [ "$cpus" = "$(awk '/Cpus_allowed_list/ {print $2}' /proc/$$/status)" ] ||
+    fail "actor thread $(cat "$t/comm") may run on CPUs $cpus only"
+done
+check "actor threads (CAF) found, none pinned" "$caf" -ge 2
+
 stop_daemon
 [ -e "$sock" ] && fail "control socket left after stop"
 pass "vswitchctl: shows, filters, flush, errors and the socket's access checked"
