@@ -140,8 +140,9 @@ int block_signals_into_fd() {
   return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-// Blocks SIGIO and the real-time signals while it lives: threads created meanwhile (actors,
-// control socket, pidfd watcher) inherit the mask, so net_tap's rx signals never interrupt them.
+// Blocks SIGIO and the real-time signals while it lives: threads created meanwhile (FDB service,
+// actors, control socket, pidfd watcher) inherit the mask, so net_tap's rx signals never
+// interrupt them; the main thread takes them, as before the threads existed.
 class AsyncSignalsBlocked {
  public:
   AsyncSignalsBlocked() {
@@ -181,13 +182,6 @@ void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb
   }
   if (!out.graceful) fdb.reset_learn_ring(w);
   mem.counters(w).state.store(static_cast<uint32_t>(WorkerState::kStopped));
-  if (!out.held_queues) {
-    // Its queues were lent out, so it had posted nothing; another worker may be posting from
-    // its pool right now, so the pool must not be reset.
-    if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, out.lcore))
-      rte_mempool_cache_flush(cache, mp);
-    return;
-  }
   bool all_rtap;
   {
     auto guard = ports.lock();
@@ -295,6 +289,10 @@ std::string build_datapath(const config::Config& cfg, Datapath& dp) {
 // The actors and threads of a running daemon, from start to stop.
 int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sigfd, Datapath& dp) {
   const auto& d = cfg.daemon;
+  // Before any thread starts: with net_tap ports the kernel signals vswitchd for every frame,
+  // and a thread that takes those signals can spend all its time in their handler under a
+  // flood (seen: the FDB service starved, then not stopping within 10 s, under ASan).
+  auto quiet_threads = std::make_unique<AsyncSignalsBlocked>();
   FdbService fdb(dp.mem, cfg, *dp.ports);
   if (std::string err = fdb.start(); !err.empty()) {
     std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
@@ -309,7 +307,6 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   so.restart = args.restart;
   so.fault_crash_worker = args.fault_crash_worker;
 
-  AsyncSignalsBlocked quiet_threads;
   caf::actor_system_config caf_cfg = actor_config(d);
   caf::actor_system sys{caf_cfg};
   std::unique_ptr<PidfdWatcher> watcher;
@@ -356,6 +353,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
         dp.ports->ports().size(), d.workers, d.metrics_listen.c_str(),
         d.control_socket_path().c_str());
     std::fflush(stdout);
+    quiet_threads.reset();  // every thread is started; the main thread takes those signals
     int sig = wait_for_stop(sigfd, cfg_actor);
     std::printf("vswitchd: %s received, stopping\n", sig ? strsignal(sig) : "error");
     std::fflush(stdout);

@@ -5,6 +5,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 #include <rte_ethdev.h>
+#include <rte_mempool.h>
 #include <rte_memzone.h>
 
 #include <fcntl.h>
@@ -331,8 +332,19 @@ class MetricsExporter::Collector : public prometheus::Collectable {
       add_sample(learn, l, static_cast<double>(c.learn_events.get()));
       add_sample(learn_lost, l, static_cast<double>(c.learn_dropped.get()));
     }
+    auto mbufs_free = family("vswitch_worker_mbufs_free",
+                             "Free mbufs in the worker's pool (the rest are posted as rx buffers, "
+                             "in flight, or cached per lcore).",
+                             MetricType::Gauge);
+    auto mbufs =
+        family("vswitch_worker_mbufs", "Size of the worker's mbuf pool.", MetricType::Gauge);
+    for (int w = 0; w < mem_.nb_workers(); ++w) {
+      Labels l{{"worker", std::to_string(w)}};
+      add_sample(mbufs_free, l, rte_mempool_avail_count(mem_.pool(w)));
+      add_sample(mbufs, l, mem_.pool(w)->size);
+    }
     for (auto* f : {&up, &failed, &restarts, &loops, &busy, &sleeps, &busy_s, &idle_s, &bursts,
-                    &learn, &learn_lost})
+                    &learn, &learn_lost, &mbufs_free, &mbufs})
       out.push_back(std::move(*f));
   }
 

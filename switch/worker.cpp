@@ -240,6 +240,9 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
     return kWorkerExitAttach;
   }
   counters.topology_generation.store(plan.generation, std::memory_order_release);
+  // Whatever queues this worker polls (its own, or lent ones of a restarting worker), the rx
+  // buffers it posts come from its own pool: its death then leaks nothing of another's pool.
+  rte_pmd_rtap_set_rx_pool(shm.pool);
   claim_rtap_queues(worker_id, plan);
   RxInterrupts irq;
   irq.setup(plan);
@@ -365,6 +368,14 @@ int run_worker(int argc, char** argv) {
     if (rc != kWorkerExitOk)
       shm.counters->state.store(static_cast<uint32_t>(WorkerState::kStopped),
                                 std::memory_order_release);
+  }
+  if (rc == kWorkerExitOk) {
+    // A clean stop has released every queue and written its last counter. The EAL's clean-up
+    // adds nothing the exit does not do for a secondary (the primary drops our stale
+    // multi-process socket), and in a soak with port hot-plug running concurrently it was seen
+    // to hang past the supervisor's 2 s grace. So leave now.
+    std::fflush(nullptr);
+    _exit(rc);
   }
   rte_eal_cleanup();
   return rc;

@@ -310,8 +310,10 @@ TEST(ControlProtocol, DeepNestingIsRefusedBeforeParsing) {
 }
 
 TEST(ControlProtocol, NulByteIsRefused) {
-  EXPECT_EQ(refused(std::string("{\"cmd\":\"version\"}\0garbage", 27)),
-            "the request contains a NUL byte");
+  std::string text = R"({"cmd":"version"})";
+  text += '\0';
+  text += "garbage";
+  EXPECT_EQ(refused(text), "the request contains a NUL byte");
 }
 
 }  // namespace
