@@ -157,6 +157,17 @@ std::string mac_problem(const std::string& s, std::string& normalized) {
   return {};
 }
 
+// A check for an absolute path of at most `max` characters; `why` explains the limit.
+auto absolute_path_problem(std::size_t max, const char* why) {
+  return [max, why](const std::string& s) {
+    if (s.empty() || s[0] != '/') return std::string("must be an absolute path");
+    if (s.size() > max)
+      return "must be at most " + std::to_string(max) + " characters" + std::string(why);
+    if (has_control_char(s)) return std::string("must not contain control characters");
+    return std::string();
+  };
+}
+
 std::string cidr_problem(const std::string& s) {
   if (has_control_char(s)) return "must not contain control characters";
   const auto slash = s.find('/');
@@ -553,13 +564,7 @@ class Validator {
         t, "runtime_dir", ctx,
         "runtime_dir: an absolute path of at most 255 characters, where the pid file goes (default "
         "\"/run/vswitch\")",
-        [](const std::string& s) {
-          if (s.empty() || s[0] != '/') return std::string("must be an absolute path");
-          if (s.size() > 255) return std::string("must be at most 255 characters");
-          if (has_control_char(s)) return std::string("must not contain control characters");
-          return std::string();
-        },
-        d.runtime_dir);
+        absolute_path_problem(255, ""), d.runtime_dir);
     get_int(t, "mbufs_per_worker", 1023, 1048575, ctx,
             "packet buffers in each worker's mempool, best 2^n - 1 (default 8191)",
             d.mbufs_per_worker);
@@ -570,13 +575,7 @@ class Validator {
         t, "control_socket", ctx,
         "control_socket: an absolute path of at most 107 characters for vswitchctl's unix socket "
         "(default \"<runtime_dir>/vswitchd.sock\")",
-        [](const std::string& s) {
-          if (s.empty() || s[0] != '/') return std::string("must be an absolute path");
-          if (s.size() > 107) return std::string("must be at most 107 characters (sun_path)");
-          if (has_control_char(s)) return std::string("must not contain control characters");
-          return std::string();
-        },
-        d.control_socket);
+        absolute_path_problem(107, " (sun_path)"), d.control_socket);
     get_int(t, "actor_threads", 1, 64, ctx,
             "threads of the control plane's actor system (default 2)", d.actor_threads);
     get_int(t, "crash_loop_limit", 1, 100, ctx,
