@@ -300,6 +300,14 @@ std::optional<json> build_request(const Args& a, std::string& error) {
     into[key] = n;
     return true;
   };
+  // --switch/--port/--mac as strings, --vlan as a number, into the request.
+  auto filters = [&](json& r) {
+    for (auto& [k, v] : opts) {
+      if (k == "--vlan" && !int_opt(v, "--vlan", r, "vlan")) return false;
+      if (k != "--vlan") r[k.substr(2)] = v;
+    }
+    return true;
+  };
   const std::string& cmd = a[0];
   if (cmd == "version" && a.size() == 1) return json{{"cmd", "version"}};
   if (cmd == "reload" && a.size() == 1) return json{{"cmd", "reload"}};
@@ -310,10 +318,7 @@ std::optional<json> build_request(const Args& a, std::string& error) {
                                  : std::vector<std::string>{},
                    opts, error))
       return std::nullopt;
-    for (auto& [k, v] : opts) {
-      if (k == "--vlan" && !int_opt(v, "--vlan", r, "vlan")) return std::nullopt;
-      if (k != "--vlan") r[k.substr(2)] = v;
-    }
+    if (!filters(r)) return std::nullopt;
     return r;
   }
   if (cmd == "worker" && a.size() == 3 && a[1] == "restart") {
@@ -323,11 +328,8 @@ std::optional<json> build_request(const Args& a, std::string& error) {
   }
   if (cmd == "fdb" && a.size() >= 2 && a[1] == "flush") {
     json r{{"cmd", "fdb_flush"}};
-    if (!a.options(2, {"--switch", "--port", "--vlan"}, opts, error)) return std::nullopt;
-    for (auto& [k, v] : opts) {
-      if (k == "--vlan" && !int_opt(v, "--vlan", r, "vlan")) return std::nullopt;
-      if (k != "--vlan") r[k.substr(2)] = v;
-    }
+    if (!a.options(2, {"--switch", "--port", "--vlan"}, opts, error) || !filters(r))
+      return std::nullopt;
     return r;
   }
   if (cmd == "port" && a.size() == 3 && a[1] == "del")

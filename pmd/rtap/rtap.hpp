@@ -310,9 +310,6 @@ uint16_t tx_prepare(void* q, rte_mbuf** pkts, uint16_t n);
 int tx_done_cleanup(void* q, uint32_t free_cnt);  // reaps completed writes now
 
 int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd);
-// The pool rx buffers of queue q come from in this process: the one set with
-// rte_pmd_rtap_set_rx_pool, else the queue's own (set at rte_eth_rx_queue_setup).
-rte_mempool* rx_pool(const rtap_rxq* q);
 int rx_ring_layout(RxRing* r, rte_mempool* mp, uint32_t frame_max);  // segments per slot, no alloc
 int rx_ring_fill(RxRing* r, rte_mempool* mp, uint32_t frame_max);    // allocate slot buffers
 void rx_ring_free_buffers(RxRing* r);                                // after cancel: mbufs back

@@ -330,7 +330,7 @@ int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
   int rc = claim_queue(dev, true, qid, verbose);
   if (rc < 0) return rc;
   if (!dev->data->dev_started) return 0;  // owned; buffers go in at the first burst after start
-  rc = rx_ring_fill(r, rx_pool(q), rx_frame_max(dev));
+  rc = rx_ring_fill(r, q->mp, rx_frame_max(dev));
   rc = rc ?: rx_ring_post_all(r, p->fds[qid]);
   if (rc < 0) {
     PMD_LOG(ERR, "%s: rx queue %u: cannot post buffers: %s", dev->data->name, qid, strerror(-rc));
@@ -655,27 +655,6 @@ int rte_pmd_rtap_queue_release(uint16_t port_id, uint16_t queue_id, unsigned dir
     rtap::txq_deactivate(dev, queue_id);
     rtap::unclaim(&sh->tx_owner[queue_id]);
   }
-  return 0;
-}
-
-namespace rtap {
-namespace {
-std::atomic<rte_mempool*> process_rx_pool{nullptr};  // process-private, like all of rtap_process
-}  // namespace
-
-rte_mempool* rx_pool(const rtap_rxq* q) {
-  // Only a pool of the same buffer size: the ring's layout (segments per read) was computed
-  // from the queue's pool.
-  rte_mempool* mp = process_rx_pool.load(std::memory_order_relaxed);
-  if (mp == nullptr || rte_pktmbuf_data_room_size(mp) != rte_pktmbuf_data_room_size(q->mp))
-    return q->mp;
-  return mp;
-}
-}  // namespace rtap
-
-int rte_pmd_rtap_set_rx_pool(struct rte_mempool* mp) {
-  if (mp != nullptr && rte_pktmbuf_data_room_size(mp) < RTE_MBUF_DEFAULT_BUF_SIZE) return -EINVAL;
-  rtap::process_rx_pool.store(mp, std::memory_order_relaxed);
   return 0;
 }
 

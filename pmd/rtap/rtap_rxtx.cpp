@@ -145,7 +145,7 @@ rte_mbuf* rx_complete(rtap_rxq* q, RxRing* r, RxSlot* s, int res) {
     used++;
   }
   rte_mbuf* tail = (used < n) ? segs[used] : nullptr;
-  rte_mbuf* fresh = alloc_chain(rx_pool(q), used, tail);
+  rte_mbuf* fresh = alloc_chain(q->mp, used, tail);
   if (unlikely(fresh == nullptr)) {
     q->xs.no_mbuf++;
     rte_eth_devices[q->port_id].data->rx_mbuf_alloc_failed++;

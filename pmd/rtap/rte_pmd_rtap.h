@@ -21,8 +21,6 @@
 extern "C" {
 #endif
 
-struct rte_mempool;
-
 #define RTE_PMD_RTAP_RX 1u
 #define RTE_PMD_RTAP_TX 2u
 
@@ -41,13 +39,6 @@ int rte_pmd_rtap_queue_release(uint16_t port_id, uint16_t queue_id, unsigned dir
  * and post no new reads. Release the queue once a burst returns 0. Returns the number of frames
  * kept, 0 if this process does not own the queue, -ENODEV or -EINVAL as above. */
 int rte_pmd_rtap_queue_stop_reading(uint16_t port_id, uint16_t queue_id);
-
-/* Rx buffers of every rtap queue this process claims from now on come from `mp` instead of the
- * pool given at rte_eth_rx_queue_setup (NULL: back to that one). For multi-process applications
- * in which each process has its own pool: whatever queues a process polls, the mbufs it holds
- * are all from its own pool, so its death leaks nothing another pool needs back. `mp` must have
- * at least RTE_MBUF_DEFAULT_BUF_SIZE of data room (-EINVAL otherwise). Returns 0. */
-int rte_pmd_rtap_set_rx_pool(struct rte_mempool* mp);
 
 /* The pid of the live process that owns the queue in direction `dir`, 0 if none. -ENODEV,
  * -EINVAL as above. */
