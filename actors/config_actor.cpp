@@ -116,44 +116,63 @@ caf::result<std::string> validated_apply(config_actor::stateful_pointer<ConfigSt
 
 }  // namespace
 
+namespace {
+
+bool is_toml_key(const std::string& key) {
+  return !key.empty() && key.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == std::string::npos;
+}
+
+// A JSON value as TOML: a scalar, an array of scalars, or (one level deep, for the port's vm
+// table) an inline table of them. The validator then checks it like a file.
+bool json_value_to_toml(const json& v, std::string& out, bool table_allowed) {
+  if (v.is_string()) {
+    out += config::toml_string(v.get<std::string>());
+  } else if (v.is_number_integer()) {
+    out += v.dump();  // as written: get<long long>() wraps integers above INT64_MAX
+  } else if (v.is_boolean()) {
+    out += v.get<bool>() ? "true" : "false";
+  } else if (v.is_array()) {
+    out += "[";
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (i) out += ", ";
+      if (v[i].is_array() || v[i].is_object() || !json_value_to_toml(v[i], out, false))
+        return false;
+    }
+    out += "]";
+  } else if (v.is_object() && table_allowed) {
+    out += "{";
+    bool first = true;
+    for (const auto& [key, value] : v.items()) {
+      if (!is_toml_key(key) || value.is_object()) return false;
+      out += (first ? " " : ", ") + key + " = ";
+      first = false;
+      if (!json_value_to_toml(value, out, false)) return false;
+    }
+    out += " }";
+  } else {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string port_json_to_toml(const std::string& port_json, std::string& error) {
   json port = json::parse(port_json, nullptr, false);
   if (port.is_discarded() || !port.is_object()) {
     error = "the port must be a JSON object";
     return {};
   }
-  auto scalar = [](const json& v, std::string& out) {
-    if (v.is_string()) {
-      out += config::toml_string(v.get<std::string>());
-    } else if (v.is_number_integer()) {
-      out += v.dump();  // as written: get<long long>() wraps integers above INT64_MAX
-    } else if (v.is_boolean()) {
-      out += v.get<bool>() ? "true" : "false";
-    } else {
-      return false;
-    }
-    return true;
-  };
   std::string toml;
   for (const auto& [key, value] : port.items()) {
-    if (key.empty() || key.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos) {
+    if (!is_toml_key(key)) {
       error = "port: unknown key \"" + key + "\"";
       return {};
     }
     toml += key + " = ";
-    bool ok = true;
-    if (value.is_array()) {
-      toml += "[";
-      for (std::size_t i = 0; i < value.size() && ok; ++i) {
-        if (i) toml += ", ";
-        ok = scalar(value[i], toml);
-      }
-      toml += "]";
-    } else {
-      ok = scalar(value, toml);
-    }
-    if (!ok) {
-      error = "port." + key + ": use a string, an integer, a boolean or an array of them";
+    if (!json_value_to_toml(value, toml, true)) {
+      error = "port." + key +
+              ": use a string, an integer, a boolean, an array of them, or a table of them";
       return {};
     }
     toml += "\n";

@@ -43,6 +43,7 @@ constexpr const char* kHelp =
     "                                 MAC table entries (learned and static)\n"
     "  port add SWITCH NAME [--driver rtap|tap] [--queues N] [--mtu N] [--mac M]\n"
     "           [--netns NS] [--address CIDR]... [--persist]\n"
+    "           [--vm-macvtap NAME | --vm-tap NAME]\n"
     "           [--vlan V | --trunk V[,V...] [--native-vlan V]]\n"
     "                                 add a port now (not written to the file: the next\n"
     "                                 reload returns to the file)\n"
@@ -178,11 +179,17 @@ void print_show(const std::string& what, const json& reply) {
                        {"AGING_S", "fdb_aging_s"}});
   } else if (what == "ports") {
     json shown = rows;
-    for (json& p : shown)
+    for (json& p : shown) {
+      // QEMU needs the macvtap's character device; a paired TAP is known by its name.
+      const json& vm = p.contains("vm") ? p["vm"] : json();
+      p["vm_side"] = !vm.is_object()                     ? json("")
+                     : vm.value("mode", "") == "macvtap" ? vm["device"]
+                                                         : json("tap " + vm.value("netdev", ""));
       p["vlans"] = p.value("vlan_mode", "") == "trunk"
                        ? "trunk " + cell(p["allowed_vlans"]) +
                              (p.value("native_vlan", 0) ? " native " + cell(p["native_vlan"]) : "")
                        : "access " + cell(p["vlan"]);
+    }
     print_table(shown, {{"NAME", "name"},
                         {"SWITCH", "switch"},
                         {"DRIVER", "driver"},
@@ -190,6 +197,7 @@ void print_show(const std::string& what, const json& reply) {
                         {"MTU", "mtu"},
                         {"MAC", "mac"},
                         {"NETNS", "netns"},
+                        {"VM", "vm_side"},
                         {"LINK", "link_up"},
                         {"VLANS", "vlans"},
                         {"RX", "rx_packets"},
@@ -338,7 +346,7 @@ std::optional<json> build_request(const Args& a, std::string& error) {
     json port{{"name", a[3]}};
     if (!a.options(4,
                    {"--driver", "--queues", "--mtu", "--mac", "--netns", "--address", "--persist",
-                    "--vlan", "--trunk", "--native-vlan"},
+                    "--vlan", "--trunk", "--native-vlan", "--vm-macvtap", "--vm-tap"},
                    opts, error))
       return std::nullopt;
     for (auto& [k, v] : opts) {
@@ -352,6 +360,8 @@ std::optional<json> build_request(const Args& a, std::string& error) {
         port["addresses"].push_back(v);
       } else if (k == "--persist") {
         port["persist"] = true;
+      } else if (k == "--vm-macvtap" || k == "--vm-tap") {
+        port["vm"][k.substr(5)] = v;
       } else if (k == "--trunk") {
         port["vlan_mode"] = "trunk";
         json vlans = json::array();

@@ -88,6 +88,8 @@ json show_ports(const DatapathRefs& r) {
         {"tx_bytes", tx_b},
         {"switch_drops", drops},
         {"driver_drops", have_stats ? st.imissed + st.ierrors + st.oerrors + st.rx_nombuf : 0}};
+    port["vm"] = p.vm ? json{{"mode", p.vm.mode}, {"netdev", p.vm.netdev}, {"device", p.vm.device}}
+                      : json(nullptr);
     if (p.cfg.vlan_mode == "trunk") {
       port["allowed_vlans"] = p.cfg.allowed_vlans;
       port["native_vlan"] = p.cfg.native_vlan;

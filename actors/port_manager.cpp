@@ -82,6 +82,7 @@ std::string PortManager::bring_up(PortRuntime& port) {
   std::string err = create_port(port);
   if (err.empty()) err = configure_and_start(port);
   if (err.empty()) err = attach_netdev(port);
+  if (err.empty()) err = attach_vm_side(port);
   return err;
 }
 
@@ -266,7 +267,17 @@ std::string PortManager::attach_netdev(PortRuntime& port) {
   return {};
 }
 
+std::string PortManager::attach_vm_side(PortRuntime& port) {
+  if (auto err = attach_vm(port.cfg, port.vm)) return port_error(port, err.message);
+  return {};
+}
+
 void PortManager::destroy_port(PortRuntime& port) {
+  // The VM side first: a macvtap or a redirect must not outlive the netdev it hangs on.
+  if (port.vm) {
+    if (auto err = detach_vm(port.cfg, port.vm))
+      std::fprintf(stderr, "vswitchd: %s\n", port_error(port, err.message).c_str());
+  }
   // net_tap controls its netdev by name in our namespace: bring it home before stopping it.
   if (port.in_netns) {
     if (auto err = netns_detach_link(port.cfg.name, port.cfg.netns))

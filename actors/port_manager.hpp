@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/vm_attach.hpp"
 #include "config/config.hpp"
 #include "switch/topology.hpp"
 
@@ -25,6 +26,7 @@ struct PortRuntime {
   bool netns_created = false;  // we made the namespace, so we remove it
   bool in_netns = false;       // the netdev currently lives in cfg.netns
   bool hidden = false;         // being removed: left out of the published table
+  VmAttachment vm;             // the VM's macvtap or paired TAP, if the port has a vm table
 };
 
 // Descriptors per rx queue. net_tap keeps one mbuf posted per descriptor, so every rx queue holds
@@ -85,6 +87,7 @@ class PortManager {
   std::string create_port(PortRuntime& port);
   std::string configure_and_start(PortRuntime& port);
   std::string attach_netdev(PortRuntime& port);
+  std::string attach_vm_side(PortRuntime& port);
   void destroy_port(PortRuntime& port);
 
   const config::Config cfg_;  // as started: the switches (reload cannot change them)

@@ -17,6 +17,7 @@
 #include <map>
 #include <sstream>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 #include <toml.hpp>
@@ -391,8 +392,9 @@ const std::vector<std::string_view> kDaemonKeys = {
 const std::vector<std::string_view> kSwitchKeys = {
     "name", "port", "fdb_max_entries", "fdb_aging_s", "mac_limit_per_port", "fdb"};
 const std::vector<std::string_view> kPortKeys = {
-    "name",      "mac",     "driver",    "netns", "queues",        "mtu",
-    "addresses", "persist", "vlan_mode", "vlan",  "allowed_vlans", "native_vlan"};
+    "name",    "mac",       "driver", "netns",         "queues",      "mtu", "addresses",
+    "persist", "vlan_mode", "vlan",   "allowed_vlans", "native_vlan", "vm"};
+const std::vector<std::string_view> kVmKeys = {"macvtap", "tap"};
 const std::vector<std::string_view> kStaticFdbKeys = {"mac", "vlan", "port"};
 
 enum class Got { absent, bad, ok };
@@ -434,6 +436,7 @@ class Validator {
         }
         switch_table(s, index, cfg);
       }
+      vm_link_names();
     }
     if (!errors_.empty()) return std::nullopt;
     return cfg;
@@ -776,7 +779,67 @@ class Validator {
           persist_hint);
     }
     vlans(t, ctx, pc);
+    vm_attachment(t, ctx, pc);
     sc.ports.push_back(std::move(pc));
+  }
+
+  // [switch.port.vm]: the VM side of the port's netdev, made and removed with the port.
+  void vm_attachment(const Value& t, const std::string& ctx, PortConfig& pc) {
+    const Value* vm = lookup(t, "vm");
+    if (vm == nullptr) return;
+    const std::string hint =
+        "vm: a table with one key, macvtap = \"NAME\" (a passthru macvtap on the port's netdev, "
+        "for QEMU -netdev tap,fd= or libvirt type='direct') or tap = \"NAME\" (a TAP the VM's "
+        "stack opens, e.g. libvirt type='ethernet', paired with the netdev by tc); NAME is 1..15 "
+        "characters [A-Za-z0-9_.-], unique among all netdevs of the file";
+    if (!vm->is_table()) {
+      type_mismatch(*vm, ctx, "vm", "a table", hint);
+      return;
+    }
+    check_keys(*vm, kVmKeys, ctx, "[switch.port.vm]");
+    const auto ifname_problem = [](const std::string& s) {
+      if (!is_word(s, 15, "_.-")) return std::string("must be 1..15 characters [A-Za-z0-9_.-]");
+      if (s == "." || s == "..") return std::string("must not be \".\" or \"..\"");
+      return std::string();
+    };
+    const Got mvt = get_string(*vm, "macvtap", ctx, hint, ifname_problem, pc.vm_macvtap);
+    const Got tap = get_string(*vm, "tap", ctx, hint, ifname_problem, pc.vm_tap);
+    if (vm->as_table().empty()) {
+      report(*vm, ctx, "vm needs macvtap or tap", "this table is empty", hint);
+    } else if (mvt != Got::absent && tap != Got::absent) {
+      report(*vm, ctx, "vm takes macvtap or tap, not both", "both are set", hint);
+    }
+    if (const Value* ns = lookup(t, "netns")) {
+      report(*ns, ctx, "netns and vm exclude each other", "this port also has a vm table",
+             "a VM's port stays in the daemon's namespace, where QEMU or libvirt open it; use "
+             "netns for containers");
+    }
+    if (const Value* a = lookup(t, "addresses")) {
+      report(*a, ctx, "addresses and vm exclude each other", "this port also has a vm table",
+             "the port's netdev is the VM's wire: give the addresses to the guest's NIC");
+    }
+    for (const std::string* name : {&pc.vm_macvtap, &pc.vm_tap}) {
+      if (name->empty()) continue;
+      const Value& at = *lookup(*vm, name == &pc.vm_macvtap ? "macvtap" : "tap");
+      vm_links_.emplace_back(*name, &at, ctx);
+    }
+  }
+
+  // The VM's netdev names must not collide with a port or with each other: both are links of
+  // the same namespace. Checked once every port is known.
+  void vm_link_names() {
+    std::map<std::string, const Value*> seen;
+    for (const auto& [name, at, ctx] : vm_links_) {
+      if (const auto it = port_names_.find(name); it != port_names_.end()) {
+        report2(*it->second, "a port of this name", *at, ctx,
+                "vm netdev " + show(name) + " has the name of a port", "here",
+                "pick another name: both are netdevs of the daemon's namespace");
+      } else if (const auto [first, inserted] = seen.emplace(name, at); !inserted) {
+        report2(*first->second, "first here", *at, ctx,
+                "vm netdev " + show(name) + " is used by two ports", "again here",
+                "each VM needs its own macvtap or TAP");
+      }
+    }
   }
 
   // VLAN membership of a port: access (one untagged VLAN) or trunk (tagged VLANs + native).
@@ -905,6 +968,7 @@ class Validator {
   std::vector<Error>& errors_;
   std::map<std::string, const Value*> switch_names_;
   std::map<std::string, const Value*> port_names_;
+  std::vector<std::tuple<std::string, const Value*, std::string>> vm_links_;  // name, where, ctx
   std::size_t total_ports_ = 0;
 };
 

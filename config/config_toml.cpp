@@ -43,6 +43,8 @@ void write_port(std::ostream& o, const PortConfig& p) {
   if (!p.netns.empty()) o << "netns = " << toml_string(p.netns) << "\n";
   if (!p.addresses.empty()) o << "addresses = " << strings(p.addresses) << "\n";
   if (p.persist) o << "persist = true\n";
+  if (!p.vm_macvtap.empty()) o << "vm.macvtap = " << toml_string(p.vm_macvtap) << "\n";
+  if (!p.vm_tap.empty()) o << "vm.tap = " << toml_string(p.vm_tap) << "\n";
   o << "vlan_mode = " << toml_string(p.vlan_mode) << "\n";
   if (p.vlan_mode == "trunk") {
     o << "allowed_vlans = " << ints(p.allowed_vlans) << "\n";

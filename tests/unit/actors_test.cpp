@@ -384,7 +384,8 @@ TEST_F(ConfigActorTest, PortAddWithAnUnknownKeyOrAFloatIsRefused) {
       call(port_add_atom::value, std::string("sw0"), std::string(R"({"name":"vm9","mtu":1500.5})"));
   EXPECT_EQ(b.value("ok", true), false) << b.dump();
   EXPECT_EQ(b.value("error", ""),
-            "port add: port.mtu: use a string, an integer, a boolean or an array of them");
+            "port add: port.mtu: use a string, an integer, a boolean, an array of them, or a table "
+            "of them");
   EXPECT_TRUE(log_.applied.empty());
   EXPECT_EQ(stats_.failed.load(), 2u);
 }
@@ -504,18 +505,37 @@ TEST(PortJsonToToml, Arrays) {
   EXPECT_EQ(error, "");
 }
 
-TEST(PortJsonToToml, ObjectsFloatsNullsAndNestedArraysAreRefused) {
+TEST(PortJsonToToml, OneLevelOfTables) {
+  std::string error;
+  EXPECT_EQ(to_toml(R"({"vm":{"macvtap":"mvt-vm9"}})", error), "vm = { macvtap = \"mvt-vm9\" }\n");
+  EXPECT_EQ(to_toml(R"({"vm":{"a":1,"b":[2]}})", error), "vm = { a = 1, b = [2] }\n");
+  EXPECT_EQ(to_toml(R"({"vm":{}})", error), "vm = { }\n");
+  EXPECT_EQ(error, "");
+  // The key of an inline table is checked like a port key: no injection through it.
+  EXPECT_EQ(to_toml(R"({"vm":{"tap = \"x\"\nmtu":1}})", error), "");
+  EXPECT_NE(error, "");
+}
+
+TEST(PortJsonToToml, NestedObjectsFloatsNullsAndNestedArraysAreRefused) {
   std::string error;
   EXPECT_EQ(to_toml(R"({"name":"vm9","mtu":1500.5})", error), "");
-  EXPECT_EQ(error, "port.mtu: use a string, an integer, a boolean or an array of them");
-  EXPECT_EQ(to_toml(R"({"netns":{"name":"x"}})", error), "");
-  EXPECT_EQ(error, "port.netns: use a string, an integer, a boolean or an array of them");
+  EXPECT_EQ(error,
+            "port.mtu: use a string, an integer, a boolean, an array of them, or a table of them");
+  EXPECT_EQ(to_toml(R"({"netns":{"name":{"x":1}}})", error), "");
+  EXPECT_EQ(
+      error,
+      "port.netns: use a string, an integer, a boolean, an array of them, or a table of them");
   EXPECT_EQ(to_toml(R"({"mac":null})", error), "");
-  EXPECT_EQ(error, "port.mac: use a string, an integer, a boolean or an array of them");
+  EXPECT_EQ(error,
+            "port.mac: use a string, an integer, a boolean, an array of them, or a table of them");
   EXPECT_EQ(to_toml(R"({"addresses":[["10.0.0.1/24"]]})", error), "");
-  EXPECT_EQ(error, "port.addresses: use a string, an integer, a boolean or an array of them");
+  EXPECT_EQ(
+      error,
+      "port.addresses: use a string, an integer, a boolean, an array of them, or a table of them");
   EXPECT_EQ(to_toml(R"({"allowed_vlans":[1, 2.5]})", error), "");
-  EXPECT_EQ(error, "port.allowed_vlans: use a string, an integer, a boolean or an array of them");
+  EXPECT_EQ(error,
+            "port.allowed_vlans: use a string, an integer, a boolean, an array of them, or a table "
+            "of them");
 }
 
 TEST(PortJsonToToml, NonObjectsAndBadKeysAreRefused) {

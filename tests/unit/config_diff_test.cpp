@@ -202,6 +202,20 @@ TEST(ConfigDiff, PortWithOtherTapSettingsIsReplaced) {
   }
 }
 
+// The VM side is made with the port: attaching, detaching or renaming it re-creates the port.
+TEST(ConfigDiff, PortWithAnotherVmSideIsReplaced) {
+  const std::string macvtap =
+      edit(kBase, "  name = \"vm1\"\n", "  name = \"vm1\"\n  vm.macvtap = \"mvt1\"\n");
+  const std::string tap = edit(macvtap, "vm.macvtap = \"mvt1\"", "vm.tap = \"vnet1\"");
+  const Config base = load(kBase), with_macvtap = load(macvtap), with_tap = load(tap);
+  for (const auto& [from, to] :
+       {std::pair{&base, &with_macvtap}, std::pair{&with_macvtap, &with_tap},
+        std::pair{&with_tap, &base}}) {
+    const ConfigDiff d = diff_configs(*from, *to);
+    EXPECT_EQ(d.summary(), "1 port re-created (vm1)");
+  }
+}
+
 TEST(ConfigDiff, PortMovedToAnotherSwitchIsReplaced) {
   // vm1 leaves sw0 for sw1, with the same settings.
   std::string wanted = edit(kBase, "  [[switch.port]]\n  name = \"vm1\"\n", "");
@@ -538,10 +552,13 @@ mac_limit_per_port = 4
   name = "t2"
   vlan_mode = "trunk"
   allowed_vlans = []
+  vm.tap = "vnet-t2"
   [[switch.port]]
   name = "a1"
   vlan_mode = "access"
   vlan = 4094
+  [switch.port.vm]
+  macvtap = "mvt-a1"
   [[switch.fdb]]
   mac = "02:00:00:00:00:0A"
   vlan = 100
@@ -556,6 +573,8 @@ name = "empty"
   ASSERT_EQ(c.switches.size(), 2u);
   ASSERT_EQ(c.switches[0].fdb.size(), 2u);
   ASSERT_EQ(c.daemon.runtime_dir, "/tmp/vs dir/\"q\"\\b/\xc3\xa9");
+  ASSERT_EQ(c.switches[0].ports[1].vm_tap, "vnet-t2");
+  ASSERT_EQ(c.switches[0].ports[2].vm_macvtap, "mvt-a1");
   expect_round_trip(c, "every key set");
 }
 

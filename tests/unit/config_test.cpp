@@ -528,6 +528,50 @@ TEST(ConfigErrors, PersistWithDefaultDriverNeedsRtap) {
   EXPECT_TRUE(load(std::string(kMinimal) + "  persist = false\n").ok());
 }
 
+TEST(ConfigVm, MacvtapAndTapAttachments) {
+  LoadResult r = load(std::string(kMinimal) +
+                      "  vm.macvtap = \"mvt-vm1\"\n"
+                      "  [[switch.port]]\n  name = \"vm2\"\n"
+                      "  [switch.port.vm]\n  tap = \"vnet7\"\n");
+  ASSERT_TRUE(r.ok()) << format_errors(r);
+  const auto& ports = r.config->switches[0].ports;
+  EXPECT_EQ(ports[0].vm_macvtap, "mvt-vm1");
+  EXPECT_EQ(ports[0].vm_tap, "");
+  EXPECT_EQ(ports[1].vm_macvtap, "");
+  EXPECT_EQ(ports[1].vm_tap, "vnet7");
+}
+
+TEST(ConfigVm, EachMistakeIsOneClearError) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"  vm = \"mvt0\"\n", "vm must be a table"},
+      {"  vm = {}\n", "vm needs macvtap or tap"},
+      {"  vm = { macvtap = \"a\", tap = \"b\" }\n", "vm takes macvtap or tap, not both"},
+      {"  vm = { macvtp = \"a\" }\n", "unknown key"},
+      {"  vm = { macvtap = \"a/b\" }\n", "must be 1..15 characters"},
+      {"  vm = { tap = \"0123456789abcdef\" }\n", "must be 1..15 characters"},
+      {"  vm = { tap = 5 }\n", "tap must be a string"},
+      {"  vm = { tap = \"vm1\" }\n", "has the name of a port"},
+      {"  netns = \"ns1\"\n  vm = { tap = \"t1\" }\n", "netns and vm exclude each other"},
+      {"  addresses = [\"10.0.0.1/24\"]\n  vm = { tap = \"t1\" }\n",
+       "addresses and vm exclude each other"},
+      {"  vm = { tap = \"t1\" }\n  [[switch.port]]\n  name = \"vm2\"\n  vm = { macvtap = \"t1\" "
+       "}\n",
+       "is used by two ports"},
+  };
+  for (const auto& [extra, message] : cases) {
+    const LoadResult r = load(std::string(kMinimal) + extra);
+    ASSERT_EQ(r.errors.size(), 1u) << extra << "\n" << format_errors(r);
+    EXPECT_TRUE(contains(r.errors[0], message)) << extra << "\n" << r.errors[0];
+  }
+}
+
+TEST(ConfigVm, NameOfAPortInAnotherSwitchCollidesToo) {
+  const LoadResult r = load(std::string(kMinimal) + "  vm = { macvtap = \"p9\" }\n" +
+                            "[[switch]]\nname = \"sw1\"\n  [[switch.port]]\n  name = \"p9\"\n");
+  ASSERT_EQ(r.errors.size(), 1u) << format_errors(r);
+  EXPECT_TRUE(contains(r.errors[0], "vm netdev \"p9\" has the name of a port")) << r.errors[0];
+}
+
 TEST(ConfigErrors, StructureErrors) {
   const char* cases[] = {
       "",                                                       // no switch
