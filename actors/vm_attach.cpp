@@ -134,8 +134,9 @@ NetnsError attach_vm(const config::PortConfig& port, VmAttachment& out) {
   if (port.vm_macvtap.empty() && port.vm_tap.empty()) return {};
   NetnsError err = port.vm_macvtap.empty() ? attach_tap(port, out) : attach_macvtap(port, out);
   if (err) {
+    const std::string what = "vm " + out.mode + " " + out.netdev + ": ";
     detach_vm(port, out);
-    return {"vm " + out.mode + " " + out.netdev + ": " + err.message};
+    return {what + err.message};
   }
   return {};
 }

@@ -1,5 +1,6 @@
 #include "switch/worker.hpp"
 
+#include <ethdev_driver.h>
 #include <poll.h>
 #include <rte_eal.h>
 #include <rte_epoll.h>
@@ -151,6 +152,21 @@ bool is_rtap(uint16_t port_id) {
          std::strcmp(info.driver_name, "net_rtap") == 0;
 }
 
+// ethdev fills a secondary's fast-path table (rte_eth_fp_ops) once, when the port is probed. A
+// port vswitchd adds at run time is probed here (hotplug sync) before vswitchd configures it, so
+// its queue arrays were still NULL then and rx_burst would dereference NULL. net_rtap refreshes
+// its own ports when they are configured; this covers the other drivers (net_tap).
+void refresh_fast_path(const WorkerPlan& plan) {
+  for (uint16_t i = 0; i < plan.table->nb_ports; ++i) {
+    const uint16_t port = plan.table->ports[i].dpdk_port_id;
+    if (!rte_eth_dev_is_valid_port(port)) continue;
+    const rte_eth_dev& dev = rte_eth_devices[port];
+    struct rte_eth_fp_ops& fp = rte_eth_fp_ops[port];
+    if (dev.data->rx_queues != nullptr) fp.rxq.data = dev.data->rx_queues;
+    if (dev.data->tx_queues != nullptr) fp.txq.data = dev.data->tx_queues;
+  }
+}
+
 // net_rtap queues belong to one process at a time: claim this worker's rx queues and tx queue
 // at once, so a queue still held by a live process is reported now (the burst would otherwise
 // retry quietly), and a dead predecessor's queues are taken over before the first poll.
@@ -240,6 +256,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
     return kWorkerExitAttach;
   }
   counters.topology_generation.store(plan.generation, std::memory_order_release);
+  refresh_fast_path(plan);
   claim_rtap_queues(worker_id, plan);
   RxInterrupts irq;
   irq.setup(plan);
@@ -286,6 +303,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
       const std::vector<RxAssignment> before = plan.rx;
       build_plan(topo, worker_id, plan);
       release_moved_queues(before, plan);
+      refresh_fast_path(plan);
       claim_rtap_queues(worker_id, plan);
       irq.setup(plan);
       counters.topology_generation.store(plan.generation, std::memory_order_release);
