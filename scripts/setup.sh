@@ -24,6 +24,8 @@ PACKAGES=(
   dpkg-dev xz-utils
   # tests and tooling
   iproute2 iperf3 iputils-ping procps psmisc curl tcpdump python3 clang-format prometheus
+  # real VM guests of the vm tests (tests/vm/guest_lib.sh: QEMU, and busybox for their initramfs)
+  qemu-system-x86 busybox-static
   # fuzzing: clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
 )
