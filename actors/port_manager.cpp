@@ -255,6 +255,9 @@ std::string PortManager::attach_netdev(PortRuntime& port) {
     return {};
   }
   if (port.cfg.netns.empty()) {
+    if (!port.cfg.vm_macvtap.empty() || !port.cfg.vm_tap.empty()) {
+      if (auto err = keep_host_stack_off(port.cfg.name)) return port_error(port, err.message);
+    }
     if (auto err = link_configure_here(port.cfg.name, port.cfg.addresses))
       return port_error(port, err.message);
     return {};

@@ -57,6 +57,7 @@ NetnsError attach_macvtap(const config::PortConfig& port, VmAttachment& vm) {
       return err;
   }
   vm.made_link = true;
+  if (auto err = keep_host_stack_off(vm.netdev)) return err;
   if (auto err = run({"ip", "link", "set", "dev", vm.netdev, "up"})) return err;
   std::string error;
   vm.device = macvtap_device(vm.netdev, error);
@@ -94,6 +95,7 @@ NetnsError attach_tap(const config::PortConfig& port, VmAttachment& vm) {
     // Persistent, so that QEMU (ifname=, script=no) or libvirt (managed='no') can open it later.
     if (auto err = run({"ip", "tuntap", "add", "dev", vm.netdev, "mode", "tap"})) return err;
     vm.made_link = true;
+    if (auto err = keep_host_stack_off(vm.netdev)) return err;
   }
   if (auto err =
           run({"ip", "link", "set", "dev", vm.netdev, "mtu", std::to_string(port.mtu), "up"}))
@@ -104,6 +106,17 @@ NetnsError attach_tap(const config::PortConfig& port, VmAttachment& vm) {
 }
 
 }  // namespace
+
+NetnsError keep_host_stack_off(const std::string& ifname) {
+  const std::string path = "/proc/sys/net/ipv6/conf/" + ifname + "/disable_ipv6";
+  struct stat st;
+  if (stat("/proc/sys/net/ipv6", &st) != 0) return {};  // a kernel without IPv6: nothing to do
+  std::ofstream out(path);
+  out << "1\n";
+  out.close();
+  if (!out) return {"cannot write 1 to " + path + " (the host's IPv6 would talk on a VM's wire)"};
+  return {};
+}
 
 std::string macvtap_device(const std::string& macvtap, std::string& error) {
   const std::string ifindex = read_line("/sys/class/net/" + macvtap + "/ifindex");

@@ -25,6 +25,11 @@ NetnsError attach_vm(const config::PortConfig& port, VmAttachment& out);
 // Removes what attach_vm made; errors are returned, not fatal (the port goes anyway).
 NetnsError detach_vm(const config::PortConfig& port, VmAttachment& vm);
 
+// A VM's wire carries the guest's frames only: the host's own IPv6 (router solicitations, MLD,
+// DAD) would reach the switch and the guest as frames neither of them sent. Call before the
+// netdev goes up.
+NetnsError keep_host_stack_off(const std::string& ifname);
+
 // "/dev/tap<ifindex>" of a macvtap, created from sysfs when devtmpfs did not; empty if `macvtap`
 // has no tap device.
 std::string macvtap_device(const std::string& macvtap, std::string& error);

@@ -43,6 +43,11 @@ redirects() {  # redirects FROM TO: 1 if FROM's ingress redirects to TO
 check "$(vm_if 2) -> $vtap" "$(redirects "$(vm_if 2)" "$vtap")" -eq 1
 check "$vtap -> $(vm_if 2)" "$(redirects "$vtap" "$(vm_if 2)")" -eq 1
 
+# --- the host's IPv6 stays off the VMs' wires (its RS/MLD frames would reach switch and guest)
+for ifc in "$(vm_if 1)" "$mvt" "$(vm_if 2)" "$vtap"; do
+  check "IPv6 off on $ifc" "$(cat "/proc/sys/net/ipv6/conf/$ifc/disable_ipv6")" -eq 1
+done
+
 # --- what vswitchctl reports
 j=$(ctl --json show ports)
 vm_side() {  # vm_side N: "mode netdev device" of port N's vm object ("-" if empty), or None
