@@ -41,6 +41,7 @@ struct DaemonArgs {
   std::string worker_binary;
   bool restart = true;
   int fault_crash_worker = -1;
+  unsigned fault_pool_mbufs = 0;  // 0: the pools are sized as usual
 };
 
 void usage(FILE* to) {
@@ -52,7 +53,9 @@ void usage(FILE* to) {
       "  --log-level LEVEL    DPDK log level: error, warning, notice, info, debug\n"
       "  --worker-binary PATH vswitch-worker to start (default: beside vswitchd)\n"
       "  --no-restart         do not restart workers that exit (for fault tests)\n"
-      "  --fault-crash-worker N  fault injection: worker N aborts at every start (tests)\n");
+      "  --fault-crash-worker N  fault injection: worker N aborts at every start (tests)\n"
+      "  --fault-pool-mbufs N    fault injection: exactly N mbufs per worker pool, even fewer\n"
+      "                          than the rx rings and frames in flight need (tests)\n");
 }
 
 bool parse_args(int argc, char** argv, DaemonArgs& a) {
@@ -61,6 +64,7 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
                                     {"worker-binary", required_argument, nullptr, 'w'},
                                     {"no-restart", no_argument, nullptr, 'n'},
                                     {"fault-crash-worker", required_argument, nullptr, 'f'},
+                                    {"fault-pool-mbufs", required_argument, nullptr, 'm'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   int c;
@@ -80,6 +84,9 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
         break;
       case 'f':
         a.fault_crash_worker = std::atoi(optarg);
+        break;
+      case 'm':
+        a.fault_pool_mbufs = static_cast<unsigned>(std::strtoul(optarg, nullptr, 10));
         break;
       case 'h':
         usage(stdout);
@@ -279,12 +286,19 @@ struct Datapath {
   unsigned pool_mbufs = 0;
 };
 
-std::string build_datapath(const config::Config& cfg, Datapath& dp) {
+std::string build_datapath(const config::Config& cfg, Datapath& dp, unsigned fault_pool_mbufs) {
   const auto& d = cfg.daemon;
   dp.pool_mbufs = mbufs_needed_per_worker(cfg);
   if (dp.pool_mbufs > static_cast<unsigned>(d.mbufs_per_worker))
     std::printf("vswitchd: %u mbufs per worker (mbufs_per_worker %d is too few for the rx rings)\n",
                 dp.pool_mbufs, d.mbufs_per_worker);
+  // The sizing above leaves 2048 mbufs beyond the rx rings' (overestimated) reserve, more than
+  // any traffic holds at once: only a smaller pool lets a test exhaust it.
+  if (fault_pool_mbufs) {
+    std::printf("vswitchd: fault injection: %u mbufs per worker (sized: %u)\n", fault_pool_mbufs,
+                dp.pool_mbufs);
+    dp.pool_mbufs = fault_pool_mbufs;
+  }
   uint32_t fdb_entries = 0;
   for (const auto& sw : cfg.switches) fdb_entries += static_cast<uint32_t>(sw.fdb_max_entries);
   std::string err = dp.mem.create(d.workers, dp.pool_mbufs, fdb_entries);
@@ -392,7 +406,7 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
   int rc = 1;
   {
     Datapath dp;
-    if (std::string err = build_datapath(cfg, dp); !err.empty())
+    if (std::string err = build_datapath(cfg, dp, args.fault_pool_mbufs); !err.empty())
       std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
     else
       rc = run_control_plane(cfg, args, sigfd, dp);

@@ -160,6 +160,7 @@ ExitOutcome WorkerSupervisor::reap(Worker& w, Proc& p, int status) {
     w.st.pid = w.current.pid;
     w.st.replacing_pid = 0;
     out.kind = ExitOutcome::kHandedOver;
+    out.lost_buffers = !out.graceful && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
     return out;
   }
   w.current = {};

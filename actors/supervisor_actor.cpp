@@ -1,5 +1,7 @@
 #include "actors/supervisor_actor.hpp"
 
+#include <signal.h>
+
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -44,6 +46,29 @@ void lend_queues(supervisor_actor::stateful_pointer<SupervisorState> self, int w
   publish_pollers(self);
 }
 
+// The old process of a replacement was killed before it released its queues: the buffers it had
+// posted from the worker's pool are gone, and the new process, which posts its own, cannot give
+// them back (a pool sized for one set of rx rings then has too few left for the new process's).
+// Only a crash's clean-up refills the pool, so the new process is made to crash: the worker
+// restarts as after any crash (its queues lent meanwhile) with a full pool.
+void restart_after_lost_handover(supervisor_actor::stateful_pointer<SupervisorState> self,
+                                 const ExitOutcome& out,
+                                 std::map<int, SupervisorState::Pending>::iterator pending) {
+  SupervisorState& st = self->state;
+  const int w = out.worker;
+  const pid_t new_pid = st.refs->workers.status()[static_cast<size_t>(w)].pid;
+  std::fprintf(stderr,
+               "vswitchd: the old process of worker %d ended (%s) during its replacement, with "
+               "the buffers it held; restarting worker %d to refill its pool\n",
+               w, out.detail.c_str(), w);
+  if (new_pid > 0) kill(new_pid, SIGKILL);
+  if (pending == st.replacing.end()) return;
+  pending->second.promise.deliver(error_reply(
+      "the old process of worker " + std::to_string(w) + " ended (" + out.detail +
+      ") during the hand-over; worker " + std::to_string(w) + " restarts as after a crash"));
+  st.replacing.erase(pending);
+}
+
 void on_worker_exit(supervisor_actor::stateful_pointer<SupervisorState> self, pid_t pid) {
   SupervisorState& st = self->state;
   ExitOutcome out = st.refs->workers.on_exit(pid);
@@ -54,6 +79,7 @@ void on_worker_exit(supervisor_actor::stateful_pointer<SupervisorState> self, pi
   auto pending = st.replacing.find(w);
   switch (out.kind) {
     case ExitOutcome::kHandedOver:
+      if (out.lost_buffers) return restart_after_lost_handover(self, out, pending);
       std::fprintf(stderr, "vswitchd: worker %d replaced (old process: %s)\n", w,
                    out.detail.c_str());
       if (pending != st.replacing.end()) {

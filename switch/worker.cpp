@@ -201,6 +201,29 @@ void release_moved_queues(const std::vector<RxAssignment>& before, const WorkerP
   }
 }
 
+// Rx queues the new table (`next`) gives to another worker: stop reading them, forward the frames
+// their reads had already completed (by the table they arrived under, `plan`), then let go of
+// them. Releasing at once would drop those frames uncounted; this way a queue that moves between
+// workers (lent at a crash, given back once the worker forwards again) loses nothing, as in a
+// replacement: frames arriving meanwhile wait in the kernel's TAP queue for the new poller.
+void hand_over_moved_queues(Forwarder& forwarder, WorkerPlan& plan, const WorkerPlan& next) {
+  std::vector<RxAssignment> moved;
+  for (const RxAssignment& old : plan.rx) {
+    bool kept = false;
+    for (const RxAssignment& rx : next.rx)
+      kept = kept || (rx.port_id == old.port_id && rx.queue == old.queue);
+    if (kept || !is_rtap(old.port_id)) continue;
+    rte_pmd_rtap_queue_stop_reading(old.port_id, old.queue);
+    moved.push_back(old);
+  }
+  if (moved.empty()) return;
+  plan.rx = moved;  // the old table's ports are all still open: vswitchd waits for us
+  for (int round = 0; round < 8 && forwarder.poll_once(plan) > 0; ++round) {
+  }
+  for (const RxAssignment& rx : moved)
+    rte_pmd_rtap_queue_release(rx.port_id, rx.queue, RTE_PMD_RTAP_RX);
+}
+
 // Rx interrupts of the worker's queues, when every one of them has them (net_rtap with
 // intr_conf.rxq): after kBusyPollNs without a frame the worker arms them, polls once more (a
 // frame that completed meanwhile wakes nothing), and sleeps in epoll until a frame or the
@@ -300,9 +323,10 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
       return kWorkerExitPrimaryGone;
     }
     if (topo.generation.load(std::memory_order_acquire) != plan.generation) {
-      const std::vector<RxAssignment> before = plan.rx;
-      build_plan(topo, worker_id, plan);
-      release_moved_queues(before, plan);
+      WorkerPlan next;
+      if (!build_plan(topo, worker_id, next)) continue;
+      hand_over_moved_queues(*forwarder, plan, next);
+      plan = std::move(next);
       refresh_fast_path(plan);
       claim_rtap_queues(worker_id, plan);
       irq.setup(plan);
@@ -384,11 +408,13 @@ int run_worker(int argc, char** argv) {
       shm.counters->state.store(static_cast<uint32_t>(WorkerState::kStopped),
                                 std::memory_order_release);
   }
-  if (rc == kWorkerExitOk) {
+  if (rc == kWorkerExitOk || rc == kWorkerExitPrimaryGone) {
     // A clean stop has released every queue and written its last counter. The EAL's clean-up
     // adds nothing the exit does not do for a secondary (the primary drops our stale
     // multi-process socket), and in a soak with port hot-plug running concurrently it was seen
-    // to hang past the supervisor's 2 s grace. So leave now.
+    // to hang past the supervisor's 2 s grace. So leave now. The same when the primary died:
+    // killed during a reload, it left our EAL thread waiting (5 s) on a hot-plug request to it,
+    // and the clean-up waited for that thread (a worker still alive 1 s after the primary).
     std::fflush(nullptr);
     _exit(rc);
   }

@@ -875,6 +875,8 @@ TEST(WorkerSupervisor, ReplacementTakesOverWhenTheOldProcessExits) {
   EXPECT_EQ(out.kind, ExitOutcome::kHandedOver);
   EXPECT_EQ(out.worker, 0);
   EXPECT_EQ(out.detail, "signal 15");
+  // Stopped when asked (the real worker exits 0 on SIGTERM): nothing lost.
+  EXPECT_FALSE(out.lost_buffers);
   EXPECT_EQ(out.lcore, worker_lcore(0, false));  // the old process's lcore
   const WorkerStatus after = h.status(0);
   EXPECT_EQ(after.pid, new_pid);
@@ -933,6 +935,22 @@ TEST(WorkerSupervisor, AReplacementThatDiesFirstLeavesTheOldOneRunning) {
   EXPECT_TRUE(alive(old_pid));
   EXPECT_TRUE(reaped(new_pid));
   EXPECT_EQ(h.sup->begin_replace(0), "");  // and it can be tried again
+}
+
+TEST(WorkerSupervisor, AnOldProcessKilledDuringTheHandOverLostItsBuffers) {
+  SupervisorHarness h(test_options({0}));
+  h.fake.set_replace_mode("sleep");  // a replacement still attaching: it has not signalled yet
+  ASSERT_EQ(h.sup->start_all(), "");
+  const pid_t old_pid = h.status(0).pid;
+  ASSERT_EQ(h.sup->begin_replace(0), "");
+  const pid_t new_pid = h.status(0).replacing_pid;
+  ASSERT_EQ(kill(old_pid, SIGKILL), 0);
+
+  const ExitOutcome out = h.exit_of(old_pid);
+  EXPECT_EQ(out.kind, ExitOutcome::kHandedOver);
+  EXPECT_EQ(out.detail, "signal 9");
+  EXPECT_TRUE(out.lost_buffers);
+  EXPECT_EQ(h.status(0).pid, new_pid);
 }
 
 TEST(WorkerSupervisor, StopAllLeavesNoChild) {
@@ -1125,6 +1143,37 @@ TEST_F(SupervisorActorTest, RestartOfAFailedReplacementReportsTheError) {
   EXPECT_TRUE(contains(r.value("error", ""), "(exit 69) before taking over")) << *reply;
   EXPECT_EQ(status(0).pid, old_pid);
   EXPECT_TRUE(alive(old_pid));
+}
+
+// The old process killed during the hand-over took the buffers it had posted with it: the new
+// process is killed too, and the worker restarts as after a crash (whose clean-up refills the
+// pool).
+TEST_F(SupervisorActorTest, AnOldProcessKilledDuringARestartRestartsTheWorker) {
+  start(test_options({0}));
+  harness_->fake.set_replace_mode("sleep");
+  const pid_t old_pid = status(0).pid;
+  self_->send(sup_, restart_atom::value, int32_t{0});
+  ts_.sched->run();
+  const pid_t new_pid = status(0).replacing_pid;
+  ASSERT_GT(new_pid, 0);
+  ASSERT_EQ(kill(old_pid, SIGKILL), 0);
+
+  std::optional<std::string> reply;
+  ASSERT_TRUE(pump([&] { return (reply = take_string(self_, *ts_.sys)).has_value(); }));
+  const json r = json::parse(*reply, nullptr, false);
+  EXPECT_EQ(r.value("ok", true), false) << *reply;
+  EXPECT_TRUE(contains(r.value("error", ""), "(signal 9) during the hand-over")) << *reply;
+  ASSERT_TRUE(pump([&] {
+    const WorkerStatus s = status(0);
+    return s.running && s.pid != 0 && s.pid != old_pid && s.pid != new_pid;
+  })) << "worker 0 was not restarted";
+  EXPECT_TRUE(reaped(old_pid));
+  EXPECT_TRUE(reaped(new_pid));
+  ASSERT_GE(outcomes_.size(), 2u);
+  EXPECT_EQ(outcomes_[0].kind, ExitOutcome::kHandedOver);
+  EXPECT_TRUE(outcomes_[0].lost_buffers);
+  EXPECT_EQ(outcomes_[1].kind, ExitOutcome::kRestartLater);
+  EXPECT_EQ(outcomes_[1].detail, "signal 9");
 }
 
 TEST_F(SupervisorActorTest, RestartDuringTheBackoffGetsTheQueuesBack) {
