@@ -1,5 +1,6 @@
 #include "actors/port_manager.hpp"
 
+#include <rte_bus_vdev.h>
 #include <rte_dev.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
@@ -7,8 +8,11 @@
 #include <rte_mempool.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include "actors/datapath_memory.hpp"
 #include "actors/netns.hpp"
@@ -175,16 +179,42 @@ std::string PortManager::create_port(PortRuntime& port) {
       devargs += ",netns=" + port.cfg.netns;
     }
   }
-  int rc = rte_dev_probe(devargs.c_str());
+  int rc = probe_with_workers(port.device_name, devargs);
   if (rc < 0) {
     return port_error(port, "cannot create the TAP (" + devargs + "): " + rte_strerror(-rc) +
-                                ". Is the interface name already taken? (`ip link show " +
-                                port.cfg.name + "`)");
+                                (rc == -ENOMSG || rc == -EIO
+                                     ? ". A worker did not answer DPDK's hotplug request (a "
+                                       "worker crashing or starting over and over?): see "
+                                       "`vswitchctl show workers`, then try again"
+                                     : ". Is the interface name already taken? (`ip link show " +
+                                           port.cfg.name + "`)"));
   }
   port.created = true;
   if (rte_eth_dev_get_port_by_name(port.device_name.c_str(), &port.port_id) != 0)
     return port_error(port, "DPDK created the device but has no port for it");
   return {};
+}
+
+// rte_dev_probe in the primary attaches the device in every worker too (DPDK's hotplug sync) and
+// rolls back when one of them does not answer: a worker killed or starting during the request.
+// The rollback's own detach request can fail the same way and leave the device in our vdev list
+// without a port, and every later probe of the name would then fail (seen in the soak, where
+// workers die every second). So: clear our leftover and try again, a few times.
+int PortManager::probe_with_workers(const std::string& device, const std::string& devargs) {
+  int rc = 0;
+  for (int attempt = 0; attempt < kProbeAttempts; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));
+    rte_vdev_uninit(device.c_str());  // -ENOENT unless a failed attempt left it: not an error
+    rc = rte_dev_probe(devargs.c_str());
+    uint16_t id;
+    if (rc >= 0 && rte_eth_dev_get_port_by_name(device.c_str(), &id) == 0) return rc;
+    if (rc >= 0) rc = -ENODEV;  // a stale device without its port: clear it and retry
+    if (rc != -ENOMSG && rc != -EIO && rc != -ENODEV) return rc;
+    std::fprintf(stderr, "vswitchd: creating %s: %s, attempt %d of %d\n", device.c_str(),
+                 rte_strerror(-rc), attempt + 1, kProbeAttempts);
+  }
+  rte_vdev_uninit(device.c_str());
+  return rc;
 }
 
 std::string PortManager::configure_and_start(PortRuntime& port) {

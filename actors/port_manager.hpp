@@ -85,6 +85,8 @@ class PortManager {
   PortRuntime make_runtime(const std::string& switch_name, const config::PortConfig& port) const;
   std::string bring_up(PortRuntime& port);
   std::string create_port(PortRuntime& port);
+  static constexpr int kProbeAttempts = 4;
+  static int probe_with_workers(const std::string& device, const std::string& devargs);
   std::string configure_and_start(PortRuntime& port);
   std::string attach_netdev(PortRuntime& port);
   std::string attach_vm_side(PortRuntime& port);
