@@ -36,15 +36,16 @@ worker_pid() { ctl --json show workers | json_get "j['workers'][$1]['pid']"; }
 rand_ms() { echo $(( RANDOM % $1 )); }
 ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
 
-# workers_settled: within 15 s every worker is running, each worker index has exactly one live
-# process, the one vswitchd reports, and every rx queue is back with its own worker (queue q with
-# worker q % 2: a restarted worker gets its lent queues back once it forwards). Then 0.2 s for the
-# workers to adopt that table (they look every 50 ms).
+# workers_settled: within 20 s every worker is running and forwarding (vswitch_worker_up: its
+# process has attached, which took over 3 s on a loaded machine), each worker index has exactly
+# one live process, the one vswitchd reports, and every rx queue is back with its own worker
+# (queue q with worker q % 2: a restarted worker gets its lent queues back once it forwards).
+# Then 0.2 s for the workers to adopt that table (they look every 50 ms).
 workers_settled() {
-  local j="" q="" deadline=$((SECONDS + 15))
+  local j="" q="" deadline=$((SECONDS + 20))
   while [ "$SECONDS" -lt "$deadline" ]; do
-    j=$(ctl --json show workers 2>/dev/null) && q=$(ctl --json show queues 2>/dev/null) ||
-      { sleep 0.05; continue; }
+    [ "$(metric vswitch_worker_up 2>/dev/null)" = 2 ] && j=$(ctl --json show workers 2>/dev/null) &&
+      q=$(ctl --json show queues 2>/dev/null) || { sleep 0.05; continue; }
     python3 - "$j" "$T_PREFIX" "$q" <<'EOF' && { sleep 0.2; return 0; }
 import json, os, sys
 workers = json.loads(sys.argv[1])["workers"]

