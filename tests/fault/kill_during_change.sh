@@ -310,7 +310,9 @@ for round in 1 2; do
   for n in 1 2 3 4; do  # the TAPs went with the processes' fds
     ip netns exec "$(vm_ns "$n")" ip link show "$(vm_if "$n")" >/dev/null 2>&1 && fail "d$round: TAP of vm$n survived"
   done
-  cp "$T_DIR/vswitchd.log" "$T_DIR/vswitchd-killed-$round.log"
+  # Moved, not copied: start_daemon's shell may look for "ready" before its background job has
+  # truncated the log, and would find the killed vswitchd's line.
+  mv "$T_DIR/vswitchd.log" "$T_DIR/vswitchd-killed-$round.log"
   start_daemon "$cfg"
   check "d$round: ports of the new vswitchd" "$(ports_now)" = "$new"
   workers_settled
