@@ -258,33 +258,99 @@ ctl() { "$VSWITCH_BIN_DIR/vswitchctl" --socket "$T_DIR/run/vswitchd.sock" "$@"; 
 # json_get EXPR: evaluates the Python expression EXPR on the JSON document on stdin (as `j`).
 json_get() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 
-# witness_start FROM TO [INTERVAL]: VM FROM pings VM TO every INTERVAL s (default 0.01) until
-# witness_stop, which prints "SENT RECEIVED MAX_GAP_MS" (the longest time between two replies).
-witness_start() {
-  ip netns exec "$(vm_ns "$1")" ping -D -i "${3:-0.01}" -W 1 "10.77.0.$2" >"$T_DIR/witness.log" 2>&1 &
-  WITNESS_PID=$!
-  T_PIDS+=("$WITNESS_PID")
-}
-witness_stop() {
-  kill -INT "$WITNESS_PID"
-  wait "$WITNESS_PID" || true
-  awk '/bytes from/ { t = substr($1, 2, length($1) - 2) + 0; if (last && (t - last) * 1000 > gap)
-                        gap = (t - last) * 1000; last = t }
-       /packets transmitted/ { sent = $1; got = $4 }
-       END { printf "%d %d %.0f\n", sent, got, gap }' "$T_DIR/witness.log"
+# json_rows KEY...: for a JSON document on stdin that lists flat objects (vswitchctl --json show
+# queues, show workers), one line per object that has the first KEY: the values of the KEYs,
+# space-separated, strings unquoted. awk, not python3: python3 alone takes 1-2 s to start on a
+# loaded 2-core machine, too slow for tests that read the queues many times.
+json_rows() {
+  awk -v keys="$*" '
+    function val(key,   s) {
+      if (!match($0, "\"" key "\"[ \t\n]*:[ \t\n]*(\"[^\"]*\"|[^],} \t\n]*)")) return ""
+      s = substr($0, RSTART, RLENGTH); sub(/^"[^"]*"[ \t\n]*:[ \t\n]*/, "", s); gsub(/"/, "", s)
+      return s
+    }
+    BEGIN { RS = "}"; n = split(keys, k, " ") }
+    val(k[1]) != "" { line = val(k[1]); for (i = 2; i <= n; i++) line = line " " val(k[i]); print line }'
 }
 
-# worker_of_witness: the worker polling the witness's flow (the rx queue of VM 1's port that
-# carried most frames during the last second), from `vswitchctl show queues`.
-hot_queue_worker() {
-  local port=$1 before after
-  before=$(ctl --json show queues)
-  sleep 1
-  after=$(ctl --json show queues)
-  python3 -c '
-import json, sys
-b = {(q["port"], q["queue"]): q for q in json.loads(sys.argv[1])["queues"]}
-a = [q for q in json.loads(sys.argv[2])["queues"] if q["port"] == sys.argv[3]]
-hot = max(a, key=lambda q: q["rx_packets"] - b[(q["port"], q["queue"])]["rx_packets"])
-print(hot["worker"])' "$before" "$after" "$port"
+# witness_start FROM TO [INTERVAL] [NAME]: VM FROM pings VM TO every INTERVAL s (default 0.01)
+# until witness_stop [NAME], which prints "SENT RECEIVED MAX_GAP_MS": the requests sent until the
+# stop, how many of them got a reply, and the longest time between two replies. TO may also be an
+# IPv4 address (VM TO's address in another subnet on the same wire: a new address pair is a new
+# flow hash for the TAP's queue choice). Witnesses with different NAMEs run at the same time; the
+# ping -D output of each is $(witness_log NAME). Without a NAME the log is $T_DIR/witness.log and
+# the pid WITNESS_PID, as before.
+declare -gA T_WITNESS_PIDS=()
+witness_log() { echo "$T_DIR/witness${1:+-$1}.log"; }
+witness_start() {
+  local from=$1 to=$2 interval=${3:-0.01} name=${4:-}
+  [[ $to == *.* ]] || to="10.77.0.$to"
+  ip netns exec "$(vm_ns "$from")" ping -D -i "$interval" -W 1 "$to" >"$(witness_log "$name")" 2>&1 &
+  T_WITNESS_PIDS[${name:-.}]=$!
+  [ -n "$name" ] || WITNESS_PID=$!
+  T_PIDS+=("$!")
 }
+witness_stop() {
+  local name=${1:-} log pid sent="" deadline
+  log=$(witness_log "$name")
+  pid=${T_WITNESS_PIDS[${name:-.}]:?witness_stop: no witness ${name:-(unnamed)} running}
+  # A reply still on its way when ping is stopped would count as lost: SIGQUIT makes ping print
+  # "RECEIVED/SENT packets, ..." and go on; the requests sent until then are the ones counted, and
+  # their replies get up to 1 s more (ping's -W). Deadlines in time, not in rounds of a loop: on
+  # a loaded machine each round's fork can take 100 ms.
+  if kill -QUIT "$pid" 2>/dev/null; then
+    deadline=$(( ${EPOCHREALTIME//[.,]/} + 2000000 ))
+    until sent=$(sed -n 's|.*[0-9]/\([0-9]*\) packets, .*|\1|p' "$log" | tail -n 1); [ -n "$sent" ]; do
+      [ "${EPOCHREALTIME//[.,]/}" -lt "$deadline" ] || break
+      sleep 0.01
+    done
+    deadline=$(( ${EPOCHREALTIME//[.,]/} + 1000000 ))
+    while [ "$(witness_replies "$log" "${sent:-0}")" -lt "${sent:-0}" ] &&
+      [ "${EPOCHREALTIME//[.,]/}" -lt "$deadline" ]; do
+      sleep 0.01
+    done
+  fi
+  kill -INT "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  # Often called in a subshell ($(...), < <(...)), whose wait cannot wait for the ping: wait for
+  # the summary it prints when it ends instead.
+  deadline=$(( ${EPOCHREALTIME//[.,]/} + 5000000 ))
+  until grep -q 'packets transmitted' "$log" || [ "${EPOCHREALTIME//[.,]/}" -ge "$deadline" ]; do
+    sleep 0.01
+  done
+  awk -v upto="${sent:-0}" '
+    /bytes from/ && !/DUP!/ {
+      t = substr($1, 2, length($1) - 2) + 0
+      if (last && (t - last) * 1000 > gap) gap = (t - last) * 1000
+      last = t
+      s = $0; sub(/.*icmp_seq=/, "", s); s += 0
+      if (s <= upto && !(s in seen)) { seen[s] = 1; got++ }
+    }
+    /packets transmitted/ { if (!upto) { sent = $1; got = $4 } }
+    END { printf "%d %d %.0f\n", upto ? upto : sent, got, gap }' "$log"
+}
+# witness_replies LOG N: how many of the requests 1..N of the witness whose log is LOG got a reply.
+witness_replies() {
+  awk -v upto="$2" '/bytes from/ && !/DUP!/ { s = $0; sub(/.*icmp_seq=/, "", s); s += 0
+    if (s <= upto && !(s in seen)) { seen[s] = 1; n++ } } END { print n + 0 }' "$1"
+}
+
+# hot_queue_workers SECONDS PORT...: for each PORT, "WORKER FRAMES": the worker polling the
+# port's rx queue that carried most frames during the next SECONDS and those frames (the first
+# such queue on a tie), from `vswitchctl --json show queues`.
+hot_queue_workers() {
+  local secs=$1 before after
+  shift
+  before=$(ctl --json show queues | json_rows port queue worker rx_packets)
+  sleep "$secs"
+  after=$(ctl --json show queues | json_rows port queue worker rx_packets)
+  awk -v ports="$*" '
+    BEGIN { n = split(ports, p, " ") }
+    NR == FNR { rx[$1 " " $2] = $4; next }
+    { d = $4 - rx[$1 " " $2]; if (!($1 in best) || d > best[$1]) { best[$1] = d; w[$1] = $3 } }
+    END { for (i = 1; i <= n; i++) print (p[i] in w ? w[p[i]] : -1), best[p[i]] + 0 }' \
+    <(echo "$before") <(echo "$after")
+}
+# hot_queue_worker PORT: the worker polling the witness's flow (the rx queue of PORT that carried
+# most frames during the next second).
+hot_queue_worker() { hot_queue_workers 1 "$1" | awk '{ print $1 }'; }
