@@ -10,26 +10,10 @@ import statistics
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from report import fmt  # noqa: E402  (bench/run's number format, so both tables read alike)
+
 DIRS = [("tcp", "A → B"), ("tcp_rev", "B → A (`-R`)")]
-
-
-def fmt(v):
-    if v is None:
-        return "–"
-    a = abs(v)
-    if a == 0:
-        return "0"
-    if v == int(v) and a < 1e6:
-        return str(int(v))
-    if a >= 100:
-        return f"{v:.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    if a >= 1:
-        return f"{v:.2f}"
-    if a >= 0.01:
-        return f"{v:.3f}"
-    return f"{v:.2g}"
 
 
 def main():
