@@ -168,6 +168,23 @@ in_background() {
   BG_PID=$!
 }
 
+# kill_worker_during W DELAY_MS CMD...: runs CMD in the background, SIGKILLs worker W's process
+# DELAY_MS later and waits for CMD. Sets PID (the killed one), RC (CMD's exit code), T_KILL and
+# TOOK (ms from CMD's start to the kill and to its end).
+kill_worker_during() {
+  local w=$1 delay=$2 t0
+  shift 2
+  PID=$(worker_pid "$w")
+  t0=$(ms_now)
+  in_background "$T_DIR/change.out" "$@"
+  sleep "$(printf '0.%03d' "$delay")"
+  kill -KILL "$PID"
+  T_KILL=$(( $(ms_now) - t0 ))
+  wait "$BG_PID"
+  RC=$(cat "$T_DIR/change.out.rc")
+  TOOK=$(( $(ms_now) - t0 ))
+}
+
 sets=("1 2 3" "1 2 4")
 write_set ${sets[0]}
 start_daemon "$cfg"
@@ -181,19 +198,11 @@ for round in 1 2 3; do
   next=$((1 - cur))
   old=$(names_of ${sets[$cur]}) new=$(names_of ${sets[$next]})
   write_set ${sets[$next]}
-  w=$((RANDOM % 2)) delay=$(rand_ms 500)
-  pid=$(worker_pid "$w")
-  t0=$(ms_now)
-  in_background "$T_DIR/change.out" ctl --json reload
-  sleep "$(printf '0.%03d' "$delay")"
-  kill -KILL "$pid"
-  t_kill=$(( $(ms_now) - t0 ))
-  wait "$BG_PID"
-  rc=$(cat "$T_DIR/change.out.rc")
-  took=$(( $(ms_now) - t0 ))
-  v=$(verdict "$old" "$new" "$rc" "reload round $round")
-  log "a$round: worker $w (pid $pid) killed ${t_kill} ms into a reload that returned $rc after ${took} ms: $v config"
-  SUMMARY+=("a$round reload, worker $w killed at ${t_kill}/${took} ms: $v")
+  w=$((RANDOM % 2))
+  kill_worker_during "$w" "$(rand_ms 500)" ctl --json reload
+  v=$(verdict "$old" "$new" "$RC" "reload round $round")
+  log "a$round: worker $w (pid $PID) killed ${T_KILL} ms into a reload that returned $RC after ${TOOK} ms: $v config"
+  SUMMARY+=("a$round reload, worker $w killed at ${T_KILL}/${TOOK} ms: $v")
   workers_settled
   [ "$v" = new ] && cur=$next
   forwards ${sets[$cur]}
@@ -218,19 +227,11 @@ delp() { ctl --json port del "$(vm_if "$p")"; }
 for round in 1 2; do
   for op in del add; do
     if [ "$op" = add ]; then old=$less new=$full; else old=$full new=$less; fi
-    w=$((RANDOM % 2)) delay=$(rand_ms 400)
-    pid=$(worker_pid "$w")
-    t0=$(ms_now)
-    in_background "$T_DIR/change.out" "${op}p"
-    sleep "$(printf '0.%03d' "$delay")"
-    kill -KILL "$pid"
-    t_kill=$(( $(ms_now) - t0 ))
-    wait "$BG_PID"
-    rc=$(cat "$T_DIR/change.out.rc")
-    took=$(( $(ms_now) - t0 ))
-    v=$(verdict "$old" "$new" "$rc" "port $op round $round")
-    log "b$round: worker $w (pid $pid) killed ${t_kill} ms into a port $op that returned $rc after ${took} ms: $v config"
-    SUMMARY+=("b$round port $op vm$p, worker $w killed at ${t_kill}/${took} ms: $v")
+    w=$((RANDOM % 2))
+    kill_worker_during "$w" "$(rand_ms 400)" "${op}p"
+    v=$(verdict "$old" "$new" "$RC" "port $op round $round")
+    log "b$round: worker $w (pid $PID) killed ${T_KILL} ms into a port $op that returned $RC after ${TOOK} ms: $v config"
+    SUMMARY+=("b$round port $op vm$p, worker $w killed at ${T_KILL}/${TOOK} ms: $v")
     workers_settled
     if [ "$v" = old ]; then  # refused: the same change again, without a kill, must succeed
       "${op}p" >/dev/null || fail "port $op after a refused one failed"

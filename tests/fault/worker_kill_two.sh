@@ -3,7 +3,8 @@
 # lose nothing; its queues resume within 200 ms"). Four VMs and two witness pings at 200/s at once:
 #   A, vm1 -> vm2, polled by the victim. Its outage is the longest gap between two of its replies
 #     that ends after the kill (the dead worker's queues are lent to the other worker at once);
-#     the median over the kills must be <= 200 ms. All outages and the max are printed.
+#     the median over the kills must be <= 200 ms (400 ms in the sanitizer build). All outages and
+#     the max are printed.
 #   B, vm3 -> vm4, polled only by the other worker both ways (the rx queue of vm3's port with the
 #     requests, of vm4's port with the replies). It runs from before the kill until the killed
 #     worker's new process has its queues back, and must lose nothing: sent == received, counting
@@ -233,7 +234,11 @@ log "A's outage (longest gap between replies, ms) per kill: ${outages[*]}"
 log "A's outage over $kills kills: median ${median} ms, max ${max} ms; A sent $a_sent, received $a_got"
 log "B checked in $b_rounds of $kills rounds: sent $b_sent, received $b_got"
 log "$kills kills in $((t_kills / 1000)) s, $((waited / 1000)) s of it waiting for the next victim to have run 10 s"
-check "median outage after a worker kill (ms)" "$median" -le 200
+# 200 ms is the goal, checked in the normal build. ASan+UBSan slow the lending path down about
+# twofold (CI: median 222 ms there, 90-117 ms in the normal build), so that build gets 400 ms.
+limit_ms=200
+[ "${VSWITCH_SANITIZED:-0}" = 1 ] && limit_ms=400
+check "median outage after a worker kill (ms)" "$median" -le "$limit_ms"
 check "rounds whose B was checked (bound: 3/4 of the kills)" "$b_rounds" -ge $(( (kills * 3 + 3) / 4 ))
 check "B's pings lost over all checked rounds" "$((b_sent - b_got))" -eq 0
 check "restarts counted" "$(( $(metric vswitch_worker_restarts_total) - restarts0 ))" -eq "$kills"
