@@ -64,6 +64,24 @@ RATIO_ROWS = [
 ]
 
 
+def histogram_script(png, title, ylabel):
+    """gnuplot lines of the results' bar charts: clustered bars with min-max error bars."""
+    return [
+        "set terminal pngcairo size 900,500 font 'sans,10'",
+        f"set output '{png}'",
+        f"set title '{title}'",
+        f"set ylabel '{ylabel}'",
+        "set style data histogram",
+        "set style histogram errorbars gap 1 lw 1",
+        "set style fill solid 0.8 border -1",
+        "set boxwidth 0.9",
+        "set key top right",
+        "set grid ytics",
+        "set xtics noenhanced",
+        "set key noenhanced",
+    ]
+
+
 def fmt(v):
     if v is None:
         return "–"
@@ -334,20 +352,7 @@ def make_plots(a, present, med, vals, day_host):
                         cols += ["NaN", "NaN", "NaN"]
                 f.write(" ".join(f'"{c}"' if i == 0 else c for i, c in enumerate(cols)) + "\n")
         png = f"{a.out}-{name}.png"
-        gp = [
-            "set terminal pngcairo size 900,500 font 'sans,10'",
-            f"set output '{png}'",
-            f"set title '{title}'",
-            f"set ylabel '{ylabel}'",
-            "set style data histogram",
-            "set style histogram errorbars gap 1 lw 1",
-            "set style fill solid 0.8 border -1",
-            "set boxwidth 0.9",
-            "set key top right",
-            "set grid ytics",
-            "set xtics noenhanced",
-            "set key noenhanced",
-        ]
+        gp = histogram_script(png, title, ylabel)
         if logy:
             gp += ["set logscale y", "set yrange [*:*]"]
         else:

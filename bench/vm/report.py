@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from report import fmt  # noqa: E402  (bench/run's number format, so both tables read alike)
+from report import fmt, histogram_script  # noqa: E402  (bench/run's formats: tables alike)
 
 DIRS = [("tcp", "A → B"), ("tcp_rev", "B → A (`-R`)")]
 
@@ -206,21 +206,9 @@ def make_plot(a, present, dirs, vals, accel):
                          else ["NaN", "NaN", "NaN"])
             f.write(" ".join(cols) + "\n")
     png = a.out + ".png"
-    gp = [
-        "set terminal pngcairo size 900,500 font 'sans,10'",
-        f"set output '{png}'",
-        f"set title 'Guest-to-guest TCP, iperf3 -P 1, guests under {accel.upper()} (median, min-max)'",
-        "set ylabel 'Gbit/s'",
-        "set style data histogram",
-        "set style histogram errorbars gap 1 lw 1",
-        "set style fill solid 0.8 border -1",
-        "set boxwidth 0.9",
-        "set key top right",
-        "set grid ytics",
-        "set xtics noenhanced",
-        "set key noenhanced",
-        "set yrange [0:*]",
-    ]
+    gp = histogram_script(
+        png, f"Guest-to-guest TCP, iperf3 -P 1, guests under {accel.upper()} (median, min-max)",
+        "Gbit/s") + ["set yrange [0:*]"]
     parts = []
     for i, (_, label) in enumerate(dirs):
         c = 2 + 3 * i
