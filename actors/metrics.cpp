@@ -5,6 +5,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 #include <rte_ethdev.h>
+#include <rte_malloc.h>
 #include <rte_mempool.h>
 #include <rte_memzone.h>
 
@@ -168,6 +169,30 @@ class MetricsExporter::Collector : public prometheus::Collectable {
     out.push_back(std::move(reloads));
     out.push_back(std::move(duration));
     for (auto* f : {&start, &ok_ts, &ok, &failures}) out.push_back(std::move(*f));
+    collect_heap(out);
+  }
+
+  // DPDK's malloc heap, shared by vswitchd and its workers. It only grows (by whole hugepages),
+  // so a slow rise of the allocated bytes across worker restarts is a leak.
+  static void collect_heap(std::vector<MetricFamily>& out) {
+    uint64_t heap = 0, allocated = 0;
+    for (unsigned i = 0; i < rte_socket_count(); ++i) {
+      rte_malloc_socket_stats st{};
+      if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &st) != 0) continue;
+      heap += st.heap_totalsz_bytes;
+      allocated += st.heap_allocsz_bytes;
+    }
+    auto size = family("vswitch_dpdk_heap_bytes",
+                       "Size of DPDK's malloc heap (hugepage memory it has mapped), all sockets.",
+                       MetricType::Gauge);
+    add_sample(size, {}, static_cast<double>(heap));
+    auto used = family("vswitch_dpdk_heap_allocated_bytes",
+                       "Bytes allocated from DPDK's malloc heap (memzones, pools, driver "
+                       "state) by vswitchd and its workers, all sockets.",
+                       MetricType::Gauge);
+    add_sample(used, {}, static_cast<double>(allocated));
+    out.push_back(std::move(size));
+    out.push_back(std::move(used));
   }
 
   void collect_worker_port_counters(std::vector<MetricFamily>& out) const {

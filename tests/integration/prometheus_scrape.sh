@@ -172,6 +172,9 @@ for expr, count, labels in [
      f"and vswitch_config_last_reload_success_timestamp_seconds < {now}", 1, B),
     ("vswitch_fdb_entries", 1, B | {"switch"}),
     ("vswitch_fdb_max_entries", 1, B | {"switch"}),
+    # the mbuf pools alone are tens of MB: the heap holds them, and it is at least that full
+    ("vswitch_dpdk_heap_allocated_bytes > 8e6 and vswitch_dpdk_heap_allocated_bytes "
+     "<= vswitch_dpdk_heap_bytes", 1, B),
 ]:
     res = query(expr)
     got = [set(s["metric"]) - {"__name__"} for s in res]
