@@ -174,6 +174,19 @@ caf::actor_system_config actor_config(const config::DaemonConfig& d) {
   return cfg;
 }
 
+// Pools of workers whose lent queues a crashed borrower had posted buffers to, now that no worker
+// process runs (supervisor_actor.cpp, orphaned_pools).
+void reclaim_orphaned_pools(const ExitOutcome& out, DatapathMemory& mem) {
+  for (int o = 0; o < mem.nb_workers(); ++o) {
+    if (((out.orphaned_pools >> o) & 1) == 0) continue;
+    if (unsigned n = mem.reclaim_pool(o))
+      std::printf(
+          "vswitchd: worker %d's pool: %u mbufs recovered (posted to its lent queues by worker "
+          "%d, which died)\n",
+          o, n, out.worker);
+  }
+}
+
 // The clean-up after a worker process ended, before anything restarts it: its learn ring (a
 // killed producer may have left half an event), its counter block's state, and the mbufs the
 // process held (a SIGKILL returns none of them).
@@ -189,17 +202,18 @@ void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb
   }
   if (!out.graceful) fdb.reset_learn_ring(w);
   mem.counters(w).state.store(static_cast<uint32_t>(WorkerState::kStopped));
+  bool all_rtap;
+  {
+    auto guard = ports.lock();
+    all_rtap = ports.all_rtap();
+  }
+  if (all_rtap) reclaim_orphaned_pools(out, mem);
   if (!out.held_queues) {
     // Its queues were lent out, so it had posted nothing; another worker may be posting from
     // its pool right now (a queue's buffers come from its owner's pool), so no reset.
     if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, out.lcore))
       rte_mempool_cache_flush(cache, mp);
     return;
-  }
-  bool all_rtap;
-  {
-    auto guard = ports.lock();
-    all_rtap = ports.all_rtap();
   }
   if (all_rtap) {
     if (unsigned n = mem.reclaim_pool(w))
@@ -420,6 +434,9 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
 }  // namespace
 
 int run_daemon(int argc, char** argv) {
+  // One line at a time, also into a file or a pipe (journald): a log line that waits in a buffer
+  // until exit is no use to an operator, and stdout and stderr lines keep their order.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   DaemonArgs args;
   if (!parse_args(argc, argv, args)) {
     usage(stderr);

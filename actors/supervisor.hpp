@@ -63,6 +63,9 @@ struct ExitOutcome {
   std::chrono::milliseconds delay{0};
   std::string detail;       // "signal 9", ...
   bool held_queues = true;  // it polled its queues when it died (they were not lent out)
+  // Workers (bit w) whose queues were lent out and whose pools no live process can hold an mbuf
+  // of any more: this crash ended the last running process. The clean-up refills those pools.
+  uint64_t orphaned_pools = 0;
   // kHandedOver only: the old process was killed instead of stopping (a worker handles SIGTERM
   // and exits 0), so the rx buffers it had posted from the worker's pool are lost with it.
   bool lost_buffers = false;

@@ -81,7 +81,7 @@ config_daemon() {
     echo "metrics_listen = \"127.0.0.1:${T_METRICS_PORT}\""
     echo "runtime_dir = \"${T_DIR}/run\""
     echo "mbufs_per_worker = ${T_MBUFS:-4095}"
-    echo "restart_backoff_ms = 10"
+    printf '%s\n' "$@" | grep -q '^restart_backoff_ms' || echo "restart_backoff_ms = 10"
     for line in "$@"; do echo "$line"; done
   } >"$file"
 }
