@@ -36,7 +36,9 @@ namespace {
 
 constexpr const char* kFdAction = "net_rtap_fds";     // secondary -> primary: queue fds
 constexpr const char* kSyncAction = "net_rtap_sync";  // primary -> secondaries: re-read queues
-constexpr int kFdRequestTimeoutS = 2;
+// As long as the EAL's own multi-process requests wait (5 s): a secondary starting on a loaded
+// machine saw the primary answer after more than 2 s, and then had no port.
+constexpr int kFdRequestTimeoutS = 5;
 
 struct FdRequest {
   char port[RTE_ETH_NAME_MAX_LEN];
