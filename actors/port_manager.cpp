@@ -337,11 +337,17 @@ void PortManager::destroy_all() {
   for (auto it = ports_.rbegin(); it != ports_.rend(); ++it) destroy_port(*it);
 }
 
+namespace {
+bool is_active(const std::vector<bool>& active, int w) {
+  return active.empty() || (static_cast<size_t>(w) < active.size() && active[w]);
+}
+}  // namespace
+
 TopologyTable PortManager::topology(const std::vector<bool>& active) const {
   std::vector<uint8_t> pollers;
   for (int w = 0; w < nb_workers_; ++w)
-    if (active.empty() || (static_cast<size_t>(w) < active.size() && active[w]))
-      pollers.push_back(static_cast<uint8_t>(w));
+    if (is_active(active, w)) pollers.push_back(static_cast<uint8_t>(w));
+  std::size_t spill = 0;  // queues of inactive workers given out so far (round robin)
   TopologyTable t;
   std::memset(&t, 0, sizeof(t));
   t.nb_workers = static_cast<uint16_t>(nb_workers_);
@@ -368,8 +374,19 @@ TopologyTable PortManager::topology(const std::vector<bool>& active) const {
       e.vlan_mode = VlanMode::kAccess;
       e.access_vlan = static_cast<uint16_t>(port.cfg.vlan);
     }
-    for (uint16_t q = 0; q < port.nb_queues && q < kMaxQueuesPerPort; ++q)
-      e.rxq_owner[q] = pollers.empty() ? kNoWorker : pollers[q % pollers.size()];
+    // A queue stays with its home worker (q mod workers) while that worker polls; only the
+    // queues of inactive workers move, spread over the active ones. Moving a live worker's queue
+    // to another live worker costs a hand-over gap in which the kernel's queue can overflow: the
+    // 3- and 4-worker kill benchmark lost the survivors' frames that way.
+    for (uint16_t q = 0; q < port.nb_queues && q < kMaxQueuesPerPort; ++q) {
+      const int home = q % nb_workers_;
+      if (pollers.empty())
+        e.rxq_owner[q] = kNoWorker;
+      else if (is_active(active, home))
+        e.rxq_owner[q] = static_cast<uint8_t>(home);
+      else
+        e.rxq_owner[q] = pollers[spill++ % pollers.size()];
+    }
   }
   return t;
 }
