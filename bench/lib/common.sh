@@ -43,11 +43,14 @@ calc() { awk "function max(a, b) { return a > b ? a : b } BEGIN { printf \"%.6g\
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ctr() { in_ns "$1" cat "/sys/class/net/$2/statistics/$3"; }   # ctr NS IF rx_packets
 
-# vm_namespaces: the two "VMs", empty namespaces with lo up (same for every system).
+# bench_namespaces: every namespace a run can make: the two VMs and the scale workload's bnS*.
+bench_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^($NS_A|$NS_B|bnS[0-9]+)$" || true; }
+
+# vm_namespaces: the two "VMs", empty namespaces with lo up (same for every system; idempotent).
 vm_namespaces() {
   local ns
   for ns in "$NS_A" "$NS_B"; do
-    ip netns add "$ns"
+    bench_namespaces | grep -qx "$ns" || ip netns add "$ns"
     ip -n "$ns" link set lo up
   done
 }
@@ -124,7 +127,7 @@ stop_pid() {
   sleep 0.2
 }
 
-bench_links() { ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^bn(A|B|br|ovs)' || true; }
+bench_links() { ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^bn(A|B|S|br|ovs)' || true; }
 
 # teardown_all: removes everything this harness can have created. Idempotent, never fails.
 teardown_all() {
@@ -137,9 +140,7 @@ teardown_all() {
   fi
   local l ns
   for l in $(bench_links); do ip link del "$l" 2>/dev/null; done
-  for ns in "$NS_A" "$NS_B"; do
-    ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$ns" && ip netns del "$ns" 2>/dev/null
-  done
+  for ns in $(bench_namespaces); do ip netns del "$ns" 2>/dev/null; done
   rm -f /dev/hugepages/"$EAL_PREFIX_VS"map_* /dev/hugepages/"$EAL_PREFIX_OVS"map_* 2>/dev/null
   rm -rf "/var/run/dpdk/$EAL_PREFIX_VS" "/var/run/dpdk/$EAL_PREFIX_OVS" 2>/dev/null
   # veth peers and TAPs disappear asynchronously after their namespace is gone
@@ -153,7 +154,7 @@ check_leftovers() {
   local left
   left=$(
     bench_links | sed 's/^/link /'
-    ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^($NS_A|$NS_B)$" | sed 's/^/netns /'
+    bench_namespaces | sed 's/^/netns /'
     ls /dev/hugepages 2>/dev/null | grep -E "^($EAL_PREFIX_VS|$EAL_PREFIX_OVS)map_" | sed 's/^/hugepage file /'
     for d in "$EAL_PREFIX_VS" "$EAL_PREFIX_OVS"; do [[ -e /var/run/dpdk/$d ]] && echo "dir /var/run/dpdk/$d"; done
     if [[ -s ${RAW:-/nonexistent}/pids ]]; then

@@ -152,29 +152,81 @@ ovs_pids() { cat "$OVS_D/vswitchd.pid.bench" "$OVS_D/ovsdb.pid.bench" 2>/dev/nul
 VS_D=""
 VS_PID=""
 VS_METRICS_PORT=""
+VS_CONFIG=""
+VS_DRIVER=""
+VS_WORKERS=${VS_WORKERS:-1}
 
-setup_vswitch() {
-  local driver=$1 v i msg
-  SW_KIND=vswitch
-  VS_D=$RAW/vswitch-$driver
-  mkdir -p "$VS_D"
+# vs_daemon_config RUNTIME_DIR: starts a new $VS_CONFIG with the [daemon] table (a free metrics
+# port each time). One worker runs on core 1; several go without worker_cores (its cores must be
+# distinct), so the EAL puts them all on the cores other than main_core, i.e. core 1.
+# VS_DAEMON_EXTRA adds lines to the table.
+vs_daemon_config() {
   for _ in $(seq 20); do
     VS_METRICS_PORT=$((30000 + RANDOM % 10000))
     ss -Htln "sport = :$VS_METRICS_PORT" | grep -q . || break
   done
-  vm_namespaces
+  VS_CONFIG=$VS_D/vswitch.toml
   {
     echo "# written by bench/run"
     echo "[daemon]"
     echo "file_prefix = \"$EAL_PREFIX_VS\""
-    echo "workers = 1"
+    echo "workers = $VS_WORKERS"
     echo "main_core = 0"
-    echo "worker_cores = [1]"
+    ((VS_WORKERS > 1)) || echo "worker_cores = [1]"
     echo "metrics_listen = \"127.0.0.1:$VS_METRICS_PORT\""
-    echo "runtime_dir = \"$VS_D/run\""
+    echo "runtime_dir = \"$1\""
+    [[ -z ${VS_DAEMON_EXTRA:-} ]] || echo "$VS_DAEMON_EXTRA"
     echo
+  } >"$VS_CONFIG"
+}
+
+# vs_launch: starts vswitchd on $VS_CONFIG and waits until it is ready and its workers forward.
+# Returns 1 if vswitchd exits during start-up (its log: $VS_D/vswitchd.log); dies on a time-out.
+vs_launch() {
+  "$VS_BIN/vswitchd" --config "$VS_CONFIG" >"$VS_D/vswitchd.log" 2>&1 8>&- &
+  VS_PID=$!
+  track_pid "$VS_PID"
+  echo "$VS_PID" >"$VS_D/vswitchd.pid.bench"
+  for _ in $(seq 400); do
+    grep -q "vswitchd: ready" "$VS_D/vswitchd.log" && break
+    if ! kill -0 "$VS_PID" 2>/dev/null; then
+      wait "$VS_PID" 2>/dev/null || true
+      return 1
+    fi
+    sleep 0.05
+  done
+  grep -q "vswitchd: ready" "$VS_D/vswitchd.log" || die "vswitchd not ready after 20 s (log: $VS_D/vswitchd.log)"
+  [[ -n $(worker_pids) ]] || die "vswitchd is ready but no vswitch-worker runs"
+  for _ in $(seq 100); do
+    [[ $(vs_metric vswitch_worker_up) == "$VS_WORKERS" ]] && return 0
+    sleep 0.1
+  done
+  die "vswitch_worker_up is not $VS_WORKERS after 10 s"
+}
+
+# vs_stop: stops the running vswitchd (SIGTERM; it stops its workers and removes its TAPs).
+vs_stop() {
+  [[ -n $VS_PID ]] || return 0
+  stop_pid "$VS_PID" 15
+  wait "$VS_PID" 2>/dev/null || true
+  rm -f "$VS_D/vswitchd.pid.bench"
+  VS_PID=""
+}
+
+# setup_vswitch DRIVER: the two VMs on one switch, one queue each. VS_SWITCH_EXTRA adds lines to
+# the [[switch]] table.
+setup_vswitch() {
+  local driver=$1 v i msg
+  SW_KIND=vswitch
+  VS_DRIVER=$driver
+  VS_D=$RAW/vswitch-$driver
+  mkdir -p "$VS_D"
+  vm_namespaces
+  vs_daemon_config "$VS_D/run"
+  {
     echo "[[switch]]"
     echo "name = \"bench\""
+    [[ -z ${VS_SWITCH_EXTRA:-} ]] || echo "$VS_SWITCH_EXTRA"
     for v in A B; do
       if [[ $v == A ]]; then i=$IP_A; else i=$IP_B; fi
       echo
@@ -185,40 +237,23 @@ setup_vswitch() {
       echo "netns = \"bn$v\""
       echo "addresses = [\"$i/$PLEN\"]"
     done
-  } >"$VS_D/vswitch.toml"
-  "$VS_BIN/vswitchd" --config "$VS_D/vswitch.toml" >"$VS_D/vswitchd.log" 2>&1 8>&- &
-  VS_PID=$!
-  track_pid "$VS_PID"
-  echo "$VS_PID" >"$VS_D/vswitchd.pid.bench"
-  for _ in $(seq 400); do
-    grep -q "vswitchd: ready" "$VS_D/vswitchd.log" && break
-    if ! kill -0 "$VS_PID" 2>/dev/null; then
-      wait "$VS_PID" 2>/dev/null || true
-      msg=$(grep -iE 'error|refused|not available|cannot' "$VS_D/vswitchd.log" | head -n 3 |
-            tr '\n' ' ' | sed 's/ *$//')
-      [[ -n $msg ]] || msg=$(tail -n 3 "$VS_D/vswitchd.log" | tr '\n' ' ')
-      # The documented exception: a driver vswitchd refuses (a build without it: 'driver "X" is
-      # not available', or a config schema without it: 'driver must be ...') is "not available",
-      # not a failure. Any other exit, with any driver (rtap included), is a FAILED system.
-      if [[ $driver != tap ]] &&
-        grep -qE "driver \"$driver\" is not available|\": driver must be " "$VS_D/vswitchd.log"; then
-        msg=$(grep -hE "driver \"$driver\" is not available|\": driver must be " "$VS_D/vswitchd.log" |
-              head -n 1)
-        echo "NOT-AVAILABLE: vswitchd refused driver \"$driver\": $msg" >"$RAW/$SYSTEM.status"
-        log "not available: vswitchd refused driver \"$driver\": $msg"
-        exit 0   # run_system runs in a subshell whose EXIT trap tears down
-      fi
-      die "vswitchd exited during start-up: $msg (log: $VS_D/vswitchd.log)"
-    fi
-    sleep 0.05
-  done
-  grep -q "vswitchd: ready" "$VS_D/vswitchd.log" || die "vswitchd not ready after 20 s (log: $VS_D/vswitchd.log)"
-  [[ -n $(worker_pids) ]] || die "vswitchd is ready but no vswitch-worker runs"
-  for _ in $(seq 100); do
-    [[ $(vs_metric vswitch_worker_up) == 1 ]] && break
-    sleep 0.1
-  done
-  [[ $(vs_metric vswitch_worker_up) == 1 ]] || die "vswitch_worker_up is not 1 after 10 s"
+  } >>"$VS_CONFIG"
+  vs_launch && return 0
+  msg=$(grep -iE 'error|refused|not available|cannot' "$VS_D/vswitchd.log" | head -n 3 |
+        tr '\n' ' ' | sed 's/ *$//')
+  [[ -n $msg ]] || msg=$(tail -n 3 "$VS_D/vswitchd.log" | tr '\n' ' ')
+  # The documented exception: a driver vswitchd refuses (a build without it: 'driver "X" is
+  # not available', or a config schema without it: 'driver must be ...') is "not available",
+  # not a failure. Any other exit, with any driver (rtap included), is a FAILED system.
+  if [[ $driver != tap ]] &&
+    grep -qE "driver \"$driver\" is not available|\": driver must be " "$VS_D/vswitchd.log"; then
+    msg=$(grep -hE "driver \"$driver\" is not available|\": driver must be " "$VS_D/vswitchd.log" |
+          head -n 1)
+    echo "NOT-AVAILABLE: vswitchd refused driver \"$driver\": $msg" >"$RAW/$SYSTEM.status"
+    log "not available: vswitchd refused driver \"$driver\": $msg"
+    exit 0   # run_system runs in a subshell whose EXIT trap tears down
+  fi
+  die "vswitchd exited during start-up: $msg (log: $VS_D/vswitchd.log)"
 }
 
 teardown_vswitch() {

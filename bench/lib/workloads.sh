@@ -3,8 +3,11 @@
 # it did not measure: a tool that fails makes the system FAILED.
 
 U64_RATE=${BENCH_U64_RATE:-50000}   # fixed offered rate of the 64 B test, frames/s
-KILL_GAP=${BENCH_KILL_GAP:-11}      # s between worker kills: vswitchd resets its restart back-off
-                                    # after 10 s of healthy running, so every kill sees the first one
+KILL_WORKERS=${BENCH_KILL_WORKERS:-}    # workers (and queues per port) of the worker-kill set-up:
+                                         # default 4, 3 with driver "tap" (net_tap: workers + 1 <= 4)
+KILL_MIN_AGE=${BENCH_KILL_MIN_AGE:-10.2} # s a worker runs before it is killed: the supervisor resets
+                                         # its restart back-off after 10 s, so each kill is a first crash
+KILL_TG_GAP=${BENCH_KILL_TG_GAP:-1us}    # trafgen -t of the worker-kill traffic (about 45 kpps here)
 IPERF_PORT=5301
 SOCKPERF_PORT=11111
 
@@ -166,9 +169,11 @@ trafgen_run() {
   trafgen_result "$out"
 }
 
+# wl_u64 SYSTEM RATE_PPS|max [NAME]: 64 B frames bnA -> bnB, REPS runs of DUR s, recorded as
+# workload NAME (default u64rate / u64max).
 wl_u64() {
-  local sys=$1 rate=$2 wl rep out sent secs rx0 rx1 rx c s t r
-  if [[ $rate == max ]]; then wl=u64max; else wl=u64rate; fi
+  local sys=$1 rate=$2 wl=${3:-} rep out sent secs rx0 rx1 rx c s t r
+  if [[ -z $wl && $rate == max ]]; then wl=u64max; elif [[ -z $wl ]]; then wl=u64rate; fi
   write_trafgen_cfg "$RAW/udp64.cfg"
   for rep in $(seq "$REPS"); do
     out=$RAW/$sys-$wl-$rep.trafgen
@@ -219,62 +224,162 @@ wl_rtt() {
 }
 
 # --- worker kill (vswitch only) ------------------------------------------------------------------
-# 64 B frames at the fixed rate from A to B; SIGKILL the worker KILLS times, KILL_GAP s apart (more
-# than the supervisor's 10 s of healthy running that resets its restart back-off); a sampler
-# in B reads bnB0's rx_packets every ~0.2 ms and times kill -> first frame forwarded again.
-wl_kill() {
-  local sys=$1 restarts0 restarts1 fds0 fds1 hp0 hp1 files0 files1 rx0 rx1 sent out rc
-  [[ $SW_KIND == vswitch ]] || return 0
-  write_trafgen_cfg "$RAW/udp64.cfg"
-  restarts0=$(vs_metric vswitch_worker_restarts_total)
-  fds0=$(ls "/proc/$VS_PID/fd" | wc -l)
-  hp0=$(hugepages_used)
-  files0=$(ls /dev/hugepages 2>/dev/null | grep -c "^${EAL_PREFIX_VS}map_" || true)
-  out=$RAW/$sys-kill
-  rx0=$(ctr "$NS_B" "$IF_B" rx_packets)
-  # trafgen runs until the sampler is done (at most 5 min), then gets SIGINT like in trafgen_run
-  trafgen_start "$U64_RATE" "$out.trafgen"
-  sleep 1
-  rc=0
-  timeout 300 ip netns exec "$NS_B" python3 "$BENCH_LIB/killtest.py" --iface "$IF_B" \
-    --parent "$VS_PID" --kills "$KILLS" --gap "$KILL_GAP" >"$out.log" 2>&1 || rc=$?
-  trafgen_stop
-  ((rc == 0)) || die "worker-kill sampler failed: $(tr '\n' ' ' <"$out.log")"
-  sent=$(trafgen_result "$out.trafgen")
-  sent=${sent%% *}
-  sleep 0.5
-  rx1=$(ctr "$NS_B" "$IF_B" rx_packets)
-  local rep=0 ms
-  while read -r _ _ _ _ ms; do
-    rep=$((rep + 1))
-    record "$sys" "$rep" kill recovery_ms "$ms" ms
-  done < <(grep '^kill ' "$out.log")
-  ((rep == KILLS)) || die "worker-kill: $rep of $KILLS kills measured ($out.log)"
-  # wait for the last restart to be counted and the worker to be up
-  for _ in $(seq 50); do
-    restarts1=$(vs_metric vswitch_worker_restarts_total)
-    ((restarts1 - restarts0 >= KILLS)) && [[ $(vs_metric vswitch_worker_up) == 1 ]] && break
+# A second vswitchd set-up: 4 workers (3 with driver "tap") on core 1 (vs_daemon_config), as many
+# queues per port, crash_loop_limit = 100. bench/lib/killtest.py steers one 64 B UDP flow from A to B onto each
+# worker, counts each flow on both sides in the kernel and kills the workers in turn, each once it
+# has run KILL_MIN_AGE s (a first crash: 100 ms back-off). Per kill: the killed worker's flow's
+# recovery (kill -> its first frame in B), the frames the other workers' flows lost (must be 0)
+# and the time until the worker runs again with its queues; after all kills vswitchd's fds,
+# hugepage files, hugepages, DPDK heap and free mbufs against before.
+kill_setup() {
+  local v i
+  log "worker kill: second set-up: $VS_WORKERS workers on core 1, $VS_WORKERS queues per port, crash_loop_limit = 100"
+  vs_stop
+  for _ in $(seq 100); do
+    ip -n "$NS_A" link show "$IF_A" >/dev/null 2>&1 || ip -n "$NS_B" link show "$IF_B" >/dev/null 2>&1 ||
+      ip link show "$IF_A" >/dev/null 2>&1 || ip link show "$IF_B" >/dev/null 2>&1 || break
     sleep 0.1
   done
+  VS_D=$RAW/vswitch-$VS_DRIVER-kill
+  mkdir -p "$VS_D"
+  VS_DAEMON_EXTRA="crash_loop_limit = 100" vs_daemon_config "$VS_D/run"
+  {
+    echo "[[switch]]"
+    echo "name = \"bench\""
+    for v in A B; do
+      if [[ $v == A ]]; then i=$IP_A; else i=$IP_B; fi
+      echo
+      echo "[[switch.port]]"
+      echo "name = \"bn${v}0\""
+      echo "driver = \"$VS_DRIVER\""
+      echo "queues = $VS_WORKERS"
+      echo "netns = \"bn$v\""
+      echo "addresses = [\"$i/$PLEN\"]"
+    done
+  } >>"$VS_CONFIG"
+  vs_launch || die "worker kill: vswitchd with $VS_WORKERS workers exited during start-up: $(tail -n 3 "$VS_D/vswitchd.log" | tr '\n' ' ')(log: $VS_D/vswitchd.log)"
+  # trafgen sends through the qdisc (-q), where killtest.py's packet sockets see its frames. A
+  # plain FIFO per tx queue of A's TAP drops nothing silently (no AQM): when it is full, trafgen
+  # is refused and sends again, so what it counts as sent is what the per-flow counters count.
+  local nq q
+  nq=$(in_ns "$NS_A" ls "/sys/class/net/$IF_A/queues" | grep -c '^tx-')
+  in_ns "$NS_A" tc qdisc replace dev "$IF_A" root handle 1: mq || die "worker kill: tc qdisc mq on $IF_A failed"
+  for q in $(seq "$nq"); do
+    in_ns "$NS_A" tc qdisc replace dev "$IF_A" parent "1:$(printf '%x' "$q")" pfifo limit 10000 ||
+      die "worker kill: tc qdisc pfifo on $IF_A tx queue $q failed"
+  done
+  wait_path
+}
+
+# kill_leak_state: "<fds> <hugepage files> <hugepages used> <heap bytes allocated>" of vswitchd now
+# (the last one empty if the metric is missing).
+kill_leak_state() {
+  echo "$(ls "/proc/$VS_PID/fd" | wc -l) $(ls /dev/hugepages 2>/dev/null | grep -c "^${EAL_PREFIX_VS}map_" || true) $(hugepages_used) $(vs_metric vswitch_dpdk_heap_allocated_bytes)"
+}
+
+wl_kill() {
+  local sys=$1 out rc restarts0 restarts1 fds0 fds1 files0 files1 hp0 hp1
+  local heap0 heap1 mb0 mb1 rx0 rx1 txd0 txd1 r sent secs tot_sent tot_recv pg n
+  local -a k
+  [[ $SW_KIND == vswitch ]] || return 0
+  # net_tap opens a queue pair per worker and one for vswitchd, at most 4: 3 workers
+  local KILL_WORKERS=${KILL_WORKERS:-$([[ $VS_DRIVER == tap ]] && echo 3 || echo 4)}
+  local VS_WORKERS=$KILL_WORKERS
+  ((KILL_WORKERS >= 2)) || die "BENCH_KILL_WORKERS must be at least 2 (one killed, the others watched)"
+  kill_setup
+  sleep 1
+  restarts0=$(vs_metric vswitch_worker_restarts_total)
+  read -r fds0 files0 hp0 heap0 <<<"$(kill_leak_state)"
+  mb0=$(vs_metric vswitch_worker_mbufs_free)
+  [[ -n $restarts0 && -n $mb0 && -n $heap0 ]] ||
+    die "worker kill: vswitch_worker_restarts_total, vswitch_worker_mbufs_free or vswitch_dpdk_heap_allocated_bytes missing in the metrics"
+  out=$RAW/$sys-kill
+  rx0=$(ctr "$NS_B" "$IF_B" rx_packets)
+  txd0=$(ctr "$NS_A" "$IF_A" tx_dropped)
+  rc=0
+  timeout $((KILLS * 15 + 180)) python3 "$BENCH_LIB/killtest.py" --parent "$VS_PID" \
+    --metrics "http://127.0.0.1:$VS_METRICS_PORT/metrics" --workers "$KILL_WORKERS" --kills "$KILLS" \
+    --min-age "$KILL_MIN_AGE" --ns-a "$NS_A" --if-a "$IF_A" --ns-b "$NS_B" --if-b "$IF_B" \
+    --src-mac "$(in_ns "$NS_A" cat "/sys/class/net/$IF_A/address")" \
+    --dst-mac "$(in_ns "$NS_B" cat "/sys/class/net/$IF_B/address")" --src-ip "$IP_A" --dst-ip "$IP_B" \
+    --cfg "$RAW/$sys-kill-flows.cfg" --gap "$KILL_TG_GAP" --trafgen-out "$out.trafgen" \
+    --pids-file "$RAW/pids" >"$out.log" 2>&1 || rc=$?
+  pg=$(awk '$1 == "trafgen" { print $2 }' "$out.log")
+  if [[ -n $pg ]] && kill -0 "$pg" 2>/dev/null; then   # killtest.py did not get to stop it
+    kill -CONT -- "-$pg" 2>/dev/null || true
+    TG_PID=$pg trafgen_stop
+  fi
+  grep -E '^(probe|flow|rate) ' "$out.log" | sed 's/^/  /' || true
+  ((rc == 0)) || die "worker-kill test failed: $(grep -v '^kill ' "$out.log" | tail -n 3 | tr '\n' ' ')(log: $out.log)"
+  r=$(trafgen_result "$out.trafgen")
+  read -r sent secs <<<"$r"
+  read -r _ tot_sent tot_recv < <(grep '^total ' "$out.log")
+  [[ -n $tot_sent ]] || die "worker kill: no totals in $out.log"
+  # The per-flow counters are trusted only if they add up to what trafgen says it sent.
+  ((tot_sent == sent)) ||
+    die "worker kill: the per-flow send counters add up to $tot_sent frames, trafgen sent $sent"
+  rx1=$(ctr "$NS_B" "$IF_B" rx_packets)
+  ((rx1 - rx0 >= tot_recv)) ||
+    die "worker kill: the per-flow receive counters ($tot_recv) exceed $IF_B's rx_packets increase ($((rx1 - rx0)))"
+  log "worker kill: trafgen sent $sent (= the per-flow counters), the flows' counters received $tot_recv; $IF_B received $((rx1 - rx0 - tot_recv)) other frames (probes, ARP, ICMP)"
+  # where frames were lost: the TAP of A (the switch did not read its queue in time), the switch
+  txd1=$(ctr "$NS_A" "$IF_A" tx_dropped)
+  record "$sys" 1 kill tap_a_dropped "$((txd1 - txd0))" "frames $IF_A's TAP dropped (tx_dropped)"
+  log "worker kill: $IF_A's TAP dropped $((txd1 - txd0)) frames (tx_dropped); the switch's drop counters: $(vs_scrape |
+    grep -E '^vswitch_port_(driver_)?drops_total' | grep -v ' 0$' | sed 's/^vswitch_port_//; s/switch="bench",//' | tr '\n' ' ')"
+  n=0
+  while read -r -a k; do
+    # kill N worker W pid OLD NEW recovery_ms MS restart_ms MS killed_sent N killed_lost N
+    #   other_sent N other_lost N waited_ms MS
+    n=$((n + 1))
+    ((k[1] == n)) || die "worker kill: kill lines out of order in $out.log"
+    record "$sys" "$n" kill recovery_ms "${k[8]}" ms
+    record "$sys" "$n" kill restart_ms "${k[10]}" ms
+    record "$sys" "$n" kill killed_flow_lost "${k[14]}" frames
+    record "$sys" "$n" kill other_sent "${k[16]}" frames
+    record "$sys" "$n" kill other_lost "${k[18]}" frames
+  done < <(grep '^kill ' "$out.log")
+  ((n == KILLS)) || die "worker-kill: $n of $KILLS kills measured ($out.log)"
+  record "$sys" 1 kill workers "$KILL_WORKERS" workers
+  record "$sys" 1 kill offered_kpps "$(calc "$(awk '$1 == "rate" { print $2 }' "$out.log")/1000")" kpps
+  record "$sys" 1 kill loop_s "$(awk '$1 == "loop_s" { print $2 }' "$out.log")" "s for the kills"
+  # every worker up again, then what the kills left behind
+  for _ in $(seq 100); do
+    [[ $(vs_metric vswitch_worker_up) == "$KILL_WORKERS" ]] && break
+    sleep 0.1
+  done
+  [[ $(vs_metric vswitch_worker_up) == "$KILL_WORKERS" ]] || die "worker kill: not every worker is up after the kills"
+  restarts1=$(vs_metric vswitch_worker_restarts_total)
   ((restarts1 - restarts0 == KILLS)) ||
     die "worker-kill: vswitch_worker_restarts_total went up by $((restarts1 - restarts0)), not $KILLS"
   sleep 1
-  fds1=$(ls "/proc/$VS_PID/fd" | wc -l)
-  hp1=$(hugepages_used)
-  files1=$(ls /dev/hugepages 2>/dev/null | grep -c "^${EAL_PREFIX_VS}map_" || true)
+  read -r fds1 files1 hp1 heap1 <<<"$(kill_leak_state)"
+  [[ -n $heap1 ]] || die "worker kill: no vswitch_dpdk_heap_allocated_bytes after the kills"
+  # a frame on its way holds an mbuf for a moment: a lost mbuf is one that stays (5 samples)
+  for _ in 1 2 3 4 5; do
+    mb1=$(vs_metric vswitch_worker_mbufs_free)
+    [[ -n $mb1 ]] || die "worker kill: no vswitch_worker_mbufs_free after the kills"
+    ((mb1 >= mb0)) && break
+    sleep 0.5
+  done
   # the restarted workers' own start-up time (EAL attach to first poll), from vswitchd's log
-  local n=0 v
+  local v
+  n=0
   while read -r v; do
     n=$((n + 1))
     record "$sys" "$n" kill worker_startup_ms "$v" ms
   done < <(grep -o 'forwarding [0-9]* ms after start' "$VS_D/vswitchd.log" | awk '{print $2}' | tail -n "$KILLS")
-  record "$sys" 1 kill lost_per_kill "$(calc "max(0, $sent - ($rx1 - $rx0)) / $KILLS")" frames
   record "$sys" 1 kill restarts_counted "$((restarts1 - restarts0))" restarts
   record "$sys" 1 kill fd_delta "$((fds1 - fds0))" "fds of vswitchd after $KILLS kills"
   record "$sys" 1 kill hugepage_file_delta "$((files1 - files0))" "hugepage files after $KILLS kills"
   record "$sys" 1 kill hugepages_used_delta "$((hp1 - hp0))" "2 MiB pages (machine-wide) after $KILLS kills"
-  log "worker kill: $(grep -c '^kill ' "$out.log") kills, restarts +$((restarts1 - restarts0)), sent $sent, received $((rx1 - rx0)); fds $fds0 -> $fds1, hugepage files $files0 -> $files1"
+  record "$sys" 1 kill heap_allocated_delta "$((heap1 - heap0))" "bytes of DPDK heap after $KILLS kills"
+  record "$sys" 1 kill mbufs_free_delta "$((mb1 - mb0))" "free mbufs (all workers) after $KILLS kills"
+  log "worker kill: $KILLS kills, restarts +$((restarts1 - restarts0)); fds $fds0 -> $fds1, hugepage files $files0 -> $files1, hugepages used $hp0 -> $hp1, heap bytes $heap0 -> $heap1, free mbufs $mb0 -> $mb1"
   grep '^kill ' "$out.log" | sed 's/^/  /'
+  awk '$1 == "kill" { print $9, $17, $19 }' "$out.log" | sort -n | awk '{ r[NR] = $1; s += $2; l += $3 }
+    END { printf "  recovery median %s ms, max %s ms; the other flows lost %d of %d frames\n",
+          (NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2), r[NR], l, s }'
   # traffic still flows after the kills
   wait_path
 }
@@ -310,11 +415,12 @@ run_system() {
       u64rate) wl_u64 "$sys" "$U64_RATE" ;;
       u64max) wl_u64 "$sys" max ;;
       rtt) wl_rtt "$sys" ;;
-      kill) ;;   # last: it disturbs the switch
+      kill | scale) ;;   # last: they disturb or replace the switch
       *) die "internal: unknown workload $wl" ;;
     esac
   done
   wl_memory "$sys" "$hp_before"
   [[ " ${WORKLOADS[*]} " != *" kill "* ]] || wl_kill "$sys"
+  [[ " ${WORKLOADS[*]} " != *" scale "* ]] || wl_scale "$sys"
   log "$sys: done"
 }
