@@ -338,7 +338,7 @@ def main():
             res[o] = ("–", verdict(None))
             continue
         txt = (f"{ports:.0f} ports × 4 queues up in {fmt(med(o, 'scale', 'start_s'))} s"
-               + (f" ({refused:.0f} refused: DPDK's port limit)" if refused else "")
+               + (f" ({refused:.0f} refused, why: below)" if refused else "")
                + (f"; {entries:.0f} FDB entries learned" if entries is not None else ""))
         res[o] = (txt, verdict(not refused and entries is not None and entries >= 100000))
     goals.append(("scale: 64 ports × 4 queues and 100k FDB entries load without error", res))
