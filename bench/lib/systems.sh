@@ -213,16 +213,10 @@ vs_stop() {
   VS_PID=""
 }
 
-# setup_vswitch DRIVER: the two VMs on one switch, one queue each. VS_SWITCH_EXTRA adds lines to
-# the [[switch]] table.
-setup_vswitch() {
-  local driver=$1 v i msg
-  SW_KIND=vswitch
-  VS_DRIVER=$driver
-  VS_D=$RAW/vswitch-$driver
-  mkdir -p "$VS_D"
-  vm_namespaces
-  vs_daemon_config "$VS_D/run"
+# vs_vm_switch DRIVER QUEUES: appends the switch "bench" with the two VMs' ports to $VS_CONFIG.
+# VS_SWITCH_EXTRA adds lines to the [[switch]] table.
+vs_vm_switch() {
+  local driver=$1 queues=$2 v i
   {
     echo "[[switch]]"
     echo "name = \"bench\""
@@ -233,11 +227,23 @@ setup_vswitch() {
       echo "[[switch.port]]"
       echo "name = \"bn${v}0\""
       echo "driver = \"$driver\""
-      echo "queues = 1"
+      echo "queues = $queues"
       echo "netns = \"bn$v\""
       echo "addresses = [\"$i/$PLEN\"]"
     done
   } >>"$VS_CONFIG"
+}
+
+# setup_vswitch DRIVER: the two VMs on one switch, one queue each (VS_SWITCH_EXTRA: vs_vm_switch).
+setup_vswitch() {
+  local driver=$1 msg
+  SW_KIND=vswitch
+  VS_DRIVER=$driver
+  VS_D=$RAW/vswitch-$driver
+  mkdir -p "$VS_D"
+  vm_namespaces
+  vs_daemon_config "$VS_D/run"
+  vs_vm_switch "$driver" 1
   vs_launch && return 0
   msg=$(grep -iE 'error|refused|not available|cannot' "$VS_D/vswitchd.log" | head -n 3 |
         tr '\n' ' ' | sed 's/ *$//')

@@ -232,7 +232,6 @@ wl_rtt() {
 # and the time until the worker runs again with its queues; after all kills vswitchd's fds,
 # hugepage files, hugepages, DPDK heap and free mbufs against before.
 kill_setup() {
-  local v i
   log "worker kill: second set-up: $VS_WORKERS workers on core 1, $VS_WORKERS queues per port, crash_loop_limit = 100"
   vs_stop
   for _ in $(seq 100); do
@@ -243,20 +242,7 @@ kill_setup() {
   VS_D=$RAW/vswitch-$VS_DRIVER-kill
   mkdir -p "$VS_D"
   VS_DAEMON_EXTRA="crash_loop_limit = 100" vs_daemon_config "$VS_D/run"
-  {
-    echo "[[switch]]"
-    echo "name = \"bench\""
-    for v in A B; do
-      if [[ $v == A ]]; then i=$IP_A; else i=$IP_B; fi
-      echo
-      echo "[[switch.port]]"
-      echo "name = \"bn${v}0\""
-      echo "driver = \"$VS_DRIVER\""
-      echo "queues = $VS_WORKERS"
-      echo "netns = \"bn$v\""
-      echo "addresses = [\"$i/$PLEN\"]"
-    done
-  } >>"$VS_CONFIG"
+  vs_vm_switch "$VS_DRIVER" "$VS_WORKERS"
   vs_launch || die "worker kill: vswitchd with $VS_WORKERS workers exited during start-up: $(tail -n 3 "$VS_D/vswitchd.log" | tr '\n' ' ')(log: $VS_D/vswitchd.log)"
   # trafgen sends through the qdisc (-q), where killtest.py's packet sockets see its frames. A
   # plain FIFO per tx queue of A's TAP drops nothing silently (no AQM): when it is full, trafgen
