@@ -168,17 +168,21 @@ void refresh_fast_path(const WorkerPlan& plan) {
   }
 }
 
-// A port of the table that this process does not have: its probe failed here (seen under heavy
-// load: the primary did not answer the driver's request for the queue fds in time). Polling or
-// sending on it would drop every frame without a counter, so the worker must not run like that.
-std::string missing_port(const WorkerPlan& plan) {
+// False (and says which) if a port of the table is not attached in this process: its probe
+// failed here (seen under heavy load: the primary did not answer the driver's request for the
+// queue fds in time). Polling or sending on it would drop every frame without a counter, so the
+// worker must not run like that: it exits, and vswitchd starts a new process.
+bool ports_attached(int worker_id, const WorkerPlan& plan) {
   const TopologyTable& t = *plan.table;
-  for (uint16_t i = 0; i < t.nb_ports; ++i)
-    if (!rte_eth_dev_is_valid_port(t.ports[i].dpdk_port_id))
-      return std::string("port ") + t.ports[i].name + " (DPDK port " +
-             std::to_string(t.ports[i].dpdk_port_id) +
-             ") is not attached in this process: its probe failed (see the lines above)";
-  return {};
+  for (uint16_t i = 0; i < t.nb_ports; ++i) {
+    if (rte_eth_dev_is_valid_port(t.ports[i].dpdk_port_id)) continue;
+    std::fprintf(stderr,
+                 "vswitch-worker %d: port %s (DPDK port %u) is not attached in this process: its "
+                 "probe failed (see the lines above); exiting, vswitchd starts a new process\n",
+                 worker_id, t.ports[i].name, t.ports[i].dpdk_port_id);
+    return false;
+  }
+  return true;
 }
 
 // net_rtap queues belong to one process at a time: claim this worker's rx queues and tx queue
@@ -292,11 +296,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
                  worker_id);
     return kWorkerExitAttach;
   }
-  if (std::string why = missing_port(plan); !why.empty()) {
-    std::fprintf(stderr, "vswitch-worker %d: %s; exiting, vswitchd starts a new process\n",
-                 worker_id, why.c_str());
-    return kWorkerExitAttach;
-  }
+  if (!ports_attached(worker_id, plan)) return kWorkerExitAttach;
   counters.topology_generation.store(plan.generation, std::memory_order_release);
   refresh_fast_path(plan);
   claim_rtap_queues(worker_id, plan);
@@ -344,11 +344,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
     if (topo.generation.load(std::memory_order_acquire) != plan.generation) {
       WorkerPlan next;
       if (!build_plan(topo, worker_id, next)) continue;
-      if (std::string why = missing_port(next); !why.empty()) {
-        std::fprintf(stderr, "vswitch-worker %d: new port table: %s; exiting\n", worker_id,
-                     why.c_str());
-        return kWorkerExitAttach;
-      }
+      if (!ports_attached(worker_id, next)) return kWorkerExitAttach;
       hand_over_moved_queues(*forwarder, plan, next);
       plan = std::move(next);
       refresh_fast_path(plan);

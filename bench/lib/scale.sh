@@ -24,7 +24,7 @@ scale_namespaces() {
   local i ns
   for i in $(seq "$1"); do
     ns=$(scale_ns "$i")
-    ip netns list | awk '{print $1}' | grep -qx "$ns" || ip netns add "$ns"
+    bench_namespaces | grep -qx "$ns" || ip netns add "$ns"
     ip -n "$ns" link set lo up
   done
 }
@@ -158,10 +158,8 @@ wl_scale_fdb() {
 }
 
 wl_scale() {
-  local sys=$1 driver
   [[ $SW_KIND == vswitch ]] || return 0
-  driver=$VS_DRIVER
   vs_stop   # the system's own vswitchd: the EAL prefix is the same
-  wl_scale_ports "$sys" "$driver"
-  wl_scale_fdb "$sys" "$driver"
+  wl_scale_ports "$1" "$VS_DRIVER"
+  wl_scale_fdb "$1" "$VS_DRIVER"
 }

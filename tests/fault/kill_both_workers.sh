@@ -22,12 +22,10 @@ free0=$(metric vswitch_worker_mbufs_free 'worker="0"')
 free1=$(metric vswitch_worker_mbufs_free 'worker="1"')
 log "free mbufs at rest: worker 0 $free0, worker 1 $free1"
 
-worker_pid() { ctl --json show workers | json_get "j['workers'][$1]['pid']"; }
 # every rx queue polled by worker (queue % 2) again, as published in the queue table
 queues_home() {
   ctl --json show queues | json_get 'all(q["worker"] == q["queue"] % 2 for q in j["queues"])'
 }
-refilled=0
 for round in 1 2 3 4 5; do
   p0=$(worker_pid 0) p1=$(worker_pid 1)
   kill -KILL "$p0"
@@ -49,9 +47,9 @@ for round in 1 2 3 4 5; do
   log "round $round: killed $p0 then $p1; free mbufs now $f0 / $f1"
   check "round $round: worker 0's free mbufs" "$f0" -eq "$free0"
   check "round $round: worker 1's free mbufs" "$f1" -eq "$free1"
-  refilled=$(grep -c "worker 0's pool: .* recovered (posted to its lent queues by worker 1" \
-    "$T_DIR/vswitchd.log" || true)
 done
+refilled=$(grep -c "worker 0's pool: .* recovered (posted to its lent queues by worker 1" \
+  "$T_DIR/vswitchd.log" || true)
 log "worker 0's pool refilled after its borrower died in $refilled of 5 rounds"
 grep "recovered (posted to its lent queues" "$T_DIR/vswitchd.log" | head -n 3 |
   while read -r l; do log "$l"; done

@@ -32,7 +32,6 @@ write_set() {  # write_set VM...: sw0 with the ports of these VMs, two workers
 }
 names_of() { for n in "$@"; do vm_if "$n"; done | LC_ALL=C sort | paste -sd' '; }
 ports_now() { ctl --json show ports | json_get '" ".join(sorted(p["name"] for p in j["ports"]))'; }
-worker_pid() { ctl --json show workers | json_get "j['workers'][$1]['pid']"; }
 rand_ms() { echo $(( RANDOM % $1 )); }
 ms_now() { echo $(( $(date +%s%N) / 1000000 )); }
 

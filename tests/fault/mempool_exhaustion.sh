@@ -40,7 +40,7 @@ ping_ok 1 2 5 || fail "ping with the small pool failed before the burst"
 sleep 0.3
 free_before=$(metric vswitch_worker_mbufs_free)
 log "small pool: $(metric vswitch_worker_mbufs) mbufs, $free_before free at rest"
-pid_before=$(ctl --json show workers | json_get 'j["workers"][0]["pid"]')
+pid_before=$(worker_pid 0)
 
 p1=port=\"$(vm_if 1)\" p2=port=\"$(vm_if 2)\" p3=port=\"$(vm_if 3)\"
 counters() {  # rx vm1, rx vm2+vm3, tx vm3, drops at vm3 by reason, driver rx_nombuf of vm1
@@ -73,7 +73,7 @@ log "ok: vm3 accounts for all of vm1's $rx1 frames ($accounted others)"
 
 kill -0 "$T_DAEMON_PID" || fail "vswitchd died during the burst"
 check "worker up after the burst" "$(metric vswitch_worker_up)" -eq 1
-check "worker pid after the burst" "$(ctl --json show workers | json_get 'j["workers"][0]["pid"]')" -eq "$pid_before"
+check "worker pid after the burst" "$(worker_pid 0)" -eq "$pid_before"
 check "worker restarts" "$(metric vswitch_worker_restarts_total)" -eq 0
 wait_metric vswitch_worker_mbufs_free '' -ge "$free_before" 5
 log "ok: the pool is back to $(metric vswitch_worker_mbufs_free) free mbufs (no mbuf lost)"

@@ -29,7 +29,7 @@ w=$(hot_queue_worker "$(vm_if 1)")
 other=$((1 - w))
 log "the witness flow is polled by worker $w; replacing worker $other three times"
 for round in 1 2 3; do
-  old=$(ctl --json show workers | json_get "j['workers'][$other]['pid']")
+  old=$(worker_pid "$other")
   j=$(ctl --json worker restart "$other") || fail "worker restart refused: $j"
   check "round $round: old pid in the reply" "$(echo "$j" | json_get 'j["old_pid"]')" -eq "$old"
   new=$(echo "$j" | json_get 'j["new_pid"]')

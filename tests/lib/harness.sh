@@ -255,6 +255,9 @@ leftovers() {
 # ctl ARGS...: vswitchctl on this test's daemon.
 ctl() { "$VSWITCH_BIN_DIR/vswitchctl" --socket "$T_DIR/run/vswitchd.sock" "$@"; }
 
+# worker_pid N: the pid of worker N's process, as vswitchd reports it.
+worker_pid() { ctl --json show workers | json_get "j['workers'][$1]['pid']"; }
+
 # json_get EXPR: evaluates the Python expression EXPR on the JSON document on stdin (as `j`).
 json_get() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 
