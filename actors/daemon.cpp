@@ -24,6 +24,7 @@
 #include "actors/control_server.hpp"
 #include "actors/datapath_actor.hpp"
 #include "actors/datapath_memory.hpp"
+#include "actors/dpdk_locks.hpp"
 #include "actors/eal.hpp"
 #include "actors/fdb_service.hpp"
 #include "actors/metrics.hpp"
@@ -41,6 +42,7 @@ struct DaemonArgs {
   std::string worker_binary;
   bool restart = true;
   int fault_crash_worker = -1;
+  int fault_stale_locks_worker = -1;
   unsigned fault_pool_mbufs = 0;  // 0: the pools are sized as usual
 };
 
@@ -54,6 +56,8 @@ void usage(FILE* to) {
       "  --worker-binary PATH vswitch-worker to start (default: beside vswitchd)\n"
       "  --no-restart         do not restart workers that exit (for fault tests)\n"
       "  --fault-crash-worker N  fault injection: worker N aborts at every start (tests)\n"
+      "  --fault-stale-locks-worker N  fault injection: worker N's first process dies holding\n"
+      "                          DPDK's memory-hotplug lock (write) and tailq lock (read)\n"
       "  --fault-pool-mbufs N    fault injection: exactly N mbufs per worker pool, even fewer\n"
       "                          than the rx rings and frames in flight need (tests)\n");
 }
@@ -65,6 +69,7 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
                                     {"no-restart", no_argument, nullptr, 'n'},
                                     {"fault-crash-worker", required_argument, nullptr, 'f'},
                                     {"fault-pool-mbufs", required_argument, nullptr, 'm'},
+                                    {"fault-stale-locks-worker", required_argument, nullptr, 's'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   int c;
@@ -84,6 +89,9 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
         break;
       case 'f':
         a.fault_crash_worker = std::atoi(optarg);
+        break;
+      case 's':
+        a.fault_stale_locks_worker = std::atoi(optarg);
         break;
       case 'm':
         a.fault_pool_mbufs = static_cast<unsigned>(std::strtoul(optarg, nullptr, 10));
@@ -300,29 +308,40 @@ struct Datapath {
   unsigned pool_mbufs = 0;
 };
 
-std::string build_datapath(const config::Config& cfg, Datapath& dp, unsigned fault_pool_mbufs) {
+// The mbufs of each worker's pool: enough for its rx rings, or what a fault test asks for.
+unsigned size_worker_pools(const config::Config& cfg, unsigned fault_pool_mbufs) {
   const auto& d = cfg.daemon;
-  dp.pool_mbufs = mbufs_needed_per_worker(cfg);
-  if (dp.pool_mbufs > static_cast<unsigned>(d.mbufs_per_worker))
+  unsigned mbufs = mbufs_needed_per_worker(cfg);
+  if (mbufs > static_cast<unsigned>(d.mbufs_per_worker))
     std::printf("vswitchd: %u mbufs per worker (mbufs_per_worker %d is too few for the rx rings)\n",
-                dp.pool_mbufs, d.mbufs_per_worker);
+                mbufs, d.mbufs_per_worker);
   // The sizing above leaves 2048 mbufs beyond the rx rings' (overestimated) reserve, more than
   // any traffic holds at once: only a smaller pool lets a test exhaust it.
   if (fault_pool_mbufs) {
     std::printf("vswitchd: fault injection: %u mbufs per worker (sized: %u)\n", fault_pool_mbufs,
-                dp.pool_mbufs);
-    dp.pool_mbufs = fault_pool_mbufs;
+                mbufs);
+    mbufs = fault_pool_mbufs;
   }
-  uint32_t fdb_entries = 0;
-  for (const auto& sw : cfg.switches) fdb_entries += static_cast<uint32_t>(sw.fdb_max_entries);
-  std::string err = dp.mem.create(d.workers, dp.pool_mbufs, fdb_entries);
+  return mbufs;
+}
+
+uint32_t total_fdb_entries(const config::Config& cfg) {
+  uint32_t entries = 0;
+  for (const auto& sw : cfg.switches) entries += static_cast<uint32_t>(sw.fdb_max_entries);
+  return entries;
+}
+
+std::string build_datapath(const config::Config& cfg, Datapath& dp, unsigned pool_mbufs) {
+  dp.pool_mbufs = pool_mbufs;
+  std::string err = dp.mem.create(cfg.daemon.workers, pool_mbufs, total_fdb_entries(cfg));
   if (!err.empty()) return err;
   dp.ports = std::make_unique<PortManager>(cfg, dp.mem);
   return dp.ports->create_all();
 }
 
 // The actors and threads of a running daemon, from start to stop.
-int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sigfd, Datapath& dp) {
+int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sigfd, Datapath& dp,
+                      StaleLockWatch& locks) {
   const auto& d = cfg.daemon;
   // Before any thread starts: with net_tap ports the kernel signals vswitchd for every frame,
   // and a thread that takes those signals can spend all its time in their handler under a
@@ -341,6 +360,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   so.crash_loop_limit = d.crash_loop_limit;
   so.restart = args.restart;
   so.fault_crash_worker = args.fault_crash_worker;
+  so.fault_stale_locks_worker = args.fault_stale_locks_worker;
 
   caf::actor_system_config caf_cfg = actor_config(d);
   caf::actor_system sys{caf_cfg};
@@ -364,6 +384,8 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
                 datapath, &reload_stats, dp.pool_mbufs);
   MetricsExporter metrics(dp.mem, *dp.ports, workers);
   metrics.add_collectable(fdb.collector());
+  metrics.add_collectable(locks.collector());
+  locks.start();
   metrics.set_reload_stats(&reload_stats);
   ControlServer control(d.control_socket_path(), [&](const ControlRequest& req) {
     return handle_control(sys, req, cfg_actor, datapath, supervisor, fdb, *dp.ports, cfg);
@@ -412,18 +434,39 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
 
 int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
   const auto& d = cfg.daemon;
+  const unsigned pool_mbufs = size_worker_pools(cfg, args.fault_pool_mbufs);
   EalOptions eal{d.file_prefix, d.main_core, args.log_level};
+  eal.memory_mb = hugepage_memory_mb(d.workers, pool_mbufs, total_fdb_entries(cfg));
+  std::printf("vswitchd: reserving %u MB of hugepage memory (%d workers x %u mbufs, FDB, ports)\n",
+              eal.memory_mb, d.workers, pool_mbufs);
   if (std::string err = init_primary_eal(primary_eal_args(eal)); !err.empty()) {
     std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
+    if (long free_mb = free_hugepage_mb(); free_mb >= 0 && free_mb < eal.memory_mb)
+      std::fprintf(stderr,
+                   "vswitchd: this configuration needs %u MB of hugepages, %ld MB are free: "
+                   "reserve more (scripts/setup.sh), or lower [daemon] workers or "
+                   "mbufs_per_worker\n",
+                   eal.memory_mb, free_mb);
     return 1;
   }
   int rc = 1;
   {
     Datapath dp;
-    if (std::string err = build_datapath(cfg, dp, args.fault_pool_mbufs); !err.empty())
+    StaleLockWatch locks;
+    if (std::string err = locks.open(d.file_prefix); !err.empty())
+      std::fprintf(stderr,
+                   "vswitchd: warning: DPDK locks left held by a killed worker will not be "
+                   "released: %s\n",
+                   err.c_str());
+    if (std::string err = build_datapath(cfg, dp, pool_mbufs); !err.empty())
       std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
     else
-      rc = run_control_plane(cfg, args, sigfd, dp);
+      rc = run_control_plane(cfg, args, sigfd, dp, locks);
+    // Every worker has ended and vswitchd's other threads are done: a DPDK lock still held was
+    // left by a killed worker, and the frees and rte_eal_cleanup below would wait on it forever.
+    locks.stop();
+    for (const std::string& line : locks.release_all())
+      std::fprintf(stderr, "vswitchd: at stop: %s\n", line.c_str());
     if (dp.ports) dp.ports->destroy_all();
     dp.mem.destroy();
   }

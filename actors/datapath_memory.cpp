@@ -28,6 +28,27 @@ void* reserve_zone(const std::string& name, size_t size, std::string& err) {
 
 }  // namespace
 
+unsigned hugepage_memory_mb(int nb_workers, unsigned mbufs_per_worker, uint32_t fdb_entries) {
+  // An mbuf of a pool: the mempool object header (a cache line), struct rte_mbuf and the default
+  // buffer, with room for the trailer padding that spreads objects over memory channels.
+  const std::size_t mbuf_bytes = 64 + sizeof(rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE + 128;
+  // Per pool besides its mbufs: the ring of free objects (a power of two, 8 bytes a slot) and the
+  // pool header with a cache for every possible lcore (about 1 MB with RTE_MAX_LCORE 128).
+  std::size_t ring_slots = 1;
+  while (ring_slots <= mbufs_per_worker) ring_slots <<= 1;
+  const std::size_t pool_overhead =
+      ring_slots * 8 + RTE_MAX_LCORE * sizeof(rte_mempool_cache) + (1u << 20);
+  const std::size_t per_worker = mbufs_per_worker * mbuf_bytes + pool_overhead +
+                                 sizeof(WorkerCounterBlock) + kLearnRingSize * sizeof(LearnEvent) +
+                                 (64u << 10);
+  // The EAL's own allocations, every port's private data and queues, the workers' per-process
+  // data of each port, and the heap's element headers and alignment.
+  const std::size_t fixed = (64u << 20) + sizeof(SharedTopology);
+  const std::size_t total =
+      static_cast<std::size_t>(nb_workers) * per_worker + fdb_table_bytes(fdb_entries) + fixed;
+  return static_cast<unsigned>((total + (1u << 20) - 1) >> 20);
+}
+
 std::string DatapathMemory::create(int nb_workers, unsigned mbufs_per_worker,
                                    uint32_t fdb_entries) {
   std::string err;

@@ -6,6 +6,8 @@
 #include <rte_errno.h>
 #include <sched.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -40,6 +42,19 @@ std::vector<std::string> primary_eal_args(const EalOptions& opts) {
   // and a kernel-chosen one can be taken in a worker (under ASan it often is).
   std::vector<std::string> args{"vswitchd", "--lcores=0@" + std::to_string(opts.main_core),
                                 "--proc-type=primary", "--base-virtaddr=0x300000000000"};
+  // Fixed memory, because a DPDK lock in shared memory must never be left held by a worker that
+  // is killed (docs/control.md, "DPDK's own locks"). With dynamic memory, a secondary takes the
+  // memory-hotplug lock to write whenever its rte_malloc grows the heap (and holds it through a
+  // multi-process round trip), and every rte_free that empties a page takes it too; a worker
+  // killed there, or killed holding it to read during its rte_eal_init, left vswitchd and every
+  // later worker waiting forever (seen in a soak). In legacy mode the heap is all mapped at start
+  // and never grows or shrinks, so after start no process ever takes that lock to write, and a
+  // reader's count left by a killed worker blocks nobody.
+  if (opts.memory_mb) {
+    args.push_back("--legacy-mem");
+    args.push_back("-m");
+    args.push_back(std::to_string(opts.memory_mb));
+  }
   auto common = common_args(opts);
   args.insert(args.end(), common.begin(), common.end());
   return args;
@@ -81,6 +96,23 @@ std::string init_primary_eal(const std::vector<std::string>& args) {
 void shutdown_primary_eal(const std::string& file_prefix) {
   rte_eal_cleanup();
   remove_eal_leftovers(file_prefix);
+}
+
+long free_hugepage_mb() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  long free_kb = -1;
+  for (const auto& entry : fs::directory_iterator("/sys/kernel/mm/hugepages", ec)) {
+    // hugepages-<size>kB/free_hugepages
+    const std::string name = entry.path().filename().string();
+    const long size_kb = std::strtol(name.c_str() + std::strlen("hugepages-"), nullptr, 10);
+    FILE* f = std::fopen((entry.path() / "free_hugepages").c_str(), "r");
+    if (!f) continue;
+    long pages = 0;
+    if (std::fscanf(f, "%ld", &pages) == 1) free_kb = std::max(free_kb, 0L) + pages * size_kb;
+    std::fclose(f);
+  }
+  return free_kb < 0 ? -1 : free_kb / 1024;
 }
 
 void remove_eal_leftovers(const std::string& file_prefix) {

@@ -11,6 +11,10 @@ struct EalOptions {
   std::string file_prefix;
   int main_core = 0;
   std::string log_level = "notice";
+  // The primary's hugepage memory, in MB, all reserved at start (--legacy-mem -m): 0 leaves the
+  // EAL's default (dynamic memory, which grows and shrinks the heap at run time). Workers take the
+  // mode from the primary.
+  unsigned memory_mb = 0;
 };
 
 std::vector<std::string> primary_eal_args(const EalOptions& opts);
@@ -29,6 +33,9 @@ std::string init_primary_eal(const std::vector<std::string>& args);
 // rte_eal_cleanup, then removes this prefix's hugepage files and runtime directory, which
 // DPDK 22.11 leaves behind. Call only once no secondary of the prefix is alive.
 void shutdown_primary_eal(const std::string& file_prefix);
+
+// Free hugepage memory in MB, over every hugepage size; -1 if /sys does not say.
+long free_hugepage_mb();
 
 // Removes hugepage files and the runtime dir of `file_prefix` (for tests and crashed daemons).
 void remove_eal_leftovers(const std::string& file_prefix);

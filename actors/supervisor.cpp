@@ -87,6 +87,10 @@ std::string WorkerSupervisor::spawn(Worker& w, Proc& into, bool alternate, pid_t
   args.insert(args.end(), {"--", "--worker-id", std::to_string(id)});
   if (replace) args.insert(args.end(), {"--replace", std::to_string(replace)});
   if (id == opts_.fault_crash_worker) args.push_back("--fault-crash");
+  if (id == opts_.fault_stale_locks_worker) {
+    args.push_back("--fault-stale-locks");
+    opts_.fault_stale_locks_worker = -1;  // its first process only
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

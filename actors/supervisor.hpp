@@ -29,6 +29,8 @@ struct SupervisorOptions {
   int crash_loop_limit = 5;  // quick crashes in a row before the worker is given up
   bool restart = true;
   int fault_crash_worker = -1;  // fault injection: this worker aborts once attached, every time
+  // fault injection: this worker's first process dies holding DPDK locks (actors/dpdk_locks.hpp)
+  int fault_stale_locks_worker = -1;
 };
 
 struct WorkerStatus {

@@ -49,8 +49,11 @@ void lend_queues(supervisor_actor::stateful_pointer<SupervisorState> self, int w
 // The old process of a replacement was killed before it released its queues: the buffers it had
 // posted from the worker's pool are gone, and the new process, which posts its own, cannot give
 // them back (a pool sized for one set of rx rings then has too few left for the new process's).
-// Only a crash's clean-up refills the pool, so the new process is made to crash: the worker
-// restarts as after any crash (its queues lent meanwhile) with a full pool.
+// Only the clean-up after its current process ended refills the pool, so the new process is made
+// to stop: the worker restarts as after a crash (its queues lent meanwhile) with a full pool.
+// SIGTERM, not SIGKILL: the new process may still be in rte_eal_init, holding a DPDK lock in
+// shared memory that a SIGKILL would leave held for good (seen: the next process hung in its
+// start-up). It exits at once when asked during its attach, and stops like any worker after.
 void restart_after_lost_handover(supervisor_actor::stateful_pointer<SupervisorState> self,
                                  const ExitOutcome& out,
                                  std::map<int, SupervisorState::Pending>::iterator pending) {
@@ -61,7 +64,7 @@ void restart_after_lost_handover(supervisor_actor::stateful_pointer<SupervisorSt
                "vswitchd: the old process of worker %d ended (%s) during its replacement, with "
                "the buffers it held; restarting worker %d to refill its pool\n",
                w, out.detail.c_str(), w);
-  if (new_pid > 0) kill(new_pid, SIGKILL);
+  if (new_pid > 0) kill(new_pid, SIGTERM);
   if (pending == st.replacing.end()) return;
   pending->second.promise.deliver(error_reply(
       "the old process of worker " + std::to_string(w) + " ended (" + out.detail +

@@ -3,6 +3,7 @@
 #include <ethdev_driver.h>
 #include <poll.h>
 #include <rte_eal.h>
+#include <rte_eal_memconfig.h>
 #include <rte_epoll.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -51,6 +52,7 @@ struct WorkerArgs {
   int worker_id = -1;
   pid_t replace = 0;         // --replace PID: take over from this running worker (graceful upgrade)
   bool fault_crash = false;  // --fault-crash: abort once attached (crash-loop tests)
+  bool fault_stale_locks = false;  // --fault-stale-locks: die holding DPDK locks once attached
 };
 
 // `argv` is what the EAL left: the program name, then our options.
@@ -70,6 +72,8 @@ bool parse_worker_args(int argc, char** argv, WorkerArgs& a) {
       continue;
     } else if (std::strcmp(argv[i], "--fault-crash") == 0) {
       a.fault_crash = true;
+    } else if (std::strcmp(argv[i], "--fault-stale-locks") == 0) {
+      a.fault_stale_locks = true;
     } else {
       return false;
     }
@@ -412,6 +416,13 @@ int run_worker(int argc, char** argv) {
     return kWorkerExitUsage;
   }
   release_service_tables();
+  if (g_stop.load(std::memory_order_relaxed)) {
+    // Asked to stop while attaching (the supervisor stops a replacement this way, rather than
+    // with SIGKILL, which could leave a DPDK lock of rte_eal_init held): leave before taking any
+    // queue.
+    std::fflush(nullptr);
+    _exit(kWorkerExitOk);
+  }
   SharedObjects shm;
   std::string missing = find_shared_objects(worker_id, shm);
   int rc = kWorkerExitAttach;
@@ -429,6 +440,15 @@ int run_worker(int argc, char** argv) {
     if (args.fault_crash) {
       std::fprintf(stderr, "vswitch-worker %d: --fault-crash: aborting\n", worker_id);
       std::abort();
+    }
+    if (args.fault_stale_locks) {
+      // As a worker SIGKILLed inside DPDK calls would: vswitchd must release them
+      // (actors/dpdk_locks.hpp), or the next worker hangs in rte_eal_init and vswitchd at stop.
+      std::fprintf(stderr, "vswitch-worker %d: --fault-stale-locks: dying holding DPDK locks\n",
+                   worker_id);
+      rte_mcfg_mem_write_lock();
+      rte_mcfg_tailq_read_lock();
+      raise(SIGKILL);
     }
     shm.counters->pid.store(getpid(), std::memory_order_release);
     rc = forward_until_stopped(worker_id, shm, started_ns);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "actors/command.hpp"
+#include "actors/datapath_memory.hpp"
 #include "actors/eal.hpp"
 
 namespace vs {
@@ -21,6 +22,32 @@ TEST(EalArgs, PrimaryNeverProbesPciAndUsesThePrefix) {
   EXPECT_TRUE(has(a, "--proc-type=primary"));
   EXPECT_TRUE(has(a, "--lcores=0@1"));
   EXPECT_TRUE(has(a, "--log-level=info"));
+}
+
+TEST(EalArgs, PrimaryReservesItsMemoryAtStartAndWorkersFollowIt) {
+  EalOptions o{"vs", 0, "notice"};
+  o.memory_mb = 300;
+  auto a = primary_eal_args(o);
+  auto m = std::find(a.begin(), a.end(), "-m");
+  ASSERT_NE(m, a.end());
+  EXPECT_EQ(*(m + 1), "300");
+  EXPECT_TRUE(has(a, "--legacy-mem"));
+  // Secondaries take the memory mode from the primary's config; the option is refused there.
+  EXPECT_FALSE(has(worker_eal_args(o, 1, 1), "--legacy-mem"));
+  o.memory_mb = 0;
+  EXPECT_FALSE(has(primary_eal_args(o), "--legacy-mem"));
+}
+
+TEST(HugepageMemory, CoversThePoolsTheFdbAndAMargin) {
+  // 2 workers x 8191 mbufs of 2496 bytes (header, struct rte_mbuf, 2176 B buffer, padding).
+  const unsigned pools_mb = (2u * 8191 * 2496) >> 20;
+  const unsigned mb = hugepage_memory_mb(2, 8191, 8192);
+  EXPECT_GE(mb, pools_mb + 64);
+  EXPECT_LE(mb, pools_mb + 64 + 16);
+  // Linear in the pools: 1M mbufs more a worker is about 2.4 GB more (and 8 MB of ring).
+  EXPECT_NEAR(hugepage_memory_mb(2, 1008191, 8192) - mb, 2.0 * 1000000 * 2496 / (1 << 20), 40);
+  EXPECT_GT(hugepage_memory_mb(4, 8191, 8192), mb);
+  EXPECT_GT(hugepage_memory_mb(2, 8191, 1u << 20), mb);
 }
 
 TEST(EalArgs, WorkersGetDistinctLcoresOnTheirCpu) {
