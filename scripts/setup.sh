@@ -266,9 +266,10 @@ sdk_headers() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# 3. Hugepages. The test suite runs at most 2 switches at once (ctest -j2); each is a DPDK primary
-#    plus workers, with a ~16 MB mempool per worker plus EAL memory. 512 x 2 MB = 1 GiB leaves room
-#    and costs about 4% of this 24 GiB machine. An existing higher reservation is never lowered.
+# 3. Hugepages. The test suite runs one switch at a time; vswitchd reserves its pools, FDB and
+#    64 MB at start (246 MB for the tests' two-worker rtap switches, 428 MB for the soak's).
+#    512 x 2 MB = 1 GiB leaves room and costs about 4% of this 24 GiB machine. An existing higher
+#    reservation is never lowered.
 # ---------------------------------------------------------------------------------------------
 hugetlbfs_2m_mounted() {
   awk '$3 == "hugetlbfs" && ($4 !~ /pagesize=/ || $4 ~ /pagesize=2M/) { found = 1 } END { exit !found }' /proc/mounts

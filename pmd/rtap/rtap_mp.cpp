@@ -336,6 +336,12 @@ int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
   rc = rc ?: rx_ring_post_all(r, p->fds[qid]);
   if (rc < 0) {
     PMD_LOG(ERR, "%s: rx queue %u: cannot post buffers: %s", dev->data->name, qid, strerror(-rc));
+    // Unread, the queue's frames overflow in the kernel: count each failed try (one per 100 ms
+    // while the pool stays empty) as rx_nombuf, or an empty pool would only show as rx_missed.
+    if (rc == -ENOMEM) {
+      q->xs.no_mbuf++;
+      dev->data->rx_mbuf_alloc_failed++;
+    }
     rx_ring_cancel(r);
     rx_ring_free_buffers(r);
     return rc;
