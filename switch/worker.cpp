@@ -418,7 +418,8 @@ int run_worker(int argc, char** argv) {
   release_service_tables();
   // Until here a SIGKILL leaves the service tables allocated in the shared heap (docs/control.md):
   // the line lets a test bound that leak by the processes that died before it.
-  std::fprintf(stderr, "vswitch-worker: attached as pid %d\n", static_cast<int>(getpid()));
+  std::fprintf(stderr, "vswitch-worker %d: attached as pid %d\n", worker_id,
+               static_cast<int>(getpid()));
   if (g_stop.load(std::memory_order_relaxed)) {
     // Asked to stop while attaching (the supervisor stops a replacement this way, rather than
     // with SIGKILL, which could leave a DPDK lock of rte_eal_init held): leave before taking any

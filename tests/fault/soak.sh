@@ -81,7 +81,7 @@ check "vswitchd RSS growth (kB, bound 20480)" "$((rss1 - rss0))" -le 20480
 # and a worker frees them as soon as it returns; a worker killed in between leaves them. Bound:
 # that many bytes per worker process that died before its "attached" line.
 started=$(grep -cE "worker [0-9]+ (replacement )?started, pid" "$T_DIR/vswitchd.log")
-attached=$(grep -c "vswitch-worker: attached as pid" "$T_DIR/vswitchd.log")
+attached=$(grep -cE "vswitch-worker [0-9]+: attached as pid" "$T_DIR/vswitchd.log")
 log "worker processes: $started started, $attached attached, $((started - attached)) died attaching"
 check "DPDK heap bytes allocated, growth (bound: 155904 per process that died attaching)" \
   "$((heap1 - heap0))" -le "$(( (started - attached) * 155904 ))"
