@@ -89,9 +89,16 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive run apt-get "${APT_OPTS[@]}" install -y --no-install-recommends "$@"
 }
 
+# The packages to install: those of PACKAGES not installed, and those of the programs in
+# scripts/test-commands.list that are not on the PATH (a program another package already
+# provides, e.g. npm from a nodejs build of its own, is left alone).
+packages_to_install() {
+  { missing_packages; "$REPO/scripts/check-commands.sh" --packages; } | sort -u
+}
+
 ensure_packages() {
   local missing updated=0
-  mapfile -t missing < <(missing_packages)
+  mapfile -t missing < <(packages_to_install)
   if ((${#missing[@]} == 0)); then
     info "setup: packages ok"
     return
@@ -107,6 +114,8 @@ ensure_packages() {
   fi
   mapfile -t missing < <(missing_packages)
   ((${#missing[@]} == 0)) || die "packages still not installed after apt-get install: ${missing[*]}"
+  # Every program the tests run, by name: fails naming the command and its package.
+  "$REPO/scripts/check-commands.sh" || die "set-up could not install every program the tests run (above)"
   info "setup: packages ok"
 }
 

@@ -50,6 +50,6 @@ stop_daemon 15 || rc=$?
 check "vswitchd's exit code (stopped with the locks held)" "$rc" -eq 0
 grep -q "at stop: DPDK's memory_hotplug lock was left held" "$T_DIR/vswitchd.log" ||
   fail "the hotplug lock was not released at stop: $(grep -i lock "$T_DIR/vswitchd.log")"
-left=$(leftovers)
+left=$(settled_leftovers)
 [ -z "$left" ] || fail "left behind: $left"
 pass "DPDK locks left held by a dead worker released, at run time and at stop"

@@ -16,7 +16,7 @@ for round in 1 2; do
   stop_daemon 10 || rc=$?
   check "round $round: vswitchd exit code after SIGTERM" "$rc" -eq 0
   log "round $round: stopped in $(( ($(date +%s%N) - start) / 1000000 )) ms"
-  left=$(leftovers)
+  left=$(settled_leftovers)
   [ -z "$left" ] || fail "round $round: left behind: $left"
   [ -f "$T_DIR/run/vswitchd.pid" ] && fail "pid file left"
   [ -e "$T_DIR/run/vswitchd.sock" ] && fail "control socket left"

@@ -39,7 +39,7 @@ prom_stop() {
   [ -n "$PROM_DATA" ] && rm -rf "$PROM_DATA"
   return 0
 }
-trap 'rc=$?; set +e; prom_stop; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; trap - ERR; prom_stop; (exit $rc); cleanup' EXIT
 
 # start_prometheus RULE_FILE...: a Prometheus on 127.0.0.1:<free port> scraping this test's
 # vswitchd (job "vswitch") every second and evaluating the given rule files every second.

@@ -85,7 +85,7 @@ check "duplicate port add exit code" "$rc" -eq 1
 echo "$out" | grep -q "duplicate port name" || fail "duplicate port add: $out"
 j=$(ctl --json port del "$(vm_if 6)") || fail "port del refused: $j"
 times+=("$(echo "$j" | json_get 'round(j["ms"], 1)')")
-ip netns exec "$(vm_ns 6)" ip link show "$(vm_if 6)" >/dev/null 2>&1 && fail "vm6's TAP survived port del"
+tap_gone 6
 
 # 7. SIGHUP reloads the file: back to vm1, vm2 and vm4 (VLAN 5).
 cp "$T_DIR/good.toml" "$cfg"

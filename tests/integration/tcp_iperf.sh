@@ -41,5 +41,5 @@ rc=0
 "$VSWITCH_BIN_DIR/vswitchd" --config "$T_DIR/vswitch.toml" >"$T_DIR/mtu9000.log" 2>&1 || rc=$?
 check "vswitchd exit code with mtu 9000 on driver tap" "$rc" -eq 1
 grep -q 'mtu 9000 is outside what driver "tap" supports' "$T_DIR/mtu9000.log" || fail "$(cat "$T_DIR/mtu9000.log")"
-check "things left by the refused start" "$(leftovers | wc -l)" -eq 0
+check "things left by the refused start" "$(settled_leftovers | grep -c . || true)" -eq 0
 pass "TCP through the switch at MTU 1500 and 1280; MTU 9000 refused for driver tap"

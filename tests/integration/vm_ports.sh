@@ -78,7 +78,7 @@ echo "$out" | grep -q "is not a macvtap on $(vm_if 5)" || fail "unclear refusal:
 # The TAP goes with its last fd. DPDK 22.11's net_tap never closes a secondary's queue fds
 # (tap_dev_close returns early there), so with driver "tap" it lives until the worker exits.
 if [ "${T_DRIVER:-tap}" = rtap ]; then
-  [ -d "/sys/class/net/$(vm_if 5)" ] && fail "the refused port's netdev is left behind"
+  wait_gone 5 "the refused port's netdev $(vm_if 5)" test -d "/sys/class/net/$(vm_if 5)"
 fi
 log "refused as expected: $out"
 
@@ -89,8 +89,8 @@ config_switch "$cfg" sw0
 vm_port 2 "vm.tap = \"$vtap\""
 config_port "$cfg" 3
 ctl reload >/dev/null || fail "reload without vm1 refused"
-[ -d "/sys/class/net/$mvt" ] && fail "$mvt still exists after vm1 was removed"
-[ -e "$dev" ] && fail "$dev still exists after vm1 was removed"
+wait_gone 5 "$mvt after vm1 was removed" test -d "/sys/class/net/$mvt"
+wait_gone 5 "$dev after vm1 was removed" test -e "$dev"
 cp "$T_DIR/full.toml" "$cfg"
 ctl reload >/dev/null || fail "reload with vm1 refused"
 [ -d "/sys/class/net/$mvt" ] || fail "$mvt not made again"
@@ -100,8 +100,6 @@ check "worker restarts" "$(ctl --json show workers | json_get 'j["workers"][0]["
 
 # --- stop: every VM side vswitchd made is gone
 stop_daemon || fail "vswitchd exited non-zero"
-for ifc in "$mvt" "$vtap"; do
-  [ -d "/sys/class/net/$ifc" ] && fail "$ifc left after stop"
-done
+for ifc in "$mvt" "$vtap"; do wait_gone 5 "$ifc after stop" test -d "/sys/class/net/$ifc"; done
 [ -d "/sys/class/net/$vtap4" ] || fail "$vtap4 (not ours) was removed at stop"
 pass "macvtap and tc-paired VM sides made, reported and removed with their ports"

@@ -5,6 +5,8 @@
 # (processes, TAPs, namespaces, hugepage files, runtime dirs) even when the test fails or is
 # interrupted.
 set -euo pipefail
+# shellcheck source=err_trap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/err_trap.sh"
 
 : "${VSWITCH_BIN_DIR:?set by ctest: the directory with vswitchd and vswitch-worker}"
 : "${VSWITCH_TEST_TOOLS:?set by ctest: the directory with vs-rawframe}"
@@ -40,6 +42,7 @@ vm_if() { echo "${T_PREFIX}v$1"; }
 cleanup() {
   local rc=$?
   set +e
+  trap - ERR
   for pid in ${T_DAEMON_PID:+$T_DAEMON_PID} "${T_PIDS[@]}"; do
     kill -TERM "$pid" 2>/dev/null
   done
@@ -241,6 +244,36 @@ iperf_tcp() {
     >"$T_DIR/iperf.json" 2>&1 || fail "iperf3 failed: $(tail -5 "$T_DIR/iperf.json")"
   wait "$server" 2>/dev/null || true
   python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]["sum_received"]; print(int(e["bits_per_second"]), int(e["bytes"]))' "$T_DIR/iperf.json"
+}
+
+# wait_gone TIMEOUT_S WHAT CMD...: waits until CMD fails, i.e. WHAT has gone away; fails the test
+# naming WHAT if it is still there after TIMEOUT_S. Whatever a test expects to vanish vanishes
+# asynchronously: the kernel removes a TAP's netdev after its last fd is released (deferred fput,
+# then the unregister under RTNL), a macvtap's /dev/tapN after udev/devtmpfs catch up, and a
+# process is reaped by whoever its parent is. A single check right after the cause races with it.
+wait_gone() {
+  local timeout=$1 what=$2 deadline
+  shift 2
+  deadline=$(( ${EPOCHREALTIME//[.,]/} + timeout * 1000000 ))
+  while "$@" >/dev/null 2>&1; do
+    [ "${EPOCHREALTIME//[.,]/}" -lt "$deadline" ] || fail "$what still there ${timeout} s later"
+    sleep 0.02
+  done
+}
+# tap_gone VM [TIMEOUT_S]: waits until VM n's TAP netdev is gone (5 s by default).
+tap_gone() {
+  wait_gone "${2:-5}" "TAP $(vm_if "$1") of vm$1" \
+    ip netns exec "$(vm_ns "$1")" ip link show "$(vm_if "$1")"
+}
+# settled_leftovers [TIMEOUT_S]: leftovers, once they are gone or TIMEOUT_S (5) has passed: what
+# is still there then.
+settled_leftovers() {
+  local deadline left
+  deadline=$(( ${EPOCHREALTIME//[.,]/} + ${1:-5} * 1000000 ))
+  while left=$(leftovers) && [ -n "$left" ] && [ "${EPOCHREALTIME//[.,]/}" -lt "$deadline" ]; do
+    sleep 0.05
+  done
+  printf '%s' "$left"
 }
 
 # leftovers: prints anything of this test's prefix still on the machine.

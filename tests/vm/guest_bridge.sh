@@ -42,6 +42,7 @@ teardown() {
 cleanup() {
   local rc=$?
   set +e
+  trap - ERR
   teardown
   if [ "$rc" -eq 0 ]; then rm -rf -- "$GUEST_STATE_DIR"; else log "guest logs kept in $GUEST_STATE_DIR"; fi
   exit "$rc"
@@ -125,8 +126,10 @@ check "b rx bytes cover the TCP payload" "$drx" -ge "$bytes"
 # Stop everything here, then look for leftovers (the trap would do the same on failure).
 pids=$(cat "$GUEST_STATE_DIR"/*.pid | tr '\n' ' ')   # qemu and channel readers
 teardown
-left=$(ip -o link show 2>/dev/null | awk -F': ' '{ print $2 }' | cut -d@ -f1 | grep -c "^vsg${id}" || true)
-check "interfaces left (vsg${id}*)" "$left" -eq 0
+# Netdevs and /dev/tapN go asynchronously (after the last fd, under RTNL): wait up to 5 s.
+ours() { ip -o link show 2>/dev/null | awk -F': ' '{ print $2 }' | cut -d@ -f1 | grep -c "^vsg${id}" || true; }
+for _ in $(seq 100); do [ "$(ours)" -eq 0 ] && [ ! -e "$TAPDEV" ] && break; sleep 0.05; done
+check "interfaces left (vsg${id}*)" "$(ours)" -eq 0
 left=0
 for p in $pids; do if kill -0 "$p" 2>/dev/null; then left=$((left + 1)); fi; done
 left=$((left + $(pgrep -fc -- "$GUEST_STATE_DIR/" || true)))

@@ -3,8 +3,8 @@
 # Source it (bash; works under set -euo pipefail); it defines functions and variables only.
 #
 # A guest is Debian's kernel (linux-image-*-amd64, downloaded with apt-get download, never
-# installed) with an initramfs of busybox-static, iperf3 (+ its libraries), ethtool if the host
-# has it, and the virtio-net modules; /init is tests/vm/guest_init.sh. Both are built at test
+# installed) with an initramfs of busybox-static, iperf3 and ethtool (+ their libraries)
+# and the virtio-net modules; /init is tests/vm/guest_init.sh. Both are built at test
 # time and cached in $GUEST_CACHE_DIR/<kernel-version>/ (the initramfs keyed on a hash of
 # guest_init.sh, this library's build revision and the packages it takes files from). qemu boots
 # the kernel's uncompressed ELF image (extracted from the bzImage) through its PVH entry: the
@@ -73,6 +73,9 @@
 #   guest_exec a 30 ping -c 3 10.77.9.12
 
 GUEST_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# A command that ends the caller's set -e script is named with its file and line.
+# shellcheck source=../lib/err_trap.sh
+source "$GUEST_LIB_DIR/../lib/err_trap.sh"
 GUEST_CACHE_DIR=${GUEST_CACHE_DIR:-/var/cache/vswitch-test-guest}
 GUEST_MEM_MB=${GUEST_MEM_MB:-256}
 GUEST_VHOST=${GUEST_VHOST:-off}
@@ -92,9 +95,8 @@ _GUEST_BUILD_REV=1
 _GUEST_OWN_STATE_DIR=0
 # The modules the NIC needs; their dependencies are added from the modules' own depends= field.
 _GUEST_MODULES=(virtio_pci virtio_net)
-# Host binaries copied into the guest with their libraries (ethtool only if the host has it).
-_GUEST_BINS=(/usr/bin/iperf3)
-_GUEST_OPT_BINS=(/usr/sbin/ethtool)
+# Host binaries copied into the guest with their libraries (scripts/setup.sh installs them).
+_GUEST_BINS=(/usr/bin/iperf3 /usr/sbin/ethtool)
 
 _guest_log() { printf '[%s] guest: %s\n' "$(date +%T.%3N)" "$*" >&2; }
 _guest_err() { printf '[%s] guest: error: %s\n' "$(date +%T.%3N)" "$*" >&2; return 1; }
@@ -234,17 +236,15 @@ _guest_initrd_key() {
   {
     cat -- "$GUEST_LIB_DIR/guest_init.sh"
     echo "rev $_GUEST_BUILD_REV"
-    dpkg-query -W busybox-static iperf3 libiperf0 2>/dev/null || true
-    local b
-    for b in "${_GUEST_BINS[@]}" "${_GUEST_OPT_BINS[@]}"; do [[ -x $b ]] && echo "$b"; done
+    dpkg-query -W busybox-static iperf3 libiperf0 ethtool 2>/dev/null || true
+    printf '%s\n' "${_GUEST_BINS[@]}"
   } | sha256sum | cut -c1-16
 }
 
 # _guest_build_initrd KDIR OUT: busybox, /init, the modules, iperf3 (+ ethtool) with their
 # libraries, as a gzip'd newc cpio. Device nodes for the console exist before devtmpfs is mounted.
 _guest_build_initrd() {
-  local kdir=$1 out=$2 tmp r bins=("${_GUEST_BINS[@]}") b f
-  for b in "${_GUEST_OPT_BINS[@]}"; do [[ -x $b ]] && bins+=("$b"); done
+  local kdir=$1 out=$2 tmp r bins=("${_GUEST_BINS[@]}") f
   tmp=$(mktemp -d "$GUEST_CACHE_DIR/.initrd.XXXXXX")
   r=$tmp/root
   mkdir -p -- "$r"/{bin,sbin,dev,proc,sys,tmp,run,root,etc,usr/bin,usr/sbin,lib/modules}
@@ -282,7 +282,7 @@ _guest_check_host() {
     return 1
   fi
   for c in "${_GUEST_BINS[@]}"; do
-    [[ -x $c ]] || { _guest_err "$c is missing. Fix: apt-get install iperf3 (scripts/setup.sh)"; return 1; }
+    [[ -x $c ]] || { _guest_err "$c is missing. Fix: apt-get install $(basename "$c") (scripts/setup.sh)"; return 1; }
   done
 }
 
@@ -637,6 +637,7 @@ guest_trap_exit() {
 _guest_on_exit() {
   local rc=$?
   set +e
+  trap - ERR
   guest_stop_all
   (exit "$rc")
   eval "${_GUEST_PREV_EXIT_TRAP:-exit $rc}"
