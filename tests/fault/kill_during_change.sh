@@ -282,7 +282,6 @@ for round in 1 2 3 4; do
 done
 
 # ---- d. vswitchd killed during a reload --------------------------------------------------------
-alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 for round in 1 2; do
   next=$((1 - cur))
   new=$(names_of ${sets[$next]})
@@ -297,7 +296,7 @@ for round in 1 2; do
   wait "$T_DAEMON_PID" 2>/dev/null || true
   T_DAEMON_PID=""
   for p in $workers; do
-    while alive "$p"; do
+    while proc_alive "$p"; do
       [ $(( $(ms_now) - t_kill )) -lt $limit_ms ] || fail "d$round: worker $p alive $limit_ms ms after vswitchd died"
       sleep 0.01
     done

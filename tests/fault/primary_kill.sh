@@ -18,9 +18,7 @@ t0=$(date +%s%N)
 kill -KILL "$T_DAEMON_PID"
 wait "$T_DAEMON_PID" 2>/dev/null || true
 T_DAEMON_PID=""
-# Exited means gone or a zombie (its new parent may reap it late).
-alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-while alive "$worker"; do
+while proc_alive "$worker"; do
   [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt $limit_ms ] ||
     fail "worker $worker alive $limit_ms ms after the primary died"
   sleep 0.01

@@ -34,7 +34,7 @@ for round in 1 2 3; do
   check "round $round: old pid in the reply" "$(echo "$j" | json_get 'j["old_pid"]')" -eq "$old"
   new=$(echo "$j" | json_get 'j["new_pid"]')
   [ "$new" != "$old" ] && kill -0 "$new" || fail "round $round: no new worker process ($j)"
-  kill -0 "$old" 2>/dev/null && fail "round $round: the old worker $old still runs"
+  wait_gone 2 "round $round: the old worker $old" proc_alive "$old"
   log "round $round: worker $other replaced in $(echo "$j" | json_get 'round(j["ms"])') ms ($old -> $new)"
   sleep 0.5
 done

@@ -43,7 +43,7 @@ config_port "$cfg" 4
 reload_ok "replace vm3 by vm4"
 check "removed" "$(echo "$j" | json_get '",".join(j["removed"])')" = "$(vm_if 3)"
 check "added" "$(echo "$j" | json_get '",".join(j["added"])')" = "$(vm_if 4)"
-ip link show "$(vm_if 3)" >/dev/null 2>&1 && fail "vm3's TAP is still in the root namespace"
+wait_gone 5 "vm3's TAP in the root namespace" ip link show "$(vm_if 3)"
 ip netns list | grep -q "^$(vm_ns 3) " && fail "vm3's namespace (made by vswitchd) is still there"
 check "ports" "$(ctl --json show ports | json_get 'len(j["ports"])')" -eq 3
 ping_ok 4 2 3 || fail "vm4 cannot reach vm2"

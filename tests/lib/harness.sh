@@ -260,6 +260,8 @@ wait_gone() {
     sleep 0.02
   done
 }
+# proc_alive PID: PID runs (a zombie that its parent has not reaped yet does not count).
+proc_alive() { [ -r "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 # tap_gone VM [TIMEOUT_S]: waits until VM n's TAP netdev is gone (5 s by default).
 tap_gone() {
   wait_gone "${2:-5}" "TAP $(vm_if "$1") of vm$1" \
