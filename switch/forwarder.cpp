@@ -107,11 +107,13 @@ unsigned Forwarder::poll_once(const WorkerPlan& plan) {
     now(now_ns_, now_s_);
     const PortEntry& in = plan.table->ports[plan.entry_of_port[rx.port_id]];
     PortCounters& pc = counters_.ports[rx.port_id];
+    // Counted before dispatch, which hands each frame on (tx buffer, free) or changes it (a VLAN
+    // tag pushed or popped on a copy): the bytes are the frame's as the port delivered it.
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
     pc.rx_packets.add(n);
-    for (uint16_t i = 0; i < n; ++i) {
-      pc.rx_bytes.add(rte_pktmbuf_pkt_len(pkts[i]));
-      dispatch(plan, in, pkts[i]);
-    }
+    pc.rx_bytes.add(bytes);
+    for (uint16_t i = 0; i < n; ++i) dispatch(plan, in, pkts[i]);
     flush(plan.tx_queue);
   }
   return total;
@@ -247,14 +249,20 @@ void Forwarder::flush(uint16_t tx_queue) {
   for (uint16_t i = 0; i < pending_count_; ++i) {
     uint16_t port = pending_[i];
     TxBuffer& buf = tx_[port];
+    // The bytes are summed before the hand-over: an accepted mbuf is the driver's, which may
+    // complete and free it within the burst (net_rtap does), or prepend its own header to it.
+    // What the driver refused is still ours: its bytes come off again.
+    uint64_t bytes = 0;
+    for (uint16_t k = 0; k < buf.count; ++k) bytes += rte_pktmbuf_pkt_len(buf.pkts[k]);
     uint16_t sent = rte_eth_tx_burst(port, tx_queue, buf.pkts, buf.count);
     PortCounters& out = counters_.ports[port];
-    out.tx_packets.add(sent);
-    for (uint16_t k = 0; k < sent; ++k) out.tx_bytes.add(rte_pktmbuf_pkt_len(buf.pkts[k]));
     if (sent < buf.count) {
+      for (uint16_t k = sent; k < buf.count; ++k) bytes -= rte_pktmbuf_pkt_len(buf.pkts[k]);
       out.drops[static_cast<int>(DropReason::kTxFull)].add(buf.count - sent);
       rte_pktmbuf_free_bulk(buf.pkts + sent, buf.count - sent);
     }
+    out.tx_packets.add(sent);
+    out.tx_bytes.add(bytes);
     buf.count = 0;
   }
   pending_count_ = 0;
