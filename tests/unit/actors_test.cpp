@@ -132,6 +132,11 @@ datapath_actor::behavior_type fake_datapath(datapath_actor::pointer, DatapathLog
         return R"({"ok": true})";
       },
       [log](workers_atom, uint64_t mask) { log->masks.push_back(mask); },
+      [](netns_atom, const std::string&, bool, int32_t) {},
+      [](link_gone_atom, const std::string&) {},
+      [](reset_atom, const std::string&) -> std::string {
+        return R"({"ok": true, "recreated": []})";
+      },
       [](stop_atom) { return true; },
   };
 }
