@@ -81,11 +81,11 @@ caf::result<std::string> apply(config_actor::stateful_pointer<ConfigState> self,
               }
               std::string list;
               for (const auto& n : back) list += (list.empty() ? "" : ", ") + n.get<std::string>();
-              promise.deliver(json{{"ok", true},
-                                   {"summary", "no change; down ports re-created (" + list + ")"},
-                                   {"recreated", back},
-                                   {"ms", 0}}
-                                  .dump());
+              promise.deliver(json{
+                  {"ok", true},
+                  {"summary", "no change; down ports re-created (" + list + ")"},
+                  {"recreated", back},
+                  {"ms", 0}}.dump());
             },
             [promise, unchanged](const caf::error&) mutable { promise.deliver(unchanged); });
     return promise;

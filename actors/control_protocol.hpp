@@ -23,7 +23,16 @@ inline constexpr std::size_t kMaxControlRequest = 64 * 1024;
 inline constexpr std::size_t kMaxControlNesting = 16;  // arrays/objects inside each other
 
 struct ControlRequest {
-  enum class Cmd { kShow, kReload, kPortAdd, kPortDel, kPortReset, kWorkerRestart, kFdbFlush, kVersion };
+  enum class Cmd {
+    kShow,
+    kReload,
+    kPortAdd,
+    kPortDel,
+    kPortReset,
+    kWorkerRestart,
+    kFdbFlush,
+    kVersion
+  };
   Cmd cmd = Cmd::kVersion;
   std::string what;         // show
   std::string switch_name;  // show fdb, port add, fdb flush

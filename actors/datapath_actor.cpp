@@ -207,13 +207,24 @@ void take_down(DatapathState& st, const std::string& name, const std::string& co
   DatapathRefs& r = *st.refs;
   if (!r.ports.mark_down(name, code, reason)) return;
   std::fprintf(stderr, "vswitchd: port %s down: %s\n", name.c_str(), reason.c_str());
+  using steady = std::chrono::steady_clock;
+  const auto t0 = steady::now();
   r.ports.hide_port(name);
   const uint64_t gen = publish_topology(r, st.active_workers);
   for (int w : await_workers(r.mem, gen, std::chrono::milliseconds(2000)))
     std::fprintf(stderr, "vswitchd: worker %d did not confirm the new port table in 2 s\n", w);
+  const auto t1 = steady::now();
   if (const PortRuntime* p = r.ports.find(name)) r.fdb.flush_learned(-1, p->port_id, -1);
   r.ports.close_down_port(name, netdev_gone);
   publish_topology(r, st.active_workers);
+  const auto ms = [](steady::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  };
+  std::printf(
+      "vswitchd: port %s closed: out of the workers' table in %.1f ms, device closed in %.1f "
+      "ms\n",
+      name.c_str(), ms(t1 - t0), ms(steady::now() - t1));
+  std::fflush(stdout);
 }
 
 // Re-creates a down port; "" or why it stays down.

@@ -39,8 +39,9 @@ std::unique_ptr<InstanceLock> InstanceLock::acquire(const std::string& path, std
       close(fd);
       if (e == EWOULDBLOCK) {
         holder = read_lock_pid(path);
-        error = path + " is locked by " +
-                (holder ? "vswitchd pid " + std::to_string(holder) : std::string("another process"));
+        error =
+            path + " is locked by " +
+            (holder ? "vswitchd pid " + std::to_string(holder) : std::string("another process"));
       } else {
         error = "cannot lock " + path + ": " + std::strerror(e);
       }
@@ -55,8 +56,8 @@ std::unique_ptr<InstanceLock> InstanceLock::acquire(const std::string& path, std
     pid_t old = read_lock_pid(path);
     if (old > 0 && old != getpid()) stale_pid = old;
     const std::string text = std::to_string(getpid()) + "\n";
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, text.data(), text.size(), 0) !=
-                                     static_cast<ssize_t>(text.size())) {
+    if (ftruncate(fd, 0) != 0 ||
+        pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
       error = "cannot write " + path + ": " + std::strerror(errno);
       close(fd);
       return nullptr;

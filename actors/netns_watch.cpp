@@ -178,9 +178,9 @@ void NetnsWatcher::read_netlink() {
       int attrlen = static_cast<int>(nh->nlmsg_len) - static_cast<int>(NLMSG_LENGTH(sizeof(*ifi)));
       for (auto* rta = IFLA_RTA(ifi); RTA_OK(rta, attrlen); rta = RTA_NEXT(rta, attrlen)) {
         if (rta->rta_type != IFLA_IFNAME) continue;
-        h_.link_deleted(std::string(static_cast<const char*>(RTA_DATA(rta)),
-                                    strnlen(static_cast<const char*>(RTA_DATA(rta)),
-                                            RTA_PAYLOAD(rta))));
+        h_.link_deleted(
+            std::string(static_cast<const char*>(RTA_DATA(rta)),
+                        strnlen(static_cast<const char*>(RTA_DATA(rta)), RTA_PAYLOAD(rta))));
       }
     }
   }

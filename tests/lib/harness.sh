@@ -369,12 +369,9 @@ netns_holders() {
   local ino=$1 pid
   shift
   for pid in "$@"; do
-    for t in /proc/"$pid"/task/*; do
-      [ "$(stat -L -c %i "$t/ns/net" 2>/dev/null)" = "$ino" ] && echo "pid $pid thread ${t##*/} is inside"
-    done
-    for fd in /proc/"$pid"/fd/*; do
-      [ "$(readlink "$fd" 2>/dev/null)" = "net:[$ino]" ] && echo "pid $pid holds it open as fd ${fd##*/}"
-    done
+    stat -L -c '%i %n' /proc/"$pid"/task/*/ns/net 2>/dev/null |
+      awk -v ino="$ino" -v pid="$pid" '$1 == ino { print "pid " pid ": " $2 " is inside" }'
+    find /proc/"$pid"/fd -lname "net:\[$ino\]" -printf "pid $pid holds it open as fd %f\n" 2>/dev/null
   done
   return 0
 }
