@@ -163,19 +163,35 @@ bool PortManager::mark_down(const std::string& name, const std::string& code,
 }
 
 void PortManager::close_down_port(const std::string& name, bool netdev_gone) {
-  auto guard = lock();
-  PortRuntime* p = find_mutable(name);
-  if (!p) return;
-  const bool owned = p->netns_created;
+  // Readers skip a port that is not started: once it is marked so (under the lock), the slow part
+  // (DPDK's hot-unplug, which waits for every worker) runs without the lock, so a scrape or the
+  // FDB service is not held up while a port closes. Only this thread changes the list.
+  PortRuntime closing;
+  bool owned = false;
+  {
+    auto guard = lock();
+    PortRuntime* p = find_mutable(name);
+    if (!p) return;
+    closing = *p;
+    owned = p->netns_created;
+    p->started = false;
+    p->created = false;
+    p->vm = VmAttachment{};
+    p->in_netns = false;
+    p->netns_created = false;
+    p->netns_ino = 0;
+  }
   // The netdev went with its namespace: there is nothing to move back, and the namespace (gone,
   // or a new one of that name made by someone else) is not ours to delete any more. On a reset
   // the namespace stays for the port to be re-created in.
-  if (netdev_gone) p->in_netns = false;
-  p->netns_created = false;
-  destroy_port(*p);
-  p->netns_created = owned && !netdev_gone;
-  p->hidden = false;  // not started: left out of the table until it is re-created
-  p->netns_ino = 0;
+  if (netdev_gone) closing.in_netns = false;
+  closing.netns_created = false;
+  destroy_port(closing);
+  auto guard = lock();
+  if (PortRuntime* p = find_mutable(name)) {
+    p->netns_created = owned && !netdev_gone;
+    p->hidden = false;  // not started: left out of the table until it is re-created
+  }
 }
 
 std::string PortManager::revive(const std::string& name) {
