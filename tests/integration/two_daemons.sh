@@ -11,6 +11,7 @@ B_PID=""
 # The second daemon's leftovers, then the harness's clean-up.
 cleanup_b() {
   local rc=$?
+  set +e
   [ -n "$B_PID" ] && kill -KILL "$B_PID" 2>/dev/null
   pkill -KILL -f -- "--file-prefix=${B_PREFIX}( |$)" 2>/dev/null
   rm -f /dev/hugepages/"${B_PREFIX}"map_* 2>/dev/null
