@@ -66,7 +66,29 @@ caf::result<std::string> apply(config_actor::stateful_pointer<ConfigState> self,
     st.stats->succeeded.fetch_add(1, std::memory_order_relaxed);
     st.stats->last_success_unix.store(unix_now());
     st.stats->last_ok.store(true);
-    return json{{"ok", true}, {"summary", "no change"}, {"ms", 0}}.dump();
+    const std::string unchanged = json{{"ok", true}, {"summary", "no change"}, {"ms", 0}}.dump();
+    if (what.rfind("reload", 0) != 0) return unchanged;
+    // A reload also re-creates the ports that are down (their namespace came back, say).
+    auto promise = self->make_response_promise<std::string>();
+    self->request(st.datapath, std::chrono::seconds(120), reset_atom::value, std::string())
+        .await(
+            [promise, unchanged](const std::string& r) mutable {
+              json j = json::parse(r, nullptr, false);
+              json back = j.is_object() ? j.value("recreated", json::array()) : json::array();
+              if (back.empty()) {
+                promise.deliver(unchanged);
+                return;
+              }
+              std::string list;
+              for (const auto& n : back) list += (list.empty() ? "" : ", ") + n.get<std::string>();
+              promise.deliver(json{
+                  {"ok", true},
+                  {"summary", "no change; down ports re-created (" + list + ")"},
+                  {"recreated", back},
+                  {"ms", 0}}.dump());
+            },
+            [promise, unchanged](const caf::error&) mutable { promise.deliver(unchanged); });
+    return promise;
   }
   auto promise = self->make_response_promise<std::string>();
   auto shared_diff = std::make_shared<const config::ConfigDiff>(std::move(*diff));

@@ -73,6 +73,7 @@ std::optional<Cmd> command(const std::string& name) {
                                                           {"reload", Cmd::kReload},
                                                           {"port_add", Cmd::kPortAdd},
                                                           {"port_del", Cmd::kPortDel},
+                                                          {"port_reset", Cmd::kPortReset},
                                                           {"worker_restart", Cmd::kWorkerRestart},
                                                           {"fdb_flush", Cmd::kFdbFlush},
                                                           {"version", Cmd::kVersion}};
@@ -104,6 +105,10 @@ bool parse_body(const json& j, ControlRequest& r, std::string& error) {
     case Cmd::kPortDel:
       if (!field(j, "port", r.port, error)) return false;
       if (r.port.empty()) error = "port_del needs \"port\" (a name)";
+      return error.empty();
+    case Cmd::kPortReset:
+      if (!field(j, "port", r.port, error)) return false;
+      if (r.port.empty()) error = "port_reset needs \"port\" (a name)";
       return error.empty();
     case Cmd::kWorkerRestart:
       if (!field(j, "worker", r.worker, error)) return false;

@@ -6,6 +6,7 @@
 //   {"cmd": "reload"}
 //   {"cmd": "port_add", "switch": "sw0", "port": {"name": "vm3", ...}}   keys as in the file
 //   {"cmd": "port_del", "port": "vm3"}
+//   {"cmd": "port_reset", "port": "vm3"}        close and re-create the port (in its namespace)
 //   {"cmd": "worker_restart", "worker": 0}
 //   {"cmd": "fdb_flush", "switch": "sw0", "port": "vm1", "vlan": 10}    filters optional
 //   {"cmd": "version"}
@@ -22,11 +23,20 @@ inline constexpr std::size_t kMaxControlRequest = 64 * 1024;
 inline constexpr std::size_t kMaxControlNesting = 16;  // arrays/objects inside each other
 
 struct ControlRequest {
-  enum class Cmd { kShow, kReload, kPortAdd, kPortDel, kWorkerRestart, kFdbFlush, kVersion };
+  enum class Cmd {
+    kShow,
+    kReload,
+    kPortAdd,
+    kPortDel,
+    kPortReset,
+    kWorkerRestart,
+    kFdbFlush,
+    kVersion
+  };
   Cmd cmd = Cmd::kVersion;
   std::string what;         // show
   std::string switch_name;  // show fdb, port add, fdb flush
-  std::string port;         // port del, fdb flush: a name; port add: the port as JSON text
+  std::string port;         // port del/reset, fdb flush: a name; port add: the port as JSON text
   std::string mac;          // show fdb: lower-case aa:bb:cc:dd:ee:ff
   int vlan = -1;            // show fdb, fdb flush; -1 = any
   int worker = -1;          // worker restart

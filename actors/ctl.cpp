@@ -48,6 +48,8 @@ constexpr const char* kHelp =
     "                                 add a port now (not written to the file: the next\n"
     "                                 reload returns to the file)\n"
     "  port del NAME                  remove a port now (same caveat)\n"
+    "  port reset NAME                close the port and create it again, in its namespace\n"
+    "                                 (a port that is down comes back once that exists)\n"
     "  fdb flush [--switch S] [--port P] [--vlan V]\n"
     "                                 forget learned MACs (static ones stay)\n"
     "  reload                         re-read vswitch.toml and apply the difference (as SIGHUP)\n"
@@ -198,12 +200,18 @@ void print_show(const std::string& what, const json& reply) {
                         {"MAC", "mac"},
                         {"NETNS", "netns"},
                         {"VM", "vm_side"},
+                        {"STATE", "state"},
                         {"LINK", "link_up"},
                         {"VLANS", "vlans"},
                         {"RX", "rx_packets"},
                         {"TX", "tx_packets"},
                         {"DROPS", "switch_drops"},
                         {"DRV_DROPS", "driver_drops"}});
+    // Why a port is down, in full (the table would be too wide).
+    for (const json& p : shown)
+      if (p.value("state", "up") == "down")
+        std::printf("%s is down: %s\n", p.value("name", "?").c_str(),
+                    p.value("reason", std::string("?")).c_str());
   } else if (what == "queues") {
     print_table(rows, {{"PORT", "port"},
                        {"QUEUE", "queue"},
@@ -234,6 +242,9 @@ void print_human(const json& request, const json& reply) {
   } else if (cmd == "reload" || cmd == "port_add" || cmd == "port_del") {
     std::printf("applied in %.1f ms: %s\n", reply.value("ms", 0.0),
                 reply.value("summary", std::string("done")).c_str());
+  } else if (cmd == "port_reset") {
+    std::printf("port %s re-created in %.1f ms (it was %s)\n", reply.value("port", "?").c_str(),
+                reply.value("ms", 0.0), reply.value("was", std::string("?")).c_str());
   } else if (cmd == "worker_restart") {
     if (reply.contains("old_pid"))
       std::printf("worker %d replaced: pid %d -> %d in %.1f ms\n", reply.value("worker", -1),
@@ -342,6 +353,8 @@ std::optional<json> build_request(const Args& a, std::string& error) {
   }
   if (cmd == "port" && a.size() == 3 && a[1] == "del")
     return json{{"cmd", "port_del"}, {"port", a[2]}};
+  if (cmd == "port" && a.size() == 3 && a[1] == "reset")
+    return json{{"cmd", "port_reset"}, {"port", a[2]}};
   if (cmd == "port" && a.size() >= 4 && a[1] == "add") {
     json port{{"name", a[3]}};
     if (!a.options(4,

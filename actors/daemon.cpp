@@ -27,7 +27,9 @@
 #include "actors/dpdk_locks.hpp"
 #include "actors/eal.hpp"
 #include "actors/fdb_service.hpp"
+#include "actors/instance_lock.hpp"
 #include "actors/metrics.hpp"
+#include "actors/netns_watch.hpp"
 #include "actors/port_manager.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/supervisor_actor.hpp"
@@ -134,16 +136,54 @@ std::vector<int> choose_worker_cpus(const config::DaemonConfig& d) {
   return cpus;
 }
 
-class PidFile {
- public:
-  explicit PidFile(std::string path) : path_(std::move(path)) {
-    std::ofstream(path_) << getpid() << "\n";
-  }
-  ~PidFile() { std::remove(path_.c_str()); }
-
- private:
-  std::string path_;
+// One daemon per runtime directory and per control socket (instance_lock.hpp): the pid file and
+// a lock file beside the socket stay locked while vswitchd runs. Refuses, naming the holder, when
+// another vswitchd has either; takes over files left by a daemon that was killed.
+struct InstanceLocks {
+  std::unique_ptr<InstanceLock> pid_file, socket;
 };
+
+bool lock_instance(const config::DaemonConfig& d, InstanceLocks& out) {
+  const std::string pid_path = d.runtime_dir + "/vswitchd.pid";
+  const std::string sock = d.control_socket_path();
+  const std::string sock_lock = sock + ".lock";
+  std::string err;
+  pid_t holder = 0, stale = 0;
+  out.pid_file = InstanceLock::acquire(pid_path, err, holder, stale);
+  if (!out.pid_file) {
+    if (holder)
+      std::fprintf(stderr,
+                   "vswitchd: another vswitchd (pid %d) runs with runtime_dir %s (it holds %s); "
+                   "nothing was started. Stop it first (`kill %d`, or `scripts/run.sh stop "
+                   "ITS_CONFIG`), or give this daemon its own [daemon] runtime_dir, file_prefix, "
+                   "control_socket and metrics_listen\n",
+                   holder, d.runtime_dir.c_str(), pid_path.c_str(), holder);
+    else
+      std::fprintf(stderr, "vswitchd: %s; nothing was started\n", err.c_str());
+    return false;
+  }
+  if (stale)
+    std::printf("vswitchd: %s named pid %d, which is gone (killed?): taken over\n",
+                pid_path.c_str(), stale);
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(sock).parent_path(), ec);
+  out.socket = InstanceLock::acquire(sock_lock, err, holder, stale);
+  if (!out.socket) {
+    if (holder)
+      std::fprintf(stderr,
+                   "vswitchd: the control socket %s belongs to another vswitchd (pid %d, which "
+                   "holds %s); nothing was started. Stop it first (`kill %d`), or set another "
+                   "[daemon] control_socket (and runtime_dir, file_prefix, metrics_listen)\n",
+                   sock.c_str(), holder, sock_lock.c_str(), holder);
+    else
+      std::fprintf(stderr, "vswitchd: %s; nothing was started\n", err.c_str());
+    return false;
+  }
+  if (stale && access(sock.c_str(), F_OK) == 0)
+    std::printf("vswitchd: control socket %s was left by pid %d, which is gone: taken over\n",
+                sock.c_str(), stale);
+  return true;
+}
 
 // Blocks the stop signals in every thread (EAL and metrics threads inherit the mask) and returns
 // a signalfd that the event loop reads them from.
@@ -266,6 +306,9 @@ std::string handle_control(caf::actor_system& sys, const ControlRequest& req,
     case Cmd::kPortDel:
       self->request(cfg_actor, timeout, port_del_atom::value, req.port).receive(keep, on_error);
       return reply;
+    case Cmd::kPortReset:
+      self->request(datapath, timeout, reset_atom::value, req.port).receive(keep, on_error);
+      return reply;
     case Cmd::kWorkerRestart:
       self->request(supervisor, timeout, restart_atom::value, static_cast<int32_t>(req.worker))
           .receive(keep, on_error);
@@ -385,6 +428,20 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   MetricsExporter metrics(dp.mem, *dp.ports, workers);
   metrics.add_collectable(fdb.collector());
   metrics.add_collectable(locks.collector());
+  metrics.add_collectable(port_state_collector(*dp.ports));
+  // Namespaces and netdevs that go away or come back: events become datapath messages.
+  NetnsWatcher netns_watch(NetnsWatcher::Handlers{
+      [datapath](const std::string& netns, bool present) {
+        caf::anon_send(datapath, netns_atom::value, netns, present, int32_t{0});
+      },
+      [datapath](const std::string& ifname) {
+        caf::anon_send(datapath, link_gone_atom::value, ifname);
+      }});
+  if (std::string err = netns_watch.start(); !err.empty())
+    std::fprintf(stderr,
+                 "vswitchd: warning: ports whose namespace or netdev goes away will not be "
+                 "noticed: %s\n",
+                 err.c_str());
   locks.start();
   metrics.set_reload_stats(&reload_stats);
   ControlServer control(d.control_socket_path(), [&](const ControlRequest& req) {
@@ -417,6 +474,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
     rc = 0;
   }
   control.stop();
+  netns_watch.stop();
   {
     caf::scoped_actor self{sys};
     self->request(supervisor, caf::infinite, stop_atom::value)
@@ -505,8 +563,9 @@ int run_daemon(int argc, char** argv) {
                  cfg.daemon.runtime_dir.c_str(), ec.message().c_str());
     return 1;
   }
+  InstanceLocks instance;
+  if (!lock_instance(cfg.daemon, instance)) return 1;
   int sigfd = block_signals_into_fd();
-  PidFile pid_file(cfg.daemon.runtime_dir + "/vswitchd.pid");
   int rc = serve(cfg, args, sigfd);
   close(sigfd);
   return rc;

@@ -2,12 +2,16 @@
 
 #include <rte_ethdev.h>
 
+#include <net/if.h>
+
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "actors/datapath_memory.hpp"
 #include "actors/fdb_service.hpp"
+#include "actors/netns.hpp"
 #include "actors/port_manager.hpp"
 #include "switch/l2.hpp"
 
@@ -81,6 +85,9 @@ json show_ports(const DatapathRefs& r) {
         {"mac", mac_text(mac_from_bytes(mac.addr_bytes))},
         {"netns", p.cfg.netns},
         {"link_up", link.link_status == RTE_ETH_LINK_UP},
+        {"state", p.down ? "down" : "up"},
+        {"reason", p.down_reason},
+        {"recreated", p.recreated},
         {"vlan_mode", p.cfg.vlan_mode},
         {"rx_packets", rx},
         {"tx_packets", tx},
@@ -191,6 +198,121 @@ std::string apply_diff(DatapathState& st, const config::ConfigDiff& d) {
   return errors;
 }
 
+// A port whose netdev or namespace went away leaves the forwarding: marked down at once (show,
+// metrics), left out of the table, its learned MACs flushed (frames for them are then unknown
+// unicast, flooded to the other ports or counted as no_destination drops), its device closed in
+// vswitchd and every worker, so that nothing of the switch's holds its namespace any more.
+void take_down(DatapathState& st, const std::string& name, const std::string& code,
+               const std::string& reason, bool netdev_gone) {
+  DatapathRefs& r = *st.refs;
+  if (!r.ports.mark_down(name, code, reason)) return;
+  std::fprintf(stderr, "vswitchd: port %s down: %s\n", name.c_str(), reason.c_str());
+  using steady = std::chrono::steady_clock;
+  const auto t0 = steady::now();
+  r.ports.hide_port(name);
+  const uint64_t gen = publish_topology(r, st.active_workers);
+  for (int w : await_workers(r.mem, gen, std::chrono::milliseconds(2000)))
+    std::fprintf(stderr, "vswitchd: worker %d did not confirm the new port table in 2 s\n", w);
+  const auto t1 = steady::now();
+  if (const PortRuntime* p = r.ports.find(name)) r.fdb.flush_learned(-1, p->port_id, -1);
+  r.ports.close_down_port(name, netdev_gone);
+  publish_topology(r, st.active_workers);
+  const auto ms = [](steady::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
+  };
+  std::printf(
+      "vswitchd: port %s closed: out of the workers' table in %.1f ms, device closed in %.1f "
+      "ms\n",
+      name.c_str(), ms(t1 - t0), ms(steady::now() - t1));
+  std::fflush(stdout);
+}
+
+// Re-creates a down port; "" or why it stays down.
+std::string bring_back(DatapathState& st, const std::string& name, const std::string& why) {
+  DatapathRefs& r = *st.refs;
+  std::string err = r.ports.revive(name);
+  if (err.empty()) {
+    publish_topology(r, st.active_workers);
+    std::printf("vswitchd: port %s up again: re-created (%s)\n", name.c_str(), why.c_str());
+    std::fflush(stdout);
+  } else {
+    std::fprintf(stderr, "vswitchd: port %s stays down: %s\n", name.c_str(), err.c_str());
+  }
+  return err;
+}
+
+std::vector<std::string> port_names(const DatapathRefs& r,
+                                    const std::function<bool(const PortRuntime&)>& pick) {
+  std::vector<std::string> out;
+  for (const PortRuntime& p : r.ports.ports())
+    if (pick(p)) out.push_back(p.cfg.name);
+  return out;
+}
+
+// Every down port whose namespace (if it has one) exists again: after a reload or another change.
+json revive_all(DatapathState& st, const std::string& why) {
+  json back = json::array(), down = json::array();
+  for (const std::string& name :
+       port_names(*st.refs, [](const PortRuntime& p) { return p.down; })) {
+    if (bring_back(st, name, why).empty()) {
+      back.push_back(name);
+    } else if (const PortRuntime* p = st.refs->ports.find(name)) {
+      down.push_back({{"name", name}, {"reason", p->down_reason}});
+    }
+  }
+  return json{{"ok", true}, {"recreated", back}, {"down", down}};
+}
+
+// Namespace `netns` appeared or went away: ports in it whose namespace is not the one they were
+// made in go down; down ports come back once a namespace of that name is mounted.
+bool on_netns(DatapathState& st, const std::string& netns, bool present) {
+  DatapathRefs& r = *st.refs;
+  bool waiting = false;
+  for (const std::string& name : port_names(
+           r, [&netns](const PortRuntime& p) { return !netns.empty() && p.cfg.netns == netns; })) {
+    const uint64_t ino = netns_inode(netns);
+    const PortRuntime* p = r.ports.find(name);
+    if (p && !p->down && p->netns_ino != 0 && p->netns_ino != ino)
+      take_down(st, name, "netns_deleted",
+                "namespace " + netns + " was deleted" +
+                    (ino ? " (a new one of that name exists already)" : ""),
+                true);
+    p = r.ports.find(name);
+    if (p && p->down && ino != 0)
+      bring_back(st, name, "namespace " + netns + " is back");
+    else if (p && p->down && present && ino == 0)
+      waiting = true;  // the file is there, the namespace not mounted on it yet
+  }
+  return waiting;
+}
+
+// A netdev left vswitchd's namespace: ports whose netdev should be here and is gone go down.
+void on_link_gone(DatapathState& st, const std::string& ifname) {
+  for (const std::string& name : port_names(*st.refs, [&ifname](const PortRuntime& p) {
+         return p.started && !p.down && p.cfg.netns.empty() &&
+                (ifname.empty() || p.cfg.name == ifname);
+       })) {
+    if (if_nametoindex(name.c_str()) != 0) continue;  // deleted and made again (our own reset)
+    take_down(st, name, "netdev_deleted", "netdev " + name + " was deleted", true);
+  }
+}
+
+std::string reset_port(DatapathState& st, const std::string& name) {
+  DatapathRefs& r = *st.refs;
+  if (name.empty()) return revive_all(st, "reload").dump();
+  const auto t0 = std::chrono::steady_clock::now();
+  const PortRuntime* p = r.ports.find(name);
+  if (!p) return json{{"ok", false}, {"error", "no port named " + name}}.dump();
+  const bool was_down = p->down;
+  if (!was_down) take_down(st, name, "reset", "reset by vswitchctl", false);
+  if (std::string err = bring_back(st, name, "port reset"); !err.empty())
+    return json{{"ok", false}, {"error", "port reset " + name + ": the port stays down: " + err}}
+        .dump();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return json{{"ok", true}, {"port", name}, {"was", was_down ? "down" : "up"}, {"ms", ms}}.dump();
+}
+
 }  // namespace
 
 uint64_t publish_topology(DatapathRefs& refs, uint64_t active_workers) {
@@ -221,7 +343,12 @@ datapath_actor::behavior_type datapath_behavior(
     datapath_actor::stateful_pointer<DatapathState> self, DatapathRefs* refs) {
   self->state.refs = refs;
   return {
-      [self](apply_atom, DiffPtr diff) -> std::string { return apply_diff(self->state, *diff); },
+      [self](apply_atom, DiffPtr diff) -> std::string {
+        std::string err = apply_diff(self->state, *diff);
+        // A change of the configuration also re-creates the ports that are down, where it can.
+        revive_all(self->state, "configuration applied");
+        return err;
+      },
       [self](show_atom, const std::string& what, const std::string& filters) -> std::string {
         const DatapathRefs& r = *self->state.refs;
         try {
@@ -246,6 +373,16 @@ datapath_actor::behavior_type datapath_behavior(
       [self](workers_atom, uint64_t active) {
         self->state.active_workers = active;
         publish_topology(*self->state.refs, active);
+      },
+      [self](netns_atom, const std::string& netns, bool present, int32_t attempt) {
+        // `ip netns add` creates the file, then mounts the namespace on it: look again shortly.
+        if (on_netns(self->state, netns, present) && attempt < 100)
+          self->delayed_send(self, std::chrono::milliseconds(20), netns_atom::value, netns, present,
+                             attempt + 1);
+      },
+      [self](link_gone_atom, const std::string& ifname) { on_link_gone(self->state, ifname); },
+      [self](reset_atom, const std::string& name) -> std::string {
+        return reset_port(self->state, name);
       },
       [self](stop_atom) {
         self->state.refs->ports.destroy_all();

@@ -38,6 +38,9 @@ using workers_atom = caf::atom_constant<caf::atom("workers")>;
 using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
 using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
+using netns_atom = caf::atom_constant<caf::atom("netns")>;
+using link_gone_atom = caf::atom_constant<caf::atom("link_gone")>;
+using reset_atom = caf::atom_constant<caf::atom("reset")>;
 
 // Ports and the port/queue table.
 using datapath_actor = caf::typed_actor<
@@ -48,6 +51,14 @@ using datapath_actor = caf::typed_actor<
     caf::replies_to<show_atom, std::string, std::string>::with<std::string>,
     // The workers that may poll queues (bit w = worker w), after one was given up or revived.
     caf::reacts_to<workers_atom, uint64_t>,
+    // Namespace NAME appeared (true) or went away (false) under /run/netns (netns watcher); the
+    // int is the retry count while a new namespace file is not mounted yet.
+    caf::reacts_to<netns_atom, std::string, bool, int32_t>,
+    // Netdev NAME was deleted from vswitchd's namespace (netns watcher); "" = events were lost.
+    caf::reacts_to<link_gone_atom, std::string>,
+    // `port reset NAME`: closes and re-creates the port; "" = every port that is down (reload).
+    // Replies JSON.
+    caf::replies_to<reset_atom, std::string>::with<std::string>,
     // Closes every port (shutdown).
     caf::replies_to<stop_atom>::with<bool>>;
 

@@ -61,27 +61,20 @@ const double g_process_start = unix_now();
 
 // Link state of netdevs that live in other network namespaces. DPDK's net_tap asks the kernel
 // with an ioctl on a socket of vswitchd's own namespace, so once the port's netdev has moved into
-// a VM's namespace it always reads "down". This keeps one datagram socket per namespace, made by
-// a short-lived thread that joins the namespace (setns affects only the calling thread), and asks
-// SIOCGIFFLAGS through it: up = IFF_UP and IFF_RUNNING, net_tap's own rule.
+// a VM's namespace it always reads "down". This makes a datagram socket in the namespace with a
+// short-lived thread that joins it (setns affects only the calling thread), asks SIOCGIFFLAGS
+// through it (up = IFF_UP and IFF_RUNNING, net_tap's own rule) and closes it: a socket kept would
+// keep the namespace alive after `ip netns del` (docs/vms.md, "What vswitchd holds").
 class NetnsLinkProbe {
  public:
-  ~NetnsLinkProbe() {
-    for (auto& [name, fd] : sockets_)
-      if (fd >= 0) close(fd);
-  }
-
   std::optional<bool> link_up(const std::string& netns, const std::string& ifname) {
-    std::lock_guard lock(mu_);
-    auto it = sockets_.find(netns);
-    if (it == sockets_.end() || it->second < 0) {
-      int fd = socket_in(netns);
-      if (fd < 0) return std::nullopt;
-      it = sockets_.insert_or_assign(netns, fd).first;
-    }
+    int fd = socket_in(netns);
+    if (fd < 0) return std::nullopt;
     ifreq ifr{};
     std::snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname.c_str());
-    if (ioctl(it->second, SIOCGIFFLAGS, &ifr) != 0) return std::nullopt;
+    const int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    close(fd);
+    if (rc != 0) return std::nullopt;
     return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
   }
 
@@ -97,9 +90,6 @@ class NetnsLinkProbe {
     t.join();
     return result;
   }
-
-  std::mutex mu_;
-  std::map<std::string, int> sockets_;  // netns name -> socket in it (keeps the netns alive)
 };
 
 void add_sample(MetricFamily& fam, Labels labels, double value) {

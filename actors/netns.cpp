@@ -1,6 +1,7 @@
 #include "actors/netns.hpp"
 
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "actors/command.hpp"
@@ -39,6 +40,17 @@ NetnsError configure_link(const std::string& ifname, const std::string& netns,
 bool netns_exists(const std::string& name) {
   struct stat st;
   return stat(("/run/netns/" + name).c_str(), &st) == 0;
+}
+
+uint64_t netns_inode(const std::string& name) {
+  constexpr unsigned long kNsfsMagic = 0x6e736673;  // NSFS_MAGIC
+  const std::string path = "/run/netns/" + name;
+  struct statfs fs;
+  struct stat st;
+  if (statfs(path.c_str(), &fs) != 0 || static_cast<unsigned long>(fs.f_type) != kNsfsMagic)
+    return 0;
+  if (stat(path.c_str(), &st) != 0) return 0;
+  return st.st_ino;
 }
 
 NetnsError netns_ensure(const std::string& name, bool& created) {

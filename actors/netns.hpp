@@ -1,6 +1,7 @@
 // Moves a port's netdev into a named network namespace and configures it there: the container
 // attachment mode, and how the demo and the tests give each "VM" its NIC. Uses iproute2.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,10 @@ struct NetnsError {
 };
 
 bool netns_exists(const std::string& name);
+// The inode of the namespace mounted on /run/netns/<name> (it identifies the namespace, as
+// /proc/PID/ns/net shows it); 0 when there is none, or the file is not mounted yet (`ip netns
+// add` creates the file, then bind-mounts the namespace onto it).
+uint64_t netns_inode(const std::string& name);
 // Creates /run/netns/<name> unless it exists; `created` tells whether this call made it.
 NetnsError netns_ensure(const std::string& name, bool& created);
 NetnsError netns_delete(const std::string& name);

@@ -87,6 +87,7 @@ std::string PortManager::bring_up(PortRuntime& port) {
   if (err.empty()) err = configure_and_start(port);
   if (err.empty()) err = attach_netdev(port);
   if (err.empty()) err = attach_vm_side(port);
+  if (err.empty() && !port.cfg.netns.empty()) port.netns_ino = netns_inode(port.cfg.netns);
   return err;
 }
 
@@ -141,6 +142,98 @@ bool PortManager::hide_port(const std::string& name) {
     return true;
   }
   return false;
+}
+
+PortRuntime* PortManager::find_mutable(const std::string& name) {
+  for (PortRuntime& p : ports_)
+    if (p.cfg.name == name) return &p;
+  return nullptr;
+}
+
+bool PortManager::mark_down(const std::string& name, const std::string& code,
+                            const std::string& reason) {
+  auto guard = lock();
+  PortRuntime* p = find_mutable(name);
+  if (!p) return false;
+  p->down = true;
+  p->down_code = code;
+  p->down_reason = reason;
+  ++p->down_events[code];
+  return true;
+}
+
+void PortManager::close_down_port(const std::string& name, bool netdev_gone) {
+  // Readers skip a port that is not started: once it is marked so (under the lock), the slow part
+  // (DPDK's hot-unplug, which waits for every worker) runs without the lock, so a scrape or the
+  // FDB service is not held up while a port closes. Only this thread changes the list.
+  PortRuntime closing;
+  bool owned = false;
+  {
+    auto guard = lock();
+    PortRuntime* p = find_mutable(name);
+    if (!p) return;
+    closing = *p;
+    owned = p->netns_created;
+    p->started = false;
+    p->created = false;
+    p->vm = VmAttachment{};
+    p->in_netns = false;
+    p->netns_created = false;
+    p->netns_ino = 0;
+  }
+  // The netdev went with its namespace: there is nothing to move back, and the namespace (gone,
+  // or a new one of that name made by someone else) is not ours to delete any more. On a reset
+  // the namespace stays for the port to be re-created in.
+  if (netdev_gone) closing.in_netns = false;
+  closing.netns_created = false;
+  destroy_port(closing);
+  auto guard = lock();
+  if (PortRuntime* p = find_mutable(name)) {
+    p->netns_created = owned && !netdev_gone;
+    p->hidden = false;  // not started: left out of the table until it is re-created
+  }
+}
+
+std::string PortManager::revive(const std::string& name) {
+  PortRuntime copy;
+  {
+    auto guard = lock();
+    const PortRuntime* p = find(name);
+    if (!p) return "no port named " + name;
+    if (!p->down) return {};
+    copy = *p;
+  }
+  std::string err;
+  if (!copy.cfg.netns.empty() && netns_inode(copy.cfg.netns) == 0)
+    err = port_error(copy, "namespace " + copy.cfg.netns +
+                               " does not exist (is its container stopped?); the port comes "
+                               "back by itself when the namespace is created again (`ip netns "
+                               "add " +
+                               copy.cfg.netns + "`)");
+  const bool owned = copy.netns_created;
+  if (err.empty()) err = bring_up(copy);
+  copy.netns_created = copy.netns_created || owned;
+  auto guard = lock();
+  PortRuntime* p = find_mutable(name);
+  if (!p) {
+    destroy_port(copy);
+    return "port " + name + " was removed meanwhile";
+  }
+  if (!err.empty()) {
+    copy.netns_created = false;  // the namespace stays (not ours to delete here)
+    destroy_port(copy);          // leaves nothing half made
+    p->down_code = "reset_failed";
+    p->down_reason = err;
+    ++p->down_events["reset_failed"];
+    return err;
+  }
+  copy.down = false;
+  copy.down_code.clear();
+  copy.down_reason.clear();
+  copy.hidden = false;
+  ++copy.recreated;
+  *p = std::move(copy);
+  return {};
 }
 
 const PortRuntime* PortManager::find(const std::string& name) const {

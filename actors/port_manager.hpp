@@ -2,6 +2,7 @@
 // The primary owns every port; workers only attach to them.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -27,6 +28,15 @@ struct PortRuntime {
   bool in_netns = false;       // the netdev currently lives in cfg.netns
   bool hidden = false;         // being removed: left out of the published table
   VmAttachment vm;             // the VM's macvtap or paired TAP, if the port has a vm table
+  uint64_t netns_ino = 0;      // the namespace the netdev went into (its nsfs inode), or 0
+  // Down: the port's netdev or namespace went away (or a reset failed). The DPDK device is
+  // closed, the port is out of the published table; the entry stays so that the port can be
+  // re-created when its namespace comes back, on `port reset` or on reload.
+  bool down = false;
+  std::string down_code;    // netns_deleted, netdev_deleted, reset_failed (metric label)
+  std::string down_reason;  // for `show ports` and the log
+  std::map<std::string, uint64_t> down_events;  // by code, since start
+  uint64_t recreated = 0;                       // times the port came back
 };
 
 // Descriptors per rx queue. net_tap keeps one mbuf posted per descriptor, so every rx queue holds
@@ -64,6 +74,13 @@ class PortManager {
   bool retag_port(const config::PortConfig& port);
   // Leaves the port out of the next published table (the first step of removing it).
   bool hide_port(const std::string& name);
+  // Marks the port down with a reason (visible at once), then closes its DPDK device; the entry
+  // stays. `netdev_gone`: the netdev went away with its namespace, so nothing is moved back and
+  // the namespace is not ours to delete any more. Call after hide_port and the table's publish.
+  bool mark_down(const std::string& name, const std::string& code, const std::string& reason);
+  void close_down_port(const std::string& name, bool netdev_gone);
+  // Re-creates a down port in place; "" or why not (then it stays down, with that reason).
+  std::string revive(const std::string& name);
 
   // The port/queue table to publish: every rx queue of every port gets an active worker (round
   // robin over the workers not given up; a multi-queue TAP hashes flows over all its queues, so
@@ -90,6 +107,7 @@ class PortManager {
   std::string configure_and_start(PortRuntime& port);
   std::string attach_netdev(PortRuntime& port);
   std::string attach_vm_side(PortRuntime& port);
+  PortRuntime* find_mutable(const std::string& name);
   void destroy_port(PortRuntime& port);
 
   const config::Config cfg_;  // as started: the switches (reload cannot change them)

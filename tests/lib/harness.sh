@@ -392,3 +392,27 @@ hot_queue_workers() {
 # hot_queue_worker PORT: the worker polling the witness's flow (the rx queue of PORT that carried
 # most frames during the next second).
 hot_queue_worker() { hot_queue_workers 1 "$1" | awk '{ print $1 }'; }
+
+# netns_ino NS: the inode of namespace NS (as /proc/PID/ns/net shows it), empty if none.
+netns_ino() { stat -L -c %i "/run/netns/$1" 2>/dev/null || true; }
+
+# netns_holders INODE PID...: what of the given processes holds the namespace INODE: a thread
+# inside it (/proc/PID/task/TID/ns/net) or an open namespace fd (/proc/PID/fd). Sockets and TAP
+# fds made in a namespace hold it too but show no inode: the caller proves the namespace is gone
+# by a veth whose peer lives in it (netns_canary). Prints one line per holder.
+netns_holders() {
+  local ino=$1 pid
+  shift
+  for pid in "$@"; do
+    stat -L -c '%i %n' /proc/"$pid"/task/*/ns/net 2>/dev/null |
+      awk -v ino="$ino" -v pid="$pid" '$1 == ino { print "pid " pid ": " $2 " is inside" }'
+    find /proc/"$pid"/fd -lname "net:\[$ino\]" -printf "pid $pid holds it open as fd %f\n" 2>/dev/null
+  done
+  return 0
+}
+
+# netns_canary NS NAME: a veth pair, NAME in our namespace and its peer in NS. The kernel deletes
+# the pair when NS is destroyed, so NAME vanishing proves that nothing holds NS any more.
+netns_canary() {
+  ip link add "$2" type veth peer name "${2}p" netns "$1"
+}

@@ -117,9 +117,11 @@ std::optional<std::string> take_string(caf::scoped_actor& self, caf::actor_syste
 // --- the stand-in datapath actor ----------------------------------------------------------------
 
 struct DatapathLog {
-  std::vector<DiffPtr> applied;  // every apply_atom's diff, in order
-  std::vector<uint64_t> masks;   // every workers_atom's mask, in order
-  std::string apply_error;       // the reply to apply_atom ("" = applied)
+  std::vector<DiffPtr> applied;     // every apply_atom's diff, in order
+  std::vector<uint64_t> masks;      // every workers_atom's mask, in order
+  std::string apply_error;          // the reply to apply_atom ("" = applied)
+  std::vector<std::string> resets;  // every reset_atom's port ("" = every down port)
+  std::string reset_reply = R"({"ok": true, "recreated": []})";
 };
 
 datapath_actor::behavior_type fake_datapath(datapath_actor::pointer, DatapathLog* log) {
@@ -132,6 +134,12 @@ datapath_actor::behavior_type fake_datapath(datapath_actor::pointer, DatapathLog
         return R"({"ok": true})";
       },
       [log](workers_atom, uint64_t mask) { log->masks.push_back(mask); },
+      [](netns_atom, const std::string&, bool, int32_t) {},
+      [](link_gone_atom, const std::string&) {},
+      [log](reset_atom, const std::string& port) -> std::string {
+        log->resets.push_back(port);
+        return log->reset_reply;
+      },
       [](stop_atom) { return true; },
   };
 }
@@ -205,6 +213,17 @@ class ConfigActorTest : public ::testing::Test {
 };
 
 using Names = std::vector<std::string>;
+
+TEST_F(ConfigActorTest, ReloadOfAnUnchangedFileRecreatesThePortsThatAreDown) {
+  start();
+  log_.reset_reply = R"({"ok": true, "recreated": ["vm2"], "down": []})";
+  const json r = reload();
+  EXPECT_EQ(r.value("ok", false), true) << r.dump();
+  EXPECT_EQ(r.value("summary", ""), "no change; down ports re-created (vm2)");
+  EXPECT_EQ(r["recreated"], json::array({"vm2"}));
+  EXPECT_EQ(log_.resets, std::vector<std::string>{""});
+  EXPECT_TRUE(log_.applied.empty());
+}
 
 TEST_F(ConfigActorTest, ReloadOfAnUnchangedFileIsNoChange) {
   start();

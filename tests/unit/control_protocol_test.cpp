@@ -112,6 +112,18 @@ TEST(ControlProtocol, PortDel) {
   EXPECT_EQ(r.port, "vm3");
 }
 
+TEST(ControlProtocol, PortReset) {
+  const ControlRequest r = ok(R"({"cmd": "port_reset", "port": "vm2"})");
+  EXPECT_EQ(r.cmd, Cmd::kPortReset);
+  EXPECT_EQ(r.port, "vm2");
+}
+
+TEST(ControlProtocol, PortResetNeedsAPortName) {
+  EXPECT_EQ(refused(R"({"cmd": "port_reset"})"), "port_reset needs \"port\" (a name)");
+  EXPECT_EQ(refused(R"({"cmd": "port_reset", "port": ""})"), "port_reset needs \"port\" (a name)");
+  EXPECT_EQ(refused(R"({"cmd": "port_reset", "port": 3})"), "\"port\" must be a string");
+}
+
 TEST(ControlProtocol, WorkerRestart) {
   const ControlRequest r = ok(R"({"cmd": "worker_restart", "worker": 0})");
   EXPECT_EQ(r.cmd, Cmd::kWorkerRestart);

@@ -2,11 +2,18 @@
 // helper-program runner.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 
 #include "actors/command.hpp"
 #include "actors/datapath_memory.hpp"
 #include "actors/eal.hpp"
+#include "actors/instance_lock.hpp"
 
 namespace vs {
 namespace {
@@ -79,6 +86,64 @@ TEST(Command, MissingProgramIsReported) {
 TEST(Command, JoinRendersTheCommandLine) {
   EXPECT_EQ(join_command({"ip", "netns", "add", "vm1"}), "ip netns add vm1");
   EXPECT_EQ(join_command({}), "");
+}
+
+// flock locks belong to an open file: a second open in the same process conflicts like another
+// process would.
+class InstanceLockTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/vs-instance-lock.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/vswitchd.pid";
+  }
+  void TearDown() override {
+    unlink(path_.c_str());
+    rmdir(dir_.c_str());
+  }
+  std::string dir_, path_;
+};
+
+TEST_F(InstanceLockTest, SecondHolderIsRefusedAndNamesTheFirst) {
+  std::string err;
+  pid_t holder = -1, stale = -1;
+  auto first = InstanceLock::acquire(path_, err, holder, stale);
+  ASSERT_TRUE(first) << err;
+  EXPECT_EQ(stale, 0);
+  EXPECT_EQ(read_lock_pid(path_), getpid());
+  auto second = InstanceLock::acquire(path_, err, holder, stale);
+  EXPECT_FALSE(second);
+  EXPECT_EQ(holder, getpid());
+  EXPECT_EQ(err, path_ + " is locked by vswitchd pid " + std::to_string(getpid()));
+  first.reset();  // removes the file while it still holds the lock
+  EXPECT_NE(access(path_.c_str(), F_OK), 0);
+  auto third = InstanceLock::acquire(path_, err, holder, stale);
+  EXPECT_TRUE(third) << err;
+}
+
+TEST_F(InstanceLockTest, AFileLeftByADeadProcessIsTakenOver) {
+  std::ofstream(path_) << "999999\n";  // written, never locked: as a killed daemon leaves it
+  std::string err;
+  pid_t holder = -1, stale = -1;
+  auto lock = InstanceLock::acquire(path_, err, holder, stale);
+  ASSERT_TRUE(lock) << err;
+  EXPECT_EQ(stale, 999999);
+  EXPECT_EQ(holder, 0);
+  EXPECT_EQ(read_lock_pid(path_), getpid());
+}
+
+TEST_F(InstanceLockTest, ALockHeldByAnotherOpenFileIsRespected) {
+  std::ofstream(path_) << "4242\n";
+  int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+  std::string err;
+  pid_t holder = -1, stale = -1;
+  EXPECT_FALSE(InstanceLock::acquire(path_, err, holder, stale));
+  EXPECT_EQ(holder, 4242);
+  EXPECT_EQ(read_lock_pid(path_), 4242);  // the holder's file is not touched
+  close(fd);
 }
 
 }  // namespace
