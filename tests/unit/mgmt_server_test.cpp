@@ -160,7 +160,7 @@ TEST(MgmtServer, IdleClientTimesOutWithoutDelayingOthers) {
   int idle = s.connect_client();
   const auto t0 = Clock::now();
   EXPECT_EQ(s.ask("quick\n"), "echo quick\n");
-  EXPECT_LT(Clock::now() - t0, 200ms) << "an idle client delayed another one";
+  EXPECT_LT(Clock::now() - t0, 350ms) << "an idle client delayed another one";
   const std::string bye = read_all(idle);
   const auto waited = Clock::now() - t0;
   EXPECT_NE(bye.find("timed out: no complete request line within 400 ms"), std::string::npos)
@@ -208,7 +208,7 @@ TEST(MgmtServer, AtTheCapTheOldestIdleClientMakesRoom) {
   ASSERT_TRUE(s.wait_open(4));
   const auto t0 = Clock::now();
   EXPECT_EQ(s.ask("room\n"), "echo room\n");
-  EXPECT_LT(Clock::now() - t0, 200ms);
+  EXPECT_LT(Clock::now() - t0, 1000ms);  // not the 5 s request deadline of an idle one
   // The first idle client was closed with a reason; the others are still open.
   EXPECT_NE(read_all(idle[0], 500ms).find("closed: 4 control clients"), std::string::npos);
   for (int i = 1; i < 4; ++i) {
@@ -232,7 +232,7 @@ TEST(MgmtServer, OverTheCapWithEveryRequestBeingAnsweredIsRefused) {
   ASSERT_EQ(s.held(), 2u);
   const auto t0 = Clock::now();
   const std::string refused = s.ask("third\n");
-  EXPECT_LT(Clock::now() - t0, 500ms) << "the refusal hung";
+  EXPECT_LT(Clock::now() - t0, 1000ms) << "the refusal hung";
   EXPECT_NE(refused.find("busy: 2 control clients are connected"), std::string::npos) << refused;
   EXPECT_EQ(s.counters().refused.load(), 1u);
   s.release();
@@ -249,7 +249,7 @@ TEST(MgmtServer, ASlowReplyDelaysNoOtherClient) {
   ASSERT_EQ(send(slow, "slow\n", 5, 0), 5);
   const auto t0 = Clock::now();
   for (int i = 0; i < 5; ++i) EXPECT_EQ(s.ask("fast\n"), "echo fast\n");
-  EXPECT_LT(Clock::now() - t0, 400ms);
+  EXPECT_LT(Clock::now() - t0, 700ms);  // the slow reply takes 800 ms
   EXPECT_EQ(read_all(slow), "slow done\n");
   close(slow);
 }
@@ -266,7 +266,7 @@ TEST(MgmtServer, ManyIdleClientsThenEveryFdIsBack) {
     EXPECT_EQ(s.ask("through\n"), "echo through\n");
     for (int fd : idle) close(fd);
     EXPECT_TRUE(s.wait_open(0));
-    EXPECT_GE(s.counters().evicted.load(), 168u);
+    EXPECT_GE(s.counters().evicted.load() + s.counters().timed_out.load(), 169u);
   }
   EXPECT_EQ(fd_count(), fds0);
 }
@@ -288,7 +288,7 @@ TEST(MgmtServer, ReplyAfterStopIsDropped) {
 TEST(MetricsHttp, Framing) {
   std::string err;
   EXPECT_EQ(http_frame("GET /metrics HTTP/1.1\r\nHost: x\r\n", false, err), 0);
-  EXPECT_EQ(http_frame("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", false, err), 35);
+  EXPECT_EQ(http_frame("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", false, err), 34);
   EXPECT_LT(http_frame("GET /metrics HTTP/1.1\r\n", true, err), 0);
   auto body = [] { return std::string("m 1\n"); };
   EXPECT_EQ(http_reply("GET /metrics HTTP/1.1\r\n\r\n", body).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
@@ -320,7 +320,7 @@ std::string http_get(int port, const std::string& head) {
 TEST(MetricsHttp, ScrapesGetThroughHalfSentRequests) {
   ServerLimits l;
   l.max_clients = 16;
-  l.request_timeout = 500ms;
+  l.request_timeout = 2000ms;
   MetricsHttpServer srv(l, 2, [] { return std::string("vswitch_test 1\n"); });
   ASSERT_EQ(srv.start("127.0.0.1:0"), "");
   std::vector<int> slow;
@@ -331,12 +331,12 @@ TEST(MetricsHttp, ScrapesGetThroughHalfSentRequests) {
   for (int i = 0; i < 5; ++i) {
     const auto t0 = Clock::now();
     const std::string r = http_get(srv.port(), "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-    EXPECT_LT(Clock::now() - t0, 300ms);
+    EXPECT_LT(Clock::now() - t0, 1000ms);  // not the 2 s deadline of the half-sent ones
     EXPECT_EQ(r.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << r;
     EXPECT_NE(r.find("\r\n\r\nvswitch_test 1\n"), std::string::npos) << r;
   }
   // The last ones still held time out with a 408 naming the setting.
-  const std::string bye = read_all(slow.back(), 2000ms);
+  const std::string bye = read_all(slow.back(), 4000ms);
   EXPECT_EQ(bye.rfind("HTTP/1.1 408", 0), 0u) << bye;
   EXPECT_NE(bye.find("metrics_request_timeout_ms"), std::string::npos);
   for (int fd : slow) close(fd);
