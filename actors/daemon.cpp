@@ -415,7 +415,8 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
     ServerLimits metrics_limits;
     metrics_limits.max_clients = static_cast<std::size_t>(d.metrics_max_connections);
     metrics_limits.request_timeout = std::chrono::milliseconds(d.metrics_request_timeout_ms);
-    err = metrics.start(d.metrics_listen, metrics_limits, d.metrics_threads);
+    err = metrics.start(d.metrics_listen, metrics_limits, d.metrics_threads,
+                        d.metrics_basic_auth_users);
   }
   if (err.empty()) err = control.start();
   int rc = 1;

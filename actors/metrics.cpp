@@ -561,7 +561,8 @@ MetricsExporter::~MetricsExporter() {
   stop();  // no scrape runs while the collectors go
 }
 
-std::string MetricsExporter::start(const std::string& listen, ServerLimits limits, int threads) {
+std::string MetricsExporter::start(const std::string& listen, ServerLimits limits, int threads,
+                                   std::map<std::string, std::string> basic_auth_users) {
   // DPDK's net_tap has the kernel signal vswitchd (a real-time signal, F_SETSIG on its rx queue
   // fds) whenever frames reach a TAP queue. The server's threads inherit this thread's signal
   // mask: block the real-time signals and SIGIO while creating them, so those signals go to
@@ -572,6 +573,7 @@ std::string MetricsExporter::start(const std::string& listen, ServerLimits limit
   for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) sigaddset(&sigio, sig);
   pthread_sigmask(SIG_BLOCK, &sigio, &old_mask);
   http_ = std::make_unique<MetricsHttpServer>(limits, threads, [this] { return render(); });
+  http_->set_basic_auth(std::move(basic_auth_users));
   servers_.emplace_back("metrics", &http_->counters());
   std::string err = http_->start(listen);
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);

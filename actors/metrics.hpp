@@ -2,6 +2,7 @@
 // the supervisor's worker states at scrape time, without stopping anything.
 #pragma once
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -38,7 +39,9 @@ class MetricsExporter {
   // Binds `listen` ("127.0.0.1:9464") and serves GET /metrics over HTTP/1.1 with one I/O thread
   // (bounded_server.hpp: request deadline, header size limit, connection cap) and `threads`
   // threads that render scrapes. Returns an empty string or why it could not.
-  std::string start(const std::string& listen, ServerLimits limits, int threads);
+  // `basic_auth_users` (user -> bcrypt hash), if not empty, must log in to scrape.
+  std::string start(const std::string& listen, ServerLimits limits, int threads,
+                    std::map<std::string, std::string> basic_auth_users = {});
   // Stops serving (before the servers given to add_server go away).
   void stop();
 

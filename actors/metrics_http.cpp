@@ -1,10 +1,12 @@
 #include "actors/metrics_http.hpp"
 
 #include <arpa/inet.h>
+#include <crypt.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -19,6 +21,49 @@ std::string response(const char* status, const std::string& body,
                   "\r\nConnection: close\r\n" + extra + "\r\n";
   if (!head_only) r += body;
   return r;
+}
+
+// The value of header `name` (lower case) in a request head, without surrounding blanks.
+std::string_view header_value(std::string_view head, std::string_view name) {
+  std::size_t pos = head.find('\n');
+  while (pos != std::string_view::npos && pos + 1 < head.size()) {
+    const std::size_t start = pos + 1;
+    const std::size_t end = head.find('\n', start);
+    std::string_view line = head.substr(start, end == std::string_view::npos ? end : end - start);
+    if (line.size() > name.size() && line[name.size()] == ':') {
+      bool same = true;
+      for (std::size_t i = 0; i < name.size() && same; ++i)
+        same = std::tolower(static_cast<unsigned char>(line[i])) == name[i];
+      if (same) {
+        std::string_view v = line.substr(name.size() + 1);
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+        while (!v.empty() && (v.back() == '\r' || v.back() == ' ')) v.remove_suffix(1);
+        return v;
+      }
+    }
+    pos = end;
+  }
+  return {};
+}
+
+std::string base64_decode(std::string_view in) {
+  static const std::string kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned buf = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    const auto i = kAlphabet.find(c);
+    if (i == std::string::npos) return {};
+    buf = (buf << 6) | static_cast<unsigned>(i);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buf >> bits) & 0xff));
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -167,6 +212,30 @@ void MetricsHttpServer::stop() {
   threads_.clear();
 }
 
+bool MetricsHttpServer::authorized(std::string_view request) {
+  std::string_view value = header_value(request, "authorization");
+  if (value.size() < 6) return false;
+  std::string scheme(value.substr(0, 6));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "basic ") return false;
+  const std::string cred = base64_decode(value.substr(6));
+  const auto colon = cred.find(':');
+  if (colon == std::string::npos) return false;
+  const auto user = users_.find(cred.substr(0, colon));
+  if (user == users_.end()) return false;
+  {
+    std::lock_guard lock(auth_mu_);
+    if (auth_ok_.count(cred)) return true;
+  }
+  auto data = std::make_unique<crypt_data>();  // ~32 KB: not on a small thread stack
+  const char* hash = crypt_r(cred.c_str() + colon + 1, user->second.c_str(), data.get());
+  if (hash == nullptr || user->second != hash) return false;
+  std::lock_guard lock(auth_mu_);
+  if (auth_ok_.size() >= 64) auth_ok_.clear();
+  auth_ok_.insert(cred);
+  return true;
+}
+
 void MetricsHttpServer::work() {
   for (;;) {
     std::pair<std::string, BoundedServer::Reply> job;
@@ -179,6 +248,14 @@ void MetricsHttpServer::work() {
     }
     std::string reply;
     try {
+      if (!users_.empty() && !authorized(job.first)) {
+        unauthorized_.fetch_add(1, std::memory_order_relaxed);
+        reply = response("401 Unauthorized", "log in: [daemon] metrics_basic_auth_users is set\n",
+                         "text/plain; charset=utf-8",
+                         "WWW-Authenticate: Basic realm=\"vswitchd\", charset=\"UTF-8\"\r\n");
+        job.second(std::move(reply));
+        continue;
+      }
       reply = http_reply(job.first, render_);
     } catch (const std::exception& e) {
       reply =

@@ -3,12 +3,15 @@
 // limit, with a cap on connections, so no client can hold a thread; `threads` threads render the
 // scrapes, so a scrape never waits for another.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -32,6 +35,11 @@ class MetricsHttpServer {
  public:
   MetricsHttpServer(ServerLimits limits, int threads, std::function<std::string()> render);
   ~MetricsHttpServer();
+  // HTTP basic auth (user -> bcrypt hash, Prometheus's `basic_auth_users`); call before start().
+  // Empty: no authentication.
+  void set_basic_auth(std::map<std::string, std::string> users) { users_ = std::move(users); }
+  // Requests answered 401 (no, or wrong, credentials).
+  uint64_t unauthorized() const { return unauthorized_.load(std::memory_order_relaxed); }
   // "a.b.c.d:port" or "[v6]:port" (port 0: any free one). Empty string or why not.
   std::string start(const std::string& listen);
   void stop();
@@ -40,6 +48,7 @@ class MetricsHttpServer {
 
  private:
   void work();
+  bool authorized(std::string_view request);
 
   std::function<std::string()> render_;
   int nb_threads_;
@@ -50,6 +59,10 @@ class MetricsHttpServer {
   bool stopping_ = false;
   std::vector<std::thread> threads_;
   int port_ = 0;
+  std::map<std::string, std::string> users_;
+  std::mutex auth_mu_;
+  std::set<std::string> auth_ok_;  // "user:password" pairs already checked (bcrypt is slow)
+  std::atomic<uint64_t> unauthorized_{0};
 };
 
 }  // namespace vs

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,6 +71,9 @@ struct DaemonConfig {
   int metrics_max_connections = 64;       // HTTP connections to /metrics at once, 1..4096
   int metrics_request_timeout_ms = 5000;  // an HTTP request must arrive within, 100..600000
   int metrics_threads = 2;                // threads that render scrapes, 1..16
+  // HTTP basic auth on /metrics: user -> bcrypt hash ("$2b$..."), as Prometheus's web config
+  // `basic_auth_users`; empty = no authentication.
+  std::map<std::string, std::string> metrics_basic_auth_users;
 
   std::string control_socket_path() const {
     return control_socket.empty() ? runtime_dir + "/vswitchd.sock" : control_socket;

@@ -58,6 +58,8 @@ void diff_daemon(const DaemonConfig& a, const DaemonConfig& b, std::vector<std::
   note_change(out, "[daemon] metrics_request_timeout_ms", a.metrics_request_timeout_ms,
               b.metrics_request_timeout_ms);
   note_change(out, "[daemon] metrics_threads", a.metrics_threads, b.metrics_threads);
+  if (a.metrics_basic_auth_users != b.metrics_basic_auth_users)
+    out.push_back("[daemon] metrics_basic_auth_users changed");
 }
 
 void diff_switches(const Config& a, const Config& b, std::vector<std::string>& out) {

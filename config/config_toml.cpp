@@ -36,6 +36,15 @@ void write_daemon(std::ostream& o, const DaemonConfig& d) {
     << "metrics_max_connections = " << d.metrics_max_connections << "\n"
     << "metrics_request_timeout_ms = " << d.metrics_request_timeout_ms << "\n"
     << "metrics_threads = " << d.metrics_threads << "\n";
+  if (!d.metrics_basic_auth_users.empty()) {
+    o << "metrics_basic_auth_users = {";
+    const char* sep = " ";
+    for (const auto& [user, hash] : d.metrics_basic_auth_users) {
+      o << sep << toml_string(user) << " = " << toml_string(hash);
+      sep = ", ";
+    }
+    o << " }\n";
+  }
 }
 
 void write_port(std::ostream& o, const PortConfig& p) {

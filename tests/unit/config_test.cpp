@@ -765,3 +765,23 @@ TEST(ConfigDefaults, SwitchAndVlanDefaults) {
   EXPECT_EQ(sw.ports[0].vlan, 1);
   EXPECT_EQ(sw.ports[0].native_vlan, 0);
 }
+
+TEST(ConfigValid, MetricsBasicAuthUsers) {
+  const std::string hash = "$2b$10$" + std::string(53, 'a');
+  const LoadResult r = load("[daemon]\nmetrics_basic_auth_users = { prom = \"" + hash +
+                            "\", \"ops.team\" = \"" + hash + "\" }\n" + kMinimal);
+  ASSERT_TRUE(r.ok()) << format_errors(r);
+  EXPECT_EQ(r.config->daemon.metrics_basic_auth_users.size(), 2u);
+  EXPECT_EQ(r.config->daemon.metrics_basic_auth_users.at("prom"), hash);
+  const LoadResult plain =
+      load("[daemon]\nmetrics_basic_auth_users = { prom = \"s3cret\" }\n" + std::string(kMinimal));
+  ASSERT_EQ(plain.errors.size(), 1u) << format_errors(plain);
+  EXPECT_TRUE(contains(plain.errors[0], "must be a bcrypt hash")) << plain.errors[0];
+  const LoadResult colon = load("[daemon]\nmetrics_basic_auth_users = { \"a:b\" = \"" + hash +
+                                "\" }\n" + std::string(kMinimal));
+  ASSERT_EQ(colon.errors.size(), 1u) << format_errors(colon);
+  EXPECT_TRUE(contains(colon.errors[0], "without ':'")) << colon.errors[0];
+  const LoadResult not_table =
+      load("[daemon]\nmetrics_basic_auth_users = \"prom\"\n" + std::string(kMinimal));
+  ASSERT_EQ(not_table.errors.size(), 1u) << format_errors(not_table);
+}

@@ -348,5 +348,27 @@ TEST(MetricsHttp, ScrapesGetThroughHalfSentRequests) {
   EXPECT_EQ(srv.counters().oversized.load(), 1u);
 }
 
+TEST(MetricsHttp, BasicAuth) {
+  // "secret" under bcrypt cost 5, made with the system's crypt().
+  const std::string hash = "$2b$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a";
+  MetricsHttpServer srv(ServerLimits{}, 2, [] { return std::string("vswitch_test 1\n"); });
+  srv.set_basic_auth({{"prom", hash}});
+  ASSERT_EQ(srv.start("127.0.0.1:0"), "");
+  const std::string head = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+  std::string r = http_get(srv.port(), head + "\r\n");
+  EXPECT_EQ(r.rfind("HTTP/1.1 401", 0), 0u) << r;
+  EXPECT_NE(r.find("WWW-Authenticate: Basic realm=\"vswitchd\""), std::string::npos) << r;
+  // prom:wrong, other:secret, prom:secret (base64)
+  r = http_get(srv.port(), head + "Authorization: Basic cHJvbTp3cm9uZw==\r\n\r\n");
+  EXPECT_EQ(r.rfind("HTTP/1.1 401", 0), 0u) << r;
+  r = http_get(srv.port(), head + "Authorization: Basic b3RoZXI6c2VjcmV0\r\n\r\n");
+  EXPECT_EQ(r.rfind("HTTP/1.1 401", 0), 0u) << r;
+  for (int i = 0; i < 2; ++i) {  // the second one from the cache
+    r = http_get(srv.port(), head + "authorization:  basic cHJvbTpzZWNyZXQ=\r\n\r\n");
+    EXPECT_EQ(r.rfind("HTTP/1.1 200 OK", 0), 0u) << r;
+  }
+  EXPECT_EQ(srv.unauthorized(), 3u);
+}
+
 }  // namespace
 }  // namespace vs
