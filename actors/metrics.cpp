@@ -605,6 +605,15 @@ std::string MetricsExporter::render() const {
   }
   for (const auto& [name, counters] : servers_)
     Collector::collect_server(name, *counters, families);
+  if (http_) {
+    MetricFamily unauth{"vswitch_metrics_requests_unauthorized_total",
+                        "Scrapes answered 401: no or wrong credentials ([daemon] "
+                        "metrics_basic_auth_users).",
+                        MetricType::Counter,
+                        {}};
+    add_sample(unauth, {}, static_cast<double>(http_->unauthorized()));
+    families.push_back(std::move(unauth));
+  }
   return serializer.Serialize(families);
 }
 
