@@ -245,54 +245,60 @@ void handle_control(caf::actor_system& sys, const ControlRequest& req,
     reply(json{{"ok", true}, {"version", VSWITCH_VERSION}, {"pid", getpid()}}.dump());
     return;
   }
-  sys.spawn([&sys, req, cfg_actor, datapath, supervisor, &fdb, &ports, &startup,
-             reply](caf::event_based_actor* self) {
-    auto keep = [reply](const std::string& r) { reply(r); };
-    auto on_error = [reply, &sys](const caf::error& e) {
-      reply(json{{"ok", false}, {"error", "vswitchd did not answer: " + sys.render(e)}}.dump());
-    };
-    const auto timeout = std::chrono::seconds(120);
-    switch (req.cmd) {
-      case Cmd::kVersion:
-        return;
-      case Cmd::kShow:
-        if (req.what == "workers")
-          self->request(supervisor, timeout, show_atom::value).then(keep, on_error);
-        else
-          self->request(datapath, timeout, show_atom::value, req.what, req.filters_json())
-              .then(keep, on_error);
-        return;
-      case Cmd::kReload:
-        self->request(cfg_actor, timeout, reload_atom::value).then(keep, on_error);
-        return;
-      case Cmd::kPortAdd:
-        self->request(cfg_actor, timeout, port_add_atom::value, req.switch_name, req.port)
-            .then(keep, on_error);
-        return;
-      case Cmd::kPortDel:
-        self->request(cfg_actor, timeout, port_del_atom::value, req.port).then(keep, on_error);
-        return;
-      case Cmd::kWorkerRestart:
-        self->request(supervisor, timeout, restart_atom::value, static_cast<int32_t>(req.worker))
-            .then(keep, on_error);
-        return;
-      case Cmd::kFdbFlush: {
-        int sw = -1, port = -1;
-        for (std::size_t i = 0; i < startup.switches.size(); ++i)
-          if (startup.switches[i].name == req.switch_name) sw = static_cast<int>(i);
-        if (!req.switch_name.empty() && sw < 0)
-          return reply(json{{"ok", false}, {"error", "no switch named " + req.switch_name}}.dump());
-        if (!req.port.empty()) {
-          auto guard = ports.lock();
-          const PortRuntime* p = ports.find(req.port);
-          if (!p) return reply(json{{"ok", false}, {"error", "no port named " + req.port}}.dump());
-          port = p->port_id;
+  sys.spawn(
+      [&sys, cfg_actor, datapath, supervisor, &fdb, &ports, &startup, reply](
+          caf::event_based_actor* self, const ControlRequest& req) {
+        auto keep = [reply](const std::string& r) { reply(r); };
+        auto on_error = [reply, &sys](const caf::error& e) {
+          reply(json{{"ok", false}, {"error", "vswitchd did not answer: " + sys.render(e)}}.dump());
+        };
+        const auto timeout = std::chrono::seconds(120);
+        switch (req.cmd) {
+          case Cmd::kVersion:
+            return;
+          case Cmd::kShow:
+            if (req.what == "workers")
+              self->request(supervisor, timeout, show_atom::value).then(keep, on_error);
+            else
+              self->request(datapath, timeout, show_atom::value, req.what, req.filters_json())
+                  .then(keep, on_error);
+            return;
+          case Cmd::kReload:
+            self->request(cfg_actor, timeout, reload_atom::value).then(keep, on_error);
+            return;
+          case Cmd::kPortAdd:
+            self->request(cfg_actor, timeout, port_add_atom::value, req.switch_name, req.port)
+                .then(keep, on_error);
+            return;
+          case Cmd::kPortDel:
+            self->request(cfg_actor, timeout, port_del_atom::value, req.port).then(keep, on_error);
+            return;
+          case Cmd::kWorkerRestart:
+            self->request(supervisor, timeout, restart_atom::value,
+                          static_cast<int32_t>(req.worker))
+                .then(keep, on_error);
+            return;
+          case Cmd::kFdbFlush: {
+            int sw = -1, port = -1;
+            for (std::size_t i = 0; i < startup.switches.size(); ++i)
+              if (startup.switches[i].name == req.switch_name) sw = static_cast<int>(i);
+            if (!req.switch_name.empty() && sw < 0)
+              return reply(
+                  json{{"ok", false}, {"error", "no switch named " + req.switch_name}}.dump());
+            if (!req.port.empty()) {
+              auto guard = ports.lock();
+              const PortRuntime* p = ports.find(req.port);
+              if (!p)
+                return reply(json{{"ok", false}, {"error", "no port named " + req.port}}.dump());
+              port = p->port_id;
+            }
+            return reply(
+                json{{"ok", true}, {"flushed", fdb.flush_learned(sw, port, req.vlan)}}.dump());
+          }
         }
-        return reply(json{{"ok", true}, {"flushed", fdb.flush_learned(sw, port, req.vlan)}}.dump());
-      }
-    }
-    reply(json{{"ok", false}, {"error", "unknown command"}}.dump());
-  });
+        reply(json{{"ok", false}, {"error", "unknown command"}}.dump());
+      },
+      req);  // an argument: CAF 0.17 binds a null tuple for none (UBSan)
 }
 
 // Returns the signal that asked us to stop.
