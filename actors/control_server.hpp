@@ -1,36 +1,44 @@
 // The control socket: a unix stream socket (mode 0600, owned by root) on which vswitchctl sends
-// one request line and reads one reply line (control_protocol.hpp). It runs on its own thread
-// and serves one client at a time; the handler turns a request into actor requests.
+// one request line and reads one reply line (control_protocol.hpp). Its clients are served at
+// once by one I/O thread (bounded_server.hpp): each request must arrive whole within
+// [daemon] control_request_timeout_ms and be at most kMaxControlRequest bytes, at most
+// [daemon] control_max_clients connections are open at once, and a request goes to the actors
+// as soon as it is whole; the reply is written when they answer, whatever other clients do.
 #pragma once
-#include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
-#include <thread>
 
+#include "actors/bounded_server.hpp"
 #include "actors/control_protocol.hpp"
 
 namespace vs {
 
 class ControlServer {
  public:
-  using Handler = std::function<std::string(const ControlRequest&)>;
+  // Turns a request into actor requests; calls `reply` once, from any thread, with the reply
+  // line (without the newline). Must not block.
+  using Reply = BoundedServer::Reply;
+  using Handler = std::function<void(const ControlRequest&, Reply reply)>;
 
-  ControlServer(std::string path, Handler handler);
+  ControlServer(std::string path, ServerLimits limits, Handler handler);
   ~ControlServer();
 
   // Binds and starts serving. Returns an empty string or why not, with the fix.
   std::string start();
   void stop();
+  const ServerCounters& counters() const { return server_->counters(); }
 
  private:
-  void run();
-  void serve_one(int fd);
-
   std::string path_;
-  Handler handler_;
-  int listen_fd_ = -1;
-  int stop_fd_ = -1;
-  std::thread thread_;
+  std::unique_ptr<BoundedServer> server_;
+  bool started_ = false;
 };
+
+// The control socket's words for a connection it ends early (one JSON line).
+std::string control_refusal(BoundedServer::Refusal why, const std::string& detail,
+                            const ServerLimits& limits);
+// The framing of a control request: one line, or what came before the client shut down its side.
+std::ptrdiff_t control_frame(std::string_view buf, bool eof, std::string& error);
 
 }  // namespace vs

@@ -272,63 +272,76 @@ void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb
     rte_mempool_cache_flush(cache, mp);
 }
 
-// A control request as actor requests; the reply is the JSON line for vswitchctl.
-std::string handle_control(caf::actor_system& sys, const ControlRequest& req,
-                           const config_actor& cfg_actor, const datapath_actor& datapath,
-                           const supervisor_actor& supervisor, FdbService& fdb,
-                           const PortManager& ports, const config::Config& startup) {
+// A control request as actor requests. Each request gets a short-lived actor that asks the
+// owning actors and hands their answer to `reply` (the control socket's I/O thread writes it):
+// the socket is a way into the actors, and no client waits for another's request.
+void handle_control(caf::actor_system& sys, const ControlRequest& req,
+                    const config_actor& cfg_actor, const datapath_actor& datapath,
+                    const supervisor_actor& supervisor, FdbService& fdb, const PortManager& ports,
+                    const config::Config& startup, ControlServer::Reply reply) {
   using Cmd = ControlRequest::Cmd;
   using nlohmann::json;
-  caf::scoped_actor self{sys};
-  std::string reply;
-  auto on_error = [&reply, &sys](const caf::error& e) {
-    reply = json{{"ok", false}, {"error", "vswitchd did not answer: " + sys.render(e)}}.dump();
-  };
-  auto keep = [&reply](const std::string& r) { reply = r; };
-  const auto timeout = std::chrono::seconds(120);
-  switch (req.cmd) {
-    case Cmd::kVersion:
-      return json{{"ok", true}, {"version", VSWITCH_VERSION}, {"pid", getpid()}}.dump();
-    case Cmd::kShow:
-      if (req.what == "workers")
-        self->request(supervisor, timeout, show_atom::value).receive(keep, on_error);
-      else
-        self->request(datapath, timeout, show_atom::value, req.what, req.filters_json())
-            .receive(keep, on_error);
-      return reply;
-    case Cmd::kReload:
-      self->request(cfg_actor, timeout, reload_atom::value).receive(keep, on_error);
-      return reply;
-    case Cmd::kPortAdd:
-      self->request(cfg_actor, timeout, port_add_atom::value, req.switch_name, req.port)
-          .receive(keep, on_error);
-      return reply;
-    case Cmd::kPortDel:
-      self->request(cfg_actor, timeout, port_del_atom::value, req.port).receive(keep, on_error);
-      return reply;
-    case Cmd::kPortReset:
-      self->request(datapath, timeout, reset_atom::value, req.port).receive(keep, on_error);
-      return reply;
-    case Cmd::kWorkerRestart:
-      self->request(supervisor, timeout, restart_atom::value, static_cast<int32_t>(req.worker))
-          .receive(keep, on_error);
-      return reply;
-    case Cmd::kFdbFlush: {
-      int sw = -1, port = -1;
-      for (std::size_t i = 0; i < startup.switches.size(); ++i)
-        if (startup.switches[i].name == req.switch_name) sw = static_cast<int>(i);
-      if (!req.switch_name.empty() && sw < 0)
-        return json{{"ok", false}, {"error", "no switch named " + req.switch_name}}.dump();
-      if (!req.port.empty()) {
-        auto guard = ports.lock();
-        const PortRuntime* p = ports.find(req.port);
-        if (!p) return json{{"ok", false}, {"error", "no port named " + req.port}}.dump();
-        port = p->port_id;
-      }
-      return json{{"ok", true}, {"flushed", fdb.flush_learned(sw, port, req.vlan)}}.dump();
-    }
+  if (req.cmd == Cmd::kVersion) {
+    reply(json{{"ok", true}, {"version", VSWITCH_VERSION}, {"pid", getpid()}}.dump());
+    return;
   }
-  return json{{"ok", false}, {"error", "unknown command"}}.dump();
+  sys.spawn(
+      [&sys, cfg_actor, datapath, supervisor, &fdb, &ports, &startup, reply](
+          caf::event_based_actor* self, const ControlRequest& req) {
+        auto keep = [reply](const std::string& r) { reply(r); };
+        auto on_error = [reply, &sys](const caf::error& e) {
+          reply(json{{"ok", false}, {"error", "vswitchd did not answer: " + sys.render(e)}}.dump());
+        };
+        const auto timeout = std::chrono::seconds(120);
+        switch (req.cmd) {
+          case Cmd::kVersion:
+            return;
+          case Cmd::kShow:
+            if (req.what == "workers")
+              self->request(supervisor, timeout, show_atom::value).then(keep, on_error);
+            else
+              self->request(datapath, timeout, show_atom::value, req.what, req.filters_json())
+                  .then(keep, on_error);
+            return;
+          case Cmd::kReload:
+            self->request(cfg_actor, timeout, reload_atom::value).then(keep, on_error);
+            return;
+          case Cmd::kPortAdd:
+            self->request(cfg_actor, timeout, port_add_atom::value, req.switch_name, req.port)
+                .then(keep, on_error);
+            return;
+          case Cmd::kPortDel:
+            self->request(cfg_actor, timeout, port_del_atom::value, req.port).then(keep, on_error);
+            return;
+          case Cmd::kPortReset:
+            self->request(datapath, timeout, reset_atom::value, req.port).then(keep, on_error);
+            return;
+          case Cmd::kWorkerRestart:
+            self->request(supervisor, timeout, restart_atom::value,
+                          static_cast<int32_t>(req.worker))
+                .then(keep, on_error);
+            return;
+          case Cmd::kFdbFlush: {
+            int sw = -1, port = -1;
+            for (std::size_t i = 0; i < startup.switches.size(); ++i)
+              if (startup.switches[i].name == req.switch_name) sw = static_cast<int>(i);
+            if (!req.switch_name.empty() && sw < 0)
+              return reply(
+                  json{{"ok", false}, {"error", "no switch named " + req.switch_name}}.dump());
+            if (!req.port.empty()) {
+              auto guard = ports.lock();
+              const PortRuntime* p = ports.find(req.port);
+              if (!p)
+                return reply(json{{"ok", false}, {"error", "no port named " + req.port}}.dump());
+              port = p->port_id;
+            }
+            return reply(
+                json{{"ok", true}, {"flushed", fdb.flush_learned(sw, port, req.vlan)}}.dump());
+          }
+        }
+        reply(json{{"ok", false}, {"error", "unknown command"}}.dump());
+      },
+      req);  // an argument: CAF 0.17 binds a null tuple for none (UBSan)
 }
 
 // Returns the signal that asked us to stop.
@@ -444,9 +457,15 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
                  err.c_str());
   locks.start();
   metrics.set_reload_stats(&reload_stats);
-  ControlServer control(d.control_socket_path(), [&](const ControlRequest& req) {
-    return handle_control(sys, req, cfg_actor, datapath, supervisor, fdb, *dp.ports, cfg);
-  });
+  ServerLimits control_limits;
+  control_limits.max_clients = static_cast<std::size_t>(d.control_max_clients);
+  control_limits.request_timeout = std::chrono::milliseconds(d.control_request_timeout_ms);
+  ControlServer control(d.control_socket_path(), control_limits,
+                        [&](const ControlRequest& req, ControlServer::Reply reply) {
+                          handle_control(sys, req, cfg_actor, datapath, supervisor, fdb, *dp.ports,
+                                         cfg, std::move(reply));
+                        });
+  metrics.add_server("control", &control.counters());
 
   std::string err;
   {
@@ -455,7 +474,13 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
         .receive([&err](const std::string& e) { err = e; },
                  [&err, &sys](const caf::error& e) { err = sys.render(e); });
   }
-  if (err.empty()) err = metrics.start(d.metrics_listen);
+  if (err.empty()) {
+    ServerLimits metrics_limits;
+    metrics_limits.max_clients = static_cast<std::size_t>(d.metrics_max_connections);
+    metrics_limits.request_timeout = std::chrono::milliseconds(d.metrics_request_timeout_ms);
+    err = metrics.start(d.metrics_listen, metrics_limits, d.metrics_threads,
+                        d.metrics_basic_auth_users);
+  }
   if (err.empty()) err = control.start();
   int rc = 1;
   if (!err.empty()) {
@@ -473,6 +498,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
     std::fflush(stdout);
     rc = 0;
   }
+  metrics.stop();  // it reads the control socket's counters
   control.stop();
   netns_watch.stop();
   {

@@ -1,7 +1,6 @@
 #include "actors/metrics.hpp"
 
 #include <prometheus/collectable.h>
-#include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 #include <rte_ethdev.h>
@@ -19,8 +18,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -102,6 +103,27 @@ void add_sample(MetricFamily& fam, Labels labels, double value) {
   fam.metric.push_back(std::move(m));
 }
 
+// What a scrape needs of the ports, copied by the snapshot thread with the port list's lock held
+// (the driver calls happen there), so that a scrape never takes that lock: the datapath actor
+// holds it while it adds or closes a port, which can take seconds.
+struct PortSnap {
+  std::string switch_name, name;
+  uint16_t port_id = 0;
+  uint16_t nb_queues = 0;
+  int mtu = 0;
+  std::optional<bool> link_up;
+  bool stats_ok = false;
+  rte_eth_stats stats{};
+};
+struct PortsSnapshot {
+  std::vector<PortSnap> ports;
+  std::chrono::steady_clock::time_point taken;
+};
+
+// A scrape asks for a new snapshot and waits this long for it; then it serves the last one and
+// says how old it is (vswitch_port_stats_age_seconds).
+constexpr auto kFreshSnapshotWait = std::chrono::milliseconds(250);
+
 }  // namespace
 
 class MetricsExporter::Collector : public prometheus::Collectable {
@@ -112,18 +134,73 @@ class MetricsExporter::Collector : public prometheus::Collectable {
       topology_ = static_cast<const SharedTopology*>(mz->addr);
   }
 
+  ~Collector() override {
+    {
+      std::lock_guard lock(snap_mu_);
+      snap_stop_ = true;
+      snap_cv_.notify_all();
+    }
+    if (snap_thread_.joinable()) snap_thread_.join();
+  }
+
   std::vector<MetricFamily> Collect() const override {
-    auto ports_guard = ports_.lock();  // no port closes while its statistics are read
+    const auto snap = ports_snapshot();
     std::vector<MetricFamily> out;
     auto info = family("vswitch_build_info", "Build of the running vswitchd (value is 1).",
                        MetricType::Gauge);
     add_sample(info, {{"version", VSWITCH_VERSION}}, 1);
     out.push_back(std::move(info));
     collect_daemon(out);
-    collect_worker_port_counters(out);
-    collect_driver_stats(out);
+    collect_snapshot_age(*snap, out);
+    collect_worker_port_counters(*snap, out);
+    collect_driver_stats(*snap, out);
     collect_workers(out);
     return out;
+  }
+
+  // The servers' connection counters (control socket, metrics endpoint).
+  static void collect_server(const std::string& name, const ServerCounters& c,
+                             std::vector<MetricFamily>& out) {
+    auto f = [&name](const char* suffix, const std::string& help, MetricType type) {
+      return MetricFamily{"vswitch_" + name + "_" + suffix, help, type, {}};
+    };
+    const std::string what = name == "control" ? "control socket" : "metrics endpoint";
+    auto open = f("connections", "Connections open on the " + what + ".", MetricType::Gauge);
+    add_sample(open, {}, static_cast<double>(c.open.load()));
+    auto limit = f("connections_limit", "The cap on connections open at once on the " + what + ".",
+                   MetricType::Gauge);
+    add_sample(limit, {}, static_cast<double>(c.limit.load()));
+    auto accepted = f("connections_accepted_total", "Connections accepted on the " + what + ".",
+                      MetricType::Counter);
+    add_sample(accepted, {}, static_cast<double>(c.accepted.load()));
+    auto at_cap = f("connections_at_cap_total",
+                    "Connections that arrived at the " + what +
+                        " with every slot taken (each either evicted an idle one or was refused).",
+                    MetricType::Counter);
+    add_sample(at_cap, {}, static_cast<double>(c.at_cap.load()));
+    auto refused = f("connections_refused_total",
+                     "Connections refused at the cap of the " + what +
+                         ": every open one had a request being answered.",
+                     MetricType::Counter);
+    add_sample(refused, {}, static_cast<double>(c.refused.load()));
+    auto evicted = f("connections_evicted_total",
+                     "Connections closed at the cap of the " + what +
+                         " to make room: the oldest one that had not sent its request yet.",
+                     MetricType::Counter);
+    add_sample(evicted, {}, static_cast<double>(c.evicted.load()));
+    auto timed_out = f("connections_timed_out_total",
+                       "Connections closed on the " + what +
+                           " because the request did not arrive whole in time, or the reply was "
+                           "not read in time.",
+                       MetricType::Counter);
+    add_sample(timed_out, {}, static_cast<double>(c.timed_out.load()));
+    auto oversized = f("requests_oversized_total",
+                       "Requests refused on the " + what + " for being larger than the limit.",
+                       MetricType::Counter);
+    add_sample(oversized, {}, static_cast<double>(c.oversized.load()));
+    for (auto* fam :
+         {&open, &limit, &accepted, &at_cap, &refused, &evicted, &timed_out, &oversized})
+      out.push_back(std::move(*fam));
   }
 
  private:
@@ -185,7 +262,28 @@ class MetricsExporter::Collector : public prometheus::Collectable {
     out.push_back(std::move(used));
   }
 
-  void collect_worker_port_counters(std::vector<MetricFamily>& out) const {
+  void collect_snapshot_age(const PortsSnapshot& snap, std::vector<MetricFamily>& out) const {
+    auto age = family("vswitch_port_stats_age_seconds",
+                      "Age of the port list and driver statistics this scrape shows: they are "
+                      "read apart from the scrape, and stay old while a port change holds the "
+                      "port list (normally < 0.01).",
+                      MetricType::Gauge);
+    add_sample(
+        age, {},
+        snap.taken.time_since_epoch().count() == 0
+            ? -1
+            : std::chrono::duration<double>(std::chrono::steady_clock::now() - snap.taken).count());
+    out.push_back(std::move(age));
+    auto stale = family("vswitch_port_stats_stale_scrapes_total",
+                        "Scrapes that showed older port statistics because new ones were not "
+                        "read within 250 ms (the port list was held by a port change).",
+                        MetricType::Counter);
+    add_sample(stale, {}, static_cast<double>(stale_scrapes_.load()));
+    out.push_back(std::move(stale));
+  }
+
+  void collect_worker_port_counters(const PortsSnapshot& snap,
+                                    std::vector<MetricFamily>& out) const {
     auto rx_p = family("vswitch_port_rx_packets_total",
                        "Frames received from the port, by the worker that polled them.",
                        MetricType::Counter);
@@ -204,10 +302,9 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                         MetricType::Counter);
     for (int w = 0; w < mem_.nb_workers(); ++w) {
       const WorkerCounterBlock& c = mem_.counters(w);
-      for (const PortRuntime& p : ports_.ports()) {
-        if (!p.started) continue;
+      for (const PortSnap& p : snap.ports) {
         const PortCounters& pc = c.ports[p.port_id];
-        Labels l{{"switch", p.switch_name}, {"port", p.cfg.name}, {"worker", std::to_string(w)}};
+        Labels l{{"switch", p.switch_name}, {"port", p.name}, {"worker", std::to_string(w)}};
         add_sample(rx_p, l, static_cast<double>(pc.rx_packets.get()));
         add_sample(rx_b, l, static_cast<double>(pc.rx_bytes.get()));
         add_sample(tx_p, l, static_cast<double>(pc.tx_packets.get()));
@@ -222,7 +319,7 @@ class MetricsExporter::Collector : public prometheus::Collectable {
     for (auto* f : {&rx_p, &rx_b, &tx_p, &tx_b, &drops}) out.push_back(std::move(*f));
   }
 
-  void collect_driver_stats(std::vector<MetricFamily>& out) const {
+  void collect_driver_stats(const PortsSnapshot& snap, std::vector<MetricFamily>& out) const {
     auto drv = family("vswitch_port_driver_drops_total",
                       "Frames the port's driver dropped or failed, by reason: rx_nombuf (no mbuf "
                       "for a received frame), rx_error, tx_error, rx_missed (kernel queue full).",
@@ -252,11 +349,10 @@ class MetricsExporter::Collector : public prometheus::Collectable {
     // this runs on a web server thread with a small stack). No copy, no queue owners.
     auto table = std::make_unique<TopologyTable>();
     if (!topology_ || topology_snapshot(*topology_, *table) == 0) table->nb_ports = 0;
-    for (const PortRuntime& p : ports_.ports()) {
-      if (!p.started) continue;
-      Labels l{{"switch", p.switch_name}, {"port", p.cfg.name}};
+    for (const PortSnap& p : snap.ports) {
+      Labels l{{"switch", p.switch_name}, {"port", p.name}};
       add_sample(queues, l, p.nb_queues);
-      add_sample(mtu, l, p.cfg.mtu);
+      add_sample(mtu, l, p.mtu);
       for (uint16_t i = 0; i < table->nb_ports; ++i) {
         const PortEntry& e = table->ports[i];
         if (e.dpdk_port_id != p.port_id) continue;
@@ -268,14 +364,9 @@ class MetricsExporter::Collector : public prometheus::Collectable {
           add_sample(owner, lq, 1);
         }
       }
-      if (p.in_netns && p.cfg.driver == "tap") {
-        if (std::optional<bool> is_up = links_.link_up(p.cfg.netns, p.cfg.name))
-          add_sample(link, l, *is_up ? 1 : 0);
-      } else if (rte_eth_link ln{}; rte_eth_link_get_nowait(p.port_id, &ln) == 0) {
-        add_sample(link, l, ln.link_status == RTE_ETH_LINK_UP ? 1 : 0);
-      }
-      rte_eth_stats st{};
-      if (rte_eth_stats_get(p.port_id, &st) != 0) continue;
+      if (p.link_up) add_sample(link, l, *p.link_up ? 1 : 0);
+      if (!p.stats_ok) continue;
+      const rte_eth_stats& st = p.stats;
       const std::pair<const char*, uint64_t> reasons[] = {{"rx_nombuf", st.rx_nombuf},
                                                           {"rx_error", st.ierrors},
                                                           {"tx_error", st.oerrors},
@@ -381,6 +472,65 @@ class MetricsExporter::Collector : public prometheus::Collectable {
     return m;
   }
 
+  // The latest port snapshot, asking the snapshot thread for a new one first and waiting for it
+  // at most kFreshSnapshotWait.
+  std::shared_ptr<const PortsSnapshot> ports_snapshot() const {
+    std::unique_lock lock(snap_mu_);
+    if (!snap_thread_.joinable()) snap_thread_ = std::thread([this] { snapshot_loop(); });
+    const uint64_t want = ++snap_wanted_;
+    snap_cv_.notify_all();
+    if (!snap_cv_.wait_for(lock, kFreshSnapshotWait, [&] { return snap_done_ >= want; }))
+      stale_scrapes_.fetch_add(1, std::memory_order_relaxed);
+    if (!snap_) return std::make_shared<PortsSnapshot>();
+    return snap_;
+  }
+
+  void snapshot_loop() const {
+    std::unique_lock lock(snap_mu_);
+    for (;;) {
+      snap_cv_.wait(lock, [this] { return snap_stop_ || snap_wanted_ > snap_done_; });
+      if (snap_stop_) return;
+      const uint64_t target = snap_wanted_;
+      lock.unlock();
+      auto snap = take_snapshot();
+      lock.lock();
+      snap_ = std::move(snap);
+      snap_done_ = target;
+      snap_cv_.notify_all();
+    }
+  }
+
+  std::shared_ptr<const PortsSnapshot> take_snapshot() const {
+    auto snap = std::make_shared<PortsSnapshot>();
+    auto ports_guard = ports_.lock();  // no port closes while its statistics are read
+    for (const PortRuntime& p : ports_.ports()) {
+      if (!p.started) continue;
+      PortSnap s;
+      s.switch_name = p.switch_name;
+      s.name = p.cfg.name;
+      s.port_id = p.port_id;
+      s.nb_queues = p.nb_queues;
+      s.mtu = p.cfg.mtu;
+      if (p.in_netns && p.cfg.driver == "tap") {
+        s.link_up = links_.link_up(p.cfg.netns, p.cfg.name);
+      } else if (rte_eth_link ln{}; rte_eth_link_get_nowait(p.port_id, &ln) == 0) {
+        s.link_up = ln.link_status == RTE_ETH_LINK_UP;
+      }
+      s.stats_ok = rte_eth_stats_get(p.port_id, &s.stats) == 0;
+      snap->ports.push_back(std::move(s));
+    }
+    snap->taken = std::chrono::steady_clock::now();
+    return snap;
+  }
+
+  mutable std::mutex snap_mu_;
+  mutable std::condition_variable snap_cv_;
+  mutable std::thread snap_thread_;
+  mutable uint64_t snap_wanted_ = 0, snap_done_ = 0;
+  mutable bool snap_stop_ = false;
+  mutable std::shared_ptr<const PortsSnapshot> snap_;
+  mutable std::atomic<uint64_t> stale_scrapes_{0};
+
   const DatapathMemory& mem_;
   const PortManager& ports_;
   const WorkerSupervisor& sup_;
@@ -397,30 +547,35 @@ MetricsExporter::MetricsExporter(const DatapathMemory& mem, const PortManager& p
                                  const WorkerSupervisor& supervisor)
     : collector_(std::make_shared<Collector>(mem, ports, supervisor)) {}
 
-MetricsExporter::~MetricsExporter() = default;
+MetricsExporter::~MetricsExporter() {
+  stop();  // no scrape runs while the collectors go
+}
 
-std::string MetricsExporter::start(const std::string& listen) {
+std::string MetricsExporter::start(const std::string& listen, ServerLimits limits, int threads,
+                                   std::map<std::string, std::string> basic_auth_users) {
   // DPDK's net_tap has the kernel signal vswitchd (a real-time signal, F_SETSIG on its rx queue
-  // fds) whenever frames reach a TAP queue. poll() is never restarted after a signal, and a web
-  // server thread interrupted there drops the scrape ("empty reply from server", 10-20% of
-  // scrapes under traffic). The server's threads inherit this thread's signal mask: block the
-  // real-time signals and SIGIO while creating them, so those signals go to other threads.
+  // fds) whenever frames reach a TAP queue. The server's threads inherit this thread's signal
+  // mask: block the real-time signals and SIGIO while creating them, so those signals go to
+  // other threads and never interrupt a scrape.
   sigset_t sigio, old_mask;
   sigemptyset(&sigio);
   sigaddset(&sigio, SIGIO);
   for (int sig = SIGRTMIN; sig <= SIGRTMAX; ++sig) sigaddset(&sigio, sig);
   pthread_sigmask(SIG_BLOCK, &sigio, &old_mask);
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(listen);
-  } catch (const std::exception& e) {
-    pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-    return "cannot serve metrics on " + listen + " (" + e.what() +
-           "): is the address in use? Set [daemon] metrics_listen to a free address.";
-  }
+  http_ = std::make_unique<MetricsHttpServer>(limits, threads, [this] { return render(); });
+  http_->set_basic_auth(std::move(basic_auth_users));
+  servers_.emplace_back("metrics", &http_->counters());
+  std::string err = http_->start(listen);
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-  exposer_->RegisterCollectable(collector_);
-  for (const auto& extra : extras_) exposer_->RegisterCollectable(extra);
-  return {};
+  return err;
+}
+
+void MetricsExporter::stop() {
+  if (http_) http_->stop();
+}
+
+void MetricsExporter::add_server(const std::string& name, const ServerCounters* counters) {
+  servers_.emplace_back(name, counters);
 }
 
 void MetricsExporter::set_reload_stats(const ReloadStats* stats) {
@@ -437,6 +592,17 @@ std::string MetricsExporter::render() const {
   for (const auto& extra : extras_) {
     auto more = extra->Collect();
     families.insert(families.end(), more.begin(), more.end());
+  }
+  for (const auto& [name, counters] : servers_)
+    Collector::collect_server(name, *counters, families);
+  if (http_) {
+    MetricFamily unauth{"vswitch_metrics_requests_unauthorized_total",
+                        "Scrapes answered 401: no or wrong credentials ([daemon] "
+                        "metrics_basic_auth_users).",
+                        MetricType::Counter,
+                        {}};
+    add_sample(unauth, {}, static_cast<double>(http_->unauthorized()));
+    families.push_back(std::move(unauth));
   }
   return serializer.Serialize(families);
 }

@@ -385,10 +385,23 @@ const Value* lookup(const Value& table, const std::string& key) {
 }
 
 const std::vector<std::string_view> kTopKeys = {"daemon", "switch"};
-const std::vector<std::string_view> kDaemonKeys = {
-    "file_prefix",    "workers",       "worker_cores",     "main_core",
-    "metrics_listen", "runtime_dir",   "mbufs_per_worker", "restart_backoff_ms",
-    "control_socket", "actor_threads", "crash_loop_limit"};
+const std::vector<std::string_view> kDaemonKeys = {"file_prefix",
+                                                   "workers",
+                                                   "worker_cores",
+                                                   "main_core",
+                                                   "metrics_listen",
+                                                   "runtime_dir",
+                                                   "mbufs_per_worker",
+                                                   "restart_backoff_ms",
+                                                   "control_socket",
+                                                   "actor_threads",
+                                                   "crash_loop_limit",
+                                                   "control_max_clients",
+                                                   "control_request_timeout_ms",
+                                                   "metrics_max_connections",
+                                                   "metrics_request_timeout_ms",
+                                                   "metrics_threads",
+                                                   "metrics_basic_auth_users"};
 const std::vector<std::string_view> kSwitchKeys = {
     "name", "port", "fdb_max_entries", "fdb_aging_s", "mac_limit_per_port", "fdb"};
 const std::vector<std::string_view> kPortKeys = {
@@ -540,6 +553,37 @@ class Validator {
     return Got::ok;
   }
 
+  // metrics_basic_auth_users = { name = "$2b$10$..." }: Prometheus's web config `basic_auth_users`.
+  void basic_auth_users(const Value& t, const std::string& ctx,
+                        std::map<std::string, std::string>& out) {
+    const Value* v = lookup(t, "metrics_basic_auth_users");
+    if (v == nullptr) return;
+    const std::string hint =
+        "metrics_basic_auth_users: a table of user = \"bcrypt hash\" (\"$2b$...\", 60 characters, "
+        "as made by `htpasswd -nBC 10 USER` or `mkpasswd -m bcrypt`); scrapes must then log in";
+    if (!v->is_table()) {
+      type_mismatch(*v, ctx, "metrics_basic_auth_users", "a table", hint);
+      return;
+    }
+    for (const auto& [user, hash] : v->as_table()) {
+      if (user.empty() || user.find(':') != std::string::npos) {
+        report(hash, ctx, "metrics_basic_auth_users: a user name must be non-empty, without ':'",
+               "got " + show(user), hint);
+        continue;
+      }
+      std::string h;
+      get_string(
+          *v, user, ctx + ".metrics_basic_auth_users", hint,
+          [](const std::string& s) {
+            const bool bcrypt = s.size() == 60 && s[0] == '$' && s[1] == '2' &&
+                                (s[2] == 'a' || s[2] == 'b' || s[2] == 'y') && s[3] == '$';
+            return bcrypt ? std::string() : "must be a bcrypt hash";
+          },
+          h);
+      if (!h.empty()) out[user] = h;
+    }
+  }
+
   // -- [daemon] --------------------------------------------------------------------------------
 
   void daemon(const Value& t, DaemonConfig& d) {
@@ -585,6 +629,22 @@ class Validator {
             "crashes in a row (each within 10 s of its start) after which a worker is given up and "
             "its queues move to the other workers (default 5)",
             d.crash_loop_limit);
+    get_int(t, "control_max_clients", 1, 4096, ctx,
+            "vswitchctl connections served at once; at the cap the oldest one that has not sent "
+            "its request yet is closed, else the new one is refused (default 64)",
+            d.control_max_clients);
+    get_int(t, "control_request_timeout_ms", 100, 600000, ctx,
+            "time a control client has to send its whole request, in ms (default 5000)",
+            d.control_request_timeout_ms);
+    get_int(t, "metrics_max_connections", 1, 4096, ctx,
+            "HTTP connections to the metrics endpoint at once (default 64)",
+            d.metrics_max_connections);
+    get_int(t, "metrics_request_timeout_ms", 100, 600000, ctx,
+            "time an HTTP client has to send its whole request head, in ms (default 5000)",
+            d.metrics_request_timeout_ms);
+    get_int(t, "metrics_threads", 1, 16, ctx, "threads that render scrapes (default 2)",
+            d.metrics_threads);
+    basic_auth_users(t, ctx, d.metrics_basic_auth_users);
 
     const Value* cores = lookup(t, "worker_cores");
     if (cores == nullptr) return;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,9 +63,17 @@ struct DaemonConfig {
   std::string runtime_dir = "/run/vswitch";       // absolute path, at most 255 chars
   int mbufs_per_worker = 8191;                    // 1023..1048575
   int restart_backoff_ms = 100;                   // initial worker restart back-off, 1..60000
-  std::string control_socket;  // vswitchctl's unix socket; empty = <runtime_dir>/vswitchd.sock
-  int actor_threads = 2;       // CAF scheduler threads, 1..64
-  int crash_loop_limit = 5;    // quick crashes in a row before a worker is given up, 1..100
+  std::string control_socket;    // vswitchctl's unix socket; empty = <runtime_dir>/vswitchd.sock
+  int actor_threads = 2;         // CAF scheduler threads, 1..64
+  int crash_loop_limit = 5;      // quick crashes in a row before a worker is given up, 1..100
+  int control_max_clients = 64;  // vswitchctl connections at once, 1..4096
+  int control_request_timeout_ms = 5000;  // a control request must arrive within, 100..600000
+  int metrics_max_connections = 64;       // HTTP connections to /metrics at once, 1..4096
+  int metrics_request_timeout_ms = 5000;  // an HTTP request must arrive within, 100..600000
+  int metrics_threads = 2;                // threads that render scrapes, 1..16
+  // HTTP basic auth on /metrics: user -> bcrypt hash ("$2b$..."), as Prometheus's web config
+  // `basic_auth_users`; empty = no authentication.
+  std::map<std::string, std::string> metrics_basic_auth_users;
 
   std::string control_socket_path() const {
     return control_socket.empty() ? runtime_dir + "/vswitchd.sock" : control_socket;

@@ -50,6 +50,16 @@ void diff_daemon(const DaemonConfig& a, const DaemonConfig& b, std::vector<std::
   note_change(out, "[daemon] control_socket", a.control_socket_path(), b.control_socket_path());
   note_change(out, "[daemon] actor_threads", a.actor_threads, b.actor_threads);
   note_change(out, "[daemon] crash_loop_limit", a.crash_loop_limit, b.crash_loop_limit);
+  note_change(out, "[daemon] control_max_clients", a.control_max_clients, b.control_max_clients);
+  note_change(out, "[daemon] control_request_timeout_ms", a.control_request_timeout_ms,
+              b.control_request_timeout_ms);
+  note_change(out, "[daemon] metrics_max_connections", a.metrics_max_connections,
+              b.metrics_max_connections);
+  note_change(out, "[daemon] metrics_request_timeout_ms", a.metrics_request_timeout_ms,
+              b.metrics_request_timeout_ms);
+  note_change(out, "[daemon] metrics_threads", a.metrics_threads, b.metrics_threads);
+  if (a.metrics_basic_auth_users != b.metrics_basic_auth_users)
+    out.push_back("[daemon] metrics_basic_auth_users changed");
 }
 
 void diff_switches(const Config& a, const Config& b, std::vector<std::string>& out) {

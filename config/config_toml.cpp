@@ -30,7 +30,21 @@ void write_daemon(std::ostream& o, const DaemonConfig& d) {
     << "restart_backoff_ms = " << d.restart_backoff_ms << "\n";
   if (!d.control_socket.empty()) o << "control_socket = " << toml_string(d.control_socket) << "\n";
   o << "actor_threads = " << d.actor_threads << "\n"
-    << "crash_loop_limit = " << d.crash_loop_limit << "\n";
+    << "crash_loop_limit = " << d.crash_loop_limit << "\n"
+    << "control_max_clients = " << d.control_max_clients << "\n"
+    << "control_request_timeout_ms = " << d.control_request_timeout_ms << "\n"
+    << "metrics_max_connections = " << d.metrics_max_connections << "\n"
+    << "metrics_request_timeout_ms = " << d.metrics_request_timeout_ms << "\n"
+    << "metrics_threads = " << d.metrics_threads << "\n";
+  if (!d.metrics_basic_auth_users.empty()) {
+    o << "metrics_basic_auth_users = {";
+    const char* sep = " ";
+    for (const auto& [user, hash] : d.metrics_basic_auth_users) {
+      o << sep << toml_string(user) << " = " << toml_string(hash);
+      sep = ", ";
+    }
+    o << " }\n";
+  }
 }
 
 void write_port(std::ostream& o, const PortConfig& p) {

@@ -54,6 +54,8 @@ start_prometheus() {
     echo "scrape_configs:"
     echo "  - job_name: vswitch"
     echo "    static_configs: [{targets: ['127.0.0.1:${T_METRICS_PORT}']}]"
+    # PROM_SCRAPE_EXTRA: more lines of the job (e.g. basic_auth), indented by 4 spaces.
+    [ -z "${PROM_SCRAPE_EXTRA:-}" ] || echo "$PROM_SCRAPE_EXTRA"
   } >"$cfg"
   promtool check config "$cfg" >"$T_DIR/promtool-config.log" 2>&1 ||
     fail "promtool check config: $(cat "$T_DIR/promtool-config.log")"

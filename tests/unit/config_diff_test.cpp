@@ -294,6 +294,8 @@ TEST(ConfigDiff, EveryDaemonKeyNeedsARestartAndIsNamed) {
        "[daemon] control_socket: \"/run/vswitch/vswitchd.sock\" -> \"/tmp/vs.sock\""},
       {"actor_threads = 4", "[daemon] actor_threads: 2 -> 4"},
       {"crash_loop_limit = 9", "[daemon] crash_loop_limit: 5 -> 9"},
+      {"control_max_clients = 9", "[daemon] control_max_clients: 64 -> 9"},
+      {"metrics_request_timeout_ms = 900", "[daemon] metrics_request_timeout_ms: 5000 -> 900"},
   };
   const Config running = load(kBase);
   for (const DaemonCase& c : cases) {
@@ -530,6 +532,11 @@ restart_backoff_ms = 250
 control_socket = "/tmp/ctl.sock"
 actor_threads = 7
 crash_loop_limit = 11
+control_max_clients = 100
+control_request_timeout_ms = 2500
+metrics_max_connections = 3
+metrics_request_timeout_ms = 60000
+metrics_threads = 4
 
 [[switch]]
 name = "core_sw-1"

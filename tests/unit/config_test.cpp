@@ -166,6 +166,11 @@ main_core = 1023
 metrics_listen = "0.0.0.0:65535"
 mbufs_per_worker = 1048575
 restart_backoff_ms = 60000
+control_max_clients = 4096
+control_request_timeout_ms = 100
+metrics_max_connections = 1
+metrics_request_timeout_ms = 600000
+metrics_threads = 16
 [[switch]]
 name = "abcdefghijklmnopqrstuvwxyz01234"
   [[switch.port]]
@@ -181,6 +186,11 @@ name = "abcdefghijklmnopqrstuvwxyz01234"
   ASSERT_TRUE(r.ok()) << format_errors(r);
   EXPECT_EQ(r.config->daemon.workers, 16);
   EXPECT_EQ(r.config->daemon.main_core, 1023);
+  EXPECT_EQ(r.config->daemon.control_max_clients, 4096);
+  EXPECT_EQ(r.config->daemon.control_request_timeout_ms, 100);
+  EXPECT_EQ(r.config->daemon.metrics_max_connections, 1);
+  EXPECT_EQ(r.config->daemon.metrics_request_timeout_ms, 600000);
+  EXPECT_EQ(r.config->daemon.metrics_threads, 16);
   EXPECT_EQ(r.config->find_port("a")->mtu, 68);
 }
 
@@ -427,7 +437,15 @@ TEST(ConfigErrors, HugeIntegersDoNotOverflow) {
   const char* values[] = {
       "2147483648",          "4294967297",           "-4294967295", "1099511627776",
       "9223372036854775807", "-9223372036854775808", "-1"};
-  const char* keys[] = {"workers", "main_core", "mbufs_per_worker", "restart_backoff_ms"};
+  const char* keys[] = {"workers",
+                        "main_core",
+                        "mbufs_per_worker",
+                        "restart_backoff_ms",
+                        "control_max_clients",
+                        "control_request_timeout_ms",
+                        "metrics_max_connections",
+                        "metrics_request_timeout_ms",
+                        "metrics_threads"};
   for (const char* key : keys) {
     for (const char* v : values) {
       const LoadResult r =
@@ -746,4 +764,24 @@ TEST(ConfigDefaults, SwitchAndVlanDefaults) {
   EXPECT_EQ(sw.ports[0].vlan_mode, "access");
   EXPECT_EQ(sw.ports[0].vlan, 1);
   EXPECT_EQ(sw.ports[0].native_vlan, 0);
+}
+
+TEST(ConfigValid, MetricsBasicAuthUsers) {
+  const std::string hash = "$2b$10$" + std::string(53, 'a');
+  const LoadResult r = load("[daemon]\nmetrics_basic_auth_users = { prom = \"" + hash +
+                            "\", \"ops.team\" = \"" + hash + "\" }\n" + kMinimal);
+  ASSERT_TRUE(r.ok()) << format_errors(r);
+  EXPECT_EQ(r.config->daemon.metrics_basic_auth_users.size(), 2u);
+  EXPECT_EQ(r.config->daemon.metrics_basic_auth_users.at("prom"), hash);
+  const LoadResult plain =
+      load("[daemon]\nmetrics_basic_auth_users = { prom = \"s3cret\" }\n" + std::string(kMinimal));
+  ASSERT_EQ(plain.errors.size(), 1u) << format_errors(plain);
+  EXPECT_TRUE(contains(plain.errors[0], "must be a bcrypt hash")) << plain.errors[0];
+  const LoadResult colon = load("[daemon]\nmetrics_basic_auth_users = { \"a:b\" = \"" + hash +
+                                "\" }\n" + std::string(kMinimal));
+  ASSERT_EQ(colon.errors.size(), 1u) << format_errors(colon);
+  EXPECT_TRUE(contains(colon.errors[0], "without ':'")) << colon.errors[0];
+  const LoadResult not_table =
+      load("[daemon]\nmetrics_basic_auth_users = \"prom\"\n" + std::string(kMinimal));
+  ASSERT_EQ(not_table.errors.size(), 1u) << format_errors(not_table);
 }
