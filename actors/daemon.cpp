@@ -43,6 +43,7 @@ struct DaemonArgs {
   bool restart = true;
   int fault_crash_worker = -1;
   int fault_stale_locks_worker = -1;
+  int fault_spin_worker = -1;
   unsigned fault_pool_mbufs = 0;  // 0: the pools are sized as usual
 };
 
@@ -58,6 +59,8 @@ void usage(FILE* to) {
       "  --fault-crash-worker N  fault injection: worker N aborts at every start (tests)\n"
       "  --fault-stale-locks-worker N  fault injection: worker N's first process dies holding\n"
       "                          DPDK's memory-hotplug lock (write) and tailq lock (read)\n"
+      "  --fault-spin-worker N   fault injection: worker N's first process spins forever\n"
+      "                          without polling or beating once it gets SIGUSR1\n"
       "  --fault-pool-mbufs N    fault injection: exactly N mbufs per worker pool, even fewer\n"
       "                          than the rx rings and frames in flight need (tests)\n");
 }
@@ -70,6 +73,7 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
                                     {"fault-crash-worker", required_argument, nullptr, 'f'},
                                     {"fault-pool-mbufs", required_argument, nullptr, 'm'},
                                     {"fault-stale-locks-worker", required_argument, nullptr, 's'},
+                                    {"fault-spin-worker", required_argument, nullptr, 'p'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   int c;
@@ -92,6 +96,9 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
         break;
       case 's':
         a.fault_stale_locks_worker = std::atoi(optarg);
+        break;
+      case 'p':
+        a.fault_spin_worker = std::atoi(optarg);
         break;
       case 'm':
         a.fault_pool_mbufs = static_cast<unsigned>(std::strtoul(optarg, nullptr, 10));
@@ -232,6 +239,19 @@ void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb
     rte_mempool_cache_flush(cache, mp);
 }
 
+// The liveness fields of a worker's counter block (the supervisor's stall deadline).
+WorkerBeat read_beat(const WorkerCounterBlock& c) {
+  WorkerBeat b;
+  b.pid = c.pid.load(std::memory_order_acquire);  // then the beat it wrote before
+  b.state = c.state.load(std::memory_order_acquire);
+  b.beat_ns = c.heartbeat_ns.load(std::memory_order_acquire);
+  b.max_gap_ns = c.heartbeat_max_gap_ns.load(std::memory_order_relaxed);
+  b.phase = c.phase.load(std::memory_order_relaxed);
+  b.port = c.phase_port.load(std::memory_order_relaxed);
+  b.queue = c.phase_queue.load(std::memory_order_relaxed);
+  return b;
+}
+
 // A control request as actor requests; the reply is the JSON line for vswitchctl.
 std::string handle_control(caf::actor_system& sys, const ControlRequest& req,
                            const config_actor& cfg_actor, const datapath_actor& datapath,
@@ -361,6 +381,8 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   so.restart = args.restart;
   so.fault_crash_worker = args.fault_crash_worker;
   so.fault_stale_locks_worker = args.fault_stale_locks_worker;
+  so.fault_spin_worker = args.fault_spin_worker;
+  so.stall_after = std::chrono::milliseconds(d.worker_stall_ms);
 
   caf::actor_system_config caf_cfg = actor_config(d);
   caf::actor_system sys{caf_cfg};
@@ -374,6 +396,13 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
       [&dp](int w) {
         return dp.mem.counters(w).state.load(std::memory_order_acquire) ==
                static_cast<uint32_t>(WorkerState::kRunning);
+      },
+      [&dp](int w) { return read_beat(dp.mem.counters(w)); },
+      [&dp](uint16_t port_id) {
+        auto guard = dp.ports->lock();
+        for (const PortRuntime& p : dp.ports->ports())
+          if (p.port_id == port_id) return p.cfg.name;
+        return std::string();
       }};
   auto supervisor = sys.spawn(supervisor_behavior, &sup_refs, datapath);
   watcher = std::make_unique<PidfdWatcher>(

@@ -12,7 +12,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
+#include "switch/counters.hpp"
 #include "switch/shm_names.hpp"
 
 namespace vs {
@@ -33,9 +35,24 @@ std::string describe_exit(int status) {
 std::string WorkerStatus::state() const {
   if (failed) return "failed";
   if (replacing_pid) return "replacing";
+  if (stalled) return "stalled";
   if (running) return "running";
   if (restart_pending) return "restarting";
   return "stopped";
+}
+
+uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+StallVerdict judge_heartbeat(const WorkerBeat& b, pid_t current, uint64_t now_ns,
+                             uint64_t deadline_ns) {
+  if (current <= 0 || b.pid != current || b.state != static_cast<uint32_t>(WorkerState::kRunning))
+    return StallVerdict::kNotJudged;
+  if (now_ns <= b.beat_ns || now_ns - b.beat_ns <= deadline_ns) return StallVerdict::kAlive;
+  return StallVerdict::kStalled;
 }
 
 WorkerSupervisor::WorkerSupervisor(SupervisorOptions opts, WatchFn watch)
@@ -91,6 +108,10 @@ std::string WorkerSupervisor::spawn(Worker& w, Proc& into, bool alternate, pid_t
     args.push_back("--fault-stale-locks");
     opts_.fault_stale_locks_worker = -1;  // its first process only
   }
+  if (id == opts_.fault_spin_worker && !replace) {
+    args.push_back("--fault-spin");
+    opts_.fault_spin_worker = -1;  // its first process only
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -121,6 +142,7 @@ std::string WorkerSupervisor::spawn(Worker& w, Proc& into, bool alternate, pid_t
       w.st.pid = pid;
       w.st.running = true;
       w.st.restart_pending = false;
+      w.st.stalled = false;  // replaced
     }
   }
   std::fprintf(stderr, "vswitchd: worker %d %s, pid %d, cpu %d\n", id,
@@ -150,6 +172,7 @@ ExitOutcome WorkerSupervisor::reap(Worker& w, Proc& p, int status) {
   const auto ran = clock::now() - p.started;
   if (p.pidfd >= 0) close(p.pidfd);
   std::lock_guard lock(mu_);
+  if (&p == &w.current && w.st.stalled) out.detail = "stalled, " + out.detail;
   if (&p == &w.replacement) {  // the replacement died before the old process left
     w.replacement = {};
     w.st.replacing_pid = 0;
@@ -163,6 +186,7 @@ ExitOutcome WorkerSupervisor::reap(Worker& w, Proc& p, int status) {
     w.alternate_lcore = !w.alternate_lcore;
     w.st.pid = w.current.pid;
     w.st.replacing_pid = 0;
+    w.st.stalled = false;  // replaced
     out.kind = ExitOutcome::kHandedOver;
     out.lost_buffers = !out.graceful && !(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
     return out;
@@ -229,6 +253,23 @@ std::vector<WorkerStatus> WorkerSupervisor::status() const {
   std::vector<WorkerStatus> out;
   for (const Worker& w : workers_) out.push_back(w.st);
   return out;
+}
+
+bool WorkerSupervisor::kill_stalled(int id, pid_t pid) {
+  if (id < 0 || id >= size()) return false;
+  Worker& w = workers_[static_cast<size_t>(id)];
+  if (pid <= 0 || w.current.pid != pid || stopping_) return false;
+  {
+    std::lock_guard lock(mu_);
+    w.st.stalled = true;
+    ++w.st.stalls;
+  }
+  // A pidfd signal cannot hit a recycled pid; the exit comes through the watcher as any crash.
+  if (w.current.pidfd >= 0)
+    syscall(SYS_pidfd_send_signal, w.current.pidfd, SIGKILL, nullptr, 0);
+  else
+    kill(pid, SIGKILL);
+  return true;
 }
 
 std::vector<bool> WorkerSupervisor::active() const {

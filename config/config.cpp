@@ -388,7 +388,7 @@ const std::vector<std::string_view> kTopKeys = {"daemon", "switch"};
 const std::vector<std::string_view> kDaemonKeys = {
     "file_prefix",    "workers",       "worker_cores",     "main_core",
     "metrics_listen", "runtime_dir",   "mbufs_per_worker", "restart_backoff_ms",
-    "control_socket", "actor_threads", "crash_loop_limit"};
+    "control_socket", "actor_threads", "crash_loop_limit", "worker_stall_ms"};
 const std::vector<std::string_view> kSwitchKeys = {
     "name", "port", "fdb_max_entries", "fdb_aging_s", "mac_limit_per_port", "fdb"};
 const std::vector<std::string_view> kPortKeys = {
@@ -585,6 +585,10 @@ class Validator {
             "crashes in a row (each within 10 s of its start) after which a worker is given up and "
             "its queues move to the other workers (default 5)",
             d.crash_loop_limit);
+    get_int(t, "worker_stall_ms", 200, 60000, ctx,
+            "the time a running worker may go without a heartbeat (it beats every 50 ms) before "
+            "it is killed as stalled and restarted, in ms (default 500)",
+            d.worker_stall_ms);
 
     const Value* cores = lookup(t, "worker_cores");
     if (cores == nullptr) return;

@@ -65,6 +65,7 @@ struct DaemonConfig {
   std::string control_socket;  // vswitchctl's unix socket; empty = <runtime_dir>/vswitchd.sock
   int actor_threads = 2;       // CAF scheduler threads, 1..64
   int crash_loop_limit = 5;    // quick crashes in a row before a worker is given up, 1..100
+  int worker_stall_ms = 500;   // a worker without a heartbeat this long is killed, 200..60000
 
   std::string control_socket_path() const {
     return control_socket.empty() ? runtime_dir + "/vswitchd.sock" : control_socket;

@@ -50,6 +50,7 @@ void diff_daemon(const DaemonConfig& a, const DaemonConfig& b, std::vector<std::
   note_change(out, "[daemon] control_socket", a.control_socket_path(), b.control_socket_path());
   note_change(out, "[daemon] actor_threads", a.actor_threads, b.actor_threads);
   note_change(out, "[daemon] crash_loop_limit", a.crash_loop_limit, b.crash_loop_limit);
+  note_change(out, "[daemon] worker_stall_ms", a.worker_stall_ms, b.worker_stall_ms);
 }
 
 void diff_switches(const Config& a, const Config& b, std::vector<std::string>& out) {

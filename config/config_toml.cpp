@@ -30,7 +30,8 @@ void write_daemon(std::ostream& o, const DaemonConfig& d) {
     << "restart_backoff_ms = " << d.restart_backoff_ms << "\n";
   if (!d.control_socket.empty()) o << "control_socket = " << toml_string(d.control_socket) << "\n";
   o << "actor_threads = " << d.actor_threads << "\n"
-    << "crash_loop_limit = " << d.crash_loop_limit << "\n";
+    << "crash_loop_limit = " << d.crash_loop_limit << "\n"
+    << "worker_stall_ms = " << d.worker_stall_ms << "\n";
 }
 
 void write_port(std::ostream& o, const PortConfig& p) {
