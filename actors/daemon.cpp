@@ -245,7 +245,9 @@ WorkerBeat read_beat(const WorkerCounterBlock& c) {
   b.pid = c.pid.load(std::memory_order_acquire);  // then the beat it wrote before
   b.state = c.state.load(std::memory_order_acquire);
   b.beat_ns = c.heartbeat_ns.load(std::memory_order_acquire);
+  b.run_delay_ns = c.heartbeat_run_delay_ns.load(std::memory_order_relaxed);
   b.max_gap_ns = c.heartbeat_max_gap_ns.load(std::memory_order_relaxed);
+  b.max_stall_ns = c.heartbeat_max_stall_ns.load(std::memory_order_relaxed);
   b.phase = c.phase.load(std::memory_order_relaxed);
   b.port = c.phase_port.load(std::memory_order_relaxed);
   b.queue = c.phase_queue.load(std::memory_order_relaxed);

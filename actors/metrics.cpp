@@ -322,7 +322,8 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                          MetricType::Counter);
     auto max_gap = family("vswitch_worker_heartbeat_max_gap_seconds",
                           "Longest time between two heartbeats of the worker's processes since "
-                          "vswitchd started (the margin against worker_stall_ms).",
+                          "vswitchd started: kind=\"own\" less the time waited for a CPU in it "
+                          "(the margin against worker_stall_ms), kind=\"wall\" with it.",
                           MetricType::Gauge);
     auto loops =
         family("vswitch_worker_poll_loops_total", "Poll loop iterations.", MetricType::Counter);
@@ -357,7 +358,11 @@ class MetricsExporter::Collector : public prometheus::Collectable {
       add_sample(failed, l, s.failed ? 1 : 0);
       add_sample(restarts, l, static_cast<double>(s.restarts));
       add_sample(stalls, l, static_cast<double>(s.stalls));
-      add_sample(max_gap, l, static_cast<double>(c.heartbeat_max_gap_ns.load()) / 1e9);
+      Labels lg = l;
+      lg.push_back({"kind", "own"});
+      add_sample(max_gap, lg, static_cast<double>(c.heartbeat_max_stall_ns.load()) / 1e9);
+      lg.back().value = "wall";
+      add_sample(max_gap, lg, static_cast<double>(c.heartbeat_max_gap_ns.load()) / 1e9);
       add_sample(loops, l, static_cast<double>(c.loops.get()));
       add_sample(busy, l, static_cast<double>(c.busy_loops.get()));
       add_sample(sleeps, l, static_cast<double>(c.idle_sleeps.get()));

@@ -9,12 +9,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 
 #include "switch/counters.hpp"
+#include "switch/schedstat.hpp"
 #include "switch/shm_names.hpp"
 
 namespace vs {
@@ -47,12 +51,29 @@ uint64_t monotonic_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+uint64_t stall_age_ns(const WorkerBeat& b, uint64_t now_ns, uint64_t run_delay_now_ns) {
+  if (now_ns <= b.beat_ns) return 0;
+  const uint64_t age = now_ns - b.beat_ns;
+  const uint64_t waited = run_delay_now_ns > b.run_delay_ns && b.run_delay_ns != 0
+                              ? run_delay_now_ns - b.run_delay_ns
+                              : 0;
+  return age - std::min(age, waited);
+}
+
 StallVerdict judge_heartbeat(const WorkerBeat& b, pid_t current, uint64_t now_ns,
-                             uint64_t deadline_ns) {
+                             uint64_t run_delay_now_ns, uint64_t deadline_ns) {
   if (current <= 0 || b.pid != current || b.state != static_cast<uint32_t>(WorkerState::kRunning))
     return StallVerdict::kNotJudged;
-  if (now_ns <= b.beat_ns || now_ns - b.beat_ns <= deadline_ns) return StallVerdict::kAlive;
-  return StallVerdict::kStalled;
+  return stall_age_ns(b, now_ns, run_delay_now_ns) > deadline_ns ? StallVerdict::kStalled
+                                                                 : StallVerdict::kAlive;
+}
+
+uint64_t process_run_delay_ns(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/schedstat";
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const uint64_t v = run_delay_ns(fd);
+  if (fd >= 0) close(fd);
+  return v;
 }
 
 WorkerSupervisor::WorkerSupervisor(SupervisorOptions opts, WatchFn watch)

@@ -60,12 +60,14 @@ struct WorkerStatus {
 
 // A worker's liveness as its counter block says (switch/counters.hpp), read by the supervisor.
 struct WorkerBeat {
-  pid_t pid = 0;         // the process that owns the block
-  uint32_t state = 0;    // WorkerState
-  uint64_t beat_ns = 0;  // CLOCK_MONOTONIC of its last beat
+  pid_t pid = 0;              // the process that owns the block
+  uint32_t state = 0;         // WorkerState
+  uint64_t beat_ns = 0;       // CLOCK_MONOTONIC of its last beat
+  uint64_t run_delay_ns = 0;  // its thread's wait for a CPU until that beat
   uint64_t max_gap_ns = 0;
-  uint32_t phase = 0;  // WorkerPhase
-  uint16_t port = 0;   // the rx queue it last polled
+  uint64_t max_stall_ns = 0;  // the longest gap less the CPU wait in it
+  uint32_t phase = 0;         // WorkerPhase
+  uint16_t port = 0;          // the rx queue it last polled
   uint16_t queue = 0;
 };
 
@@ -73,11 +75,18 @@ struct WorkerBeat {
 // after `b`). Judged only once that process said it forwards: the block names it and its state
 // is running (not while it attaches in rte_eal_init, takes over from an old process or sets up
 // its queues, and not once it stops). Then stalled when its last beat is more than `deadline_ns`
-// old. The clock is the workers' own, so a vswitchd that was itself stopped (SIGSTOP) judges by
-// fresh beats when it resumes, not by the time it lost.
+// old, not counting the time its thread waited for a CPU since (`run_delay_now_ns`, 0 when
+// unknown): a worker that an overloaded host does not let run is slow, not hung. A stopped
+// (SIGSTOP), spinning or blocked worker does not wait for a CPU, so its time counts in full.
+// The clock is the workers' own, so a vswitchd that was itself stopped judges by fresh beats
+// when it resumes, not by the time it lost.
 enum class StallVerdict { kNotJudged, kAlive, kStalled };
 StallVerdict judge_heartbeat(const WorkerBeat& b, pid_t current, uint64_t now_ns,
-                             uint64_t deadline_ns);
+                             uint64_t run_delay_now_ns, uint64_t deadline_ns);
+// The age of the beat that counts against the deadline: now - beat less the CPU wait since.
+uint64_t stall_age_ns(const WorkerBeat& b, uint64_t now_ns, uint64_t run_delay_now_ns);
+// Worker process `pid`'s main thread (its poll loop)'s total wait for a CPU; 0 if unknown.
+uint64_t process_run_delay_ns(pid_t pid);
 uint64_t monotonic_ns();  // CLOCK_MONOTONIC, as the workers' beats
 
 // What an exit means for the rest of the daemon.

@@ -29,6 +29,7 @@ json worker_json(const WorkerStatus& s, const WorkerBeat& b) {
           {"heartbeat_age_ms",
            own ? static_cast<double>(now > b.beat_ns ? now - b.beat_ns : 0) / 1e6 : -1.0},
           {"heartbeat_max_gap_ms", static_cast<double>(b.max_gap_ns) / 1e6},
+          {"heartbeat_max_stall_ms", static_cast<double>(b.max_stall_ns) / 1e6},
           {"phase", std::string(worker_phase_name(static_cast<WorkerPhase>(b.phase)))},
           {"last_exit", s.last_exit}};
 }
@@ -110,7 +111,11 @@ void check_heartbeats(supervisor_actor::stateful_pointer<SupervisorState> self) 
     if (!s.running || s.stalled) continue;
     const WorkerBeat b = st.refs->beat(s.id);
     const uint64_t now = monotonic_ns();  // after the beat was read: never before it
-    if (judge_heartbeat(b, s.pid, now, deadline_ns) != StallVerdict::kStalled) continue;
+    // Its CPU wait since the beat is read only when the beat alone is past the deadline.
+    if (judge_heartbeat(b, s.pid, now, 0, deadline_ns) != StallVerdict::kStalled) continue;
+    const uint64_t run_delay = process_run_delay_ns(s.pid);
+    if (judge_heartbeat(b, s.pid, now, run_delay, deadline_ns) != StallVerdict::kStalled)
+      continue;  // slow: the host did not let it run
     if (!sup.kill_stalled(s.id, s.pid)) continue;
     const auto phase = static_cast<WorkerPhase>(b.phase);
     std::string where;
@@ -120,10 +125,11 @@ void check_heartbeats(supervisor_actor::stateful_pointer<SupervisorState> self) 
               std::to_string(b.queue);
     }
     std::fprintf(stderr,
-                 "vswitchd: worker %d (pid %d) stalled: no heartbeat for %.0f ms (deadline "
-                 "worker_stall_ms = %lld), last phase %s%s; killed (SIGKILL), it restarts as "
-                 "after a crash\n",
+                 "vswitchd: worker %d (pid %d) stalled: no heartbeat for %.0f ms (%.0f ms of it "
+                 "waiting for a CPU; deadline worker_stall_ms = %lld), last phase %s%s; killed "
+                 "(SIGKILL), it restarts as after a crash\n",
                  s.id, static_cast<int>(s.pid), static_cast<double>(now - b.beat_ns) / 1e6,
+                 static_cast<double>(now - b.beat_ns - stall_age_ns(b, now, run_delay)) / 1e6,
                  static_cast<long long>(deadline.count()),
                  std::string(worker_phase_name(phase)).c_str(), where.c_str());
   }
@@ -287,9 +293,10 @@ supervisor_actor::behavior_type supervisor_behavior(
         if (self->state.refs->beat)
           for (const WorkerStatus& s : self->state.refs->workers.status())
             std::fprintf(stderr,
-                         "vswitchd: worker %d: longest heartbeat gap %.1f ms (worker_stall_ms "
-                         "%lld), %llu stalls\n",
+                         "vswitchd: worker %d: longest heartbeat gap %.1f ms, %.1f ms of it not "
+                         "waiting for a CPU (worker_stall_ms %lld), %llu stalls\n",
                          s.id, static_cast<double>(self->state.refs->beat(s.id).max_gap_ns) / 1e6,
+                         static_cast<double>(self->state.refs->beat(s.id).max_stall_ns) / 1e6,
                          static_cast<long long>(self->state.refs->workers.stall_after().count()),
                          static_cast<unsigned long long>(s.stalls));
         return true;

@@ -107,9 +107,16 @@ struct WorkerCounterBlock {
   // CLOCK_MONOTONIC (ns, the same clock in every process) of its last beat; written (release)
   // before `pid` at start, so a supervisor that sees the new pid sees a fresh beat.
   std::atomic<uint64_t> heartbeat_ns;
+  // The time the worker's thread had spent waiting for a CPU (run queue, from
+  // /proc/thread-self/schedstat) at its last beat, written before heartbeat_ns: the deadline
+  // counts only time in which the worker could have run, so an overloaded host (seen: a CPU's
+  // run queue delaying a pinned thread by 938 ms) does not make a busy worker "stalled".
+  std::atomic<uint64_t> heartbeat_run_delay_ns;
   // The longest gap between two beats of any process of this worker since vswitchd started
-  // (ns; a process's first beat starts a new series): the margin against the stall deadline.
+  // (ns; a process's first beat starts a new series), and the longest such gap less the time
+  // waited for a CPU in it: the second one is what the deadline is compared with (the margin).
   std::atomic<uint64_t> heartbeat_max_gap_ns;
+  std::atomic<uint64_t> heartbeat_max_stall_ns;
   std::atomic<uint32_t> phase;        // WorkerPhase of the loop
   std::atomic<uint16_t> phase_port;   // DPDK port id of the rx queue being polled (kPolling)
   std::atomic<uint16_t> phase_queue;  // that rx queue

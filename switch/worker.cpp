@@ -1,6 +1,7 @@
 #include "switch/worker.hpp"
 
 #include <ethdev_driver.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <rte_eal.h>
 #include <rte_eal_memconfig.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -30,6 +32,7 @@
 #include "switch/fdb.hpp"
 #include "switch/forwarder.hpp"
 #include "switch/privileges.hpp"
+#include "switch/schedstat.hpp"
 #include "switch/shm_names.hpp"
 #include "switch/topology.hpp"
 
@@ -137,11 +140,26 @@ constexpr uint64_t kHousekeepingNs = kHeartbeatPeriodNs;  // the heartbeat comes
 // kills a worker whose last beat is older than [daemon] worker_stall_ms, and logs the phase.
 class Heartbeat {
  public:
-  explicit Heartbeat(WorkerCounterBlock& c) : c_(c) {}
+  explicit Heartbeat(WorkerCounterBlock& c)
+      : c_(c), schedstat_(open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC)) {}
+  ~Heartbeat() {
+    if (schedstat_ >= 0) close(schedstat_);
+  }
+  Heartbeat(const Heartbeat&) = delete;
+  Heartbeat& operator=(const Heartbeat&) = delete;
   void beat(uint64_t now) {
-    if (last_ != 0 && now - last_ > c_.heartbeat_max_gap_ns.load(std::memory_order_relaxed))
-      c_.heartbeat_max_gap_ns.store(now - last_, std::memory_order_relaxed);
+    const uint64_t waited = run_delay_ns(schedstat_);
+    if (last_ != 0) {
+      const uint64_t gap = now - last_;
+      const uint64_t own = gap - std::min(gap, waited - std::min(waited, last_waited_));
+      if (gap > c_.heartbeat_max_gap_ns.load(std::memory_order_relaxed))
+        c_.heartbeat_max_gap_ns.store(gap, std::memory_order_relaxed);
+      if (own > c_.heartbeat_max_stall_ns.load(std::memory_order_relaxed))
+        c_.heartbeat_max_stall_ns.store(own, std::memory_order_relaxed);
+    }
     last_ = now;
+    last_waited_ = waited;
+    c_.heartbeat_run_delay_ns.store(waited, std::memory_order_relaxed);
     c_.heartbeat_ns.store(now, std::memory_order_release);
     c_.heartbeat.add(1);
   }
@@ -149,7 +167,9 @@ class Heartbeat {
 
  private:
   WorkerCounterBlock& c_;
+  int schedstat_;
   uint64_t last_ = 0;  // 0: no beat yet in this process (the first one starts a new series)
+  uint64_t last_waited_ = 0;
 };
 
 // --fault-spin: a livelock, as a bug that loops would make it: no poll, no beat, and SIGTERM

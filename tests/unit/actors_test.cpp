@@ -1212,27 +1212,38 @@ TEST(StallDecision, OnlyAReadyProcessIsJudgedAndOnlyByItsOwnBeat) {
   b.pid = 42;
   b.state = static_cast<uint32_t>(WorkerState::kRunning);
   b.beat_ns = now - 2 * s;  // 2 s old: stalled if judged
-  EXPECT_EQ(judge_heartbeat(b, 42, now, deadline), StallVerdict::kStalled);
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 0, deadline), StallVerdict::kStalled);
   // Not the process the supervisor runs: its replacement, or a new process still in rte_eal_init
   // (the block names its predecessor).
-  EXPECT_EQ(judge_heartbeat(b, 43, now, deadline), StallVerdict::kNotJudged);
-  EXPECT_EQ(judge_heartbeat(b, 0, now, deadline), StallVerdict::kNotJudged);
+  EXPECT_EQ(judge_heartbeat(b, 43, now, 0, deadline), StallVerdict::kNotJudged);
+  EXPECT_EQ(judge_heartbeat(b, 0, now, 0, deadline), StallVerdict::kNotJudged);
   // Attached but not forwarding yet (taking over from an old process, claiming queues), or
   // stopping: not judged.
   for (WorkerState st : {WorkerState::kStarting, WorkerState::kStopped}) {
     WorkerBeat x = b;
     x.state = static_cast<uint32_t>(st);
-    EXPECT_EQ(judge_heartbeat(x, 42, now, deadline), StallVerdict::kNotJudged);
+    EXPECT_EQ(judge_heartbeat(x, 42, now, 0, deadline), StallVerdict::kNotJudged);
   }
   // Within the deadline, at it, and a beat newer than the supervisor's clock reading.
   b.beat_ns = now - deadline;
-  EXPECT_EQ(judge_heartbeat(b, 42, now, deadline), StallVerdict::kAlive);
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 0, deadline), StallVerdict::kAlive);
   b.beat_ns = now - deadline - 1;
-  EXPECT_EQ(judge_heartbeat(b, 42, now, deadline), StallVerdict::kStalled);
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 0, deadline), StallVerdict::kStalled);
   b.beat_ns = now - 50000000ull;
-  EXPECT_EQ(judge_heartbeat(b, 42, now, deadline), StallVerdict::kAlive);
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 0, deadline), StallVerdict::kAlive);
   b.beat_ns = now + 1000;
-  EXPECT_EQ(judge_heartbeat(b, 42, now, deadline), StallVerdict::kAlive);
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 0, deadline), StallVerdict::kAlive);
+  // Time spent waiting for a CPU does not count: 2 s old, 1.6 s of it on a run queue.
+  b.beat_ns = now - 2 * s;
+  b.run_delay_ns = 7 * s;
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 7 * s + 1600000000ull, deadline), StallVerdict::kAlive);
+  EXPECT_EQ(stall_age_ns(b, now, 7 * s + 1600000000ull), 400000000ull);
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 7 * s + 1400000000ull, deadline), StallVerdict::kStalled);
+  // A stopped or blocked process waits for nothing: the full age counts. Unknown (0): too.
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 7 * s, deadline), StallVerdict::kStalled);
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 0, deadline), StallVerdict::kStalled);
+  // Waited more than the age (clock granularity): age 0, alive.
+  EXPECT_EQ(stall_age_ns(b, now, 10 * s), 0u);
 }
 
 TEST(StallDecision, CheckPeriodIsAFifthOfTheDeadlineWithinBounds) {
