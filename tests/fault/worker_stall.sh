@@ -80,6 +80,8 @@ if [ "$mode" = spin ]; then
     fail "the stall line does not name the queue the spinning worker polled: $line"
 fi
 check "vswitch_worker_stalls_total{worker=\"0\"}" "$(metric vswitch_worker_stalls_total 'worker="0"')" -eq 1
+# The state says stalled from the kill on; the exit is named once vswitchd has reaped it.
+for _ in $(seq 100); do [ "$(worker_field 0 last_exit)" = "stalled, signal 9" ] && break; sleep 0.03; done
 check "last exit of worker 0 says stalled" "$(worker_field 0 last_exit | grep -c '^stalled, signal 9$')" -eq 1
 [ -d "/proc/$pid0" ] && [ "$(awk '{print $3}' "/proc/$pid0/stat" 2>/dev/null)" != Z ] &&
   fail "the stalled process $pid0 is still alive"
