@@ -74,12 +74,12 @@ struct WorkerBeat {
 // The stall decision for the process `current` of a worker, at `now_ns` (CLOCK_MONOTONIC, read
 // after `b`). Judged only once that process said it forwards: the block names it and its state
 // is running (not while it attaches in rte_eal_init, takes over from an old process or sets up
-// its queues, and not once it stops). Then stalled when its last beat is more than `deadline_ns`
-// old, not counting the time its thread waited for a CPU since (`run_delay_now_ns`, 0 when
-// unknown): a worker that an overloaded host does not let run is slow, not hung. A stopped
-// (SIGSTOP), spinning or blocked worker does not wait for a CPU, so its time counts in full.
-// The clock is the workers' own, so a vswitchd that was itself stopped judges by fresh beats
-// when it resumes, not by the time it lost.
+// its queues, not while it hands queues over at a port table change, and not once it stops). Then
+// stalled when its last beat is more than `deadline_ns` old, not counting the time its thread
+// waited for a CPU since (`run_delay_now_ns`, 0 when unknown): a worker that an overloaded host
+// does not let run is slow, not hung. A stopped (SIGSTOP), spinning or blocked worker does not wait
+// for a CPU, so its time counts in full. The clock is the workers' own, so a vswitchd that was
+// itself stopped judges by fresh beats when it resumes, not by the time it lost.
 enum class StallVerdict { kNotJudged, kAlive, kStalled };
 StallVerdict judge_heartbeat(const WorkerBeat& b, pid_t current, uint64_t now_ns,
                              uint64_t run_delay_now_ns, uint64_t deadline_ns);

@@ -413,10 +413,10 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
       return kWorkerExitPrimaryGone;
     }
     if (topo.generation.load(std::memory_order_acquire) != plan.generation) {
+      hb.phase(WorkerPhase::kHandOver);  // not judged until it beats again (below)
       WorkerPlan next;
       if (!build_plan(topo, worker_id, next)) continue;
       if (!ports_attached(worker_id, next)) return kWorkerExitAttach;
-      hb.phase(WorkerPhase::kHandOver);
       hand_over_moved_queues(*forwarder, plan, next);
       plan = std::move(next);
       refresh_fast_path(plan);

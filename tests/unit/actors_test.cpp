@@ -1224,6 +1224,12 @@ TEST(StallDecision, OnlyAReadyProcessIsJudgedAndOnlyByItsOwnBeat) {
     x.state = static_cast<uint32_t>(st);
     EXPECT_EQ(judge_heartbeat(x, 42, now, 0, deadline), StallVerdict::kNotJudged);
   }
+  // Handing queues over at a port table change: not judged either.
+  {
+    WorkerBeat x = b;
+    x.phase = static_cast<uint32_t>(WorkerPhase::kHandOver);
+    EXPECT_EQ(judge_heartbeat(x, 42, now, 0, deadline), StallVerdict::kNotJudged);
+  }
   // Within the deadline, at it, and a beat newer than the supervisor's clock reading.
   b.beat_ns = now - deadline;
   EXPECT_EQ(judge_heartbeat(b, 42, now, 0, deadline), StallVerdict::kAlive);
