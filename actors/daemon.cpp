@@ -45,6 +45,7 @@ struct DaemonArgs {
   bool restart = true;
   int fault_crash_worker = -1;
   int fault_stale_locks_worker = -1;
+  int fault_spin_worker = -1;
   unsigned fault_pool_mbufs = 0;  // 0: the pools are sized as usual
 };
 
@@ -60,6 +61,8 @@ void usage(FILE* to) {
       "  --fault-crash-worker N  fault injection: worker N aborts at every start (tests)\n"
       "  --fault-stale-locks-worker N  fault injection: worker N's first process dies holding\n"
       "                          DPDK's memory-hotplug lock (write) and tailq lock (read)\n"
+      "  --fault-spin-worker N   fault injection: worker N's first process spins forever\n"
+      "                          without polling or beating once it gets SIGUSR1\n"
       "  --fault-pool-mbufs N    fault injection: exactly N mbufs per worker pool, even fewer\n"
       "                          than the rx rings and frames in flight need (tests)\n");
 }
@@ -72,6 +75,7 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
                                     {"fault-crash-worker", required_argument, nullptr, 'f'},
                                     {"fault-pool-mbufs", required_argument, nullptr, 'm'},
                                     {"fault-stale-locks-worker", required_argument, nullptr, 's'},
+                                    {"fault-spin-worker", required_argument, nullptr, 'p'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   int c;
@@ -94,6 +98,9 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
         break;
       case 's':
         a.fault_stale_locks_worker = std::atoi(optarg);
+        break;
+      case 'p':
+        a.fault_spin_worker = std::atoi(optarg);
         break;
       case 'm':
         a.fault_pool_mbufs = static_cast<unsigned>(std::strtoul(optarg, nullptr, 10));
@@ -272,6 +279,21 @@ void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb
     rte_mempool_cache_flush(cache, mp);
 }
 
+// The liveness fields of a worker's counter block (the supervisor's stall deadline).
+WorkerBeat read_beat(const WorkerCounterBlock& c) {
+  WorkerBeat b;
+  b.pid = c.pid.load(std::memory_order_acquire);  // then the beat it wrote before
+  b.state = c.state.load(std::memory_order_acquire);
+  b.beat_ns = c.heartbeat_ns.load(std::memory_order_acquire);
+  b.run_delay_ns = c.heartbeat_run_delay_ns.load(std::memory_order_relaxed);
+  b.max_gap_ns = c.heartbeat_max_gap_ns.load(std::memory_order_relaxed);
+  b.max_stall_ns = c.heartbeat_max_stall_ns.load(std::memory_order_relaxed);
+  b.phase = c.phase.load(std::memory_order_relaxed);
+  b.port = c.phase_port.load(std::memory_order_relaxed);
+  b.queue = c.phase_queue.load(std::memory_order_relaxed);
+  return b;
+}
+
 // A control request as actor requests. Each request gets a short-lived actor that asks the
 // owning actors and hands their answer to `reply` (the control socket's I/O thread writes it):
 // the socket is a way into the actors, and no client waits for another's request.
@@ -417,6 +439,8 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   so.restart = args.restart;
   so.fault_crash_worker = args.fault_crash_worker;
   so.fault_stale_locks_worker = args.fault_stale_locks_worker;
+  so.fault_spin_worker = args.fault_spin_worker;
+  so.stall_after = std::chrono::milliseconds(d.worker_stall_ms);
 
   caf::actor_system_config caf_cfg = actor_config(d);
   caf::actor_system sys{caf_cfg};
@@ -430,6 +454,13 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
       [&dp](int w) {
         return dp.mem.counters(w).state.load(std::memory_order_acquire) ==
                static_cast<uint32_t>(WorkerState::kRunning);
+      },
+      [&dp](int w) { return read_beat(dp.mem.counters(w)); },
+      [&dp](uint16_t port_id) {
+        auto guard = dp.ports->lock();
+        for (const PortRuntime& p : dp.ports->ports())
+          if (p.port_id == port_id) return p.cfg.name;
+        return std::string();
       }};
   auto supervisor = sys.spawn(supervisor_behavior, &sup_refs, datapath);
   watcher = std::make_unique<PidfdWatcher>(

@@ -41,6 +41,7 @@ using reclaim_atom = caf::atom_constant<caf::atom("reclaim")>;
 using netns_atom = caf::atom_constant<caf::atom("netns")>;
 using link_gone_atom = caf::atom_constant<caf::atom("link_gone")>;
 using reset_atom = caf::atom_constant<caf::atom("reset")>;
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 
 // Ports and the port/queue table.
 using datapath_actor = caf::typed_actor<
@@ -70,6 +71,7 @@ using supervisor_actor = caf::typed_actor<
     caf::reacts_to<exited_atom, int32_t>,                       // a pid ended (pidfd watcher)
     caf::reacts_to<respawn_atom, int32_t>,                      // back-off over: start worker N
     caf::reacts_to<reclaim_atom, int32_t>,    // worker N's queues come back once it forwards
+    caf::reacts_to<heartbeat_atom>,           // check every worker's heartbeat (periodic)
     caf::replies_to<stop_atom>::with<bool>>;  // stop every worker (shutdown)
 
 // The running configuration.

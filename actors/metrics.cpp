@@ -397,6 +397,15 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                          MetricType::Gauge);
     auto restarts = family("vswitch_worker_restarts_total",
                            "Times the supervisor restarted the worker.", MetricType::Counter);
+    auto stalls = family("vswitch_worker_stalls_total",
+                         "Processes of the worker killed because their heartbeat stopped for "
+                         "[daemon] worker_stall_ms (hung, livelocked or stopped).",
+                         MetricType::Counter);
+    auto max_gap = family("vswitch_worker_heartbeat_max_gap_seconds",
+                          "Longest time between two heartbeats of the worker's processes since "
+                          "vswitchd started: kind=\"own\" less the time waited for a CPU in it "
+                          "(the margin against worker_stall_ms), kind=\"wall\" with it.",
+                          MetricType::Gauge);
     auto loops =
         family("vswitch_worker_poll_loops_total", "Poll loop iterations.", MetricType::Counter);
     auto busy = family("vswitch_worker_busy_loops_total",
@@ -429,6 +438,12 @@ class MetricsExporter::Collector : public prometheus::Collectable {
       add_sample(up, l, forwarding ? 1 : 0);
       add_sample(failed, l, s.failed ? 1 : 0);
       add_sample(restarts, l, static_cast<double>(s.restarts));
+      add_sample(stalls, l, static_cast<double>(s.stalls));
+      Labels lg = l;
+      lg.push_back({"kind", "own"});
+      add_sample(max_gap, lg, static_cast<double>(c.heartbeat_max_stall_ns.load()) / 1e9);
+      lg.back().value = "wall";
+      add_sample(max_gap, lg, static_cast<double>(c.heartbeat_max_gap_ns.load()) / 1e9);
       add_sample(loops, l, static_cast<double>(c.loops.get()));
       add_sample(busy, l, static_cast<double>(c.busy_loops.get()));
       add_sample(sleeps, l, static_cast<double>(c.idle_sleeps.get()));
@@ -449,8 +464,8 @@ class MetricsExporter::Collector : public prometheus::Collectable {
       add_sample(mbufs_free, l, rte_mempool_avail_count(mem_.pool(w)));
       add_sample(mbufs, l, mem_.pool(w)->size);
     }
-    for (auto* f : {&up, &failed, &restarts, &loops, &busy, &sleeps, &busy_s, &idle_s, &bursts,
-                    &learn, &learn_lost, &mbufs_free, &mbufs})
+    for (auto* f : {&up, &failed, &restarts, &stalls, &max_gap, &loops, &busy, &sleeps, &busy_s,
+                    &idle_s, &bursts, &learn, &learn_lost, &mbufs_free, &mbufs})
       out.push_back(std::move(*f));
   }
 

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -27,10 +28,15 @@ struct SupervisorOptions {
   std::chrono::milliseconds backoff_max{5000};
   std::chrono::milliseconds healthy_after{10000};  // a run this long resets the crash count
   int crash_loop_limit = 5;  // quick crashes in a row before the worker is given up
+  // A running worker whose heartbeat is older than this is killed as stalled ([daemon]
+  // worker_stall_ms).
+  std::chrono::milliseconds stall_after{500};
   bool restart = true;
   int fault_crash_worker = -1;  // fault injection: this worker aborts once attached, every time
   // fault injection: this worker's first process dies holding DPDK locks (actors/dpdk_locks.hpp)
   int fault_stale_locks_worker = -1;
+  // fault injection: this worker's first process spins forever once it gets SIGUSR1 (a livelock)
+  int fault_spin_worker = -1;
 };
 
 struct WorkerStatus {
@@ -44,9 +50,44 @@ struct WorkerStatus {
   uint64_t starts = 0;
   uint64_t restarts = 0;  // starts after the first, including replacements
   int crashes_in_row = 0;
-  std::string last_exit;      // "exit 70", "signal 9", ...
-  std::string state() const;  // running, starting, restarting, replacing, failed, stopped
+  // Its process missed the heartbeat deadline and was killed; until a new process starts, the
+  // state says "stalled".
+  bool stalled = false;
+  uint64_t stalls = 0;        // processes killed for a stall (vswitch_worker_stalls_total)
+  std::string last_exit;      // "exit 70", "signal 9", "stalled, signal 9", ...
+  std::string state() const;  // running, restarting, replacing, stalled, failed, stopped
 };
+
+// A worker's liveness as its counter block says (switch/counters.hpp), read by the supervisor.
+struct WorkerBeat {
+  pid_t pid = 0;              // the process that owns the block
+  uint32_t state = 0;         // WorkerState
+  uint64_t beat_ns = 0;       // CLOCK_MONOTONIC of its last beat
+  uint64_t run_delay_ns = 0;  // its thread's wait for a CPU until that beat
+  uint64_t max_gap_ns = 0;
+  uint64_t max_stall_ns = 0;  // the longest gap less the CPU wait in it
+  uint32_t phase = 0;         // WorkerPhase
+  uint16_t port = 0;          // the rx queue it last polled
+  uint16_t queue = 0;
+};
+
+// The stall decision for the process `current` of a worker, at `now_ns` (CLOCK_MONOTONIC, read
+// after `b`). Judged only once that process said it forwards: the block names it and its state
+// is running (not while it attaches in rte_eal_init, takes over from an old process or sets up
+// its queues, not while it hands queues over at a port table change, and not once it stops). Then
+// stalled when its last beat is more than `deadline_ns` old, not counting the time its thread
+// waited for a CPU since (`run_delay_now_ns`, 0 when unknown): a worker that an overloaded host
+// does not let run is slow, not hung. A stopped (SIGSTOP), spinning or blocked worker does not wait
+// for a CPU, so its time counts in full. The clock is the workers' own, so a vswitchd that was
+// itself stopped judges by fresh beats when it resumes, not by the time it lost.
+enum class StallVerdict { kNotJudged, kAlive, kStalled };
+StallVerdict judge_heartbeat(const WorkerBeat& b, pid_t current, uint64_t now_ns,
+                             uint64_t run_delay_now_ns, uint64_t deadline_ns);
+// The age of the beat that counts against the deadline: now - beat less the CPU wait since.
+uint64_t stall_age_ns(const WorkerBeat& b, uint64_t now_ns, uint64_t run_delay_now_ns);
+// Worker process `pid`'s main thread (its poll loop)'s total wait for a CPU; 0 if unknown.
+uint64_t process_run_delay_ns(pid_t pid);
+uint64_t monotonic_ns();  // CLOCK_MONOTONIC, as the workers' beats
 
 // What an exit means for the rest of the daemon.
 struct ExitOutcome {
@@ -91,6 +132,10 @@ class WorkerSupervisor {
   std::vector<WorkerStatus> status() const;
   int size() const { return static_cast<int>(workers_.size()); }
   std::vector<bool> active() const;  // workers not given up
+  // Kills worker `id`'s process `pid` (SIGKILL) for a missed heartbeat deadline, if it is still
+  // its current process: its exit then goes the crash path (on_exit). False if it is not.
+  bool kill_stalled(int id, pid_t pid);
+  std::chrono::milliseconds stall_after() const { return opts_.stall_after; }
 
  private:
   struct Proc {

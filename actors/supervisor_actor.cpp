@@ -2,15 +2,20 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+
+#include "switch/counters.hpp"
 
 namespace vs {
 namespace {
 
 using nlohmann::json;
 
-json worker_json(const WorkerStatus& s) {
+json worker_json(const WorkerStatus& s, const WorkerBeat& b) {
+  const uint64_t now = monotonic_ns();
+  const bool own = s.running && b.pid == s.pid && b.beat_ns != 0;
   return {{"id", s.id},
           {"pid", s.pid},
           {"state", s.state()},
@@ -18,6 +23,14 @@ json worker_json(const WorkerStatus& s) {
           {"starts", s.starts},
           {"restarts", s.restarts},
           {"crashes_in_row", s.crashes_in_row},
+          {"stalls", s.stalls},
+          // Since the running process's last beat (-1: none running); the longest gap between
+          // two beats of any of its processes (the margin against the stall deadline).
+          {"heartbeat_age_ms",
+           own ? static_cast<double>(now > b.beat_ns ? now - b.beat_ns : 0) / 1e6 : -1.0},
+          {"heartbeat_max_gap_ms", static_cast<double>(b.max_gap_ns) / 1e6},
+          {"heartbeat_max_stall_ms", static_cast<double>(b.max_stall_ns) / 1e6},
+          {"phase", std::string(worker_phase_name(static_cast<WorkerPhase>(b.phase)))},
           {"last_exit", s.last_exit}};
 }
 
@@ -87,6 +100,41 @@ uint64_t orphaned_pools(const SupervisorState& st, const ExitOutcome& out) {
   return pools;
 }
 
+// Kills every running worker whose heartbeat is older than the deadline (worker_stall_ms): its
+// exit then goes the crash path (queues lent at once, restart with back-off, crash-loop limit).
+void check_heartbeats(supervisor_actor::stateful_pointer<SupervisorState> self) {
+  SupervisorState& st = self->state;
+  WorkerSupervisor& sup = st.refs->workers;
+  const auto deadline = sup.stall_after();
+  const uint64_t deadline_ns = static_cast<uint64_t>(deadline.count()) * 1000000ull;
+  for (const WorkerStatus& s : sup.status()) {
+    if (!s.running || s.stalled) continue;
+    const WorkerBeat b = st.refs->beat(s.id);
+    const uint64_t now = monotonic_ns();  // after the beat was read: never before it
+    // Its CPU wait since the beat is read only when the beat alone is past the deadline.
+    if (judge_heartbeat(b, s.pid, now, 0, deadline_ns) != StallVerdict::kStalled) continue;
+    const uint64_t run_delay = process_run_delay_ns(s.pid);
+    if (judge_heartbeat(b, s.pid, now, run_delay, deadline_ns) != StallVerdict::kStalled)
+      continue;  // slow: the host did not let it run
+    if (!sup.kill_stalled(s.id, s.pid)) continue;
+    const auto phase = static_cast<WorkerPhase>(b.phase);
+    std::string where;
+    if (phase == WorkerPhase::kPolling) {
+      std::string name = st.refs->port_name ? st.refs->port_name(b.port) : std::string();
+      where = " on port " + (name.empty() ? std::to_string(b.port) : name) + " rx queue " +
+              std::to_string(b.queue);
+    }
+    std::fprintf(stderr,
+                 "vswitchd: worker %d (pid %d) stalled: no heartbeat for %.0f ms (%.0f ms of it "
+                 "waiting for a CPU; deadline worker_stall_ms = %lld), last phase %s%s; killed "
+                 "(SIGKILL), it restarts as after a crash\n",
+                 s.id, static_cast<int>(s.pid), static_cast<double>(now - b.beat_ns) / 1e6,
+                 static_cast<double>(now - b.beat_ns - stall_age_ns(b, now, run_delay)) / 1e6,
+                 static_cast<long long>(deadline.count()),
+                 std::string(worker_phase_name(phase)).c_str(), where.c_str());
+  }
+}
+
 void on_worker_exit(supervisor_actor::stateful_pointer<SupervisorState> self, pid_t pid) {
   SupervisorState& st = self->state;
   ExitOutcome out = st.refs->workers.on_exit(pid);
@@ -145,6 +193,10 @@ void on_worker_exit(supervisor_actor::stateful_pointer<SupervisorState> self, pi
 
 }  // namespace
 
+std::chrono::milliseconds heartbeat_check_period(std::chrono::milliseconds stall_after) {
+  return std::clamp(stall_after / 5, std::chrono::milliseconds(10), std::chrono::milliseconds(100));
+}
+
 uint64_t active_mask(const std::vector<bool>& active) {
   uint64_t m = 0;
   for (std::size_t w = 0; w < active.size() && w < 64; ++w)
@@ -158,11 +210,26 @@ supervisor_actor::behavior_type supervisor_behavior(
   self->state.refs = refs;
   self->state.datapath = std::move(datapath);
   return {
-      [self](start_atom) -> std::string { return self->state.refs->workers.start_all(); },
+      [self](start_atom) -> std::string {
+        SupervisorState& st = self->state;
+        if (!st.checking && st.refs->beat) {
+          st.checking = true;
+          self->send(self, heartbeat_atom::value);
+        }
+        return st.refs->workers.start_all();
+      },
+      [self](heartbeat_atom) {
+        SupervisorState& st = self->state;
+        if (st.stopping) return;
+        check_heartbeats(self);
+        self->delayed_send(self, heartbeat_check_period(st.refs->workers.stall_after()),
+                           heartbeat_atom::value);
+      },
       [self](show_atom) -> std::string {
         json workers = json::array();
         for (const WorkerStatus& s : self->state.refs->workers.status())
-          workers.push_back(worker_json(s));
+          workers.push_back(
+              worker_json(s, self->state.refs->beat ? self->state.refs->beat(s.id) : WorkerBeat{}));
         return json{{"ok", true}, {"workers", workers}}.dump();
       },
       [self](restart_atom, int32_t w) -> caf::result<std::string> {
@@ -222,6 +289,16 @@ supervisor_actor::behavior_type supervisor_behavior(
           p.promise.deliver(error_reply("vswitchd is stopping"));
         self->state.replacing.clear();
         self->state.refs->workers.stop_all(std::chrono::milliseconds(2000));
+        // The margin against the stall deadline, for the logs of whole test suites.
+        if (self->state.refs->beat)
+          for (const WorkerStatus& s : self->state.refs->workers.status())
+            std::fprintf(stderr,
+                         "vswitchd: worker %d: longest heartbeat gap %.1f ms, %.1f ms of it not "
+                         "waiting for a CPU (worker_stall_ms %lld), %llu stalls\n",
+                         s.id, static_cast<double>(self->state.refs->beat(s.id).max_gap_ns) / 1e6,
+                         static_cast<double>(self->state.refs->beat(s.id).max_stall_ns) / 1e6,
+                         static_cast<long long>(self->state.refs->workers.stall_after().count()),
+                         static_cast<unsigned long long>(s.stalls));
         return true;
       },
   };

@@ -18,6 +18,10 @@ struct SupervisorRefs {
   std::function<void(const ExitOutcome&)> on_exit;
   // True once worker w's (new) process forwards: its counter block says so.
   std::function<bool(int)> is_forwarding;
+  // Worker w's heartbeat from its counter block (the stall deadline).
+  std::function<WorkerBeat(int)> beat;
+  // A DPDK port id's name, for the log line of a stall ("" if unknown).
+  std::function<std::string(uint16_t)> port_name;
 };
 
 struct SupervisorState {
@@ -34,11 +38,15 @@ struct SupervisorState {
   // are polled again within one housekeeping period instead of after an EAL start-up.
   uint64_t lent = 0;
   bool stopping = false;
+  bool checking = false;  // the periodic heartbeat check is scheduled
 };
 
 supervisor_actor::behavior_type supervisor_behavior(
     supervisor_actor::stateful_pointer<SupervisorState> self, SupervisorRefs* refs,
     datapath_actor datapath);
+
+// The period of the heartbeat check: a fifth of the deadline, 10..100 ms.
+std::chrono::milliseconds heartbeat_check_period(std::chrono::milliseconds stall_after);
 
 // Bit w set = worker w may poll queues.
 uint64_t active_mask(const std::vector<bool>& active);

@@ -401,7 +401,8 @@ const std::vector<std::string_view> kDaemonKeys = {"file_prefix",
                                                    "metrics_max_connections",
                                                    "metrics_request_timeout_ms",
                                                    "metrics_threads",
-                                                   "metrics_basic_auth_users"};
+                                                   "metrics_basic_auth_users",
+                                                   "worker_stall_ms"};
 const std::vector<std::string_view> kSwitchKeys = {
     "name", "port", "fdb_max_entries", "fdb_aging_s", "mac_limit_per_port", "fdb"};
 const std::vector<std::string_view> kPortKeys = {
@@ -645,6 +646,10 @@ class Validator {
     get_int(t, "metrics_threads", 1, 16, ctx, "threads that render scrapes (default 2)",
             d.metrics_threads);
     basic_auth_users(t, ctx, d.metrics_basic_auth_users);
+    get_int(t, "worker_stall_ms", 200, 60000, ctx,
+            "the time a running worker may go without a heartbeat (it beats every 50 ms) before "
+            "it is killed as stalled and restarted, in ms (default 500)",
+            d.worker_stall_ms);
 
     const Value* cores = lookup(t, "worker_cores");
     if (cores == nullptr) return;

@@ -74,6 +74,7 @@ struct DaemonConfig {
   // HTTP basic auth on /metrics: user -> bcrypt hash ("$2b$..."), as Prometheus's web config
   // `basic_auth_users`; empty = no authentication.
   std::map<std::string, std::string> metrics_basic_auth_users;
+  int worker_stall_ms = 500;  // a worker without a heartbeat this long is killed, 200..60000
 
   std::string control_socket_path() const {
     return control_socket.empty() ? runtime_dir + "/vswitchd.sock" : control_socket;

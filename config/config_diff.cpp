@@ -60,6 +60,7 @@ void diff_daemon(const DaemonConfig& a, const DaemonConfig& b, std::vector<std::
   note_change(out, "[daemon] metrics_threads", a.metrics_threads, b.metrics_threads);
   if (a.metrics_basic_auth_users != b.metrics_basic_auth_users)
     out.push_back("[daemon] metrics_basic_auth_users changed");
+  note_change(out, "[daemon] worker_stall_ms", a.worker_stall_ms, b.worker_stall_ms);
 }
 
 void diff_switches(const Config& a, const Config& b, std::vector<std::string>& out) {

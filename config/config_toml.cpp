@@ -31,6 +31,7 @@ void write_daemon(std::ostream& o, const DaemonConfig& d) {
   if (!d.control_socket.empty()) o << "control_socket = " << toml_string(d.control_socket) << "\n";
   o << "actor_threads = " << d.actor_threads << "\n"
     << "crash_loop_limit = " << d.crash_loop_limit << "\n"
+    << "worker_stall_ms = " << d.worker_stall_ms << "\n"
     << "control_max_clients = " << d.control_max_clients << "\n"
     << "control_request_timeout_ms = " << d.control_request_timeout_ms << "\n"
     << "metrics_max_connections = " << d.metrics_max_connections << "\n"

@@ -41,4 +41,22 @@ std::string_view drop_reason_name(DropReason reason) {
   return "unknown";
 }
 
+std::string_view worker_phase_name(WorkerPhase phase) {
+  switch (phase) {
+    case WorkerPhase::kStarting:
+      return "starting";
+    case WorkerPhase::kPolling:
+      return "polling";
+    case WorkerPhase::kIdleSleep:
+      return "idle_sleep";
+    case WorkerPhase::kHousekeeping:
+      return "housekeeping";
+    case WorkerPhase::kHandOver:
+      return "hand_over";
+    case WorkerPhase::kStopping:
+      return "stopping";
+  }
+  return "unknown";
+}
+
 }  // namespace vs

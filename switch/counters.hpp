@@ -32,6 +32,18 @@ std::string_view drop_reason_name(DropReason reason);  // label value, e.g. "tx_
 
 enum class WorkerState : uint32_t { kStarting = 0, kRunning = 1, kStopped = 2 };
 
+// What a worker's loop was doing when it last said so (WorkerCounterBlock::phase), for the log
+// line of a stalled worker. Version 4.
+enum class WorkerPhase : uint32_t {
+  kStarting = 0,      // attaching, taking over from an old process, claiming its queues
+  kPolling = 1,       // rx burst and forwarding of one queue (phase_port, phase_queue)
+  kIdleSleep = 2,     // sleeping on rx interrupts or a timer, bounded by the housekeeping tick
+  kHousekeeping = 3,  // primary check, port table change
+  kHandOver = 4,      // handing moved queues over to another worker
+  kStopping = 5,      // stop asked: draining and releasing its queues
+};
+std::string_view worker_phase_name(WorkerPhase phase);  // "polling", ...
+
 class Counter {
  public:
   void add(uint64_t n) {
@@ -66,13 +78,17 @@ constexpr int rx_burst_bucket(unsigned n) {
 
 // Layout version in the low 16 bits: bump it whenever WorkerCounterBlock or PortCounters change,
 // so a worker from another build refuses the block instead of writing the wrong fields.
-inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0003;  // "vsctrK" + version 3
+inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0004;  // "vsctrK" + version 4
+
+// The heartbeat period of a worker: it beats at every housekeeping tick, and every sleep of its
+// loop ends by then (rx interrupt waits included), so an idle worker beats as often as a busy one.
+inline constexpr uint64_t kHeartbeatPeriodNs = 50 * 1000 * 1000;
 
 struct WorkerCounterBlock {
   uint64_t magic;
   std::atomic<uint32_t> state;  // WorkerState, written by the worker
   std::atomic<int32_t> pid;     // the worker's pid, written by the worker at start
-  Counter heartbeat;            // bumped by the worker at least every 100 ms
+  Counter heartbeat;            // bumped by the worker every kHeartbeatPeriodNs (housekeeping)
   Counter loops;                // poll loop iterations
   Counter busy_loops;           // iterations that received at least one frame
   Counter idle_sleeps;          // times the worker slept because it was idle
@@ -86,7 +102,25 @@ struct WorkerCounterBlock {
   // The generation of the port table the worker polls by (written when it adopts one): the
   // primary closes a removed port only after every running worker has moved past it. Version 3.
   std::atomic<uint64_t> topology_generation;
-  PortCounters ports[kMaxPorts];  // indexed by DPDK port id
+  // Liveness, version 4. Writer: the worker, in its loop. Reader: the supervisor (stall
+  // deadline, [daemon] worker_stall_ms) and `vswitchctl show workers`.
+  // CLOCK_MONOTONIC (ns, the same clock in every process) of its last beat; written (release)
+  // before `pid` at start, so a supervisor that sees the new pid sees a fresh beat.
+  std::atomic<uint64_t> heartbeat_ns;
+  // The time the worker's thread had spent waiting for a CPU (run queue, from
+  // /proc/thread-self/schedstat) at its last beat, written before heartbeat_ns: the deadline
+  // counts only time in which the worker could have run, so an overloaded host (seen: a CPU's
+  // run queue delaying a pinned thread by 938 ms) does not make a busy worker "stalled".
+  std::atomic<uint64_t> heartbeat_run_delay_ns;
+  // The longest gap between two beats of any process of this worker since vswitchd started
+  // (ns; a process's first beat starts a new series), and the longest such gap less the time
+  // waited for a CPU in it: the second one is what the deadline is compared with (the margin).
+  std::atomic<uint64_t> heartbeat_max_gap_ns;
+  std::atomic<uint64_t> heartbeat_max_stall_ns;
+  std::atomic<uint32_t> phase;        // WorkerPhase of the loop
+  std::atomic<uint16_t> phase_port;   // DPDK port id of the rx queue being polled (kPolling)
+  std::atomic<uint16_t> phase_queue;  // that rx queue
+  PortCounters ports[kMaxPorts];      // indexed by DPDK port id
 };
 
 static_assert(sizeof(Counter) == 8 && std::atomic<uint64_t>::is_always_lock_free);
@@ -94,6 +128,9 @@ static_assert(offsetof(WorkerCounterBlock, heartbeat) == 16);
 static_assert(offsetof(WorkerCounterBlock, busy_ns) == 48);
 static_assert(offsetof(WorkerCounterBlock, rx_bursts) == 64);
 static_assert(offsetof(WorkerCounterBlock, ports) >= 64 + 8 * kRxBurstBuckets);
+static_assert(std::atomic<uint32_t>::is_always_lock_free &&
+              std::atomic<uint16_t>::is_always_lock_free);
+static_assert(offsetof(WorkerCounterBlock, heartbeat_ns) % 8 == 0);
 static_assert(offsetof(WorkerCounterBlock, ports) % 8 == 0);
 static_assert(sizeof(WorkerCounterBlock) ==
               offsetof(WorkerCounterBlock, ports) + sizeof(PortCounters) * kMaxPorts);

@@ -99,6 +99,9 @@ Forwarder::Forwarder(WorkerCounterBlock& counters, const FdbTable& fdb, rte_ring
 unsigned Forwarder::poll_once(const WorkerPlan& plan) {
   unsigned total = 0;
   for (const RxAssignment& rx : plan.rx) {
+    // The queue being polled, for the log line of a stall (the worker's loop phase is kPolling).
+    counters_.phase_port.store(rx.port_id, std::memory_order_relaxed);
+    counters_.phase_queue.store(rx.queue, std::memory_order_relaxed);
     rte_mbuf* pkts[kBurstSize];
     uint16_t n = rte_eth_rx_burst(rx.port_id, rx.queue, pkts, kBurstSize);
     counters_.rx_bursts[rx_burst_bucket(n)].add(1);

@@ -1,6 +1,7 @@
 #include "switch/worker.hpp"
 
 #include <ethdev_driver.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <rte_eal.h>
 #include <rte_eal_memconfig.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -30,6 +32,7 @@
 #include "switch/fdb.hpp"
 #include "switch/forwarder.hpp"
 #include "switch/privileges.hpp"
+#include "switch/schedstat.hpp"
 #include "switch/shm_names.hpp"
 #include "switch/topology.hpp"
 
@@ -39,6 +42,7 @@ namespace {
 std::atomic<bool> g_stop{false};
 // The worker's parent when it started: vswitchd's supervisor (or a shell, started by hand).
 pid_t g_parent = 0;
+std::atomic<bool> g_fault_spin{false};  // --fault-spin: SIGUSR1 came
 
 void on_stop_signal(int) {
   // A SIGTERM once the parent has gone is the death signal (PR_SET_PDEATHSIG) of a primary that
@@ -56,6 +60,10 @@ void on_stop_signal(int) {
   g_stop.store(true, std::memory_order_relaxed);
 }
 
+void on_fault_spin_signal(int) {
+  g_fault_spin.store(true, std::memory_order_relaxed);
+}
+
 uint64_t now_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -67,6 +75,7 @@ struct WorkerArgs {
   pid_t replace = 0;         // --replace PID: take over from this running worker (graceful upgrade)
   bool fault_crash = false;  // --fault-crash: abort once attached (crash-loop tests)
   bool fault_stale_locks = false;  // --fault-stale-locks: die holding DPDK locks once attached
+  bool fault_spin = false;  // --fault-spin: on SIGUSR1, spin forever in the loop, never polling
 };
 
 // `argv` is what the EAL left: the program name, then our options.
@@ -88,6 +97,8 @@ bool parse_worker_args(int argc, char** argv, WorkerArgs& a) {
       a.fault_crash = true;
     } else if (std::strcmp(argv[i], "--fault-stale-locks") == 0) {
       a.fault_stale_locks = true;
+    } else if (std::strcmp(argv[i], "--fault-spin") == 0) {
+      a.fault_spin = true;
     } else {
       return false;
     }
@@ -137,7 +148,52 @@ constexpr uint64_t kBusyPollNs = 200 * 1000;
 constexpr uint64_t kDeepIdleNs = 100 * 1000 * 1000;
 constexpr long kShortSleepNs = 50 * 1000;
 constexpr long kLongSleepNs = 1000 * 1000;
-constexpr uint64_t kHousekeepingNs = 50 * 1000 * 1000;
+constexpr uint64_t kHousekeepingNs = kHeartbeatPeriodNs;  // the heartbeat comes with it
+
+// The worker's heartbeat and loop phase in its counter block (switch/counters.hpp): vswitchd
+// kills a worker whose last beat is older than [daemon] worker_stall_ms, and logs the phase.
+class Heartbeat {
+ public:
+  explicit Heartbeat(WorkerCounterBlock& c)
+      : c_(c), schedstat_(open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC)) {}
+  ~Heartbeat() {
+    if (schedstat_ >= 0) close(schedstat_);
+  }
+  Heartbeat(const Heartbeat&) = delete;
+  Heartbeat& operator=(const Heartbeat&) = delete;
+  void beat(uint64_t now) {
+    const uint64_t waited = run_delay_ns(schedstat_);
+    if (last_ != 0) {
+      const uint64_t gap = now - last_;
+      const uint64_t own = gap - std::min(gap, waited - std::min(waited, last_waited_));
+      if (gap > c_.heartbeat_max_gap_ns.load(std::memory_order_relaxed))
+        c_.heartbeat_max_gap_ns.store(gap, std::memory_order_relaxed);
+      if (own > c_.heartbeat_max_stall_ns.load(std::memory_order_relaxed))
+        c_.heartbeat_max_stall_ns.store(own, std::memory_order_relaxed);
+    }
+    last_ = now;
+    last_waited_ = waited;
+    c_.heartbeat_run_delay_ns.store(waited, std::memory_order_relaxed);
+    c_.heartbeat_ns.store(now, std::memory_order_release);
+    c_.heartbeat.add(1);
+  }
+  void phase(WorkerPhase p) { c_.phase.store(static_cast<uint32_t>(p), std::memory_order_relaxed); }
+
+ private:
+  WorkerCounterBlock& c_;
+  int schedstat_;
+  uint64_t last_ = 0;  // 0: no beat yet in this process (the first one starts a new series)
+  uint64_t last_waited_ = 0;
+};
+
+// --fault-spin: a livelock, as a bug that loops would make it: no poll, no beat, and SIGTERM
+// does not end it (the handler only sets the stop flag). Only a SIGKILL does.
+[[noreturn]] void spin_forever(int worker_id) {
+  std::fprintf(stderr, "vswitch-worker %d: --fault-spin: spinning forever without polling\n",
+               worker_id);
+  std::fflush(stderr);
+  for (;;) asm volatile("" ::: "memory");
+}
 
 struct SharedObjects {
   const SharedTopology* topology = nullptr;
@@ -318,9 +374,11 @@ class RxInterrupts {
   bool usable_ = false;
 };
 
-int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t started_ns) {
+int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t started_ns,
+                          bool fault_spin) {
   const SharedTopology& topo = *shm.topology;
   WorkerCounterBlock& counters = *shm.counters;
+  Heartbeat hb(counters);
   WorkerPlan plan;
   if (!build_plan(topo, worker_id, plan)) {
     std::fprintf(stderr, "vswitch-worker %d: the primary has not published its port table\n",
@@ -336,6 +394,9 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
   irq.setup(plan);
   auto forwarder = std::make_unique<Forwarder>(counters, *shm.fdb, shm.learn_ring, shm.pool);
   const pid_t parent = getppid();
+  // Ready: from this beat on, vswitchd judges the heartbeat (not before: attach and set-up).
+  hb.phase(WorkerPhase::kPolling);
+  hb.beat(now_ns());
   counters.state.store(static_cast<uint32_t>(WorkerState::kRunning), std::memory_order_release);
   std::printf("vswitch-worker %d: forwarding %.0f ms after start, %zu rx queues, tx queue %u\n",
               worker_id, static_cast<double>(now_ns() - started_ns) / 1e6, plan.rx.size(),
@@ -346,17 +407,22 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
   uint64_t last_frame = loop_start;
   uint64_t next_housekeeping = loop_start + kHousekeepingNs;
   while (!g_stop.load(std::memory_order_relaxed)) {
+    hb.phase(WorkerPhase::kPolling);
     unsigned got = forwarder->poll_once(plan);
+    if (fault_spin && g_fault_spin.load(std::memory_order_relaxed)) spin_forever(worker_id);
     counters.loops.add(1);
     if (got) {
       counters.busy_loops.add(1);
       last_frame = loop_start;
     } else if (loop_start - last_frame >= kBusyPollNs && irq.usable()) {
+      // The wait ends by the housekeeping tick at the latest: an idle worker beats too.
+      hb.phase(WorkerPhase::kIdleSleep);
       counters.idle_sleeps.add(1);
       irq.arm();
       if (forwarder->poll_once(plan) == 0) irq.wait(kHousekeepingNs / 1000000);
       irq.disarm();
     } else if (loop_start - last_frame >= kBusyPollNs) {
+      hb.phase(WorkerPhase::kIdleSleep);
       counters.idle_sleeps.add(1);
       timespec ts{0, loop_start - last_frame >= kDeepIdleNs ? kLongSleepNs : kShortSleepNs};
       nanosleep(&ts, nullptr);
@@ -366,7 +432,8 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
     loop_start = now;
     if (now < next_housekeeping) continue;
     next_housekeeping = now + kHousekeepingNs;
-    counters.heartbeat.add(1);
+    hb.phase(WorkerPhase::kHousekeeping);
+    hb.beat(now);
     // The parent check is free and catches a supervisor's death at once; the EAL check (a lock
     // probe on the primary's config file) also covers workers started by hand.
     if (getppid() != parent || !rte_eal_primary_proc_alive(nullptr)) {
@@ -374,6 +441,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
       return kWorkerExitPrimaryGone;
     }
     if (topo.generation.load(std::memory_order_acquire) != plan.generation) {
+      hb.phase(WorkerPhase::kHandOver);  // not judged until it beats again (below)
       WorkerPlan next;
       if (!build_plan(topo, worker_id, next)) continue;
       if (!ports_attached(worker_id, next)) return kWorkerExitAttach;
@@ -383,9 +451,11 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
       claim_rtap_queues(worker_id, plan);
       irq.setup(plan);
       counters.topology_generation.store(plan.generation, std::memory_order_release);
+      hb.beat(now_ns());
     }
     if (rtap_housekeeping(plan)) irq.setup(plan);
   }
+  hb.phase(WorkerPhase::kStopping);
   // Forward what the queues had already read (a replacement takes over the rest from the
   // kernel), then let go of them before the (slower) EAL clean-up, so a replacement waiting for
   // them (take_over_from) starts polling now.
@@ -435,7 +505,7 @@ int run_worker(int argc, char** argv) {
   if (!parse_worker_args(argc - eal_args, argv + eal_args, args)) {
     std::fprintf(stderr,
                  "vswitch-worker: usage: vswitch-worker <EAL args> -- --worker-id N "
-                 "[--replace PID] [--fault-crash]\n");
+                 "[--replace PID] [--fault-crash] [--fault-stale-locks] [--fault-spin]\n");
     rte_eal_cleanup();
     return kWorkerExitUsage;
   }
@@ -484,8 +554,22 @@ int run_worker(int argc, char** argv) {
       rte_mcfg_tailq_read_lock();
       raise(SIGKILL);
     }
+    if (args.fault_spin) {
+      struct sigaction spin {};
+      spin.sa_handler = on_fault_spin_signal;
+      sigaction(SIGUSR1, &spin, nullptr);
+      std::fprintf(stderr, "vswitch-worker %d: --fault-spin: SIGUSR1 makes it spin forever\n",
+                   worker_id);
+    }
+    // This process owns the block from here: a fresh beat and "starting" first, then the pid, so
+    // vswitchd never judges it by its predecessor's last beat; it is judged once it forwards.
+    shm.counters->state.store(static_cast<uint32_t>(WorkerState::kStarting),
+                              std::memory_order_relaxed);
+    shm.counters->phase.store(static_cast<uint32_t>(WorkerPhase::kStarting),
+                              std::memory_order_relaxed);
+    shm.counters->heartbeat_ns.store(now_ns(), std::memory_order_relaxed);
     shm.counters->pid.store(getpid(), std::memory_order_release);
-    rc = forward_until_stopped(worker_id, shm, started_ns);
+    rc = forward_until_stopped(worker_id, shm, started_ns, args.fault_spin);
     // After a clean stop the state is already written, and a replacement may own the block
     // by now: write nothing more to it.
     if (rc != kWorkerExitOk)

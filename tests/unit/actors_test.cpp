@@ -17,6 +17,7 @@
 #include <caf/scheduler/test_coordinator.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -41,6 +42,7 @@
 #include "actors/supervisor.hpp"
 #include "actors/supervisor_actor.hpp"
 #include "config/config.hpp"
+#include "switch/counters.hpp"
 #include "switch/shm_names.hpp"
 
 namespace vs {
@@ -1010,7 +1012,8 @@ class SupervisorActorTest : public ::testing::Test {
                        [this](int w) {
                          forwarding_asked_.push_back(w);
                          return true;
-                       }});
+                       },
+                       beat_, [](uint16_t port) { return "p" + std::to_string(port); }});
     datapath_ = ts_.sys->spawn(fake_datapath, &log_);
     sup_ = ts_.sys->spawn(supervisor_behavior, refs_.get(), datapath_);
     ts_.sched->run();
@@ -1073,6 +1076,8 @@ class SupervisorActorTest : public ::testing::Test {
   std::unique_ptr<SupervisorRefs> refs_;
   std::vector<ExitOutcome> outcomes_;
   std::vector<int> forwarding_asked_;
+  std::function<WorkerBeat(int)> beat_;       // the counter blocks' heartbeats; none: no check
+  std::array<std::atomic<bool>, 2> stale_{};  // for beat_: worker w's beat is 2 s old
   DatapathLog log_;
   datapath_actor datapath_;
   supervisor_actor sup_;
@@ -1216,6 +1221,144 @@ TEST_F(SupervisorActorTest, RestartDuringTheBackoffGetsTheQueuesBack) {
   pump([&] { return !log_.masks.empty() && log_.masks.back() == 0b11; }, true, 500ms);
   EXPECT_EQ(log_.masks.back(), 0b11u) << "worker 1's queues stay lent to worker 0";
   EXPECT_EQ(outcomes_.size(), 1u);
+}
+
+// --- the stall deadline -------------------------------------------------------------------------
+
+TEST(StallDecision, OnlyAReadyProcessIsJudgedAndOnlyByItsOwnBeat) {
+  const uint64_t s = 1000000000ull, deadline = 500000000ull, now = 100 * s;
+  WorkerBeat b;
+  b.pid = 42;
+  b.state = static_cast<uint32_t>(WorkerState::kRunning);
+  b.beat_ns = now - 2 * s;  // 2 s old: stalled if judged
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 0, deadline), StallVerdict::kStalled);
+  // Not the process the supervisor runs: its replacement, or a new process still in rte_eal_init
+  // (the block names its predecessor).
+  EXPECT_EQ(judge_heartbeat(b, 43, now, 0, deadline), StallVerdict::kNotJudged);
+  EXPECT_EQ(judge_heartbeat(b, 0, now, 0, deadline), StallVerdict::kNotJudged);
+  // Attached but not forwarding yet (taking over from an old process, claiming queues), or
+  // stopping: not judged.
+  for (WorkerState st : {WorkerState::kStarting, WorkerState::kStopped}) {
+    WorkerBeat x = b;
+    x.state = static_cast<uint32_t>(st);
+    EXPECT_EQ(judge_heartbeat(x, 42, now, 0, deadline), StallVerdict::kNotJudged);
+  }
+  // Handing queues over at a port table change: not judged either.
+  {
+    WorkerBeat x = b;
+    x.phase = static_cast<uint32_t>(WorkerPhase::kHandOver);
+    EXPECT_EQ(judge_heartbeat(x, 42, now, 0, deadline), StallVerdict::kNotJudged);
+  }
+  // Within the deadline, at it, and a beat newer than the supervisor's clock reading.
+  b.beat_ns = now - deadline;
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 0, deadline), StallVerdict::kAlive);
+  b.beat_ns = now - deadline - 1;
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 0, deadline), StallVerdict::kStalled);
+  b.beat_ns = now - 50000000ull;
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 0, deadline), StallVerdict::kAlive);
+  b.beat_ns = now + 1000;
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 0, deadline), StallVerdict::kAlive);
+  // Time spent waiting for a CPU does not count: 2 s old, 1.6 s of it on a run queue.
+  b.beat_ns = now - 2 * s;
+  b.run_delay_ns = 7 * s;
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 7 * s + 1600000000ull, deadline), StallVerdict::kAlive);
+  EXPECT_EQ(stall_age_ns(b, now, 7 * s + 1600000000ull), 400000000ull);
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 7 * s + 1400000000ull, deadline), StallVerdict::kStalled);
+  // A stopped or blocked process waits for nothing: the full age counts. Unknown (0): too.
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 7 * s, deadline), StallVerdict::kStalled);
+  EXPECT_EQ(judge_heartbeat(b, 42, now, 0, deadline), StallVerdict::kStalled);
+  // Waited more than the age (clock granularity): age 0, alive.
+  EXPECT_EQ(stall_age_ns(b, now, 10 * s), 0u);
+}
+
+TEST(StallDecision, CheckPeriodIsAFifthOfTheDeadlineWithinBounds) {
+  EXPECT_EQ(heartbeat_check_period(500ms), 100ms);
+  EXPECT_EQ(heartbeat_check_period(200ms), 40ms);
+  EXPECT_EQ(heartbeat_check_period(60000ms), 100ms);
+  EXPECT_EQ(heartbeat_check_period(20ms), 10ms);
+}
+
+// A worker whose heartbeat stops is killed (SIGKILL) and goes the crash path: its queues lent at
+// once, a restart after the back-off; `stalled` until then, counted, with its exit named. The
+// other worker, beating, is left alone.
+TEST_F(SupervisorActorTest, AStalledWorkerIsKilledAndRestartedAsAfterACrash) {
+  beat_ = [this](int w) {
+    WorkerBeat b;
+    b.pid = status(w).pid;
+    b.state = static_cast<uint32_t>(WorkerState::kRunning);
+    b.beat_ns = monotonic_ns() - (stale_[static_cast<size_t>(w)] ? 2000000000ull : 10000000ull);
+    b.phase = static_cast<uint32_t>(WorkerPhase::kPolling);
+    b.port = 3;
+    b.queue = 1;
+    return b;
+  };
+  SupervisorOptions o = test_options({0, 1});
+  o.stall_after = 500ms;
+  start(o);
+  const pid_t p0 = status(0).pid, p1 = status(1).pid;
+  // Beating: checked many times, nobody killed.
+  for (int i = 0; i < 20; ++i) {
+    self_->send(sup_, heartbeat_atom::value);
+    ts_.sched->run();
+  }
+  EXPECT_TRUE(outcomes_.empty());
+  EXPECT_EQ(status(1).stalls, 0u);
+
+  stale_[1] = true;
+  self_->send(sup_, heartbeat_atom::value);
+  ASSERT_TRUE(pump([&] { return !outcomes_.empty(); }, /*fire_timers=*/false))
+      << "the stalled worker was not killed";
+  EXPECT_EQ(outcomes_[0].kind, ExitOutcome::kRestartLater);
+  EXPECT_EQ(outcomes_[0].worker, 1);
+  EXPECT_EQ(outcomes_[0].detail, "stalled, signal 9");
+  EXPECT_TRUE(reaped(p1));
+  EXPECT_EQ(log_.masks, std::vector<uint64_t>{0b01});  // its queues lent to worker 0 at once
+  json j = show();
+  const json& w1 = j.at("workers").at(1);
+  EXPECT_EQ(w1.value("state", ""), "stalled");
+  EXPECT_EQ(w1.value("stalls", -1), 1);
+  EXPECT_EQ(w1.value("last_exit", ""), "stalled, signal 9");
+  EXPECT_EQ(w1.value("crashes_in_row", -1), 1);
+
+  stale_[1] = false;
+  ASSERT_TRUE(pump([&] {
+    const WorkerStatus s = status(1);
+    return s.running && s.pid != 0 && s.pid != p1 && !log_.masks.empty() &&
+           log_.masks.back() == 0b11;
+  })) << "the stalled worker was not restarted with its queues";
+  j = show();
+  EXPECT_EQ(j.at("workers").at(1).value("state", ""), "running");
+  EXPECT_EQ(j.at("workers").at(1).value("stalls", -1), 1);
+  EXPECT_EQ(j.at("workers").at(0).value("stalls", -1), 0);
+  EXPECT_EQ(status(0).pid, p0);
+  EXPECT_TRUE(alive(p0));
+  EXPECT_EQ(outcomes_.size(), 1u);
+}
+
+// A process that has not said it forwards (attaching, taking over) is not judged, however old
+// the beat in its block.
+TEST_F(SupervisorActorTest, AWorkerThatIsNotReadyIsNotJudged) {
+  beat_ = [this](int w) {
+    WorkerBeat b;
+    b.pid = status(w).pid;
+    b.state = static_cast<uint32_t>(WorkerState::kStarting);
+    b.beat_ns = monotonic_ns() - 5000000000ull;
+    return b;
+  };
+  SupervisorOptions o = test_options({0});
+  o.stall_after = 200ms;
+  start(o);
+  const pid_t p0 = status(0).pid;
+  for (int i = 0; i < 20; ++i) {
+    self_->send(sup_, heartbeat_atom::value);
+    ts_.sched->run();
+  }
+  std::this_thread::sleep_for(50ms);
+  ts_.sched->run();
+  EXPECT_TRUE(outcomes_.empty());
+  EXPECT_EQ(status(0).pid, p0);
+  EXPECT_TRUE(alive(p0));
+  EXPECT_EQ(status(0).stalls, 0u);
 }
 
 }  // namespace

@@ -94,6 +94,7 @@ TEST(ConfigDefaults, AppliedWhenKeysAreOmitted) {
   EXPECT_EQ(c.daemon.runtime_dir, "/run/vswitch");
   EXPECT_EQ(c.daemon.mbufs_per_worker, 8191);
   EXPECT_EQ(c.daemon.restart_backoff_ms, 100);
+  EXPECT_EQ(c.daemon.worker_stall_ms, 500);
   ASSERT_EQ(c.port_count(), 1u);
   const PortConfig& p = c.switches[0].ports[0];
   EXPECT_EQ(p.name, "vm1");
@@ -117,6 +118,7 @@ metrics_listen = "[::1]:9100"
 runtime_dir = "/tmp/vs"
 mbufs_per_worker = 16383
 restart_backoff_ms = 250
+worker_stall_ms = 750
 
 [[switch]]
 name = "core_sw-1"
@@ -143,6 +145,7 @@ name = "empty"
   EXPECT_EQ(c.daemon.runtime_dir, "/tmp/vs");
   EXPECT_EQ(c.daemon.mbufs_per_worker, 16383);
   EXPECT_EQ(c.daemon.restart_backoff_ms, 250);
+  EXPECT_EQ(c.daemon.worker_stall_ms, 750);
   ASSERT_EQ(c.switches.size(), 2u);
   EXPECT_EQ(c.switches[1].name, "empty");
   EXPECT_TRUE(c.switches[1].ports.empty());
@@ -171,6 +174,7 @@ control_request_timeout_ms = 100
 metrics_max_connections = 1
 metrics_request_timeout_ms = 600000
 metrics_threads = 16
+worker_stall_ms = 60000
 [[switch]]
 name = "abcdefghijklmnopqrstuvwxyz01234"
   [[switch.port]]
@@ -403,15 +407,11 @@ TEST(ConfigErrors, UnknownKeyHintListsAllowedKeysAndSuggestsTheClosest) {
 
 TEST(ConfigErrors, WrongTypesAreErrorsNotDefaults) {
   const char* cases[] = {
-      "[daemon]\nworkers = \"two\"\n",
-      "[daemon]\nworkers = 1.0\n",
-      "[daemon]\nworkers = true\n",
-      "[daemon]\nfile_prefix = 5\n",
-      "[daemon]\nworker_cores = 1\n",
-      "[daemon]\nworkers = 1\nworker_cores = [\"1\"]\n",
-      "[daemon]\nrestart_backoff_ms = []\n",
-      "[daemon]\nmetrics_listen = 9464\n",
-      "daemon = 1\n",
+      "[daemon]\nworkers = \"two\"\n",        "[daemon]\nworkers = 1.0\n",
+      "[daemon]\nworkers = true\n",           "[daemon]\nfile_prefix = 5\n",
+      "[daemon]\nworker_cores = 1\n",         "[daemon]\nworkers = 1\nworker_cores = [\"1\"]\n",
+      "[daemon]\nrestart_backoff_ms = []\n",  "[daemon]\nworker_stall_ms = \"500ms\"\n",
+      "[daemon]\nmetrics_listen = 9464\n",    "daemon = 1\n",
       "[daemon]\nruntime_dir = 1979-05-27\n",
   };
   for (const char* head : cases) {
@@ -445,7 +445,8 @@ TEST(ConfigErrors, HugeIntegersDoNotOverflow) {
                         "control_request_timeout_ms",
                         "metrics_max_connections",
                         "metrics_request_timeout_ms",
-                        "metrics_threads"};
+                        "metrics_threads",
+                        "worker_stall_ms"};
   for (const char* key : keys) {
     for (const char* v : values) {
       const LoadResult r =
@@ -784,4 +785,18 @@ TEST(ConfigValid, MetricsBasicAuthUsers) {
   const LoadResult not_table =
       load("[daemon]\nmetrics_basic_auth_users = \"prom\"\n" + std::string(kMinimal));
   ASSERT_EQ(not_table.errors.size(), 1u) << format_errors(not_table);
+}
+
+TEST(ConfigErrors, WorkerStallMsIsBoundedAboveTheHeartbeatPeriod) {
+  // The workers beat every 50 ms: a deadline under 200 ms would kill a merely busy worker.
+  for (const char* v : {"199", "0", "60001"}) {
+    const LoadResult r =
+        load("[daemon]\nworker_stall_ms = " + std::string(v) + "\n[[switch]]\nname = \"s\"\n");
+    ASSERT_EQ(r.errors.size(), 1u) << v << "\n" << format_errors(r);
+    EXPECT_TRUE(contains(r.errors[0], "worker_stall_ms must be 200..60000")) << r.errors[0];
+    EXPECT_TRUE(contains(r.errors[0], line_marker(2))) << r.errors[0];
+  }
+  const LoadResult ok = load("[daemon]\nworker_stall_ms = 200\n[[switch]]\nname = \"s\"\n");
+  ASSERT_TRUE(ok.ok()) << format_errors(ok);
+  EXPECT_EQ(ok.config->daemon.worker_stall_ms, 200);
 }

@@ -1,0 +1,63 @@
+# Numbered one-way UDP flows between test VMs, placed on a chosen worker (sourced after
+# harness.sh by tests/fault/worker_stall.sh and primary_stop.sh; the tool is tests/lib/udp_flow.py).
+#
+# A multi-queue TAP puts a VM's frame on the queue its flow hash picks, and rx queue q of a port is
+# polled by worker q mod workers: a flow is moved to another worker by another UDP source port.
+# udp_flow_place probes source ports until one lands on the wanted worker.
+T_UDP_FLOW=$(dirname "${BASH_SOURCE[0]}")/udp_flow.py
+declare -gA T_FLOW_FROM=() T_FLOW_TO=() T_FLOW_SENDER=() T_FLOW_RECEIVER=() T_FLOW_PORT=()
+T_FLOW_NEXT_PORT=5001
+
+# udp_flow_place FROM TO WORKER: prints a UDP source port whose flow FROM -> TO is polled by WORKER
+# (at most 16 tries; fails the test if none).
+udp_flow_place() {
+  local from=$1 to=$2 want=$3 sport before after got
+  for sport in $(seq 40001 40016); do
+    before=$(ctl --json show queues | json_rows port queue worker rx_packets)
+    ip netns exec "$(vm_ns "$from")" python3 "$T_UDP_FLOW" probe "10.77.0.$to" 4999 "$sport" 200
+    sleep 0.1
+    after=$(ctl --json show queues | json_rows port queue worker rx_packets)
+    got=$(awk -v port="$(vm_if "$from")" '
+      NR == FNR { rx[$1 " " $2] = $4; next }
+      $1 == port { d = $4 - rx[$1 " " $2]; if (d > best) { best = d; w = $3 } }
+      END { print (best >= 100 ? w : -1) }' <(echo "$before") <(echo "$after"))
+    if [ "$got" = "$want" ]; then echo "$sport"; return 0; fi
+  done
+  fail "no UDP source port of 40001..40016 puts flow vm$from -> vm$to on worker $want"
+}
+
+# udp_flow_start NAME FROM TO SPORT [INTERVAL_S]: VM FROM sends a datagram every INTERVAL_S
+# (default 0.002) from SPORT to VM TO, which logs each one's arrival.
+udp_flow_start() {
+  local name=$1 from=$2 to=$3 sport=$4 interval=${5:-0.002} port log
+  port=$T_FLOW_NEXT_PORT
+  T_FLOW_NEXT_PORT=$((port + 1))
+  log="$T_DIR/flow-$name"
+  rm -f "$log".recv "$log".recv.ready "$log".sent
+  ip netns exec "$(vm_ns "$to")" python3 "$T_UDP_FLOW" recv "$port" "$log.recv" &
+  T_FLOW_RECEIVER[$name]=$!
+  T_PIDS+=("$!")
+  for _ in $(seq 200); do [ -f "$log.recv.ready" ] && break; sleep 0.05; done
+  [ -f "$log.recv.ready" ] || fail "flow $name: receiver in vm$to not ready after 10 s"
+  ip netns exec "$(vm_ns "$from")" python3 "$T_UDP_FLOW" send "10.77.0.$to" "$port" "$sport" \
+    "$interval" "$log.sent" &
+  T_FLOW_SENDER[$name]=$!
+  T_PIDS+=("$!")
+}
+
+# udp_flow_stop NAME [T0]: stops flow NAME (what is in flight gets 0.5 s) and prints "SENT RECEIVED
+# LOST MAX_GAP_MS GAP_START_MS": the longest time without a datagram arriving (ending after T0, a
+# $EPOCHREALTIME, if given) and when it began, in ms after T0.
+udp_flow_stop() {
+  local name=$1 t0=${2:-} log="$T_DIR/flow-$1" sent
+  kill -TERM "${T_FLOW_SENDER[$name]}" 2>/dev/null || true
+  for _ in $(seq 200); do [ -s "$log.sent" ] && break; sleep 0.05; done
+  sent=$(awk '{ print $2 }' "$log.sent" 2>/dev/null)
+  [ -n "$sent" ] || fail "flow $name: its sender did not say how many it sent"
+  sleep 0.5
+  kill -TERM "${T_FLOW_RECEIVER[$name]}" 2>/dev/null || true
+  wait "${T_FLOW_RECEIVER[$name]}" 2>/dev/null || true
+  for _ in $(seq 100); do [ -e "$log.recv" ] && break; sleep 0.05; done
+  [ -e "$log.recv" ] || fail "flow $name: its receiver wrote no log"
+  echo "$sent $(python3 "$T_UDP_FLOW" stats "$log.recv" "$sent" ${t0:+"${t0/,/.}"})"
+}
