@@ -19,6 +19,8 @@ PACKAGES=(
   # socket), unit tests
   libdpdk-dev librte-net-tap23 librte-bus-vdev23 librte-mempool-ring23 dpdk
   libcaf-dev prometheus-cpp-dev libtoml11-dev liburing-dev nlohmann-json3-dev
+  # libcrypt: bcrypt checks of the metrics endpoint's basic auth (crypt_rn)
+  libcrypt-dev
   googletest libgtest-dev libgmock-dev
   # fetching the driver-SDK headers from Debian's dpdk source package
   dpkg-dev xz-utils
