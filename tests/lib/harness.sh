@@ -62,6 +62,9 @@ cleanup() {
   done
   rm -f /dev/hugepages/"${T_PREFIX}"map_* 2>/dev/null
   rm -rf "/var/run/dpdk/${T_PREFIX}" 2>/dev/null
+  # The heartbeat margins of every vswitchd this test ran (issue #28: the longest gap against
+  # worker_stall_ms), kept in ctest's LastTest.log for a look across whole suites.
+  grep -h "longest heartbeat gap" "$T_DIR"/*.log 2>/dev/null | sed 's/^/[heartbeat] /'
   if [ "$rc" -eq 0 ]; then rm -rf "$T_DIR"; else log "test files kept in $T_DIR"; fi
   exit "$rc"
 }
