@@ -161,46 +161,39 @@ class MetricsExporter::Collector : public prometheus::Collectable {
   // The servers' connection counters (control socket, metrics endpoint).
   static void collect_server(const std::string& name, const ServerCounters& c,
                              std::vector<MetricFamily>& out) {
-    auto f = [&name](const char* suffix, const std::string& help, MetricType type) {
-      return MetricFamily{"vswitch_" + name + "_" + suffix, help, type, {}};
+    // One family with its single sample per counter, in this order.
+    auto one = [&name, &out](const char* suffix, const std::string& help, MetricType type,
+                             const auto& value) {
+      MetricFamily fam{"vswitch_" + name + "_" + suffix, help, type, {}};
+      add_sample(fam, {}, static_cast<double>(value.load()));
+      out.push_back(std::move(fam));
     };
     const std::string what = name == "control" ? "control socket" : "metrics endpoint";
-    auto open = f("connections", "Connections open on the " + what + ".", MetricType::Gauge);
-    add_sample(open, {}, static_cast<double>(c.open.load()));
-    auto limit = f("connections_limit", "The cap on connections open at once on the " + what + ".",
-                   MetricType::Gauge);
-    add_sample(limit, {}, static_cast<double>(c.limit.load()));
-    auto accepted = f("connections_accepted_total", "Connections accepted on the " + what + ".",
-                      MetricType::Counter);
-    add_sample(accepted, {}, static_cast<double>(c.accepted.load()));
-    auto at_cap = f("connections_at_cap_total",
-                    "Connections that arrived at the " + what +
-                        " with every slot taken (each either evicted an idle one or was refused).",
-                    MetricType::Counter);
-    add_sample(at_cap, {}, static_cast<double>(c.at_cap.load()));
-    auto refused = f("connections_refused_total",
-                     "Connections refused at the cap of the " + what +
-                         ": every open one had a request being answered.",
-                     MetricType::Counter);
-    add_sample(refused, {}, static_cast<double>(c.refused.load()));
-    auto evicted = f("connections_evicted_total",
-                     "Connections closed at the cap of the " + what +
-                         " to make room: the oldest one that had not sent its request yet.",
-                     MetricType::Counter);
-    add_sample(evicted, {}, static_cast<double>(c.evicted.load()));
-    auto timed_out = f("connections_timed_out_total",
-                       "Connections closed on the " + what +
-                           " because the request did not arrive whole in time, or the reply was "
-                           "not read in time.",
-                       MetricType::Counter);
-    add_sample(timed_out, {}, static_cast<double>(c.timed_out.load()));
-    auto oversized = f("requests_oversized_total",
-                       "Requests refused on the " + what + " for being larger than the limit.",
-                       MetricType::Counter);
-    add_sample(oversized, {}, static_cast<double>(c.oversized.load()));
-    for (auto* fam :
-         {&open, &limit, &accepted, &at_cap, &refused, &evicted, &timed_out, &oversized})
-      out.push_back(std::move(*fam));
+    one("connections", "Connections open on the " + what + ".", MetricType::Gauge, c.open);
+    one("connections_limit", "The cap on connections open at once on the " + what + ".",
+        MetricType::Gauge, c.limit);
+    one("connections_accepted_total", "Connections accepted on the " + what + ".",
+        MetricType::Counter, c.accepted);
+    one("connections_at_cap_total",
+        "Connections that arrived at the " + what +
+            " with every slot taken (each either evicted an idle one or was refused).",
+        MetricType::Counter, c.at_cap);
+    one("connections_refused_total",
+        "Connections refused at the cap of the " + what +
+            ": every open one had a request being answered.",
+        MetricType::Counter, c.refused);
+    one("connections_evicted_total",
+        "Connections closed at the cap of the " + what +
+            " to make room: the oldest one that had not sent its request yet.",
+        MetricType::Counter, c.evicted);
+    one("connections_timed_out_total",
+        "Connections closed on the " + what +
+            " because the request did not arrive whole in time, or the reply was not read in "
+            "time.",
+        MetricType::Counter, c.timed_out);
+    one("requests_oversized_total",
+        "Requests refused on the " + what + " for being larger than the limit.",
+        MetricType::Counter, c.oversized);
   }
 
  private:

@@ -26,6 +26,9 @@ PACKAGES=(
   dpkg-dev xz-utils
   # tests and tooling
   iproute2 iperf3 iputils-ping procps psmisc curl tcpdump python3 clang-format prometheus
+  # ethtool inside the vm tests' guests, gdb for the soak's stack dumps, stress-ng for
+  # tests/under_load.sh
+  ethtool gdb stress-ng
   # real VM guests of the vm tests (tests/vm/guest_lib.sh: QEMU, and busybox for their initramfs)
   qemu-system-x86 busybox-static
   # fuzzing: clang with libFuzzer and the sanitizer runtimes

@@ -37,10 +37,7 @@ log "vswitchd stopped for ${stop_s} s, continued"
 # Ten check periods after it resumed.
 sleep 1
 
-read -r sent_a got_a lost_a gap_a gap_a_at < <(udp_flow_stop A "$t0")
-read -r sent_b got_b lost_b gap_b gap_b_at < <(udp_flow_stop B "$t0")
-log "A: sent $sent_a, received $got_a, lost $lost_a, longest gap $gap_a ms (from +$gap_a_at ms)"
-log "B: sent $sent_b, received $got_b, lost $lost_b, longest gap $gap_b ms (from +$gap_b_at ms)"
+udp_flows_stop_ab "$t0"
 check "A's datagrams sent (worker 0)" "$sent_a" -ge 1000
 check "A's datagrams lost while vswitchd was stopped" "$lost_a" -eq 0
 check "B's datagrams sent (worker 1)" "$sent_b" -ge 1000

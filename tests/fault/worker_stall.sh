@@ -101,10 +101,7 @@ t_back=$(( $(now_ms) - t0_ms ))
 log "worker 0 running again as pid $newpid with its queues $t_back ms after the fault"
 sleep 0.5
 
-read -r sent_a got_a lost_a gap_a gap_a_at < <(udp_flow_stop A "$t0")
-read -r sent_b got_b lost_b gap_b gap_b_at < <(udp_flow_stop B "$t0")
-log "A: sent $sent_a, received $got_a, lost $lost_a, longest gap $gap_a ms (from +$gap_a_at ms)"
-log "B: sent $sent_b, received $got_b, lost $lost_b, longest gap $gap_b ms (from +$gap_b_at ms)"
+udp_flows_stop_ab "$t0"
 # A is dark from the fault until its queues are lent: the time to the kill (the heartbeat's age
 # then, less the last beat's age at the fault: at most a check period) and the usual
 # lending after a crash (worker_kill_two: median 90-117 ms, 222 ms with ASan; bound 500/1000).

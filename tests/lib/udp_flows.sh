@@ -61,3 +61,12 @@ udp_flow_stop() {
   [ -e "$log.recv" ] || fail "flow $name: its receiver wrote no log"
   echo "$sent $(python3 "$T_UDP_FLOW" stats "$log.recv" "$sent" ${t0:+"${t0/,/.}"})"
 }
+
+# udp_flows_stop_ab T0: stops flows A and B, logs them, and sets sent_X got_X lost_X gap_X
+# gap_X_at (X = a, b) as udp_flow_stop prints them.
+udp_flows_stop_ab() {
+  read -r sent_a got_a lost_a gap_a gap_a_at < <(udp_flow_stop A "$1")
+  read -r sent_b got_b lost_b gap_b gap_b_at < <(udp_flow_stop B "$1")
+  log "A: sent $sent_a, received $got_a, lost $lost_a, longest gap $gap_a ms (from +$gap_a_at ms)"
+  log "B: sent $sent_b, received $got_b, lost $lost_b, longest gap $gap_b ms (from +$gap_b_at ms)"
+}
