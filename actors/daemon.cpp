@@ -31,8 +31,10 @@
 #include "actors/metrics.hpp"
 #include "actors/netns_watch.hpp"
 #include "actors/port_manager.hpp"
+#include "actors/port_show.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/supervisor_actor.hpp"
+#include "actors/topology_actor.hpp"
 #include "config/config.hpp"
 
 namespace vs {
@@ -46,7 +48,8 @@ struct DaemonArgs {
   int fault_crash_worker = -1;
   int fault_stale_locks_worker = -1;
   int fault_spin_worker = -1;
-  unsigned fault_pool_mbufs = 0;  // 0: the pools are sized as usual
+  unsigned fault_pool_mbufs = 0;     // 0: the pools are sized as usual
+  unsigned fault_hang_probe_ms = 0;  // 0: port probes after start-up run as usual
 };
 
 void usage(FILE* to) {
@@ -64,7 +67,9 @@ void usage(FILE* to) {
       "  --fault-spin-worker N   fault injection: worker N's first process spins forever\n"
       "                          without polling or beating once it gets SIGUSR1\n"
       "  --fault-pool-mbufs N    fault injection: exactly N mbufs per worker pool, even fewer\n"
-      "                          than the rx rings and frames in flight need (tests)\n");
+      "                          than the rx rings and frames in flight need (tests)\n"
+      "  --fault-hang-probe-ms N fault injection: every port probe after start-up (port add,\n"
+      "                          reload, reset, re-creation) first hangs N ms (tests)\n");
 }
 
 bool parse_args(int argc, char** argv, DaemonArgs& a) {
@@ -76,6 +81,7 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
                                     {"fault-pool-mbufs", required_argument, nullptr, 'm'},
                                     {"fault-stale-locks-worker", required_argument, nullptr, 's'},
                                     {"fault-spin-worker", required_argument, nullptr, 'p'},
+                                    {"fault-hang-probe-ms", required_argument, nullptr, 'H'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   int c;
@@ -104,6 +110,9 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
         break;
       case 'm':
         a.fault_pool_mbufs = static_cast<unsigned>(std::strtoul(optarg, nullptr, 10));
+        break;
+      case 'H':
+        a.fault_hang_probe_ms = static_cast<unsigned>(std::strtoul(optarg, nullptr, 10));
         break;
       case 'h':
         usage(stdout);
@@ -299,8 +308,9 @@ WorkerBeat read_beat(const WorkerCounterBlock& c) {
 // the socket is a way into the actors, and no client waits for another's request.
 void handle_control(caf::actor_system& sys, const ControlRequest& req,
                     const config_actor& cfg_actor, const datapath_actor& datapath,
-                    const supervisor_actor& supervisor, FdbService& fdb, const PortManager& ports,
-                    const config::Config& startup, ControlServer::Reply reply) {
+                    const topology_actor& topology, const supervisor_actor& supervisor,
+                    FdbService& fdb, const PortManager& ports, const config::Config& startup,
+                    ControlServer::Reply reply) {
   using Cmd = ControlRequest::Cmd;
   using nlohmann::json;
   if (req.cmd == Cmd::kVersion) {
@@ -308,7 +318,7 @@ void handle_control(caf::actor_system& sys, const ControlRequest& req,
     return;
   }
   sys.spawn(
-      [&sys, cfg_actor, datapath, supervisor, &fdb, &ports, &startup, reply](
+      [&sys, cfg_actor, datapath, topology, supervisor, &fdb, &ports, &startup, reply](
           caf::event_based_actor* self, const ControlRequest& req) {
         auto keep = [reply](const std::string& r) { reply(r); };
         auto on_error = [reply, &sys](const caf::error& e) {
@@ -322,7 +332,7 @@ void handle_control(caf::actor_system& sys, const ControlRequest& req,
             if (req.what == "workers")
               self->request(supervisor, timeout, show_atom::value).then(keep, on_error);
             else
-              self->request(datapath, timeout, show_atom::value, req.what, req.filters_json())
+              self->request(topology, timeout, show_atom::value, req.what, req.filters_json())
                   .then(keep, on_error);
             return;
           case Cmd::kReload:
@@ -446,9 +456,21 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   caf::actor_system sys{caf_cfg};
   std::unique_ptr<PidfdWatcher> watcher;
   WorkerSupervisor workers(so, [&watcher](pid_t pid, int fd) { watcher->watch(pid, fd); });
+  PortViewRefs view_refs{*dp.ports, dp.mem, fdb, cfg};
+  TopologyRefs topo_refs{
+      dp.mem.topology(), d.workers,
+      [&dp](const std::vector<bool>& active, TopologyTable& out) {
+        auto guard = dp.ports->lock();  // the datapath actor may change the list meanwhile
+        dp.ports->topology(active, out);
+      },
+      [&view_refs](const std::string& what, const std::string& filters) {
+        return show_json(view_refs, what, filters);
+      }};
+  publish_table(topo_refs, ~0ull);  // before any actor runs: the workers start with it
+  auto topology = sys.spawn(topology_behavior, &topo_refs);
   DatapathRefs dp_refs{*dp.ports, dp.mem, fdb, cfg};
-  publish_topology(dp_refs, ~0ull);
-  auto datapath = sys.spawn(datapath_behavior, &dp_refs);
+  // Detached: its probes and hot-unplugs may take seconds, and must not take a scheduler thread.
+  auto datapath = sys.spawn<caf::detached>(datapath_behavior, &dp_refs, topology);
   SupervisorRefs sup_refs{
       workers, [&dp, &fdb](const ExitOutcome& out) { clean_up_after(out, dp.mem, fdb, *dp.ports); },
       [&dp](int w) {
@@ -462,7 +484,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
           if (p.port_id == port_id) return p.cfg.name;
         return std::string();
       }};
-  auto supervisor = sys.spawn(supervisor_behavior, &sup_refs, datapath);
+  auto supervisor = sys.spawn(supervisor_behavior, &sup_refs, topology);
   watcher = std::make_unique<PidfdWatcher>(
       [supervisor](pid_t pid) { caf::anon_send(supervisor, exited_atom::value, int32_t{pid}); });
   ReloadStats reload_stats;
@@ -493,8 +515,8 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   control_limits.request_timeout = std::chrono::milliseconds(d.control_request_timeout_ms);
   ControlServer control(d.control_socket_path(), control_limits,
                         [&](const ControlRequest& req, ControlServer::Reply reply) {
-                          handle_control(sys, req, cfg_actor, datapath, supervisor, fdb, *dp.ports,
-                                         cfg, std::move(reply));
+                          handle_control(sys, req, cfg_actor, datapath, topology, supervisor, fdb,
+                                         *dp.ports, cfg, std::move(reply));
                         });
   metrics.add_server("control", &control.counters());
 
@@ -540,7 +562,8 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
     self->request(datapath, caf::infinite, stop_atom::value)
         .receive([](bool) {}, [](const caf::error&) {});
   }
-  for (const caf::actor_addr& a : {cfg_actor.address(), supervisor.address(), datapath.address()})
+  for (const caf::actor_addr& a :
+       {cfg_actor.address(), supervisor.address(), datapath.address(), topology.address()})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   // The actors hold references to objects of this frame: let them finish first.
   sys.await_all_actors_done();
@@ -573,10 +596,12 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
                    "vswitchd: warning: DPDK locks left held by a killed worker will not be "
                    "released: %s\n",
                    err.c_str());
-    if (std::string err = build_datapath(cfg, dp, pool_mbufs); !err.empty())
+    if (std::string err = build_datapath(cfg, dp, pool_mbufs); !err.empty()) {
       std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
-    else
+    } else {
+      dp.ports->set_fault_probe_hang(std::chrono::milliseconds(args.fault_hang_probe_ms));
       rc = run_control_plane(cfg, args, sigfd, dp, locks);
+    }
     // Every worker has ended and vswitchd's other threads are done: a DPDK lock still held was
     // left by a killed worker, and the frees and rte_eal_cleanup below would wait on it forever.
     locks.stop();

@@ -1,7 +1,5 @@
 #include "actors/datapath_actor.hpp"
 
-#include <rte_ethdev.h>
-
 #include <net/if.h>
 
 #include <cstdio>
@@ -13,150 +11,25 @@
 #include "actors/fdb_service.hpp"
 #include "actors/netns.hpp"
 #include "actors/port_manager.hpp"
-#include "switch/l2.hpp"
 
 namespace vs {
 namespace {
 
 using nlohmann::json;
 
-std::string mac_text(uint64_t mac) {
-  char buf[18];
-  std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x",
-                static_cast<unsigned>(mac >> 40) & 0xff, static_cast<unsigned>(mac >> 32) & 0xff,
-                static_cast<unsigned>(mac >> 24) & 0xff, static_cast<unsigned>(mac >> 16) & 0xff,
-                static_cast<unsigned>(mac >> 8) & 0xff, static_cast<unsigned>(mac) & 0xff);
-  return buf;
-}
-
-std::vector<bool> active_vector(uint64_t mask, int workers) {
-  std::vector<bool> v;
-  for (int w = 0; w < workers; ++w) v.push_back((mask >> w) & 1);
-  return v;
-}
-
-json show_switches(const DatapathRefs& r) {
-  std::vector<FdbService::Entry> fdb = r.fdb.entries();
-  json out = json::array();
-  for (std::size_t i = 0; i < r.startup.switches.size(); ++i) {
-    const config::SwitchConfig& sw = r.startup.switches[i];
-    json ports = json::array();
-    for (const PortRuntime& p : r.ports.ports())
-      if (p.switch_index == i) ports.push_back(p.cfg.name);
-    std::size_t entries = 0;
-    for (const auto& e : fdb) entries += e.switch_index == i;
-    out.push_back({{"name", sw.name},
-                   {"ports", ports},
-                   {"fdb_entries", entries},
-                   {"fdb_max_entries", sw.fdb_max_entries},
-                   {"fdb_aging_s", sw.fdb_aging_s},
-                   {"mac_limit_per_port", sw.mac_limit_per_port}});
-  }
-  return out;
-}
-
-json show_ports(const DatapathRefs& r) {
-  json out = json::array();
-  for (const PortRuntime& p : r.ports.ports()) {
-    uint64_t rx = 0, tx = 0, rx_b = 0, tx_b = 0, drops = 0;
-    for (int w = 0; w < r.mem.nb_workers(); ++w) {
-      const PortCounters& c = r.mem.counters(w).ports[p.port_id];
-      rx += c.rx_packets.get();
-      tx += c.tx_packets.get();
-      rx_b += c.rx_bytes.get();
-      tx_b += c.tx_bytes.get();
-      for (int d = 0; d < kDropReasonCount; ++d) drops += c.drops[d].get();
-    }
-    rte_eth_stats st{};
-    rte_eth_link link{};
-    rte_ether_addr mac{};
-    const bool have_stats = p.started && rte_eth_stats_get(p.port_id, &st) == 0;
-    if (p.started) {
-      rte_eth_link_get_nowait(p.port_id, &link);
-      rte_eth_macaddr_get(p.port_id, &mac);
-    }
-    json port = {
-        {"name", p.cfg.name},
-        {"switch", p.switch_name},
-        {"driver", p.cfg.driver},
-        {"dpdk_port", p.port_id},
-        {"queues", p.nb_queues},
-        {"mtu", p.cfg.mtu},
-        {"mac", mac_text(mac_from_bytes(mac.addr_bytes))},
-        {"netns", p.cfg.netns},
-        {"link_up", link.link_status == RTE_ETH_LINK_UP},
-        {"state", p.down ? "down" : "up"},
-        {"reason", p.down_reason},
-        {"recreated", p.recreated},
-        {"vlan_mode", p.cfg.vlan_mode},
-        {"rx_packets", rx},
-        {"tx_packets", tx},
-        {"rx_bytes", rx_b},
-        {"tx_bytes", tx_b},
-        {"switch_drops", drops},
-        {"driver_drops", have_stats ? st.imissed + st.ierrors + st.oerrors + st.rx_nombuf : 0}};
-    port["vm"] = p.vm ? json{{"mode", p.vm.mode}, {"netdev", p.vm.netdev}, {"device", p.vm.device}}
-                      : json(nullptr);
-    if (p.cfg.vlan_mode == "trunk") {
-      port["allowed_vlans"] = p.cfg.allowed_vlans;
-      port["native_vlan"] = p.cfg.native_vlan;
-    } else {
-      port["vlan"] = p.cfg.vlan;
-    }
-    out.push_back(std::move(port));
-  }
-  return out;
-}
-
-json show_queues(const DatapathRefs& r) {
-  auto table = std::make_unique<TopologyTable>();
-  json out = json::array();
-  if (topology_snapshot(r.mem.topology(), *table) == 0) return out;
-  for (uint16_t i = 0; i < table->nb_ports; ++i) {
-    const PortEntry& e = table->ports[i];
-    rte_eth_stats st{};
-    const bool have_stats = rte_eth_stats_get(e.dpdk_port_id, &st) == 0;
-    for (uint16_t q = 0; q < e.nb_rx_queues && q < kMaxQueuesPerPort; ++q) {
-      json worker = e.rxq_owner[q] == kNoWorker ? json(nullptr) : json(e.rxq_owner[q]);
-      const bool counted = have_stats && q < RTE_ETHDEV_QUEUE_STAT_CNTRS;
-      out.push_back({{"port", e.name},
-                     {"queue", q},
-                     {"worker", worker},
-                     {"rx_packets", counted ? st.q_ipackets[q] : 0},
-                     {"tx_packets", counted ? st.q_opackets[q] : 0}});
-    }
-  }
-  return out;
-}
-
-json show_fdb(const DatapathRefs& r, const json& filters) {
-  int sw_filter = -1;
-  if (filters.contains("switch")) {
-    const std::string want = filters["switch"].get<std::string>();
-    for (std::size_t i = 0; i < r.startup.switches.size(); ++i)
-      if (r.startup.switches[i].name == want) sw_filter = static_cast<int>(i);
-    if (sw_filter < 0) throw std::runtime_error("no switch named " + want);
-  }
-  const int vlan = filters.contains("vlan") ? filters["vlan"].get<int>() : -1;
-  const std::string mac = filters.contains("mac") ? filters["mac"].get<std::string>() : "";
-  std::map<uint16_t, std::string> names;
-  for (const PortRuntime& p : r.ports.ports()) names[p.port_id] = p.cfg.name;
-  json out = json::array();
-  for (const FdbService::Entry& e : r.fdb.entries()) {
-    if (sw_filter >= 0 && e.switch_index != sw_filter) continue;
-    if (vlan >= 0 && e.vlan != vlan) continue;
-    const std::string m = mac_text(e.mac);
-    if (!mac.empty() && m != mac) continue;
-    out.push_back({{"switch", e.switch_index < r.startup.switches.size()
-                                  ? r.startup.switches[e.switch_index].name
-                                  : "?"},
-                   {"vlan", e.vlan},
-                   {"mac", m},
-                   {"port", names.count(e.port_id) ? names[e.port_id] : "?"},
-                   {"type", e.is_static ? "static" : "learned"},
-                   {"age_s", e.is_static ? 0 : e.age_s}});
-  }
-  return out;
+// Asks the topology actor to publish the table for the ports as they are now; returns its
+// generation (0 if it did not answer). This actor runs detached: waiting here holds only its own
+// thread.
+uint64_t publish(DatapathState& st) {
+  caf::scoped_actor self{*st.system};
+  uint64_t gen = 0;
+  self->request(st.topology, std::chrono::seconds(10), publish_atom::value)
+      .receive([&gen](uint64_t g) { gen = g; },
+               [&st](const caf::error& e) {
+                 std::fprintf(stderr, "vswitchd: the port table was not published: %s\n",
+                              st.system->render(e).c_str());
+               });
+  return gen;
 }
 
 // Reload: new ports first (a failure there undoes them and changes nothing else), then VLAN
@@ -176,7 +49,7 @@ std::string apply_diff(DatapathState& st, const config::ConfigDiff& d) {
   std::vector<std::string> going = d.removed;
   for (const config::PortChange& c : d.replaced) going.push_back(c.port.name);
   for (const std::string& name : going) r.ports.hide_port(name);
-  const uint64_t gen = publish_topology(r, st.active_workers);
+  const uint64_t gen = publish(st);
   if (going.empty()) return {};
 
   for (int w : await_workers(r.mem, gen, std::chrono::milliseconds(2000)))
@@ -194,7 +67,7 @@ std::string apply_diff(DatapathState& st, const config::ConfigDiff& d) {
               (restore.empty() ? " (the port was restored as it was)"
                                : " (and restoring it failed: " + restore + ")");
   }
-  publish_topology(r, st.active_workers);
+  publish(st);
   return errors;
 }
 
@@ -210,13 +83,13 @@ void take_down(DatapathState& st, const std::string& name, const std::string& co
   using steady = std::chrono::steady_clock;
   const auto t0 = steady::now();
   r.ports.hide_port(name);
-  const uint64_t gen = publish_topology(r, st.active_workers);
+  const uint64_t gen = publish(st);
   for (int w : await_workers(r.mem, gen, std::chrono::milliseconds(2000)))
     std::fprintf(stderr, "vswitchd: worker %d did not confirm the new port table in 2 s\n", w);
   const auto t1 = steady::now();
   if (const PortRuntime* p = r.ports.find(name)) r.fdb.flush_learned(-1, p->port_id, -1);
   r.ports.close_down_port(name, netdev_gone);
-  publish_topology(r, st.active_workers);
+  publish(st);
   const auto ms = [](steady::duration d) {
     return std::chrono::duration<double, std::milli>(d).count();
   };
@@ -232,7 +105,7 @@ std::string bring_back(DatapathState& st, const std::string& name, const std::st
   DatapathRefs& r = *st.refs;
   std::string err = r.ports.revive(name);
   if (err.empty()) {
-    publish_topology(r, st.active_workers);
+    publish(st);
     std::printf("vswitchd: port %s up again: re-created (%s)\n", name.c_str(), why.c_str());
     std::fflush(stdout);
   } else {
@@ -315,12 +188,6 @@ std::string reset_port(DatapathState& st, const std::string& name) {
 
 }  // namespace
 
-uint64_t publish_topology(DatapathRefs& refs, uint64_t active_workers) {
-  TopologyTable table = refs.ports.topology(active_vector(active_workers, refs.mem.nb_workers()));
-  topology_publish(refs.mem.topology(), table);
-  return refs.mem.topology().generation.load(std::memory_order_acquire);
-}
-
 std::vector<int> await_workers(DatapathMemory& mem, uint64_t generation,
                                std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -340,39 +207,17 @@ std::vector<int> await_workers(DatapathMemory& mem, uint64_t generation,
 }
 
 datapath_actor::behavior_type datapath_behavior(
-    datapath_actor::stateful_pointer<DatapathState> self, DatapathRefs* refs) {
+    datapath_actor::stateful_pointer<DatapathState> self, DatapathRefs* refs,
+    topology_actor topology) {
   self->state.refs = refs;
+  self->state.topology = std::move(topology);
+  self->state.system = &self->system();
   return {
       [self](apply_atom, DiffPtr diff) -> std::string {
         std::string err = apply_diff(self->state, *diff);
         // A change of the configuration also re-creates the ports that are down, where it can.
         revive_all(self->state, "configuration applied");
         return err;
-      },
-      [self](show_atom, const std::string& what, const std::string& filters) -> std::string {
-        const DatapathRefs& r = *self->state.refs;
-        try {
-          json f = json::parse(filters.empty() ? "{}" : filters);
-          json data;
-          if (what == "switches") {
-            data = show_switches(r);
-          } else if (what == "ports") {
-            data = show_ports(r);
-          } else if (what == "queues") {
-            data = show_queues(r);
-          } else if (what == "fdb") {
-            data = show_fdb(r, f);
-          } else {
-            return json{{"ok", false}, {"error", "cannot show " + what}}.dump();
-          }
-          return json{{"ok", true}, {what, data}}.dump();
-        } catch (const std::exception& e) {
-          return json{{"ok", false}, {"error", e.what()}}.dump();
-        }
-      },
-      [self](workers_atom, uint64_t active) {
-        self->state.active_workers = active;
-        publish_topology(*self->state.refs, active);
       },
       [self](netns_atom, const std::string& netns, bool present, int32_t attempt) {
         // `ip netns add` creates the file, then mounts the namespace on it: look again shortly.

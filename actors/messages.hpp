@@ -3,7 +3,13 @@
 // socket forwards them without knowing every command's shape.
 //
 //   config actor      reload / port add / port del: validate, diff, apply through the datapath
-//   datapath actor    owns every port and the published port/queue table; answers `show`
+//   datapath actor    owns every port: the one caller of DPDK's port control path (probe,
+//                     configure, start, stop, remove), which can take seconds. It runs detached,
+//                     on a thread of its own, so that nothing else waits on a scheduler thread
+//                     behind it.
+//   topology actor    the one writer of the published port/queue table (the ports as the
+//                     datapath actor made them, the workers as the supervisor allows); answers
+//                     `show`. It never waits on a driver or a worker.
 //   supervisor actor  owns the worker processes: exits, restarts, replacement, giving up
 //
 // All messages stay inside the vswitchd process (workers are DPDK secondaries, not actors), so
@@ -42,16 +48,23 @@ using netns_atom = caf::atom_constant<caf::atom("netns")>;
 using link_gone_atom = caf::atom_constant<caf::atom("link_gone")>;
 using reset_atom = caf::atom_constant<caf::atom("reset")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
 
-// Ports and the port/queue table.
+// The published port/queue table, and what `show` reads.
+using topology_actor = caf::typed_actor<
+    // Publishes the table for the ports as they are now; replies its generation.
+    caf::replies_to<publish_atom>::with<uint64_t>,
+    // The workers that may poll queues (bit w = worker w), after one was given up or revived:
+    // published at once.
+    caf::reacts_to<workers_atom, uint64_t>,
+    // `show switches|ports|queues|fdb`, filters as a JSON object text; replies JSON.
+    caf::replies_to<show_atom, std::string, std::string>::with<std::string>>;
+
+// The ports.
 using datapath_actor = caf::typed_actor<
     // Applies a reload's port changes; replies "" or why it failed (then nothing changed, except
     // as the message says).
     caf::replies_to<apply_atom, DiffPtr>::with<std::string>,
-    // `show switches|ports|queues|fdb`, filters as a JSON object text; replies JSON.
-    caf::replies_to<show_atom, std::string, std::string>::with<std::string>,
-    // The workers that may poll queues (bit w = worker w), after one was given up or revived.
-    caf::reacts_to<workers_atom, uint64_t>,
     // Namespace NAME appeared (true) or went away (false) under /run/netns (netns watcher); the
     // int is the retry count while a new namespace file is not mounted yet.
     caf::reacts_to<netns_atom, std::string, bool, int32_t>,

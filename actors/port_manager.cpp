@@ -114,14 +114,20 @@ std::string PortManager::add_port(const std::string& switch_name, const config::
 }
 
 bool PortManager::remove_port(const std::string& name) {
-  auto guard = lock();
-  for (auto it = ports_.begin(); it != ports_.end(); ++it) {
-    if (it->cfg.name != name) continue;
-    destroy_port(*it);
+  // Out of the list under the lock, closed without it: DPDK's hot-unplug waits for every worker
+  // (seconds when one does not answer), and the readers (show, metrics, FDB, the supervisor's
+  // clean-up) must not wait with it. They no longer see the port once it is out of the list.
+  PortRuntime gone;
+  {
+    auto guard = lock();
+    auto it = std::find_if(ports_.begin(), ports_.end(),
+                           [&name](const PortRuntime& p) { return p.cfg.name == name; });
+    if (it == ports_.end()) return false;
+    gone = std::move(*it);
     ports_.erase(it);
-    return true;
   }
-  return false;
+  destroy_port(gone);
+  return true;
 }
 
 bool PortManager::retag_port(const config::PortConfig& cfg) {
@@ -293,7 +299,12 @@ std::string PortManager::create_port(PortRuntime& port) {
 // The rollback's own detach request can fail the same way and leave the device in our vdev list
 // without a port, and every later probe of the name would then fail (seen in the soak, where
 // workers die every second). So: clear our leftover and try again, a few times.
-int PortManager::probe_with_workers(const std::string& device, const std::string& devargs) {
+int PortManager::probe_with_workers(const std::string& device, const std::string& devargs) const {
+  if (fault_probe_hang_.count() > 0) {
+    std::printf("vswitchd: fault injection: the probe of %s hangs %lld ms\n", device.c_str(),
+                static_cast<long long>(fault_probe_hang_.count()));
+    std::this_thread::sleep_for(fault_probe_hang_);
+  }
   int rc = 0;
   for (int attempt = 0; attempt < kProbeAttempts; ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));
@@ -436,12 +447,11 @@ bool is_active(const std::vector<bool>& active, int w) {
 }
 }  // namespace
 
-TopologyTable PortManager::topology(const std::vector<bool>& active) const {
+void PortManager::topology(const std::vector<bool>& active, TopologyTable& t) const {
   std::vector<uint8_t> pollers;
   for (int w = 0; w < nb_workers_; ++w)
     if (is_active(active, w)) pollers.push_back(static_cast<uint8_t>(w));
   std::size_t spill = 0;  // queues of inactive workers given out so far (round robin)
-  TopologyTable t;
   std::memset(&t, 0, sizeof(t));
   t.nb_workers = static_cast<uint16_t>(nb_workers_);
   t.nb_switches = static_cast<uint16_t>(cfg_.switches.size());
@@ -481,7 +491,6 @@ TopologyTable PortManager::topology(const std::vector<bool>& active) const {
         e.rxq_owner[q] = pollers[spill++ % pollers.size()];
     }
   }
-  return t;
 }
 
 }  // namespace vs

@@ -1,6 +1,7 @@
 // Creates, starts, stops and removes the switch's DPDK ports, as the config describes them.
 // The primary owns every port; workers only attach to them.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -85,13 +86,17 @@ class PortManager {
   // The port/queue table to publish: every rx queue of every port gets an active worker (round
   // robin over the workers not given up; a multi-queue TAP hashes flows over all its queues, so
   // an unpolled queue would lose frames). An empty `active` means every worker.
-  TopologyTable topology(const std::vector<bool>& active = {}) const;
+  // Reads the list: the owner, or another thread with lock() held.
+  void topology(const std::vector<bool>& active, TopologyTable& out) const;
 
   std::unique_lock<std::mutex> lock() const { return std::unique_lock(mu_); }
   // The owner may read without the lock; any other thread must hold lock().
   const std::vector<PortRuntime>& ports() const { return ports_; }
   const PortRuntime* find(const std::string& name) const;
   uint16_t primary_tx_queue() const { return static_cast<uint16_t>(nb_workers_); }
+  // Fault injection (tests): every probe from now on first sleeps `hang`, as a probe stuck on a
+  // slow kernel or a silent worker would.
+  void set_fault_probe_hang(std::chrono::milliseconds hang) { fault_probe_hang_ = hang; }
   bool all_rtap() const {
     for (const PortRuntime& p : ports_)
       if (p.cfg.driver != "rtap") return false;
@@ -103,7 +108,7 @@ class PortManager {
   std::string bring_up(PortRuntime& port);
   std::string create_port(PortRuntime& port);
   static constexpr int kProbeAttempts = 4;
-  static int probe_with_workers(const std::string& device, const std::string& devargs);
+  int probe_with_workers(const std::string& device, const std::string& devargs) const;
   std::string configure_and_start(PortRuntime& port);
   std::string attach_netdev(PortRuntime& port);
   std::string attach_vm_side(PortRuntime& port);
@@ -115,6 +120,7 @@ class PortManager {
   int nb_workers_;
   mutable std::mutex mu_;
   std::vector<PortRuntime> ports_;
+  std::chrono::milliseconds fault_probe_hang_{0};
 };
 
 }  // namespace vs

@@ -42,10 +42,11 @@ double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
-// Tells the datapath which workers poll: not the failed ones, not those whose queues are lent.
+// Tells the topology actor which workers poll: not the failed ones, not those whose queues are
+// lent.
 void publish_pollers(supervisor_actor::stateful_pointer<SupervisorState> self) {
   SupervisorState& st = self->state;
-  self->send(st.datapath, workers_atom::value, active_mask(st.refs->workers.active()) & ~st.lent);
+  self->send(st.topology, workers_atom::value, active_mask(st.refs->workers.active()) & ~st.lent);
 }
 
 // A crashed worker's queues go to the running workers until its new process forwards.
@@ -206,9 +207,9 @@ uint64_t active_mask(const std::vector<bool>& active) {
 
 supervisor_actor::behavior_type supervisor_behavior(
     supervisor_actor::stateful_pointer<SupervisorState> self, SupervisorRefs* refs,
-    datapath_actor datapath) {
+    topology_actor topology) {
   self->state.refs = refs;
-  self->state.datapath = std::move(datapath);
+  self->state.topology = std::move(topology);
   return {
       [self](start_atom) -> std::string {
         SupervisorState& st = self->state;

@@ -1,6 +1,6 @@
 // The supervisor actor: drives WorkerSupervisor. Worker exits arrive as messages from the pidfd
 // watcher; restarts wait out their back-off as delayed messages; a worker given up (or revived)
-// changes which workers the datapath actor lets poll; `worker restart N` answers once the new
+// changes which workers the topology actor lets poll; `worker restart N` answers once the new
 // process forwards.
 #pragma once
 #include <chrono>
@@ -27,7 +27,7 @@ struct SupervisorRefs {
 struct SupervisorState {
   static inline const char* name = "supervisor";
   SupervisorRefs* refs = nullptr;
-  datapath_actor datapath;
+  topology_actor topology;
   struct Pending {
     caf::typed_response_promise<std::string> promise;
     std::chrono::steady_clock::time_point since;
@@ -43,7 +43,7 @@ struct SupervisorState {
 
 supervisor_actor::behavior_type supervisor_behavior(
     supervisor_actor::stateful_pointer<SupervisorState> self, SupervisorRefs* refs,
-    datapath_actor datapath);
+    topology_actor topology);
 
 // The period of the heartbeat check: a fifth of the deadline, 10..100 ms.
 std::chrono::milliseconds heartbeat_check_period(std::chrono::milliseconds stall_after);

@@ -41,6 +41,7 @@
 #include "actors/reload_stats.hpp"
 #include "actors/supervisor.hpp"
 #include "actors/supervisor_actor.hpp"
+#include "actors/topology_actor.hpp"
 #include "config/config.hpp"
 #include "switch/counters.hpp"
 #include "switch/shm_names.hpp"
@@ -132,10 +133,6 @@ datapath_actor::behavior_type fake_datapath(datapath_actor::pointer, DatapathLog
         log->applied.push_back(std::move(diff));
         return log->apply_error;
       },
-      [](show_atom, const std::string&, const std::string&) -> std::string {
-        return R"({"ok": true})";
-      },
-      [log](workers_atom, uint64_t mask) { log->masks.push_back(mask); },
       [](netns_atom, const std::string&, bool, int32_t) {},
       [](link_gone_atom, const std::string&) {},
       [log](reset_atom, const std::string& port) -> std::string {
@@ -143,6 +140,17 @@ datapath_actor::behavior_type fake_datapath(datapath_actor::pointer, DatapathLog
         return log->reset_reply;
       },
       [](stop_atom) { return true; },
+  };
+}
+
+// The stand-in topology actor: records which workers the supervisor lets poll.
+topology_actor::behavior_type fake_topology(topology_actor::pointer, DatapathLog* log) {
+  return {
+      [](publish_atom) -> uint64_t { return 1; },
+      [log](workers_atom, uint64_t mask) { log->masks.push_back(mask); },
+      [](show_atom, const std::string&, const std::string&) -> std::string {
+        return R"({"ok": true})";
+      },
   };
 }
 
@@ -1014,8 +1022,8 @@ class SupervisorActorTest : public ::testing::Test {
                          return true;
                        },
                        beat_, [](uint16_t port) { return "p" + std::to_string(port); }});
-    datapath_ = ts_.sys->spawn(fake_datapath, &log_);
-    sup_ = ts_.sys->spawn(supervisor_behavior, refs_.get(), datapath_);
+    topology_ = ts_.sys->spawn(fake_topology, &log_);
+    sup_ = ts_.sys->spawn(supervisor_behavior, refs_.get(), topology_);
     ts_.sched->run();
     self_->send(sup_, start_atom::value);
     ts_.sched->run();
@@ -1034,7 +1042,7 @@ class SupervisorActorTest : public ::testing::Test {
       for (const WorkerStatus& s : harness_->sup->status()) EXPECT_EQ(s.pid, 0);
       caf::anon_send_exit(sup_, caf::exit_reason::user_shutdown);
     }
-    if (datapath_) caf::anon_send_exit(datapath_, caf::exit_reason::user_shutdown);
+    if (topology_) caf::anon_send_exit(topology_, caf::exit_reason::user_shutdown);
     ts_.sched->run();
   }
 
@@ -1079,7 +1087,7 @@ class SupervisorActorTest : public ::testing::Test {
   std::function<WorkerBeat(int)> beat_;       // the counter blocks' heartbeats; none: no check
   std::array<std::atomic<bool>, 2> stale_{};  // for beat_: worker w's beat is 2 s old
   DatapathLog log_;
-  datapath_actor datapath_;
+  topology_actor topology_;
   supervisor_actor sup_;
 };
 
@@ -1359,6 +1367,104 @@ TEST_F(SupervisorActorTest, AWorkerThatIsNotReadyIsNotJudged) {
   EXPECT_EQ(status(0).pid, p0);
   EXPECT_TRUE(alive(p0));
   EXPECT_EQ(status(0).stalls, 0u);
+}
+
+// --- topology actor -----------------------------------------------------------------------------
+
+// The real topology actor over a table in ordinary memory; the ports are one port "vm1" with four
+// rx queues, each given to its home worker (q mod 2) if active, else to worker 0.
+class TopologyActorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    shared_ = std::make_unique<SharedTopology>();
+    topology_init(*shared_);
+    refs_ = std::make_unique<TopologyRefs>(
+        TopologyRefs{*shared_, 2,
+                     [this](const std::vector<bool>& active, TopologyTable& out) {
+                       builds_.push_back(active);
+                       std::memset(&out, 0, sizeof(out));
+                       out.nb_workers = 2;
+                       out.nb_ports = 1;
+                       PortEntry& e = out.ports[0];
+                       std::snprintf(e.name, sizeof(e.name), "vm1");
+                       e.nb_rx_queues = 4;
+                       for (int q = 0; q < 4; ++q)
+                         e.rxq_owner[q] = static_cast<uint8_t>(active[q % 2] ? q % 2 : 0);
+                     },
+                     [this](const std::string& what, const std::string& filters) {
+                       shows_.push_back(what + " " + filters);
+                       return std::string(R"({"ok": true, "ports": []})");
+                     }});
+    actor_ = ts_.sys->spawn(topology_behavior, refs_.get());
+    ts_.sched->run();
+  }
+  void TearDown() override {
+    caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
+    ts_.sched->run();
+  }
+
+  uint64_t publish() {
+    self_->send(actor_, publish_atom::value);
+    ts_.sched->run();
+    uint64_t gen = 0;
+    self_->receive([&gen](uint64_t g) { gen = g; },
+                   [this](caf::error& e) { ADD_FAILURE() << ts_.sys->render(e); },
+                   caf::after(std::chrono::seconds(0)) >> [] { ADD_FAILURE() << "no reply"; });
+    return gen;
+  }
+  // The owners of vm1's queues as the workers would read them now, e.g. "0101".
+  std::string owners() {
+    auto t = std::make_unique<TopologyTable>();
+    if (topology_snapshot(*shared_, *t) == 0 || t->nb_ports != 1) return "?";
+    std::string out;
+    for (int q = 0; q < 4; ++q) out += std::to_string(t->ports[0].rxq_owner[q]);
+    return out;
+  }
+  uint64_t generation() const { return shared_->generation.load(std::memory_order_acquire); }
+
+  TestSystem ts_;
+  caf::scoped_actor self_{*ts_.sys};
+  std::unique_ptr<SharedTopology> shared_;
+  std::unique_ptr<TopologyRefs> refs_;
+  std::vector<std::vector<bool>> builds_;
+  std::vector<std::string> shows_;
+  topology_actor actor_;
+};
+
+TEST_F(TopologyActorTest, PublishRepliesWithTheGenerationTheWorkersThenRead) {
+  const uint64_t g1 = publish();
+  EXPECT_GT(g1, 0u);
+  EXPECT_EQ(g1, generation());
+  EXPECT_EQ(owners(), "0101");
+  const uint64_t g2 = publish();
+  EXPECT_GT(g2, g1);
+  ASSERT_EQ(builds_.size(), 2u);
+  EXPECT_EQ(builds_.back(), (std::vector<bool>{true, true}));  // every worker until told
+}
+
+TEST_F(TopologyActorTest, AWorkerLeftOutIsPublishedAtOnceAndKeptByLaterPublishes) {
+  publish();
+  const uint64_t before = generation();
+  self_->send(actor_, workers_atom::value, uint64_t{0b01});  // worker 1 crashed: lend its queues
+  ts_.sched->run();
+  EXPECT_GT(generation(), before) << "no publish for the supervisor's news";
+  EXPECT_EQ(owners(), "0000");
+  publish();  // a port change meanwhile: worker 1 stays out
+  EXPECT_EQ(builds_.back(), (std::vector<bool>{true, false}));
+  EXPECT_EQ(owners(), "0000");
+  self_->send(actor_, workers_atom::value, uint64_t{0b11});  // its new process forwards
+  ts_.sched->run();
+  EXPECT_EQ(owners(), "0101");
+}
+
+TEST_F(TopologyActorTest, ShowIsAnsweredFromThePortViews) {
+  self_->send(actor_, show_atom::value, std::string("ports"), std::string("{}"));
+  ts_.sched->run();
+  std::optional<std::string> reply = take_string(self_, *ts_.sys);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(*reply, R"({"ok": true, "ports": []})");
+  EXPECT_EQ(shows_, std::vector<std::string>{"ports {}"});
+  EXPECT_TRUE(builds_.empty()) << "a show publishes nothing";
 }
 
 }  // namespace

@@ -1,0 +1,179 @@
+#include "actors/port_show.hpp"
+
+#include <rte_ethdev.h>
+
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "actors/datapath_memory.hpp"
+#include "actors/fdb_service.hpp"
+#include "actors/port_manager.hpp"
+#include "switch/l2.hpp"
+
+namespace vs {
+namespace {
+
+using nlohmann::json;
+using DatapathRefs = PortViewRefs;
+
+std::string mac_text(uint64_t mac) {
+  char buf[18];
+  std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x",
+                static_cast<unsigned>(mac >> 40) & 0xff, static_cast<unsigned>(mac >> 32) & 0xff,
+                static_cast<unsigned>(mac >> 24) & 0xff, static_cast<unsigned>(mac >> 16) & 0xff,
+                static_cast<unsigned>(mac >> 8) & 0xff, static_cast<unsigned>(mac) & 0xff);
+  return buf;
+}
+
+json show_switches(const DatapathRefs& r) {
+  std::vector<FdbService::Entry> fdb = r.fdb.entries();
+  json out = json::array();
+  for (std::size_t i = 0; i < r.startup.switches.size(); ++i) {
+    const config::SwitchConfig& sw = r.startup.switches[i];
+    json ports = json::array();
+    for (const PortRuntime& p : r.ports.ports())
+      if (p.switch_index == i) ports.push_back(p.cfg.name);
+    std::size_t entries = 0;
+    for (const auto& e : fdb) entries += e.switch_index == i;
+    out.push_back({{"name", sw.name},
+                   {"ports", ports},
+                   {"fdb_entries", entries},
+                   {"fdb_max_entries", sw.fdb_max_entries},
+                   {"fdb_aging_s", sw.fdb_aging_s},
+                   {"mac_limit_per_port", sw.mac_limit_per_port}});
+  }
+  return out;
+}
+
+json show_ports(const DatapathRefs& r) {
+  json out = json::array();
+  for (const PortRuntime& p : r.ports.ports()) {
+    uint64_t rx = 0, tx = 0, rx_b = 0, tx_b = 0, drops = 0;
+    for (int w = 0; w < r.mem.nb_workers(); ++w) {
+      const PortCounters& c = r.mem.counters(w).ports[p.port_id];
+      rx += c.rx_packets.get();
+      tx += c.tx_packets.get();
+      rx_b += c.rx_bytes.get();
+      tx_b += c.tx_bytes.get();
+      for (int d = 0; d < kDropReasonCount; ++d) drops += c.drops[d].get();
+    }
+    rte_eth_stats st{};
+    rte_eth_link link{};
+    rte_ether_addr mac{};
+    const bool have_stats = p.started && rte_eth_stats_get(p.port_id, &st) == 0;
+    if (p.started) {
+      rte_eth_link_get_nowait(p.port_id, &link);
+      rte_eth_macaddr_get(p.port_id, &mac);
+    }
+    json port = {
+        {"name", p.cfg.name},
+        {"switch", p.switch_name},
+        {"driver", p.cfg.driver},
+        {"dpdk_port", p.port_id},
+        {"queues", p.nb_queues},
+        {"mtu", p.cfg.mtu},
+        {"mac", mac_text(mac_from_bytes(mac.addr_bytes))},
+        {"netns", p.cfg.netns},
+        {"link_up", link.link_status == RTE_ETH_LINK_UP},
+        {"state", p.down ? "down" : "up"},
+        {"reason", p.down_reason},
+        {"recreated", p.recreated},
+        {"vlan_mode", p.cfg.vlan_mode},
+        {"rx_packets", rx},
+        {"tx_packets", tx},
+        {"rx_bytes", rx_b},
+        {"tx_bytes", tx_b},
+        {"switch_drops", drops},
+        {"driver_drops", have_stats ? st.imissed + st.ierrors + st.oerrors + st.rx_nombuf : 0}};
+    port["vm"] = p.vm ? json{{"mode", p.vm.mode}, {"netdev", p.vm.netdev}, {"device", p.vm.device}}
+                      : json(nullptr);
+    if (p.cfg.vlan_mode == "trunk") {
+      port["allowed_vlans"] = p.cfg.allowed_vlans;
+      port["native_vlan"] = p.cfg.native_vlan;
+    } else {
+      port["vlan"] = p.cfg.vlan;
+    }
+    out.push_back(std::move(port));
+  }
+  return out;
+}
+
+json show_queues(const DatapathRefs& r) {
+  auto table = std::make_unique<TopologyTable>();
+  json out = json::array();
+  if (topology_snapshot(r.mem.topology(), *table) == 0) return out;
+  for (uint16_t i = 0; i < table->nb_ports; ++i) {
+    const PortEntry& e = table->ports[i];
+    rte_eth_stats st{};
+    const bool have_stats = rte_eth_stats_get(e.dpdk_port_id, &st) == 0;
+    for (uint16_t q = 0; q < e.nb_rx_queues && q < kMaxQueuesPerPort; ++q) {
+      json worker = e.rxq_owner[q] == kNoWorker ? json(nullptr) : json(e.rxq_owner[q]);
+      const bool counted = have_stats && q < RTE_ETHDEV_QUEUE_STAT_CNTRS;
+      out.push_back({{"port", e.name},
+                     {"queue", q},
+                     {"worker", worker},
+                     {"rx_packets", counted ? st.q_ipackets[q] : 0},
+                     {"tx_packets", counted ? st.q_opackets[q] : 0}});
+    }
+  }
+  return out;
+}
+
+json show_fdb(const DatapathRefs& r, const json& filters) {
+  int sw_filter = -1;
+  if (filters.contains("switch")) {
+    const std::string want = filters["switch"].get<std::string>();
+    for (std::size_t i = 0; i < r.startup.switches.size(); ++i)
+      if (r.startup.switches[i].name == want) sw_filter = static_cast<int>(i);
+    if (sw_filter < 0) throw std::runtime_error("no switch named " + want);
+  }
+  const int vlan = filters.contains("vlan") ? filters["vlan"].get<int>() : -1;
+  const std::string mac = filters.contains("mac") ? filters["mac"].get<std::string>() : "";
+  std::map<uint16_t, std::string> names;
+  for (const PortRuntime& p : r.ports.ports()) names[p.port_id] = p.cfg.name;
+  json out = json::array();
+  for (const FdbService::Entry& e : r.fdb.entries()) {
+    if (sw_filter >= 0 && e.switch_index != sw_filter) continue;
+    if (vlan >= 0 && e.vlan != vlan) continue;
+    const std::string m = mac_text(e.mac);
+    if (!mac.empty() && m != mac) continue;
+    out.push_back({{"switch", e.switch_index < r.startup.switches.size()
+                                  ? r.startup.switches[e.switch_index].name
+                                  : "?"},
+                   {"vlan", e.vlan},
+                   {"mac", m},
+                   {"port", names.count(e.port_id) ? names[e.port_id] : "?"},
+                   {"type", e.is_static ? "static" : "learned"},
+                   {"age_s", e.is_static ? 0 : e.age_s}});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string show_json(const PortViewRefs& r, const std::string& what, const std::string& filters) {
+  try {
+    json f = json::parse(filters.empty() ? "{}" : filters);
+    json data;
+    // The ports' lock (then the FDB's, the order everywhere) is held while the ports are read:
+    // the datapath actor changes the list under it, but never holds it across a port's
+    // creation or removal, so this waits microseconds, not a probe.
+    auto guard = r.ports.lock();
+    if (what == "switches")
+      data = show_switches(r);
+    else if (what == "ports")
+      data = show_ports(r);
+    else if (what == "queues")
+      data = show_queues(r);
+    else if (what == "fdb")
+      data = show_fdb(r, f);
+    else
+      return json{{"ok", false}, {"error", "cannot show " + what}}.dump();
+    return json{{"ok", true}, {what, data}}.dump();
+  } catch (const std::exception& e) {
+    return json{{"ok", false}, {"error", e.what()}}.dump();
+  }
+}
+
+}  // namespace vs

@@ -1,0 +1,47 @@
+// The topology actor: the one writer of the port/queue table that the workers poll by
+// (switch/topology.hpp, a seqlock in shared memory: vswitchd writes, the workers read).
+//
+// It merges two owners' news: the ports, as the datapath actor made them (publish_atom, after
+// each change), and the workers that may poll, as the supervisor allows (workers_atom, at a
+// crash, a give-up or a worker's return). Neither waits for the other: a worker's crash lends its
+// queues at once even while the datapath actor sits in a port probe for seconds.
+//
+// It also answers `show`, which reads the ports under their lock (held by the datapath actor
+// only for short updates, never across a driver call that creates or removes a port).
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/messages.hpp"
+#include "switch/topology.hpp"
+
+namespace vs {
+
+struct TopologyRefs {
+  SharedTopology& shared;  // written by this actor only (after the start-up publish)
+  int nb_workers = 0;
+  // The table for the ports as they are now, each rx queue given to an active worker.
+  std::function<void(const std::vector<bool>& active, TopologyTable& out)> build;
+  // The reply to `show WHAT FILTERS` (JSON).
+  std::function<std::string(const std::string& what, const std::string& filters)> show;
+};
+
+struct TopologyState {
+  static inline const char* name = "topology";
+  TopologyRefs* refs = nullptr;
+  uint64_t active_workers = ~0ull;
+  uint64_t publishes = 0;
+};
+
+topology_actor::behavior_type topology_behavior(
+    topology_actor::stateful_pointer<TopologyState> self, TopologyRefs* refs);
+
+// Builds and publishes the table for `active_workers` (bit w = worker w); returns its generation.
+// The actor's own step, also called once at start-up before any actor runs.
+uint64_t publish_table(TopologyRefs& refs, uint64_t active_workers);
+
+std::vector<bool> active_vector(uint64_t mask, int workers);
+
+}  // namespace vs
