@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "actors/port_manager.hpp"
+#include "daemon/port_manager.hpp"
 #include "config/config_toml.hpp"
 
 namespace vs {

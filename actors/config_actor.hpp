@@ -8,7 +8,7 @@
 #include <string>
 
 #include "actors/messages.hpp"
-#include "actors/reload_stats.hpp"
+#include "daemon/reload_stats.hpp"
 
 namespace vs {
 

@@ -7,10 +7,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "actors/datapath_memory.hpp"
-#include "actors/fdb_service.hpp"
-#include "actors/netns.hpp"
-#include "actors/port_manager.hpp"
+#include "daemon/datapath_memory.hpp"
+#include "daemon/fdb_service.hpp"
+#include "daemon/netns.hpp"
+#include "daemon/port_manager.hpp"
 
 namespace vs {
 namespace {

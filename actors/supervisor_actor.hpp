@@ -8,7 +8,7 @@
 #include <map>
 
 #include "actors/messages.hpp"
-#include "actors/supervisor.hpp"
+#include "daemon/supervisor.hpp"
 
 namespace vs {
 

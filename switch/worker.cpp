@@ -532,7 +532,7 @@ int run_worker(int argc, char** argv) {
     }
     if (args.fault_stale_locks) {
       // As a worker SIGKILLed inside DPDK calls would: vswitchd must release them
-      // (actors/dpdk_locks.hpp), or the next worker hangs in rte_eal_init and vswitchd at stop.
+      // (daemon/dpdk_locks.hpp), or the next worker hangs in rte_eal_init and vswitchd at stop.
       std::fprintf(stderr, "vswitch-worker %d: --fault-stale-locks: dying holding DPDK locks\n",
                    worker_id);
       rte_mcfg_mem_write_lock();

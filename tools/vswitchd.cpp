@@ -1,5 +1,5 @@
 // vswitchd: the switch's primary process. All logic lives in actors/ (vswitch_control).
-#include "actors/daemon.hpp"
+#include "daemon/daemon.hpp"
 
 int main(int argc, char** argv) {
   return vs::run_daemon(argc, argv);

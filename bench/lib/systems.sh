@@ -146,7 +146,7 @@ ovs_pids() { cat "$OVS_D/vswitchd.pid.bench" "$OVS_D/ovsdb.pid.bench" 2>/dev/nul
 # vswitch (ours): driver "tap" or "rtap". vswitchd on core 0, one worker on core 1.
 # The config names the port's netns and addresses; vswitchd does the rest. With "tap" it moves
 # net_tap's netdev into the (existing) namespace; with "rtap" net_rtap creates the TAP inside it
-# (actors/port_manager.cpp), and vswitchd turns on LRO/TSO/checksum offloads. The namespaces
+# (daemon/port_manager.cpp), and vswitchd turns on LRO/TSO/checksum offloads. The namespaces
 # exist before vswitchd starts, so vswitchd does not delete them; teardown_all does.
 # ---------------------------------------------------------------------------------------------
 VS_D=""

@@ -4,7 +4,7 @@
 # lookup leaves them). vswitchd releases them once they have stayed held for 5 s: the restarted
 # worker, which waits in its rte_eal_init meanwhile, attaches and forwards. At stop, holds left by
 # a worker are released before DPDK's clean-up, which would otherwise wait on them forever.
-# Without actors/dpdk_locks.cpp the first part hangs (no worker 0 again) and the second never
+# Without daemon/dpdk_locks.cpp the first part hangs (no worker 0 again) and the second never
 # stops.
 source "$(dirname "$0")/../lib/harness.sh"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "actors/control_protocol.hpp"
+#include "ctl/control_protocol.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

@@ -35,11 +35,11 @@
 #include <vector>
 
 #include "actors/config_actor.hpp"
-#include "actors/eal.hpp"
+#include "daemon/eal.hpp"
 #include "actors/messages.hpp"
-#include "actors/port_manager.hpp"
-#include "actors/reload_stats.hpp"
-#include "actors/supervisor.hpp"
+#include "daemon/port_manager.hpp"
+#include "daemon/reload_stats.hpp"
+#include "daemon/supervisor.hpp"
 #include "actors/supervisor_actor.hpp"
 #include "actors/topology_actor.hpp"
 #include "config/config.hpp"

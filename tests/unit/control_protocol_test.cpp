@@ -1,6 +1,6 @@
-// Unit tests of the control socket's request parser (actors/control_protocol.hpp): every command
+// Unit tests of the control socket's request parser (ctl/control_protocol.hpp): every command
 // of the protocol, every refusal with its exact message, and the show filters as JSON.
-#include "actors/control_protocol.hpp"
+#include "ctl/control_protocol.hpp"
 
 #include <gtest/gtest.h>
 

@@ -10,10 +10,10 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "actors/command.hpp"
-#include "actors/datapath_memory.hpp"
-#include "actors/eal.hpp"
-#include "actors/instance_lock.hpp"
+#include "daemon/command.hpp"
+#include "daemon/datapath_memory.hpp"
+#include "daemon/eal.hpp"
+#include "daemon/instance_lock.hpp"
 
 namespace vs {
 namespace {

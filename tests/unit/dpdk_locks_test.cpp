@@ -4,7 +4,7 @@
 #include <rte_rwlock.h>
 #include <rte_spinlock.h>
 
-#include "actors/dpdk_locks.hpp"
+#include "daemon/dpdk_locks.hpp"
 
 namespace vs {
 namespace {

@@ -1,4 +1,4 @@
-// The management sockets' server (actors/bounded_server.hpp) as it runs in vswitchd, on real
+// The management sockets' server (daemon/bounded_server.hpp) as it runs in vswitchd, on real
 // sockets in this process: request deadlines, the size limit, the connection cap with eviction
 // and refusal, a slow reply that delays no one else, and the HTTP framing of the metrics endpoint.
 #include <arpa/inet.h>
@@ -17,9 +17,9 @@
 #include <thread>
 #include <vector>
 
-#include "actors/bounded_server.hpp"
-#include "actors/control_server.hpp"
-#include "actors/metrics_http.hpp"
+#include "daemon/bounded_server.hpp"
+#include "daemon/control_server.hpp"
+#include "daemon/metrics_http.hpp"
 
 namespace vs {
 namespace {

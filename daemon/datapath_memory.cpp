@@ -1,4 +1,4 @@
-#include "actors/datapath_memory.hpp"
+#include "daemon/datapath_memory.hpp"
 
 #include <rte_errno.h>
 #include <rte_lcore.h>

@@ -1,4 +1,4 @@
-#include "actors/command.hpp"
+#include "daemon/command.hpp"
 
 #include <fcntl.h>
 #include <sys/wait.h>

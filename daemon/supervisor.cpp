@@ -1,4 +1,4 @@
-#include "actors/supervisor.hpp"
+#include "daemon/supervisor.hpp"
 
 #include <poll.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-#include "actors/vm_attach.hpp"
+#include "daemon/vm_attach.hpp"
 
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <vector>
 
-#include "actors/command.hpp"
+#include "daemon/command.hpp"
 
 namespace vs {
 namespace {

@@ -1,10 +1,10 @@
-#include "actors/netns.hpp"
+#include "daemon/netns.hpp"
 
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include "actors/command.hpp"
+#include "daemon/command.hpp"
 
 namespace vs {
 namespace {

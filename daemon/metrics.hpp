@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "actors/metrics_http.hpp"
+#include "daemon/metrics_http.hpp"
 
 namespace prometheus {
 class Collectable;

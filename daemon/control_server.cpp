@@ -1,4 +1,4 @@
-#include "actors/control_server.hpp"
+#include "daemon/control_server.hpp"
 
 #include <sys/socket.h>
 #include <sys/stat.h>

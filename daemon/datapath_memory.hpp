@@ -16,7 +16,7 @@ namespace vs {
 
 // Hugepage memory, in MB, that the primary reserves at start for these objects, for the ports
 // (which may be added at run time, up to RTE_MAX_ETHPORTS) and for what the EAL and the workers'
-// attach allocate. The heap never grows after start (actors/eal.cpp says why), so this is
+// attach allocate. The heap never grows after start (daemon/eal.cpp says why), so this is
 // generous: a pool that does not fit fails at start, with the figure in the message.
 unsigned hugepage_memory_mb(int nb_workers, unsigned mbufs_per_worker, uint32_t fdb_entries);
 

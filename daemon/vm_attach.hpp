@@ -4,7 +4,7 @@
 #pragma once
 #include <string>
 
-#include "actors/netns.hpp"
+#include "daemon/netns.hpp"
 #include "config/config.hpp"
 
 namespace vs {

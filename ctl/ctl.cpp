@@ -1,4 +1,4 @@
-#include "actors/ctl.hpp"
+#include "ctl/ctl.hpp"
 
 #include <sys/socket.h>
 #include <sys/un.h>

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "actors/eal.hpp"
+#include "daemon/eal.hpp"
 
 namespace vs {
 
@@ -33,7 +33,7 @@ struct SupervisorOptions {
   std::chrono::milliseconds stall_after{500};
   bool restart = true;
   int fault_crash_worker = -1;  // fault injection: this worker aborts once attached, every time
-  // fault injection: this worker's first process dies holding DPDK locks (actors/dpdk_locks.hpp)
+  // fault injection: this worker's first process dies holding DPDK locks (daemon/dpdk_locks.hpp)
   int fault_stale_locks_worker = -1;
   // fault injection: this worker's first process spins forever once it gets SIGUSR1 (a livelock)
   int fault_spin_worker = -1;

@@ -1,4 +1,4 @@
-#include "actors/metrics_http.hpp"
+#include "daemon/metrics_http.hpp"
 
 #include <arpa/inet.h>
 #include <crypt.h>

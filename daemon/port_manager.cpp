@@ -1,4 +1,4 @@
-#include "actors/port_manager.hpp"
+#include "daemon/port_manager.hpp"
 
 #include <rte_bus_vdev.h>
 #include <rte_dev.h>
@@ -14,8 +14,8 @@
 #include <cstring>
 #include <thread>
 
-#include "actors/datapath_memory.hpp"
-#include "actors/netns.hpp"
+#include "daemon/datapath_memory.hpp"
+#include "daemon/netns.hpp"
 
 namespace vs {
 namespace {

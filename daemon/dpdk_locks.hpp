@@ -8,7 +8,7 @@
 // freeing a memzone, or its rte_eal_cleanup at stop) spins forever; in 22.11 a waiting writer also
 // stops every new reader, so the next worker hangs in its rte_eal_init.
 //
-// With --legacy-mem (actors/eal.cpp) the hotplug lock has no writer after start but vswitchd's
+// With --legacy-mem (daemon/eal.cpp) the hotplug lock has no writer after start but vswitchd's
 // rte_eal_cleanup. This watch covers the rest: a lock that stays held, with the same holders, for
 // longer than any DPDK call holds it (seconds; the calls that take these locks take microseconds
 // to milliseconds in legacy mode) was left by a process that is gone, and the watch releases

@@ -1,4 +1,4 @@
-#include "actors/port_show.hpp"
+#include "daemon/port_show.hpp"
 
 #include <rte_ethdev.h>
 
@@ -6,9 +6,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "actors/datapath_memory.hpp"
-#include "actors/fdb_service.hpp"
-#include "actors/port_manager.hpp"
+#include "daemon/datapath_memory.hpp"
+#include "daemon/fdb_service.hpp"
+#include "daemon/port_manager.hpp"
 #include "switch/l2.hpp"
 
 namespace vs {

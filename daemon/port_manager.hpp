@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/vm_attach.hpp"
+#include "daemon/vm_attach.hpp"
 #include "config/config.hpp"
 #include "switch/topology.hpp"
 

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "actors/bounded_server.hpp"
+#include "daemon/bounded_server.hpp"
 
 namespace vs {
 

@@ -1,4 +1,4 @@
-#include "actors/instance_lock.hpp"
+#include "daemon/instance_lock.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>

@@ -1,4 +1,4 @@
-#include "actors/bounded_server.hpp"
+#include "daemon/bounded_server.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

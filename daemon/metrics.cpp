@@ -1,4 +1,4 @@
-#include "actors/metrics.hpp"
+#include "daemon/metrics.hpp"
 
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
@@ -29,10 +29,10 @@
 #include <optional>
 #include <thread>
 
-#include "actors/datapath_memory.hpp"
-#include "actors/port_manager.hpp"
-#include "actors/reload_stats.hpp"
-#include "actors/supervisor.hpp"
+#include "daemon/datapath_memory.hpp"
+#include "daemon/port_manager.hpp"
+#include "daemon/reload_stats.hpp"
+#include "daemon/supervisor.hpp"
 #include "switch/counters.hpp"
 #include "switch/shm_names.hpp"
 #include "switch/topology.hpp"

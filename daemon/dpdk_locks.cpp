@@ -1,4 +1,4 @@
-#include "actors/dpdk_locks.hpp"
+#include "daemon/dpdk_locks.hpp"
 
 #include <rte_eal.h>
 #include <rte_version.h>

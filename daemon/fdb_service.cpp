@@ -1,4 +1,4 @@
-#include "actors/fdb_service.hpp"
+#include "daemon/fdb_service.hpp"
 
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
@@ -9,8 +9,8 @@
 
 #include <chrono>
 
-#include "actors/datapath_memory.hpp"
-#include "actors/port_manager.hpp"
+#include "daemon/datapath_memory.hpp"
+#include "daemon/port_manager.hpp"
 #include "switch/l2.hpp"
 
 namespace vs {

@@ -1,4 +1,4 @@
-#include "actors/eal.hpp"
+#include "daemon/eal.hpp"
 
 #include <dirent.h>
 #include <pthread.h>

@@ -1,4 +1,4 @@
-#include "actors/netns_watch.hpp"
+#include "daemon/netns_watch.hpp"
 
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -17,7 +17,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "actors/port_manager.hpp"
+#include "daemon/port_manager.hpp"
 
 namespace vs {
 namespace {

@@ -1,4 +1,4 @@
-#include "actors/control_protocol.hpp"
+#include "ctl/control_protocol.hpp"
 
 #include <algorithm>
 #include <cctype>

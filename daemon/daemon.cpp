@@ -1,4 +1,4 @@
-#include "actors/daemon.hpp"
+#include "daemon/daemon.hpp"
 
 #include <getopt.h>
 #include <limits.h>
@@ -21,18 +21,18 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/config_actor.hpp"
-#include "actors/control_server.hpp"
+#include "daemon/control_server.hpp"
 #include "actors/datapath_actor.hpp"
-#include "actors/datapath_memory.hpp"
-#include "actors/dpdk_locks.hpp"
-#include "actors/eal.hpp"
-#include "actors/fdb_service.hpp"
-#include "actors/instance_lock.hpp"
-#include "actors/metrics.hpp"
-#include "actors/netns_watch.hpp"
-#include "actors/port_manager.hpp"
-#include "actors/port_show.hpp"
-#include "actors/supervisor.hpp"
+#include "daemon/datapath_memory.hpp"
+#include "daemon/dpdk_locks.hpp"
+#include "daemon/eal.hpp"
+#include "daemon/fdb_service.hpp"
+#include "daemon/instance_lock.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/netns_watch.hpp"
+#include "daemon/port_manager.hpp"
+#include "daemon/port_show.hpp"
+#include "daemon/supervisor.hpp"
 #include "actors/supervisor_actor.hpp"
 #include "actors/topology_actor.hpp"
 #include "config/config.hpp"
