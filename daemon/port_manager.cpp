@@ -321,6 +321,24 @@ int PortManager::probe_with_workers(const std::string& device, const std::string
   return rc;
 }
 
+// The same hotplug sync on removal: the primary asks every worker to detach the device first. A
+// worker killed while the request is out (its socket still there, no answer: a 5 s timeout) fails
+// it, and DPDK rolls back by attaching the device again in the workers that had detached it.
+// Closing the port in the primary only would leave those workers holding a device the primary no
+// longer has, and a new port of that name would then fail to attach in them (seen: a worker
+// exiting at the next port add). The dead worker's socket is gone by the next try, so: try again.
+int PortManager::remove_with_workers(const std::string& device) {
+  int rc = 0;
+  for (int attempt = 0; attempt < kProbeAttempts; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));
+    rc = rte_eal_hotplug_remove("vdev", device.c_str());
+    if (rc == 0 || (rc != -ENOMSG && rc != -EIO)) return rc;  // -ENOMSG: a worker did not answer
+    std::fprintf(stderr, "vswitchd: removing %s: %s, attempt %d of %d\n", device.c_str(),
+                 rte_strerror(-rc), attempt + 1, kProbeAttempts);
+  }
+  return rc;
+}
+
 std::string PortManager::configure_and_start(PortRuntime& port) {
   rte_eth_conf conf;
   std::memset(&conf, 0, sizeof(conf));
@@ -425,8 +443,7 @@ void PortManager::destroy_port(PortRuntime& port) {
   port.started = false;
   if (port.created) {
     // Removing the vdev closes the port (the TAP goes away with its last fd) and frees it.
-    if (rte_eal_hotplug_remove("vdev", port.device_name.c_str()) != 0)
-      rte_eth_dev_close(port.port_id);
+    if (remove_with_workers(port.device_name) != 0) rte_eth_dev_close(port.port_id);
   }
   port.created = false;
   if (port.netns_created) {

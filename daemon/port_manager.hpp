@@ -109,6 +109,7 @@ class PortManager {
   std::string create_port(PortRuntime& port);
   static constexpr int kProbeAttempts = 4;
   int probe_with_workers(const std::string& device, const std::string& devargs) const;
+  static int remove_with_workers(const std::string& device);
   std::string configure_and_start(PortRuntime& port);
   std::string attach_netdev(PortRuntime& port);
   std::string attach_vm_side(PortRuntime& port);

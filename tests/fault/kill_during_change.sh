@@ -177,7 +177,8 @@ kill_worker_during() {
   t0=$(ms_now)
   in_background "$T_DIR/change.out" "$@"
   sleep "$(printf '0.%03d' "$delay")"
-  kill -KILL "$PID"
+  kill -KILL "$PID" 2>/dev/null ||
+    fail "worker $w (pid $PID) ended by itself before the kill, $(( $(ms_now) - t0 )) ms into \`$*\`: $(grep -E "worker $w\b" "$T_DIR/vswitchd.log" | tail -3 | paste -sd'|')"
   T_KILL=$(( $(ms_now) - t0 ))
   wait "$BG_PID"
   RC=$(cat "$T_DIR/change.out.rc")
