@@ -21,8 +21,11 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/config_actor.hpp"
-#include "daemon/control_server.hpp"
 #include "actors/datapath_actor.hpp"
+#include "actors/supervisor_actor.hpp"
+#include "actors/topology_actor.hpp"
+#include "config/config.hpp"
+#include "daemon/control_server.hpp"
 #include "daemon/datapath_memory.hpp"
 #include "daemon/dpdk_locks.hpp"
 #include "daemon/eal.hpp"
@@ -33,9 +36,6 @@
 #include "daemon/port_manager.hpp"
 #include "daemon/port_show.hpp"
 #include "daemon/supervisor.hpp"
-#include "actors/supervisor_actor.hpp"
-#include "actors/topology_actor.hpp"
-#include "config/config.hpp"
 
 namespace vs {
 namespace {
@@ -570,21 +570,47 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   return rc;
 }
 
+// What no configuration file can change: DPDK's compiled-in port table. "" if the ports fit.
+std::string beyond_build_limits(const config::Config& cfg) {
+  std::size_t ports = 0;
+  for (const auto& sw : cfg.switches) ports += sw.ports.size();
+  if (ports <= RTE_MAX_ETHPORTS) return {};
+  return "the configuration has " + std::to_string(ports) + " ports; this DPDK build allows " +
+         std::to_string(RTE_MAX_ETHPORTS) +
+         " per process (RTE_MAX_ETHPORTS, fixed when DPDK was built; Debian's libdpdk: 32). "
+         "Spread the ports over several vswitchd instances, each with its own runtime_dir and "
+         "file_prefix (docs/operations.md)";
+}
+
+// The EAL is told to reserve `needed_mb` (--legacy-mem -m): check before it starts. Read after a
+// failed start, the free count is wrong (the EAL had mapped the pages it found: "0 MB free").
+std::string hugepages_short(unsigned needed_mb, long free_mb, const config::DaemonConfig& d,
+                            unsigned pool_mbufs) {
+  if (free_mb < 0 || free_mb >= static_cast<long>(needed_mb)) return {};
+  return "this configuration needs " + std::to_string(needed_mb) + " MB of hugepages (" +
+         std::to_string(d.workers) + " workers x " + std::to_string(pool_mbufs) +
+         " mbufs, FDB, ports), " + std::to_string(free_mb) +
+         " MB are free (/sys/kernel/mm/hugepages): reserve more (scripts/setup.sh, or "
+         "`dpdk-hugepages.py --reserve`), stop what holds them, or lower [daemon] workers, "
+         "mbufs_per_worker or the ports' queues";
+}
+
 int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
   const auto& d = cfg.daemon;
   const unsigned pool_mbufs = size_worker_pools(cfg, args.fault_pool_mbufs);
   EalOptions eal{d.file_prefix, d.main_core, args.log_level};
   eal.memory_mb = hugepage_memory_mb(d.workers, pool_mbufs, total_fdb_entries(cfg));
-  std::printf("vswitchd: reserving %u MB of hugepage memory (%d workers x %u mbufs, FDB, ports)\n",
-              eal.memory_mb, d.workers, pool_mbufs);
+  const long free_mb = free_hugepage_mb();
+  if (std::string err = hugepages_short(eal.memory_mb, free_mb, d, pool_mbufs); !err.empty()) {
+    std::fprintf(stderr, "vswitchd: %s\nvswitchd: nothing was started\n", err.c_str());
+    return 1;
+  }
+  std::printf(
+      "vswitchd: reserving %u MB of hugepage memory (%d workers x %u mbufs, FDB, ports; %ld MB "
+      "free)\n",
+      eal.memory_mb, d.workers, pool_mbufs, free_mb);
   if (std::string err = init_primary_eal(primary_eal_args(eal)); !err.empty()) {
     std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
-    if (long free_mb = free_hugepage_mb(); free_mb >= 0 && free_mb < eal.memory_mb)
-      std::fprintf(stderr,
-                   "vswitchd: this configuration needs %u MB of hugepages, %ld MB are free: "
-                   "reserve more (scripts/setup.sh), or lower [daemon] workers or "
-                   "mbufs_per_worker\n",
-                   eal.memory_mb, free_mb);
     return 1;
   }
   int rc = 1;
@@ -638,6 +664,11 @@ int run_daemon(int argc, char** argv) {
     return 1;
   }
   const config::Config& cfg = *loaded.config;
+  if (std::string err = beyond_build_limits(cfg); !err.empty()) {
+    std::fprintf(stderr, "vswitchd: %s\nvswitchd: configuration refused, nothing was started\n",
+                 err.c_str());
+    return 2;
+  }
   std::error_code ec;
   std::filesystem::create_directories(cfg.daemon.runtime_dir, ec);
   if (ec) {

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon/vm_attach.hpp"
 #include "config/config.hpp"
+#include "daemon/vm_attach.hpp"
 #include "switch/topology.hpp"
 
 namespace vs {
