@@ -13,11 +13,7 @@ start_daemon "$T_DIR/vswitch.toml"
 wait_metric vswitch_worker_up '' -eq 2 15
 for p in "1 3" "2 4"; do ping_ok $p 3 || fail "ping vm${p% *} -> vm${p#* } failed"; done
 
-sport_a=$(udp_flow_place 1 3 0)
-sport_b=$(udp_flow_place 2 4 1)
-log "flow A vm1 -> vm3 from UDP port $sport_a on worker 0; flow B vm2 -> vm4 from $sport_b on worker 1"
-udp_flow_start A 1 3 "$sport_a"
-udp_flow_start B 2 4 "$sport_b"
+udp_flows_start_ab
 sleep 1
 pid0=$(worker_pid 0)
 pid1=$(worker_pid 1)

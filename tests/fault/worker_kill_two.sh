@@ -44,14 +44,9 @@ for n in 1 2 3 4; do
     ip -n "$(vm_ns "$n")" -batch - || fail "cannot add vm$n's extra addresses"
 done
 
-now_ms() { echo $(( ${EPOCHREALTIME//[.,]/} / 1000 )); }
 now_s() { echo "${EPOCHREALTIME/,/.}"; }
 ms_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (b - a) * 1000 }'; }
 hugepage_files() { local f n=0; for f in /dev/hugepages/"${T_PREFIX}"map_*; do [ -e "$f" ] && n=$((n + 1)); done; echo "$n"; }
-qmap() { ctl --json show queues | json_rows port queue worker | awk '{ printf "%s", $3 }'; }
-worker_field() {  # ID "FIELD...": those fields of worker ID, from vswitchctl --json show workers
-  ctl --json show workers | json_rows id $2 | awk -v w="$1" '$1 == w { $1 = ""; sub(/^ /, ""); print }'
-}
 proc_age_ms() {  # how long process PID has run
   awk -v hz="$(getconf CLK_TCK)" 'NR == FNR { up = $1; next }
     { sub(/.*\) /, ""); printf "%d\n", (up - $20 / hz) * 1000 }' /proc/uptime "/proc/$1/stat"

@@ -295,6 +295,14 @@ ctl() { "$VSWITCH_BIN_DIR/vswitchctl" --socket "$T_DIR/run/vswitchd.sock" "$@"; 
 
 # worker_pid N: the pid of worker N's process, as vswitchd reports it.
 worker_pid() { ctl --json show workers | json_get "j['workers'][$1]['pid']"; }
+# worker_field ID "FIELD...": those fields of worker ID, from vswitchctl --json show workers.
+worker_field() {
+  ctl --json show workers | json_rows id $2 | awk -v w="$1" '$1 == w { $1 = ""; sub(/^ /, ""); print }'
+}
+# qmap: the worker of every rx queue, port by port, as one string (e.g. "010010").
+qmap() { ctl --json show queues | json_rows port queue worker | awk '{ printf "%s", $3 }'; }
+# now_ms: the wall clock in ms.
+now_ms() { echo $(( ${EPOCHREALTIME//[.,]/} / 1000 )); }
 
 # json_get EXPR: evaluates the Python expression EXPR on the JSON document on stdin (as `j`).
 json_get() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }

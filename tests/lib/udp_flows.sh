@@ -70,3 +70,13 @@ udp_flows_stop_ab() {
   log "A: sent $sent_a, received $got_a, lost $lost_a, longest gap $gap_a ms (from +$gap_a_at ms)"
   log "B: sent $sent_b, received $got_b, lost $lost_b, longest gap $gap_b ms (from +$gap_b_at ms)"
 }
+
+# udp_flows_start_ab: flow A, vm1 -> vm3, polled by worker 0, and flow B, vm2 -> vm4, polled by
+# worker 1 (its source ports in sport_a and sport_b), both started.
+udp_flows_start_ab() {
+  sport_a=$(udp_flow_place 1 3 0)
+  sport_b=$(udp_flow_place 2 4 1)
+  log "flow A vm1 -> vm3 from UDP port $sport_a on worker 0; flow B vm2 -> vm4 from $sport_b on worker 1"
+  udp_flow_start A 1 3 "$sport_a"
+  udp_flow_start B 2 4 "$sport_b"
+}
