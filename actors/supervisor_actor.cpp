@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "switch/counters.hpp"
+#include "shm/counters.hpp"
 
 namespace vs {
 namespace {

@@ -1,5 +1,5 @@
 // The topology actor: the one writer of the port/queue table that the workers poll by
-// (switch/topology.hpp, a seqlock in shared memory: vswitchd writes, the workers read).
+// (shm/topology.hpp, a seqlock in shared memory: vswitchd writes, the workers read).
 //
 // It merges two owners' news: the ports, as the datapath actor made them (publish_atom, after
 // each change), and the workers that may poll, as the supervisor allows (workers_atom, at a
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "actors/messages.hpp"
-#include "switch/topology.hpp"
+#include "shm/topology.hpp"
 
 namespace vs {
 

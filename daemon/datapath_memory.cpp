@@ -9,8 +9,8 @@
 #include <cstring>
 #include <new>
 
-#include "switch/learn.hpp"
-#include "switch/shm_names.hpp"
+#include "shm/learn.hpp"
+#include "shm/shm_names.hpp"
 
 namespace vs {
 namespace {

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "switch/counters.hpp"
-#include "switch/fdb.hpp"
-#include "switch/topology.hpp"
+#include "shm/counters.hpp"
+#include "shm/fdb.hpp"
+#include "shm/topology.hpp"
 
 namespace vs {
 

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "switch/limits.hpp"
+#include "shm/limits.hpp"
 
 namespace vs {
 namespace {

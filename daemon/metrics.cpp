@@ -33,9 +33,9 @@
 #include "daemon/port_manager.hpp"
 #include "daemon/reload_stats.hpp"
 #include "daemon/supervisor.hpp"
-#include "switch/counters.hpp"
-#include "switch/shm_names.hpp"
-#include "switch/topology.hpp"
+#include "shm/counters.hpp"
+#include "shm/shm_names.hpp"
+#include "shm/topology.hpp"
 
 #ifndef VSWITCH_VERSION
 #define VSWITCH_VERSION "unknown"

@@ -10,7 +10,7 @@
 
 #include "config/config.hpp"
 #include "daemon/vm_attach.hpp"
-#include "switch/topology.hpp"
+#include "shm/topology.hpp"
 
 namespace vs {
 

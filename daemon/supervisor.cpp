@@ -17,9 +17,9 @@
 #include <cstring>
 #include <ctime>
 
-#include "switch/counters.hpp"
+#include "shm/counters.hpp"
 #include "switch/schedstat.hpp"
-#include "switch/shm_names.hpp"
+#include "shm/shm_names.hpp"
 
 namespace vs {
 namespace {

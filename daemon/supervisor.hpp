@@ -58,7 +58,7 @@ struct WorkerStatus {
   std::string state() const;  // running, restarting, replacing, stalled, failed, stopped
 };
 
-// A worker's liveness as its counter block says (switch/counters.hpp), read by the supervisor.
+// A worker's liveness as its counter block says (shm/counters.hpp), read by the supervisor.
 struct WorkerBeat {
   pid_t pid = 0;              // the process that owns the block
   uint32_t state = 0;         // WorkerState

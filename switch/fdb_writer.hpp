@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "switch/fdb.hpp"
-#include "switch/learn.hpp"
-#include "switch/limits.hpp"
+#include "shm/fdb.hpp"
+#include "shm/learn.hpp"
+#include "shm/limits.hpp"
 
 namespace vs {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <span>
 
-#include "switch/topology.hpp"
+#include "shm/topology.hpp"
 
 namespace vs {
 

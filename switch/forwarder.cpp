@@ -8,7 +8,7 @@
 
 #include <cstring>
 
-#include "switch/learn.hpp"
+#include "shm/learn.hpp"
 
 namespace vs {
 namespace {

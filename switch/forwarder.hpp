@@ -8,11 +8,11 @@
 #include <memory>
 #include <vector>
 
-#include "switch/counters.hpp"
-#include "switch/fdb.hpp"
+#include "shm/counters.hpp"
+#include "shm/fdb.hpp"
 #include "switch/flood.hpp"
 #include "switch/l2.hpp"
-#include "switch/topology.hpp"
+#include "shm/topology.hpp"
 
 namespace vs {
 

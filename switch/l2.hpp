@@ -4,9 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "switch/counters.hpp"
-#include "switch/fdb.hpp"
-#include "switch/topology.hpp"
+#include "shm/counters.hpp"
+#include "shm/fdb.hpp"
+#include "shm/topology.hpp"
 
 namespace vs {
 

@@ -1,5 +1,5 @@
 // The time a thread has waited for a CPU: the second field of /proc/<pid>/schedstat (run_delay,
-// ns). The heartbeat deadline (switch/counters.hpp) leaves it out, so that a worker delayed by
+// ns). The heartbeat deadline (shm/counters.hpp) leaves it out, so that a worker delayed by
 // an overloaded host is not taken for a hung one. Used by the worker and by vswitchd.
 #pragma once
 #include <unistd.h>

@@ -28,13 +28,13 @@
 #include <vector>
 
 #include "rte_pmd_rtap.h"
-#include "switch/counters.hpp"
-#include "switch/fdb.hpp"
+#include "shm/counters.hpp"
+#include "shm/fdb.hpp"
 #include "switch/forwarder.hpp"
 #include "switch/privileges.hpp"
 #include "switch/schedstat.hpp"
-#include "switch/shm_names.hpp"
-#include "switch/topology.hpp"
+#include "shm/shm_names.hpp"
+#include "shm/topology.hpp"
 
 namespace vs {
 namespace {
@@ -150,7 +150,7 @@ constexpr long kShortSleepNs = 50 * 1000;
 constexpr long kLongSleepNs = 1000 * 1000;
 constexpr uint64_t kHousekeepingNs = kHeartbeatPeriodNs;  // the heartbeat comes with it
 
-// The worker's heartbeat and loop phase in its counter block (switch/counters.hpp): vswitchd
+// The worker's heartbeat and loop phase in its counter block (shm/counters.hpp): vswitchd
 // kills a worker whose last beat is older than [daemon] worker_stall_ms, and logs the phase.
 class Heartbeat {
  public:

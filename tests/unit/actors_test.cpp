@@ -43,8 +43,8 @@
 #include "actors/supervisor_actor.hpp"
 #include "actors/topology_actor.hpp"
 #include "config/config.hpp"
-#include "switch/counters.hpp"
-#include "switch/shm_names.hpp"
+#include "shm/counters.hpp"
+#include "shm/shm_names.hpp"
 
 namespace vs {
 namespace {

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "switch/fdb.hpp"
+#include "shm/fdb.hpp"
 #include "switch/fdb_writer.hpp"
 #include "switch/l2.hpp"
 

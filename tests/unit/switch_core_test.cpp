@@ -9,9 +9,9 @@
 #include <memory>
 #include <thread>
 
-#include "switch/counters.hpp"
+#include "shm/counters.hpp"
 #include "switch/flood.hpp"
-#include "switch/topology.hpp"
+#include "shm/topology.hpp"
 
 namespace vs {
 namespace {

@@ -6,6 +6,8 @@
 
 namespace vs {
 
+// The worker that owns the ring wo (rte_ring single producer), the FDB service ro (single
+// consumer).
 struct LearnEvent {
   uint64_t key;  // fdb_key(mac, vlan)
   uint16_t switch_index;

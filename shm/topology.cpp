@@ -1,4 +1,4 @@
-#include "switch/topology.hpp"
+#include "shm/topology.hpp"
 
 #include <cstring>
 

@@ -35,6 +35,8 @@ inline uint16_t fdb_key_vlan(uint64_t key) {
 
 enum FdbFlags : uint16_t { kFdbValid = 1, kFdbStatic = 2 };
 
+// FdbSlot: the FDB service wo, the workers ro (fdb_lookup). FdbTable's header: vswitchd wo at
+// creation, everyone ro after.
 struct FdbSlot {
   std::atomic<uint32_t> seq;  // odd while the writer updates the slot
   uint16_t flags;             // FdbFlags

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "switch/limits.hpp"
+#include "shm/limits.hpp"
 
 namespace vs {
 
@@ -84,14 +84,17 @@ inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0004;  // "vsctrK" 
 // loop ends by then (rx interrupt waits included), so an idle worker beats as often as a busy one.
 inline constexpr uint64_t kHeartbeatPeriodNs = 50 * 1000 * 1000;
 
+// Fields: the worker wo (while it runs), vswitchd ro, unless a field says otherwise.
 struct WorkerCounterBlock {
-  uint64_t magic;
-  std::atomic<uint32_t> state;  // WorkerState, written by the worker
-  std::atomic<int32_t> pid;     // the worker's pid, written by the worker at start
-  Counter heartbeat;            // bumped by the worker every kHeartbeatPeriodNs (housekeeping)
-  Counter loops;                // poll loop iterations
-  Counter busy_loops;           // iterations that received at least one frame
-  Counter idle_sleeps;          // times the worker slept because it was idle
+  uint64_t magic;  // vswitchd wo (at creation), the worker ro (refuses another layout)
+  // WorkerState. The worker wo while it runs; vswitchd wo `stopped` once the process has ended
+  // (the clean-up after a crash, when no process writes the block). The supervisor ro.
+  std::atomic<uint32_t> state;
+  std::atomic<int32_t> pid;  // the worker's pid, written by the worker at start
+  Counter heartbeat;         // bumped by the worker every kHeartbeatPeriodNs (housekeeping)
+  Counter loops;             // poll loop iterations
+  Counter busy_loops;        // iterations that received at least one frame
+  Counter idle_sleeps;       // times the worker slept because it was idle
   // Wall-clock time of the poll loop (CLOCK_MONOTONIC, ns), split by whether an iteration
   // received frames (busy) or not (idle, including the idle sleeps). Version 2.
   Counter busy_ns;
@@ -101,6 +104,7 @@ struct WorkerCounterBlock {
   Counter learn_dropped;               // learn events lost because the worker's learn ring was full
   // The generation of the port table the worker polls by (written when it adopts one): the
   // primary closes a removed port only after every running worker has moved past it. Version 3.
+  // The datapath actor ro.
   std::atomic<uint64_t> topology_generation;
   // Liveness, version 4. Writer: the worker, in its loop. Reader: the supervisor (stall
   // deadline, [daemon] worker_stall_ms) and `vswitchctl show workers`.

@@ -1,4 +1,4 @@
-#include "switch/counters.hpp"
+#include "shm/counters.hpp"
 
 namespace vs {
 

@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "switch/limits.hpp"
+#include "shm/limits.hpp"
 
 namespace vs {
 
@@ -22,6 +22,8 @@ inline constexpr uint8_t kNoWorker = 0xff;
 enum class VlanMode : uint8_t { kAccess = 0, kTrunk = 1 };
 inline constexpr uint16_t kMaxVlan = 4094;
 
+// Every field of PortEntry, TopologyTable and SharedTopology: vswitchd's topology actor wo (the
+// one writer; at start-up, vswitchd's main thread before any actor runs), the workers ro.
 struct PortEntry {
   uint16_t dpdk_port_id;
   uint16_t switch_index;

@@ -1,4 +1,4 @@
-#include "switch/fdb.hpp"
+#include "shm/fdb.hpp"
 
 #include <cstring>
 
