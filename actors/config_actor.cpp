@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "daemon/port_manager.hpp"
 #include "config/config_toml.hpp"
+#include "daemon/port_manager.hpp"
 
 namespace vs {
 namespace {

@@ -1,12 +1,15 @@
 #include "actors/topology_actor.hpp"
 
 namespace vs {
+namespace {
 
 std::vector<bool> active_vector(uint64_t mask, int workers) {
   std::vector<bool> v;
   for (int w = 0; w < workers; ++w) v.push_back((mask >> w) & 1);
   return v;
 }
+
+}  // namespace
 
 uint64_t publish_table(TopologyRefs& refs, uint64_t active_workers) {
   // kMaxPorts entries: on the heap, not on an actor thread's stack.
@@ -21,12 +24,10 @@ topology_actor::behavior_type topology_behavior(
   self->state.refs = refs;
   return {
       [self](publish_atom) -> uint64_t {
-        ++self->state.publishes;
         return publish_table(*self->state.refs, self->state.active_workers);
       },
       [self](workers_atom, uint64_t active) {
         self->state.active_workers = active;
-        ++self->state.publishes;
         publish_table(*self->state.refs, active);
       },
       [self](show_atom, const std::string& what, const std::string& filters) -> std::string {

@@ -32,7 +32,6 @@ struct TopologyState {
   static inline const char* name = "topology";
   TopologyRefs* refs = nullptr;
   uint64_t active_workers = ~0ull;
-  uint64_t publishes = 0;
 };
 
 topology_actor::behavior_type topology_behavior(
@@ -41,7 +40,5 @@ topology_actor::behavior_type topology_behavior(
 // Builds and publishes the table for `active_workers` (bit w = worker w); returns its generation.
 // The actor's own step, also called once at start-up before any actor runs.
 uint64_t publish_table(TopologyRefs& refs, uint64_t active_workers);
-
-std::vector<bool> active_vector(uint64_t mask, int workers);
 
 }  // namespace vs

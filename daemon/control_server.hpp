@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "daemon/bounded_server.hpp"
 #include "ctl/control_protocol.hpp"
+#include "daemon/bounded_server.hpp"
 
 namespace vs {
 

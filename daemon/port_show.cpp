@@ -15,7 +15,6 @@ namespace vs {
 namespace {
 
 using nlohmann::json;
-using DatapathRefs = PortViewRefs;
 
 std::string mac_text(uint64_t mac) {
   char buf[18];
@@ -26,7 +25,7 @@ std::string mac_text(uint64_t mac) {
   return buf;
 }
 
-json show_switches(const DatapathRefs& r) {
+json show_switches(const PortViewRefs& r) {
   std::vector<FdbService::Entry> fdb = r.fdb.entries();
   json out = json::array();
   for (std::size_t i = 0; i < r.startup.switches.size(); ++i) {
@@ -46,7 +45,7 @@ json show_switches(const DatapathRefs& r) {
   return out;
 }
 
-json show_ports(const DatapathRefs& r) {
+json show_ports(const PortViewRefs& r) {
   json out = json::array();
   for (const PortRuntime& p : r.ports.ports()) {
     uint64_t rx = 0, tx = 0, rx_b = 0, tx_b = 0, drops = 0;
@@ -99,7 +98,7 @@ json show_ports(const DatapathRefs& r) {
   return out;
 }
 
-json show_queues(const DatapathRefs& r) {
+json show_queues(const PortViewRefs& r) {
   auto table = std::make_unique<TopologyTable>();
   json out = json::array();
   if (topology_snapshot(r.mem.topology(), *table) == 0) return out;
@@ -120,7 +119,7 @@ json show_queues(const DatapathRefs& r) {
   return out;
 }
 
-json show_fdb(const DatapathRefs& r, const json& filters) {
+json show_fdb(const PortViewRefs& r, const json& filters) {
   int sw_filter = -1;
   if (filters.contains("switch")) {
     const std::string want = filters["switch"].get<std::string>();

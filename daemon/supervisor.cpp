@@ -18,8 +18,8 @@
 #include <ctime>
 
 #include "shm/counters.hpp"
-#include "switch/schedstat.hpp"
 #include "shm/shm_names.hpp"
+#include "switch/schedstat.hpp"
 
 namespace vs {
 namespace {

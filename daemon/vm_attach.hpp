@@ -4,8 +4,8 @@
 #pragma once
 #include <string>
 
-#include "daemon/netns.hpp"
 #include "config/config.hpp"
+#include "daemon/netns.hpp"
 
 namespace vs {
 

@@ -10,9 +10,9 @@
 
 #include "shm/counters.hpp"
 #include "shm/fdb.hpp"
+#include "shm/topology.hpp"
 #include "switch/flood.hpp"
 #include "switch/l2.hpp"
-#include "shm/topology.hpp"
 
 namespace vs {
 

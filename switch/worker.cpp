@@ -30,11 +30,11 @@
 #include "rte_pmd_rtap.h"
 #include "shm/counters.hpp"
 #include "shm/fdb.hpp"
+#include "shm/shm_names.hpp"
+#include "shm/topology.hpp"
 #include "switch/forwarder.hpp"
 #include "switch/privileges.hpp"
 #include "switch/schedstat.hpp"
-#include "shm/shm_names.hpp"
-#include "shm/topology.hpp"
 
 namespace vs {
 namespace {

@@ -35,14 +35,14 @@
 #include <vector>
 
 #include "actors/config_actor.hpp"
-#include "daemon/eal.hpp"
 #include "actors/messages.hpp"
-#include "daemon/port_manager.hpp"
-#include "daemon/reload_stats.hpp"
-#include "daemon/supervisor.hpp"
 #include "actors/supervisor_actor.hpp"
 #include "actors/topology_actor.hpp"
 #include "config/config.hpp"
+#include "daemon/eal.hpp"
+#include "daemon/port_manager.hpp"
+#include "daemon/reload_stats.hpp"
+#include "daemon/supervisor.hpp"
 #include "shm/counters.hpp"
 #include "shm/shm_names.hpp"
 

@@ -10,8 +10,8 @@
 #include <thread>
 
 #include "shm/counters.hpp"
-#include "switch/flood.hpp"
 #include "shm/topology.hpp"
+#include "switch/flood.hpp"
 
 namespace vs {
 namespace {
