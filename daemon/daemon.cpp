@@ -248,6 +248,9 @@ void reclaim_orphaned_pools(const ExitOutcome& out, DatapathMemory& mem) {
           "vswitchd: worker %d's pool: %u mbufs recovered (posted to its lent queues by worker "
           "%d, which died)\n",
           o, n, out.worker);
+    if (mem.last_reclaim_repaired_ring())
+      std::printf("vswitchd: worker %d's pool: its ring was left half-moved by worker %d; reset\n",
+                  o, out.worker);
   }
 }
 
@@ -282,6 +285,11 @@ void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb
   if (all_rtap) {
     if (unsigned n = mem.reclaim_pool(w))
       std::printf("vswitchd: worker %d: %u mbufs it held recovered into its pool\n", w, n);
+    if (mem.last_reclaim_repaired_ring())
+      std::printf(
+          "vswitchd: worker %d died inside a get or put of its mbuf pool, which left the pool's "
+          "ring half-moved; the ring was reset (without that, its next process would spin)\n",
+          w);
     return;
   }
   if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, out.lcore))

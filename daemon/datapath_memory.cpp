@@ -110,9 +110,7 @@ unsigned DatapathMemory::reclaim_pool(int worker) {
   // (No live process takes from this pool now: the caller guarantees it.)
   for (unsigned id = 0; id < RTE_MAX_LCORE; ++id)
     if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, id)) cache->len = 0;
-  void* obj = nullptr;
-  while (rte_mempool_ops_dequeue_bulk(mp, &obj, 1) == 0) {
-  }
+  last_reclaim_repaired_ring_ = empty_pool_store(mp);
   rte_mempool_obj_iter(
       mp,
       [](rte_mempool* m, void*, void* obj, unsigned idx) {
@@ -122,6 +120,26 @@ unsigned DatapathMemory::reclaim_pool(int worker) {
       nullptr);
   const unsigned after = rte_mempool_avail_count(mp);
   return after > before ? after - before : 0;
+}
+
+bool ring_left_half_moved(const rte_ring* r) {
+  return r->prod.head != r->prod.tail || r->cons.head != r->cons.tail;
+}
+
+bool empty_pool_store(rte_mempool* mp) {
+  if (std::strncmp(rte_mempool_get_ops(mp->ops_index)->name, "ring_", 5) == 0) {
+    // A worker SIGKILLed inside a bulk get or put, between moving one end's head and its tail,
+    // leaves that tail behind for good: a dequeue here would spin, on the supervisor's thread,
+    // waiting for it. With no live user, resetting the ring's indices is safe and empties it.
+    auto* ring = static_cast<rte_ring*>(mp->pool_data);
+    const bool half_moved = ring_left_half_moved(ring);
+    rte_ring_reset(ring);
+    return half_moved;
+  }
+  void* obj = nullptr;
+  while (rte_mempool_ops_dequeue_bulk(mp, &obj, 1) == 0) {
+  }
+  return false;
 }
 
 }  // namespace vs

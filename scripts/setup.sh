@@ -14,10 +14,11 @@ set -euo pipefail
 PACKAGES=(
   # build
   g++ cmake ninja-build pkg-config git
-  # libraries: DPDK (+ the TAP PMD, vdev bus and ring mempool used at run time), dpdk for
+  # libraries: DPDK (+ the TAP PMD, vdev bus, ring mempool used at run time, and the lock-free
+  # stack mempool of the rtap takeover test), dpdk for
   # dpdk-hugepages.py, CAF actors, Prometheus metrics, TOML config, io_uring, JSON (control
   # socket), unit tests
-  libdpdk-dev librte-net-tap23 librte-bus-vdev23 librte-mempool-ring23 dpdk
+  libdpdk-dev librte-net-tap23 librte-bus-vdev23 librte-mempool-ring23 librte-mempool-stack23 dpdk
   libcaf-dev prometheus-cpp-dev libtoml11-dev liburing-dev nlohmann-json3-dev
   # libcrypt: bcrypt checks of the metrics endpoint's basic auth (crypt_rn)
   libcrypt-dev

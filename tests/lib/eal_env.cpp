@@ -126,10 +126,11 @@ void clear_log() {
   g_log.clear();
 }
 
-rte_mempool* make_pool(unsigned n, uint16_t data_room) {
+rte_mempool* make_pool(unsigned n, uint16_t data_room, const char* ops) {
   static std::atomic<int> seq{0};
   std::string name = "tp" + std::to_string(seq++);
-  rte_mempool* mp = rte_pktmbuf_pool_create(name.c_str(), n, 0, 0, data_room, SOCKET_ID_ANY);
+  rte_mempool* mp =
+      rte_pktmbuf_pool_create_by_ops(name.c_str(), n, 0, 0, data_room, SOCKET_ID_ANY, ops);
   if (mp == nullptr)
     fprintf(stderr,
             "make_pool(%u): %s; hugepages free: %s (another DPDK process, e.g. OVS-DPDK, may hold "

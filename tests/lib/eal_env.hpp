@@ -35,8 +35,9 @@ void clear_log();
 // Removes /dev/hugepages/<prefix>map_* and /var/run/dpdk/<prefix>.
 void remove_eal_files(const std::string& prefix);
 
-// A pktmbuf pool with a unique name.
-rte_mempool* make_pool(unsigned n, uint16_t data_room = 2048 + 128);
+// A pktmbuf pool with a unique name, no lcore cache, and the given mempool handler (DPDK's
+// default, ring_mp_mc, when null).
+rte_mempool* make_pool(unsigned n, uint16_t data_room = 2048 + 128, const char* ops = nullptr);
 
 // Shell helpers (as root). run() returns the exit status; out() the captured stdout.
 int run(const std::string& cmd);

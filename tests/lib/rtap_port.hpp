@@ -19,6 +19,7 @@ struct PortConf {
   bool lsc = false;
   bool rxq_intr = false;
   rte_mempool* mp = nullptr;
+  std::vector<rte_mempool*> queue_mp;  // rx queue q's pool where set; mp for the others
 };
 
 class RtapPort {
@@ -51,7 +52,8 @@ class RtapPort {
     conf.intr_conf.rxq = c.rxq_intr;
     int r = rte_eth_dev_configure(id_, c.queues, c.queues, &conf);
     for (uint16_t q = 0; r == 0 && q < c.queues; q++) {
-      r = rte_eth_rx_queue_setup(id_, q, c.nb_desc, SOCKET_ID_ANY, nullptr, c.mp);
+      rte_mempool* m = q < c.queue_mp.size() && c.queue_mp[q] != nullptr ? c.queue_mp[q] : c.mp;
+      r = rte_eth_rx_queue_setup(id_, q, c.nb_desc, SOCKET_ID_ANY, nullptr, m);
       if (r == 0) r = rte_eth_tx_queue_setup(id_, q, c.nb_desc, SOCKET_ID_ANY, nullptr);
     }
     return r;
