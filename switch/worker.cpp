@@ -281,6 +281,19 @@ void claim_rtap_queues(int worker_id, const WorkerPlan& plan) {
   }
 }
 
+// net_rtap's housekeeping (rte_pmd_rtap.h), off the burst functions: a port the primary
+// re-configured is re-synced, and queues that were not ready (after a start, a re-sync, or a
+// refused claim or an empty pool) are claimed and get their buffers. True if a port's rings
+// were rebuilt: their rx interrupt eventfds are new.
+bool rtap_housekeeping(const WorkerPlan& plan) {
+  bool rebuilt = false;
+  for (uint16_t i = 0; i < plan.table->nb_ports; ++i) {
+    const uint16_t port = plan.table->ports[i].dpdk_port_id;
+    if (is_rtap(port) && rte_pmd_rtap_housekeeping(port) > 0) rebuilt = true;
+  }
+  return rebuilt;
+}
+
 // Rx queues the new table gives to another worker: let go of them now, so the new poller's
 // claim succeeds at once (a claim held by a live process is never taken over).
 void release_moved_queues(const std::vector<RxAssignment>& before, const WorkerPlan& plan) {
@@ -376,6 +389,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
   counters.topology_generation.store(plan.generation, std::memory_order_release);
   refresh_fast_path(plan);
   claim_rtap_queues(worker_id, plan);
+  rtap_housekeeping(plan);  // from here on the worker does it, not the driver's alarm
   RxInterrupts irq;
   irq.setup(plan);
   auto forwarder = std::make_unique<Forwarder>(counters, *shm.fdb, shm.learn_ring, shm.pool);
@@ -439,6 +453,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
       counters.topology_generation.store(plan.generation, std::memory_order_release);
       hb.beat(now_ns());
     }
+    if (rtap_housekeeping(plan)) irq.setup(plan);
   }
   hb.phase(WorkerPhase::kStopping);
   // Forward what the queues had already read (a replacement takes over the rest from the

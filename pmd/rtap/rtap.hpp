@@ -78,6 +78,10 @@ struct RxXstats {
   uint64_t multiseg;
   uint64_t unicast, multicast, broadcast;
   uint64_t size[7];  // 64, 65-127, 128-255, 256-511, 512-1023, 1024-1518, >1518
+  // Burst calls that returned 0 because the queue was not ready in the calling process (not
+  // claimed yet, buffers not posted, fds to re-sync): see rte_pmd_rtap_housekeeping(). Any
+  // process may add to it (atomically), since the caller need not own the queue.
+  uint64_t not_ready;
 };
 struct TxXstats {
   uint64_t ring_full;      // burst stopped early: no free slot even after reaping completions
@@ -90,6 +94,7 @@ struct TxXstats {
   uint64_t hdr_copied;  // header could not go into the mbuf headroom (shared, indirect, chain)
   uint64_t unicast, multicast, broadcast;
   uint64_t size[7];
+  uint64_t not_ready;  // as RxXstats::not_ready
 };
 
 struct QueueStats {
@@ -165,10 +170,11 @@ struct RxRing {
   uint16_t window = 0;
   uint32_t capacity = 0;  // bytes one slot holds, vnet header included
   uint16_t seg_per_slot = 0;
-  bool claimed = false;         // this process owns the queue; its buffers are posted
-  bool draining = false;        // rte_pmd_rtap_queue_stop_reading: no new reads, bursts return the
-                                // frames that had completed (kept in the process's carry)
-  uint64_t next_claim_tsc = 0;  // rate limit of claim attempts from the burst function
+  // This process owns the queue and its buffers are posted. Set (release) by housekeeping or a
+  // claim, possibly on another thread than the one that polls; the burst reads it (acquire).
+  bool claimed = false;
+  bool draining = false;  // rte_pmd_rtap_queue_stop_reading: no new reads, bursts return the
+                          // frames that had completed (kept in the process's carry)
 };
 
 struct TxSlot {
@@ -185,8 +191,7 @@ struct TxRing {
   uint16_t* free_ids = nullptr;  // stack of free slot indices
   uint16_t nb_free = 0;
   uint16_t nb_slots = 0;
-  bool claimed = false;
-  uint64_t next_claim_tsc = 0;
+  bool claimed = false;  // as RxRing::claimed
 };
 
 // Odd while a burst runs on the queue in this process: see quiesce() in rtap_mp.cpp. One cache
@@ -206,9 +211,20 @@ struct rtap_process {
   // Guards fds[] and nb_fds in the primary: its rte_mp thread hands them to secondaries.
   std::mutex fds_lock;
   bool secondary = false;
+  bool alarm_counted = false;  // this port counts in the driver's alarm (probe succeeded)
   bool sync_counted = false;  // this port counts in the secondary's sync-action registration
   uint32_t generation = 0;    // of the fds this process holds (secondary)
   bool closing = false;       // the port is being removed: bursts return 0 at once
+  bool held = false;          // housekeeping rebuilds the rings: bursts return 0 meanwhile
+  // Housekeeping, claims, releases and the primary's queue set-up of this port in this process
+  // (never taken by a burst): the driver's alarm and the application may both do them.
+  std::recursive_mutex hk_lock;
+  // A burst found the queue not ready: housekeeping claims and activates it.
+  bool rx_wanted[kMaxQueues] = {}, tx_wanted[kMaxQueues] = {};
+  // Failed tries to post an rx queue's buffers in a row, and when the streak began (timer
+  // cycles): logged when it starts and when it ends.
+  uint32_t post_failures[kMaxQueues] = {};
+  uint64_t post_fail_since[kMaxQueues] = {};
   BusyWord rx_busy[kMaxQueues], tx_busy[kMaxQueues];
   uint16_t nb_fds = 0;
   // Frames a secondary's re-sync took out of its reads; the next bursts deliver them first.
@@ -226,6 +242,15 @@ struct rtap_process {
     }
   }
 };
+
+template <class Ring>
+inline bool is_claimed(const Ring* r) {
+  return __atomic_load_n(&r->claimed, __ATOMIC_ACQUIRE);
+}
+template <class Ring>
+inline void set_claimed(Ring* r, bool v) {
+  __atomic_store_n(&r->claimed, v, __ATOMIC_RELEASE);
+}
 
 inline rtap_process* proc_of(const rte_eth_dev* dev) {
   return static_cast<rtap_process*>(dev->process_private);
@@ -276,12 +301,18 @@ int nl_read_link_events(int fd, int ifindex, void (*cb)(void* arg, bool deleted,
 
 // ---- rtap_mp.cpp: queue ownership and multi-process support ------------------------------------
 
-// The slow paths of the burst functions: the queue is not (yet) owned by this process, or a
-// secondary's fds are stale. They claim and activate the queue, rate-limited, and return 0.
-// True when the queue is active now (the burst goes on), false to return 0.
-bool rx_inactive(rte_eth_dev* dev, uint16_t qid);
-bool tx_inactive(rte_eth_dev* dev, uint16_t qid);
+// Housekeeping of one port in this process (rte_pmd_rtap_housekeeping, or the driver's alarm in
+// a process that never calls it): re-sync stale fds, claim and activate the queues this process
+// owns or its bursts asked for. 1 if the rings were rebuilt, 0, or -errno.
+int housekeeping(rte_eth_dev* dev);
+void alarm_port_added();  // probe: the driver's alarm runs while this process has rtap ports
+void alarm_close_begin();  // close: cancels the alarm, waiting for a running callback
+void alarm_close_end(bool counted);  // close done: re-arms it if rtap ports remain
 bool stale(const rte_eth_dev* dev);  // a secondary's fds are of an older generation
+void cache_token();  // probe: this process's claim identity (reads /proc once), for:
+// The burst's only claim: a free claim word (or ours) becomes ours with one compare-and-swap.
+// Anything else (a word another process holds: is it alive?) is left to housekeeping.
+bool claim_if_free(ClaimWord* word);
 int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose);
 void rxq_deactivate(rte_eth_dev* dev, uint16_t qid, bool keep_frames = false);
 uint16_t take_carry(rtap_process* p, uint16_t qid, rte_mbuf** pkts, uint16_t n);

@@ -349,6 +349,7 @@ namespace {
 // ---- dev ops ------------------------------------------------------------------------------------
 
 int link_update(rte_eth_dev* dev, int);
+int close_port(rte_eth_dev* dev, rtap_process* p);
 
 // Port and queue set-up belongs to the primary: it owns the TAP and the shared queue structs.
 bool refuse_in_secondary(const rte_eth_dev* dev, const char* what) {
@@ -362,6 +363,7 @@ int dev_configure(rte_eth_dev* dev) {
   if (refuse_in_secondary(dev, "configure")) return -E_RTE_SECONDARY;
   rtap_shared* sh = shared_of(dev);
   rtap_process* p = proc_of(dev);
+  std::lock_guard<std::recursive_mutex> hk(p->hk_lock);
   const uint16_t nrx = dev->data->nb_rx_queues, ntx = dev->data->nb_tx_queues;
   if (nrx != ntx) {
     PMD_LOG(ERR,
@@ -417,6 +419,7 @@ int dev_configure(rte_eth_dev* dev) {
 int dev_start(rte_eth_dev* dev) {
   if (refuse_in_secondary(dev, "start")) return -E_RTE_SECONDARY;
   rtap_process* p = proc_of(dev);
+  std::lock_guard<std::recursive_mutex> hk(p->hk_lock);
   const uint32_t frame_max = rx_frame_max(dev);
   for (uint16_t i = 0; i < dev->data->nb_rx_queues; i++) {
     auto* q = static_cast<rtap_rxq*>(dev->data->rx_queues[i]);
@@ -426,8 +429,8 @@ int dev_start(rte_eth_dev* dev) {
       return -EINVAL;
     }
     // The MTU or LRO may have changed since set-up: buffers must still hold the largest frame.
-    // Buffers are allocated and posted by the process that polls the queue, at its first burst
-    // (or claim): reads posted here would take frames no one collects.
+    // Buffers are allocated and posted by the process that polls the queue, at its claim or
+    // housekeeping: reads posted for a queue no one polls would take frames no one collects.
     if (int rc = rx_ring_layout(r, q->mp, frame_max); rc < 0) {
       PMD_LOG(ERR, "%s: rx queue %u cannot hold %u-byte frames: %s", dev->data->name, i, frame_max,
               strerror(-rc));
@@ -454,6 +457,9 @@ int dev_start(rte_eth_dev* dev) {
   // ethdev sets dev_started after this returns; secondaries must see it before they re-sync.
   dev->data->dev_started = 1;
   bump_generation(dev);
+  // Queues this process owns get their buffers back now (secondaries re-sync at their next
+  // housekeeping).
+  housekeeping(dev);
   return 0;
 }
 
@@ -461,6 +467,7 @@ int dev_stop(rte_eth_dev* dev) {
   if (refuse_in_secondary(dev, "stop")) return -E_RTE_SECONDARY;
   // Reads come back with their mbufs and writes complete; rings, fds and claims stay for the
   // next start. Secondaries do the same for their queues when they see the new generation.
+  std::lock_guard<std::recursive_mutex> hk(proc_of(dev)->hk_lock);
   dev->data->dev_started = 0;
   deactivate_all(dev);
   lsc_disable(dev);
@@ -486,6 +493,8 @@ int dev_set_link_down(rte_eth_dev* dev) {
 
 void rx_queue_release(rte_eth_dev* dev, uint16_t qid) {
   rtap_process* p = proc_of(dev);
+  std::unique_lock<std::recursive_mutex> hk;
+  if (p != nullptr) hk = std::unique_lock<std::recursive_mutex>(p->hk_lock);
   if (qid < kMaxQueues) shared_of(dev)->rx_owner[qid] = 0;  // the queue itself goes away
   if (p != nullptr && qid < kMaxQueues && p->rx[qid] != nullptr) {
     rx_ring_destroy(p->rx[qid]);
@@ -497,6 +506,8 @@ void rx_queue_release(rte_eth_dev* dev, uint16_t qid) {
 
 void tx_queue_release(rte_eth_dev* dev, uint16_t qid) {
   rtap_process* p = proc_of(dev);
+  std::unique_lock<std::recursive_mutex> hk;
+  if (p != nullptr) hk = std::unique_lock<std::recursive_mutex>(p->hk_lock);
   if (qid < kMaxQueues) shared_of(dev)->tx_owner[qid] = 0;
   if (p != nullptr && qid < kMaxQueues && p->tx[qid] != nullptr) {
     tx_ring_destroy(p->tx[qid]);
@@ -508,6 +519,15 @@ void tx_queue_release(rte_eth_dev* dev, uint16_t qid) {
 
 int dev_close(rte_eth_dev* dev) {
   rtap_process* p = proc_of(dev);
+  // No alarm callback runs during the close (it could be in this port's housekeeping).
+  const bool counted = p != nullptr && p->alarm_counted;
+  alarm_close_begin();
+  int rc = close_port(dev, p);
+  alarm_close_end(counted);
+  return rc;
+}
+
+int close_port(rte_eth_dev* dev, rtap_process* p) {
   if (p != nullptr && p->secondary) {
     // Only what this process made: its rings, fd copies, claims and netlink socket. The TAP,
     // the shared queues and the primary's fds are the primary's.
@@ -703,6 +723,7 @@ const XName kRxX[] = {
     RX_X(unicast),
     RX_X(multicast),
     RX_X(broadcast),
+    RX_X(not_ready),
     {"size_64_packets", offsetof(RxXstats, size) + 0 * 8},
     {"size_65_to_127_packets", offsetof(RxXstats, size) + 8},
     {"size_128_to_255_packets", offsetof(RxXstats, size) + 16},
@@ -723,6 +744,7 @@ const XName kTxX[] = {
     TX_X(unicast),
     TX_X(multicast),
     TX_X(broadcast),
+    TX_X(not_ready),
     {"size_64_packets", offsetof(TxXstats, size) + 0 * 8},
     {"size_65_to_127_packets", offsetof(TxXstats, size) + 8},
     {"size_128_to_255_packets", offsetof(TxXstats, size) + 16},
@@ -794,6 +816,7 @@ int rx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned so
                    const rte_eth_rxconf* conf, rte_mempool* mp) {
   if (refuse_in_secondary(dev, "rx queue set-up")) return -E_RTE_SECONDARY;
   rtap_process* p = proc_of(dev);
+  std::lock_guard<std::recursive_mutex> hk(p->hk_lock);
   if (dev->data->rx_queues[qid] != nullptr) rx_queue_release(dev, qid);
   if (p->fds[qid] < 0) {
     PMD_LOG(ERR, "%s: rx queue %u has no TAP fd; configure the port first", dev->data->name, qid);
@@ -833,6 +856,7 @@ int tx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned so
                    const rte_eth_txconf* conf) {
   if (refuse_in_secondary(dev, "tx queue set-up")) return -E_RTE_SECONDARY;
   rtap_process* p = proc_of(dev);
+  std::lock_guard<std::recursive_mutex> hk(p->hk_lock);
   if (dev->data->tx_queues[qid] != nullptr) tx_queue_release(dev, qid);
   if (p->fds[qid] < 0) {
     PMD_LOG(ERR, "%s: tx queue %u has no TAP fd; configure the port first", dev->data->name, qid);
@@ -861,10 +885,11 @@ int tx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned so
 
 int rx_queue_intr_enable(rte_eth_dev* dev, uint16_t qid) {
   rtap_process* p = proc_of(dev);
+  std::lock_guard<std::recursive_mutex> hk(p->hk_lock);
   if (p->rx[qid] == nullptr || p->rx[qid]->efd < 0) return -EINVAL;
   // A thread about to sleep on a queue it never polled must own it and have reads posted, or
   // nothing would ever wake it.
-  if (!p->rx[qid]->claimed) {
+  if (!is_claimed(p->rx[qid])) {
     int rc = rxq_activate(dev, qid, true);
     if (rc < 0) return rc;
   }
@@ -1063,6 +1088,9 @@ int probe(rte_vdev_device* vdev) {
       rte_eth_dev_release_port(dev);
       return rc;
     }
+    cache_token();
+    p->alarm_counted = true;
+    alarm_port_added();
     rte_eth_dev_probing_finish(dev);
     return 0;
   }
@@ -1101,6 +1129,9 @@ int probe(rte_vdev_device* vdev) {
   dev->rx_pkt_burst = rx_burst;
   dev->tx_pkt_burst = tx_burst;
   dev->tx_pkt_prepare = tx_prepare;
+  cache_token();
+  p->alarm_counted = true;
+  alarm_port_added();
   rte_eth_dev_probing_finish(dev);
   PMD_LOG(INFO, "%s: TAP %s (ifindex %d%s%s), %u queue pair(s)%s", name, s->ifname, s->ifindex,
           a.netns[0] ? " in netns " : "", a.netns, a.queues, a.persist ? ", persistent" : "");

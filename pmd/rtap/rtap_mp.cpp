@@ -7,6 +7,7 @@
 //  - rtap_shared::generation, nb_fds: the primary only (control thread);
 //  - rtap_process (fds, rings): its own process; in the primary the rte_mp thread reads fds[]
 //    under fds_lock to answer a secondary.
+#include <rte_alarm.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -90,13 +91,14 @@ pid_t pid_of(ClaimWord w) {
   return static_cast<pid_t>(w >> 32);
 }
 
+std::atomic<ClaimWord> cached_token{0};
+
 ClaimWord self_token() {
-  static std::atomic<ClaimWord> cached{0};
   pid_t pid = getpid();  // a forked child has its own identity
-  ClaimWord t = cached.load(std::memory_order_relaxed);
+  ClaimWord t = cached_token.load(std::memory_order_relaxed);
   if (t != 0 && pid_of(t) == pid) return t;
   t = token_of(pid, process_start(pid));
-  cached.store(t, std::memory_order_relaxed);
+  cached_token.store(t, std::memory_order_relaxed);
   return t;
 }
 
@@ -279,13 +281,13 @@ void destroy_rings(rtap_process* p) {
   }
 }
 
-// Waits until no burst of this process runs on the port (hot-unplug while an lcore polls):
-// a burst marks its queue busy (an odd count, sequentially consistent) before it tests
-// `closing`, and this sets `closing` before it reads the marks, so either the burst returns at
-// once or this waits for its mark to move. The process struct itself is never freed while the
-// process runs (retire_process), since a late burst may still read `closing`.
-void quiesce(rtap_process* p) {
-  __atomic_store_n(&p->closing, true, __ATOMIC_SEQ_CST);
+// Waits until no burst of this process runs on the port (hot-unplug, or a re-sync from another
+// thread, while an lcore polls): a burst marks its queue busy (an odd count, sequentially
+// consistent) before it tests `closing` and `held`, and the caller set one of them (also
+// sequentially consistent) before this reads the marks, so either the burst returns at once or
+// this waits for its mark to move. The process struct itself is never freed while the process
+// runs (retire_process), since a late burst may still read `closing`.
+void wait_for_bursts(rtap_process* p) {
   for (unsigned i = 0; i < kMaxQueues; i++) {
     for (uint32_t* busy : {&p->rx_busy[i].v, &p->tx_busy[i].v}) {
       uint32_t b = __atomic_load_n(busy, __ATOMIC_SEQ_CST);
@@ -295,6 +297,16 @@ void quiesce(rtap_process* p) {
       }
     }
   }
+}
+
+void quiesce(rtap_process* p) {
+  __atomic_store_n(&p->closing, true, __ATOMIC_SEQ_CST);
+  wait_for_bursts(p);
+}
+
+bool is_mine(const ClaimWord* word) {
+  ClaimWord w = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+  return w != 0 && w == self_token();
 }
 
 }  // namespace
@@ -328,16 +340,23 @@ int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
     if (verbose) PMD_LOG(ERR, "%s: rx queue %u is not set up", dev->data->name, qid);
     return -EINVAL;
   }
-  if (r->claimed) return 0;
+  if (is_claimed(r)) return 0;
   int rc = claim_queue(dev, true, qid, verbose);
   if (rc < 0) return rc;
-  if (!dev->data->dev_started) return 0;  // owned; buffers go in at the first burst after start
+  if (!dev->data->dev_started) return 0;  // owned; buffers go in at housekeeping after start
   rc = rx_ring_fill(r, q->mp, rx_frame_max(dev));
   rc = rc ?: rx_ring_post_all(r, p->fds[qid]);
   if (rc < 0) {
-    PMD_LOG(ERR, "%s: rx queue %u: cannot post buffers: %s", dev->data->name, qid, strerror(-rc));
-    // Unread, the queue's frames overflow in the kernel: count each failed try (one per 100 ms
-    // while the pool stays empty) as rx_nombuf, or an empty pool would only show as rx_missed.
+    // Logged once per streak of failures (here, and when it ends below), tried again at every
+    // housekeeping. Unread, the queue's frames overflow in the kernel: each failed try counts
+    // as rx_nombuf, or an empty pool would only show as rx_missed.
+    if (p->post_failures[qid]++ == 0) {
+      p->post_fail_since[qid] = rte_get_timer_cycles();
+      PMD_LOG(ERR,
+              "%s: rx queue %u: cannot post buffers: %s; tried again at every housekeeping, each "
+              "failed try counted as rx_nombuf",
+              dev->data->name, qid, strerror(-rc));
+    }
     if (rc == -ENOMEM) {
       q->xs.no_mbuf++;
       dev->data->rx_mbuf_alloc_failed++;
@@ -346,14 +365,21 @@ int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
     rx_ring_free_buffers(r);
     return rc;
   }
-  r->claimed = true;
+  if (p->post_failures[qid] > 0) {
+    const double ms = static_cast<double>(rte_get_timer_cycles() - p->post_fail_since[qid]) *
+                      1e3 / static_cast<double>(rte_get_timer_hz());
+    PMD_LOG(NOTICE, "%s: rx queue %u: buffers posted after %u failed tries over %.0f ms",
+            dev->data->name, qid, p->post_failures[qid], ms);
+    p->post_failures[qid] = 0;
+  }
+  set_claimed(r, true);
   return 0;
 }
 
 void rxq_deactivate(rte_eth_dev* dev, uint16_t qid, bool keep_frames) {
   rtap_process* p = proc_of(dev);
   if (RxRing* r = p->rx[qid]) {
-    r->claimed = false;
+    set_claimed(r, false);
     r->draining = false;
     auto* q = static_cast<rtap_rxq*>(dev->data->rx_queues ? dev->data->rx_queues[qid] : nullptr);
     rx_ring_cancel(r, q, keep_frames ? &p->carry[qid] : nullptr);
@@ -388,18 +414,18 @@ int txq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
     if (verbose) PMD_LOG(ERR, "%s: tx queue %u is not set up", dev->data->name, qid);
     return -EINVAL;
   }
-  if (r->claimed) return 0;
+  if (is_claimed(r)) return 0;
   int rc = claim_queue(dev, false, qid, verbose);
   if (rc < 0) return rc;
   if (!dev->data->dev_started) return 0;
-  r->claimed = true;
+  set_claimed(r, true);
   return 0;
 }
 
 void txq_deactivate(rte_eth_dev* dev, uint16_t qid) {
   rtap_process* p = proc_of(dev);
   if (TxRing* r = p->tx[qid]) {
-    r->claimed = false;
+    set_claimed(r, false);
     tx_ring_drain(r);
   }
 }
@@ -418,46 +444,123 @@ bool stale(const rte_eth_dev* dev) {
          __atomic_load_n(&shared_of(dev)->generation, __ATOMIC_ACQUIRE) != p->generation;
 }
 
+// ---- housekeeping -------------------------------------------------------------------------------
+
+void cache_token() {
+  self_token();
+}
+
+bool claim_if_free(ClaimWord* word) {
+  const ClaimWord me = cached_token.load(std::memory_order_relaxed);
+  if (me == 0) return false;
+  ClaimWord cur = 0;
+  return __atomic_compare_exchange_n(word, &cur, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) ||
+         cur == me;
+}
+
 namespace {
 
-// Shared slow path of both bursts: re-sync if stale, then claim and activate, at most every
-// 100 ms per queue, logging only the first failure of a streak.
-template <class Ring>
-bool activate_slow(rte_eth_dev* dev, uint16_t qid, Ring* (rtap_process::*rings)[kMaxQueues],
-                   int (*activate)(rte_eth_dev*, uint16_t, bool), bool* warned) {
+// Rebuilds a secondary's rings with fresh fds while its bursts return 0 (`held`): they may run
+// on other threads than this one.
+int resync(rte_eth_dev* dev) {
   rtap_process* p = proc_of(dev);
-  if (p == nullptr || __atomic_load_n(&p->closing, __ATOMIC_ACQUIRE)) return false;
-  // Never re-sync while the primary is re-configuring (the port is stopped then): the shared
-  // queue structs may be changing under us. Its dev_start bumps the generation again.
-  if (!dev->data->dev_started) return false;
-  if (stale(dev)) {
-    static thread_local uint64_t next_sync = 0;
-    uint64_t now = rte_get_timer_cycles();
-    if (now < next_sync) return false;
-    next_sync = now + rte_get_timer_hz() / 10;
-    if (secondary_sync(dev) < 0) return false;
-  }
-  Ring* r = (p->*rings)[qid];
-  if (r == nullptr || !dev->data->dev_started) return false;
-  if (r->claimed) return true;
-  uint64_t now = rte_get_timer_cycles();
-  if (now < r->next_claim_tsc) return false;
-  bool ok = activate(dev, qid, !*warned) == 0 && r->claimed;
-  *warned = !ok;
-  r->next_claim_tsc = ok ? 0 : now + rte_get_timer_hz() / 10;  // retry a refused claim later
-  return ok;
+  __atomic_store_n(&p->held, true, __ATOMIC_SEQ_CST);
+  wait_for_bursts(p);
+  int rc = secondary_sync(dev);
+  __atomic_store_n(&p->held, false, __ATOMIC_RELEASE);
+  return rc;
 }
 
 }  // namespace
 
-bool rx_inactive(rte_eth_dev* dev, uint16_t qid) {
-  static thread_local bool warned = false;
-  return activate_slow(dev, qid, &rtap_process::rx, rxq_activate, &warned);
+int housekeeping(rte_eth_dev* dev) {
+  rtap_process* p = proc_of(dev);
+  if (p == nullptr) return -ENODEV;
+  std::lock_guard<std::recursive_mutex> g(p->hk_lock);
+  if (__atomic_load_n(&p->closing, __ATOMIC_ACQUIRE)) return 0;
+  // Never re-sync while the primary is re-configuring (the port is stopped then): the shared
+  // queue structs may be changing under us. Its dev_start bumps the generation again.
+  if (!dev->data->dev_started) return 0;
+  int ret = 0;
+  if (stale(dev)) {
+    int rc = resync(dev);
+    if (rc < 0) return rc;
+    ret = 1;
+  }
+  // The queues this process owns (their claim survives a stop/start or a re-sync, the buffers
+  // do not) and those its bursts found not ready.
+  rtap_shared* sh = shared_of(dev);
+  for (uint16_t i = 0; i < dev->data->nb_rx_queues && i < kMaxQueues; i++) {
+    RxRing* r = p->rx[i];
+    if (r == nullptr || is_claimed(r) || r->draining) continue;
+    // A burst's request is used up by one try: a process that stopped polling the queue does
+    // not keep trying to take it.
+    if (!__atomic_exchange_n(&p->rx_wanted[i], false, __ATOMIC_RELAXED) &&
+        !is_mine(&sh->rx_owner[i]))
+      continue;
+    rxq_activate(dev, i, true);
+  }
+  for (uint16_t i = 0; i < dev->data->nb_tx_queues && i < kMaxQueues; i++) {
+    TxRing* r = p->tx[i];
+    if (r == nullptr || is_claimed(r)) continue;
+    if (!__atomic_exchange_n(&p->tx_wanted[i], false, __ATOMIC_RELAXED) &&
+        !is_mine(&sh->tx_owner[i]))
+      continue;
+    txq_activate(dev, i, true);
+  }
+  return ret;
 }
 
-bool tx_inactive(rte_eth_dev* dev, uint16_t qid) {
-  static thread_local bool warned = false;
-  return activate_slow(dev, qid, &rtap_process::tx, txq_activate, &warned);
+// ---- the driver's alarm ---------------------------------------------------------------------------
+
+// In a process that never calls rte_pmd_rtap_housekeeping() (any DPDK application that loads the
+// driver, with -d or linked), the driver does the housekeeping itself, from an EAL alarm on the
+// interrupt thread, every kAlarmUs while the process has rtap ports. The first call of
+// rte_pmd_rtap_housekeeping() ends it: the application does it from then on.
+namespace {
+
+constexpr uint64_t kAlarmUs = 10 * 1000;
+std::atomic<int> alarm_ports{0};
+std::atomic<bool> app_driven{false};
+
+void alarm_cb(void*) {
+  if (app_driven.load()) return;  // not re-armed
+  for (uint16_t port = 0; port < RTE_MAX_ETHPORTS; port++) {
+    rte_eth_dev* dev = &rte_eth_devices[port];
+    if (dev->state == RTE_ETH_DEV_ATTACHED && is_rtap_port(dev) && proc_of(dev) != nullptr)
+      housekeeping(dev);
+  }
+  if (alarm_ports.load() > 0 && !app_driven.load()) {
+    if (rte_eal_alarm_set(kAlarmUs, alarm_cb, nullptr) < 0)
+      PMD_LOG(ERR, "cannot re-arm the housekeeping alarm: %s; queues are claimed and re-synced "
+              "only by rte_pmd_rtap_housekeeping() now", strerror(rte_errno));
+  }
+}
+
+void alarm_arm() {
+  if (alarm_ports.load() > 0 && !app_driven.load())
+    rte_eal_alarm_set(kAlarmUs, alarm_cb, nullptr);
+}
+
+// Cancels the alarm, waiting for a callback that runs on another thread to finish (it may be
+// in the housekeeping of the port being closed).
+void alarm_pause() {
+  rte_eal_alarm_cancel(alarm_cb, reinterpret_cast<void*>(-1));
+}
+
+}  // namespace
+
+void alarm_port_added() {
+  if (alarm_ports.fetch_add(1) == 0) alarm_arm();
+}
+
+void alarm_close_begin() {
+  alarm_pause();
+}
+
+void alarm_close_end(bool counted) {
+  if (counted) alarm_ports.fetch_sub(1);
+  alarm_arm();
 }
 
 // ---- generation and messages --------------------------------------------------------------------
@@ -577,8 +680,8 @@ void secondary_close(rte_eth_dev* dev) {
   rtap_process* p = proc_of(dev);
   quiesce(p);
   for (uint16_t i = 0; i < kMaxQueues; i++) {
-    if (p->rx[i] != nullptr && p->rx[i]->claimed) rxq_deactivate(dev, i);
-    if (p->tx[i] != nullptr && p->tx[i]->claimed) txq_deactivate(dev, i);
+    if (p->rx[i] != nullptr && is_claimed(p->rx[i])) rxq_deactivate(dev, i);
+    if (p->tx[i] != nullptr && is_claimed(p->tx[i])) txq_deactivate(dev, i);
     unclaim(&shared_of(dev)->rx_owner[i]);
     unclaim(&shared_of(dev)->tx_owner[i]);
   }
@@ -605,18 +708,28 @@ rte_eth_dev* api_dev(uint16_t port_id) {
 
 }  // namespace
 
+int rte_pmd_rtap_housekeeping(uint16_t port_id) {
+  rte_eth_dev* dev = api_dev(port_id);
+  if (dev == nullptr) return -ENODEV;
+  rtap::app_driven.store(true);
+  if (rtap::proc_of(dev)->secondary) rtap::refresh_fast_path(dev);
+  return rtap::housekeeping(dev);
+}
+
 int rte_pmd_rtap_sync(uint16_t port_id) {
   rte_eth_dev* dev = api_dev(port_id);
   if (dev == nullptr) return -ENODEV;
   if (!rtap::proc_of(dev)->secondary) return 0;
+  std::lock_guard<std::recursive_mutex> g(rtap::proc_of(dev)->hk_lock);
   rtap::refresh_fast_path(dev);
-  if (!dev->data->dev_started) return 0;  // see activate_slow(): the next start re-syncs
-  return rtap::stale(dev) ? rtap::secondary_sync(dev) : 0;
+  if (!dev->data->dev_started) return 0;  // see housekeeping(): the next start re-syncs
+  return rtap::stale(dev) ? rtap::resync(dev) : 0;
 }
 
 int rte_pmd_rtap_queue_claim(uint16_t port_id, uint16_t queue_id, unsigned dirs) {
   rte_eth_dev* dev = api_dev(port_id);
   if (dev == nullptr) return -ENODEV;
+  std::lock_guard<std::recursive_mutex> g(rtap::proc_of(dev)->hk_lock);
   int rc = rte_pmd_rtap_sync(port_id);
   if (rc < 0) return rc;
   if (queue_id >= dev->data->nb_rx_queues || queue_id >= rtap::kMaxQueues) {
@@ -626,7 +739,7 @@ int rte_pmd_rtap_queue_claim(uint16_t port_id, uint16_t queue_id, unsigned dirs)
   }
   if (!dev->data->dev_started || rtap::stale(dev)) {
     // Ownership only: this process's rings for the queue may not exist yet. Buffers are posted
-    // at the first burst once the port runs.
+    // by the housekeeping once the port runs.
     if ((dirs & RTE_PMD_RTAP_RX) && rtap::claim_queue(dev, true, queue_id, true) < 0) return -EBUSY;
     if ((dirs & RTE_PMD_RTAP_TX) && rtap::claim_queue(dev, false, queue_id, true) < 0) {
       if (dirs & RTE_PMD_RTAP_RX) rtap::unclaim(&rtap::shared_of(dev)->rx_owner[queue_id]);
@@ -653,13 +766,17 @@ int rte_pmd_rtap_queue_release(uint16_t port_id, uint16_t queue_id, unsigned dir
   if (dev == nullptr) return -ENODEV;
   if (queue_id >= rtap::kMaxQueues) return -EINVAL;
   rtap::rtap_shared* sh = rtap::shared_of(dev);
+  rtap::rtap_process* p = rtap::proc_of(dev);
+  std::lock_guard<std::recursive_mutex> g(p->hk_lock);
   if (dirs & RTE_PMD_RTAP_RX) {
+    __atomic_store_n(&p->rx_wanted[queue_id], false, __ATOMIC_RELAXED);
     rtap::rxq_deactivate(dev, queue_id);
     rtap::unclaim(&sh->rx_owner[queue_id]);
     for (rte_mbuf* m : rtap::proc_of(dev)->carry[queue_id]) rte_pktmbuf_free(m);
     rtap::proc_of(dev)->carry[queue_id].clear();
   }
   if (dirs & RTE_PMD_RTAP_TX) {
+    __atomic_store_n(&p->tx_wanted[queue_id], false, __ATOMIC_RELAXED);
     rtap::txq_deactivate(dev, queue_id);
     rtap::unclaim(&sh->tx_owner[queue_id]);
   }
@@ -671,8 +788,9 @@ int rte_pmd_rtap_queue_stop_reading(uint16_t port_id, uint16_t queue_id) {
   if (dev == nullptr) return -ENODEV;
   if (queue_id >= rtap::kMaxQueues) return -EINVAL;
   rtap::rtap_process* p = rtap::proc_of(dev);
+  std::lock_guard<std::recursive_mutex> g(p->hk_lock);
   rtap::RxRing* r = p->rx[queue_id];
-  if (r == nullptr || !r->claimed) return 0;
+  if (r == nullptr || !rtap::is_claimed(r)) return 0;
   auto* q =
       static_cast<rtap::rtap_rxq*>(dev->data->rx_queues ? dev->data->rx_queues[queue_id] : nullptr);
   rtap::rx_ring_cancel(r, q, &p->carry[queue_id]);

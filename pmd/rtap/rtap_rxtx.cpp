@@ -347,6 +347,11 @@ struct BusyMark {
 
 }  // namespace
 
+// The burst functions make no system call but the io_uring submit (io_uring_enter), never wait,
+// never allocate memory (but mbufs from the queue's pool), never log. A queue that is not ready
+// in this process (not claimed, buffers not posted, fds of an older generation, rings being
+// rebuilt) returns 0, counts the call in the queue's not_ready xstat and asks for housekeeping,
+// which claims, posts and re-syncs (rte_pmd_rtap_housekeeping, or the driver's alarm).
 uint16_t rx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   auto* q = static_cast<rtap_rxq*>(queue);
   if (unlikely(q == nullptr)) return 0;  // a secondary polling a queue not set up (yet)
@@ -355,16 +360,21 @@ uint16_t rx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   if (unlikely(proc == nullptr)) return 0;
   BusyMark mark(&proc->rx_busy[q->qid].v);
   if (unlikely(__atomic_load_n(&proc->closing, __ATOMIC_SEQ_CST))) return 0;
+  if (unlikely(__atomic_load_n(&proc->held, __ATOMIC_SEQ_CST))) {
+    __atomic_fetch_add(&q->xs.not_ready, 1, __ATOMIC_RELAXED);
+    return 0;
+  }
+  // Frames a re-sync took out of this process's reads come first.
+  if (unlikely(proc->carry_pending)) {
+    uint16_t n = take_carry(proc, q->qid, pkts, nb_pkts);
+    if (n > 0) return n;
+  }
   RxRing* r = proc->rx[q->qid];
-  // Not owned by this process yet, (secondary) fds of an older generation, or stopping.
-  if (unlikely(r == nullptr || !r->claimed || r->draining || stale(dev) || proc->carry_pending)) {
+  if (unlikely(r == nullptr || !is_claimed(r) || r->draining || stale(dev))) {
     if (r != nullptr && r->draining) return take_carry(proc, q->qid, pkts, nb_pkts);
-    if (!rx_inactive(dev, q->qid)) return 0;
-    r = proc->rx[q->qid];
-    if (unlikely(proc->carry_pending)) {
-      uint16_t n = take_carry(proc, q->qid, pkts, nb_pkts);
-      if (n > 0) return n;
-    }
+    __atomic_fetch_add(&q->xs.not_ready, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&proc->rx_wanted[q->qid], true, __ATOMIC_RELAXED);
+    return 0;
   }
   return rx_active(q, r, proc->fds[q->qid], pkts, nb_pkts);
 }
@@ -382,9 +392,19 @@ uint16_t tx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
   BusyMark mark(&proc->tx_busy[q->qid].v);
   if (unlikely(__atomic_load_n(&proc->closing, __ATOMIC_SEQ_CST))) return 0;
   TxRing* r = proc->tx[q->qid];
-  if (unlikely(r == nullptr || !r->claimed || stale(dev))) {
-    if (!tx_inactive(dev, q->qid)) return 0;
-    r = proc->tx[q->qid];
+  if (unlikely(__atomic_load_n(&proc->held, __ATOMIC_SEQ_CST) || r == nullptr || !is_claimed(r) ||
+               stale(dev))) {
+    // A tx queue needs nothing but its claim: a free one is taken here, so that an application
+    // can send at once after start. Anything else waits for housekeeping.
+    const bool ready = !__atomic_load_n(&proc->held, __ATOMIC_SEQ_CST) && r != nullptr &&
+                       !stale(dev) && dev->data->dev_started &&
+                       claim_if_free(&shared_of(dev)->tx_owner[q->qid]);
+    if (!ready) {
+      __atomic_fetch_add(&q->xs.not_ready, 1, __ATOMIC_RELAXED);
+      __atomic_store_n(&proc->tx_wanted[q->qid], true, __ATOMIC_RELAXED);
+      return 0;
+    }
+    set_claimed(r, true);
   }
   return tx_active(q, r, proc->fds[q->qid], pkts, nb_pkts);
 }
@@ -468,7 +488,7 @@ int tx_done_cleanup(void* queue, uint32_t) {
   auto* q = static_cast<rtap_txq*>(queue);
   rtap_process* proc = proc_of(&rte_eth_devices[q->port_id]);
   TxRing* r = proc != nullptr ? proc->tx[q->qid] : nullptr;
-  if (r == nullptr || !r->claimed) return 0;
+  if (r == nullptr || !is_claimed(r)) return 0;
   uint16_t before = r->nb_free;
   tx_reap(q, r);
   return r->nb_free - before;
