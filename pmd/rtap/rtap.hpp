@@ -212,10 +212,10 @@ struct rtap_process {
   std::mutex fds_lock;
   bool secondary = false;
   bool alarm_counted = false;  // this port counts in the driver's alarm (probe succeeded)
-  bool sync_counted = false;  // this port counts in the secondary's sync-action registration
-  uint32_t generation = 0;    // of the fds this process holds (secondary)
-  bool closing = false;       // the port is being removed: bursts return 0 at once
-  bool held = false;          // housekeeping rebuilds the rings: bursts return 0 meanwhile
+  bool sync_counted = false;   // this port counts in the secondary's sync-action registration
+  uint32_t generation = 0;     // of the fds this process holds (secondary)
+  bool closing = false;        // the port is being removed: bursts return 0 at once
+  bool held = false;           // housekeeping rebuilds the rings: bursts return 0 meanwhile
   // Housekeeping, claims, releases and the primary's queue set-up of this port in this process
   // (never taken by a burst): the driver's alarm and the application may both do them.
   std::recursive_mutex hk_lock;
@@ -305,7 +305,7 @@ int nl_read_link_events(int fd, int ifindex, void (*cb)(void* arg, bool deleted,
 // a process that never calls it): re-sync stale fds, claim and activate the queues this process
 // owns or its bursts asked for. 1 if the rings were rebuilt, 0, or -errno.
 int housekeeping(rte_eth_dev* dev);
-void alarm_port_added();  // probe: the driver's alarm runs while this process has rtap ports
+void alarm_port_added();   // probe: the driver's alarm runs while this process has rtap ports
 void alarm_close_begin();  // close: cancels the alarm, waiting for a running callback
 void alarm_close_end(bool counted);  // close done: re-arms it if rtap ports remain
 bool stale(const rte_eth_dev* dev);  // a secondary's fds are of an older generation

@@ -193,7 +193,7 @@ void notify_secondaries(rte_eth_dev* dev) {
   rte_strscpy(n.port, dev->data->name, sizeof(n.port));
   m.len_param = sizeof(n);
   memcpy(m.param, &n, sizeof(n));
-  rte_mp_sendmsg(&m);  // best effort: the bursts and the claim call re-sync on their own
+  rte_mp_sendmsg(&m);  // best effort: housekeeping and the claim call re-sync on their own
 }
 
 // ---- the secondary's side -----------------------------------------------------------------------
@@ -366,8 +366,8 @@ int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
     return rc;
   }
   if (p->post_failures[qid] > 0) {
-    const double ms = static_cast<double>(rte_get_timer_cycles() - p->post_fail_since[qid]) *
-                      1e3 / static_cast<double>(rte_get_timer_hz());
+    const double ms = static_cast<double>(rte_get_timer_cycles() - p->post_fail_since[qid]) * 1e3 /
+                      static_cast<double>(rte_get_timer_hz());
     PMD_LOG(NOTICE, "%s: rx queue %u: buffers posted after %u failed tries over %.0f ms",
             dev->data->name, qid, p->post_failures[qid], ms);
     p->post_failures[qid] = 0;
@@ -511,7 +511,8 @@ int housekeeping(rte_eth_dev* dev) {
   return ret;
 }
 
-// ---- the driver's alarm ---------------------------------------------------------------------------
+// ---- the driver's alarm
+// ---------------------------------------------------------------------------
 
 // In a process that never calls rte_pmd_rtap_housekeeping() (any DPDK application that loads the
 // driver, with -d or linked), the driver does the housekeeping itself, from an EAL alarm on the
@@ -532,14 +533,15 @@ void alarm_cb(void*) {
   }
   if (alarm_ports.load() > 0 && !app_driven.load()) {
     if (rte_eal_alarm_set(kAlarmUs, alarm_cb, nullptr) < 0)
-      PMD_LOG(ERR, "cannot re-arm the housekeeping alarm: %s; queues are claimed and re-synced "
-              "only by rte_pmd_rtap_housekeeping() now", strerror(rte_errno));
+      PMD_LOG(ERR,
+              "cannot re-arm the housekeeping alarm: %s; queues are claimed and re-synced "
+              "only by rte_pmd_rtap_housekeeping() now",
+              strerror(rte_errno));
   }
 }
 
 void alarm_arm() {
-  if (alarm_ports.load() > 0 && !app_driven.load())
-    rte_eal_alarm_set(kAlarmUs, alarm_cb, nullptr);
+  if (alarm_ports.load() > 0 && !app_driven.load()) rte_eal_alarm_set(kAlarmUs, alarm_cb, nullptr);
 }
 
 // Cancels the alarm, waiting for a callback that runs on another thread to finish (it may be
