@@ -97,7 +97,7 @@ done
 stop_daemon
 
 # 3. A pool smaller than the rx rings' reserve: some queues cannot post their buffers, and their
-# frames would overflow in the kernel. Each failed try (every 100 ms) counts as rx_nombuf, so the
+# frames would overflow in the kernel. Each failed try (every housekeeping tick) counts as rx_nombuf, so the
 # empty pool shows up as such, not only as the kernel's rx_missed.
 small=$(( in_use / 2 ))
 start_daemon "$cfg" --fault-pool-mbufs "$small"
