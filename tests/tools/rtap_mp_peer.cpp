@@ -14,7 +14,8 @@
 // Output, one line per event, for the test to parse (t = CLOCK_MONOTONIC ns):
 //   ready pid=P
 //   standby port=NAME q=Q owner=PID        (first refused claim, --standby)
-//   claimed port=NAME q=Q t=T
+//   claimed port=NAME q=Q t=T call_us=C since_refused_us=R  (the claim call took C µs; R µs since
+//                                         the last refused claim, -1 if none)
 //   first port=NAME q=Q t=T                (first frame on a queue after its claim)
 //   gone port=NAME                         (the port was removed)
 //   final port=NAME q=Q rx=N gaps=G        (per claimed queue, at exit)
@@ -58,6 +59,7 @@ struct QueueState {
   bool claimed = false;
   bool first_seen = false;
   bool standby_said = false;
+  int64_t last_refused = 0;  // when the last claim was refused (--standby)
   uint64_t rx = 0, gaps = 0;
 };
 
@@ -115,10 +117,15 @@ bool claim_port(uint16_t port, PortState& ps, const Options& o) {
     for (uint16_t q = 0; q < nq; q++) want.push_back(q);
   for (uint16_t q : want) {
     if (q >= nq || ps.q[q].claimed) continue;
+    const int64_t t0 = now_ns();
     int rc = rte_pmd_rtap_queue_claim(port, q, RTE_PMD_RTAP_RX);
+    const int64_t t1 = now_ns();
+    if (rc == -EBUSY) ps.q[q].last_refused = t1;
     if (rc == 0) {
       ps.q[q].claimed = true;
-      printf("claimed port=%s q=%u t=%lld\n", ps.name.c_str(), q, (long long)now_ns());
+      printf("claimed port=%s q=%u t=%lld call_us=%lld since_refused_us=%lld\n", ps.name.c_str(),
+             q, (long long)t1, (long long)(t1 - t0) / 1000,
+             ps.q[q].last_refused ? (long long)(t1 - ps.q[q].last_refused) / 1000 : -1LL);
     } else if (rc == -EBUSY && o.standby) {
       if (!ps.q[q].standby_said) {
         pid_t owner = 0;
