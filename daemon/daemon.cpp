@@ -492,7 +492,9 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
           if (p.port_id == port_id) return p.cfg.name;
         return std::string();
       }};
-  auto supervisor = sys.spawn(supervisor_behavior, &sup_refs, topology);
+  // Detached: it forks workers and, at shutdown, polls them for up to 2 s; neither may hold a
+  // scheduler thread that the topology and config actors need (docs/control.md, who waits where).
+  auto supervisor = sys.spawn<caf::detached>(supervisor_behavior, &sup_refs, topology);
   watcher = std::make_unique<PidfdWatcher>(
       [supervisor](pid_t pid) { caf::anon_send(supervisor, exited_atom::value, int32_t{pid}); });
   ReloadStats reload_stats;
