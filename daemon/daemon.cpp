@@ -243,12 +243,13 @@ caf::actor_system_config actor_config(const config::DaemonConfig& d) {
 void reclaim_orphaned_pools(const ExitOutcome& out, DatapathMemory& mem) {
   for (int o = 0; o < mem.nb_workers(); ++o) {
     if (((out.orphaned_pools >> o) & 1) == 0) continue;
-    if (unsigned n = mem.reclaim_pool(o))
+    const DatapathMemory::Reclaimed r = mem.reclaim_pool(o);
+    if (r.mbufs)
       std::printf(
           "vswitchd: worker %d's pool: %u mbufs recovered (posted to its lent queues by worker "
           "%d, which died)\n",
-          o, n, out.worker);
-    if (mem.last_reclaim_repaired_ring())
+          o, r.mbufs, out.worker);
+    if (r.ring_reset)
       std::printf("vswitchd: worker %d's pool: its ring was left half-moved by worker %d; reset\n",
                   o, out.worker);
   }
@@ -283,9 +284,10 @@ void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb
     return;
   }
   if (all_rtap) {
-    if (unsigned n = mem.reclaim_pool(w))
-      std::printf("vswitchd: worker %d: %u mbufs it held recovered into its pool\n", w, n);
-    if (mem.last_reclaim_repaired_ring())
+    const DatapathMemory::Reclaimed r = mem.reclaim_pool(w);
+    if (r.mbufs)
+      std::printf("vswitchd: worker %d: %u mbufs it held recovered into its pool\n", w, r.mbufs);
+    if (r.ring_reset)
       std::printf(
           "vswitchd: worker %d died inside a get or put of its mbuf pool, which left the pool's "
           "ring half-moved; the ring was reset (without that, its next process would spin)\n",

@@ -26,7 +26,29 @@ void* reserve_zone(const std::string& name, size_t size, std::string& err) {
   return mz->addr;
 }
 
+// Empties a pool's common store, with no live user left: a ring-backed pool by resetting its
+// ring (true if it was left half-moved), any other by dequeuing all.
+bool empty_pool_store(rte_mempool* mp) {
+  if (std::strncmp(rte_mempool_get_ops(mp->ops_index)->name, "ring_", 5) == 0) {
+    // A worker SIGKILLed inside a bulk get or put, between moving one end's head and its tail,
+    // leaves that tail behind for good: a dequeue here would spin, on the supervisor's thread,
+    // waiting for it. With no live user, resetting the ring's indices is safe and empties it.
+    auto* ring = static_cast<rte_ring*>(mp->pool_data);
+    const bool half_moved = ring_left_half_moved(ring);
+    rte_ring_reset(ring);
+    return half_moved;
+  }
+  void* obj = nullptr;
+  while (rte_mempool_ops_dequeue_bulk(mp, &obj, 1) == 0) {
+  }
+  return false;
+}
+
 }  // namespace
+
+bool ring_left_half_moved(const rte_ring* r) {
+  return r->prod.head != r->prod.tail || r->cons.head != r->cons.tail;
+}
 
 unsigned hugepage_memory_mb(int nb_workers, unsigned mbufs_per_worker, uint32_t fdb_entries) {
   // An mbuf of a pool: the mempool object header (a cache line), struct rte_mbuf and the default
@@ -100,7 +122,7 @@ void DatapathMemory::destroy() {
   topology_ = nullptr;
 }
 
-unsigned DatapathMemory::reclaim_pool(int worker) {
+DatapathMemory::Reclaimed DatapathMemory::reclaim_pool(int worker) {
   rte_mempool* mp = pools_.at(worker);
   const unsigned before = rte_mempool_avail_count(mp);
   // Empty the pool's common store (bypassing every lcore cache), then put every object back,
@@ -110,7 +132,8 @@ unsigned DatapathMemory::reclaim_pool(int worker) {
   // (No live process takes from this pool now: the caller guarantees it.)
   for (unsigned id = 0; id < RTE_MAX_LCORE; ++id)
     if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, id)) cache->len = 0;
-  last_reclaim_repaired_ring_ = empty_pool_store(mp);
+  Reclaimed out;
+  out.ring_reset = empty_pool_store(mp);
   rte_mempool_obj_iter(
       mp,
       [](rte_mempool* m, void*, void* obj, unsigned idx) {
@@ -119,27 +142,8 @@ unsigned DatapathMemory::reclaim_pool(int worker) {
       },
       nullptr);
   const unsigned after = rte_mempool_avail_count(mp);
-  return after > before ? after - before : 0;
-}
-
-bool ring_left_half_moved(const rte_ring* r) {
-  return r->prod.head != r->prod.tail || r->cons.head != r->cons.tail;
-}
-
-bool empty_pool_store(rte_mempool* mp) {
-  if (std::strncmp(rte_mempool_get_ops(mp->ops_index)->name, "ring_", 5) == 0) {
-    // A worker SIGKILLed inside a bulk get or put, between moving one end's head and its tail,
-    // leaves that tail behind for good: a dequeue here would spin, on the supervisor's thread,
-    // waiting for it. With no live user, resetting the ring's indices is safe and empties it.
-    auto* ring = static_cast<rte_ring*>(mp->pool_data);
-    const bool half_moved = ring_left_half_moved(ring);
-    rte_ring_reset(ring);
-    return half_moved;
-  }
-  void* obj = nullptr;
-  while (rte_mempool_ops_dequeue_bulk(mp, &obj, 1) == 0) {
-  }
-  return false;
+  out.mbufs = after > before ? after - before : 0;
+  return out;
 }
 
 }  // namespace vs

@@ -34,11 +34,11 @@ class DatapathMemory {
   // rx buffers or had in flight (a SIGKILL returns none of them). Only valid when no one else
   // holds the pool's mbufs: true when the worker's queues are all net_rtap (its rx buffers are
   // process-private to the worker), false with net_tap (its rx rings live in shared memory).
-  // Returns the number of mbufs recovered.
-  unsigned reclaim_pool(int worker);
-  // Whether the last reclaim_pool found the pool's ring left half-moved by the dead process
-  // (killed inside a get or put): logged, since the pool would otherwise have wedged.
-  bool last_reclaim_repaired_ring() const { return last_reclaim_repaired_ring_; }
+  struct Reclaimed {
+    unsigned mbufs = 0;       // recovered
+    bool ring_reset = false;  // the pool's ring was left half-moved (killed inside a get or put)
+  };
+  Reclaimed reclaim_pool(int worker);
   rte_ring* learn_ring(int worker) const { return rings_.at(worker); }
   FdbTable& fdb() { return *fdb_; }
   int nb_workers() const { return static_cast<int>(pools_.size()); }
@@ -49,16 +49,11 @@ class DatapathMemory {
   std::vector<rte_mempool*> pools_;
   std::vector<rte_ring*> rings_;
   FdbTable* fdb_ = nullptr;
-  bool last_reclaim_repaired_ring_ = false;
 };
 
 // Whether a ring (one of DPDK's default MP/MC or SP/SC ones) has an end whose head is ahead of
 // its tail. Transient while a process is inside an enqueue or dequeue; for good if that process
 // was killed there, and then every later producer (or consumer) of the ring spins.
 bool ring_left_half_moved(const rte_ring* r);
-
-// Empties a pool's common store, with no live user left: a ring-backed pool by resetting its
-// ring (true if it was left half-moved), any other by dequeuing all.
-bool empty_pool_store(rte_mempool* mp);
 
 }  // namespace vs

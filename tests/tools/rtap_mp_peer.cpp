@@ -123,8 +123,8 @@ bool claim_port(uint16_t port, PortState& ps, const Options& o) {
     if (rc == -EBUSY) ps.q[q].last_refused = t1;
     if (rc == 0) {
       ps.q[q].claimed = true;
-      printf("claimed port=%s q=%u t=%lld call_us=%lld since_refused_us=%lld\n", ps.name.c_str(),
-             q, (long long)t1, (long long)(t1 - t0) / 1000,
+      printf("claimed port=%s q=%u t=%lld call_us=%lld since_refused_us=%lld\n", ps.name.c_str(), q,
+             (long long)t1, (long long)(t1 - t0) / 1000,
              ps.q[q].last_refused ? (long long)(t1 - ps.q[q].last_refused) / 1000 : -1LL);
     } else if (rc == -EBUSY && o.standby) {
       if (!ps.q[q].standby_said) {

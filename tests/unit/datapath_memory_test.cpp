@@ -30,7 +30,7 @@ struct ReclaimTest : ::testing::Test {
     for (unsigned i = 0; i < n; i++) ASSERT_NE(rte_pktmbuf_alloc(mem.pool(0)), nullptr);
   }
   // reclaim_pool on another thread, so a spin fails the test instead of hanging it.
-  unsigned reclaim_within_5s() {
+  DatapathMemory::Reclaimed reclaim_within_5s() {
     auto done = std::async(std::launch::async, [this] { return mem.reclaim_pool(0); });
     if (done.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
       ADD_FAILURE() << "reclaim_pool spins on the half-moved ring";
@@ -53,27 +53,32 @@ struct ReclaimTest : ::testing::Test {
 
 TEST_F(ReclaimTest, MbufsADeadWorkerHeldComeBack) {
   hold(100);
-  EXPECT_EQ(reclaim_within_5s(), 100u);
-  EXPECT_FALSE(mem.last_reclaim_repaired_ring());
+  const auto r = reclaim_within_5s();
+  EXPECT_EQ(r.mbufs, 100u);
+  EXPECT_FALSE(r.ring_reset);
   expect_whole_pool_usable();
 }
 
 TEST_F(ReclaimTest, KilledInsideAGetTheRingIsResetNotDrained) {
   hold(10);
-  ring()->cons.head = ring()->cons.head + 32;  // moved the head over 32 mbufs, then died before the tail
+  ring()->cons.head =
+      ring()->cons.head + 32;  // moved the head over 32 mbufs, then died before the tail
   ASSERT_TRUE(ring_left_half_moved(ring()));
-  EXPECT_EQ(reclaim_within_5s(), 10u);  // the 32 never left the ring's count: not "recovered"
-  EXPECT_TRUE(mem.last_reclaim_repaired_ring());
+  const auto r = reclaim_within_5s();
+  EXPECT_EQ(r.mbufs, 10u);  // the 32 never left the ring's count: not "recovered"
+  EXPECT_TRUE(r.ring_reset);
   EXPECT_EQ(rte_mempool_avail_count(mem.pool(0)), kMbufs);
   expect_whole_pool_usable();
 }
 
 TEST_F(ReclaimTest, KilledInsideAPutTheRingIsReset) {
   hold(50);
-  ring()->prod.head = ring()->prod.head + 16;  // reserved 16 slots to free into, then died before the tail
+  ring()->prod.head =
+      ring()->prod.head + 16;  // reserved 16 slots to free into, then died before the tail
   ASSERT_TRUE(ring_left_half_moved(ring()));
-  EXPECT_EQ(reclaim_within_5s(), 50u);
-  EXPECT_TRUE(mem.last_reclaim_repaired_ring());
+  const auto r = reclaim_within_5s();
+  EXPECT_EQ(r.mbufs, 50u);
+  EXPECT_TRUE(r.ring_reset);
   expect_whole_pool_usable();
 }
 

@@ -112,21 +112,20 @@ class Peer {
     while (waitpid(pid_, &st, WNOHANG) == 0) {
       if (now_ns() >= end) {
         kill(pid_, SIGKILL);
-        waitpid(pid_, nullptr, 0);
-        reaped_ = true;
+        reap();
         lines_.push_back("(no exit 10 s after SIGTERM: killed)");
         return -1;
       }
       usleep(10000);
     }
     reaped_ = true;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return exit_code(st);
   }
   int reap() {
     int st = 0;
     waitpid(pid_, &st, 0);
     reaped_ = true;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return exit_code(st);
   }
   void kill9() { kill(pid_, SIGKILL); }
   const std::vector<std::string>& lines() const { return lines_; }
@@ -157,6 +156,7 @@ class Peer {
   }
 
  private:
+  static int exit_code(int st) { return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st); }
   bool read_some(int timeout_ms) {
     pollfd p{fd_, POLLIN, 0};
     if (poll(&p, 1, timeout_ms) <= 0) return false;
@@ -503,8 +503,7 @@ TEST_F(RtapMp, KilledSecondaryQueuesAreTakenOverAndOthersLoseNothing) {
     owner->reap();
     const int64_t t_reaped = now_ns();
     std::string first;
-    ASSERT_TRUE(standby->wait_for("first", 5000, &first))
-        << standby->all() << "kill " << k;
+    ASSERT_TRUE(standby->wait_for("first", 5000, &first)) << standby->all() << "kill " << k;
     long long t = 0;
     ASSERT_EQ(sscanf(first.c_str(), "first port=%*s q=%*d t=%lld", &t), 1) << first;
     // Two parts: the kernel's exit of the killed owner (its claim holds until it is a zombie:
