@@ -2,6 +2,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "config/config_toml.hpp"
@@ -17,23 +20,23 @@ double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string refuse(ConfigState& st, const std::string& why) {
+caf::error refuse(ConfigState& st, const std::string& why) {
   st.stats->failed.fetch_add(1, std::memory_order_relaxed);
   st.stats->last_ok.store(false);
   std::fprintf(stderr, "vswitchd: configuration change refused, the running one stays:\n%s\n",
                why.c_str());
-  return json{{"ok", false}, {"error", why}}.dump();
+  return caf::make_error(errc::refused, why);
 }
 
-json names(const std::vector<config::PortChange>& v) {
-  json a = json::array();
-  for (const auto& c : v) a.push_back(c.port.name);
-  return a;
+std::vector<std::string> names(const std::vector<config::PortChange>& v) {
+  std::vector<std::string> out;
+  for (const auto& c : v) out.push_back(c.port.name);
+  return out;
 }
 
-// Validates `wanted` against the running config; returns the diff to apply, or an error reply.
+// Validates `wanted` against the running config; returns the diff to apply, or sets `refusal`.
 std::optional<config::ConfigDiff> check(ConfigState& st, const config::Config& wanted,
-                                        std::string& refusal) {
+                                        caf::error& refusal) {
   config::ConfigDiff d = config::diff_configs(*st.running, wanted);
   if (!d.restart_needed.empty()) {
     std::string list;
@@ -55,81 +58,214 @@ std::optional<config::ConfigDiff> check(ConfigState& st, const config::Config& w
   return d;
 }
 
-// Applies `wanted` through the datapath actor; the reply is delivered when that is done.
-caf::result<std::string> apply(config_actor::stateful_pointer<ConfigState> self,
-                               config::Config wanted, const std::string& what) {
+using Self = config_actor::stateful_pointer<ConfigState>;
+using Targets = std::vector<std::pair<std::size_t, ChangesPtr>>;   // switch index, its share
+using Failures = std::vector<std::pair<std::size_t, std::string>>;  // switch index, why
+
+// Sends one message to each target switch and awaits every reply (no other reload is looked at
+// meanwhile), then calls `next` with the switches that failed.
+template <class Atom>
+void fan_out(Self self, Atom atom, const Targets& targets, std::function<void(Failures)> next) {
+  if (targets.empty()) return next({});
+  struct Gather {
+    std::size_t left;
+    Failures failed;
+    std::function<void(Failures)> next;
+  };
+  auto g = std::make_shared<Gather>(Gather{targets.size(), {}, std::move(next)});
+  for (const auto& [index, changes] : targets) {
+    const std::size_t i = index;
+    auto done = [g] {
+      if (--g->left == 0) g->next(std::move(g->failed));
+    };
+    self->request(self->state.switches[i].second, std::chrono::seconds(120), atom, changes)
+        .await([done](bool) { done(); },
+               [self, g, i, done](const caf::error& e) {
+                 g->failed.emplace_back(i, error_reason(e, &self->system()));
+                 done();
+               });
+  }
+}
+
+// Every switch's down ports that can come back, re-created; `next` gets their names.
+void revive_all(Self self, std::function<void(std::vector<std::string>)> next) {
+  auto& sw = self->state.switches;
+  if (sw.empty()) return next({});
+  auto back = std::make_shared<std::vector<std::string>>();
+  auto left = std::make_shared<std::size_t>(sw.size());
+  for (const auto& [name, actor] : sw) {
+    auto done = [back, left, next] {
+      if (--*left == 0) next(*back);
+    };
+    self->request(actor, std::chrono::seconds(120), revive_atom::value)
+        .await(
+            [back, done](const Revived& r) {
+              back->insert(back->end(), r.recreated.begin(), r.recreated.end());
+              done();
+            },
+            [done](const caf::error&) { done(); });
+  }
+}
+
+// The diff cut into each switch's share, by phase (messages.hpp).
+struct Plan {
+  Targets phase1;  // added
+  Targets phase2;  // retagged, removed (or leaving), replaced within the switch
+  Targets phase3;  // arriving from another switch
+  // Phase 3's ports, by their new switch: where they were and how, to restore them.
+  std::map<std::size_t, std::vector<config::PortChange>> arriving;
+};
+
+Plan plan(const ConfigState& st, const config::ConfigDiff& d) {
+  const std::size_t n = st.switches.size();
+  std::vector<SwitchChanges> p1(n), p2(n), p3(n);
+  auto index = [&st](const std::string& sw) {
+    for (std::size_t i = 0; i < st.switches.size(); ++i)
+      if (st.switches[i].first == sw) return i;
+    return st.switches.size();
+  };
+  Plan out;
+  for (const auto& c : d.added)
+    if (std::size_t i = index(c.switch_name); i < n) p1[i].added.push_back(c.port);
+  for (const auto& c : d.retagged)
+    if (std::size_t i = index(c.switch_name); i < n) p2[i].retagged.push_back(c.port);
+  for (const std::string& name : d.removed)
+    for (const auto& sw : st.running->switches)
+      for (const auto& port : sw.ports)
+        if (port.name == name && index(sw.name) < n) p2[index(sw.name)].removed.push_back(name);
+  for (const auto& c : d.replaced) {
+    const std::size_t to = index(c.switch_name), from = index(c.previous_switch);
+    if (to >= n || from >= n) continue;
+    if (to == from) {
+      p2[to].replaced.push_back(c);
+    } else {
+      p2[from].removed.push_back(c.port.name);
+      p3[to].added.push_back(c.port);
+      out.arriving[to].push_back(c);
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!p1[i].added.empty()) out.phase1.emplace_back(i, std::make_shared<SwitchChanges>(p1[i]));
+    if (!p2[i].retagged.empty() || !p2[i].removed.empty() || !p2[i].replaced.empty())
+      out.phase2.emplace_back(i, std::make_shared<SwitchChanges>(p2[i]));
+    if (!p3[i].added.empty()) out.phase3.emplace_back(i, std::make_shared<SwitchChanges>(p3[i]));
+  }
+  return out;
+}
+
+std::string join(const Failures& failed) {
+  std::string out;
+  for (const auto& f : failed) out += (out.empty() ? "" : "; ") + f.second;
+  return out;
+}
+
+// Phase 3 failed in some switches: their arriving ports go back to where they were, as they were.
+void restore_arrivals(Self self, const Plan& p, Failures failed,
+                      std::function<void(std::string)> next) {
+  Targets back;
+  std::map<std::size_t, SwitchChanges> by_switch;
+  for (const auto& f : failed) {
+    auto it = p.arriving.find(f.first);
+    if (it == p.arriving.end()) continue;
+    for (const config::PortChange& c : it->second)
+      for (std::size_t i = 0; i < self->state.switches.size(); ++i)
+        if (self->state.switches[i].first == c.previous_switch)
+          by_switch[i].added.push_back(c.previous);
+  }
+  for (auto& [i, c] : by_switch) back.emplace_back(i, std::make_shared<SwitchChanges>(c));
+  const std::string why = join(failed);
+  fan_out(self, add_atom::value, back, [why, next](Failures restore_failed) {
+    next(why + (restore_failed.empty() ? " (the port was restored as it was)"
+                                        : " (and restoring it failed: " + join(restore_failed) +
+                                              ")"));
+  });
+}
+
+// Runs the phases; `done` gets "" or why the change failed.
+void run_phases(Self self, std::shared_ptr<const Plan> p, std::function<void(std::string)> done) {
+  fan_out(self, add_atom::value, p->phase1, [self, p, done](Failures failed) {
+    if (!failed.empty()) {
+      // All or nothing: the switches that made their new ports close them again.
+      Targets undo;
+      for (const auto& t : p->phase1) {
+        bool failed_here = false;
+        for (const auto& f : failed) failed_here = failed_here || f.first == t.first;
+        if (!failed_here) undo.push_back(t);
+      }
+      const std::string why = join(failed);
+      fan_out(self, undo_atom::value, undo, [why, done](Failures) { done(why); });
+      return;
+    }
+    fan_out(self, apply_atom::value, p->phase2, [self, p, done](Failures failed2) {
+      const std::string why2 = join(failed2);
+      fan_out(self, add_atom::value, p->phase3, [self, p, done, why2](Failures failed3) {
+        if (failed3.empty()) return done(why2);
+        restore_arrivals(self, *p, std::move(failed3), [done, why2](std::string why3) {
+          done(why2.empty() ? why3 : why2 + "; " + why3);
+        });
+      });
+    });
+  });
+}
+
+void record_success(ConfigState& s, double secs) {
+  s.stats->succeeded.fetch_add(1, std::memory_order_relaxed);
+  s.stats->last_success_unix.store(unix_now());
+  s.stats->last_duration_s.store(secs);
+  s.stats->last_ok.store(true);
+}
+
+// Applies `wanted` through the switch actors; the reply is delivered when that is done.
+caf::result<Applied> apply(Self self, config::Config wanted, const std::string& what) {
   ConfigState& st = self->state;
-  std::string refusal;
+  caf::error refusal;
   auto diff = check(st, wanted, refusal);
   if (!diff) return refusal;
   if (diff->empty()) {
-    st.stats->succeeded.fetch_add(1, std::memory_order_relaxed);
-    st.stats->last_success_unix.store(unix_now());
-    st.stats->last_ok.store(true);
-    const std::string unchanged = json{{"ok", true}, {"summary", "no change"}, {"ms", 0}}.dump();
+    record_success(st, 0);
+    Applied unchanged{"no change", {}, {}, {}, {}, 0};
     if (what.rfind("reload", 0) != 0) return unchanged;
     // A reload also re-creates the ports that are down (their namespace came back, say).
-    auto promise = self->make_response_promise<std::string>();
-    self->request(st.datapath, std::chrono::seconds(120), reset_atom::value, std::string())
-        .await(
-            [promise, unchanged](const std::string& r) mutable {
-              json j = json::parse(r, nullptr, false);
-              json back = j.is_object() ? j.value("recreated", json::array()) : json::array();
-              if (back.empty()) {
-                promise.deliver(unchanged);
-                return;
-              }
-              std::string list;
-              for (const auto& n : back) list += (list.empty() ? "" : ", ") + n.get<std::string>();
-              promise.deliver(json{
-                  {"ok", true},
-                  {"summary", "no change; down ports re-created (" + list + ")"},
-                  {"recreated", back},
-                  {"ms", 0}}.dump());
-            },
-            [promise, unchanged](const caf::error&) mutable { promise.deliver(unchanged); });
+    auto promise = self->make_response_promise<Applied>();
+    revive_all(self, [promise, unchanged](std::vector<std::string> back) mutable {
+      Applied a = unchanged;
+      if (!back.empty()) {
+        std::string list;
+        for (const auto& n : back) list += (list.empty() ? "" : ", ") + n;
+        a.summary = "no change; down ports re-created (" + list + ")";
+        a.recreated = back;
+      }
+      promise.deliver(a);
+    });
     return promise;
   }
-  auto promise = self->make_response_promise<std::string>();
+  auto promise = self->make_response_promise<Applied>();
   auto shared_diff = std::make_shared<const config::ConfigDiff>(std::move(*diff));
   auto next = std::make_shared<const config::Config>(std::move(wanted));
   const auto t0 = clock_type::now();
-  // await: no other reload is looked at until this one is applied.
-  self->request(st.datapath, std::chrono::seconds(120), apply_atom::value, shared_diff)
-      .await(
-          [self, promise, shared_diff, next, t0, what](const std::string& err) mutable {
-            ConfigState& s = self->state;
-            if (!err.empty()) {
-              promise.deliver(refuse(s, what + ": " + err));
-              return;
-            }
-            const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
-            s.running = next;
-            s.stats->succeeded.fetch_add(1, std::memory_order_relaxed);
-            s.stats->last_success_unix.store(unix_now());
-            s.stats->last_duration_s.store(secs);
-            s.stats->last_ok.store(true);
-            std::printf("vswitchd: %s applied in %.1f ms: %s\n", what.c_str(), secs * 1e3,
-                        shared_diff->summary().c_str());
-            std::fflush(stdout);
-            promise.deliver(json{
-                {"ok", true},
-                {"summary", shared_diff->summary()},
-                {"added", names(shared_diff->added)},
-                {"removed", shared_diff->removed},
-                {"recreated", names(shared_diff->replaced)},
-                {"retagged", names(shared_diff->retagged)},
-                {"ms",
-                 secs * 1e3}}.dump());
-          },
-          [self, promise, what](const caf::error& e) mutable {
-            promise.deliver(refuse(self->state, what + ": the datapath did not answer (" +
-                                                    self->system().render(e) + ")"));
-          });
+  auto p = std::make_shared<const Plan>(plan(st, *shared_diff));
+  run_phases(self, p, [self, promise, shared_diff, next, t0, what](std::string err) mutable {
+    ConfigState& s = self->state;
+    if (!err.empty()) {
+      promise.deliver(refuse(s, what + ": " + err));
+      return;
+    }
+    const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+    s.running = next;
+    record_success(s, secs);
+    std::printf("vswitchd: %s applied in %.1f ms: %s\n", what.c_str(), secs * 1e3,
+                shared_diff->summary().c_str());
+    std::fflush(stdout);
+    promise.deliver(Applied{shared_diff->summary(), names(shared_diff->added),
+                            shared_diff->removed, names(shared_diff->replaced),
+                            names(shared_diff->retagged), secs * 1e3});
+    // A change of the configuration also re-creates the ports that are down, where it can.
+    revive_all(self, [](std::vector<std::string>) {});
+  });
   return promise;
 }
 
-caf::result<std::string> validated_apply(config_actor::stateful_pointer<ConfigState> self,
+caf::result<Applied> validated_apply(config_actor::stateful_pointer<ConfigState> self,
                                          const config::LoadResult& loaded,
                                          const std::string& what) {
   if (!loaded.ok()) return refuse(self->state, config::format_errors(loaded));
@@ -204,22 +340,22 @@ std::string port_json_to_toml(const std::string& port_json, std::string& error) 
 
 config_actor::behavior_type config_behavior(config_actor::stateful_pointer<ConfigState> self,
                                             std::string path, ConfigPtr running,
-                                            datapath_actor datapath, ReloadStats* stats,
+                                            SwitchActors switches, ReloadStats* stats,
                                             unsigned pool_mbufs) {
   ConfigState& st = self->state;
   st.path = std::move(path);
   st.running = std::move(running);
-  st.datapath = std::move(datapath);
+  st.switches = std::move(switches);
   st.stats = stats;
   st.pool_mbufs = pool_mbufs;
   st.stats->last_success_unix.store(unix_now());
   return {
-      [self](reload_atom) -> caf::result<std::string> {
+      [self](reload_atom) -> caf::result<Applied> {
         return validated_apply(self, config::load_config_file(self->state.path),
                                "reload of " + self->state.path);
       },
       [self](port_add_atom, const std::string& sw,
-             const std::string& port_json) -> caf::result<std::string> {
+             const std::string& port_json) -> caf::result<Applied> {
         ConfigState& s = self->state;
         bool known = false;
         for (const auto& x : s.running->switches) known = known || x.name == sw;
@@ -232,7 +368,7 @@ config_actor::behavior_type config_behavior(config_actor::stateful_pointer<Confi
         const std::string text = config::to_toml(*s.running, sw, port_toml);
         return validated_apply(self, config::load_config_string(text, "<port add>"), "port add");
       },
-      [self](port_del_atom, const std::string& name) -> caf::result<std::string> {
+      [self](port_del_atom, const std::string& name) -> caf::result<Applied> {
         ConfigState& s = self->state;
         config::Config wanted = *s.running;
         bool found = false;

@@ -1,29 +1,34 @@
 // The config actor: the owner of the running configuration. A reload (SIGHUP or `vswitchctl
 // reload`) re-reads the file; `port add` / `port del` change the running config at run time.
 // Either way the new config is validated as a whole, diffed against the running one and only
-// the diff is applied, through the datapath actor. A config that fails validation, needs a
+// the diff is applied, through the switch actors in phases (messages.hpp). A config that fails validation, needs a
 // restart, or fails to apply is refused as a whole: the running config stays, and the error goes
 // back to the caller, to the log and to the reload metrics.
 #pragma once
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "actors/messages.hpp"
 #include "daemon/reload_stats.hpp"
 
 namespace vs {
 
+// The switch actors by switch name, in the config's order (a reload cannot change the switches).
+using SwitchActors = std::vector<std::pair<std::string, switch_actor>>;
+
 struct ConfigState {
   static inline const char* name = "config";
   std::string path;
   ConfigPtr running;
-  datapath_actor datapath;
+  SwitchActors switches;
   ReloadStats* stats = nullptr;
   unsigned pool_mbufs = 0;  // each worker's mempool, sized at start
 };
 
 config_actor::behavior_type config_behavior(config_actor::stateful_pointer<ConfigState> self,
                                             std::string path, ConfigPtr running,
-                                            datapath_actor datapath, ReloadStats* stats,
+                                            SwitchActors switches, ReloadStats* stats,
                                             unsigned pool_mbufs);
 
 // The `port add` JSON object ({"name": "vm3", "queues": 2, ...}) as the key = value lines of a

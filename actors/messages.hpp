@@ -1,23 +1,37 @@
-// The typed message interfaces of vswitchd's actors (CAF 0.17). Replies meant for vswitchctl are
-// JSON documents as text ({"ok": true, ...} or {"ok": false, "error": "..."}), so the control
-// socket forwards them without knowing every command's shape.
+// The typed message interfaces of vswitchd's actors (CAF 0.17). Replies are result structs, and
+// failures are caf::error values of the vs::errc category with the reason as their context;
+// JSON is built only at the control socket (daemon/control_replies.hpp).
 //
-//   config actor      reload / port add / port del: validate, diff, apply through the datapath
-//   datapath actor    owns every port: the one caller of DPDK's port control path (probe,
-//                     configure, start, stop, remove), which can take seconds. It runs detached,
-//                     on a thread of its own, so that nothing else waits on a scheduler thread
-//                     behind it.
-//   topology actor    the one writer of the published port/queue table (the ports as the
-//                     datapath actor made them, the workers as the supervisor allows); answers
-//                     `show`. It never waits on a driver or a worker.
+//   config actor      reload / port add / port del: validate, diff, and apply the diff through
+//                     the switch actors, in phases (below)
+//   switch actor      one per [[switch]], spawned detached (a thread of its own): it owns that
+//                     switch's ports (create, remove, retag, the VM side, its FDB flushes,
+//                     down/up), and answers for them (snapshots with the driver's statistics).
+//                     DPDK's calls that change the device list (probe, hot-unplug) are
+//                     serialized between the switch actors by one lock in PortManager.
+//   topology actor    the one writer of the published port/queue table: it merges the switches'
+//                     ports and the workers the supervisor allows. It never waits on a driver.
 //   supervisor actor  owns the worker processes: exits, restarts, replacement, giving up
 //
+// A reload's diff is applied in phases, so that it stays all-or-nothing across switches:
+//   1. add_atom to every switch: its new ports; a failure anywhere -> undo_atom to the others;
+//   2. apply_atom to every switch: VLAN changes, removals, re-creations within the switch, and
+//      ports that leave it for another switch;
+//   3. add_atom with the ports that arrived from another switch (once their old switch closed
+//      them); a failure there re-creates the port as it was, in its old switch.
+//
 // All messages stay inside the vswitchd process (workers are DPDK secondaries, not actors), so
-// the shared-pointer payloads below are allowed without serialization.
+// the types below are allowed without serialization.
 #pragma once
+#include <rte_ethdev.h>
+
 #include <caf/all.hpp>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "config/config.hpp"
 #include "config/config_diff.hpp"
@@ -25,10 +39,84 @@
 namespace vs {
 using ConfigPtr = std::shared_ptr<const config::Config>;
 using DiffPtr = std::shared_ptr<const config::ConfigDiff>;
+
+// Why an actor's request failed. The reason for a person (what and how to fix it) is the error's
+// context: make_error(errc::..., std::string), read back with error_reason().
+enum class errc : uint8_t {
+  refused = 1,    // the change was refused as a whole; the running configuration stays
+  no_such_port,   // no port of that name (in this switch)
+  no_such_switch, // no switch of that name
+  port_failed,    // a port could not be created or re-created (the reason says which, and how)
+  timeout,        // an actor did not answer in time
+};
+const char* to_string(errc e);
+// The reason carried by an error of ours, or the error rendered by CAF.
+std::string error_reason(const caf::error& e, caf::actor_system* sys = nullptr);
+
+// One switch's share of a configuration diff (see the phases above).
+struct SwitchChanges {
+  std::vector<config::PortConfig> added;     // phase 1 (and 3: ports arriving from elsewhere)
+  std::vector<std::string> removed;          // phase 2: removed, or leaving for another switch
+  std::vector<config::PortConfig> retagged;  // phase 2
+  std::vector<config::PortChange> replaced;  // phase 2: re-created within this switch
+};
+using ChangesPtr = std::shared_ptr<const SwitchChanges>;
+
+// Ports re-created by `revive` (and by a reload), and the ones that stay down.
+struct Revived {
+  std::vector<std::string> recreated;
+  std::vector<std::pair<std::string, std::string>> down;  // name, reason
+};
+
+// `port reset NAME` done.
+struct ResetDone {
+  std::string port;
+  bool was_down = false;
+  double ms = 0;
+};
+
+// A port as its switch actor sees it, with the driver's statistics read on that actor's thread.
+struct PortSnapshot {
+  std::string switch_name, name, driver, netns, vlan_mode;
+  uint16_t switch_index = 0, port_id = 0, nb_queues = 0;
+  int mtu = 0, vlan = 0, native_vlan = 0;
+  std::vector<int> allowed_vlans;
+  uint64_t mac = 0;
+  bool started = false, down = false;
+  std::string down_reason;
+  uint64_t recreated = 0;
+  std::string vm_mode, vm_netdev, vm_device;  // empty: no VM side
+  std::optional<bool> link_up;
+  bool stats_ok = false;
+  rte_eth_stats stats{};
+};
+
+// A switch's ports at `taken`. `stale`: the switch actor did not answer in time (it is busy, in
+// a port probe say) and this is the last snapshot it gave.
+struct SwitchSnapshot {
+  std::string switch_name;
+  std::vector<PortSnapshot> ports;
+  std::chrono::steady_clock::time_point taken;
+  bool stale = false;
+};
+
+// What the config actor applied.
+struct Applied {
+  std::string summary;
+  std::vector<std::string> added, removed, recreated, retagged;
+  double ms = 0;
+};
+
 }  // namespace vs
 
+CAF_ERROR_CODE_ENUM(vs::errc, "vswitch")
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::ConfigPtr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::DiffPtr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::ChangesPtr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::Revived)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::ResetDone)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::SwitchSnapshot)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::Applied)
 
 namespace vs {
 
@@ -49,6 +137,10 @@ using link_gone_atom = caf::atom_constant<caf::atom("link_gone")>;
 using reset_atom = caf::atom_constant<caf::atom("reset")>;
 using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
 using publish_atom = caf::atom_constant<caf::atom("publish")>;
+using add_atom = caf::atom_constant<caf::atom("add")>;
+using undo_atom = caf::atom_constant<caf::atom("undo")>;
+using revive_atom = caf::atom_constant<caf::atom("revive")>;
+using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 
 // The published port/queue table, and what `show` reads.
 using topology_actor = caf::typed_actor<
@@ -56,23 +148,29 @@ using topology_actor = caf::typed_actor<
     caf::replies_to<publish_atom>::with<uint64_t>,
     // The workers that may poll queues (bit w = worker w), after one was given up or revived:
     // published at once.
-    caf::reacts_to<workers_atom, uint64_t>,
-    // `show switches|ports|queues|fdb`, filters as a JSON object text; replies JSON.
-    caf::replies_to<show_atom, std::string, std::string>::with<std::string>>;
+    caf::reacts_to<workers_atom, uint64_t>>;
 
-// The ports.
-using datapath_actor = caf::typed_actor<
-    // Applies a reload's port changes; replies "" or why it failed (then nothing changed, except
-    // as the message says).
-    caf::replies_to<apply_atom, DiffPtr>::with<std::string>,
+// One switch's ports.
+using switch_actor = caf::typed_actor<
+    // Phase 1 (and 3): creates the ports in `added`; on a failure closes the ones it made in this
+    // call and fails with errc::port_failed.
+    caf::replies_to<add_atom, ChangesPtr>::with<bool>,
+    // Another switch failed phase 1: closes the ports that `added` made here.
+    caf::replies_to<undo_atom, ChangesPtr>::with<bool>,
+    // Phase 2: retags, removes, re-creates. Fails with errc::port_failed if a port could not be
+    // re-created (it was restored as it was where it could be; the reason says so).
+    caf::replies_to<apply_atom, ChangesPtr>::with<bool>,
+    // Re-creates every down port whose namespace (if any) exists again.
+    caf::replies_to<revive_atom>::with<Revived>,
+    // `port reset NAME`: closes and re-creates the port; errc::no_such_port if not this switch's.
+    caf::replies_to<reset_atom, std::string>::with<ResetDone>,
+    // The ports with the driver's statistics, read on this actor's thread.
+    caf::replies_to<snapshot_atom>::with<SwitchSnapshot>,
     // Namespace NAME appeared (true) or went away (false) under /run/netns (netns watcher); the
     // int is the retry count while a new namespace file is not mounted yet.
     caf::reacts_to<netns_atom, std::string, bool, int32_t>,
     // Netdev NAME was deleted from vswitchd's namespace (netns watcher); "" = events were lost.
     caf::reacts_to<link_gone_atom, std::string>,
-    // `port reset NAME`: closes and re-creates the port; "" = every port that is down (reload).
-    // Replies JSON.
-    caf::replies_to<reset_atom, std::string>::with<std::string>,
     // Closes every port (shutdown).
     caf::replies_to<stop_atom>::with<bool>>;
 
@@ -87,12 +185,13 @@ using supervisor_actor = caf::typed_actor<
     caf::reacts_to<heartbeat_atom>,           // check every worker's heartbeat (periodic)
     caf::replies_to<stop_atom>::with<bool>>;  // stop every worker (shutdown)
 
-// The running configuration.
+// The running configuration. Each change replies what it applied, or fails with errc::refused
+// (and the running configuration stays).
 using config_actor = caf::typed_actor<
-    caf::replies_to<reload_atom>::with<std::string>,  // re-read the file (SIGHUP, `reload`)
+    caf::replies_to<reload_atom>::with<Applied>,  // re-read the file (SIGHUP, `reload`)
     // `port add SWITCH {port as a JSON object}`; `port del NAME`: runtime changes to the running
     // config (the file is not written; the next reload returns to it).
-    caf::replies_to<port_add_atom, std::string, std::string>::with<std::string>,
-    caf::replies_to<port_del_atom, std::string>::with<std::string>>;
+    caf::replies_to<port_add_atom, std::string, std::string>::with<Applied>,
+    caf::replies_to<port_del_atom, std::string>::with<Applied>>;
 
 }  // namespace vs

@@ -30,9 +30,6 @@ topology_actor::behavior_type topology_behavior(
         self->state.active_workers = active;
         publish_table(*self->state.refs, active);
       },
-      [self](show_atom, const std::string& what, const std::string& filters) -> std::string {
-        return self->state.refs->show(what, filters);
-      },
   };
 }
 

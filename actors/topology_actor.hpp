@@ -1,13 +1,12 @@
 // The topology actor: the one writer of the port/queue table that the workers poll by
 // (shm/topology.hpp, a seqlock in shared memory: vswitchd writes, the workers read).
 //
-// It merges two owners' news: the ports, as the datapath actor made them (publish_atom, after
-// each change), and the workers that may poll, as the supervisor allows (workers_atom, at a
-// crash, a give-up or a worker's return). Neither waits for the other: a worker's crash lends its
-// queues at once even while the datapath actor sits in a port probe for seconds.
-//
-// It also answers `show`, which reads the ports under their lock (held by the datapath actor
-// only for short updates, never across a driver call that creates or removes a port).
+// It merges the owners' news: the ports, as each switch actor made them (publish_atom, after
+// each change; the table holds every switch's ports, read under each one's lock, which its owner
+// holds only for short updates, never across a driver call), and the workers that may poll, as
+// the supervisor allows (workers_atom, at a crash, a give-up or a worker's return). None waits
+// for another: a worker's crash lends its queues at once even while a switch actor sits in a
+// port probe for seconds.
 #pragma once
 #include <functional>
 #include <memory>
@@ -24,8 +23,6 @@ struct TopologyRefs {
   int nb_workers = 0;
   // The table for the ports as they are now, each rx queue given to an active worker.
   std::function<void(const std::vector<bool>& active, TopologyTable& out)> build;
-  // The reply to `show WHAT FILTERS` (JSON).
-  std::function<std::string(const std::string& what, const std::string& filters)> show;
 };
 
 struct TopologyState {

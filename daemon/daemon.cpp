@@ -21,10 +21,11 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/config_actor.hpp"
-#include "actors/datapath_actor.hpp"
 #include "actors/supervisor_actor.hpp"
+#include "actors/switch_actor.hpp"
 #include "actors/topology_actor.hpp"
 #include "config/config.hpp"
+#include "daemon/control_replies.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/datapath_memory.hpp"
 #include "daemon/dpdk_locks.hpp"
@@ -36,6 +37,7 @@
 #include "daemon/port_manager.hpp"
 #include "daemon/port_show.hpp"
 #include "daemon/supervisor.hpp"
+#include "daemon/switch_snapshots.hpp"
 
 namespace vs {
 namespace {
@@ -259,7 +261,7 @@ void reclaim_orphaned_pools(const ExitOutcome& out, DatapathMemory& mem) {
 // killed producer may have left half an event), its counter block's state, and the mbufs the
 // process held (a SIGKILL returns none of them).
 void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb,
-                    const PortManager& ports) {
+                    const PortDirectory& ports) {
   const int w = out.worker;
   rte_mempool* mp = mem.pool(w);
   if (out.kind == ExitOutcome::kHandedOver || out.kind == ExitOutcome::kReplaceFailed) {
@@ -270,11 +272,7 @@ void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb
   }
   if (!out.graceful) fdb.reset_learn_ring(w);
   mem.counters(w).state.store(static_cast<uint32_t>(WorkerState::kStopped));
-  bool all_rtap;
-  {
-    auto guard = ports.lock();
-    all_rtap = ports.all_rtap();
-  }
+  const bool all_rtap = ports.all_rtap();
   if (all_rtap) reclaim_orphaned_pools(out, mem);
   if (!out.held_queues) {
     // Its queues were lent out, so it had posted nothing; another worker may be posting from
@@ -313,13 +311,57 @@ WorkerBeat read_beat(const WorkerCounterBlock& c) {
   return b;
 }
 
+// What the control socket's requests reach: the actors, and the objects read without them.
+struct ControlContext {
+  caf::actor_system& sys;
+  config_actor cfg_actor;
+  std::vector<switch_actor> switches;
+  supervisor_actor supervisor;
+  SwitchSnapshots& snapshots;
+  FdbService& fdb;
+  DatapathMemory& mem;
+  const PortDirectory& ports;
+  const config::Config& startup;
+};
+
+// How long `show` waits for the switch actors' snapshots before it shows a busy switch's last one
+// (marked stale): a switch in a port probe must not hold up `show ports`.
+constexpr auto kShowSnapshotWait = std::chrono::milliseconds(500);
+
+// `port reset NAME`: every switch actor is asked; the one that has the port answers.
+void reset_port(caf::event_based_actor* self, const ControlContext& c, const std::string& port,
+                const std::function<void(std::string)>& reply) {
+  using nlohmann::json;
+  struct Gather {
+    std::size_t left;
+    std::optional<std::string> answer;  // the owner's reply
+  };
+  auto g = std::make_shared<Gather>(Gather{c.switches.size(), std::nullopt});
+  auto finish = [g, reply, port] {
+    if (--g->left != 0) return;
+    reply(g->answer ? *g->answer
+                    : json{{"ok", false}, {"error", "no port named " + port}}.dump());
+  };
+  if (c.switches.empty()) return reply(json{{"ok", false}, {"error", "no switches"}}.dump());
+  for (const switch_actor& sw : c.switches) {
+    self->request(sw, std::chrono::seconds(120), reset_atom::value, port)
+        .then(
+            [g, finish](const ResetDone& r) {
+              g->answer = reply_json(r).dump();
+              finish();
+            },
+            [g, finish, &sys = c.sys](const caf::error& e) {
+              if (e != errc::no_such_port) g->answer = error_json(e, &sys).dump();
+              finish();
+            });
+  }
+}
+
 // A control request as actor requests. Each request gets a short-lived actor that asks the
 // owning actors and hands their answer to `reply` (the control socket's I/O thread writes it):
-// the socket is a way into the actors, and no client waits for another's request.
-void handle_control(caf::actor_system& sys, const ControlRequest& req,
-                    const config_actor& cfg_actor, const datapath_actor& datapath,
-                    const topology_actor& topology, const supervisor_actor& supervisor,
-                    FdbService& fdb, const PortManager& ports, const config::Config& startup,
+// the socket is a way into the actors, and no client waits for another's request. The actors
+// reply typed results; their JSON is made here (daemon/control_replies.hpp, port_show.hpp).
+void handle_control(const ControlContext& c, const ControlRequest& req,
                     ControlServer::Reply reply) {
   using Cmd = ControlRequest::Cmd;
   using nlohmann::json;
@@ -327,58 +369,67 @@ void handle_control(caf::actor_system& sys, const ControlRequest& req,
     reply(json{{"ok", true}, {"version", VSWITCH_VERSION}, {"pid", getpid()}}.dump());
     return;
   }
-  sys.spawn(
-      [&sys, cfg_actor, datapath, topology, supervisor, &fdb, &ports, &startup, reply](
-          caf::event_based_actor* self, const ControlRequest& req) {
-        auto keep = [reply](const std::string& r) { reply(r); };
-        auto on_error = [reply, &sys](const caf::error& e) {
-          reply(json{{"ok", false}, {"error", "vswitchd did not answer: " + sys.render(e)}}.dump());
+  c.sys.spawn(
+      [&c, reply](caf::event_based_actor* self, const ControlRequest& req) {
+        auto text = [reply](const std::string& r) { reply(r); };
+        auto applied = [reply](const Applied& a) { reply(reply_json(a).dump()); };
+        auto on_error = [reply, &c](const caf::error& e) {
+          reply(json{{"ok", false}, {"error", e.category() == caf::atom("vswitch")
+                                                  ? error_reason(e, &c.sys)
+                                                  : "vswitchd did not answer: " +
+                                                        c.sys.render(e)}}
+                    .dump());
         };
         const auto timeout = std::chrono::seconds(120);
         switch (req.cmd) {
           case Cmd::kVersion:
             return;
-          case Cmd::kShow:
-            if (req.what == "workers")
-              self->request(supervisor, timeout, show_atom::value).then(keep, on_error);
-            else
-              self->request(topology, timeout, show_atom::value, req.what, req.filters_json())
-                  .then(keep, on_error);
+          case Cmd::kShow: {
+            if (req.what == "workers") {
+              self->request(c.supervisor, timeout, show_atom::value).then(text, on_error);
+              return;
+            }
+            const std::string what = req.what, filters = req.filters_json();
+            c.snapshots.fetch_async(self, kShowSnapshotWait,
+                                    [&c, reply, what, filters](std::vector<SwitchSnapshot> snaps) {
+                                      PortViewRefs refs{snaps, c.mem, c.fdb, c.startup};
+                                      reply(show_json(refs, what, filters));
+                                    });
             return;
+          }
           case Cmd::kReload:
-            self->request(cfg_actor, timeout, reload_atom::value).then(keep, on_error);
+            self->request(c.cfg_actor, timeout, reload_atom::value).then(applied, on_error);
             return;
           case Cmd::kPortAdd:
-            self->request(cfg_actor, timeout, port_add_atom::value, req.switch_name, req.port)
-                .then(keep, on_error);
+            self->request(c.cfg_actor, timeout, port_add_atom::value, req.switch_name, req.port)
+                .then(applied, on_error);
             return;
           case Cmd::kPortDel:
-            self->request(cfg_actor, timeout, port_del_atom::value, req.port).then(keep, on_error);
+            self->request(c.cfg_actor, timeout, port_del_atom::value, req.port)
+                .then(applied, on_error);
             return;
           case Cmd::kPortReset:
-            self->request(datapath, timeout, reset_atom::value, req.port).then(keep, on_error);
+            reset_port(self, c, req.port, text);
             return;
           case Cmd::kWorkerRestart:
-            self->request(supervisor, timeout, restart_atom::value,
+            self->request(c.supervisor, timeout, restart_atom::value,
                           static_cast<int32_t>(req.worker))
-                .then(keep, on_error);
+                .then(text, on_error);
             return;
           case Cmd::kFdbFlush: {
             int sw = -1, port = -1;
-            for (std::size_t i = 0; i < startup.switches.size(); ++i)
-              if (startup.switches[i].name == req.switch_name) sw = static_cast<int>(i);
+            for (std::size_t i = 0; i < c.startup.switches.size(); ++i)
+              if (c.startup.switches[i].name == req.switch_name) sw = static_cast<int>(i);
             if (!req.switch_name.empty() && sw < 0)
               return reply(
                   json{{"ok", false}, {"error", "no switch named " + req.switch_name}}.dump());
             if (!req.port.empty()) {
-              auto guard = ports.lock();
-              const PortRuntime* p = ports.find(req.port);
-              if (!p)
+              port = c.ports.port_id(req.port);
+              if (port < 0)
                 return reply(json{{"ok", false}, {"error", "no port named " + req.port}}.dump());
-              port = p->port_id;
             }
             return reply(
-                json{{"ok", true}, {"flushed", fdb.flush_learned(sw, port, req.vlan)}}.dump());
+                json{{"ok", true}, {"flushed", c.fdb.flush_learned(sw, port, req.vlan)}}.dump());
           }
         }
         reply(json{{"ok", false}, {"error", "unknown command"}}.dump());
@@ -402,8 +453,13 @@ int wait_for_stop(int sigfd, const config_actor& cfg_actor) {
 
 struct Datapath {
   DatapathMemory mem;
-  std::unique_ptr<PortManager> ports;
+  std::vector<std::unique_ptr<PortManager>> switches;  // one per [[switch]], in order
+  PortDirectory ports;                                 // all of them, for their readers
   unsigned pool_mbufs = 0;
+
+  void destroy_ports() {
+    for (auto it = switches.rbegin(); it != switches.rend(); ++it) (*it)->destroy_all();
+  }
 };
 
 // The mbufs of each worker's pool: enough for its rx rings, or what a fault test asks for.
@@ -433,8 +489,19 @@ std::string build_datapath(const config::Config& cfg, Datapath& dp, unsigned poo
   dp.pool_mbufs = pool_mbufs;
   std::string err = dp.mem.create(cfg.daemon.workers, pool_mbufs, total_fdb_entries(cfg));
   if (!err.empty()) return err;
-  dp.ports = std::make_unique<PortManager>(cfg, dp.mem);
-  return dp.ports->create_all();
+  std::vector<const PortManager*> all;
+  for (std::size_t i = 0; i < cfg.switches.size(); ++i) {
+    dp.switches.push_back(std::make_unique<PortManager>(cfg, dp.mem, static_cast<int>(i)));
+    all.push_back(dp.switches.back().get());
+  }
+  dp.ports = PortDirectory(all);
+  for (auto& sw : dp.switches) {
+    if (std::string err = sw->create_all(); !err.empty()) {
+      dp.destroy_ports();
+      return err;
+    }
+  }
+  return {};
 }
 
 // The actors and threads of a running daemon, from start to stop.
@@ -445,7 +512,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   // and a thread that takes those signals can spend all its time in their handler under a
   // flood (seen: the FDB service starved, then not stopping within 10 s, under ASan).
   auto quiet_threads = std::make_unique<AsyncSignalsBlocked>();
-  FdbService fdb(dp.mem, cfg, *dp.ports);
+  FdbService fdb(dp.mem, cfg, dp.ports);
   if (std::string err = fdb.start(); !err.empty()) {
     std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
     return 1;
@@ -466,34 +533,34 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   caf::actor_system sys{caf_cfg};
   std::unique_ptr<PidfdWatcher> watcher;
   WorkerSupervisor workers(so, [&watcher](pid_t pid, int fd) { watcher->watch(pid, fd); });
-  PortViewRefs view_refs{*dp.ports, dp.mem, fdb, cfg};
-  TopologyRefs topo_refs{
-      dp.mem.topology(), d.workers,
-      [&dp](const std::vector<bool>& active, TopologyTable& out) {
-        auto guard = dp.ports->lock();  // the datapath actor may change the list meanwhile
-        dp.ports->topology(active, out);
-      },
-      [&view_refs](const std::string& what, const std::string& filters) {
-        return show_json(view_refs, what, filters);
-      }};
+  TopologyRefs topo_refs{dp.mem.topology(), d.workers,
+                         [&dp](const std::vector<bool>& active, TopologyTable& out) {
+                           PortManager::build_topology(dp.ports.managers(), active, out);
+                         }};
   publish_table(topo_refs, ~0ull);  // before any actor runs: the workers start with it
   auto topology = sys.spawn(topology_behavior, &topo_refs);
-  DatapathRefs dp_refs{*dp.ports, dp.mem, fdb, cfg};
-  // Detached: its probes and hot-unplugs may take seconds, and must not take a scheduler thread.
-  auto datapath = sys.spawn<caf::detached>(datapath_behavior, &dp_refs, topology);
+  // One actor per switch, detached: its probes and hot-unplugs may take seconds, and must not
+  // take a scheduler thread.
+  std::vector<std::unique_ptr<SwitchRefs>> switch_refs;
+  std::vector<switch_actor> switches;
+  SwitchActors named_switches;
+  std::vector<std::string> switch_names;
+  for (std::size_t i = 0; i < cfg.switches.size(); ++i) {
+    switch_refs.push_back(std::make_unique<SwitchRefs>(
+        SwitchRefs{cfg.switches[i].name, *dp.switches[i], dp.mem, fdb}));
+    switches.push_back(
+        sys.spawn<caf::detached>(switch_behavior, switch_refs.back().get(), topology));
+    named_switches.emplace_back(cfg.switches[i].name, switches.back());
+    switch_names.push_back(cfg.switches[i].name);
+  }
   SupervisorRefs sup_refs{
-      workers, [&dp, &fdb](const ExitOutcome& out) { clean_up_after(out, dp.mem, fdb, *dp.ports); },
+      workers, [&dp, &fdb](const ExitOutcome& out) { clean_up_after(out, dp.mem, fdb, dp.ports); },
       [&dp](int w) {
         return dp.mem.counters(w).state.load(std::memory_order_acquire) ==
                static_cast<uint32_t>(WorkerState::kRunning);
       },
       [&dp](int w) { return read_beat(dp.mem.counters(w)); },
-      [&dp](uint16_t port_id) {
-        auto guard = dp.ports->lock();
-        for (const PortRuntime& p : dp.ports->ports())
-          if (p.port_id == port_id) return p.cfg.name;
-        return std::string();
-      }};
+      [&dp](uint16_t port_id) { return dp.ports.name_of(port_id); }};
   // Detached: it forks workers and, at shutdown, polls them for up to 2 s; neither may hold a
   // scheduler thread that the topology and config actors need (docs/control.md, who waits where).
   auto supervisor = sys.spawn<caf::detached>(supervisor_behavior, &sup_refs, topology);
@@ -502,18 +569,22 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   ReloadStats reload_stats;
   auto cfg_actor =
       sys.spawn(config_behavior, args.config_path, std::make_shared<const config::Config>(cfg),
-                datapath, &reload_stats, dp.pool_mbufs);
-  MetricsExporter metrics(dp.mem, *dp.ports, workers);
+                named_switches, &reload_stats, dp.pool_mbufs);
+  SwitchSnapshots snapshots(sys, switches, switch_names);
+  MetricsExporter metrics(
+      dp.mem, [&snapshots](std::chrono::milliseconds wait) { return snapshots.fetch(wait); },
+      workers);
   metrics.add_collectable(fdb.collector());
   metrics.add_collectable(locks.collector());
-  metrics.add_collectable(port_state_collector(*dp.ports));
-  // Namespaces and netdevs that go away or come back: events become datapath messages.
+  metrics.add_collectable(port_state_collector(dp.ports));
+  // Namespaces and netdevs that go away or come back: events become every switch's messages.
   NetnsWatcher netns_watch(NetnsWatcher::Handlers{
-      [datapath](const std::string& netns, bool present) {
-        caf::anon_send(datapath, netns_atom::value, netns, present, int32_t{0});
+      [&switches](const std::string& netns, bool present) {
+        for (const switch_actor& sw : switches)
+          caf::anon_send(sw, netns_atom::value, netns, present, int32_t{0});
       },
-      [datapath](const std::string& ifname) {
-        caf::anon_send(datapath, link_gone_atom::value, ifname);
+      [&switches](const std::string& ifname) {
+        for (const switch_actor& sw : switches) caf::anon_send(sw, link_gone_atom::value, ifname);
       }});
   if (std::string err = netns_watch.start(); !err.empty())
     std::fprintf(stderr,
@@ -525,10 +596,11 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   ServerLimits control_limits;
   control_limits.max_clients = static_cast<std::size_t>(d.control_max_clients);
   control_limits.request_timeout = std::chrono::milliseconds(d.control_request_timeout_ms);
+  const ControlContext control_context{sys,       cfg_actor, switches, supervisor, snapshots,
+                                       fdb,       dp.mem,    dp.ports, cfg};
   ControlServer control(d.control_socket_path(), control_limits,
-                        [&](const ControlRequest& req, ControlServer::Reply reply) {
-                          handle_control(sys, req, cfg_actor, datapath, topology, supervisor, fdb,
-                                         *dp.ports, cfg, std::move(reply));
+                        [&control_context](const ControlRequest& req, ControlServer::Reply reply) {
+                          handle_control(control_context, req, std::move(reply));
                         });
   metrics.add_server("control", &control.counters());
 
@@ -554,7 +626,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
     std::printf(
         "vswitchd: ready: %zu ports, %d workers; metrics on http://%s/metrics; control "
         "socket %s\n",
-        dp.ports->ports().size(), d.workers, d.metrics_listen.c_str(),
+        dp.ports.size(), d.workers, d.metrics_listen.c_str(),
         d.control_socket_path().c_str());
     std::fflush(stdout);
     quiet_threads.reset();  // every thread is started; the main thread takes those signals
@@ -571,12 +643,13 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
     self->request(supervisor, caf::infinite, stop_atom::value)
         .receive([](bool) {}, [](const caf::error&) {});
     fdb.stop();
-    self->request(datapath, caf::infinite, stop_atom::value)
-        .receive([](bool) {}, [](const caf::error&) {});
+    for (const switch_actor& sw : switches)
+      self->request(sw, caf::infinite, stop_atom::value)
+          .receive([](bool) {}, [](const caf::error&) {});
   }
-  for (const caf::actor_addr& a :
-       {cfg_actor.address(), supervisor.address(), datapath.address(), topology.address()})
+  for (const caf::actor_addr& a : {cfg_actor.address(), supervisor.address(), topology.address()})
     caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  for (const switch_actor& sw : switches) caf::anon_send_exit(sw, caf::exit_reason::user_shutdown);
   // The actors hold references to objects of this frame: let them finish first.
   sys.await_all_actors_done();
   return rc;
@@ -637,7 +710,8 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
     if (std::string err = build_datapath(cfg, dp, pool_mbufs); !err.empty()) {
       std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
     } else {
-      dp.ports->set_fault_probe_hang(std::chrono::milliseconds(args.fault_hang_probe_ms));
+      for (auto& sw : dp.switches)
+        sw->set_fault_probe_hang(std::chrono::milliseconds(args.fault_hang_probe_ms));
       rc = run_control_plane(cfg, args, sigfd, dp, locks);
     }
     // Every worker has ended and vswitchd's other threads are done: a DPDK lock still held was
@@ -645,7 +719,7 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
     locks.stop();
     for (const std::string& line : locks.release_all())
       std::fprintf(stderr, "vswitchd: at stop: %s\n", line.c_str());
-    if (dp.ports) dp.ports->destroy_all();
+    dp.destroy_ports();
     dp.mem.destroy();
   }
   shutdown_primary_eal(d.file_prefix);

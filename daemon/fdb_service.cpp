@@ -98,7 +98,7 @@ uint32_t fdb_now_s() {
   return static_cast<uint32_t>(ts.tv_sec);
 }
 
-FdbService::FdbService(DatapathMemory& mem, const config::Config& cfg, const PortManager& ports)
+FdbService::FdbService(DatapathMemory& mem, const config::Config& cfg, const PortDirectory& ports)
     : mem_(mem), cfg_(cfg), ports_(ports) {
   std::vector<FdbLimits> limits;
   for (const auto& sw : cfg.switches) {
@@ -118,13 +118,11 @@ std::string FdbService::start() {
   uint32_t now = fdb_now_s();
   for (std::size_t sw = 0; sw < cfg_.switches.size(); ++sw) {
     for (const config::StaticFdbEntry& e : cfg_.switches[sw].fdb) {
-      const PortRuntime* port = nullptr;
-      for (const PortRuntime& p : ports_.ports())
-        if (p.cfg.name == e.port) port = &p;
-      if (!port) continue;  // the validator guarantees the port exists
+      const int port_id = ports_.port_id(e.port);
+      if (port_id < 0) continue;  // the validator guarantees the port exists
       if (!writer_->add_static(static_cast<uint16_t>(sw),
                                fdb_key(parse_mac(e.mac), static_cast<uint16_t>(e.vlan)),
-                               port->port_id, now)) {
+                               static_cast<uint16_t>(port_id), now)) {
         return "switch " + cfg_.switches[sw].name + ": no room for static FDB entry " + e.mac +
                "; raise fdb_max_entries";
       }

@@ -19,11 +19,11 @@ class Collectable;
 namespace vs {
 
 class DatapathMemory;
-class PortManager;
+class PortDirectory;
 
 class FdbService {
  public:
-  FdbService(DatapathMemory& mem, const config::Config& cfg, const PortManager& ports);
+  FdbService(DatapathMemory& mem, const config::Config& cfg, const PortDirectory& ports);
   ~FdbService();
 
   // Installs the static entries and starts the thread. Returns an empty string or why not.
@@ -55,7 +55,7 @@ class FdbService {
 
   DatapathMemory& mem_;
   const config::Config& cfg_;
-  const PortManager& ports_;
+  const PortDirectory& ports_;
   std::unique_ptr<FdbWriter> writer_;
   mutable std::mutex drain_mu_;  // process-local: orders draining against ring resets
   std::atomic<bool> stop_{false};

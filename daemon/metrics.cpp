@@ -66,33 +66,6 @@ const double g_process_start = unix_now();
 // short-lived thread that joins it (setns affects only the calling thread), asks SIOCGIFFLAGS
 // through it (up = IFF_UP and IFF_RUNNING, net_tap's own rule) and closes it: a socket kept would
 // keep the namespace alive after `ip netns del` (docs/vms.md, "What vswitchd holds").
-class NetnsLinkProbe {
- public:
-  std::optional<bool> link_up(const std::string& netns, const std::string& ifname) {
-    int fd = socket_in(netns);
-    if (fd < 0) return std::nullopt;
-    ifreq ifr{};
-    std::snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname.c_str());
-    const int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
-    close(fd);
-    if (rc != 0) return std::nullopt;
-    return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
-  }
-
- private:
-  static int socket_in(const std::string& netns) {
-    int result = -1;
-    std::thread t([&] {
-      int nsfd = open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
-      if (nsfd < 0) return;
-      if (setns(nsfd, CLONE_NEWNET) == 0) result = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-      close(nsfd);
-    });
-    t.join();
-    return result;
-  }
-};
-
 void add_sample(MetricFamily& fam, Labels labels, double value) {
   ClientMetric m;
   m.label = std::move(labels);
@@ -103,44 +76,26 @@ void add_sample(MetricFamily& fam, Labels labels, double value) {
   fam.metric.push_back(std::move(m));
 }
 
-// What a scrape needs of the ports, copied by the snapshot thread with the port list's lock held
-// (the driver calls happen there), so that a scrape never takes that lock: the datapath actor
-// holds it while it adds or closes a port, which can take seconds.
-struct PortSnap {
-  std::string switch_name, name;
-  uint16_t port_id = 0;
-  uint16_t nb_queues = 0;
-  int mtu = 0;
-  std::optional<bool> link_up;
-  bool stats_ok = false;
-  rte_eth_stats stats{};
-};
+// What a scrape shows of the ports: the started ports of every switch's snapshot (asked of the
+// switch actors by message, daemon/switch_snapshots.hpp). `taken` is the oldest switch's.
+using PortSnap = PortSnapshot;
 struct PortsSnapshot {
   std::vector<PortSnap> ports;
   std::chrono::steady_clock::time_point taken;
 };
 
-// A scrape asks for a new snapshot and waits this long for it; then it serves the last one and
-// says how old it is (vswitch_port_stats_age_seconds).
+// A scrape waits this long for the switch actors; a switch that has not answered by then (busy
+// in a port change) is shown by its last snapshot (vswitch_port_stats_age_seconds).
 constexpr auto kFreshSnapshotWait = std::chrono::milliseconds(250);
 
 }  // namespace
 
 class MetricsExporter::Collector : public prometheus::Collectable {
  public:
-  Collector(const DatapathMemory& mem, const PortManager& ports, const WorkerSupervisor& sup)
-      : mem_(mem), ports_(ports), sup_(sup), config_applied_(unix_now()) {
+  Collector(const DatapathMemory& mem, PortsFetch fetch, const WorkerSupervisor& sup)
+      : mem_(mem), fetch_(std::move(fetch)), sup_(sup), config_applied_(unix_now()) {
     if (const rte_memzone* mz = rte_memzone_lookup(kTopologyZone))
       topology_ = static_cast<const SharedTopology*>(mz->addr);
-  }
-
-  ~Collector() override {
-    {
-      std::lock_guard lock(snap_mu_);
-      snap_stop_ = true;
-      snap_cv_.notify_all();
-    }
-    if (snap_thread_.joinable()) snap_thread_.join();
   }
 
   std::vector<MetricFamily> Collect() const override {
@@ -257,9 +212,9 @@ class MetricsExporter::Collector : public prometheus::Collectable {
 
   void collect_snapshot_age(const PortsSnapshot& snap, std::vector<MetricFamily>& out) const {
     auto age = family("vswitch_port_stats_age_seconds",
-                      "Age of the port list and driver statistics this scrape shows: they are "
-                      "read apart from the scrape, and stay old while a port change holds the "
-                      "port list (normally < 0.01).",
+                      "Age of the oldest switch's port list and driver statistics this scrape "
+                      "shows: each switch actor reads its own, and one busy in a port change "
+                      "answers late (normally < 0.01; -1: never read).",
                       MetricType::Gauge);
     add_sample(
         age, {},
@@ -268,8 +223,8 @@ class MetricsExporter::Collector : public prometheus::Collectable {
             : std::chrono::duration<double>(std::chrono::steady_clock::now() - snap.taken).count());
     out.push_back(std::move(age));
     auto stale = family("vswitch_port_stats_stale_scrapes_total",
-                        "Scrapes that showed older port statistics because new ones were not "
-                        "read within 250 ms (the port list was held by a port change).",
+                        "Switches whose port statistics a scrape showed from an older snapshot: "
+                        "their switch actor did not answer within 250 ms (busy in a port change).",
                         MetricType::Counter);
     add_sample(stale, {}, static_cast<double>(stale_scrapes_.load()));
     out.push_back(std::move(stale));
@@ -480,67 +435,24 @@ class MetricsExporter::Collector : public prometheus::Collectable {
     return m;
   }
 
-  // The latest port snapshot, asking the snapshot thread for a new one first and waiting for it
-  // at most kFreshSnapshotWait.
+  // Every switch's ports, each as fresh as its switch actor answered within kFreshSnapshotWait.
   std::shared_ptr<const PortsSnapshot> ports_snapshot() const {
-    std::unique_lock lock(snap_mu_);
-    if (!snap_thread_.joinable()) snap_thread_ = std::thread([this] { snapshot_loop(); });
-    const uint64_t want = ++snap_wanted_;
-    snap_cv_.notify_all();
-    if (!snap_cv_.wait_for(lock, kFreshSnapshotWait, [&] { return snap_done_ >= want; }))
-      stale_scrapes_.fetch_add(1, std::memory_order_relaxed);
-    if (!snap_) return std::make_shared<PortsSnapshot>();
-    return snap_;
-  }
-
-  void snapshot_loop() const {
-    std::unique_lock lock(snap_mu_);
-    for (;;) {
-      snap_cv_.wait(lock, [this] { return snap_stop_ || snap_wanted_ > snap_done_; });
-      if (snap_stop_) return;
-      const uint64_t target = snap_wanted_;
-      lock.unlock();
-      auto snap = take_snapshot();
-      lock.lock();
-      snap_ = std::move(snap);
-      snap_done_ = target;
-      snap_cv_.notify_all();
-    }
-  }
-
-  std::shared_ptr<const PortsSnapshot> take_snapshot() const {
     auto snap = std::make_shared<PortsSnapshot>();
-    auto ports_guard = ports_.lock();  // no port closes while its statistics are read
-    for (const PortRuntime& p : ports_.ports()) {
-      if (!p.started) continue;
-      PortSnap s;
-      s.switch_name = p.switch_name;
-      s.name = p.cfg.name;
-      s.port_id = p.port_id;
-      s.nb_queues = p.nb_queues;
-      s.mtu = p.cfg.mtu;
-      if (p.in_netns && p.cfg.driver == "tap") {
-        s.link_up = links_.link_up(p.cfg.netns, p.cfg.name);
-      } else if (rte_eth_link ln{}; rte_eth_link_get_nowait(p.port_id, &ln) == 0) {
-        s.link_up = ln.link_status == RTE_ETH_LINK_UP;
-      }
-      s.stats_ok = rte_eth_stats_get(p.port_id, &s.stats) == 0;
-      snap->ports.push_back(std::move(s));
+    bool first = true;
+    for (SwitchSnapshot& sw : fetch_(kFreshSnapshotWait)) {
+      if (sw.stale) stale_scrapes_.fetch_add(1, std::memory_order_relaxed);
+      if (first || sw.taken < snap->taken) snap->taken = sw.taken;
+      first = false;
+      for (PortSnapshot& p : sw.ports)
+        if (p.started) snap->ports.push_back(std::move(p));
     }
-    snap->taken = std::chrono::steady_clock::now();
     return snap;
   }
 
-  mutable std::mutex snap_mu_;
-  mutable std::condition_variable snap_cv_;
-  mutable std::thread snap_thread_;
-  mutable uint64_t snap_wanted_ = 0, snap_done_ = 0;
-  mutable bool snap_stop_ = false;
-  mutable std::shared_ptr<const PortsSnapshot> snap_;
   mutable std::atomic<uint64_t> stale_scrapes_{0};
 
   const DatapathMemory& mem_;
-  const PortManager& ports_;
+  const PortsFetch fetch_;
   const WorkerSupervisor& sup_;
   const double config_applied_;
   const SharedTopology* topology_ = nullptr;  // the port/queue table the workers read
@@ -548,12 +460,11 @@ class MetricsExporter::Collector : public prometheus::Collectable {
 
  public:
   void set_reload_stats(const ReloadStats* r) { reload_ = r; }
-  mutable NetnsLinkProbe links_;  // the configuration was applied when the exporter was made
 };
 
-MetricsExporter::MetricsExporter(const DatapathMemory& mem, const PortManager& ports,
+MetricsExporter::MetricsExporter(const DatapathMemory& mem, PortsFetch fetch,
                                  const WorkerSupervisor& supervisor)
-    : collector_(std::make_shared<Collector>(mem, ports, supervisor)) {}
+    : collector_(std::make_shared<Collector>(mem, std::move(fetch), supervisor)) {}
 
 MetricsExporter::~MetricsExporter() {
   stop();  // no scrape runs while the collectors go

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "actors/messages.hpp"
 #include "daemon/metrics_http.hpp"
 
 namespace prometheus {
@@ -17,14 +18,15 @@ class Collectable;
 namespace vs {
 
 class DatapathMemory;
-class PortManager;
 struct ReloadStats;
 class WorkerSupervisor;
 
+// Every switch's port snapshot, waiting at most the given time (SwitchSnapshots::fetch).
+using PortsFetch = std::function<std::vector<SwitchSnapshot>(std::chrono::milliseconds)>;
+
 class MetricsExporter {
  public:
-  MetricsExporter(const DatapathMemory& mem, const PortManager& ports,
-                  const WorkerSupervisor& supervisor);
+  MetricsExporter(const DatapathMemory& mem, PortsFetch fetch, const WorkerSupervisor& supervisor);
   ~MetricsExporter();
 
   // More metrics from another part of the daemon (e.g. the FDB service); call before start().

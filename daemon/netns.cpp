@@ -1,8 +1,16 @@
 #include "daemon/netns.hpp"
 
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <thread>
 
 #include "daemon/command.hpp"
 
@@ -88,6 +96,24 @@ NetnsError netns_configure_link(const std::string& ifname, const std::string& ne
 NetnsError link_configure_here(const std::string& ifname,
                                const std::vector<std::string>& addresses) {
   return configure_link(ifname, "", addresses);
+}
+
+std::optional<bool> netdev_running_in(const std::string& netns, const std::string& ifname) {
+  int fd = -1;
+  std::thread t([&] {  // setns() on a thread of its own: this one stays where it is
+    int nsfd = open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (nsfd < 0) return;
+    if (setns(nsfd, CLONE_NEWNET) == 0) fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    close(nsfd);
+  });
+  t.join();
+  if (fd < 0) return std::nullopt;
+  ifreq ifr{};
+  std::snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname.c_str());
+  const int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+  close(fd);
+  if (rc != 0) return std::nullopt;
+  return (ifr.ifr_flags & IFF_UP) && (ifr.ifr_flags & IFF_RUNNING);
 }
 
 }  // namespace vs

@@ -2,6 +2,7 @@
 // attachment mode, and how the demo and the tests give each "VM" its NIC. Uses iproute2.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,5 +34,9 @@ NetnsError netns_configure_link(const std::string& ifname, const std::string& ne
 // Sets addresses and link up on a netdev left in our own namespace.
 NetnsError link_configure_here(const std::string& ifname,
                                const std::vector<std::string>& addresses);
+
+// Whether netdev IFNAME in namespace NETNS is up and running (SIOCGIFFLAGS through a socket made
+// in that namespace by a short-lived thread); nullopt if it cannot be read.
+std::optional<bool> netdev_running_in(const std::string& netns, const std::string& ifname);
 
 }  // namespace vs

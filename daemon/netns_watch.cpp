@@ -24,7 +24,7 @@ namespace {
 
 class PortStateCollector : public prometheus::Collectable {
  public:
-  explicit PortStateCollector(const PortManager& ports) : ports_(ports) {}
+  explicit PortStateCollector(const PortDirectory& ports) : ports_(ports) {}
   std::vector<prometheus::MetricFamily> Collect() const override {
     using prometheus::MetricType;
     prometheus::MetricFamily up{"vswitch_port_up",
@@ -43,8 +43,7 @@ class PortStateCollector : public prometheus::Collectable {
                                   "came back, port reset, reload).",
                                   MetricType::Counter,
                                   {}};
-    auto guard = ports_.lock();
-    for (const PortRuntime& p : ports_.ports()) {
+    ports_.for_each([&](const PortRuntime& p) {
       const std::vector<prometheus::ClientMetric::Label> labels{{"switch", p.switch_name},
                                                                 {"port", p.cfg.name}};
       prometheus::ClientMetric m;
@@ -62,17 +61,17 @@ class PortStateCollector : public prometheus::Collectable {
         d.counter.value = static_cast<double>(n);
         down.metric.push_back(std::move(d));
       }
-    }
+    });
     return {std::move(up), std::move(down), std::move(back)};
   }
 
  private:
-  const PortManager& ports_;
+  const PortDirectory& ports_;
 };
 
 }  // namespace
 
-std::shared_ptr<prometheus::Collectable> port_state_collector(const PortManager& ports) {
+std::shared_ptr<prometheus::Collectable> port_state_collector(const PortDirectory& ports) {
   return std::make_shared<PortStateCollector>(ports);
 }
 

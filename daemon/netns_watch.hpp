@@ -17,11 +17,11 @@ class Collectable;
 
 namespace vs {
 
-class PortManager;
+class PortDirectory;
 
 // vswitch_port_up, vswitch_port_down_total{reason}, vswitch_port_recreated_total: the state the
 // datapath actor keeps per port (docs/monitoring.md).
-std::shared_ptr<prometheus::Collectable> port_state_collector(const PortManager& ports);
+std::shared_ptr<prometheus::Collectable> port_state_collector(const PortDirectory& ports);
 
 class NetnsWatcher {
  public:

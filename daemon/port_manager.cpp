@@ -61,10 +61,18 @@ unsigned mbufs_needed_per_worker(const config::Config& cfg) {
   return std::max(needed, static_cast<unsigned>(cfg.daemon.mbufs_per_worker));
 }
 
-PortManager::PortManager(const config::Config& cfg, DatapathMemory& mem)
-    : cfg_(cfg), mem_(mem), nb_workers_(cfg.daemon.workers) {
-  for (const auto& sw : cfg.switches)
-    for (const auto& p : sw.ports) ports_.push_back(make_runtime(sw.name, p));
+std::unique_lock<std::mutex> device_list_lock() {
+  static std::mutex mu;
+  return std::unique_lock(mu);
+}
+
+PortManager::PortManager(const config::Config& cfg, DatapathMemory& mem, int switch_index)
+    : cfg_(cfg), mem_(mem), nb_workers_(cfg.daemon.workers), switch_index_(switch_index) {
+  for (std::size_t i = 0; i < cfg.switches.size(); ++i) {
+    if (switch_index >= 0 && static_cast<int>(i) != switch_index) continue;
+    for (const auto& p : cfg.switches[i].ports)
+      ports_.push_back(make_runtime(cfg.switches[i].name, p));
+  }
 }
 
 PortManager::~PortManager() {
@@ -300,6 +308,7 @@ std::string PortManager::create_port(PortRuntime& port) {
 // without a port, and every later probe of the name would then fail (seen in the soak, where
 // workers die every second). So: clear our leftover and try again, a few times.
 int PortManager::probe_with_workers(const std::string& device, const std::string& devargs) const {
+  auto serialized = device_list_lock();
   if (fault_probe_hang_.count() > 0) {
     std::printf("vswitchd: fault injection: the probe of %s hangs %lld ms\n", device.c_str(),
                 static_cast<long long>(fault_probe_hang_.count()));
@@ -443,6 +452,7 @@ void PortManager::destroy_port(PortRuntime& port) {
   port.started = false;
   if (port.created) {
     // Removing the vdev closes the port (the TAP goes away with its last fd) and frees it.
+    auto serialized = device_list_lock();
     if (remove_with_workers(port.device_name) != 0) rte_eth_dev_close(port.port_id);
   }
   port.created = false;
@@ -465,16 +475,37 @@ bool is_active(const std::vector<bool>& active, int w) {
 }  // namespace
 
 void PortManager::topology(const std::vector<bool>& active, TopologyTable& t) const {
-  std::vector<uint8_t> pollers;
-  for (int w = 0; w < nb_workers_; ++w)
-    if (is_active(active, w)) pollers.push_back(static_cast<uint8_t>(w));
-  std::size_t spill = 0;  // queues of inactive workers given out so far (round robin)
+  topology_header(active, t);
+  std::size_t spill = 0;
+  append_topology(active, spill, t);
+}
+
+void PortManager::build_topology(const std::vector<const PortManager*>& managers,
+                                 const std::vector<bool>& active, TopologyTable& t) {
+  std::memset(&t, 0, sizeof(t));
+  if (managers.empty()) return;
+  managers.front()->topology_header(active, t);
+  std::size_t spill = 0;  // queues of inactive workers given out so far, across the switches
+  for (const PortManager* m : managers) {
+    auto guard = m->lock();  // its owner may change the list meanwhile
+    m->append_topology(active, spill, t);
+  }
+}
+
+void PortManager::topology_header(const std::vector<bool>&, TopologyTable& t) const {
   std::memset(&t, 0, sizeof(t));
   t.nb_workers = static_cast<uint16_t>(nb_workers_);
   t.nb_switches = static_cast<uint16_t>(cfg_.switches.size());
   t.primary_tx_queue = primary_tx_queue();
   for (std::size_t sw = 0; sw < cfg_.switches.size() && sw < kMaxSwitches; ++sw)
     t.fdb_aging_s[sw] = static_cast<uint32_t>(cfg_.switches[sw].fdb_aging_s);
+}
+
+void PortManager::append_topology(const std::vector<bool>& active, std::size_t& spill,
+                                  TopologyTable& t) const {
+  std::vector<uint8_t> pollers;
+  for (int w = 0; w < nb_workers_; ++w)
+    if (is_active(active, w)) pollers.push_back(static_cast<uint8_t>(w));
   for (const PortRuntime& port : ports_) {
     if (!port.started || port.hidden || t.nb_ports >= kMaxPorts) continue;
     PortEntry& e = t.ports[t.nb_ports++];
@@ -508,6 +539,34 @@ void PortManager::topology(const std::vector<bool>& active, TopologyTable& t) co
         e.rxq_owner[q] = pollers[spill++ % pollers.size()];
     }
   }
+}
+
+int PortDirectory::port_id(const std::string& name) const {
+  int id = -1;
+  for_each([&](const PortRuntime& p) {
+    if (p.cfg.name == name) id = p.port_id;
+  });
+  return id;
+}
+
+std::string PortDirectory::name_of(uint16_t port_id) const {
+  std::string name;
+  for_each([&](const PortRuntime& p) {
+    if (p.port_id == port_id && (p.created || name.empty())) name = p.cfg.name;
+  });
+  return name;
+}
+
+bool PortDirectory::all_rtap() const {
+  bool all = true;
+  for_each([&](const PortRuntime& p) { all = all && p.cfg.driver == "rtap"; });
+  return all;
+}
+
+std::size_t PortDirectory::size() const {
+  std::size_t n = 0;
+  for_each([&](const PortRuntime&) { ++n; });
+  return n;
 }
 
 }  // namespace vs

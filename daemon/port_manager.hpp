@@ -49,19 +49,29 @@ inline constexpr uint16_t kTxRingSize = 512;
 
 // Queue pairs a port gets: one tx queue per worker plus the primary's; net_tap needs as many rx
 // queues as tx queues.
+// Held across rte_dev_probe / rte_dev_remove / rte_eth_dev_close (see PortManager).
+std::unique_lock<std::mutex> device_list_lock();
+
 uint16_t port_queue_count(const config::PortConfig& port, int nb_workers);
 
 // The mbufs each worker's pool needs: the rx descriptors of its queues, plus room for frames in
 // flight and the per-lcore cache. Never less than `[daemon] mbufs_per_worker`.
 unsigned mbufs_needed_per_worker(const config::Config& cfg);
 
-// Owned by one thread (the datapath actor), which alone adds, removes and re-tags ports. Other
-// threads (metrics, FDB service, control) read the port list with lock() held; the owner takes
-// the same lock while it changes the list or closes a port, so a reader never sees a port that
-// is half gone.
+// The ports of one switch (or of every switch, `switch_index` -1: tests and tools). Owned by one
+// thread (that switch's actor), which alone adds, removes and re-tags them, and alone calls the
+// driver for them (statistics included). Other threads (the topology actor, the FDB service, the
+// supervisor's clean-up) read the port list with lock() held; the owner takes the same lock while
+// it changes the list, never across a driver call, so a reader never sees a port that is half
+// gone and never waits on a driver.
+//
+// DPDK's calls that change the device list (rte_dev_probe, rte_dev_remove, closing a port) are
+// not thread-safe: the switches' owners serialize them on one process-wide lock
+// (device_list_lock()), so one switch's slow probe delays another switch's port changes, never
+// its show, metrics or forwarding.
 class PortManager {
  public:
-  PortManager(const config::Config& cfg, DatapathMemory& mem);
+  PortManager(const config::Config& cfg, DatapathMemory& mem, int switch_index = -1);
   ~PortManager();
 
   // Creates and starts every port of the config; on failure undoes what it did and returns why.
@@ -88,11 +98,16 @@ class PortManager {
   // an unpolled queue would lose frames). An empty `active` means every worker.
   // Reads the list: the owner, or another thread with lock() held.
   void topology(const std::vector<bool>& active, TopologyTable& out) const;
+  // The same, for several managers (the switches): the table's header, then each one's ports
+  // under its lock.
+  static void build_topology(const std::vector<const PortManager*>& managers,
+                             const std::vector<bool>& active, TopologyTable& out);
 
   std::unique_lock<std::mutex> lock() const { return std::unique_lock(mu_); }
   // The owner may read without the lock; any other thread must hold lock().
   const std::vector<PortRuntime>& ports() const { return ports_; }
   const PortRuntime* find(const std::string& name) const;
+  int switch_index() const { return switch_index_; }
   uint16_t primary_tx_queue() const { return static_cast<uint16_t>(nb_workers_); }
   // Fault injection (tests): every probe from now on first sleeps `hang`, as a probe stuck on a
   // slow kernel or a silent worker would.
@@ -114,14 +129,44 @@ class PortManager {
   std::string attach_netdev(PortRuntime& port);
   std::string attach_vm_side(PortRuntime& port);
   PortRuntime* find_mutable(const std::string& name);
+  void topology_header(const std::vector<bool>& active, TopologyTable& t) const;
+  void append_topology(const std::vector<bool>& active, std::size_t& spill,
+                       TopologyTable& t) const;
   void destroy_port(PortRuntime& port);
 
   const config::Config cfg_;  // as started: the switches (reload cannot change them)
   DatapathMemory& mem_;
   int nb_workers_;
+  int switch_index_;
   mutable std::mutex mu_;
   std::vector<PortRuntime> ports_;
   std::chrono::milliseconds fault_probe_hang_{0};
+};
+
+// Every switch's ports, for the threads that only read them (FDB service, supervisor's clean-up,
+// metrics, control): each switch's list under its own lock, one switch at a time, never across
+// a driver call.
+class PortDirectory {
+ public:
+  PortDirectory() = default;
+  explicit PortDirectory(std::vector<const PortManager*> managers)
+      : managers_(std::move(managers)) {}
+
+  template <class F>
+  void for_each(F&& f) const {
+    for (const PortManager* m : managers_) {
+      auto guard = m->lock();
+      for (const PortRuntime& p : m->ports()) f(p);
+    }
+  }
+  int port_id(const std::string& name) const;   // -1 if no port has that name
+  std::string name_of(uint16_t port_id) const;  // "" if no port has that id
+  bool all_rtap() const;
+  std::size_t size() const;
+  const std::vector<const PortManager*>& managers() const { return managers_; }
+
+ private:
+  std::vector<const PortManager*> managers_;
 };
 
 }  // namespace vs

@@ -3,12 +3,13 @@
 #include <rte_ethdev.h>
 
 #include <cstdio>
+#include <chrono>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "daemon/datapath_memory.hpp"
 #include "daemon/fdb_service.hpp"
-#include "daemon/port_manager.hpp"
 #include "switch/l2.hpp"
 
 namespace vs {
@@ -31,8 +32,12 @@ json show_switches(const PortViewRefs& r) {
   for (std::size_t i = 0; i < r.startup.switches.size(); ++i) {
     const config::SwitchConfig& sw = r.startup.switches[i];
     json ports = json::array();
-    for (const PortRuntime& p : r.ports.ports())
-      if (p.switch_index == i) ports.push_back(p.cfg.name);
+    bool stale = false;
+    for (const SwitchSnapshot& snap : r.switches) {
+      for (const PortSnapshot& p : snap.ports)
+        if (p.switch_index == i) ports.push_back(p.name);
+      stale = stale || (snap.switch_name == sw.name && snap.stale);
+    }
     std::size_t entries = 0;
     for (const auto& e : fdb) entries += e.switch_index == i;
     out.push_back({{"name", sw.name},
@@ -40,61 +45,69 @@ json show_switches(const PortViewRefs& r) {
                    {"fdb_entries", entries},
                    {"fdb_max_entries", sw.fdb_max_entries},
                    {"fdb_aging_s", sw.fdb_aging_s},
-                   {"mac_limit_per_port", sw.mac_limit_per_port}});
+                   {"mac_limit_per_port", sw.mac_limit_per_port},
+                   {"stale", stale}});
   }
   return out;
 }
 
+double age_ms(const SwitchSnapshot& snap) {
+  if (snap.taken.time_since_epoch().count() == 0) return -1;
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - snap.taken)
+      .count();
+}
+
+json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnapshot& p) {
+  uint64_t rx = 0, tx = 0, rx_b = 0, tx_b = 0, drops = 0;
+  for (int w = 0; w < r.mem.nb_workers(); ++w) {
+    const PortCounters& c = r.mem.counters(w).ports[p.port_id];
+    rx += c.rx_packets.get();
+    tx += c.tx_packets.get();
+    rx_b += c.rx_bytes.get();
+    tx_b += c.tx_bytes.get();
+    for (int d = 0; d < kDropReasonCount; ++d) drops += c.drops[d].get();
+  }
+  const rte_eth_stats& st = p.stats;
+  json port = {
+      {"name", p.name},
+      {"switch", p.switch_name},
+      {"driver", p.driver},
+      {"dpdk_port", p.port_id},
+      {"queues", p.nb_queues},
+      {"mtu", p.mtu},
+      {"mac", mac_text(p.mac)},
+      {"netns", p.netns},
+      {"link_up", p.link_up.value_or(false)},
+      {"state", p.down ? "down" : "up"},
+      {"reason", p.down_reason},
+      {"recreated", p.recreated},
+      {"vlan_mode", p.vlan_mode},
+      {"rx_packets", rx},
+      {"tx_packets", tx},
+      {"rx_bytes", rx_b},
+      {"tx_bytes", tx_b},
+      {"switch_drops", drops},
+      {"driver_drops", p.stats_ok ? st.imissed + st.ierrors + st.oerrors + st.rx_nombuf : 0},
+      // The port's state and driver figures are from its switch actor's snapshot: `stale` if that
+      // actor was busy (a port change) and did not answer in time, then `snapshot_age_ms` old.
+      {"stale", snap.stale},
+      {"snapshot_age_ms", age_ms(snap)}};
+  port["vm"] = p.vm_mode.empty()
+                   ? json(nullptr)
+                   : json{{"mode", p.vm_mode}, {"netdev", p.vm_netdev}, {"device", p.vm_device}};
+  if (p.vlan_mode == "trunk") {
+    port["allowed_vlans"] = p.allowed_vlans;
+    port["native_vlan"] = p.native_vlan;
+  } else {
+    port["vlan"] = p.vlan;
+  }
+  return port;
+}
+
 json show_ports(const PortViewRefs& r) {
   json out = json::array();
-  for (const PortRuntime& p : r.ports.ports()) {
-    uint64_t rx = 0, tx = 0, rx_b = 0, tx_b = 0, drops = 0;
-    for (int w = 0; w < r.mem.nb_workers(); ++w) {
-      const PortCounters& c = r.mem.counters(w).ports[p.port_id];
-      rx += c.rx_packets.get();
-      tx += c.tx_packets.get();
-      rx_b += c.rx_bytes.get();
-      tx_b += c.tx_bytes.get();
-      for (int d = 0; d < kDropReasonCount; ++d) drops += c.drops[d].get();
-    }
-    rte_eth_stats st{};
-    rte_eth_link link{};
-    rte_ether_addr mac{};
-    const bool have_stats = p.started && rte_eth_stats_get(p.port_id, &st) == 0;
-    if (p.started) {
-      rte_eth_link_get_nowait(p.port_id, &link);
-      rte_eth_macaddr_get(p.port_id, &mac);
-    }
-    json port = {
-        {"name", p.cfg.name},
-        {"switch", p.switch_name},
-        {"driver", p.cfg.driver},
-        {"dpdk_port", p.port_id},
-        {"queues", p.nb_queues},
-        {"mtu", p.cfg.mtu},
-        {"mac", mac_text(mac_from_bytes(mac.addr_bytes))},
-        {"netns", p.cfg.netns},
-        {"link_up", link.link_status == RTE_ETH_LINK_UP},
-        {"state", p.down ? "down" : "up"},
-        {"reason", p.down_reason},
-        {"recreated", p.recreated},
-        {"vlan_mode", p.cfg.vlan_mode},
-        {"rx_packets", rx},
-        {"tx_packets", tx},
-        {"rx_bytes", rx_b},
-        {"tx_bytes", tx_b},
-        {"switch_drops", drops},
-        {"driver_drops", have_stats ? st.imissed + st.ierrors + st.oerrors + st.rx_nombuf : 0}};
-    port["vm"] = p.vm ? json{{"mode", p.vm.mode}, {"netdev", p.vm.netdev}, {"device", p.vm.device}}
-                      : json(nullptr);
-    if (p.cfg.vlan_mode == "trunk") {
-      port["allowed_vlans"] = p.cfg.allowed_vlans;
-      port["native_vlan"] = p.cfg.native_vlan;
-    } else {
-      port["vlan"] = p.cfg.vlan;
-    }
-    out.push_back(std::move(port));
-  }
+  for (const SwitchSnapshot& snap : r.switches)
+    for (const PortSnapshot& p : snap.ports) out.push_back(show_port(r, snap, p));
   return out;
 }
 
@@ -102,18 +115,23 @@ json show_queues(const PortViewRefs& r) {
   auto table = std::make_unique<TopologyTable>();
   json out = json::array();
   if (topology_snapshot(r.mem.topology(), *table) == 0) return out;
+  std::map<uint16_t, const PortSnapshot*> by_id;
+  for (const SwitchSnapshot& snap : r.switches)
+    for (const PortSnapshot& p : snap.ports)
+      if (p.started) by_id[p.port_id] = &p;
   for (uint16_t i = 0; i < table->nb_ports; ++i) {
     const PortEntry& e = table->ports[i];
-    rte_eth_stats st{};
-    const bool have_stats = rte_eth_stats_get(e.dpdk_port_id, &st) == 0;
+    const auto it = by_id.find(e.dpdk_port_id);
+    const PortSnapshot* p = it == by_id.end() ? nullptr : it->second;
+    const bool have_stats = p && p->stats_ok && p->name == e.name;
     for (uint16_t q = 0; q < e.nb_rx_queues && q < kMaxQueuesPerPort; ++q) {
       json worker = e.rxq_owner[q] == kNoWorker ? json(nullptr) : json(e.rxq_owner[q]);
       const bool counted = have_stats && q < RTE_ETHDEV_QUEUE_STAT_CNTRS;
       out.push_back({{"port", e.name},
                      {"queue", q},
                      {"worker", worker},
-                     {"rx_packets", counted ? st.q_ipackets[q] : 0},
-                     {"tx_packets", counted ? st.q_opackets[q] : 0}});
+                     {"rx_packets", counted ? p->stats.q_ipackets[q] : 0},
+                     {"tx_packets", counted ? p->stats.q_opackets[q] : 0}});
     }
   }
   return out;
@@ -130,7 +148,8 @@ json show_fdb(const PortViewRefs& r, const json& filters) {
   const int vlan = filters.contains("vlan") ? filters["vlan"].get<int>() : -1;
   const std::string mac = filters.contains("mac") ? filters["mac"].get<std::string>() : "";
   std::map<uint16_t, std::string> names;
-  for (const PortRuntime& p : r.ports.ports()) names[p.port_id] = p.cfg.name;
+  for (const SwitchSnapshot& snap : r.switches)
+    for (const PortSnapshot& p : snap.ports) names[p.port_id] = p.name;
   json out = json::array();
   for (const FdbService::Entry& e : r.fdb.entries()) {
     if (sw_filter >= 0 && e.switch_index != sw_filter) continue;
@@ -155,10 +174,6 @@ std::string show_json(const PortViewRefs& r, const std::string& what, const std:
   try {
     json f = json::parse(filters.empty() ? "{}" : filters);
     json data;
-    // The ports' lock (then the FDB's, the order everywhere) is held while the ports are read:
-    // the datapath actor changes the list under it, but never holds it across a port's
-    // creation or removal, so this waits microseconds, not a probe.
-    auto guard = r.ports.lock();
     if (what == "switches")
       data = show_switches(r);
     else if (what == "ports")

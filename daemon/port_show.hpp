@@ -1,20 +1,23 @@
-// What `vswitchctl show switches|ports|queues|fdb` prints, read from the ports (under their
-// lock: the caller is not the ports' owner), the workers' counters, the published table and the
-// FDB. JSON is built here, for the control socket only.
+// What `vswitchctl show switches|ports|queues|fdb` prints, built from the switch actors'
+// snapshots (daemon/switch_snapshots.hpp), the workers' counters, the published table and the
+// FDB. No port list's lock is taken and no driver is called here. JSON is built here, for the
+// control socket only.
 #pragma once
 #include <string>
+#include <vector>
+
+#include "actors/messages.hpp"
 
 namespace vs {
 
 class DatapathMemory;
 class FdbService;
-class PortManager;
 namespace config {
 struct Config;
 }
 
 struct PortViewRefs {
-  const PortManager& ports;
+  const std::vector<SwitchSnapshot>& switches;  // one per switch, in the config's order
   DatapathMemory& mem;
   FdbService& fdb;
   const config::Config& startup;  // the switches (a reload cannot change them)

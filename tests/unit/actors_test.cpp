@@ -2,8 +2,8 @@
 // actor (reload, port add/del, refusals) and the worker supervisor (the WorkerSupervisor class
 // with real child processes of a fake worker script, and the supervisor actor driving it).
 //
-// The datapath actor is a stand-in here (it records what it is sent); the real one is covered by
-// the integration tests. No EAL, no root.
+// The switch actors are stand-ins here (they record what they are sent); the real one is covered
+// by switch_actor_test (a real EAL and TAP) and the integration tests. No EAL, no root.
 //
 // Threads: with the test coordinator every actor runs on the test's thread inside sched.run().
 // The coordinator's job queue and clock are not thread-safe, so worker exits seen by the
@@ -39,6 +39,7 @@
 #include "actors/supervisor_actor.hpp"
 #include "actors/topology_actor.hpp"
 #include "config/config.hpp"
+#include "daemon/control_replies.hpp"
 #include "daemon/eal.hpp"
 #include "daemon/port_manager.hpp"
 #include "daemon/reload_stats.hpp"
@@ -117,40 +118,76 @@ std::optional<std::string> take_string(caf::scoped_actor& self, caf::actor_syste
   return out;
 }
 
-// --- the stand-in datapath actor ----------------------------------------------------------------
+// --- the stand-in switch actors ----------------------------------------------------------------
 
-struct DatapathLog {
-  std::vector<DiffPtr> applied;     // every apply_atom's diff, in order
-  std::vector<uint64_t> masks;      // every workers_atom's mask, in order
+struct SwitchLog {
+  std::vector<ChangesPtr> adds;     // every add_atom's changes, in order
+  std::vector<ChangesPtr> applies;  // every apply_atom's changes, in order
+  std::vector<ChangesPtr> undos;    // every undo_atom's changes, in order
+  std::string add_error;            // the reply to add_atom ("" = added)
   std::string apply_error;          // the reply to apply_atom ("" = applied)
-  std::vector<std::string> resets;  // every reset_atom's port ("" = every down port)
-  std::string reset_reply = R"({"ok": true, "recreated": []})";
+  int revives = 0;
+  Revived revive_reply;
+  std::vector<std::string> order;  // "add", "apply", "undo", in the order they arrived
+  bool untouched() const { return adds.empty() && applies.empty() && undos.empty(); }
 };
 
-datapath_actor::behavior_type fake_datapath(datapath_actor::pointer, DatapathLog* log) {
+// Every log entry of every stand-in switch, in arrival order ("sw0 add", ...).
+struct SwitchesLog {
+  std::vector<std::string> order;
+};
+
+switch_actor::behavior_type fake_switch(switch_actor::pointer, std::string name, SwitchLog* log,
+                                        SwitchesLog* all) {
+  auto note = [name, log, all](const char* what) {
+    log->order.push_back(what);
+    if (all) all->order.push_back(name + " " + what);
+  };
   return {
-      [log](apply_atom, DiffPtr diff) -> std::string {
-        log->applied.push_back(std::move(diff));
-        return log->apply_error;
+      [log, note](add_atom, ChangesPtr c) -> caf::result<bool> {
+        log->adds.push_back(std::move(c));
+        note("add");
+        if (!log->add_error.empty()) return caf::make_error(errc::port_failed, log->add_error);
+        return true;
+      },
+      [log, note](undo_atom, ChangesPtr c) {
+        log->undos.push_back(std::move(c));
+        note("undo");
+        return true;
+      },
+      [log, note](apply_atom, ChangesPtr c) -> caf::result<bool> {
+        log->applies.push_back(std::move(c));
+        note("apply");
+        if (!log->apply_error.empty()) return caf::make_error(errc::port_failed, log->apply_error);
+        return true;
+      },
+      [log](revive_atom) {
+        ++log->revives;
+        return log->revive_reply;
+      },
+      [](reset_atom, const std::string& name) -> caf::result<ResetDone> {
+        return caf::make_error(errc::no_such_port, "no port named " + name);
+      },
+      [name](snapshot_atom) {
+        SwitchSnapshot s;
+        s.switch_name = name;
+        return s;
       },
       [](netns_atom, const std::string&, bool, int32_t) {},
       [](link_gone_atom, const std::string&) {},
-      [log](reset_atom, const std::string& port) -> std::string {
-        log->resets.push_back(port);
-        return log->reset_reply;
-      },
       [](stop_atom) { return true; },
   };
 }
+
+struct DatapathLog {
+  std::vector<uint64_t> masks;  // every workers_atom's mask, in order
+};
 
 // The stand-in topology actor: records which workers the supervisor lets poll.
 topology_actor::behavior_type fake_topology(topology_actor::pointer, DatapathLog* log) {
   return {
       [](publish_atom) -> uint64_t { return 1; },
       [log](workers_atom, uint64_t mask) { log->masks.push_back(mask); },
-      [](show_atom, const std::string&, const std::string&) -> std::string {
-        return R"({"ok": true})";
-      },
   };
 }
 
@@ -180,7 +217,7 @@ class ConfigActorTest : public ::testing::Test {
 
   void TearDown() override {
     if (actor_) caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
-    if (datapath_) caf::anon_send_exit(datapath_, caf::exit_reason::user_shutdown);
+    for (const auto& [name, sw] : switches_) caf::anon_send_exit(sw, caf::exit_reason::user_shutdown);
     ts_.sched->run();
   }
 
@@ -189,8 +226,15 @@ class ConfigActorTest : public ::testing::Test {
     const config::LoadResult loaded = config::load_config_file(path_);
     ASSERT_TRUE(loaded.ok()) << config::format_errors(loaded);
     startup_ = std::make_shared<const config::Config>(*loaded.config);
-    datapath_ = ts_.sys->spawn(fake_datapath, &log_);
-    actor_ = ts_.sys->spawn(config_behavior, path_, startup_, datapath_, &stats_, pool_mbufs);
+    for (const auto& sw : startup_->switches) {
+      SwitchLog* log = &log_;
+      if (!switches_.empty()) {
+        logs_.push_back(std::make_unique<SwitchLog>());
+        log = logs_.back().get();
+      }
+      switches_.emplace_back(sw.name, ts_.sys->spawn(fake_switch, sw.name, log, &all_));
+    }
+    actor_ = ts_.sys->spawn(config_behavior, path_, startup_, switches_, &stats_, pool_mbufs);
     ts_.sched->run();
   }
 
@@ -199,14 +243,16 @@ class ConfigActorTest : public ::testing::Test {
   json call(Ts&&... xs) {
     self_->send(actor_, std::forward<Ts>(xs)...);
     ts_.sched->run();
-    std::optional<std::string> reply = take_string(self_, *ts_.sys);
+    // The typed reply, as the control socket makes it JSON.
+    std::optional<json> reply;
+    self_->receive([&](const Applied& a) { reply = reply_json(a); },
+                   [&](const caf::error& e) { reply = error_json(e, ts_.sys.get()); },
+                   caf::after(std::chrono::seconds(0)) >> [] {});
     if (!reply) {
       ADD_FAILURE() << "the config actor did not reply";
       return json::object();
     }
-    json j = json::parse(*reply, nullptr, false);
-    EXPECT_FALSE(j.is_discarded()) << *reply;
-    return j;
+    return *reply;
   }
 
   json reload() { return call(reload_atom::value); }
@@ -215,10 +261,12 @@ class ConfigActorTest : public ::testing::Test {
   std::string path_;
   TestSystem ts_;
   caf::scoped_actor self_{*ts_.sys};
-  DatapathLog log_;
+  SwitchLog log_;                                  // the first switch's (sw0)
+  std::vector<std::unique_ptr<SwitchLog>> logs_;  // the other switches', in the config's order
+  SwitchesLog all_;
   ReloadStats stats_;
   ConfigPtr startup_;
-  datapath_actor datapath_;
+  SwitchActors switches_;
   config_actor actor_;
 };
 
@@ -226,13 +274,13 @@ using Names = std::vector<std::string>;
 
 TEST_F(ConfigActorTest, ReloadOfAnUnchangedFileRecreatesThePortsThatAreDown) {
   start();
-  log_.reset_reply = R"({"ok": true, "recreated": ["vm2"], "down": []})";
+  log_.revive_reply = Revived{{"vm2"}, {}};
   const json r = reload();
   EXPECT_EQ(r.value("ok", false), true) << r.dump();
   EXPECT_EQ(r.value("summary", ""), "no change; down ports re-created (vm2)");
   EXPECT_EQ(r["recreated"], json::array({"vm2"}));
-  EXPECT_EQ(log_.resets, std::vector<std::string>{""});
-  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_EQ(log_.revives, 1);
+  EXPECT_TRUE(log_.untouched());
 }
 
 TEST_F(ConfigActorTest, ReloadOfAnUnchangedFileIsNoChange) {
@@ -241,7 +289,7 @@ TEST_F(ConfigActorTest, ReloadOfAnUnchangedFileIsNoChange) {
   EXPECT_EQ(r.value("ok", false), true) << r.dump();
   EXPECT_EQ(r.value("summary", ""), "no change");
   EXPECT_EQ(r.value("ms", -1), 0);
-  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_TRUE(log_.untouched());
   EXPECT_EQ(stats_.succeeded.load(), 1u);
   EXPECT_EQ(stats_.failed.load(), 0u);
   EXPECT_TRUE(stats_.last_ok.load());
@@ -260,16 +308,16 @@ TEST_F(ConfigActorTest, ReloadAppliesAnAddedPort) {
   EXPECT_EQ(r.at("retagged").get<Names>(), Names{});
   EXPECT_TRUE(r.at("ms").is_number());
 
-  ASSERT_EQ(log_.applied.size(), 1u);
-  const config::ConfigDiff& d = *log_.applied[0];
+  // Phase 1 only, to sw0: nothing to retag, remove or re-create.
+  ASSERT_EQ(log_.adds.size(), 1u);
+  EXPECT_TRUE(log_.applies.empty());
+  const SwitchChanges& d = *log_.adds[0];
   ASSERT_EQ(d.added.size(), 1u);
-  EXPECT_EQ(d.added[0].switch_name, "sw0");
-  EXPECT_EQ(d.added[0].port.name, "vm3");
-  EXPECT_EQ(d.added[0].port.driver, "tap");
+  EXPECT_EQ(d.added[0].name, "vm3");
+  EXPECT_EQ(d.added[0].driver, "tap");
   EXPECT_TRUE(d.removed.empty());
   EXPECT_TRUE(d.replaced.empty());
   EXPECT_TRUE(d.retagged.empty());
-  EXPECT_TRUE(d.restart_needed.empty());
 
   EXPECT_EQ(stats_.succeeded.load(), 1u);
   EXPECT_EQ(stats_.failed.load(), 0u);
@@ -278,7 +326,7 @@ TEST_F(ConfigActorTest, ReloadAppliesAnAddedPort) {
   // The new config is the running one now: the same file again is no change.
   const json again = reload();
   EXPECT_EQ(again.value("summary", ""), "no change") << again.dump();
-  EXPECT_EQ(log_.applied.size(), 1u);
+  EXPECT_EQ(log_.adds.size(), 1u);
   EXPECT_EQ(stats_.succeeded.load(), 2u);
 }
 
@@ -296,7 +344,7 @@ TEST_F(ConfigActorTest, UnknownKeyIsRefusedAndTheRunningConfigStays) {
   EXPECT_TRUE(contains(err, " " + std::to_string(line) + " | ")) << "line " << line << ": " << err;
   EXPECT_TRUE(contains(err, "unknown key")) << err;
   EXPECT_TRUE(contains(err, "bogus")) << err;
-  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_TRUE(log_.untouched());
   EXPECT_EQ(stats_.failed.load(), 1u);
   EXPECT_EQ(stats_.succeeded.load(), 0u);
   EXPECT_FALSE(stats_.last_ok.load());
@@ -307,8 +355,8 @@ TEST_F(ConfigActorTest, UnknownKeyIsRefusedAndTheRunningConfigStays) {
   ASSERT_EQ(ok.value("ok", false), true) << ok.dump();
   EXPECT_EQ(ok.at("added").get<Names>(), Names{"vm3"});
   EXPECT_EQ(ok.at("removed").get<Names>(), Names{});
-  ASSERT_EQ(log_.applied.size(), 1u);
-  EXPECT_TRUE(log_.applied[0]->removed.empty());
+  ASSERT_EQ(log_.adds.size(), 1u);
+  EXPECT_TRUE(log_.applies.empty());  // vm2 is not removed
   EXPECT_EQ(stats_.succeeded.load(), 1u);
   EXPECT_EQ(stats_.failed.load(), 1u);
   EXPECT_TRUE(stats_.last_ok.load());
@@ -322,36 +370,37 @@ TEST_F(ConfigActorTest, MoreWorkersNeedARestart) {
   const std::string err = r.value("error", "");
   EXPECT_TRUE(contains(err, "need a restart")) << err;
   EXPECT_TRUE(contains(err, "[daemon] workers: 1 -> 2")) << err;
-  EXPECT_TRUE(log_.applied.empty());  // not even the added port
+  EXPECT_TRUE(log_.untouched());  // not even the added port
   EXPECT_EQ(stats_.failed.load(), 1u);
   EXPECT_FALSE(stats_.last_ok.load());
 }
 
-TEST_F(ConfigActorTest, DatapathFailureIsRefusedAndTheRunningConfigStays) {
+TEST_F(ConfigActorTest, SwitchFailureIsRefusedAndTheRunningConfigStays) {
   start();
-  log_.apply_error = "port vm3 (switch sw0): cannot create the TAP";
+  log_.add_error = "port vm3 (switch sw0): cannot create the TAP";
   write_file(path_, kWithVm3);
   const json r = reload();
   ASSERT_EQ(r.value("ok", true), false) << r.dump();
-  EXPECT_EQ(r.value("error", ""), "reload of " + path_ + ": " + log_.apply_error);
+  EXPECT_EQ(r.value("error", ""), "reload of " + path_ + ": " + log_.add_error);
   EXPECT_EQ(stats_.failed.load(), 1u);
   EXPECT_FALSE(stats_.last_ok.load());
-  ASSERT_EQ(log_.applied.size(), 1u);
+  ASSERT_EQ(log_.adds.size(), 1u);
+  EXPECT_TRUE(log_.applies.empty()) << "phase 2 after a failed phase 1";
 
   // The same file again produces the same diff: vm3 never became part of the running config.
   const json again = reload();
   EXPECT_EQ(again.value("ok", true), false) << again.dump();
-  ASSERT_EQ(log_.applied.size(), 2u);
-  ASSERT_EQ(log_.applied[1]->added.size(), 1u);
-  EXPECT_EQ(log_.applied[1]->added[0].port.name, "vm3");
+  ASSERT_EQ(log_.adds.size(), 2u);
+  ASSERT_EQ(log_.adds[1]->added.size(), 1u);
+  EXPECT_EQ(log_.adds[1]->added[0].name, "vm3");
   EXPECT_EQ(stats_.failed.load(), 2u);
 
-  // Once the datapath manages, it is applied.
-  log_.apply_error.clear();
+  // Once the switch manages, it is applied.
+  log_.add_error.clear();
   const json ok = reload();
   EXPECT_EQ(ok.value("ok", false), true) << ok.dump();
   EXPECT_EQ(ok.at("added").get<Names>(), Names{"vm3"});
-  EXPECT_EQ(log_.applied.size(), 3u);
+  EXPECT_EQ(log_.adds.size(), 3u);
   EXPECT_EQ(stats_.succeeded.load(), 1u);
   EXPECT_TRUE(stats_.last_ok.load());
 }
@@ -363,15 +412,13 @@ TEST_F(ConfigActorTest, PortAddAppliesTheNewPort) {
   ASSERT_EQ(r.value("ok", false), true) << r.dump();
   EXPECT_EQ(r.at("added").get<Names>(), Names{"vm9"});
   EXPECT_EQ(r.at("removed").get<Names>(), Names{});
-  ASSERT_EQ(log_.applied.size(), 1u);
-  const config::ConfigDiff& d = *log_.applied[0];
+  ASSERT_EQ(log_.adds.size(), 1u);
+  EXPECT_TRUE(log_.applies.empty());
+  const SwitchChanges& d = *log_.adds[0];
   ASSERT_EQ(d.added.size(), 1u);
-  EXPECT_EQ(d.added[0].switch_name, "sw0");
-  EXPECT_EQ(d.added[0].port.name, "vm9");
-  EXPECT_EQ(d.added[0].port.driver, "rtap");
-  EXPECT_EQ(d.added[0].port.queues, 2);
-  EXPECT_TRUE(d.removed.empty());
-  EXPECT_TRUE(d.replaced.empty());
+  EXPECT_EQ(d.added[0].name, "vm9");
+  EXPECT_EQ(d.added[0].driver, "rtap");
+  EXPECT_EQ(d.added[0].queues, 2);
   EXPECT_EQ(stats_.succeeded.load(), 1u);
 
   // The file was not written: a reload returns to it, removing vm9.
@@ -386,7 +433,7 @@ TEST_F(ConfigActorTest, PortAddToAnUnknownSwitchIsRefused) {
   const json r = call(port_add_atom::value, std::string("sw7"), std::string(R"({"name":"vm9"})"));
   ASSERT_EQ(r.value("ok", true), false) << r.dump();
   EXPECT_EQ(r.value("error", ""), "port add: no switch named \"sw7\"");
-  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_TRUE(log_.untouched());
   EXPECT_EQ(stats_.failed.load(), 1u);
   EXPECT_FALSE(stats_.last_ok.load());
 }
@@ -399,7 +446,7 @@ TEST_F(ConfigActorTest, PortAddWithAWrongTypeIsRefusedByTheValidator) {
   const std::string err = r.value("error", "");
   EXPECT_TRUE(contains(err, "<port add>")) << err;
   EXPECT_TRUE(contains(err, "port \"vm9\": queues must be an integer")) << err;
-  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_TRUE(log_.untouched());
   EXPECT_EQ(stats_.failed.load(), 1u);
 }
 
@@ -415,7 +462,7 @@ TEST_F(ConfigActorTest, PortAddWithAnUnknownKeyOrAFloatIsRefused) {
   EXPECT_EQ(b.value("error", ""),
             "port add: port.mtu: use a string, an integer, a boolean, an array of them, or a table "
             "of them");
-  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_TRUE(log_.untouched());
   EXPECT_EQ(stats_.failed.load(), 2u);
 }
 
@@ -426,7 +473,7 @@ TEST_F(ConfigActorTest, PortAddOfAnEmptyPortIsRefused) {
   const json r = call(port_add_atom::value, std::string("sw0"), std::string("{}"));
   EXPECT_EQ(r.value("ok", true), false) << r.dump();
   EXPECT_EQ(r.value("error", ""), "port add: the port has no keys; give at least its name");
-  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_TRUE(log_.untouched());
 }
 
 TEST_F(ConfigActorTest, PortDelOfAnUnknownPortIsRefused) {
@@ -434,7 +481,7 @@ TEST_F(ConfigActorTest, PortDelOfAnUnknownPortIsRefused) {
   const json r = call(port_del_atom::value, std::string("vm7"));
   ASSERT_EQ(r.value("ok", true), false) << r.dump();
   EXPECT_EQ(r.value("error", ""), "port del: no port named \"vm7\"");
-  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_TRUE(log_.untouched());
   EXPECT_EQ(stats_.failed.load(), 1u);
 }
 
@@ -444,16 +491,17 @@ TEST_F(ConfigActorTest, PortDelRemovesThePort) {
   ASSERT_EQ(r.value("ok", false), true) << r.dump();
   EXPECT_EQ(r.at("removed").get<Names>(), Names{"vm2"});
   EXPECT_EQ(r.at("added").get<Names>(), Names{});
-  ASSERT_EQ(log_.applied.size(), 1u);
-  EXPECT_EQ(log_.applied[0]->removed, Names{"vm2"});
-  EXPECT_TRUE(log_.applied[0]->added.empty());
-  EXPECT_TRUE(log_.applied[0]->replaced.empty());
+  // Phase 2 only.
+  EXPECT_TRUE(log_.adds.empty());
+  ASSERT_EQ(log_.applies.size(), 1u);
+  EXPECT_EQ(log_.applies[0]->removed, Names{"vm2"});
+  EXPECT_TRUE(log_.applies[0]->replaced.empty());
   EXPECT_EQ(stats_.succeeded.load(), 1u);
 
   // vm2 is gone from the running config: deleting it again is refused.
   const json again = call(port_del_atom::value, std::string("vm2"));
   EXPECT_EQ(again.value("ok", true), false) << again.dump();
-  EXPECT_EQ(log_.applied.size(), 1u);
+  EXPECT_EQ(log_.applies.size(), 1u);
 }
 
 TEST_F(ConfigActorTest, PortsThatNeedMoreMbufsThanThePoolsHaveAreRefused) {
@@ -470,7 +518,7 @@ TEST_F(ConfigActorTest, PortsThatNeedMoreMbufsThanThePoolsHaveAreRefused) {
   const std::string err = r.value("error", "");
   EXPECT_TRUE(contains(err, "mbufs_per_worker")) << err;
   EXPECT_TRUE(contains(err, "the pools have " + std::to_string(pool))) << err;
-  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_TRUE(log_.untouched());
   EXPECT_EQ(stats_.failed.load(), 1u);
 
   // The same through port add.
@@ -478,13 +526,80 @@ TEST_F(ConfigActorTest, PortsThatNeedMoreMbufsThanThePoolsHaveAreRefused) {
                       std::string(R"({"name":"vm9","driver":"rtap"})"));
   EXPECT_EQ(p.value("ok", true), false) << p.dump();
   EXPECT_TRUE(contains(p.value("error", ""), "mbufs_per_worker")) << p.dump();
-  EXPECT_TRUE(log_.applied.empty());
+  EXPECT_TRUE(log_.untouched());
 
   // A tap port still fits.
   write_file(path_, kWithVm3);
   const json ok = reload();
   EXPECT_EQ(ok.value("ok", false), true) << ok.dump();
-  EXPECT_EQ(log_.applied.size(), 1u);
+  EXPECT_EQ(log_.adds.size(), 1u);
+}
+
+// Two switches: sw0 with vm1, vm2; sw1 with vm5.
+std::string two_switches(const std::string& sw0_ports, const std::string& sw1_ports) {
+  return "[daemon]\nfile_prefix = \"vsactors\"\nworkers = 1\n\n[[switch]]\nname = \"sw0\"\n" +
+         sw0_ports + "\n[[switch]]\nname = \"sw1\"\n" + sw1_ports;
+}
+
+TEST_F(ConfigActorTest, EachSwitchGetsItsOwnShareOfTheDiff) {
+  write_file(path_, two_switches(port_block("vm1") + port_block("vm2"), port_block("vm5")));
+  start();
+  SwitchLog& sw1 = *logs_.at(0);
+  write_file(path_, two_switches(port_block("vm1"), port_block("vm5") + port_block("vm6")));
+  const json r = reload();
+  ASSERT_EQ(r.value("ok", false), true) << r.dump();
+  EXPECT_TRUE(log_.adds.empty());
+  ASSERT_EQ(log_.applies.size(), 1u);
+  EXPECT_EQ(log_.applies[0]->removed, Names{"vm2"});
+  ASSERT_EQ(sw1.adds.size(), 1u);
+  ASSERT_EQ(sw1.adds[0]->added.size(), 1u);
+  EXPECT_EQ(sw1.adds[0]->added[0].name, "vm6");
+  EXPECT_TRUE(sw1.applies.empty());
+  EXPECT_EQ(all_.order, (Names{"sw1 add", "sw0 apply"})) << "new ports first, then removals";
+}
+
+TEST_F(ConfigActorTest, AFailedAddInOneSwitchUndoesTheOthersAndChangesNothingElse) {
+  write_file(path_, two_switches(port_block("vm1") + port_block("vm2"), port_block("vm5")));
+  start();
+  SwitchLog& sw1 = *logs_.at(0);
+  sw1.add_error = "port vm6 (switch sw1): cannot create the TAP";
+  write_file(path_, two_switches(port_block("vm1") + port_block("vm3"), port_block("vm5") +
+                                                                        port_block("vm6")));
+  const json r = reload();
+  ASSERT_EQ(r.value("ok", true), false) << r.dump();
+  EXPECT_TRUE(contains(r.value("error", ""), sw1.add_error)) << r.dump();
+  // sw0 made vm3, then closed it again; vm2 was never touched.
+  ASSERT_EQ(log_.undos.size(), 1u);
+  EXPECT_EQ(log_.undos[0]->added.at(0).name, "vm3");
+  EXPECT_TRUE(log_.applies.empty());
+  EXPECT_TRUE(sw1.undos.empty()) << "the failed switch closed its own";
+  EXPECT_EQ(stats_.failed.load(), 1u);
+}
+
+TEST_F(ConfigActorTest, APortMovesToAnotherSwitchAfterItsOldSwitchClosedIt) {
+  write_file(path_, two_switches(port_block("vm1") + port_block("vm2"), port_block("vm5")));
+  start();
+  SwitchLog& sw1 = *logs_.at(0);
+  const std::string moved =
+      two_switches(port_block("vm1"), port_block("vm5") + port_block("vm2"));
+  write_file(path_, moved);
+  const json r = reload();
+  ASSERT_EQ(r.value("ok", false), true) << r.dump();
+  EXPECT_EQ(r.at("recreated").get<Names>(), Names{"vm2"});
+  EXPECT_EQ(all_.order, (Names{"sw0 apply", "sw1 add"}));
+  EXPECT_EQ(log_.applies.at(0)->removed, Names{"vm2"});
+  EXPECT_EQ(sw1.adds.at(0)->added.at(0).name, "vm2");
+
+  // Back to sw0, and this time sw0 cannot make it: it is restored in sw1 as it was.
+  all_.order.clear();
+  log_.add_error = "port vm2 (switch sw0): cannot create the TAP";
+  write_file(path_, two_switches(port_block("vm1") + port_block("vm2"), port_block("vm5")));
+  const json back = reload();
+  ASSERT_EQ(back.value("ok", true), false) << back.dump();
+  EXPECT_TRUE(contains(back.value("error", ""), "(the port was restored as it was)"))
+      << back.dump();
+  EXPECT_EQ(all_.order, (Names{"sw1 apply", "sw0 add", "sw1 add"}));
+  EXPECT_EQ(sw1.adds.back()->added.at(0).name, "vm2");
 }
 
 // --- port_json_to_toml --------------------------------------------------------------------------
@@ -1390,10 +1505,6 @@ class TopologyActorTest : public ::testing::Test {
                        e.nb_rx_queues = 4;
                        for (int q = 0; q < 4; ++q)
                          e.rxq_owner[q] = static_cast<uint8_t>(active[q % 2] ? q % 2 : 0);
-                     },
-                     [this](const std::string& what, const std::string& filters) {
-                       shows_.push_back(what + " " + filters);
-                       return std::string(R"({"ok": true, "ports": []})");
                      }});
     actor_ = ts_.sys->spawn(topology_behavior, refs_.get());
     ts_.sched->run();
@@ -1427,7 +1538,6 @@ class TopologyActorTest : public ::testing::Test {
   std::unique_ptr<SharedTopology> shared_;
   std::unique_ptr<TopologyRefs> refs_;
   std::vector<std::vector<bool>> builds_;
-  std::vector<std::string> shows_;
   topology_actor actor_;
 };
 
@@ -1455,16 +1565,6 @@ TEST_F(TopologyActorTest, AWorkerLeftOutIsPublishedAtOnceAndKeptByLaterPublishes
   self_->send(actor_, workers_atom::value, uint64_t{0b11});  // its new process forwards
   ts_.sched->run();
   EXPECT_EQ(owners(), "0101");
-}
-
-TEST_F(TopologyActorTest, ShowIsAnsweredFromThePortViews) {
-  self_->send(actor_, show_atom::value, std::string("ports"), std::string("{}"));
-  ts_.sched->run();
-  std::optional<std::string> reply = take_string(self_, *ts_.sys);
-  ASSERT_TRUE(reply.has_value());
-  EXPECT_EQ(*reply, R"({"ok": true, "ports": []})");
-  EXPECT_EQ(shows_, std::vector<std::string>{"ports {}"});
-  EXPECT_TRUE(builds_.empty()) << "a show publishes nothing";
 }
 
 }  // namespace

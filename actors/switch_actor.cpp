@@ -1,26 +1,24 @@
-#include "actors/datapath_actor.hpp"
+#include "actors/switch_actor.hpp"
 
 #include <net/if.h>
 
 #include <cstdio>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "daemon/datapath_memory.hpp"
 #include "daemon/fdb_service.hpp"
 #include "daemon/netns.hpp"
 #include "daemon/port_manager.hpp"
+#include "switch/l2.hpp"
 
 namespace vs {
 namespace {
 
-using nlohmann::json;
-
 // Asks the topology actor to publish the table for the ports as they are now; returns its
 // generation (0 if it did not answer). This actor runs detached: waiting here holds only its own
 // thread.
-uint64_t publish(DatapathState& st) {
+uint64_t publish(SwitchState& st) {
   caf::scoped_actor self{*st.system};
   uint64_t gen = 0;
   self->request(st.topology, std::chrono::seconds(10), publish_atom::value)
@@ -32,22 +30,50 @@ uint64_t publish(DatapathState& st) {
   return gen;
 }
 
-// Reload: new ports first (a failure there undoes them and changes nothing else), then VLAN
-// changes, then the ports to remove or re-create leave the published table; once every worker
-// has moved past them their FDB entries are flushed and they are closed.
-std::string apply_diff(DatapathState& st, const config::ConfigDiff& d) {
-  DatapathRefs& r = *st.refs;
+void flush_port(SwitchRefs& r, const std::string& name) {
+  if (const PortRuntime* p = r.ports.find(name))
+    r.fdb.flush_learned(r.ports.switch_index(), p->port_id, -1);
+}
+
+// Phase 1 (and 3): the new ports. A failure closes the ones made here and changes nothing else.
+std::string add_ports(SwitchState& st, const std::vector<config::PortConfig>& ports) {
+  SwitchRefs& r = *st.refs;
   std::vector<std::string> added;
-  for (const config::PortChange& c : d.added) {
-    if (std::string err = r.ports.add_port(c.switch_name, c.port); !err.empty()) {
+  const std::string sw = st.switch_name;
+  for (const config::PortConfig& port : ports) {
+    if (std::string err = r.ports.add_port(sw, port); !err.empty()) {
       for (const std::string& name : added) r.ports.remove_port(name);
+      if (!added.empty()) publish(st);
       return err;
     }
-    added.push_back(c.port.name);
+    added.push_back(port.name);
   }
-  for (const config::PortChange& c : d.retagged) r.ports.retag_port(c.port);
-  std::vector<std::string> going = d.removed;
-  for (const config::PortChange& c : d.replaced) going.push_back(c.port.name);
+  if (!added.empty()) publish(st);
+  return {};
+}
+
+// Another switch failed phase 1: the ports this one added leave the table, then close.
+void undo_added(SwitchState& st, const std::vector<config::PortConfig>& ports) {
+  SwitchRefs& r = *st.refs;
+  for (const config::PortConfig& port : ports) r.ports.hide_port(port.name);
+  const uint64_t gen = publish(st);
+  for (int w : await_workers(r.mem, gen, std::chrono::milliseconds(2000)))
+    std::fprintf(stderr, "vswitchd: worker %d did not confirm the new port table in 2 s\n", w);
+  for (const config::PortConfig& port : ports) {
+    flush_port(r, port.name);
+    r.ports.remove_port(port.name);
+  }
+  publish(st);
+}
+
+// Phase 2: VLAN changes, then the ports to remove or re-create leave the published table; once
+// every worker has moved past them their FDB entries are flushed and they are closed; the
+// re-created ones come back (or, failing that, as they were).
+std::string apply_changes(SwitchState& st, const SwitchChanges& c) {
+  SwitchRefs& r = *st.refs;
+  for (const config::PortConfig& port : c.retagged) r.ports.retag_port(port);
+  std::vector<std::string> going = c.removed;
+  for (const config::PortChange& ch : c.replaced) going.push_back(ch.port.name);
   for (const std::string& name : going) r.ports.hide_port(name);
   const uint64_t gen = publish(st);
   if (going.empty()) return {};
@@ -55,14 +81,14 @@ std::string apply_diff(DatapathState& st, const config::ConfigDiff& d) {
   for (int w : await_workers(r.mem, gen, std::chrono::milliseconds(2000)))
     std::fprintf(stderr, "vswitchd: worker %d did not confirm the new port table in 2 s\n", w);
   for (const std::string& name : going) {
-    if (const PortRuntime* p = r.ports.find(name)) r.fdb.flush_learned(-1, p->port_id, -1);
+    flush_port(r, name);
     r.ports.remove_port(name);
   }
   std::string errors;
-  for (const config::PortChange& c : d.replaced) {
-    std::string err = r.ports.add_port(c.switch_name, c.port);
+  for (const config::PortChange& ch : c.replaced) {
+    std::string err = r.ports.add_port(st.switch_name, ch.port);
     if (err.empty()) continue;
-    std::string restore = r.ports.add_port(c.previous_switch, c.previous);
+    std::string restore = r.ports.add_port(st.switch_name, ch.previous);
     errors += (errors.empty() ? "" : "; ") + err +
               (restore.empty() ? " (the port was restored as it was)"
                                : " (and restoring it failed: " + restore + ")");
@@ -75,9 +101,9 @@ std::string apply_diff(DatapathState& st, const config::ConfigDiff& d) {
 // metrics), left out of the table, its learned MACs flushed (frames for them are then unknown
 // unicast, flooded to the other ports or counted as no_destination drops), its device closed in
 // vswitchd and every worker, so that nothing of the switch's holds its namespace any more.
-void take_down(DatapathState& st, const std::string& name, const std::string& code,
+void take_down(SwitchState& st, const std::string& name, const std::string& code,
                const std::string& reason, bool netdev_gone) {
-  DatapathRefs& r = *st.refs;
+  SwitchRefs& r = *st.refs;
   if (!r.ports.mark_down(name, code, reason)) return;
   std::fprintf(stderr, "vswitchd: port %s down: %s\n", name.c_str(), reason.c_str());
   using steady = std::chrono::steady_clock;
@@ -87,7 +113,7 @@ void take_down(DatapathState& st, const std::string& name, const std::string& co
   for (int w : await_workers(r.mem, gen, std::chrono::milliseconds(2000)))
     std::fprintf(stderr, "vswitchd: worker %d did not confirm the new port table in 2 s\n", w);
   const auto t1 = steady::now();
-  if (const PortRuntime* p = r.ports.find(name)) r.fdb.flush_learned(-1, p->port_id, -1);
+  flush_port(r, name);
   r.ports.close_down_port(name, netdev_gone);
   publish(st);
   const auto ms = [](steady::duration d) {
@@ -101,8 +127,8 @@ void take_down(DatapathState& st, const std::string& name, const std::string& co
 }
 
 // Re-creates a down port; "" or why it stays down.
-std::string bring_back(DatapathState& st, const std::string& name, const std::string& why) {
-  DatapathRefs& r = *st.refs;
+std::string bring_back(SwitchState& st, const std::string& name, const std::string& why) {
+  SwitchRefs& r = *st.refs;
   std::string err = r.ports.revive(name);
   if (err.empty()) {
     publish(st);
@@ -114,7 +140,7 @@ std::string bring_back(DatapathState& st, const std::string& name, const std::st
   return err;
 }
 
-std::vector<std::string> port_names(const DatapathRefs& r,
+std::vector<std::string> port_names(const SwitchRefs& r,
                                     const std::function<bool(const PortRuntime&)>& pick) {
   std::vector<std::string> out;
   for (const PortRuntime& p : r.ports.ports())
@@ -123,23 +149,23 @@ std::vector<std::string> port_names(const DatapathRefs& r,
 }
 
 // Every down port whose namespace (if it has one) exists again: after a reload or another change.
-json revive_all(DatapathState& st, const std::string& why) {
-  json back = json::array(), down = json::array();
+Revived revive_all(SwitchState& st, const std::string& why) {
+  Revived out;
   for (const std::string& name :
        port_names(*st.refs, [](const PortRuntime& p) { return p.down; })) {
     if (bring_back(st, name, why).empty()) {
-      back.push_back(name);
+      out.recreated.push_back(name);
     } else if (const PortRuntime* p = st.refs->ports.find(name)) {
-      down.push_back({{"name", name}, {"reason", p->down_reason}});
+      out.down.emplace_back(name, p->down_reason);
     }
   }
-  return json{{"ok", true}, {"recreated", back}, {"down", down}};
+  return out;
 }
 
 // Namespace `netns` appeared or went away: ports in it whose namespace is not the one they were
 // made in go down; down ports come back once a namespace of that name is mounted.
-bool on_netns(DatapathState& st, const std::string& netns, bool present) {
-  DatapathRefs& r = *st.refs;
+bool on_netns(SwitchState& st, const std::string& netns, bool present) {
+  SwitchRefs& r = *st.refs;
   bool waiting = false;
   for (const std::string& name : port_names(
            r, [&netns](const PortRuntime& p) { return !netns.empty() && p.cfg.netns == netns; })) {
@@ -160,7 +186,7 @@ bool on_netns(DatapathState& st, const std::string& netns, bool present) {
 }
 
 // A netdev left vswitchd's namespace: ports whose netdev should be here and is gone go down.
-void on_link_gone(DatapathState& st, const std::string& ifname) {
+void on_link_gone(SwitchState& st, const std::string& ifname) {
   for (const std::string& name : port_names(*st.refs, [&ifname](const PortRuntime& p) {
          return p.started && !p.down && p.cfg.netns.empty() &&
                 (ifname.empty() || p.cfg.name == ifname);
@@ -170,20 +196,19 @@ void on_link_gone(DatapathState& st, const std::string& ifname) {
   }
 }
 
-std::string reset_port(DatapathState& st, const std::string& name) {
-  DatapathRefs& r = *st.refs;
-  if (name.empty()) return revive_all(st, "reload").dump();
+caf::result<ResetDone> reset_port(SwitchState& st, const std::string& name) {
+  SwitchRefs& r = *st.refs;
   const auto t0 = std::chrono::steady_clock::now();
   const PortRuntime* p = r.ports.find(name);
-  if (!p) return json{{"ok", false}, {"error", "no port named " + name}}.dump();
+  if (!p) return caf::make_error(errc::no_such_port, "no port named " + name);
   const bool was_down = p->down;
   if (!was_down) take_down(st, name, "reset", "reset by vswitchctl", false);
   if (std::string err = bring_back(st, name, "port reset"); !err.empty())
-    return json{{"ok", false}, {"error", "port reset " + name + ": the port stays down: " + err}}
-        .dump();
+    return caf::make_error(errc::port_failed,
+                           "port reset " + name + ": the port stays down: " + err);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  return json{{"ok", true}, {"port", name}, {"was", was_down ? "down" : "up"}, {"ms", ms}}.dump();
+  return ResetDone{name, was_down, ms};
 }
 
 }  // namespace
@@ -206,18 +231,31 @@ std::vector<int> await_workers(DatapathMemory& mem, uint64_t generation,
   }
 }
 
-datapath_actor::behavior_type datapath_behavior(
-    datapath_actor::stateful_pointer<DatapathState> self, DatapathRefs* refs,
-    topology_actor topology) {
+switch_actor::behavior_type switch_behavior(switch_actor::stateful_pointer<SwitchState> self,
+                                            SwitchRefs* refs, topology_actor topology) {
   self->state.refs = refs;
   self->state.topology = std::move(topology);
   self->state.system = &self->system();
+  self->state.switch_name = refs->name;
   return {
-      [self](apply_atom, DiffPtr diff) -> std::string {
-        std::string err = apply_diff(self->state, *diff);
-        // A change of the configuration also re-creates the ports that are down, where it can.
-        revive_all(self->state, "configuration applied");
-        return err;
+      [self](add_atom, ChangesPtr c) -> caf::result<bool> {
+        if (std::string err = add_ports(self->state, c->added); !err.empty())
+          return caf::make_error(errc::port_failed, err);
+        return true;
+      },
+      [self](undo_atom, ChangesPtr c) {
+        undo_added(self->state, c->added);
+        return true;
+      },
+      [self](apply_atom, ChangesPtr c) -> caf::result<bool> {
+        std::string err = apply_changes(self->state, *c);
+        if (!err.empty()) return caf::make_error(errc::port_failed, err);
+        return true;
+      },
+      [self](revive_atom) { return revive_all(self->state, "configuration applied"); },
+      [self](reset_atom, const std::string& name) { return reset_port(self->state, name); },
+      [self](snapshot_atom) {
+        return snapshot_ports(self->state.refs->ports, self->state.switch_name);
       },
       [self](netns_atom, const std::string& netns, bool present, int32_t attempt) {
         // `ip netns add` creates the file, then mounts the namespace on it: look again shortly.
@@ -226,14 +264,53 @@ datapath_actor::behavior_type datapath_behavior(
                              attempt + 1);
       },
       [self](link_gone_atom, const std::string& ifname) { on_link_gone(self->state, ifname); },
-      [self](reset_atom, const std::string& name) -> std::string {
-        return reset_port(self->state, name);
-      },
       [self](stop_atom) {
         self->state.refs->ports.destroy_all();
         return true;
       },
   };
+}
+
+SwitchSnapshot snapshot_ports(const PortManager& ports, const std::string& switch_name) {
+  SwitchSnapshot snap;
+  snap.switch_name = switch_name;
+  for (const PortRuntime& p : ports.ports()) {
+    PortSnapshot s;
+    s.switch_name = p.switch_name;
+    s.switch_index = p.switch_index;
+    s.name = p.cfg.name;
+    s.driver = p.cfg.driver;
+    s.netns = p.cfg.netns;
+    s.port_id = p.port_id;
+    s.nb_queues = p.nb_queues;
+    s.mtu = p.cfg.mtu;
+    s.vlan_mode = p.cfg.vlan_mode;
+    s.vlan = p.cfg.vlan;
+    s.native_vlan = p.cfg.native_vlan;
+    s.allowed_vlans = p.cfg.allowed_vlans;
+    s.started = p.started;
+    s.down = p.down;
+    s.down_reason = p.down_reason;
+    s.recreated = p.recreated;
+    if (p.vm) {
+      s.vm_mode = p.vm.mode;
+      s.vm_netdev = p.vm.netdev;
+      s.vm_device = p.vm.device;
+    }
+    if (p.started) {
+      if (p.in_netns && p.cfg.driver == "tap") {
+        s.link_up = netdev_running_in(p.cfg.netns, p.cfg.name);
+      } else if (rte_eth_link ln{}; rte_eth_link_get_nowait(p.port_id, &ln) == 0) {
+        s.link_up = ln.link_status == RTE_ETH_LINK_UP;
+      }
+      rte_ether_addr mac{};
+      if (rte_eth_macaddr_get(p.port_id, &mac) == 0) s.mac = mac_from_bytes(mac.addr_bytes);
+      s.stats_ok = rte_eth_stats_get(p.port_id, &s.stats) == 0;
+    }
+    snap.ports.push_back(std::move(s));
+  }
+  snap.taken = std::chrono::steady_clock::now();
+  return snap;
 }
 
 }  // namespace vs

@@ -1,0 +1,45 @@
+// Snapshots of the switches' ports, asked of their switch actors by message with a deadline: a
+// scrape and `show ports|queues|switches|fdb` never take a port list's lock across a driver call
+// and never wait longer than the deadline. A switch actor that does not answer in time (busy in a
+// port probe, say) is shown by its last snapshot, marked stale, with its age.
+//
+// Threads: fetch() runs on any thread outside the actor system (the exporter's); fetch_async()
+// in an event-based actor (the control socket's). The cache of last snapshots is the only shared
+// state, under a mutex held for copies only.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include "actors/messages.hpp"
+
+namespace vs {
+
+class SwitchSnapshots {
+ public:
+  SwitchSnapshots(caf::actor_system& sys, std::vector<switch_actor> switches,
+                  std::vector<std::string> names);
+
+  // Blocks up to `deadline`.
+  std::vector<SwitchSnapshot> fetch(std::chrono::milliseconds deadline);
+  // Calls `done` (in `self`'s context) once every switch answered or its deadline passed.
+  void fetch_async(caf::event_based_actor* self, std::chrono::milliseconds deadline,
+                   std::function<void(std::vector<SwitchSnapshot>)> done);
+
+  // Times a switch's snapshot was shown stale, since start.
+  uint64_t stale_total() const { return stale_.load(std::memory_order_relaxed); }
+
+ private:
+  void store(std::size_t i, SwitchSnapshot s);
+  SwitchSnapshot stale_copy(std::size_t i);
+
+  caf::actor_system& sys_;
+  const std::vector<switch_actor> switches_;
+  std::mutex mu_;
+  std::vector<SwitchSnapshot> last_;  // by switch; taken == epoch: never answered
+  std::atomic<uint64_t> stale_{0};
+};
+
+}  // namespace vs
