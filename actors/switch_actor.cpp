@@ -211,6 +211,18 @@ caf::result<ResetDone> reset_port(SwitchState& st, const std::string& name) {
   return ResetDone{name, was_down, ms};
 }
 
+// Marks the switch busy for the length of a port change.
+class Busy {
+ public:
+  explicit Busy(SwitchState& st) : flag_(st.refs->busy) { flag_.store(true); }
+  ~Busy() { flag_.store(false); }
+  Busy(const Busy&) = delete;
+  Busy& operator=(const Busy&) = delete;
+
+ private:
+  std::atomic<bool>& flag_;
+};
+
 }  // namespace
 
 std::vector<int> await_workers(DatapathMemory& mem, uint64_t generation,
@@ -239,31 +251,44 @@ switch_actor::behavior_type switch_behavior(switch_actor::stateful_pointer<Switc
   self->state.switch_name = refs->name;
   return {
       [self](add_atom, ChangesPtr c) -> caf::result<bool> {
+        Busy busy(self->state);
         if (std::string err = add_ports(self->state, c->added); !err.empty())
           return caf::make_error(errc::port_failed, err);
         return true;
       },
       [self](undo_atom, ChangesPtr c) {
+        Busy busy(self->state);
         undo_added(self->state, c->added);
         return true;
       },
       [self](apply_atom, ChangesPtr c) -> caf::result<bool> {
+        Busy busy(self->state);
         std::string err = apply_changes(self->state, *c);
         if (!err.empty()) return caf::make_error(errc::port_failed, err);
         return true;
       },
-      [self](revive_atom) { return revive_all(self->state, "configuration applied"); },
-      [self](reset_atom, const std::string& name) { return reset_port(self->state, name); },
+      [self](revive_atom) {
+        Busy busy(self->state);
+        return revive_all(self->state, "configuration applied");
+      },
+      [self](reset_atom, const std::string& name) {
+        Busy busy(self->state);
+        return reset_port(self->state, name);
+      },
       [self](snapshot_atom) {
         return snapshot_ports(self->state.refs->ports, self->state.switch_name);
       },
       [self](netns_atom, const std::string& netns, bool present, int32_t attempt) {
         // `ip netns add` creates the file, then mounts the namespace on it: look again shortly.
+        Busy busy(self->state);
         if (on_netns(self->state, netns, present) && attempt < 100)
           self->delayed_send(self, std::chrono::milliseconds(20), netns_atom::value, netns, present,
                              attempt + 1);
       },
-      [self](link_gone_atom, const std::string& ifname) { on_link_gone(self->state, ifname); },
+      [self](link_gone_atom, const std::string& ifname) {
+        Busy busy(self->state);
+        on_link_gone(self->state, ifname);
+      },
       [self](stop_atom) {
         self->state.refs->ports.destroy_all();
         return true;

@@ -12,6 +12,7 @@
 // After each change it asks the topology actor to publish the table, then waits (on its own
 // thread) until the workers poll by it before it closes anything they might still use.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -29,6 +30,9 @@ struct SwitchRefs {
   PortManager& ports;  // its ports
   DatapathMemory& mem;
   FdbService& fdb;
+  // True while the actor is in a port change (which may take seconds): a snapshot asked for
+  // meanwhile is not waited for long (SwitchSnapshots). Written by the actor, read by anyone.
+  std::atomic<bool> busy{false};
 };
 
 struct SwitchState {

@@ -40,7 +40,7 @@ struct ControlRequest {
   std::string mac;          // show fdb: lower-case aa:bb:cc:dd:ee:ff
   int vlan = -1;            // show fdb, fdb flush; -1 = any
   int worker = -1;          // worker restart
-  // The show filters as a JSON object text, for the datapath actor.
+  // The show filters as a JSON object text, for the snapshot views (daemon/port_show.cpp).
   std::string filters_json() const;
 };
 

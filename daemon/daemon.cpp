@@ -546,8 +546,8 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   SwitchActors named_switches;
   std::vector<std::string> switch_names;
   for (std::size_t i = 0; i < cfg.switches.size(); ++i) {
-    switch_refs.push_back(std::make_unique<SwitchRefs>(
-        SwitchRefs{cfg.switches[i].name, *dp.switches[i], dp.mem, fdb}));
+    switch_refs.push_back(std::unique_ptr<SwitchRefs>(
+        new SwitchRefs{cfg.switches[i].name, *dp.switches[i], dp.mem, fdb}));
     switches.push_back(
         sys.spawn<caf::detached>(switch_behavior, switch_refs.back().get(), topology));
     named_switches.emplace_back(cfg.switches[i].name, switches.back());
@@ -570,7 +570,9 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   auto cfg_actor =
       sys.spawn(config_behavior, args.config_path, std::make_shared<const config::Config>(cfg),
                 named_switches, &reload_stats, dp.pool_mbufs);
-  SwitchSnapshots snapshots(sys, switches, switch_names);
+  std::vector<const std::atomic<bool>*> busy;
+  for (const auto& r : switch_refs) busy.push_back(&r->busy);
+  SwitchSnapshots snapshots(sys, switches, switch_names, busy);
   MetricsExporter metrics(
       dp.mem, [&snapshots](std::chrono::milliseconds wait) { return snapshots.fetch(wait); },
       workers);

@@ -165,7 +165,7 @@ void NetnsWatcher::read_netlink() {
   for (;;) {
     ssize_t len = recv(netlink_fd_, buf, sizeof(buf), 0);
     if (len < 0 && errno == ENOBUFS) {
-      // Events were lost: the datapath actor re-checks every port when told "any netdev".
+      // Events were lost: every switch actor re-checks its ports when told "any netdev".
       h_.link_deleted("");
       continue;
     }

@@ -1,7 +1,7 @@
 // Watches for what ports live in going away or coming back: named network namespaces appearing
 // and disappearing under /run/netns (inotify), and netdevs deleted from vswitchd's own namespace
 // (rtnetlink RTM_DELLINK). The thread only turns events into calls of the given functions, which
-// send messages to the datapath actor; it decides nothing itself.
+// send messages to the switch actors, which decide; the watcher decides nothing.
 //
 // It holds no namespace: inotify watches the /run/netns directory, not the namespaces mounted in
 // it, and the netlink socket is one of vswitchd's own namespace.
@@ -20,7 +20,7 @@ namespace vs {
 class PortDirectory;
 
 // vswitch_port_up, vswitch_port_down_total{reason}, vswitch_port_recreated_total: the state the
-// datapath actor keeps per port (docs/monitoring.md).
+// switch actors keep per port (docs/monitoring.md).
 std::shared_ptr<prometheus::Collectable> port_state_collector(const PortDirectory& ports);
 
 class NetnsWatcher {

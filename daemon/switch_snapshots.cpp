@@ -1,14 +1,22 @@
 #include "daemon/switch_snapshots.hpp"
 
+#include <algorithm>
 #include <memory>
 
 namespace vs {
 
 SwitchSnapshots::SwitchSnapshots(caf::actor_system& sys, std::vector<switch_actor> switches,
-                                 std::vector<std::string> names)
-    : sys_(sys), switches_(std::move(switches)), last_(switches_.size()) {
+                                 std::vector<std::string> names,
+                                 std::vector<const std::atomic<bool>*> busy)
+    : sys_(sys), switches_(std::move(switches)), busy_(std::move(busy)), last_(switches_.size()) {
   for (std::size_t i = 0; i < last_.size() && i < names.size(); ++i)
     last_[i].switch_name = names[i];
+}
+
+std::chrono::milliseconds SwitchSnapshots::wait_for(std::size_t i,
+                                                   std::chrono::milliseconds deadline) const {
+  const bool busy = i < busy_.size() && busy_[i] && busy_[i]->load(std::memory_order_relaxed);
+  return busy ? std::min(deadline, kBusySwitchWait) : deadline;
 }
 
 void SwitchSnapshots::store(std::size_t i, SwitchSnapshot s) {
@@ -30,9 +38,9 @@ std::vector<SwitchSnapshot> SwitchSnapshots::fetch(std::chrono::milliseconds dea
   // not one per switch.
   using handle = decltype(self->request(switches_[0], deadline, snapshot_atom::value));
   std::vector<std::unique_ptr<handle>> pending;
-  for (const switch_actor& sw : switches_)
-    pending.push_back(
-        std::make_unique<handle>(self->request(sw, deadline, snapshot_atom::value)));
+  for (std::size_t i = 0; i < switches_.size(); ++i)
+    pending.push_back(std::make_unique<handle>(
+        self->request(switches_[i], wait_for(i, deadline), snapshot_atom::value)));
   std::vector<SwitchSnapshot> out(switches_.size());
   for (std::size_t i = 0; i < pending.size(); ++i) {
     bool answered = false;
@@ -65,7 +73,7 @@ void SwitchSnapshots::fetch_async(caf::event_based_actor* self,
     auto finish = [g] {
       if (--g->left == 0) g->done(std::move(g->snaps));
     };
-    self->request(switches_[i], deadline, snapshot_atom::value)
+    self->request(switches_[i], wait_for(i, deadline), snapshot_atom::value)
         .then(
             [this, g, i, finish](SwitchSnapshot& s) {
               store(i, s);

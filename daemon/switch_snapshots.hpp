@@ -17,10 +17,16 @@
 
 namespace vs {
 
+// A switch actor in a port change (its busy flag set) is asked with this deadline instead: it
+// will not answer before the change ends, which can take seconds.
+inline constexpr auto kBusySwitchWait = std::chrono::milliseconds(20);
+
 class SwitchSnapshots {
  public:
+  // `busy`: each switch's flag (SwitchRefs::busy), or null.
   SwitchSnapshots(caf::actor_system& sys, std::vector<switch_actor> switches,
-                  std::vector<std::string> names);
+                  std::vector<std::string> names,
+                  std::vector<const std::atomic<bool>*> busy = {});
 
   // Blocks up to `deadline`.
   std::vector<SwitchSnapshot> fetch(std::chrono::milliseconds deadline);
@@ -36,7 +42,10 @@ class SwitchSnapshots {
   SwitchSnapshot stale_copy(std::size_t i);
 
   caf::actor_system& sys_;
+  std::chrono::milliseconds wait_for(std::size_t i, std::chrono::milliseconds deadline) const;
+
   const std::vector<switch_actor> switches_;
+  const std::vector<const std::atomic<bool>*> busy_;
   std::mutex mu_;
   std::vector<SwitchSnapshot> last_;  // by switch; taken == epoch: never answered
   std::atomic<uint64_t> stale_{0};

@@ -104,7 +104,7 @@ struct WorkerCounterBlock {
   Counter learn_dropped;               // learn events lost because the worker's learn ring was full
   // The generation of the port table the worker polls by (written when it adopts one): the
   // primary closes a removed port only after every running worker has moved past it. Version 3.
-  // The datapath actor ro.
+  // The switch actors ro.
   std::atomic<uint64_t> topology_generation;
   // Liveness, version 4. Writer: the worker, in its loop. Reader: the supervisor (stall
   // deadline, [daemon] worker_stall_ms) and `vswitchctl show workers`.

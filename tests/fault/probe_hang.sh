@@ -8,7 +8,9 @@
 # Checked, all within the probe's 10 s:
 #   - A resumes on worker 1 (its queues lent) as after any crash, B loses nothing;
 #   - worker 0 runs again within its usual back-off and start-up, and gets its queues back;
-#   - every `vswitchctl show workers`, `show ports` and metrics scrape meanwhile answers in < 1 s;
+#   - every `vswitchctl show workers`, `show ports` and metrics scrape meanwhile answers in < 1 s
+#     (asked from a loop of their own, so that a slow answer does not delay the restart's timing);
+#   - `show ports` shows the busy switch's ports from its last snapshot, marked stale;
 # then the port add completes and the new port forwards.
 source "$(dirname "$0")/../lib/harness.sh"
 source "$(dirname "$0")/../lib/udp_flows.sh"
@@ -22,18 +24,30 @@ start_daemon "$T_DIR/vswitch.toml" --fault-hang-probe-ms "$hang_ms"
 wait_metric vswitch_worker_up '' -eq 2 15
 for p in "1 3" "2 4"; do ping_ok $p 3 || fail "ping vm${p% *} -> vm${p#* } failed"; done
 
-# timed NAME CMD...: runs CMD, adds its duration (ms) to the samples of NAME, fails if it failed.
-declare -A T_MAX=() T_N=()
+# timed NAME CMD...: runs CMD, appends "NAME|MS|RC" to answers.log and CMD's output to NAME's file.
+answers=$T_DIR/answers.log
 timed() {
-  local name=$1 t0 ms
+  local name=$1 t0 rc=0
   shift
   t0=$(now_ms)
-  "$@" >/dev/null || fail "$name failed during the hung probe"
-  ms=$(( $(now_ms) - t0 ))
-  T_N[$name]=$(( ${T_N[$name]:-0} + 1 ))
-  [ "$ms" -gt "${T_MAX[$name]:-0}" ] && T_MAX[$name]=$ms
+  "$@" >"$T_DIR/last-${name// /-}.out" 2>&1 || rc=$?
+  echo "$name|$(( $(now_ms) - t0 ))|$rc" >>"$answers"
+  if [ "$name" = "show ports" ]; then
+    cat "$T_DIR/last-show-ports.out" >>"$T_DIR/show-ports.all"
+    echo >>"$T_DIR/show-ports.all"
+  fi
   return 0
 }
+# Until the file $T_DIR/answers.stop appears: each question in turn, every 50 ms.
+ask_meanwhile() {
+  while [ ! -e "$T_DIR/answers.stop" ]; do
+    timed "show workers" ctl --json show workers
+    timed "show ports" ctl --json show ports
+    timed "scrape" scrape
+    sleep 0.05
+  done
+}
+declare -A T_MAX=() T_N=()
 
 qmap0=$(qmap)
 udp_flows_start_ab
@@ -55,17 +69,17 @@ grep -q "the probe of .*$(vm_if 5) hangs" "$T_DIR/vswitchd.log" || fail "the por
 t_probe=$(now_ms)
 log "the probe of $(vm_if 5) hangs for ${hang_ms} ms"
 
+ask_meanwhile &
+ask_pid=$!
+T_PIDS+=("$ask_pid")
 t0=$EPOCHREALTIME
 t0_ms=$(now_ms)
 kill -KILL "$pid0"
 # Until worker 0 runs again with its queues (the added port's queues, once it is there, come
-# after the others in the map), or well past the probe's end; each answer timed.
+# after the others in the map), or well past the probe's end.
 give_up=$((t0_ms + hang_ms + 5000))
 restarted=0 t_back=0
 while [ "$(now_ms)" -lt "$give_up" ]; do
-  timed "show workers" ctl --json show workers
-  timed "show ports" ctl --json show ports
-  timed "scrape" scrape
   if [ "$restarted" = 0 ] && read -r newpid state < <(worker_field 0 "pid state") &&
     [ "$newpid" != "$pid0" ] && [ "$newpid" != 0 ] && [ "$state" = running ]; then
     restarted=$(( $(now_ms) - t0_ms ))
@@ -74,19 +88,34 @@ while [ "$(now_ms)" -lt "$give_up" ]; do
     t_back=$(( $(now_ms) - t0_ms ))
     break
   fi
-  sleep 0.05
+  sleep 0.02
 done
 log "worker 0 running again as pid ${newpid:-?} after $restarted ms, with its queues after $t_back ms (0: not seen)"
 # The rest of the probe's time: the answers stay quick.
 while kill -0 "$add_pid" 2>/dev/null && [ $(( $(now_ms) - t_probe )) -lt $((hang_ms - 1000)) ]; do
-  timed "show workers" ctl --json show workers
-  timed "show ports" ctl --json show ports
-  timed "scrape" scrape
-  sleep 0.2
+  sleep 0.1
 done
+touch "$T_DIR/answers.stop"
+wait "$ask_pid" 2>/dev/null || true
+while IFS='|' read -r name ms rc; do
+  [ "$rc" = 0 ] || fail "$name failed during the hung probe (exit $rc): $(cat "$T_DIR/last-${name// /-}.out")"
+  T_N[$name]=$(( ${T_N[$name]:-0} + 1 ))
+  [ "$ms" -gt "${T_MAX[$name]:-0}" ] && T_MAX[$name]=$ms
+done <"$answers"
 for name in "show workers" "show ports" "scrape"; do
   log "$name during the hung probe: ${T_N[$name]} answers, the slowest in ${T_MAX[$name]} ms"
 done
+# The switch sat in the probe: show ports gave its last snapshot, said so, and said how old.
+read -r stale_seen max_age < <(python3 -c '
+import json, sys
+text, dec, at, rows = open(sys.argv[1]).read(), json.JSONDecoder(), 0, []
+while text[at:].strip():  # one pretty-printed reply after another
+    at += len(text[at:]) - len(text[at:].lstrip())
+    doc, at = dec.raw_decode(text, at)
+    rows += doc["ports"]
+print(sum(1 for p in rows if p["stale"]), int(max(p["snapshot_age_ms"] for p in rows)))
+' "$T_DIR/show-ports.all")
+log "show ports: $stale_seen port rows shown stale, the oldest snapshot $max_age ms old"
 
 wait "$add_pid" || fail "port add failed: $(cat "$T_DIR/port-add.json")"
 t_added=$(( $(now_ms) - t_probe ))
@@ -112,5 +141,7 @@ for name in "show workers" "show ports" "scrape"; do
   check "slowest $name during the hung probe (ms)" "${T_MAX[$name]}" -lt "$answer_limit"
 done
 check "port add answered after the probe's hang (ms)" "$t_added" -ge "$hang_ms"
+check "show ports rows marked stale while the switch probed" "$stale_seen" -gt 0
+check "the oldest snapshot shown (ms), the probe having begun before the kill" "$max_age" -gt 1000
 stop_daemon
 pass "a probe hung ${hang_ms} ms: worker 0 back after $restarted ms (queues $t_back ms), A dark $gap_a ms, B lost $lost_b; answers within ${T_MAX[show workers]}/${T_MAX[show ports]}/${T_MAX[scrape]} ms (workers/ports/scrape)"
