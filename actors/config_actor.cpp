@@ -59,7 +59,7 @@ std::optional<config::ConfigDiff> check(ConfigState& st, const config::Config& w
 }
 
 using Self = config_actor::stateful_pointer<ConfigState>;
-using Targets = std::vector<std::pair<std::size_t, ChangesPtr>>;   // switch index, its share
+using Targets = std::vector<std::pair<std::size_t, ChangesPtr>>;    // switch index, its share
 using Failures = std::vector<std::pair<std::size_t, std::string>>;  // switch index, why
 
 // Sends one message to each target switch and awaits every reply (no other reload is looked at
@@ -175,9 +175,9 @@ void restore_arrivals(Self self, const Plan& p, Failures failed,
   for (auto& [i, c] : by_switch) back.emplace_back(i, std::make_shared<SwitchChanges>(c));
   const std::string why = join(failed);
   fan_out(self, add_atom::value, back, [why, next](Failures restore_failed) {
-    next(why + (restore_failed.empty() ? " (the port was restored as it was)"
-                                        : " (and restoring it failed: " + join(restore_failed) +
-                                              ")"));
+    next(why + (restore_failed.empty()
+                    ? " (the port was restored as it was)"
+                    : " (and restoring it failed: " + join(restore_failed) + ")"));
   });
 }
 
@@ -256,9 +256,9 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
     std::printf("vswitchd: %s applied in %.1f ms: %s\n", what.c_str(), secs * 1e3,
                 shared_diff->summary().c_str());
     std::fflush(stdout);
-    promise.deliver(Applied{shared_diff->summary(), names(shared_diff->added),
-                            shared_diff->removed, names(shared_diff->replaced),
-                            names(shared_diff->retagged), secs * 1e3});
+    promise.deliver(Applied{shared_diff->summary(), names(shared_diff->added), shared_diff->removed,
+                            names(shared_diff->replaced), names(shared_diff->retagged),
+                            secs * 1e3});
     // A change of the configuration also re-creates the ports that are down, where it can.
     revive_all(self, [](std::vector<std::string>) {});
   });
@@ -266,8 +266,7 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
 }
 
 caf::result<Applied> validated_apply(config_actor::stateful_pointer<ConfigState> self,
-                                         const config::LoadResult& loaded,
-                                         const std::string& what) {
+                                     const config::LoadResult& loaded, const std::string& what) {
   if (!loaded.ok()) return refuse(self->state, config::format_errors(loaded));
   return apply(self, *loaded.config, what);
 }

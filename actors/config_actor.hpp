@@ -1,9 +1,9 @@
 // The config actor: the owner of the running configuration. A reload (SIGHUP or `vswitchctl
 // reload`) re-reads the file; `port add` / `port del` change the running config at run time.
 // Either way the new config is validated as a whole, diffed against the running one and only
-// the diff is applied, through the switch actors in phases (messages.hpp). A config that fails validation, needs a
-// restart, or fails to apply is refused as a whole: the running config stays, and the error goes
-// back to the caller, to the log and to the reload metrics.
+// the diff is applied, through the switch actors in phases (messages.hpp). A config that fails
+// validation, needs a restart, or fails to apply is refused as a whole: the running config stays,
+// and the error goes back to the caller, to the log and to the reload metrics.
 #pragma once
 #include <string>
 #include <utility>

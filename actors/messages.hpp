@@ -43,11 +43,11 @@ using DiffPtr = std::shared_ptr<const config::ConfigDiff>;
 // Why an actor's request failed. The reason for a person (what and how to fix it) is the error's
 // context: make_error(errc::..., std::string), read back with error_reason().
 enum class errc : uint8_t {
-  refused = 1,    // the change was refused as a whole; the running configuration stays
-  no_such_port,   // no port of that name (in this switch)
-  no_such_switch, // no switch of that name
-  port_failed,    // a port could not be created or re-created (the reason says which, and how)
-  timeout,        // an actor did not answer in time
+  refused = 1,     // the change was refused as a whole; the running configuration stays
+  no_such_port,    // no port of that name (in this switch)
+  no_such_switch,  // no switch of that name
+  port_failed,     // a port could not be created or re-created (the reason says which, and how)
+  timeout,         // an actor did not answer in time
 };
 const char* to_string(errc e);
 // The reason carried by an error of ours, or the error rendered by CAF.

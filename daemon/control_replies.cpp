@@ -5,8 +5,12 @@ namespace vs {
 using nlohmann::json;
 
 json reply_json(const Applied& a) {
-  return json{{"ok", true},           {"summary", a.summary},     {"added", a.added},
-              {"removed", a.removed}, {"recreated", a.recreated}, {"retagged", a.retagged},
+  return json{{"ok", true},
+              {"summary", a.summary},
+              {"added", a.added},
+              {"removed", a.removed},
+              {"recreated", a.recreated},
+              {"retagged", a.retagged},
               {"ms", a.ms}};
 }
 

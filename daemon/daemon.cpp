@@ -339,8 +339,7 @@ void reset_port(caf::event_based_actor* self, const ControlContext& c, const std
   auto g = std::make_shared<Gather>(Gather{c.switches.size(), std::nullopt});
   auto finish = [g, reply, port] {
     if (--g->left != 0) return;
-    reply(g->answer ? *g->answer
-                    : json{{"ok", false}, {"error", "no port named " + port}}.dump());
+    reply(g->answer ? *g->answer : json{{"ok", false}, {"error", "no port named " + port}}.dump());
   };
   if (c.switches.empty()) return reply(json{{"ok", false}, {"error", "no switches"}}.dump());
   for (const switch_actor& sw : c.switches) {
@@ -374,10 +373,10 @@ void handle_control(const ControlContext& c, const ControlRequest& req,
         auto text = [reply](const std::string& r) { reply(r); };
         auto applied = [reply](const Applied& a) { reply(reply_json(a).dump()); };
         auto on_error = [reply, &c](const caf::error& e) {
-          reply(json{{"ok", false}, {"error", e.category() == caf::atom("vswitch")
-                                                  ? error_reason(e, &c.sys)
-                                                  : "vswitchd did not answer: " +
-                                                        c.sys.render(e)}}
+          reply(json{{"ok", false},
+                     {"error", e.category() == caf::atom("vswitch")
+                                   ? error_reason(e, &c.sys)
+                                   : "vswitchd did not answer: " + c.sys.render(e)}}
                     .dump());
         };
         const auto timeout = std::chrono::seconds(120);
@@ -580,14 +579,15 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   metrics.add_collectable(locks.collector());
   metrics.add_collectable(port_state_collector(dp.ports));
   // Namespaces and netdevs that go away or come back: events become every switch's messages.
-  NetnsWatcher netns_watch(NetnsWatcher::Handlers{
-      [&switches](const std::string& netns, bool present) {
-        for (const switch_actor& sw : switches)
-          caf::anon_send(sw, netns_atom::value, netns, present, int32_t{0});
-      },
-      [&switches](const std::string& ifname) {
-        for (const switch_actor& sw : switches) caf::anon_send(sw, link_gone_atom::value, ifname);
-      }});
+  NetnsWatcher netns_watch(
+      NetnsWatcher::Handlers{[&switches](const std::string& netns, bool present) {
+                               for (const switch_actor& sw : switches)
+                                 caf::anon_send(sw, netns_atom::value, netns, present, int32_t{0});
+                             },
+                             [&switches](const std::string& ifname) {
+                               for (const switch_actor& sw : switches)
+                                 caf::anon_send(sw, link_gone_atom::value, ifname);
+                             }});
   if (std::string err = netns_watch.start(); !err.empty())
     std::fprintf(stderr,
                  "vswitchd: warning: ports whose namespace or netdev goes away will not be "
@@ -598,8 +598,8 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   ServerLimits control_limits;
   control_limits.max_clients = static_cast<std::size_t>(d.control_max_clients);
   control_limits.request_timeout = std::chrono::milliseconds(d.control_request_timeout_ms);
-  const ControlContext control_context{sys,       cfg_actor, switches, supervisor, snapshots,
-                                       fdb,       dp.mem,    dp.ports, cfg};
+  const ControlContext control_context{sys, cfg_actor, switches, supervisor, snapshots,
+                                       fdb, dp.mem,    dp.ports, cfg};
   ControlServer control(d.control_socket_path(), control_limits,
                         [&control_context](const ControlRequest& req, ControlServer::Reply reply) {
                           handle_control(control_context, req, std::move(reply));
@@ -628,8 +628,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
     std::printf(
         "vswitchd: ready: %zu ports, %d workers; metrics on http://%s/metrics; control "
         "socket %s\n",
-        dp.ports.size(), d.workers, d.metrics_listen.c_str(),
-        d.control_socket_path().c_str());
+        dp.ports.size(), d.workers, d.metrics_listen.c_str(), d.control_socket_path().c_str());
     std::fflush(stdout);
     quiet_threads.reset();  // every thread is started; the main thread takes those signals
     int sig = wait_for_stop(sigfd, cfg_actor);

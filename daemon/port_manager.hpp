@@ -130,8 +130,7 @@ class PortManager {
   std::string attach_vm_side(PortRuntime& port);
   PortRuntime* find_mutable(const std::string& name);
   void topology_header(const std::vector<bool>& active, TopologyTable& t) const;
-  void append_topology(const std::vector<bool>& active, std::size_t& spill,
-                       TopologyTable& t) const;
+  void append_topology(const std::vector<bool>& active, std::size_t& spill, TopologyTable& t) const;
   void destroy_port(PortRuntime& port);
 
   const config::Config cfg_;  // as started: the switches (reload cannot change them)

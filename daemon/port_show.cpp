@@ -2,8 +2,8 @@
 
 #include <rte_ethdev.h>
 
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>

@@ -14,7 +14,7 @@ SwitchSnapshots::SwitchSnapshots(caf::actor_system& sys, std::vector<switch_acto
 }
 
 std::chrono::milliseconds SwitchSnapshots::wait_for(std::size_t i,
-                                                   std::chrono::milliseconds deadline) const {
+                                                    std::chrono::milliseconds deadline) const {
   const bool busy = i < busy_.size() && busy_[i] && busy_[i]->load(std::memory_order_relaxed);
   return busy ? std::min(deadline, kBusySwitchWait) : deadline;
 }
@@ -58,8 +58,7 @@ std::vector<SwitchSnapshot> SwitchSnapshots::fetch(std::chrono::milliseconds dea
   return out;
 }
 
-void SwitchSnapshots::fetch_async(caf::event_based_actor* self,
-                                  std::chrono::milliseconds deadline,
+void SwitchSnapshots::fetch_async(caf::event_based_actor* self, std::chrono::milliseconds deadline,
                                   std::function<void(std::vector<SwitchSnapshot>)> done) {
   struct Gather {
     std::vector<SwitchSnapshot> snaps;

@@ -25,8 +25,7 @@ class SwitchSnapshots {
  public:
   // `busy`: each switch's flag (SwitchRefs::busy), or null.
   SwitchSnapshots(caf::actor_system& sys, std::vector<switch_actor> switches,
-                  std::vector<std::string> names,
-                  std::vector<const std::atomic<bool>*> busy = {});
+                  std::vector<std::string> names, std::vector<const std::atomic<bool>*> busy = {});
 
   // Blocks up to `deadline`.
   std::vector<SwitchSnapshot> fetch(std::chrono::milliseconds deadline);

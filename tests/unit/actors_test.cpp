@@ -217,7 +217,8 @@ class ConfigActorTest : public ::testing::Test {
 
   void TearDown() override {
     if (actor_) caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
-    for (const auto& [name, sw] : switches_) caf::anon_send_exit(sw, caf::exit_reason::user_shutdown);
+    for (const auto& [name, sw] : switches_)
+      caf::anon_send_exit(sw, caf::exit_reason::user_shutdown);
     ts_.sched->run();
   }
 
@@ -261,7 +262,7 @@ class ConfigActorTest : public ::testing::Test {
   std::string path_;
   TestSystem ts_;
   caf::scoped_actor self_{*ts_.sys};
-  SwitchLog log_;                                  // the first switch's (sw0)
+  SwitchLog log_;                                 // the first switch's (sw0)
   std::vector<std::unique_ptr<SwitchLog>> logs_;  // the other switches', in the config's order
   SwitchesLog all_;
   ReloadStats stats_;
@@ -563,8 +564,8 @@ TEST_F(ConfigActorTest, AFailedAddInOneSwitchUndoesTheOthersAndChangesNothingEls
   start();
   SwitchLog& sw1 = *logs_.at(0);
   sw1.add_error = "port vm6 (switch sw1): cannot create the TAP";
-  write_file(path_, two_switches(port_block("vm1") + port_block("vm3"), port_block("vm5") +
-                                                                        port_block("vm6")));
+  write_file(path_, two_switches(port_block("vm1") + port_block("vm3"),
+                                 port_block("vm5") + port_block("vm6")));
   const json r = reload();
   ASSERT_EQ(r.value("ok", true), false) << r.dump();
   EXPECT_TRUE(contains(r.value("error", ""), sw1.add_error)) << r.dump();
@@ -580,8 +581,7 @@ TEST_F(ConfigActorTest, APortMovesToAnotherSwitchAfterItsOldSwitchClosedIt) {
   write_file(path_, two_switches(port_block("vm1") + port_block("vm2"), port_block("vm5")));
   start();
   SwitchLog& sw1 = *logs_.at(0);
-  const std::string moved =
-      two_switches(port_block("vm1"), port_block("vm5") + port_block("vm2"));
+  const std::string moved = two_switches(port_block("vm1"), port_block("vm5") + port_block("vm2"));
   write_file(path_, moved);
   const json r = reload();
   ASSERT_EQ(r.value("ok", false), true) << r.dump();
@@ -1494,8 +1494,7 @@ class TopologyActorTest : public ::testing::Test {
     shared_ = std::make_unique<SharedTopology>();
     topology_init(*shared_);
     refs_ = std::make_unique<TopologyRefs>(
-        TopologyRefs{*shared_, 2,
-                     [this](const std::vector<bool>& active, TopologyTable& out) {
+        TopologyRefs{*shared_, 2, [this](const std::vector<bool>& active, TopologyTable& out) {
                        builds_.push_back(active);
                        std::memset(&out, 0, sizeof(out));
                        out.nb_workers = 2;

@@ -58,8 +58,9 @@ class SwitchActorTest : public ::testing::Test {
     vm2_ = vstest::unique_name("vsb");
     const auto all = ports_of(rtap_port(vm1_) + rtap_port(vm2_));
     ASSERT_EQ(all.size(), 2u);
-    ASSERT_EQ(mem_.create(1, mbufs_needed_per_worker(load(kDaemon + "[[switch]]\nname = \"sw0\"\n" +
-                                                          rtap_port(vm1_) + rtap_port(vm2_))),
+    ASSERT_EQ(mem_.create(1,
+                          mbufs_needed_per_worker(load(kDaemon + "[[switch]]\nname = \"sw0\"\n" +
+                                                       rtap_port(vm1_) + rtap_port(vm2_))),
                           1024),
               "");
     ports_ = std::make_unique<PortManager>(startup_, mem_, 0);
@@ -224,8 +225,8 @@ TEST_F(SwitchActorTest, ASwitchInAHungProbeIsShownStaleAtOnceFromItsLastSnapshot
   // The next probe hangs 1.5 s, as one stuck on a silent worker would.
   ports_->set_fault_probe_hang(std::chrono::milliseconds(1500));
   caf::scoped_actor self{sys_};
-  auto adding_vm2 =
-      self->request(actor_, std::chrono::seconds(30), add_atom::value, adding(ports_of(rtap_port(vm2_))));
+  auto adding_vm2 = self->request(actor_, std::chrono::seconds(30), add_atom::value,
+                                  adding(ports_of(rtap_port(vm2_))));
   for (int i = 0; i < 100 && !refs_->busy.load(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_TRUE(refs_->busy.load()) << "the switch never started the port add";
