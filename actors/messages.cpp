@@ -14,6 +14,12 @@ const char* to_string(errc e) {
       return "port_failed";
     case errc::timeout:
       return "timeout";
+    case errc::no_such_worker:
+      return "no_such_worker";
+    case errc::worker_failed:
+      return "worker_failed";
+    case errc::stopping:
+      return "stopping";
   }
   return "unknown";
 }

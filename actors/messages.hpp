@@ -35,6 +35,7 @@
 
 #include "config/config.hpp"
 #include "config/config_diff.hpp"
+#include "daemon/supervisor.hpp"
 
 namespace vs {
 using ConfigPtr = std::shared_ptr<const config::Config>;
@@ -100,6 +101,23 @@ struct SwitchSnapshot {
   bool stale = false;
 };
 
+// `show workers`: each worker's state, and its liveness as its counter block says, at `now_ns`
+// (CLOCK_MONOTONIC).
+struct WorkersView {
+  std::vector<WorkerStatus> status;
+  std::vector<WorkerBeat> beats;  // by worker
+  uint64_t now_ns = 0;
+};
+
+// `worker restart N` done: a running worker replaced (old_pid), or one that was not running
+// started now (`was` its state then).
+struct Restarted {
+  int worker = 0;
+  std::string was;  // empty: it was running and was replaced
+  pid_t old_pid = 0, new_pid = 0;
+  double ms = 0;
+};
+
 // What the config actor applied.
 struct Applied {
   std::string summary;
@@ -117,6 +135,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::Revived)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::ResetDone)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::SwitchSnapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::Applied)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::WorkersView)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(vs::Restarted)
 
 namespace vs {
 
@@ -177,8 +197,8 @@ using switch_actor = caf::typed_actor<
 // Worker processes.
 using supervisor_actor = caf::typed_actor<
     caf::replies_to<start_atom>::with<std::string>,             // start every worker; "" or why not
-    caf::replies_to<show_atom>::with<std::string>,              // `show workers`, JSON
-    caf::replies_to<restart_atom, int32_t>::with<std::string>,  // `worker restart N`, JSON
+    caf::replies_to<show_atom>::with<WorkersView>,            // `show workers`
+    caf::replies_to<restart_atom, int32_t>::with<Restarted>,  // `worker restart N`
     caf::reacts_to<exited_atom, int32_t>,                       // a pid ended (pidfd watcher)
     caf::reacts_to<respawn_atom, int32_t>,                      // back-off over: start worker N
     caf::reacts_to<reclaim_atom, int32_t>,    // worker N's queues come back once it forwards

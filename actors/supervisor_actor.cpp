@@ -4,38 +4,14 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <nlohmann/json.hpp>
 
 #include "shm/counters.hpp"
 
 namespace vs {
 namespace {
 
-using nlohmann::json;
-
-json worker_json(const WorkerStatus& s, const WorkerBeat& b) {
-  const uint64_t now = monotonic_ns();
-  const bool own = s.running && b.pid == s.pid && b.beat_ns != 0;
-  return {{"id", s.id},
-          {"pid", s.pid},
-          {"state", s.state()},
-          {"cpu", s.cpu},
-          {"starts", s.starts},
-          {"restarts", s.restarts},
-          {"crashes_in_row", s.crashes_in_row},
-          {"stalls", s.stalls},
-          // Since the running process's last beat (-1: none running); the longest gap between
-          // two beats of any of its processes (the margin against the stall deadline).
-          {"heartbeat_age_ms",
-           own ? static_cast<double>(now > b.beat_ns ? now - b.beat_ns : 0) / 1e6 : -1.0},
-          {"heartbeat_max_gap_ms", static_cast<double>(b.max_gap_ns) / 1e6},
-          {"heartbeat_max_stall_ms", static_cast<double>(b.max_stall_ns) / 1e6},
-          {"phase", std::string(worker_phase_name(static_cast<WorkerPhase>(b.phase)))},
-          {"last_exit", s.last_exit}};
-}
-
-std::string error_reply(const std::string& msg) {
-  return json{{"ok", false}, {"error", msg}}.dump();
+caf::error failed(errc code, const std::string& why) {
+  return caf::make_error(code, why);
 }
 
 double ms_since(std::chrono::steady_clock::time_point t) {
@@ -80,7 +56,8 @@ void restart_after_lost_handover(supervisor_actor::stateful_pointer<SupervisorSt
                w, out.detail.c_str(), w);
   if (new_pid > 0) kill(new_pid, SIGTERM);
   if (pending == st.replacing.end()) return;
-  pending->second.promise.deliver(error_reply(
+  pending->second.promise.deliver(failed(
+      errc::worker_failed,
       "the old process of worker " + std::to_string(w) + " ended (" + out.detail +
       ") during the hand-over; worker " + std::to_string(w) + " restarts as after a crash"));
   st.replacing.erase(pending);
@@ -152,12 +129,9 @@ void on_worker_exit(supervisor_actor::stateful_pointer<SupervisorState> self, pi
                    out.detail.c_str());
       if (pending != st.replacing.end()) {
         pending->second.promise.deliver(
-            json{{"ok", true},
-                 {"worker", w},
-                 {"old_pid", pending->second.old_pid},
-                 {"new_pid", st.refs->workers.status()[static_cast<size_t>(w)].pid},
-                 {"ms", ms_since(pending->second.since)}}
-                .dump());
+            Restarted{w, "", pending->second.old_pid,
+                      st.refs->workers.status()[static_cast<size_t>(w)].pid,
+                      ms_since(pending->second.since)});
         st.replacing.erase(pending);
       }
       return;
@@ -166,7 +140,8 @@ void on_worker_exit(supervisor_actor::stateful_pointer<SupervisorState> self, pi
                    "vswitchd: the replacement of worker %d failed (%s); the old one runs on\n", w,
                    out.detail.c_str());
       if (pending != st.replacing.end()) {
-        pending->second.promise.deliver(error_reply(
+        pending->second.promise.deliver(failed(
+            errc::worker_failed,
             "the replacement process of worker " + std::to_string(w) + " ended (" + out.detail +
             ") before taking over; the old process still forwards. See vswitchd's log."));
         st.replacing.erase(pending);
@@ -226,37 +201,37 @@ supervisor_actor::behavior_type supervisor_behavior(
         self->delayed_send(self, heartbeat_check_period(st.refs->workers.stall_after()),
                            heartbeat_atom::value);
       },
-      [self](show_atom) -> std::string {
-        json workers = json::array();
-        for (const WorkerStatus& s : self->state.refs->workers.status())
-          workers.push_back(
-              worker_json(s, self->state.refs->beat ? self->state.refs->beat(s.id) : WorkerBeat{}));
-        return json{{"ok", true}, {"workers", workers}}.dump();
+      [self](show_atom) {
+        WorkersView v;
+        v.status = self->state.refs->workers.status();
+        for (const WorkerStatus& s : v.status)
+          v.beats.push_back(self->state.refs->beat ? self->state.refs->beat(s.id) : WorkerBeat{});
+        v.now_ns = monotonic_ns();
+        return v;
       },
-      [self](restart_atom, int32_t w) -> caf::result<std::string> {
+      [self](restart_atom, int32_t w) -> caf::result<Restarted> {
         SupervisorState& st = self->state;
         WorkerSupervisor& sup = st.refs->workers;
-        if (st.stopping) return error_reply("vswitchd is stopping");
+        if (st.stopping) return failed(errc::stopping, "vswitchd is stopping");
         if (w < 0 || w >= sup.size())
-          return error_reply("no worker " + std::to_string(w) + " (workers are 0.." +
-                             std::to_string(sup.size() - 1) + ")");
+          return failed(errc::no_such_worker, "no worker " + std::to_string(w) +
+                                                  " (workers are 0.." +
+                                                  std::to_string(sup.size() - 1) + ")");
         const WorkerStatus s = sup.status()[static_cast<size_t>(w)];
         if (!s.running) {  // failed, stopped or waiting for its back-off: start it now
           const auto t0 = std::chrono::steady_clock::now();
-          if (std::string err = sup.start(w); !err.empty()) return error_reply(err);
+          if (std::string err = sup.start(w); !err.empty()) return failed(errc::worker_failed, err);
           if (s.failed) publish_pollers(self);
           if ((st.lent >> w) & 1) self->send(self, reclaim_atom::value, w);  // lent at its crash
-          return json{{"ok", true},
-                      {"worker", w},
-                      {"was", s.state()},
-                      {"new_pid", sup.status()[static_cast<size_t>(w)].pid},
-                      {"ms", ms_since(t0)}}
-              .dump();
+          return Restarted{w, s.state(), 0, sup.status()[static_cast<size_t>(w)].pid,
+                           ms_since(t0)};
         }
         if (st.replacing.count(w))
-          return error_reply("worker " + std::to_string(w) + " is already being replaced");
-        if (std::string err = sup.begin_replace(w); !err.empty()) return error_reply(err);
-        auto promise = self->make_response_promise<std::string>();
+          return failed(errc::refused,
+                        "worker " + std::to_string(w) + " is already being replaced");
+        if (std::string err = sup.begin_replace(w); !err.empty())
+          return failed(errc::worker_failed, err);
+        auto promise = self->make_response_promise<Restarted>();
         st.replacing[w] = {promise, std::chrono::steady_clock::now(), s.pid};
         return promise;
       },
@@ -287,7 +262,7 @@ supervisor_actor::behavior_type supervisor_behavior(
       [self](stop_atom) {
         self->state.stopping = true;
         for (auto& [w, p] : self->state.replacing)
-          p.promise.deliver(error_reply("vswitchd is stopping"));
+          p.promise.deliver(failed(errc::stopping, "vswitchd is stopping"));
         self->state.replacing.clear();
         self->state.refs->workers.stop_all(std::chrono::milliseconds(2000));
         // The margin against the stall deadline, for the logs of whole test suites.

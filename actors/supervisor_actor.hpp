@@ -29,7 +29,7 @@ struct SupervisorState {
   SupervisorRefs* refs = nullptr;
   topology_actor topology;
   struct Pending {
-    caf::typed_response_promise<std::string> promise;
+    caf::typed_response_promise<Restarted> promise;
     std::chrono::steady_clock::time_point since;
     pid_t old_pid = 0;
   };

@@ -385,7 +385,8 @@ void handle_control(const ControlContext& c, const ControlRequest& req,
             return;
           case Cmd::kShow: {
             if (req.what == "workers") {
-              self->request(c.supervisor, timeout, show_atom::value).then(text, on_error);
+              self->request(c.supervisor, timeout, show_atom::value)
+                  .then([reply](const WorkersView& v) { reply(reply_json(v).dump()); }, on_error);
               return;
             }
             const std::string what = req.what, filters = req.filters_json();
@@ -413,7 +414,7 @@ void handle_control(const ControlContext& c, const ControlRequest& req,
           case Cmd::kWorkerRestart:
             self->request(c.supervisor, timeout, restart_atom::value,
                           static_cast<int32_t>(req.worker))
-                .then(text, on_error);
+                .then([reply](const Restarted& r) { reply(reply_json(r).dump()); }, on_error);
             return;
           case Cmd::kFdbFlush: {
             int sw = -1, port = -1;

@@ -118,6 +118,18 @@ std::optional<std::string> take_string(caf::scoped_actor& self, caf::actor_syste
   return out;
 }
 
+// What a blocking actor has in its mailbox right now, as the control socket's JSON text (a plain
+// string reply as it is); nullopt when nothing arrived.
+std::optional<std::string> take_reply(caf::scoped_actor& self, caf::actor_system& sys) {
+  std::optional<std::string> out;
+  self->receive([&](std::string& s) { out = std::move(s); },
+                [&](const Restarted& r) { out = reply_json(r).dump(); },
+                [&](const WorkersView& v) { out = reply_json(v).dump(); },
+                [&](const caf::error& e) { out = error_json(e, &sys).dump(); },
+                caf::after(std::chrono::seconds(0)) >> [] {});
+  return out;
+}
+
 // --- the stand-in switch actors ----------------------------------------------------------------
 
 struct SwitchLog {
@@ -1142,7 +1154,7 @@ class SupervisorActorTest : public ::testing::Test {
     ts_.sched->run();
     self_->send(sup_, start_atom::value);
     ts_.sched->run();
-    std::optional<std::string> reply = take_string(self_, *ts_.sys);
+    std::optional<std::string> reply = take_reply(self_, *ts_.sys);
     ASSERT_TRUE(reply.has_value());
     EXPECT_EQ(*reply, "");
   }
@@ -1183,7 +1195,7 @@ class SupervisorActorTest : public ::testing::Test {
   json show() {
     self_->send(sup_, show_atom::value);
     ts_.sched->run();
-    std::optional<std::string> reply = take_string(self_, *ts_.sys);
+    std::optional<std::string> reply = take_reply(self_, *ts_.sys);
     if (!reply) {
       ADD_FAILURE() << "no reply to show";
       return json::object();
@@ -1254,7 +1266,7 @@ TEST_F(SupervisorActorTest, RestartOfARunningWorkerAnswersOnceTheReplacementTook
   const pid_t old_pid = status(0).pid;
   self_->send(sup_, restart_atom::value, int32_t{0});
   std::optional<std::string> reply;
-  ASSERT_TRUE(pump([&] { return (reply = take_string(self_, *ts_.sys)).has_value(); }))
+  ASSERT_TRUE(pump([&] { return (reply = take_reply(self_, *ts_.sys)).has_value(); }))
       << "no reply to worker restart";
   const json r = json::parse(*reply, nullptr, false);
   ASSERT_EQ(r.value("ok", false), true) << *reply;
@@ -1273,7 +1285,7 @@ TEST_F(SupervisorActorTest, RestartOfARunningWorkerAnswersOnceTheReplacementTook
   // Out of range.
   self_->send(sup_, restart_atom::value, int32_t{5});
   ts_.sched->run();
-  const json bad = json::parse(take_string(self_, *ts_.sys).value_or("{}"), nullptr, false);
+  const json bad = json::parse(take_reply(self_, *ts_.sys).value_or("{}"), nullptr, false);
   EXPECT_EQ(bad.value("ok", true), false);
   EXPECT_EQ(bad.value("error", ""), "no worker 5 (workers are 0..0)");
 }
@@ -1284,7 +1296,7 @@ TEST_F(SupervisorActorTest, RestartOfAFailedReplacementReportsTheError) {
   const pid_t old_pid = status(0).pid;
   self_->send(sup_, restart_atom::value, int32_t{0});
   std::optional<std::string> reply;
-  ASSERT_TRUE(pump([&] { return (reply = take_string(self_, *ts_.sys)).has_value(); }));
+  ASSERT_TRUE(pump([&] { return (reply = take_reply(self_, *ts_.sys)).has_value(); }));
   const json r = json::parse(*reply, nullptr, false);
   EXPECT_EQ(r.value("ok", true), false) << *reply;
   EXPECT_TRUE(contains(r.value("error", ""), "(exit 69) before taking over")) << *reply;
@@ -1306,7 +1318,7 @@ TEST_F(SupervisorActorTest, AnOldProcessKilledDuringARestartRestartsTheWorker) {
   ASSERT_EQ(kill(old_pid, SIGKILL), 0);
 
   std::optional<std::string> reply;
-  ASSERT_TRUE(pump([&] { return (reply = take_string(self_, *ts_.sys)).has_value(); }));
+  ASSERT_TRUE(pump([&] { return (reply = take_reply(self_, *ts_.sys)).has_value(); }));
   const json r = json::parse(*reply, nullptr, false);
   EXPECT_EQ(r.value("ok", true), false) << *reply;
   EXPECT_TRUE(contains(r.value("error", ""), "(signal 9) during the hand-over")) << *reply;
@@ -1335,7 +1347,7 @@ TEST_F(SupervisorActorTest, RestartDuringTheBackoffGetsTheQueuesBack) {
   // `vswitchctl worker restart 1` before the back-off is over.
   self_->send(sup_, restart_atom::value, int32_t{1});
   ts_.sched->run();
-  const json r = json::parse(take_string(self_, *ts_.sys).value_or("{}"), nullptr, false);
+  const json r = json::parse(take_reply(self_, *ts_.sys).value_or("{}"), nullptr, false);
   ASSERT_EQ(r.value("ok", false), true) << r.dump();
   EXPECT_EQ(r.value("was", ""), "restarting");
   EXPECT_EQ(r.value("new_pid", -1), status(1).pid);
