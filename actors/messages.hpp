@@ -49,6 +49,9 @@ enum class errc : uint8_t {
   no_such_switch,  // no switch of that name
   port_failed,     // a port could not be created or re-created (the reason says which, and how)
   timeout,         // an actor did not answer in time
+  no_such_worker,  // `worker restart N` out of range
+  worker_failed,   // a worker (or its replacement) could not start or did not take over
+  stopping,        // vswitchd is stopping
 };
 const char* to_string(errc e);
 // The reason carried by an error of ours, or the error rendered by CAF.
@@ -196,11 +199,11 @@ using switch_actor = caf::typed_actor<
 
 // Worker processes.
 using supervisor_actor = caf::typed_actor<
-    caf::replies_to<start_atom>::with<std::string>,             // start every worker; "" or why not
+    caf::replies_to<start_atom>::with<std::string>,           // start every worker; "" or why not
     caf::replies_to<show_atom>::with<WorkersView>,            // `show workers`
     caf::replies_to<restart_atom, int32_t>::with<Restarted>,  // `worker restart N`
-    caf::reacts_to<exited_atom, int32_t>,                       // a pid ended (pidfd watcher)
-    caf::reacts_to<respawn_atom, int32_t>,                      // back-off over: start worker N
+    caf::reacts_to<exited_atom, int32_t>,                     // a pid ended (pidfd watcher)
+    caf::reacts_to<respawn_atom, int32_t>,                    // back-off over: start worker N
     caf::reacts_to<reclaim_atom, int32_t>,    // worker N's queues come back once it forwards
     caf::reacts_to<heartbeat_atom>,           // check every worker's heartbeat (periodic)
     caf::replies_to<stop_atom>::with<bool>>;  // stop every worker (shutdown)

@@ -56,10 +56,10 @@ void restart_after_lost_handover(supervisor_actor::stateful_pointer<SupervisorSt
                w, out.detail.c_str(), w);
   if (new_pid > 0) kill(new_pid, SIGTERM);
   if (pending == st.replacing.end()) return;
-  pending->second.promise.deliver(failed(
-      errc::worker_failed,
-      "the old process of worker " + std::to_string(w) + " ended (" + out.detail +
-      ") during the hand-over; worker " + std::to_string(w) + " restarts as after a crash"));
+  pending->second.promise.deliver(
+      failed(errc::worker_failed, "the old process of worker " + std::to_string(w) + " ended (" +
+                                      out.detail + ") during the hand-over; worker " +
+                                      std::to_string(w) + " restarts as after a crash"));
   st.replacing.erase(pending);
 }
 
@@ -128,10 +128,9 @@ void on_worker_exit(supervisor_actor::stateful_pointer<SupervisorState> self, pi
       std::fprintf(stderr, "vswitchd: worker %d replaced (old process: %s)\n", w,
                    out.detail.c_str());
       if (pending != st.replacing.end()) {
-        pending->second.promise.deliver(
-            Restarted{w, "", pending->second.old_pid,
-                      st.refs->workers.status()[static_cast<size_t>(w)].pid,
-                      ms_since(pending->second.since)});
+        pending->second.promise.deliver(Restarted{
+            w, "", pending->second.old_pid, st.refs->workers.status()[static_cast<size_t>(w)].pid,
+            ms_since(pending->second.since)});
         st.replacing.erase(pending);
       }
       return;
@@ -143,7 +142,7 @@ void on_worker_exit(supervisor_actor::stateful_pointer<SupervisorState> self, pi
         pending->second.promise.deliver(failed(
             errc::worker_failed,
             "the replacement process of worker " + std::to_string(w) + " ended (" + out.detail +
-            ") before taking over; the old process still forwards. See vswitchd's log."));
+                ") before taking over; the old process still forwards. See vswitchd's log."));
         st.replacing.erase(pending);
       }
       return;
@@ -223,8 +222,7 @@ supervisor_actor::behavior_type supervisor_behavior(
           if (std::string err = sup.start(w); !err.empty()) return failed(errc::worker_failed, err);
           if (s.failed) publish_pollers(self);
           if ((st.lent >> w) & 1) self->send(self, reclaim_atom::value, w);  // lent at its crash
-          return Restarted{w, s.state(), 0, sup.status()[static_cast<size_t>(w)].pid,
-                           ms_since(t0)};
+          return Restarted{w, s.state(), 0, sup.status()[static_cast<size_t>(w)].pid, ms_since(t0)};
         }
         if (st.replacing.count(w))
           return failed(errc::refused,

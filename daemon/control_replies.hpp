@@ -10,7 +10,7 @@ namespace vs {
 
 nlohmann::json reply_json(const Applied& a);
 nlohmann::json reply_json(const ResetDone& r);
-nlohmann::json reply_json(const Revived& r);  // `port reset` of every down port (a reload)
+nlohmann::json reply_json(const Revived& r);      // `port reset` of every down port (a reload)
 nlohmann::json reply_json(const WorkersView& v);  // `show workers`
 nlohmann::json reply_json(const Restarted& r);
 // {"ok": false, "error": REASON}, the reason as the actor gave it.

@@ -109,15 +109,6 @@ struct TestSystem {
   }
 };
 
-// What a blocking actor has in its mailbox right now, as text; nullopt when nothing arrived.
-std::optional<std::string> take_string(caf::scoped_actor& self, caf::actor_system& sys) {
-  std::optional<std::string> out;
-  self->receive([&](std::string& s) { out = std::move(s); },
-                [&](caf::error& e) { ADD_FAILURE() << "error reply: " << sys.render(e); },
-                caf::after(std::chrono::seconds(0)) >> [] {});
-  return out;
-}
-
 // What a blocking actor has in its mailbox right now, as the control socket's JSON text (a plain
 // string reply as it is); nullopt when nothing arrived.
 std::optional<std::string> take_reply(caf::scoped_actor& self, caf::actor_system& sys) {
