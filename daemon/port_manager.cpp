@@ -464,8 +464,13 @@ void PortManager::destroy_port(PortRuntime& port) {
 }
 
 void PortManager::destroy_all() {
-  auto guard = lock();
-  for (auto it = ports_.rbegin(); it != ports_.rend(); ++it) destroy_port(*it);
+  // Out of the list under the lock, closed without it (as remove_port).
+  std::vector<PortRuntime> closing;
+  {
+    auto guard = lock();
+    closing.swap(ports_);
+  }
+  for (auto it = closing.rbegin(); it != closing.rend(); ++it) destroy_port(*it);
 }
 
 namespace {

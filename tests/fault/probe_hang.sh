@@ -10,7 +10,8 @@
 #   - worker 0 runs again within its usual back-off and start-up, and gets its queues back;
 #   - every `vswitchctl show workers`, `show ports` and metrics scrape meanwhile answers in < 1 s
 #     (asked from a loop of their own, so that a slow answer does not delay the restart's timing);
-#   - `show ports` shows the busy switch's ports from its last snapshot, marked stale;
+#   - `show ports` shows the busy switch's ports from its last snapshot, marked stale, and the
+#     other switch's (sw1, vm6, whose actor is not busy) fresh every time;
 # then the port add completes and the new port forwards.
 source "$(dirname "$0")/../lib/harness.sh"
 source "$(dirname "$0")/../lib/udp_flows.sh"
@@ -18,8 +19,10 @@ source "$(dirname "$0")/../lib/udp_flows.sh"
 hang_ms=10000
 backoff_ms=200
 # mbufs_per_worker leaves room for the port added later (a port add cannot grow the pools).
-T_MBUFS=90000
+T_MBUFS=107000
 write_config "$T_DIR/vswitch.toml" 4 2 "restart_backoff_ms = ${backoff_ms}"
+config_switch "$T_DIR/vswitch.toml" sw1
+config_port "$T_DIR/vswitch.toml" 6
 start_daemon "$T_DIR/vswitch.toml" --fault-hang-probe-ms "$hang_ms"
 wait_metric vswitch_worker_up '' -eq 2 15
 for p in "1 3" "2 4"; do ping_ok $p 3 || fail "ping vm${p% *} -> vm${p#* } failed"; done
@@ -106,16 +109,20 @@ for name in "show workers" "show ports" "scrape"; do
   log "$name during the hung probe: ${T_N[$name]} answers, the slowest in ${T_MAX[$name]} ms"
 done
 # The switch sat in the probe: show ports gave its last snapshot, said so, and said how old.
-read -r stale_seen max_age < <(python3 -c '
+read -r stale_seen max_age sw1_rows sw1_stale sw1_age < <(python3 -c '
 import json, sys
 text, dec, at, rows = open(sys.argv[1]).read(), json.JSONDecoder(), 0, []
 while text[at:].strip():  # one pretty-printed reply after another
     at += len(text[at:]) - len(text[at:].lstrip())
     doc, at = dec.raw_decode(text, at)
     rows += doc["ports"]
-print(sum(1 for p in rows if p["stale"]), int(max(p["snapshot_age_ms"] for p in rows)))
+sw0 = [p for p in rows if p["switch"] == "sw0"]
+sw1 = [p for p in rows if p["switch"] == "sw1"]
+print(sum(1 for p in sw0 if p["stale"]), int(max(p["snapshot_age_ms"] for p in sw0)),
+      len(sw1), sum(1 for p in sw1 if p["stale"]), int(max(p["snapshot_age_ms"] for p in sw1)))
 ' "$T_DIR/show-ports.all")
-log "show ports: $stale_seen port rows shown stale, the oldest snapshot $max_age ms old"
+log "show ports: sw0: $stale_seen rows shown stale, the oldest snapshot $max_age ms old;" \
+  "sw1: $sw1_rows rows, $sw1_stale stale, the oldest $sw1_age ms old"
 
 wait "$add_pid" || fail "port add failed: $(cat "$T_DIR/port-add.json")"
 t_added=$(( $(now_ms) - t_probe ))
@@ -143,5 +150,10 @@ done
 check "port add answered after the probe's hang (ms)" "$t_added" -ge "$hang_ms"
 check "show ports rows marked stale while the switch probed" "$stale_seen" -gt 0
 check "the oldest snapshot shown (ms), the probe having begun before the kill" "$max_age" -gt 1000
+check "sw1's rows shown (its actor is not busy)" "$sw1_rows" -gt 0
+check "sw1's rows shown stale" "$sw1_stale" -eq 0
+fresh_limit=100
+[ "${VSWITCH_SANITIZED:-0}" = 1 ] && fresh_limit=500
+check "sw1's oldest snapshot (ms)" "$sw1_age" -lt "$fresh_limit"
 stop_daemon
 pass "a probe hung ${hang_ms} ms: worker 0 back after $restarted ms (queues $t_back ms), A dark $gap_a ms, B lost $lost_b; answers within ${T_MAX[show workers]}/${T_MAX[show ports]}/${T_MAX[scrape]} ms (workers/ports/scrape)"
