@@ -199,7 +199,7 @@ using switch_actor = caf::typed_actor<
 
 // Worker processes.
 using supervisor_actor = caf::typed_actor<
-    caf::replies_to<start_atom>::with<std::string>,           // start every worker; "" or why not
+    caf::replies_to<start_atom>::with<bool>,  // start every worker; errc::worker_failed: why not
     caf::replies_to<show_atom>::with<WorkersView>,            // `show workers`
     caf::replies_to<restart_atom, int32_t>::with<Restarted>,  // `worker restart N`
     caf::reacts_to<exited_atom, int32_t>,                     // a pid ended (pidfd watcher)

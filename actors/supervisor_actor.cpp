@@ -185,13 +185,15 @@ supervisor_actor::behavior_type supervisor_behavior(
   self->state.refs = refs;
   self->state.topology = std::move(topology);
   return {
-      [self](start_atom) -> std::string {
+      [self](start_atom) -> caf::result<bool> {
         SupervisorState& st = self->state;
         if (!st.checking && st.refs->beat) {
           st.checking = true;
           self->send(self, heartbeat_atom::value);
         }
-        return st.refs->workers.start_all();
+        if (std::string err = st.refs->workers.start_all(); !err.empty())
+          return failed(errc::worker_failed, err);
+        return true;
       },
       [self](heartbeat_atom) {
         SupervisorState& st = self->state;

@@ -611,8 +611,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   {
     caf::scoped_actor self{sys};
     self->request(supervisor, caf::infinite, start_atom::value)
-        .receive([&err](const std::string& e) { err = e; },
-                 [&err, &sys](const caf::error& e) { err = sys.render(e); });
+        .receive([](bool) {}, [&err, &sys](const caf::error& e) { err = error_reason(e, &sys); });
   }
   if (err.empty()) {
     ServerLimits metrics_limits;
