@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -212,6 +213,14 @@ void print_show(const std::string& what, const json& reply) {
       if (p.value("state", "up") == "down")
         std::printf("%s is down: %s\n", p.value("name", "?").c_str(),
                     p.value("reason", std::string("?")).c_str());
+    // A switch busy in a port change answered late: its rows are its last snapshot.
+    std::map<std::string, double> stale;
+    for (const json& p : shown)
+      if (p.value("stale", false)) stale[p.value("switch", "?")] = p.value("snapshot_age_ms", -1.0);
+    for (const auto& [sw, age_ms] : stale)
+      std::printf(
+          "switch %s is busy with a port change: its ports are shown as they were %.1f s ago\n",
+          sw.c_str(), age_ms / 1e3);
   } else if (what == "queues") {
     print_table(rows, {{"PORT", "port"},
                        {"QUEUE", "queue"},

@@ -98,6 +98,11 @@ log "worker 0 running again as pid ${newpid:-?} after $restarted ms, with its qu
 while kill -0 "$add_pid" 2>/dev/null && [ $(( $(now_ms) - t_probe )) -lt $((hang_ms - 1000)) ]; do
   sleep 0.1
 done
+# The table a person reads says which switch is shown from an old snapshot.
+kill -0 "$add_pid" 2>/dev/null || fail "the port add ended before the probe's hang was over"
+human=$(ctl show ports)
+grep -q "^switch sw0 is busy with a port change" <<<"$human" || fail "show ports: $human"
+grep -q "^switch sw1 is busy" <<<"$human" && fail "show ports: sw1 shown busy: $human"
 touch "$T_DIR/answers.stop"
 wait "$ask_pid" 2>/dev/null || true
 while IFS='|' read -r name ms rc; do
