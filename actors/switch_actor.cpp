@@ -35,15 +35,30 @@ void flush_port(SwitchRefs& r, const std::string& name) {
     r.fdb.flush_learned(r.ports.switch_index(), p->port_id, -1);
 }
 
+// Ports that may be in the published table leave it; once every worker has moved past them,
+// their learned MACs are flushed and they are closed.
+void close_ports(SwitchState& st, const std::vector<std::string>& names) {
+  SwitchRefs& r = *st.refs;
+  if (names.empty()) return;
+  for (const std::string& name : names) r.ports.hide_port(name);
+  const uint64_t gen = publish(st);
+  for (int w : await_workers(r.mem, gen, std::chrono::milliseconds(2000)))
+    std::fprintf(stderr, "vswitchd: worker %d did not confirm the new port table in 2 s\n", w);
+  for (const std::string& name : names) {
+    flush_port(r, name);
+    r.ports.remove_port(name);
+  }
+  publish(st);
+}
+
 // Phase 1 (and 3): the new ports. A failure closes the ones made here and changes nothing else.
+// (They can be in the table already: the topology actor publishes for the supervisor too.)
 std::string add_ports(SwitchState& st, const std::vector<config::PortConfig>& ports) {
   SwitchRefs& r = *st.refs;
   std::vector<std::string> added;
-  const std::string sw = st.switch_name;
   for (const config::PortConfig& port : ports) {
-    if (std::string err = r.ports.add_port(sw, port); !err.empty()) {
-      for (const std::string& name : added) r.ports.remove_port(name);
-      if (!added.empty()) publish(st);
+    if (std::string err = r.ports.add_port(st.switch_name, port); !err.empty()) {
+      close_ports(st, added);
       return err;
     }
     added.push_back(port.name);
@@ -54,16 +69,9 @@ std::string add_ports(SwitchState& st, const std::vector<config::PortConfig>& po
 
 // Another switch failed phase 1: the ports this one added leave the table, then close.
 void undo_added(SwitchState& st, const std::vector<config::PortConfig>& ports) {
-  SwitchRefs& r = *st.refs;
-  for (const config::PortConfig& port : ports) r.ports.hide_port(port.name);
-  const uint64_t gen = publish(st);
-  for (int w : await_workers(r.mem, gen, std::chrono::milliseconds(2000)))
-    std::fprintf(stderr, "vswitchd: worker %d did not confirm the new port table in 2 s\n", w);
-  for (const config::PortConfig& port : ports) {
-    flush_port(r, port.name);
-    r.ports.remove_port(port.name);
-  }
-  publish(st);
+  std::vector<std::string> names;
+  for (const config::PortConfig& port : ports) names.push_back(port.name);
+  close_ports(st, names);
 }
 
 // Phase 2: VLAN changes, then the ports to remove or re-create leave the published table; once
@@ -74,16 +82,11 @@ std::string apply_changes(SwitchState& st, const SwitchChanges& c) {
   for (const config::PortConfig& port : c.retagged) r.ports.retag_port(port);
   std::vector<std::string> going = c.removed;
   for (const config::PortChange& ch : c.replaced) going.push_back(ch.port.name);
-  for (const std::string& name : going) r.ports.hide_port(name);
-  const uint64_t gen = publish(st);
-  if (going.empty()) return {};
-
-  for (int w : await_workers(r.mem, gen, std::chrono::milliseconds(2000)))
-    std::fprintf(stderr, "vswitchd: worker %d did not confirm the new port table in 2 s\n", w);
-  for (const std::string& name : going) {
-    flush_port(r, name);
-    r.ports.remove_port(name);
+  if (going.empty()) {
+    publish(st);  // the VLAN changes
+    return {};
   }
+  close_ports(st, going);  // its first publish carries the VLAN changes too
   std::string errors;
   for (const config::PortChange& ch : c.replaced) {
     std::string err = r.ports.add_port(st.switch_name, ch.port);
@@ -93,7 +96,7 @@ std::string apply_changes(SwitchState& st, const SwitchChanges& c) {
               (restore.empty() ? " (the port was restored as it was)"
                                : " (and restoring it failed: " + restore + ")");
   }
-  publish(st);
+  if (!c.replaced.empty()) publish(st);
   return errors;
 }
 
