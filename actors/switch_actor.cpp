@@ -57,7 +57,7 @@ std::string add_ports(SwitchState& st, const std::vector<config::PortConfig>& po
   SwitchRefs& r = *st.refs;
   std::vector<std::string> added;
   for (const config::PortConfig& port : ports) {
-    if (std::string err = r.ports.add_port(st.switch_name, port); !err.empty()) {
+    if (std::string err = r.ports.add_port(r.name, port); !err.empty()) {
       close_ports(st, added);
       return err;
     }
@@ -89,9 +89,9 @@ std::string apply_changes(SwitchState& st, const SwitchChanges& c) {
   close_ports(st, going);  // its first publish carries the VLAN changes too
   std::string errors;
   for (const config::PortChange& ch : c.replaced) {
-    std::string err = r.ports.add_port(st.switch_name, ch.port);
+    std::string err = r.ports.add_port(r.name, ch.port);
     if (err.empty()) continue;
-    std::string restore = r.ports.add_port(st.switch_name, ch.previous);
+    std::string restore = r.ports.add_port(r.name, ch.previous);
     errors += (errors.empty() ? "" : "; ") + err +
               (restore.empty() ? " (the port was restored as it was)"
                                : " (and restoring it failed: " + restore + ")");
@@ -251,7 +251,6 @@ switch_actor::behavior_type switch_behavior(switch_actor::stateful_pointer<Switc
   self->state.refs = refs;
   self->state.topology = std::move(topology);
   self->state.system = &self->system();
-  self->state.switch_name = refs->name;
   return {
       [self](add_atom, ChangesPtr c) -> caf::result<bool> {
         Busy busy(self->state);
@@ -278,9 +277,7 @@ switch_actor::behavior_type switch_behavior(switch_actor::stateful_pointer<Switc
         Busy busy(self->state);
         return reset_port(self->state, name);
       },
-      [self](snapshot_atom) {
-        return snapshot_ports(self->state.refs->ports, self->state.switch_name);
-      },
+      [refs](snapshot_atom) { return snapshot_ports(refs->ports, refs->name); },
       [self](netns_atom, const std::string& netns, bool present, int32_t attempt) {
         // `ip netns add` creates the file, then mounts the namespace on it: look again shortly.
         Busy busy(self->state);

@@ -40,7 +40,6 @@ struct SwitchState {
   SwitchRefs* refs = nullptr;
   topology_actor topology;
   caf::actor_system* system = nullptr;
-  std::string switch_name;
 };
 
 switch_actor::behavior_type switch_behavior(switch_actor::stateful_pointer<SwitchState> self,

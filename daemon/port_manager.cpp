@@ -480,16 +480,18 @@ bool is_active(const std::vector<bool>& active, int w) {
 }  // namespace
 
 void PortManager::topology(const std::vector<bool>& active, TopologyTable& t) const {
-  topology_header(active, t);
+  topology_header(t);
   std::size_t spill = 0;
   append_topology(active, spill, t);
 }
 
 void PortManager::build_topology(const std::vector<const PortManager*>& managers,
                                  const std::vector<bool>& active, TopologyTable& t) {
-  std::memset(&t, 0, sizeof(t));
-  if (managers.empty()) return;
-  managers.front()->topology_header(active, t);
+  if (managers.empty()) {
+    std::memset(&t, 0, sizeof(t));
+    return;
+  }
+  managers.front()->topology_header(t);
   std::size_t spill = 0;  // queues of inactive workers given out so far, across the switches
   for (const PortManager* m : managers) {
     auto guard = m->lock();  // its owner may change the list meanwhile
@@ -497,7 +499,7 @@ void PortManager::build_topology(const std::vector<const PortManager*>& managers
   }
 }
 
-void PortManager::topology_header(const std::vector<bool>&, TopologyTable& t) const {
+void PortManager::topology_header(TopologyTable& t) const {
   std::memset(&t, 0, sizeof(t));
   t.nb_workers = static_cast<uint16_t>(nb_workers_);
   t.nb_switches = static_cast<uint16_t>(cfg_.switches.size());

@@ -129,7 +129,7 @@ class PortManager {
   std::string attach_netdev(PortRuntime& port);
   std::string attach_vm_side(PortRuntime& port);
   PortRuntime* find_mutable(const std::string& name);
-  void topology_header(const std::vector<bool>& active, TopologyTable& t) const;
+  void topology_header(TopologyTable& t) const;  // cleared, then the switches and workers
   void append_topology(const std::vector<bool>& active, std::size_t& spill, TopologyTable& t) const;
   void destroy_port(PortRuntime& port);
 
