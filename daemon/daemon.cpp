@@ -263,11 +263,9 @@ void reclaim_orphaned_pools(const ExitOutcome& out, DatapathMemory& mem) {
 void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb,
                     const PortDirectory& ports) {
   const int w = out.worker;
-  rte_mempool* mp = mem.pool(w);
   if (out.kind == ExitOutcome::kHandedOver || out.kind == ExitOutcome::kReplaceFailed) {
     // The worker's other process runs on: only this process's mempool cache is ours to empty.
-    if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, out.lcore))
-      rte_mempool_cache_flush(cache, mp);
+    mem.flush_cache(w, out.lcore);
     return;
   }
   if (!out.graceful) fdb.reset_learn_ring(w);
@@ -277,8 +275,7 @@ void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb
   if (!out.held_queues) {
     // Its queues were lent out, so it had posted nothing; another worker may be posting from
     // its pool right now (a queue's buffers come from its owner's pool), so no reset.
-    if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, out.lcore))
-      rte_mempool_cache_flush(cache, mp);
+    mem.flush_cache(w, out.lcore);
     return;
   }
   if (all_rtap) {
@@ -292,8 +289,7 @@ void clean_up_after(const ExitOutcome& out, DatapathMemory& mem, FdbService& fdb
           w);
     return;
   }
-  if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, out.lcore))
-    rte_mempool_cache_flush(cache, mp);
+  mem.flush_cache(w, out.lcore);
 }
 
 // The liveness fields of a worker's counter block (the supervisor's stall deadline).
@@ -469,8 +465,9 @@ unsigned size_worker_pools(const config::Config& cfg, unsigned fault_pool_mbufs)
   if (mbufs > static_cast<unsigned>(d.mbufs_per_worker))
     std::printf("vswitchd: %u mbufs per worker (mbufs_per_worker %d is too few for the rx rings)\n",
                 mbufs, d.mbufs_per_worker);
-  // The sizing above leaves 2048 mbufs beyond the rx rings' (overestimated) reserve, more than
-  // any traffic holds at once: only a smaller pool lets a test exhaust it.
+  // The sizing above leaves 2048 mbufs beyond the rx rings' reserve (none for net_rtap, which
+  // takes buffers only for a burst's reads), more than any traffic holds at once: only a smaller
+  // pool lets a test exhaust it.
   if (fault_pool_mbufs) {
     std::printf("vswitchd: fault injection: %u mbufs per worker (sized: %u)\n", fault_pool_mbufs,
                 mbufs);

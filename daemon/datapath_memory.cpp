@@ -3,6 +3,8 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+
+#include <algorithm>
 #include <rte_memzone.h>
 #include <rte_ring_elem.h>
 
@@ -60,7 +62,12 @@ unsigned hugepage_memory_mb(int nb_workers, unsigned mbufs_per_worker, uint32_t 
   while (ring_slots <= mbufs_per_worker) ring_slots <<= 1;
   const std::size_t pool_overhead =
       ring_slots * 8 + RTE_MAX_LCORE * sizeof(rte_mempool_cache) + (1u << 20);
-  const std::size_t per_worker = mbufs_per_worker * mbuf_bytes + pool_overhead +
+  const std::size_t large_bytes = 64 + sizeof(rte_mbuf) + kLargeBufferRoom + 128;
+  std::size_t large_slots = 1;
+  while (large_slots <= kLargeBuffersPerWorker) large_slots <<= 1;
+  const std::size_t large_pool = kLargeBuffersPerWorker * large_bytes + large_slots * 8 +
+                                 RTE_MAX_LCORE * sizeof(rte_mempool_cache) + (1u << 20);
+  const std::size_t per_worker = mbufs_per_worker * mbuf_bytes + pool_overhead + large_pool +
                                  sizeof(WorkerCounterBlock) + kLearnRingSize * sizeof(LearnEvent) +
                                  (64u << 10);
   // The EAL's own allocations, every port's private data and queues, the workers' per-process
@@ -88,14 +95,25 @@ std::string DatapathMemory::create(int nb_workers, unsigned mbufs_per_worker,
     auto* counters = new (block) WorkerCounterBlock;
     counters->magic = kCounterBlockMagic;
     counters_.push_back(counters);
-    rte_mempool* mp = rte_pktmbuf_pool_create(worker_pool_name(w).c_str(), mbufs_per_worker, 256, 0,
-                                              RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+    // The lcore cache may not exceed two thirds of the pool (a fault-injection pool is tiny).
+    const unsigned cache = std::min(256u, mbufs_per_worker * 2 / 3);
+    rte_mempool* mp = rte_pktmbuf_pool_create(worker_pool_name(w).c_str(), mbufs_per_worker, cache,
+                                              0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
     if (!mp) {
       return "cannot create the mbuf pool of worker " + std::to_string(w) + " (" +
              std::to_string(mbufs_per_worker) + " mbufs): " + rte_strerror(rte_errno) +
              ". Lower [daemon] mbufs_per_worker or reserve more hugepages.";
     }
     pools_.push_back(mp);
+    // A small per-lcore cache: each cached large buffer is 64 KB no one else can take.
+    rte_mempool* large = rte_pktmbuf_pool_create(large_pool_name(w).c_str(), kLargeBuffersPerWorker,
+                                                 16, 0, kLargeBufferRoom, rte_socket_id());
+    if (!large) {
+      return "cannot create the large-buffer pool of worker " + std::to_string(w) + " (" +
+             std::to_string(kLargeBuffersPerWorker) + " x " + std::to_string(kLargeBufferRoom) +
+             " bytes): " + rte_strerror(rte_errno) + ". Reserve more hugepages.";
+    }
+    large_pools_.push_back(large);
     rte_ring* ring =
         rte_ring_create_elem(learn_ring_name(w).c_str(), sizeof(LearnEvent), kLearnRingSize,
                              rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
@@ -115,6 +133,8 @@ void DatapathMemory::destroy() {
   fdb_ = nullptr;
   for (rte_mempool* mp : pools_) rte_mempool_free(mp);
   pools_.clear();
+  for (rte_mempool* mp : large_pools_) rte_mempool_free(mp);
+  large_pools_.clear();
   for (int w = 0; w < static_cast<int>(counters_.size()); ++w)
     rte_memzone_free(rte_memzone_lookup(counter_zone_name(w).c_str()));
   counters_.clear();
@@ -122,8 +142,9 @@ void DatapathMemory::destroy() {
   topology_ = nullptr;
 }
 
-DatapathMemory::Reclaimed DatapathMemory::reclaim_pool(int worker) {
-  rte_mempool* mp = pools_.at(worker);
+namespace {
+
+DatapathMemory::Reclaimed reclaim(rte_mempool* mp) {
   const unsigned before = rte_mempool_avail_count(mp);
   // Empty the pool's common store (bypassing every lcore cache), then put every object back,
   // re-initialised: the dead worker's view of the pool is gone with it.
@@ -132,7 +153,7 @@ DatapathMemory::Reclaimed DatapathMemory::reclaim_pool(int worker) {
   // (No live process takes from this pool now: the caller guarantees it.)
   for (unsigned id = 0; id < RTE_MAX_LCORE; ++id)
     if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, id)) cache->len = 0;
-  Reclaimed out;
+  DatapathMemory::Reclaimed out;
   out.ring_reset = empty_pool_store(mp);
   rte_mempool_obj_iter(
       mp,
@@ -144,6 +165,22 @@ DatapathMemory::Reclaimed DatapathMemory::reclaim_pool(int worker) {
   const unsigned after = rte_mempool_avail_count(mp);
   out.mbufs = after > before ? after - before : 0;
   return out;
+}
+
+}  // namespace
+
+DatapathMemory::Reclaimed DatapathMemory::reclaim_pool(int worker) {
+  Reclaimed out = reclaim(pools_.at(worker));
+  const Reclaimed large = reclaim(large_pools_.at(worker));
+  out.mbufs += large.mbufs;
+  out.ring_reset = out.ring_reset || large.ring_reset;
+  return out;
+}
+
+void DatapathMemory::flush_cache(int worker, unsigned lcore) {
+  for (rte_mempool* mp : {pools_.at(worker), large_pools_.at(worker)})
+    if (rte_mempool_cache* cache = rte_mempool_default_cache(mp, lcore))
+      rte_mempool_cache_flush(cache, mp);
 }
 
 }  // namespace vs

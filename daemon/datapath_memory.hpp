@@ -20,6 +20,13 @@ namespace vs {
 // generous: a pool that does not fit fails at start, with the figure in the message.
 unsigned hugepage_memory_mb(int nb_workers, unsigned mbufs_per_worker, uint32_t fdb_entries);
 
+// Each worker also has a pool of large buffers: net_rtap reads a frame into a 2 KB head from the
+// worker's pool and, when it is longer, into one large buffer behind it, so a 64 KB GSO
+// super-frame is 2 segments. net_rtap takes buffers only for the reads of a burst (docs/rtap.md,
+// "Rx buffers"): an idle port holds none, and these sizes do not grow with the ports.
+inline constexpr uint16_t kLargeBufferRoom = 63552;  // 65557-byte frame + vnet header - 2 KB head
+inline constexpr unsigned kLargeBuffersPerWorker = 511;  // 32 MB: 8 queues at a full window
+
 class DatapathMemory {
  public:
   // Returns an empty string or what failed, with the fix.
@@ -30,7 +37,10 @@ class DatapathMemory {
   WorkerCounterBlock& counters(int worker) { return *counters_.at(worker); }
   const WorkerCounterBlock& counters(int worker) const { return *counters_.at(worker); }
   rte_mempool* pool(int worker) const { return pools_.at(worker); }
-  // After a worker died: every mbuf of its pool back to free, including those it had posted as
+  rte_mempool* large_pool(int worker) const { return large_pools_.at(worker); }
+  // Puts what one lcore's caches hold of the worker's pools back into them.
+  void flush_cache(int worker, unsigned lcore);
+  // After a worker died: every mbuf of its pools back to free, including those it had posted as
   // rx buffers or had in flight (a SIGKILL returns none of them). Only valid when no one else
   // holds the pool's mbufs: true when the worker's queues are all net_rtap (its rx buffers are
   // process-private to the worker), false with net_tap (its rx rings live in shared memory).
@@ -47,6 +57,7 @@ class DatapathMemory {
   SharedTopology* topology_ = nullptr;
   std::vector<WorkerCounterBlock*> counters_;
   std::vector<rte_mempool*> pools_;
+  std::vector<rte_mempool*> large_pools_;
   std::vector<rte_ring*> rings_;
   FdbTable* fdb_ = nullptr;
 };

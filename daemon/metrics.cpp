@@ -270,7 +270,8 @@ class MetricsExporter::Collector : public prometheus::Collectable {
   void collect_driver_stats(const PortsSnapshot& snap, std::vector<MetricFamily>& out) const {
     auto drv = family("vswitch_port_driver_drops_total",
                       "Frames the port's driver dropped or failed, by reason: rx_nombuf (no mbuf "
-                      "for a received frame), rx_error, tx_error, rx_missed (kernel queue full).",
+                      "to read a frame into: net_tap drops it, net_rtap leaves it in the kernel), "
+                      "rx_error, tx_error, rx_missed (kernel queue full).",
                       MetricType::Counter);
     auto queues = family("vswitch_port_queues", "Queues of the port (rx = tx).", MetricType::Gauge);
     auto mtu = family("vswitch_port_mtu_bytes", "MTU of the port.", MetricType::Gauge);
@@ -402,18 +403,27 @@ class MetricsExporter::Collector : public prometheus::Collectable {
       add_sample(learn_lost, l, static_cast<double>(c.learn_dropped.get()));
     }
     auto mbufs_free = family("vswitch_worker_mbufs_free",
-                             "Free mbufs in the worker's pool (the rest are posted as rx buffers, "
-                             "in flight, or cached per lcore).",
+                             "Free mbufs in the worker's pool (the rest are in flight, cached per "
+                             "lcore, or posted as net_tap rx buffers).",
                              MetricType::Gauge);
     auto mbufs =
         family("vswitch_worker_mbufs", "Size of the worker's mbuf pool.", MetricType::Gauge);
+    auto large_free = family("vswitch_worker_large_buffers_free",
+                             "Free buffers in the worker's large-buffer pool (net_rtap reads the "
+                             "part of a frame beyond 2 KB into one).",
+                             MetricType::Gauge);
+    auto large = family("vswitch_worker_large_buffers",
+                        "Size of the worker's large-buffer pool (64 KB each).", MetricType::Gauge);
     for (int w = 0; w < mem_.nb_workers(); ++w) {
       Labels l{{"worker", std::to_string(w)}};
       add_sample(mbufs_free, l, rte_mempool_avail_count(mem_.pool(w)));
       add_sample(mbufs, l, mem_.pool(w)->size);
+      add_sample(large_free, l, rte_mempool_avail_count(mem_.large_pool(w)));
+      add_sample(large, l, mem_.large_pool(w)->size);
     }
     for (auto* f : {&up, &failed, &restarts, &stalls, &max_gap, &loops, &busy, &sleeps, &busy_s,
-                    &idle_s, &bursts, &learn, &learn_lost, &mbufs_free, &mbufs})
+                    &idle_s, &bursts, &learn, &learn_lost, &mbufs_free, &mbufs, &large_free,
+                    &large})
       out.push_back(std::move(*f));
   }
 

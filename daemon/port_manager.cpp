@@ -40,12 +40,10 @@ uint16_t port_queue_count(const config::PortConfig& port, int nb_workers) {
   return static_cast<uint16_t>(std::max(port.queues, nb_workers + 1));
 }
 
-// mbufs one rx queue keeps posted. net_rtap with LRO chains 2 KB mbufs up to 64 KB per buffer.
+// mbufs one rx queue keeps posted: net_tap one per descriptor; net_rtap none, since it takes
+// buffers only for the reads of a burst (counted in the frames in flight below).
 unsigned rx_queue_mbufs(const config::PortConfig& port) {
-  if (port.driver != "rtap") return kRxRingSize;
-  const unsigned room = RTE_MBUF_DEFAULT_DATAROOM;
-  const unsigned segs = (65535 + 14 + 8 + 12 + room - 1) / room + 1;
-  return kRtapRxRingSize * segs;
+  return port.driver == "rtap" ? 0 : kRxRingSize;
 }
 
 unsigned mbufs_needed_per_worker(const config::Config& cfg) {
@@ -367,10 +365,18 @@ std::string PortManager::configure_and_start(PortRuntime& port) {
   int rc = rte_eth_dev_configure(port.port_id, port.nb_queues, port.nb_queues, &conf);
   if (rc < 0) return port_error(port, std::string("configure failed: ") + rte_strerror(-rc));
   for (uint16_t q = 0; q < port.nb_queues; ++q) {
-    // The rx queue draws from the pool of the worker that polls it.
+    // The rx queue draws from the pools of the worker that polls it: net_rtap reads a frame into
+    // a head from the mbuf pool and, past 2 KB, into one large buffer behind it.
     rte_mempool* pool = mem_.pool(q % nb_workers_);
+    rte_mempool* pools[2] = {pool, mem_.large_pool(q % nb_workers_)};
+    rte_eth_rxconf rxconf{};
+    if (is_rtap(port)) {
+      rxconf.rx_mempools = pools;
+      rxconf.rx_nmempool = 2;
+    }
     rc = rte_eth_rx_queue_setup(port.port_id, q, is_rtap(port) ? kRtapRxRingSize : kRxRingSize,
-                                rte_eth_dev_socket_id(port.port_id), nullptr, pool);
+                                rte_eth_dev_socket_id(port.port_id), is_rtap(port) ? &rxconf : nullptr,
+                                is_rtap(port) ? nullptr : pool);
     if (rc < 0) {
       return port_error(port, "rx queue " + std::to_string(q) +
                                   " setup failed: " + rte_strerror(-rc) + " (mbuf pool of worker " +

@@ -43,8 +43,8 @@ struct PortRuntime {
 // Descriptors per rx queue. net_tap keeps one mbuf posted per descriptor, so every rx queue holds
 // this many mbufs of its worker's pool at all times.
 inline constexpr uint16_t kRxRingSize = 512;
-// net_rtap with LRO posts buffers for 64 KB super-frames: 256 of them per queue hold 16 MB.
-inline constexpr uint16_t kRtapRxRingSize = 256;
+// net_rtap: reads a burst may post per queue (it holds no buffer between bursts).
+inline constexpr uint16_t kRtapRxRingSize = 64;  // = the bursts of switch/forwarder.cpp
 inline constexpr uint16_t kTxRingSize = 512;
 
 // Queue pairs a port gets: one tx queue per worker plus the primary's; net_tap needs as many rx

@@ -16,6 +16,9 @@ inline std::string counter_zone_name(int worker_id) {
 inline std::string worker_pool_name(int worker_id) {
   return "vs_pool_w" + std::to_string(worker_id);
 }
+inline std::string large_pool_name(int worker_id) {
+  return "vs_large_w" + std::to_string(worker_id);
+}
 
 // Exit codes of vswitch-worker, read by the supervisor.
 inline constexpr int kWorkerExitOk = 0;

@@ -31,7 +31,7 @@ inline constexpr uint16_t kDefaultRing = 1024;
 inline constexpr uint16_t kMinRing = 32;
 inline constexpr uint16_t kMaxRing = 4096;
 inline constexpr unsigned kMaxSegs = 64;     // iovecs per packet (rx chain or tx chain)
-inline constexpr uint16_t kRxMinPosted = 4;  // reads kept posted on an idle rx queue
+inline constexpr uint16_t kRxMinReads = 2;  // reads a burst tries on a queue that woke up
 inline constexpr unsigned kTxHdrRoom = 256;  // vnet header + copied L2..L4 headers for TSO
 inline constexpr uint32_t kMaxFrame = 65535 + RTE_ETHER_HDR_LEN + 8;  // GSO super-frame bound
 
@@ -67,7 +67,7 @@ inline constexpr uint8_t kGsoNone = 0, kGsoTcpv4 = 1, kGsoUdp = 3, kGsoTcpv6 = 4
 
 // Per-queue extended counters. One writer: the lcore that polls the queue.
 struct RxXstats {
-  uint64_t no_mbuf;       // replacement buffer unavailable: frame dropped, buffer re-posted
+  uint64_t no_mbuf;       // no buffer for a read: the read waits, its frame stays in the kernel
   uint64_t truncated;     // frame larger than the posted buffer (never delivered cut)
   uint64_t runt;          // shorter than vnet header + Ethernet header
   uint64_t read_errors;   // the read itself failed (res < 0)
@@ -104,7 +104,8 @@ struct QueueStats {
 struct rtap_rxq {
   uint16_t port_id, qid;
   uint16_t nb_desc;
-  rte_mempool* mp;
+  rte_mempool* mp;       // heads: the first segment of every read, its headroom holds the vnet header
+  rte_mempool* tail_mp;  // the rest of a read's buffer (the same pool, or a large-buffer one)
   uint64_t offloads;
   QueueStats st;
   RxXstats xs;
@@ -147,12 +148,20 @@ struct rtap_shared {
 // ---- process-private state ---------------------------------------------------------------------
 
 struct RxSlot {
-  rte_mbuf* head;  // chain posted in this slot
+  rte_mbuf* head;   // chain of a read in flight (head from rtap_rxq::mp, then tail segments)
+  rte_mbuf* spare;  // tail segments a frame left unused, linked; the slot's next read reuses them
+  uint16_t nspare;
   uint16_t nseg;
   bool posted;
   iovec* iov;  // kMaxSegs entries, stable while the read is in flight
 };
 
+// Rx reads only what is there (docs/rtap.md, "Rx buffers"). A burst on a queue known to be
+// readable posts a window of RWF_NOWAIT reads, then a one-shot POLLIN poll, in one submit: the
+// reads complete inside that submit (a frame, or -EAGAIN once the queue is empty), and the poll
+// either completes at once (more is waiting) or stays armed and is what wakes the queue later.
+// So buffers are held only for the length of a burst: an idle queue holds none, and a worker's
+// pool is sized by what its bursts take, not by its ports.
 struct RxRing {
   io_uring ring;
   bool ring_ok = false;
@@ -160,15 +169,14 @@ struct RxRing {
   RxSlot* slots = nullptr;
   iovec* iov_mem = nullptr;
   uint16_t nb_slots = 0;
-  uint16_t posted = 0;  // reads in flight
-  // Slots with a buffer but no read posted. Every read posted on an empty TAP queue waits on
-  // the same wait queue, and one frame wakes them all (io_uring arms a non-exclusive poll per
-  // read): with hundreds posted, each frame cost ~250 us of wasted retries. So only a window of
-  // reads is posted: at least kRxMinPosted, twice the last harvest when frames flow.
-  uint16_t* idle_ids = nullptr;
+  uint16_t posted = 0;        // reads whose completion was not reaped yet
+  uint16_t* idle_ids = nullptr;  // stack of slots without a read
   uint16_t nb_idle = 0;
-  uint16_t window = 0;
-  uint32_t capacity = 0;  // bytes one slot holds, vnet header included
+  uint16_t spare_slots = 0;  // idle slots that hold spare segments (freed when the queue empties)
+  uint16_t window = 0;       // reads the next burst posts: twice the frames the last one read
+  bool poll_armed = false;   // a POLLIN poll is in flight
+  bool readable = false;     // the last read found a frame, or the poll fired: try reading
+  uint32_t capacity = 0;     // bytes one slot holds, vnet header included
   uint16_t seg_per_slot = 0;
   // This process owns the queue and its buffers are posted. Set (release) by housekeeping or a
   // claim, possibly on another thread than the one that polls; the burst reads it (acquire).
@@ -341,12 +349,14 @@ uint16_t tx_prepare(void* q, rte_mbuf** pkts, uint16_t n);
 int tx_done_cleanup(void* q, uint32_t free_cnt);  // reaps completed writes now
 
 int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd);
-int rx_ring_layout(RxRing* r, rte_mempool* mp, uint32_t frame_max);  // segments per slot, no alloc
-int rx_ring_fill(RxRing* r, rte_mempool* mp, uint32_t frame_max);    // allocate slot buffers
-void rx_ring_free_buffers(RxRing* r);                                // after cancel: mbufs back
-int rx_ring_post_all(RxRing* r, int fd);                             // start: post every slot
-// Stop: all reads back, mbufs kept in their slots. With keep, frames that had completed are
-// delivered into *keep (counted on q) instead of dropped.
+// Segments per slot for the largest frame, from the queue's pools; no allocation.
+int rx_ring_layout(RxRing* r, const rtap_rxq* q, uint32_t frame_max);
+// As rx_ring_layout, and drops buffers that no longer fit (MTU or LRO changed).
+int rx_ring_prepare(RxRing* r, const rtap_rxq* q, uint32_t frame_max);
+void rx_ring_free_buffers(RxRing* r);  // after cancel: mbufs back to their pools
+int rx_ring_start(RxRing* r, int fd);  // claim or start: arm the poll (no buffers taken)
+// Stop: reads and the poll back. With keep, frames that had completed are delivered into *keep
+// (counted on q) instead of dropped.
 void rx_ring_cancel(RxRing* r, rtap_rxq* q = nullptr, std::vector<rte_mbuf*>* keep = nullptr);
 void rx_ring_destroy(RxRing* r);  // release: frees everything
 int tx_ring_create(TxRing* r, uint16_t nb_desc);

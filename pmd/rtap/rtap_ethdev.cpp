@@ -431,7 +431,7 @@ int dev_start(rte_eth_dev* dev) {
     // The MTU or LRO may have changed since set-up: buffers must still hold the largest frame.
     // Buffers are allocated and posted by the process that polls the queue, at its claim or
     // housekeeping: reads posted for a queue no one polls would take frames no one collects.
-    if (int rc = rx_ring_layout(r, q->mp, frame_max); rc < 0) {
+    if (int rc = rx_ring_layout(r, q, frame_max); rc < 0) {
       PMD_LOG(ERR, "%s: rx queue %u cannot hold %u-byte frames: %s", dev->data->name, i, frame_max,
               strerror(-rc));
       return rc;
@@ -579,6 +579,7 @@ int dev_infos_get(rte_eth_dev* dev, rte_eth_dev_info* info) {
   info->max_tx_queues = sh->max_queues;
   info->min_rx_bufsize = RTE_ETHER_MIN_LEN;
   info->max_rx_pktlen = kMaxFrame;
+  info->max_rx_mempools = 2;  // heads and large tails: see rx_queue_setup
   info->max_lro_pkt_size = kMaxFrame;
   info->min_mtu = RTE_ETHER_MIN_MTU;
   info->max_mtu = kMaxFrame - RTE_ETHER_HDR_LEN - 8;
@@ -828,18 +829,33 @@ int rx_queue_setup(rte_eth_dev* dev, uint16_t qid, uint16_t nb_desc, unsigned so
   q->port_id = dev->data->port_id;
   q->qid = qid;
   q->nb_desc = nb_desc;
-  q->mp = mp;
+  // With two pools (rx_mempools), the smaller one gives every read's head, the larger one the
+  // rest of a large frame's buffer: a 64 KB super-frame is then 2 segments instead of 33.
+  q->mp = q->tail_mp = mp;
+  if (mp == nullptr && conf->rx_nmempool > 0) {
+    q->mp = q->tail_mp = conf->rx_mempools[0];
+    for (uint16_t i = 1; i < conf->rx_nmempool; i++) {
+      rte_mempool* m = conf->rx_mempools[i];
+      if (rte_pktmbuf_data_room_size(m) < rte_pktmbuf_data_room_size(q->mp)) q->mp = m;
+      if (rte_pktmbuf_data_room_size(m) > rte_pktmbuf_data_room_size(q->tail_mp)) q->tail_mp = m;
+    }
+  }
+  if (q->mp == nullptr) {
+    rte_free(q);
+    return -EINVAL;
+  }
   q->offloads = conf->offloads | dev->data->dev_conf.rxmode.offloads;
   auto* r = new RxRing;
   int rc = rx_ring_create(r, nb_desc, dev->data->dev_conf.intr_conf.rxq != 0);
-  if (rc == 0) rc = rx_ring_layout(r, mp, rx_frame_max(dev));
+  if (rc == 0) rc = rx_ring_layout(r, q, rx_frame_max(dev));
   if (rc < 0) {
     if (rc == -E2BIG)
       PMD_LOG(ERR,
               "%s: rx queue %u: mbufs of %u bytes would need more than %u segments per %u-byte "
               "frame; fix: a "
               "mempool with a larger data room, or no LRO",
-              dev->data->name, qid, rte_pktmbuf_data_room_size(mp), kMaxSegs, rx_frame_max(dev));
+              dev->data->name, qid, rte_pktmbuf_data_room_size(q->tail_mp), kMaxSegs,
+              rx_frame_max(dev));
     else
       PMD_LOG(ERR, "%s: rx queue %u: %s", dev->data->name, qid, strerror(-rc));
     rx_ring_destroy(r);

@@ -344,8 +344,8 @@ int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
   int rc = claim_queue(dev, true, qid, verbose);
   if (rc < 0) return rc;
   if (!dev->data->dev_started) return 0;  // owned; buffers go in at housekeeping after start
-  rc = rx_ring_fill(r, q->mp, rx_frame_max(dev));
-  rc = rc ?: rx_ring_post_all(r, p->fds[qid]);
+  rc = rx_ring_prepare(r, q, rx_frame_max(dev));
+  rc = rc ?: rx_ring_start(r, p->fds[qid]);
   if (rc < 0) {
     // Logged once per streak of failures (here, and when it ends below), tried again at every
     // housekeeping. Unread, the queue's frames overflow in the kernel: each failed try counts
@@ -601,7 +601,7 @@ int create_rings(rte_eth_dev* dev) {
     if (q == nullptr || p->rx[i] != nullptr) continue;
     auto* r = new RxRing;
     int rc = rx_ring_create(r, q->nb_desc, want_efd);
-    rc = rc ?: rx_ring_layout(r, q->mp, rx_frame_max(dev));
+    rc = rc ?: rx_ring_layout(r, q, rx_frame_max(dev));
     if (rc < 0) {
       rx_ring_destroy(r);
       PMD_LOG(ERR, "%s: rx queue %u: %s", dev->data->name, i, strerror(-rc));

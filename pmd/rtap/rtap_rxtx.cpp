@@ -1,9 +1,12 @@
 // net_rtap data path: one io_uring per rx queue and one per tx queue, all process-private.
 //
-// Rx keeps a read posted in every slot of the ring. A slot owns an mbuf (or a chain, when one
-// mbuf cannot hold the largest frame the kernel may hand over); the vnet header is read into the
-// head's headroom so the frame lands at the usual data offset. A completed slot is refilled with
-// fresh mbufs for the segments the frame used; unused tail segments stay in the slot.
+// Rx reads only what the TAP holds (RxRing in rtap.hpp): a burst posts RWF_NOWAIT reads and a
+// one-shot poll, and the reads complete inside that submit. A read's buffer is an mbuf from the
+// queue's pool, whose headroom takes the vnet header so the frame lands at the usual data
+// offset, followed by tail segments when one mbuf cannot hold the largest frame the kernel may
+// hand over: from a large-buffer pool when the application gives one (rx_mempools), so a 64 KB
+// super-frame is two segments, else more mbufs of the same pool. Tail segments a frame leaves
+// unused stay in the slot for its next read, until the queue runs empty.
 //
 // Tx writes the vnet header and the frame with one WRITE (header prepended in the headroom of a
 // private, single-segment mbuf) or one WRITEV (header in the slot's own memory, then the
@@ -16,7 +19,9 @@
 #include <rte_tcp.h>
 #include <rte_udp.h>
 
+#include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,6 +31,7 @@ namespace rtap {
 namespace {
 
 constexpr uint64_t kCancelId = ~0ULL;
+constexpr uint64_t kPollId = ~1ULL;
 constexpr uint32_t kHdr = sizeof(VnetHdr);
 
 inline unsigned size_bucket(uint32_t len) {
@@ -53,32 +59,71 @@ void slot_iov(RxSlot* s) {
   s->nseg = static_cast<uint16_t>(i);
 }
 
-// Allocates n mbufs and links them in front of `tail`. Only the head keeps its headroom.
-rte_mbuf* alloc_chain(rte_mempool* mp, unsigned n, rte_mbuf* tail) {
+// Gives the slot a whole chain for its next read: a head, then the tail segments it lacks in
+// front of its spare ones. False (nothing taken) when a pool is empty.
+bool slot_arm(const rtap_rxq* q, const RxRing* r, RxSlot* s) {
+  const unsigned need = r->seg_per_slot - 1u - s->nspare;
   rte_mbuf* segs[kMaxSegs];
-  if (rte_pktmbuf_alloc_bulk(mp, segs, n) != 0) return nullptr;
-  for (unsigned i = 0; i < n; i++) {
-    if (i > 0) segs[i]->data_off = 0;
-    segs[i]->next = (i + 1 < n) ? segs[i + 1] : tail;
+  if (need > 0 && rte_pktmbuf_alloc_bulk(q->tail_mp, segs, need) != 0) return false;
+  rte_mbuf* head = rte_pktmbuf_alloc(q->mp);
+  if (unlikely(head == nullptr)) {
+    for (unsigned i = 0; i < need; i++) rte_pktmbuf_free_seg(segs[i]);
+    return false;
   }
-  return segs[0];
+  for (unsigned i = 0; i < need; i++) {
+    segs[i]->data_off = 0;
+    segs[i]->next = (i + 1 < need) ? segs[i + 1] : s->spare;
+  }
+  head->next = need > 0 ? segs[0] : s->spare;
+  s->head = head;
+  s->spare = nullptr;
+  s->nspare = 0;
+  slot_iov(s);
+  return true;
 }
 
-bool post_slot(RxRing* r, uint16_t id, int fd) {
-  RxSlot* s = &r->slots[id];
-  io_uring_sqe* sqe = io_uring_get_sqe(&r->ring);
-  if (sqe == nullptr) {
-    io_uring_submit(&r->ring);
-    sqe = io_uring_get_sqe(&r->ring);
-    if (sqe == nullptr) return false;
+// Every buffer of an idle slot back to its pool.
+void slot_release(RxRing* r, RxSlot* s) {
+  if (s->head != nullptr) rte_pktmbuf_free(s->head);
+  if (s->spare != nullptr) {
+    rte_pktmbuf_free(s->spare);
+    r->spare_slots--;
   }
+  s->head = s->spare = nullptr;
+  s->nspare = 0;
+}
+
+io_uring_sqe* get_sqe(io_uring* ring) {
+  io_uring_sqe* sqe = io_uring_get_sqe(ring);
+  if (sqe == nullptr) {
+    io_uring_submit(ring);
+    sqe = io_uring_get_sqe(ring);
+  }
+  return sqe;
+}
+
+// A read that never waits: it completes in the submit, with a frame or -EAGAIN.
+bool post_read(RxRing* r, uint16_t id, int fd) {
+  RxSlot* s = &r->slots[id];
+  io_uring_sqe* sqe = get_sqe(&r->ring);
+  if (sqe == nullptr) return false;
   if (s->nseg == 1)
     io_uring_prep_read(sqe, fd, s->iov[0].iov_base, static_cast<unsigned>(s->iov[0].iov_len), 0);
   else
     io_uring_prep_readv(sqe, fd, s->iov, s->nseg, 0);
+  sqe->rw_flags = RWF_NOWAIT;
   io_uring_sqe_set_data64(sqe, id);
   s->posted = true;
   r->posted++;
+  return true;
+}
+
+bool arm_poll(RxRing* r, int fd) {
+  io_uring_sqe* sqe = get_sqe(&r->ring);
+  if (sqe == nullptr) return false;
+  io_uring_prep_poll_add(sqe, fd, POLLIN);
+  io_uring_sqe_set_data64(sqe, kPollId);
+  r->poll_armed = true;
   return true;
 }
 
@@ -107,19 +152,21 @@ bool rx_offload(rtap_rxq* q, rte_mbuf* m, const VnetHdr* h) {
   }
 }
 
-// Turns a completed read into a packet. Returns the packet, or nullptr when the slot's buffers
-// must simply be posted again (error, drop). On success the slot holds a fresh chain.
+// Turns a completed read into a packet, or nullptr (empty queue, error, drop). The slot keeps
+// the tail segments the frame did not use; a failed read's chain goes back to the pools.
 rte_mbuf* rx_complete(rtap_rxq* q, RxRing* r, RxSlot* s, int res) {
   if (unlikely(res < 0)) {
     if (res != -ECANCELED && res != -EAGAIN) {
       q->xs.read_errors++;
       q->st.errors++;
     }
+    slot_release(r, s);
     return nullptr;
   }
   if (unlikely(static_cast<uint32_t>(res) < kHdr + RTE_ETHER_HDR_LEN)) {
     q->xs.runt++;
     q->st.errors++;
+    slot_release(r, s);
     return nullptr;
   }
   // The TAP returns the frame's full length even when it copied less: that is how a frame
@@ -127,40 +174,34 @@ rte_mbuf* rx_complete(rtap_rxq* q, RxRing* r, RxSlot* s, int res) {
   if (unlikely(static_cast<uint32_t>(res) > r->capacity)) {
     q->xs.truncated++;
     q->st.errors++;
+    slot_release(r, s);
     return nullptr;
   }
   uint32_t frame = static_cast<uint32_t>(res) - kHdr;
 
   // How many segments the frame used.
-  rte_mbuf* segs[kMaxSegs];
-  unsigned n = 0;
-  for (rte_mbuf* m = s->head; m != nullptr; m = m->next) segs[n++] = m;
+  rte_mbuf* m = s->head;
   uint32_t left = frame;
   unsigned used = 0;
-  while (left > 0 && used < n) {
-    uint32_t room = (used == 0) ? rte_pktmbuf_tailroom(segs[0]) : segs[used]->buf_len;
+  rte_mbuf* last = nullptr;
+  for (rte_mbuf* seg = m; seg != nullptr && left > 0; seg = seg->next) {
+    uint32_t room = (used == 0) ? rte_pktmbuf_tailroom(seg) : seg->buf_len;
     uint32_t take = RTE_MIN(left, room);
-    segs[used]->data_len = static_cast<uint16_t>(take);
+    seg->data_len = static_cast<uint16_t>(take);
     left -= take;
     used++;
+    last = seg;
   }
-  rte_mbuf* tail = (used < n) ? segs[used] : nullptr;
-  rte_mbuf* fresh = alloc_chain(q->mp, used, tail);
-  if (unlikely(fresh == nullptr)) {
-    q->xs.no_mbuf++;
-    rte_eth_devices[q->port_id].data->rx_mbuf_alloc_failed++;
-    return nullptr;
-  }
-
-  rte_mbuf* m = segs[0];
-  segs[used - 1]->next = nullptr;
+  s->head = nullptr;
+  s->spare = last->next;
+  s->nspare = static_cast<uint16_t>(s->nseg - used);
+  if (s->spare != nullptr) r->spare_slots++;
+  last->next = nullptr;
   m->nb_segs = static_cast<uint16_t>(used);
   m->pkt_len = frame;
   m->port = q->port_id;
   m->ol_flags = 0;
   m->packet_type = 0;
-  s->head = fresh;
-  slot_iov(s);
 
   const auto* h = rte_pktmbuf_mtod_offset(m, const VnetHdr*, -static_cast<int>(kHdr));
   if (unlikely(!rx_offload(q, m, h))) {
@@ -305,34 +346,75 @@ void tx_reap(rtap_txq* q, TxRing* r) {
 
 namespace {
 
-uint16_t rx_active(rtap_rxq* q, RxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_pkts) {
-  uint16_t nb = 0;
-  unsigned head, seen = 0, harvested = 0;
+// Reaps completions into pkts from index nb; returns the new count. A poll's completion says
+// the queue is readable; a read's -EAGAIN says it is empty.
+uint16_t rx_reap(rtap_rxq* q, RxRing* r, rte_mbuf** pkts, uint16_t nb, uint16_t nb_pkts) {
+  unsigned head, seen = 0;
   io_uring_cqe* cqe;
   io_uring_for_each_cqe(&r->ring, head, cqe) {
     if (nb >= nb_pkts) break;
     seen++;
-    uint64_t id = cqe->user_data;
+    const uint64_t id = cqe->user_data;
+    if (id == kPollId) {
+      r->poll_armed = false;
+      r->readable = true;  // POLLIN, or an error that the next read will report
+      continue;
+    }
     if (id >= r->nb_slots) continue;  // a cancel's own completion
     RxSlot* s = &r->slots[id];
     s->posted = false;
     r->posted--;
-    harvested++;
-    rte_mbuf* m = rx_complete(q, r, s, cqe->res);
-    if (m != nullptr) pkts[nb++] = m;
+    if (cqe->res == -EAGAIN) r->readable = false;
+    if (rte_mbuf* m = rx_complete(q, r, s, cqe->res)) pkts[nb++] = m;
     r->idle_ids[r->nb_idle++] = static_cast<uint16_t>(id);
   }
   if (seen) io_uring_cq_advance(&r->ring, seen);
-  // Reads posted while frames wait complete inline, in the submit; the rest wait armed.
-  r->window = static_cast<uint16_t>(
-      RTE_MIN(static_cast<unsigned>(r->nb_slots), RTE_MAX(2u * harvested, unsigned{kRxMinPosted})));
+  return nb;
+}
+
+// The queue ran empty: the spare segments its slots kept go back to the pools, so an idle queue
+// holds no buffer. The slots used last are on top of the stack.
+void release_spares(RxRing* r) {
+  for (unsigned i = r->nb_idle; i-- > 0 && r->spare_slots > 0;) {
+    RxSlot* s = &r->slots[r->idle_ids[i]];
+    if (s->spare != nullptr) slot_release(r, s);
+  }
+}
+
+uint16_t rx_active(rtap_rxq* q, RxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_pkts) {
+  uint16_t nb = rx_reap(q, r, pkts, 0, nb_pkts);
+  if (!r->readable || nb >= nb_pkts) {
+    if (unlikely(!r->poll_armed && !r->readable) && arm_poll(r, fd)) io_uring_submit(&r->ring);
+    return nb;
+  }
+  // Never more reads than the burst has room for: every one completes in the submit.
+  const unsigned want = RTE_MIN(static_cast<unsigned>(r->window), nb_pkts - nb);
   unsigned posted = 0;
-  while (r->posted < r->window && r->nb_idle > 0) {
-    if (!post_slot(r, r->idle_ids[r->nb_idle - 1], fd)) break;
+  while (posted < want && r->nb_idle > 0) {
+    const uint16_t id = r->idle_ids[r->nb_idle - 1];
+    RxSlot* s = &r->slots[id];
+    if (s->head == nullptr) {
+      const bool had_spare = s->spare != nullptr;
+      if (unlikely(!slot_arm(q, r, s))) {
+        // The frame waits in the kernel (counted there as rx_missed if its queue overflows).
+        q->xs.no_mbuf++;
+        rte_eth_devices[q->port_id].data->rx_mbuf_alloc_failed++;
+        break;
+      }
+      if (had_spare) r->spare_slots--;
+    }
+    if (!post_read(r, id, fd)) break;
     r->nb_idle--;
     posted++;
   }
-  if (posted) io_uring_submit(&r->ring);
+  // After the reads, so that it completes at once if they left frames behind.
+  if (!r->poll_armed) arm_poll(r, fd);
+  io_uring_submit(&r->ring);
+  const uint16_t before = nb;
+  nb = rx_reap(q, r, pkts, nb, nb_pkts);
+  r->window = static_cast<uint16_t>(RTE_MIN(static_cast<unsigned>(r->nb_slots),
+                                            RTE_MAX(2u * (nb - before), unsigned{kRxMinReads})));
+  if (!r->readable && r->spare_slots > 0) release_spares(r);
   return nb;
 }
 
@@ -539,92 +621,83 @@ int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd) {
   return 0;
 }
 
-int rx_ring_layout(RxRing* r, rte_mempool* mp, uint32_t frame_max) {
-  uint32_t buf_len = rte_pktmbuf_data_room_size(mp);
-  if (buf_len <= RTE_PKTMBUF_HEADROOM + RTE_ETHER_HDR_LEN) return -EINVAL;
-  uint32_t head_room = kHdr + buf_len - RTE_PKTMBUF_HEADROOM;
-  uint32_t need = kHdr + frame_max;
+int rx_ring_layout(RxRing* r, const rtap_rxq* q, uint32_t frame_max) {
+  const uint32_t head_len = rte_pktmbuf_data_room_size(q->mp);
+  const uint32_t tail_len = rte_pktmbuf_data_room_size(q->tail_mp);
+  if (head_len <= RTE_PKTMBUF_HEADROOM + RTE_ETHER_HDR_LEN || tail_len == 0) return -EINVAL;
+  const uint32_t head_room = kHdr + head_len - RTE_PKTMBUF_HEADROOM;
+  const uint32_t need = kHdr + frame_max;
   uint32_t nseg = 1;
-  if (need > head_room) nseg += (need - head_room + buf_len - 1) / buf_len;
+  if (need > head_room) nseg += (need - head_room + tail_len - 1) / tail_len;
   if (nseg > kMaxSegs) return -E2BIG;
   r->seg_per_slot = static_cast<uint16_t>(nseg);
-  r->capacity = head_room + (nseg - 1) * buf_len;
+  r->capacity = head_room + (nseg - 1) * tail_len;
   return 0;
 }
 
-int rx_ring_fill(RxRing* r, rte_mempool* mp, uint32_t frame_max) {
+int rx_ring_prepare(RxRing* r, const rtap_rxq* q, uint32_t frame_max) {
   const uint16_t old_segs = r->seg_per_slot;
-  int rc = rx_ring_layout(r, mp, frame_max);
-  if (rc < 0) return rc;
-  if (r->seg_per_slot != old_segs) rx_ring_free_buffers(r);  // MTU or LRO changed
-  for (unsigned i = 0; i < r->nb_slots; i++) {
-    RxSlot* s = &r->slots[i];
-    if (s->head != nullptr) continue;
-    s->head = alloc_chain(mp, r->seg_per_slot, nullptr);
-    if (s->head == nullptr) return -ENOMEM;
-    slot_iov(s);
-  }
-  return 0;
+  int rc = rx_ring_layout(r, q, frame_max);
+  if (rc == 0 && r->seg_per_slot != old_segs) rx_ring_free_buffers(r);  // MTU or LRO changed
+  return rc;
 }
 
 void rx_ring_free_buffers(RxRing* r) {
   if (r->slots == nullptr) return;
-  for (unsigned i = 0; i < r->nb_slots; i++) {
-    RxSlot* s = &r->slots[i];
-    if (!s->posted && s->head != nullptr) {
-      rte_pktmbuf_free(s->head);
-      s->head = nullptr;
-    }
-  }
+  for (unsigned i = 0; i < r->nb_slots; i++)
+    if (!r->slots[i].posted) slot_release(r, &r->slots[i]);
 }
 
-int rx_ring_post_all(RxRing* r, int fd) {
+int rx_ring_start(RxRing* r, int fd) {
   r->nb_idle = 0;
-  r->window = RTE_MIN(r->nb_slots, kRxMinPosted);
-  for (unsigned i = r->nb_slots; i-- > 0;) {
-    if (r->slots[i].posted || r->slots[i].head == nullptr) continue;
-    if (r->posted < r->window)
-      post_slot(r, static_cast<uint16_t>(i), fd);
-    else
-      r->idle_ids[r->nb_idle++] = static_cast<uint16_t>(i);
-  }
+  for (unsigned i = r->nb_slots; i-- > 0;)
+    if (!r->slots[i].posted) r->idle_ids[r->nb_idle++] = static_cast<uint16_t>(i);
+  r->window = kRxMinReads;
+  r->readable = false;
+  if (!r->poll_armed && !arm_poll(r, fd)) return -EBUSY;
   int rc = io_uring_submit(&r->ring);
   return rc < 0 ? rc : 0;
 }
 
 void rx_ring_cancel(RxRing* r, rtap_rxq* q, std::vector<rte_mbuf*>* keep) {
-  if (!r->ring_ok || r->posted == 0) return;
-  io_uring_sqe* sqe = io_uring_get_sqe(&r->ring);
-  if (sqe == nullptr) {
-    io_uring_submit(&r->ring);
-    sqe = io_uring_get_sqe(&r->ring);
+  if (!r->ring_ok || (r->posted == 0 && !r->poll_armed && io_uring_cq_ready(&r->ring) == 0))
+    return;
+  if (r->posted > 0 || r->poll_armed) {
+    if (io_uring_sqe* sqe = get_sqe(&r->ring)) {
+      io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY);
+      io_uring_sqe_set_data64(sqe, kCancelId);
+    }
   }
-  if (sqe != nullptr) {
-    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY);
-    io_uring_sqe_set_data64(sqe, kCancelId);
-    io_uring_submit(&r->ring);
-  }
-  // Every posted read comes back, cancelled or completed (its frame is dropped). Each CQE is
-  // consumed exactly once, so nothing can be freed twice (upstream defect 7).
-  for (int tries = 0; r->posted > 0 && tries < 20; tries++) {
-    __kernel_timespec ts{0, 100 * 1000 * 1000};
+  io_uring_submit(&r->ring);
+  // Every read and the poll come back, cancelled or completed (a frame is dropped, or kept).
+  // Each CQE is consumed exactly once, so nothing can be freed twice (upstream defect 7).
+  for (int tries = 0; tries < 20; tries++) {
     io_uring_cqe* cqe;
-    if (io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts) < 0) continue;
+    if (r->posted > 0 || r->poll_armed) {
+      __kernel_timespec ts{0, 100 * 1000 * 1000};
+      if (io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts) < 0) continue;
+    }
     unsigned head, seen = 0;
     io_uring_for_each_cqe(&r->ring, head, cqe) {
       seen++;
-      uint64_t id = cqe->user_data;
+      const uint64_t id = cqe->user_data;
+      if (id == kPollId) r->poll_armed = false;
       if (id >= r->nb_slots) continue;
-      r->slots[id].posted = false;
+      RxSlot* s = &r->slots[id];
+      s->posted = false;
       r->posted--;
-      if (keep != nullptr && q != nullptr && cqe->res > 0) {
-        if (rte_mbuf* m = rx_complete(q, r, &r->slots[id], cqe->res)) keep->push_back(m);
-      }
+      rte_mbuf* m = (keep != nullptr && q != nullptr && cqe->res > 0)
+                        ? rx_complete(q, r, s, cqe->res)
+                        : (slot_release(r, s), nullptr);
+      if (m != nullptr) keep->push_back(m);
+      r->idle_ids[r->nb_idle++] = static_cast<uint16_t>(id);
     }
     io_uring_cq_advance(&r->ring, seen);
+    if (r->posted == 0 && !r->poll_armed) break;
   }
   if (r->posted > 0)
     PMD_LOG(ERR, "%u rx reads did not come back; their mbufs are leaked", r->posted);
+  r->readable = false;
 }
 
 void rx_ring_destroy(RxRing* r) {

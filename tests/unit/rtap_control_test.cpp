@@ -22,6 +22,7 @@
 #include "eal_env.hpp"
 #include "netns.hpp"
 #include "rtap_port.hpp"
+#include "rte_pmd_rtap.h"
 
 using namespace vstest;
 
@@ -228,11 +229,17 @@ TEST_F(RtapControl, NoLeaksAcrossCreateConfigureClose) {
     c.rxq_intr = true;
     ASSERT_EQ(p.start(c), 0);
     rte_mbuf* none[4];
-    // The first poll asks for the queue; the driver's housekeeping alarm claims it and posts
-    // the rx buffers within 10 ms.
+    // The first poll asks for the queue; the driver's housekeeping alarm claims it within
+    // 10 ms. An idle queue holds no rx buffer: it waits on a poll, and reads only what is there.
     EXPECT_EQ(rte_eth_rx_burst(p.id(), 0, none, 4), 0);
-    for (int ms = 0; ms < 1000 && rte_mempool_avail_count(mp) >= avail; ms++) usleep(1000);
-    EXPECT_LT(rte_mempool_avail_count(mp), avail);  // rx buffers are posted
+    pid_t owner = 0;
+    for (int ms = 0; ms < 1000 && owner != getpid(); ms++) {
+      usleep(1000);
+      ASSERT_EQ(rte_pmd_rtap_queue_owner(p.id(), 0, RTE_PMD_RTAP_RX, &owner), 0);
+    }
+    EXPECT_EQ(owner, getpid());
+    EXPECT_EQ(rte_eth_rx_burst(p.id(), 0, none, 4), 0);
+    EXPECT_EQ(rte_mempool_avail_count(mp), avail);
     ASSERT_EQ(rte_eth_dev_stop(p.id()), 0);
     ASSERT_EQ(rte_eth_dev_start(p.id()), 0);
   }
