@@ -20,6 +20,7 @@ struct PortConf {
   bool rxq_intr = false;
   rte_mempool* mp = nullptr;
   std::vector<rte_mempool*> queue_mp;  // rx queue q's pool where set; mp for the others
+  rte_mempool* large_mp = nullptr;     // set: every rx queue gets rx_mempools {its pool, this}
 };
 
 class RtapPort {
@@ -53,7 +54,13 @@ class RtapPort {
     int r = rte_eth_dev_configure(id_, c.queues, c.queues, &conf);
     for (uint16_t q = 0; r == 0 && q < c.queues; q++) {
       rte_mempool* m = q < c.queue_mp.size() && c.queue_mp[q] != nullptr ? c.queue_mp[q] : c.mp;
-      r = rte_eth_rx_queue_setup(id_, q, c.nb_desc, SOCKET_ID_ANY, nullptr, m);
+      rte_mempool* pools[2] = {m, c.large_mp};
+      rte_eth_rxconf rxc{};
+      rxc.rx_mempools = pools;
+      rxc.rx_nmempool = 2;
+      r = c.large_mp != nullptr
+              ? rte_eth_rx_queue_setup(id_, q, c.nb_desc, SOCKET_ID_ANY, &rxc, nullptr)
+              : rte_eth_rx_queue_setup(id_, q, c.nb_desc, SOCKET_ID_ANY, nullptr, m);
       if (r == 0) r = rte_eth_tx_queue_setup(id_, q, c.nb_desc, SOCKET_ID_ANY, nullptr);
     }
     return r;
