@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -726,6 +727,17 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
 
 }  // namespace
 
+// Every rtap port costs each process about 4 fds per queue pair (the queue, two io_urings, an
+// eventfd): hundreds of ports pass the usual soft limit of 1024. The soft limit goes up to the
+// hard one (systemd's default is 524288); the workers inherit it.
+static void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= lim.rlim_max) return;
+  lim.rlim_cur = lim.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+    std::fprintf(stderr, "vswitchd: cannot raise the open-file limit: %s\n", std::strerror(errno));
+}
+
 int run_daemon(int argc, char** argv) {
   // One line at a time, also into a file or a pipe (journald): a log line that waits in a buffer
   // until exit is no use to an operator, and stdout and stderr lines keep their order.
@@ -762,6 +774,7 @@ int run_daemon(int argc, char** argv) {
   }
   InstanceLocks instance;
   if (!lock_instance(cfg.daemon, instance)) return 1;
+  raise_fd_limit();
   int sigfd = block_signals_into_fd();
   int rc = serve(cfg, args, sigfd);
   close(sigfd);

@@ -383,7 +383,8 @@ std::string PortManager::configure_and_start(PortRuntime& port) {
                                   std::to_string(q % nb_workers_) + ": " +
                                   std::to_string(rte_mempool_avail_count(pool)) + " free)");
     }
-    rc = rte_eth_tx_queue_setup(port.port_id, q, kTxRingSize, rte_eth_dev_socket_id(port.port_id),
+    rc = rte_eth_tx_queue_setup(port.port_id, q, is_rtap(port) ? kRtapTxRingSize : kTxRingSize,
+                                rte_eth_dev_socket_id(port.port_id),
                                 nullptr);
     if (rc < 0) {
       return port_error(port, "tx queue " + std::to_string(q) +
