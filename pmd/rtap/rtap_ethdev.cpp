@@ -429,8 +429,8 @@ int dev_start(rte_eth_dev* dev) {
       return -EINVAL;
     }
     // The MTU or LRO may have changed since set-up: buffers must still hold the largest frame.
-    // Buffers are allocated and posted by the process that polls the queue, at its claim or
-    // housekeeping: reads posted for a queue no one polls would take frames no one collects.
+    // The poll is armed by the process that polls the queue, at its claim or housekeeping:
+    // reads by a process that does not poll the queue would take frames no one collects.
     if (int rc = rx_ring_layout(r, q, frame_max); rc < 0) {
       PMD_LOG(ERR, "%s: rx queue %u cannot hold %u-byte frames: %s", dev->data->name, i, frame_max,
               strerror(-rc));
@@ -646,7 +646,7 @@ int mtu_set(rte_eth_dev* dev, uint16_t mtu) {
       if (p->rx[i] != nullptr &&
           p->rx[i]->capacity < mtu + RTE_ETHER_HDR_LEN + 8u + sizeof(VnetHdr)) {
         PMD_LOG(ERR,
-                "%s: MTU %u does not fit the posted rx buffers; fix: stop the port, set the MTU, "
+                "%s: MTU %u does not fit the rx buffers laid out at start; fix: stop the port, set the MTU, "
                 "start it",
                 dev->data->name, mtu);
         return -EBUSY;
@@ -903,7 +903,7 @@ int rx_queue_intr_enable(rte_eth_dev* dev, uint16_t qid) {
   rtap_process* p = proc_of(dev);
   std::lock_guard<std::recursive_mutex> hk(p->hk_lock);
   if (p->rx[qid] == nullptr || p->rx[qid]->efd < 0) return -EINVAL;
-  // A thread about to sleep on a queue it never polled must own it and have reads posted, or
+  // A thread about to sleep on a queue it never polled must own it and have its poll armed, or
   // nothing would ever wake it.
   if (!is_claimed(p->rx[qid])) {
     int rc = rxq_activate(dev, qid, true);

@@ -343,23 +343,17 @@ int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
   if (is_claimed(r)) return 0;
   int rc = claim_queue(dev, true, qid, verbose);
   if (rc < 0) return rc;
-  if (!dev->data->dev_started) return 0;  // owned; buffers go in at housekeeping after start
+  if (!dev->data->dev_started) return 0;  // owned; armed at housekeeping after start
   rc = rx_ring_prepare(r, q, rx_frame_max(dev));
   rc = rc ?: rx_ring_start(r, p->fds[qid]);
   if (rc < 0) {
     // Logged once per streak of failures (here, and when it ends below), tried again at every
-    // housekeeping. Unread, the queue's frames overflow in the kernel: each failed try counts
-    // as rx_nombuf, or an empty pool would only show as rx_missed.
+    // housekeeping. Unread, the queue's frames overflow in the kernel (rx_missed).
     if (p->post_failures[qid]++ == 0) {
       p->post_fail_since[qid] = rte_get_timer_cycles();
       PMD_LOG(ERR,
-              "%s: rx queue %u: cannot post buffers: %s; tried again at every housekeeping, each "
-              "failed try counted as rx_nombuf",
+              "%s: rx queue %u: cannot arm its poll: %s; tried again at every housekeeping",
               dev->data->name, qid, strerror(-rc));
-    }
-    if (rc == -ENOMEM) {
-      q->xs.no_mbuf++;
-      dev->data->rx_mbuf_alloc_failed++;
     }
     rx_ring_cancel(r);
     rx_ring_free_buffers(r);
@@ -368,7 +362,7 @@ int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
   if (p->post_failures[qid] > 0) {
     const double ms = static_cast<double>(rte_get_timer_cycles() - p->post_fail_since[qid]) * 1e3 /
                       static_cast<double>(rte_get_timer_hz());
-    PMD_LOG(NOTICE, "%s: rx queue %u: buffers posted after %u failed tries over %.0f ms",
+    PMD_LOG(NOTICE, "%s: rx queue %u: armed after %u failed tries over %.0f ms",
             dev->data->name, qid, p->post_failures[qid], ms);
     p->post_failures[qid] = 0;
   }
@@ -740,7 +734,7 @@ int rte_pmd_rtap_queue_claim(uint16_t port_id, uint16_t queue_id, unsigned dirs)
     return -EINVAL;
   }
   if (!dev->data->dev_started || rtap::stale(dev)) {
-    // Ownership only: this process's rings for the queue may not exist yet. Buffers are posted
+    // Ownership only: this process's rings for the queue may not exist yet. The poll is armed
     // by the housekeeping once the port runs.
     if ((dirs & RTE_PMD_RTAP_RX) && rtap::claim_queue(dev, true, queue_id, true) < 0) return -EBUSY;
     if ((dirs & RTE_PMD_RTAP_TX) && rtap::claim_queue(dev, false, queue_id, true) < 0) {

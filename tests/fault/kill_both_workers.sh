@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Both workers killed, one right after the other (issue #10). Worker 0 dies and its queues are lent
-# to worker 1, which posts rx buffers from worker 0's pool into them; then worker 1 dies as well,
-# before worker 0 is back. Nothing alive can return those buffers, so once no worker runs,
-# vswitchd refills both pools (it used to refill only the pool of a worker that held its own
-# queues: worker 0 then came back without the buffers its queues need, and its reads failed with
-# ENOMEM for good; the 30-min soak ended that way).
+# to worker 1, which reads into worker 0's pool for them; then worker 1 dies as well, before
+# worker 0 is back. Buffers it held in a burst cannot come back, so once no worker runs, vswitchd
+# refills both pools (it used to refill only the pool of a worker that held its own queues: when
+# net_rtap kept reads posted, worker 0 then came back without the buffers its queues need, and
+# its reads failed with ENOMEM for good; the 30-min soak ended that way).
 # Over 5 rounds: both workers come back, every queue is with its own worker again, each pool is
 # exactly as full as before, and every VM reaches every other.
 source "$(dirname "$0")/../lib/harness.sh"
@@ -51,9 +51,9 @@ done
 refilled=$(grep -c "worker 0's pool: .* recovered (posted to its lent queues by worker 1" \
   "$T_DIR/vswitchd.log" || true)
 log "worker 0's pool refilled after its borrower died in $refilled of 5 rounds"
-grep "recovered (posted to its lent queues" "$T_DIR/vswitchd.log" | head -n 3 |
+{ grep "recovered (posted to its lent queues" "$T_DIR/vswitchd.log" || true; } | head -n 3 |
   while read -r l; do log "$l"; done
-# Worker 1 adopts the lent queues within 50 ms; a loaded machine can delay it past 150 ms.
-check "rounds in which worker 1 had posted to worker 0's lent queues (refilled)" "$refilled" -ge 3
+# net_rtap holds buffers only during a burst, so a borrower killed while idle holds none of the
+# owner's pool (no refill needed): the free counts checked every round above are what matters.
 stop_daemon
 pass "both workers killed 5 times: pools refilled ($refilled times from a dead borrower), queues home, every VM reaches every other"

@@ -156,6 +156,43 @@ TEST_F(RtapData, RxInjectViaAfPacket) {
   EXPECT_EQ(st.q_ipackets[0], st.ipackets);
 }
 
+// net_rtap takes a buffer only for a read it is about to post (docs/rtap.md, "Rx buffers"): with
+// the pool empty, frames wait in the kernel's queue, counted as no_mbuf tries but not dropped,
+// and arrive whole and in order once buffers are back.
+TEST_F(RtapData, AnEmptyPoolLeavesFramesInTheKernelUntilBuffersReturn) {
+  start(PortConf{});
+  PacketSocket ps(ifname);
+  ASSERT_TRUE(ps.ok());
+  inject(ps, 1, 100);
+  auto first = collect(1, 2000);  // the queue is claimed and has read once
+  ASSERT_EQ(first.size(), 1u);
+  free_all(first);
+  ASSERT_EQ(rte_mempool_avail_count(mp), avail0);
+  std::vector<rte_mbuf*> held;
+  for (rte_mbuf* m; (m = rte_pktmbuf_alloc(mp)) != nullptr;) held.push_back(m);
+  ASSERT_EQ(rte_mempool_avail_count(mp), 0u);
+  rte_eth_stats_reset(port->id());
+  rte_eth_xstats_reset(port->id());
+  auto sent = inject(ps, 50, 200);
+  rte_mbuf* none[32];
+  for (int i = 0; i < 20; i++) {
+    EXPECT_EQ(rte_eth_rx_burst(port->id(), 0, none, 32), 0);
+    usleep(1000);
+  }
+  EXPECT_GT(xstat("rx_q0_no_mbuf"), 0u);
+  rte_eth_stats st;
+  ASSERT_EQ(rte_eth_stats_get(port->id(), &st), 0);
+  EXPECT_EQ(st.ipackets, 0u);
+  EXPECT_EQ(st.ierrors, 0u);
+  EXPECT_EQ(st.imissed, 0u);
+  EXPECT_GT(st.rx_nombuf, 0u);
+  free_all(held);
+  auto got = collect(50, 2000);
+  ASSERT_EQ(got.size(), 50u);
+  for (size_t i = 0; i < got.size(); i++) EXPECT_EQ(bytes_of(got[i]), sent[i]) << "frame " << i;
+  free_all(got);
+}
+
 TEST_F(RtapData, TxCaptureViaAfPacket) {
   start(PortConf{});
   PacketSocket ps(ifname);
