@@ -6,9 +6,9 @@
 #include <rte_mempool.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>

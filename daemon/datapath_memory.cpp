@@ -4,9 +4,9 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
-#include <algorithm>
 #include <rte_memzone.h>
 #include <rte_ring_elem.h>
+#include <algorithm>
 
 #include <cstring>
 #include <new>

@@ -421,9 +421,9 @@ class MetricsExporter::Collector : public prometheus::Collectable {
       add_sample(large_free, l, rte_mempool_avail_count(mem_.large_pool(w)));
       add_sample(large, l, mem_.large_pool(w)->size);
     }
-    for (auto* f : {&up, &failed, &restarts, &stalls, &max_gap, &loops, &busy, &sleeps, &busy_s,
-                    &idle_s, &bursts, &learn, &learn_lost, &mbufs_free, &mbufs, &large_free,
-                    &large})
+    for (auto* f :
+         {&up, &failed, &restarts, &stalls, &max_gap, &loops, &busy, &sleeps, &busy_s, &idle_s,
+          &bursts, &learn, &learn_lost, &mbufs_free, &mbufs, &large_free, &large})
       out.push_back(std::move(*f));
   }
 

@@ -375,8 +375,8 @@ std::string PortManager::configure_and_start(PortRuntime& port) {
       rxconf.rx_nmempool = 2;
     }
     rc = rte_eth_rx_queue_setup(port.port_id, q, is_rtap(port) ? kRtapRxRingSize : kRxRingSize,
-                                rte_eth_dev_socket_id(port.port_id), is_rtap(port) ? &rxconf : nullptr,
-                                is_rtap(port) ? nullptr : pool);
+                                rte_eth_dev_socket_id(port.port_id),
+                                is_rtap(port) ? &rxconf : nullptr, is_rtap(port) ? nullptr : pool);
     if (rc < 0) {
       return port_error(port, "rx queue " + std::to_string(q) +
                                   " setup failed: " + rte_strerror(-rc) + " (mbuf pool of worker " +
@@ -384,8 +384,7 @@ std::string PortManager::configure_and_start(PortRuntime& port) {
                                   std::to_string(rte_mempool_avail_count(pool)) + " free)");
     }
     rc = rte_eth_tx_queue_setup(port.port_id, q, is_rtap(port) ? kRtapTxRingSize : kTxRingSize,
-                                rte_eth_dev_socket_id(port.port_id),
-                                nullptr);
+                                rte_eth_dev_socket_id(port.port_id), nullptr);
     if (rc < 0) {
       return port_error(port, "tx queue " + std::to_string(q) +
                                   " setup failed: " + rte_strerror(-rc) +

@@ -31,7 +31,7 @@ inline constexpr uint16_t kDefaultRing = 1024;
 inline constexpr uint16_t kMinRing = 32;
 inline constexpr uint16_t kMaxRing = 4096;
 inline constexpr unsigned kMaxSegs = 64;     // iovecs per packet (rx chain or tx chain)
-inline constexpr uint16_t kRxMinReads = 2;  // reads a burst tries on a queue that woke up
+inline constexpr uint16_t kRxMinReads = 2;   // reads a burst tries on a queue that woke up
 inline constexpr unsigned kTxHdrRoom = 256;  // vnet header + copied L2..L4 headers for TSO
 inline constexpr uint32_t kMaxFrame = 65535 + RTE_ETHER_HDR_LEN + 8;  // GSO super-frame bound
 
@@ -104,7 +104,7 @@ struct QueueStats {
 struct rtap_rxq {
   uint16_t port_id, qid;
   uint16_t nb_desc;
-  rte_mempool* mp;       // heads: the first segment of every read, its headroom holds the vnet header
+  rte_mempool* mp;  // heads: the first segment of every read, its headroom holds the vnet header
   rte_mempool* tail_mp;  // the rest of a read's buffer (the same pool, or a large-buffer one)
   uint64_t offloads;
   QueueStats st;
@@ -169,7 +169,7 @@ struct RxRing {
   RxSlot* slots = nullptr;
   iovec* iov_mem = nullptr;
   uint16_t nb_slots = 0;
-  uint16_t posted = 0;        // reads whose completion was not reaped yet
+  uint16_t posted = 0;           // reads whose completion was not reaped yet
   uint16_t* idle_ids = nullptr;  // stack of slots without a read
   uint16_t nb_idle = 0;
   uint16_t spare_slots = 0;  // idle slots that hold spare segments (freed when the queue empties)

@@ -351,8 +351,7 @@ int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
     // housekeeping. Unread, the queue's frames overflow in the kernel (rx_missed).
     if (p->post_failures[qid]++ == 0) {
       p->post_fail_since[qid] = rte_get_timer_cycles();
-      PMD_LOG(ERR,
-              "%s: rx queue %u: cannot arm its poll: %s; tried again at every housekeeping",
+      PMD_LOG(ERR, "%s: rx queue %u: cannot arm its poll: %s; tried again at every housekeeping",
               dev->data->name, qid, strerror(-rc));
     }
     rx_ring_cancel(r);
@@ -362,8 +361,8 @@ int rxq_activate(rte_eth_dev* dev, uint16_t qid, bool verbose) {
   if (p->post_failures[qid] > 0) {
     const double ms = static_cast<double>(rte_get_timer_cycles() - p->post_fail_since[qid]) * 1e3 /
                       static_cast<double>(rte_get_timer_hz());
-    PMD_LOG(NOTICE, "%s: rx queue %u: armed after %u failed tries over %.0f ms",
-            dev->data->name, qid, p->post_failures[qid], ms);
+    PMD_LOG(NOTICE, "%s: rx queue %u: armed after %u failed tries over %.0f ms", dev->data->name,
+            qid, p->post_failures[qid], ms);
     p->post_failures[qid] = 0;
   }
   set_claimed(r, true);

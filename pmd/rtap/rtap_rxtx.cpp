@@ -61,7 +61,7 @@ void slot_iov(RxSlot* s) {
 
 // Gives the slot a whole chain for its next read: a head, then the tail segments it lacks in
 // front of its spare ones. False (nothing taken) when a pool is empty.
-bool slot_arm(const rtap_rxq* q, const RxRing* r, RxSlot* s) {
+bool slot_arm(const rtap_rxq* q, RxRing* r, RxSlot* s) {
   const unsigned need = r->seg_per_slot - 1u - s->nspare;
   rte_mbuf* segs[kMaxSegs];
   if (need > 0 && rte_pktmbuf_alloc_bulk(q->tail_mp, segs, need) != 0) return false;
@@ -75,6 +75,7 @@ bool slot_arm(const rtap_rxq* q, const RxRing* r, RxSlot* s) {
     segs[i]->next = (i + 1 < need) ? segs[i + 1] : s->spare;
   }
   head->next = need > 0 ? segs[0] : s->spare;
+  if (s->spare != nullptr) r->spare_slots--;
   s->head = head;
   s->spare = nullptr;
   s->nspare = 0;
@@ -393,15 +394,11 @@ uint16_t rx_active(rtap_rxq* q, RxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_
   while (posted < want && r->nb_idle > 0) {
     const uint16_t id = r->idle_ids[r->nb_idle - 1];
     RxSlot* s = &r->slots[id];
-    if (s->head == nullptr) {
-      const bool had_spare = s->spare != nullptr;
-      if (unlikely(!slot_arm(q, r, s))) {
-        // The frame waits in the kernel (counted there as rx_missed if its queue overflows).
-        q->xs.no_mbuf++;
-        rte_eth_devices[q->port_id].data->rx_mbuf_alloc_failed++;
-        break;
-      }
-      if (had_spare) r->spare_slots--;
+    if (s->head == nullptr && unlikely(!slot_arm(q, r, s))) {
+      // The frame waits in the kernel (counted there as rx_missed if its queue overflows).
+      q->xs.no_mbuf++;
+      rte_eth_devices[q->port_id].data->rx_mbuf_alloc_failed++;
+      break;
     }
     if (!post_read(r, id, fd)) break;
     r->nb_idle--;
@@ -660,8 +657,7 @@ int rx_ring_start(RxRing* r, int fd) {
 }
 
 void rx_ring_cancel(RxRing* r, rtap_rxq* q, std::vector<rte_mbuf*>* keep) {
-  if (!r->ring_ok || (r->posted == 0 && !r->poll_armed && io_uring_cq_ready(&r->ring) == 0))
-    return;
+  if (!r->ring_ok || (r->posted == 0 && !r->poll_armed && io_uring_cq_ready(&r->ring) == 0)) return;
   if (r->posted > 0 || r->poll_armed) {
     if (io_uring_sqe* sqe = get_sqe(&r->ring)) {
       io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_ANY);
@@ -686,10 +682,11 @@ void rx_ring_cancel(RxRing* r, rtap_rxq* q, std::vector<rte_mbuf*>* keep) {
       RxSlot* s = &r->slots[id];
       s->posted = false;
       r->posted--;
-      rte_mbuf* m = (keep != nullptr && q != nullptr && cqe->res > 0)
-                        ? rx_complete(q, r, s, cqe->res)
-                        : (slot_release(r, s), nullptr);
-      if (m != nullptr) keep->push_back(m);
+      if (keep != nullptr && q != nullptr && cqe->res > 0) {
+        if (rte_mbuf* m = rx_complete(q, r, s, cqe->res)) keep->push_back(m);
+      } else {
+        slot_release(r, s);
+      }
       r->idle_ids[r->nb_idle++] = static_cast<uint16_t>(id);
     }
     io_uring_cq_advance(&r->ring, seen);
