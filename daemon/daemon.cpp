@@ -661,7 +661,8 @@ std::string beyond_build_limits(const config::Config& cfg) {
   if (ports <= RTE_MAX_ETHPORTS) return {};
   return "the configuration has " + std::to_string(ports) + " ports; this DPDK build allows " +
          std::to_string(RTE_MAX_ETHPORTS) +
-         " per process (RTE_MAX_ETHPORTS, fixed when DPDK was built; Debian's libdpdk: 32). "
+         " per process (RTE_MAX_ETHPORTS, fixed when DPDK was built: scripts/setup.sh builds "
+         "it with 512). "
          "Spread the ports over several vswitchd instances, each with its own runtime_dir and "
          "file_prefix (docs/operations.md)";
 }

@@ -78,7 +78,7 @@ constexpr int rx_burst_bucket(unsigned n) {
 
 // Layout version in the low 16 bits: bump it whenever WorkerCounterBlock or PortCounters change,
 // so a worker from another build refuses the block instead of writing the wrong fields.
-inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0004;  // "vsctrK" + version 4
+inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0005;  // "vsctrK" + version 5
 
 // The heartbeat period of a worker: it beats at every housekeeping tick, and every sleep of its
 // loop ends by then (rx interrupt waits included), so an idle worker beats as often as a busy one.
@@ -124,7 +124,7 @@ struct WorkerCounterBlock {
   std::atomic<uint32_t> phase;        // WorkerPhase of the loop
   std::atomic<uint16_t> phase_port;   // DPDK port id of the rx queue being polled (kPolling)
   std::atomic<uint16_t> phase_queue;  // that rx queue
-  PortCounters ports[kMaxPorts];      // indexed by DPDK port id
+  PortCounters ports[kMaxPortIds];    // indexed by DPDK port id
 };
 
 static_assert(sizeof(Counter) == 8 && std::atomic<uint64_t>::is_always_lock_free);
@@ -137,6 +137,6 @@ static_assert(std::atomic<uint32_t>::is_always_lock_free &&
 static_assert(offsetof(WorkerCounterBlock, heartbeat_ns) % 8 == 0);
 static_assert(offsetof(WorkerCounterBlock, ports) % 8 == 0);
 static_assert(sizeof(WorkerCounterBlock) ==
-              offsetof(WorkerCounterBlock, ports) + sizeof(PortCounters) * kMaxPorts);
+              offsetof(WorkerCounterBlock, ports) + sizeof(PortCounters) * kMaxPortIds);
 
 }  // namespace vs

@@ -6,6 +6,9 @@
 namespace vs {
 
 inline constexpr int kMaxPorts = 256;  // ports per daemon, all switches together
+// DPDK port ids the counter blocks index: at least RTE_MAX_ETHPORTS (512 in our DPDK build), as a
+// reload may create a port before it closes the one it replaces (static_assert in forwarder.hpp).
+inline constexpr int kMaxPortIds = 512;
 inline constexpr int kMaxSwitches = 64;
 inline constexpr int kMaxWorkers = 16;
 inline constexpr int kMaxQueuesPerPort = 32;  // DPDK queues of one port (rx == tx for net_tap)

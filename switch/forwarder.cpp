@@ -118,6 +118,15 @@ unsigned Forwarder::poll_once(const WorkerPlan& plan) {
     pc.rx_bytes.add(bytes);
     for (uint16_t i = 0; i < n; ++i) dispatch(plan, in, pkts[i]);
     flush(plan.tx_queue);
+    if (beat_fn_ != nullptr) {
+      uint64_t t;
+      uint32_t t_s;
+      now(t, t_s);
+      if (t - last_beat_ns_ >= beat_period_ns_) {
+        last_beat_ns_ = t;
+        beat_fn_(beat_ctx_, t);
+      }
+    }
   }
   return total;
 }

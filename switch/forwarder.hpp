@@ -16,6 +16,10 @@
 
 namespace vs {
 
+static_assert(RTE_MAX_ETHPORTS <= kMaxPortIds,
+              "the counter blocks index DPDK port ids: raise kMaxPortIds to this DPDK build's "
+              "RTE_MAX_ETHPORTS");
+
 struct RxAssignment {
   uint16_t port_id;
   uint16_t queue;
@@ -43,6 +47,17 @@ class Forwarder {
   // Polls every assigned queue once; returns the number of frames received.
   unsigned poll_once(const WorkerPlan& plan);
 
+  // Called from poll_once, after a queue that received frames, when `period_ns` passed since
+  // the last call: a pass over hundreds of queues that all flood (256 ports coming up at once)
+  // can take longer than the stall deadline, and the worker is busy, not stalled.
+  using BeatFn = void (*)(void* ctx, uint64_t now_ns);
+  void set_beat(BeatFn fn, void* ctx, uint64_t period_ns) {
+    beat_fn_ = fn;
+    beat_ctx_ = ctx;
+    beat_period_ns_ = period_ns;
+  }
+  void note_beat(uint64_t now_ns) { last_beat_ns_ = now_ns; }
+
  private:
   enum Format : uint8_t { kUntagged = 0, kTagged = 1, kFormats = 2 };
   struct Egress {
@@ -61,6 +76,10 @@ class Forwarder {
   void flush(uint16_t tx_queue);
 
   WorkerCounterBlock& counters_;
+  BeatFn beat_fn_ = nullptr;
+  void* beat_ctx_ = nullptr;
+  uint64_t beat_period_ns_ = 0;
+  uint64_t last_beat_ns_ = 0;
   const FdbTable& fdb_;
   rte_ring* learn_ring_;
   rte_mempool* pool_;

@@ -8,6 +8,8 @@
 #include <rte_epoll.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
+#include <rte_mempool.h>
 #include <rte_memzone.h>
 #include <rte_ring.h>
 #include <rte_service_component.h>
@@ -203,6 +205,20 @@ struct SharedObjects {
   rte_mempool* pool = nullptr;
 };
 
+// A pool records its mempool driver as an index into the process's own ops table, which the
+// drivers' constructors fill in link order. vswitchd made its pools with the default ops; if this
+// process's table has another driver at that index, the two binaries were linked against
+// different DPDKs and every get/put would go through the wrong driver. "" if they agree.
+std::string pool_ops_mismatch(const rte_mempool* pool) {
+  const char* expected = rte_mbuf_best_mempool_ops();
+  const char* mine = rte_mempool_get_ops(pool->ops_index)->name;
+  if (std::strcmp(mine, expected) == 0) return {};
+  return std::string("mempool driver mismatch on pool ") + pool->name +
+         ": vswitchd made it with '" + expected + "', which is '" + mine +
+         "' in this process: vswitchd and vswitch-worker were linked against different DPDK "
+         "builds. Fix: rebuild both from one tree (scripts/build.sh)";
+}
+
 // Looks up what the primary created for this worker. Returns an empty string or what is wrong.
 std::string find_shared_objects(int worker_id, SharedObjects& shm) {
   const rte_memzone* topo = rte_memzone_lookup(kTopologyZone);
@@ -218,7 +234,10 @@ std::string find_shared_objects(int worker_id, SharedObjects& shm) {
   if (shm.topology->magic != kTopologyMagic || shm.topology->layout_version != kLayoutVersion ||
       shm.counters->magic != kCounterBlockMagic || shm.fdb->magic != kFdbMagic)
     return "shared layout mismatch: vswitchd and vswitch-worker come from different builds";
-  return {};
+  std::string wrong = pool_ops_mismatch(shm.pool);
+  const rte_mempool* large = rte_mempool_lookup(large_pool_name(worker_id).c_str());
+  if (wrong.empty() && large != nullptr) wrong = pool_ops_mismatch(large);
+  return wrong;
 }
 
 bool is_rtap(uint16_t port_id) {
@@ -393,6 +412,8 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
   RxInterrupts irq;
   irq.setup(plan);
   auto forwarder = std::make_unique<Forwarder>(counters, *shm.fdb, shm.learn_ring, shm.pool);
+  forwarder->set_beat([](void* h, uint64_t t) { static_cast<Heartbeat*>(h)->beat(t); }, &hb,
+                      kHeartbeatPeriodNs);
   const pid_t parent = getppid();
   // Ready: from this beat on, vswitchd judges the heartbeat (not before: attach and set-up).
   hb.phase(WorkerPhase::kPolling);
@@ -434,6 +455,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, uint64_t star
     next_housekeeping = now + kHousekeepingNs;
     hb.phase(WorkerPhase::kHousekeeping);
     hb.beat(now);
+    forwarder->note_beat(now);
     // The parent check is free and catches a supervisor's death at once; the EAL check (a lock
     // probe on the primary's config file) also covers workers started by hand.
     if (getppid() != parent || !rte_eal_primary_proc_alive(nullptr)) {

@@ -58,12 +58,34 @@ ROWS = [
     ("kill", "hugepages_used_delta", "worker kill: machine-wide hugepages change"),
     ("kill", "heap_allocated_delta", "worker kill: DPDK heap bytes allocated, change"),
     ("kill", "mbufs_free_delta", "worker kill: free mbufs (all workers), change"),
-    ("scale", "ports_refused", "scale: ports vswitchd refused to load (the first count refused; the log says why)"),
-    ("scale", "ports", "scale: ports loaded, all up and forwarding"),
-    ("scale", "start_s", "scale: vswitchd launch → every port up"),
-    ("scale", "vmhwm_mib", "scale: peak RSS of the switch processes"),
-    ("scale", "hugepages_mib", "scale: hugepages used"),
-    ("scale", "fds", "scale: vswitchd fds"),
+    ("scale", "p256x1_ports_refused", "scale 256 ports × 1 queue: first count vswitchd refused (the log says why)"),
+    ("scale", "p256x1_ports", "scale 256 ports × 1 queue: ports loaded, all up (2 workers)"),
+    ("scale", "p256x1_start_s", "scale 256 ports × 1 queue: vswitchd launch → every port up"),
+    ("scale", "p256x1_pings", "scale 256 ports × 1 queue: port pairs that ping across the range"),
+    ("scale", "p256x1_hugepages_mib", "scale 256 ports × 1 queue: hugepages used"),
+    ("scale", "p256x1_hugepages_per_port_mib", "scale 256 ports × 1 queue: hugepages per idle port"),
+    ("scale", "p256x1_heap_mib", "scale 256 ports × 1 queue: DPDK heap in use"),
+    ("scale", "p256x1_heap_per_port_kib", "scale 256 ports × 1 queue: DPDK heap per idle port"),
+    ("scale", "p256x1_vmhwm_mib", "scale 256 ports × 1 queue: peak RSS of the switch processes"),
+    ("scale", "p256x1_rss_per_port_kib", "scale 256 ports × 1 queue: peak RSS per idle port"),
+    ("scale", "p256x1_idle_worker_cpu_pct", "scale 256 ports × 1 queue: idle, CPU per worker"),
+    ("scale", "p256x1_fds", "scale 256 ports × 1 queue: vswitchd fds"),
+    ("scale", "p256x1_worker_fds", "scale 256 ports × 1 queue: a worker's fds"),
+    ("scale", "p256x1_worker_urings", "scale 256 ports × 1 queue: a worker's io_uring instances"),
+    ("scale", "p64x4_ports_refused", "scale 64 ports × 4 queues: first count vswitchd refused (the log says why)"),
+    ("scale", "p64x4_ports", "scale 64 ports × 4 queues: ports loaded, all up (2 workers)"),
+    ("scale", "p64x4_start_s", "scale 64 ports × 4 queues: vswitchd launch → every port up"),
+    ("scale", "p64x4_pings", "scale 64 ports × 4 queues: port pairs that ping across the range"),
+    ("scale", "p64x4_hugepages_mib", "scale 64 ports × 4 queues: hugepages used"),
+    ("scale", "p64x4_hugepages_per_port_mib", "scale 64 ports × 4 queues: hugepages per idle port"),
+    ("scale", "p64x4_heap_mib", "scale 64 ports × 4 queues: DPDK heap in use"),
+    ("scale", "p64x4_heap_per_port_kib", "scale 64 ports × 4 queues: DPDK heap per idle port"),
+    ("scale", "p64x4_vmhwm_mib", "scale 64 ports × 4 queues: peak RSS of the switch processes"),
+    ("scale", "p64x4_rss_per_port_kib", "scale 64 ports × 4 queues: peak RSS per idle port"),
+    ("scale", "p64x4_idle_worker_cpu_pct", "scale 64 ports × 4 queues: idle, CPU per worker"),
+    ("scale", "p64x4_fds", "scale 64 ports × 4 queues: vswitchd fds"),
+    ("scale", "p64x4_worker_fds", "scale 64 ports × 4 queues: a worker's fds"),
+    ("scale", "p64x4_worker_urings", "scale 64 ports × 4 queues: a worker's io_uring instances"),
     ("scale", "fdb_entries", "scale: FDB entries learned"),
     ("scale", "fdb_fill_s", "scale: time to learn them"),
     ("fdb_empty_rate", "switch_us_per_pkt", "64 B fixed rate, FDB empty: switch CPU per packet"),
@@ -332,16 +354,33 @@ def main():
     goals.append(("worker killed: no mbuf, hugepage or fd leak after 100 kills", res))
     res = {}
     for o in ours:
-        ports, refused = med(o, "scale", "ports"), med(o, "scale", "ports_refused")
         entries = med(o, "scale", "fdb_entries")
-        if ports is None:
+        parts, ok = [], entries is not None and entries >= 100000
+        for shape, want, label in (("p256x1", 256, "256 × 1"), ("p64x4", 64, "64 × 4")):
+            ports = med(o, "scale", f"{shape}_ports")
+            refused = med(o, "scale", f"{shape}_ports_refused")
+            if ports is None:
+                parts.append(f"{label}: not run")
+                ok = False
+                continue
+            parts.append(f"{label}: {ports:.0f} ports up in {fmt(med(o, 'scale', f'{shape}_start_s'))} s"
+                         + (f" ({refused:.0f} refused, why: below)" if refused else ""))
+            ok = ok and not refused and ports >= want
+        if entries is not None:
+            parts.append(f"{entries:.0f} FDB entries learned")
+        res[o] = ("; ".join(parts), verdict(ok))
+    goals.append(("scale: 256 ports × 1 queue and 64 × 4 (2 workers), and 100k FDB entries, load without error", res))
+    res = {}
+    for o in ours:
+        hp = med(o, "scale", "p256x1_hugepages_mib")
+        per = med(o, "scale", "p256x1_hugepages_per_port_mib")
+        idle = med(o, "scale", "p256x1_idle_worker_cpu_pct")
+        if hp is None:
             res[o] = ("–", verdict(None))
             continue
-        txt = (f"{ports:.0f} ports × 4 queues up in {fmt(med(o, 'scale', 'start_s'))} s"
-               + (f" ({refused:.0f} refused, why: below)" if refused else "")
-               + (f"; {entries:.0f} FDB entries learned" if entries is not None else ""))
-        res[o] = (txt, verdict(not refused and entries is not None and entries >= 100000))
-    goals.append(("scale: 64 ports × 4 queues and 100k FDB entries load without error", res))
+        res[o] = (f"{hp:.0f} MiB of hugepages, {fmt(per)} MiB per idle port; idle workers {fmt(idle)}% of a core each",
+                  verdict(hp <= 1024 and idle is not None and idle < 2))
+    goals.append(("scale: 256 ports fit in 1 GB of hugepages; idle workers below 2% of a core", res))
     res = {}
     for o in ours:
         full, empty = med(o, "fdb_full_max", "rx_kpps"), med(o, "fdb_empty_max", "rx_kpps")

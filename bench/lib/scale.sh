@@ -1,38 +1,46 @@
 # shellcheck shell=bash
 # The scale workload (full run, vswitch systems only; it runs last, after the kill workload).
 # DESIGN.md: "64 ports x 4 queues and 100k FDB entries load without error; rate with a full FDB
-# within 10% of an empty one".
+# within 10% of an empty one"; issue #21: 256 ports x 1 queue (containers) and 64 x 4 (VMs), each
+# with 2 workers, in 1 GB of hugepages, idle workers below 2% of a core.
 #
-# 1. Ports: vswitchd is started on SCALE_PORTS ports x SCALE_QUEUES queues, each port a TAP in its
-#    own namespace (bnS01...). If vswitchd refuses that many (Debian's DPDK is built with
-#    RTE_MAX_ETHPORTS = 32), its message is recorded and the most ports it accepts are measured
-#    instead. Per rep: the time from launch until every port's link is up and the worker forwards,
-#    the switch processes' peak RSS, hugepages and vswitchd's fds; then a ping across the first
-#    and the last port proves the ports forward.
+# 1. Ports, for each shape of SCALE_SHAPES (PORTSxQUEUES): vswitchd with SCALE_WORKERS workers is
+#    started on 2 ports of that shape (the baseline), then on all of them, each port a TAP in its
+#    own namespace (bnS001...). If vswitchd refuses, its message is recorded and the most ports it
+#    accepts (halving) are measured instead. Per rep: the time from launch until every port's
+#    link is up and the workers forward; pings from port i to i+1 at 8 points spread over the
+#    range and from the last port to the first; hugepages, the DPDK heap in use and the switch
+#    processes' peak RSS, and what one idle port adds to each (against the 2-port baseline);
+#    the workers' CPU over 10 s idle; fds and io_uring instances of vswitchd and of a worker.
 # 2. FDB: the usual two VMs, with fdb_max_entries = SCALE_FDB. The 64 B fixed-rate and max-rate
 #    runs (wl_u64) are measured with the FDB empty, then SCALE_FDB source MACs are learned from
 #    bnA (trafgen, one frame per MAC), and the runs are repeated with the FDB full.
 
-SCALE_PORTS=${BENCH_SCALE_PORTS:-64}
-SCALE_QUEUES=${BENCH_SCALE_QUEUES:-4}
+SCALE_SHAPES=${BENCH_SCALE_SHAPES:-256x1 64x4}
+SCALE_WORKERS=${BENCH_SCALE_WORKERS:-2}
+SCALE_IDLE_S=${BENCH_SCALE_IDLE_S:-10}
 SCALE_FDB=${BENCH_SCALE_FDB:-100000}
+SCALE_QUEUES=1   # of the shape being measured
 
-scale_ns() { printf 'bnS%02d' "$1"; }
+scale_ns() { printf 'bnS%03d' "$1"; }
+# scale_ip I: port I's address, 10.202.0.0/16 (room for more than 254 ports).
+scale_ip() { echo "10.202.$(($1 / 200)).$(($1 % 200 + 1))"; }
 
-# scale_namespaces N: bnS01..bnSN, lo up (idempotent).
+# scale_namespaces N: bnS001..bnSN, lo up (idempotent).
 scale_namespaces() {
-  local i ns
+  local i ns have
+  have=$(bench_namespaces)
   for i in $(seq "$1"); do
     ns=$(scale_ns "$i")
-    bench_namespaces | grep -qx "$ns" || ip netns add "$ns"
+    grep -qx "$ns" <<<"$have" || ip netns add "$ns"
     ip -n "$ns" link set lo up
   done
 }
 
-# scale_config FILE DRIVER NPORTS: NPORTS ports of SCALE_QUEUES queues, 10.202.0.I/24 each.
+# scale_config FILE DRIVER NPORTS: NPORTS ports of SCALE_QUEUES queues, SCALE_WORKERS workers.
 scale_config() {
   local file=$1 driver=$2 n=$3 i
-  vs_daemon_config "$VS_D/scale-run"
+  VS_WORKERS=$SCALE_WORKERS vs_daemon_config "$VS_D/scale-run"
   {
     echo "[[switch]]"
     echo "name = \"scale\""
@@ -43,21 +51,21 @@ scale_config() {
       echo "driver = \"$driver\""
       echo "queues = $SCALE_QUEUES"
       echo "netns = \"$(scale_ns "$i")\""
-      echo "addresses = [\"10.202.0.$i/24\"]"
+      echo "addresses = [\"$(scale_ip "$i")/16\"]"
     done
   } >>"$VS_CONFIG"
   cp "$VS_CONFIG" "$file"
 }
 
 # scale_start NPORTS: launches vswitchd on the scale config; sets SCALE_SECS to the seconds until
-# every port is up and the worker forwards. Returns 1 if vswitchd exits during start-up.
+# every port is up and the workers forward. Returns 1 if vswitchd exits during start-up.
 scale_start() {
   local n=$1 t0 up=0
   t0=$(now_ns)
-  vs_launch || return 1
+  VS_WORKERS=$SCALE_WORKERS vs_launch || return 1
   for _ in $(seq 600); do
     up=$(vs_metric vswitch_port_link_up)
-    [[ ${up:-0} -ge $n && $(vs_metric vswitch_worker_up) == "$VS_WORKERS" ]] && break
+    [[ ${up:-0} -ge $n && $(vs_metric vswitch_worker_up) == "$SCALE_WORKERS" ]] && break
     sleep 0.05
   done
   [[ ${up:-0} -ge $n ]] || die "scale: $up of $n ports up 30 s after vswitchd was ready"
@@ -68,49 +76,103 @@ scale_start() {
 scale_ping() {
   local i
   for i in $(seq 10); do
-    in_ns "$(scale_ns "$1")" ping -q -c 1 -W 1 "10.202.0.$2" >/dev/null 2>&1 && return 0
+    in_ns "$(scale_ns "$1")" ping -q -c 1 -W 1 "$(scale_ip "$2")" >/dev/null 2>&1 && return 0
     sleep 0.3
   done
-  die "scale: bnS$1 cannot ping 10.202.0.$2 through the switch"
+  die "scale: bnS$1 cannot ping $(scale_ip "$2") through the switch"
+}
+
+# scale_ping_range N: port i pings i+1 at 8 points spread over 1..N, and N pings 1. Prints the
+# number of pairs (all must answer).
+scale_ping_range() {
+  local n=$1 k i pairs=0
+  for k in $(seq 0 7); do
+    i=$((1 + k * (n - 2) / 7))
+    scale_ping "$i" $((i + 1))
+    pairs=$((pairs + 1))
+  done
+  scale_ping "$n" 1
+  echo $((pairs + 1))
 }
 
 # scale_refusal: vswitchd's reason for exiting during start-up, one line.
 scale_refusal() {
-  grep -m1 -iE 'RTE_MAX_ETHPORTS|cannot|error|refused' "$VS_D/vswitchd.log" ||
+  grep -m1 -iE 'RTE_MAX_ETHPORTS|too many|cannot|error|refused' "$VS_D/vswitchd.log" ||
     tail -n 1 "$VS_D/vswitchd.log"
 }
 
-wl_scale_ports() {
-  local sys=$1 driver=$2 n=$SCALE_PORTS rep hp0 msg limit
+# scale_fds PID: "FDS URINGS" of a process.
+scale_fds() {
+  local fds urings
+  fds=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+  urings=$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -lname 'anon_inode:\[io_uring\]' 2>/dev/null | wc -l)
+  echo "$fds $urings"
+}
+
+# scale_sample: "HUGEPAGES_MIB HEAP_MIB RSS_MIB" of the running switch.
+scale_sample() {
+  # shellcheck disable=SC2046
+  echo "$(( ($(hugepages_used) - SCALE_HP0) * 2 )) $(calc "$(vs_metric vswitch_dpdk_heap_allocated_bytes)/1048576") $(calc "$(vmhwm_kib $(switch_pids))/1024")"
+}
+
+# scale_shape SYSTEM DRIVER PORTS QUEUES: the ports part for one shape; metrics are prefixed
+# "pPORTSxQUEUES_" (the shape asked for, even if fewer ports loaded).
+scale_shape() {
+  local sys=$1 driver=$2 n=$3 tag="p$3x$4_" rep msg base hp heap rss idle w fds
+  SCALE_QUEUES=$4
   scale_namespaces "$n"
-  hp0=$(hugepages_used)
-  # The most ports vswitchd accepts, from SCALE_PORTS down: DPDK's port limit (it says which), or
-  # halving for anything else (the mbuf pools: an rtap rx queue reserves 8704 mbufs).
+  SCALE_HP0=$(hugepages_used)
+  # The baseline: 2 ports of this shape.
+  scale_config "$VS_D/scale-2.toml" "$driver" 2
+  scale_start 2 || die "scale: vswitchd refused 2 ports x $4 queues: $(scale_refusal)"
+  sleep 1
+  base=$(scale_sample)
+  vs_stop
   while :; do
     scale_config "$VS_D/scale-$n.toml" "$driver" "$n"
     scale_start "$n" && break
     msg=$(scale_refusal)
-    log "scale: vswitchd refused $n ports x $SCALE_QUEUES queues: $msg"
-    echo "$n ports x $SCALE_QUEUES queues refused: $msg" >>"$RAW/$sys.scale-notes"
-    grep -q "^$sys,1,scale,ports_refused," "$RAW/data.csv" 2>/dev/null ||
-      record "$sys" 1 scale ports_refused "$n" "ports (the first count vswitchd refused)"
+    log "scale: vswitchd refused $n ports x $4 queues: $msg"
+    echo "$n ports x $4 queues refused: $msg" >>"$RAW/$sys.scale-notes"
+    grep -q "^$sys,1,scale,${tag}ports_refused," "$RAW/data.csv" 2>/dev/null ||
+      record "$sys" 1 scale "${tag}ports_refused" "$n" "ports (the first count vswitchd refused)"
     vs_stop
-    limit=$(grep -o 'RTE_MAX_ETHPORTS = [0-9]*' "$VS_D/vswitchd.log" | head -n 1 | awk '{print $3}' || true)
-    if [[ -n $limit ]] && ((limit < n)); then n=$limit; else n=$((n / 2)); fi
-    ((n >= 2)) || die "scale: vswitchd refused even 2 ports x $SCALE_QUEUES queues: $msg"
+    n=$((n / 2))
+    ((n > 2)) || die "scale: vswitchd refused even 3 ports x $4 queues: $msg"
   done
   for rep in $(seq "$REPS"); do
     ((rep == 1)) || scale_start "$n" || die "scale: vswitchd did not start (rep $rep): $(scale_refusal)"
-    scale_ping 1 "$n"
-    scale_ping "$n" 1
-    record "$sys" "$rep" scale ports "$n" "ports x $SCALE_QUEUES queues, all up and forwarding"
-    record "$sys" "$rep" scale start_s "$SCALE_SECS" "s (launch to every port up)"
-    # shellcheck disable=SC2046
-    record "$sys" "$rep" scale vmhwm_mib "$(calc "$(vmhwm_kib $(switch_pids))/1024")" "MiB (sum of VmHWM)"
-    record "$sys" "$rep" scale hugepages_mib "$(( ($(hugepages_used) - hp0) * 2 ))" "MiB"
-    record "$sys" "$rep" scale fds "$(ls "/proc/$VS_PID/fd" | wc -l)" "fds of vswitchd"
-    log "scale rep $rep: $n ports x $SCALE_QUEUES queues up in $SCALE_SECS s"
+    record "$sys" "$rep" scale "${tag}ports" "$n" "ports x $4 queues, all up, $SCALE_WORKERS workers"
+    record "$sys" "$rep" scale "${tag}start_s" "$SCALE_SECS" "s (launch to every port up)"
+    record "$sys" "$rep" scale "${tag}pings" "$(scale_ping_range "$n")" "port pairs that ping across the range"
+    sleep 1
+    read -r hp heap rss <<<"$(scale_sample)"
+    read -r -a b <<<"$base"
+    record "$sys" "$rep" scale "${tag}hugepages_mib" "$hp" "MiB of hugepages"
+    record "$sys" "$rep" scale "${tag}hugepages_per_port_mib" "$(calc "($hp - ${b[0]}) / ($n - 2)")" "MiB per idle port (against 2 ports)"
+    record "$sys" "$rep" scale "${tag}heap_mib" "$heap" "MiB of DPDK heap in use"
+    record "$sys" "$rep" scale "${tag}heap_per_port_kib" "$(calc "($heap - ${b[1]}) * 1024 / ($n - 2)")" "KiB of heap per idle port"
+    record "$sys" "$rep" scale "${tag}vmhwm_mib" "$rss" "MiB (sum of VmHWM)"
+    record "$sys" "$rep" scale "${tag}rss_per_port_kib" "$(calc "($rss - ${b[2]}) * 1024 / ($n - 2)")" "KiB of peak RSS per idle port"
+    cpu_begin
+    sleep "$SCALE_IDLE_S"
+    read -r _ idle _ _ <<<"$(cpu_end)"
+    record "$sys" "$rep" scale "${tag}idle_worker_cpu_pct" "$(calc "100 * $idle / $SCALE_IDLE_S / $SCALE_WORKERS")" "% of a core per worker, idle"
+    read -r -a fds <<<"$(scale_fds "$VS_PID")"
+    record "$sys" "$rep" scale "${tag}fds" "${fds[0]}" "fds of vswitchd (${fds[1]} io_urings)"
+    w=$(worker_pids | head -n 1)
+    read -r -a fds <<<"$(scale_fds "$w")"
+    record "$sys" "$rep" scale "${tag}worker_fds" "${fds[0]}" "fds of a worker (${fds[1]} io_urings)"
+    record "$sys" "$rep" scale "${tag}worker_urings" "${fds[1]}" "io_uring instances of a worker"
+    log "scale rep $rep: $n ports x $4 queues up in $SCALE_SECS s, idle workers $(calc "100 * $idle / $SCALE_IDLE_S / $SCALE_WORKERS")% each"
     vs_stop
+  done
+}
+
+wl_scale_ports() {
+  local sys=$1 driver=$2 shape
+  for shape in $SCALE_SHAPES; do
+    scale_shape "$sys" "$driver" "${shape%x*}" "${shape#*x}"
   done
 }
 

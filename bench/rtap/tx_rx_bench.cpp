@@ -1077,8 +1077,6 @@ int main(int argc, char** argv) {
                        "--no-telemetry",
                        "-l",
                        "0",
-                       "-d",
-                       "librte_net_tap.so.23",
                        "--log-level=*:warning",
                        "--base-virtaddr=0x300000000000"};
   if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), const_cast<char**>(eal)) < 0)

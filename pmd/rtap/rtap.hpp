@@ -166,6 +166,10 @@ struct RxRing {
   io_uring ring;
   bool ring_ok = false;
   int efd = -1;  // eventfd registered on the ring for rx interrupts
+  // The CQ tail when efd was last drained, and whether we wrote efd since: only a completion
+  // (the tail moves) or our own write can have signalled it, so an idle queue is not read.
+  unsigned efd_drained_tail = 0;
+  bool efd_written = true;
   RxSlot* slots = nullptr;
   iovec* iov_mem = nullptr;
   uint16_t nb_slots = 0;

@@ -913,12 +913,19 @@ int rx_queue_intr_enable(rte_eth_dev* dev, uint16_t qid) {
   RxRing* r = p->rx[qid];
   // Drain what accumulated, let completions signal the eventfd again, and signal it ourselves if
   // a frame completed before that (it would otherwise wait, unannounced, for the next one).
+  // With hundreds of idle queues, a read per queue per sleep was most of an idle worker's time.
   uint64_t v;
-  while (read(r->efd, &v, sizeof(v)) == sizeof(v)) {
+  const unsigned tail = io_uring_smp_load_acquire(r->ring.cq.ktail);
+  if (r->efd_written || tail != r->efd_drained_tail) {
+    while (read(r->efd, &v, sizeof(v)) == sizeof(v)) {
+    }
+    r->efd_drained_tail = tail;
+    r->efd_written = false;
   }
   io_uring_cq_eventfd_toggle(&r->ring, true);
   if (io_uring_cq_ready(&r->ring) > 0) {
     v = 1;
+    r->efd_written = true;
     if (write(r->efd, &v, sizeof(v)) < 0) return -errno;
   }
   return 0;

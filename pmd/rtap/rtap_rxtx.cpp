@@ -614,6 +614,7 @@ int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd) {
     rc = io_uring_register_eventfd(&r->ring, r->efd);
     if (rc < 0) return rc;
     io_uring_cq_eventfd_toggle(&r->ring, false);  // signalled only between intr enable/disable
+    r->efd_written = true;                        // the first enable drains it
   }
   return 0;
 }

@@ -25,16 +25,18 @@ check "vswitchd exit code on a bad config" "$rc" -eq 2
 grep -q "configuration refused, nothing was started" "$T_DIR/vswitchd.log" || fail "$(cat "$T_DIR/vswitchd.log")"
 check "things left by the refused start" "$(settled_leftovers | grep -c . || true)" -eq 0
 
-# More ports than DPDK's build allows (RTE_MAX_ETHPORTS): refused before anything starts, with
-# both numbers, not after 32 TAPs were made.
+# More ports than a daemon holds (256, all switches together): refused before anything starts,
+# not after 256 TAPs were made. The DPDK build (scripts/setup.sh) allows more ports per process
+# than that (RTE_MAX_ETHPORTS), so the validator's limit is the one a user meets.
 max_ports=$(sed -n 's/^#define RTE_MAX_ETHPORTS \([0-9]*\).*/\1/p' \
-  /usr/include/*/dpdk/rte_build_config.h 2>/dev/null | head -1 || true)
-[ -n "$max_ports" ] || fail "RTE_MAX_ETHPORTS not found in DPDK's rte_build_config.h"
-write_config "$T_DIR/many.toml" $((max_ports + 1))
+  "$VSWITCH_SOURCE_DIR/build/dpdk/include/rte_build_config.h" 2>/dev/null | head -1 || true)
+[ -n "$max_ports" ] || fail "RTE_MAX_ETHPORTS not found in build/dpdk/include/rte_build_config.h"
+check "ports per process in our DPDK build" "$max_ports" -ge 257
+write_config "$T_DIR/many.toml" 257
 rc=0
 "$VSWITCH_BIN_DIR/vswitchd" --config "$T_DIR/many.toml" >"$T_DIR/many.log" 2>&1 || rc=$?
-check "vswitchd exit code with $((max_ports + 1)) ports" "$rc" -eq 2
-grep -q "has $((max_ports + 1)) ports; this DPDK build allows $max_ports per process" "$T_DIR/many.log" ||
+check "vswitchd exit code with 257 ports" "$rc" -eq 2
+grep -q "too many ports: at most 256 in total" "$T_DIR/many.log" ||
   fail "the port limit is not named: $(cat "$T_DIR/many.log")"
 grep -q "configuration refused, nothing was started" "$T_DIR/many.log" || fail "$(cat "$T_DIR/many.log")"
 check "things left by the refused start (too many ports)" "$(settled_leftovers | grep -c . || true)" -eq 0
