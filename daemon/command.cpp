@@ -1,6 +1,7 @@
 #include "daemon/command.hpp"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,18 +31,22 @@ CommandResult run_command(const std::vector<std::string>& argv) {
     result.output = std::string("pipe: ") + std::strerror(errno);
     return result;
   }
-  pid_t pid = fork();
-  if (pid < 0) {
-    result.output = std::string("fork: ") + std::strerror(errno);
+  // posix_spawn, not fork: vswitchd maps hundreds of MB of hugepages and many threads, and a
+  // fork copies its page tables for every `ip` it runs (two per port at start).
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDERR_FILENO);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, cargv[0], &actions, nullptr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
     close(pipefd[0]);
     close(pipefd[1]);
+    result.exit_code = 127;
+    result.output = rc == ENOENT ? "cannot execute " + argv[0] + " (is iproute2 installed?)"
+                                 : "cannot execute " + argv[0] + ": " + std::strerror(rc);
     return result;
-  }
-  if (pid == 0) {  // child: only async-signal-safe calls until exec
-    dup2(pipefd[1], STDOUT_FILENO);
-    dup2(pipefd[1], STDERR_FILENO);
-    execvp(cargv[0], cargv.data());
-    _exit(127);
   }
   close(pipefd[1]);
   char buf[4096];

@@ -18,9 +18,11 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config git
   # libraries: Debian's DPDK (librte_net_rtap.so is built against it for other DPDK applications;
   # its -dev package also brings the libraries our own static DPDK build links: libnuma, libpcap,
-  # libelf, libbsd, libfdt), dpdk for dpdk-hugepages.py and dpdk-testpmd (the plugin test),
-  # CAF actors, Prometheus metrics, TOML config, io_uring, JSON (control socket), unit tests
+  # libelf, libbsd, libfdt), dpdk for dpdk-hugepages.py,
+  # CAF actors, Prometheus metrics, TOML config, io_uring, JSON (control socket), unit tests;
+  # dpdk-dev for Debian's dpdk-testpmd (the plugin test: tests/integration/rtap_plugin_testpmd.sh)
   libdpdk-dev librte-net-tap23 librte-bus-vdev23 librte-mempool-ring23 librte-mempool-stack23 dpdk
+  dpdk-dev
   libcaf-dev prometheus-cpp-dev libtoml11-dev liburing-dev nlohmann-json3-dev
   # libcrypt: bcrypt checks of the metrics endpoint's basic auth (crypt_rn)
   libcrypt-dev
@@ -324,9 +326,11 @@ DPDK_MESON_OPTS=(
   -Ddisable_libs=bitratestats,cfgfile,flow_classify,gpudev,gro,jobstats,kni,latencystats,metrics,node,pdump,pipeline,port,power,table,vhost
 )
 # What meson may detect and link: a change of version is a new build.
-DPDK_BUILD_INPUTS=(gcc-12 meson ninja-build python3-pyelftools libc6-dev libnuma-dev libpcap-dev
-                   libelf-dev libbsd-dev libfdt-dev libjansson-dev libssl-dev zlib1g-dev
-                   libarchive-dev libbpf-dev libxdp-dev libibverbs-dev libisal-dev libipsec-mb-dev)
+DPDK_BUILD_INPUTS=(
+  libc6-dev gcc-12 meson ninja-build python3-pyelftools libnuma-dev libpcap-dev libelf-dev
+  libbsd-dev libfdt-dev libjansson-dev libssl-dev zlib1g-dev libarchive-dev libbpf-dev libxdp-dev
+  libibverbs-dev libisal-dev libipsec-mb-dev
+)
 DPDK_LINK=$REPO/build/dpdk
 
 dpdk_build_key() {
