@@ -476,8 +476,10 @@ int resync(rte_eth_dev* dev) {
 }  // namespace
 
 namespace {
-// Queues activated and re-syncs done by housekeeping, in this process: the alarm backs off while
-// it stays the same.
+// Counts what housekeeping found to do in this process: queues it owns (it polls them, and a
+// re-sync must follow a re-configuration at once), queues it activated, re-syncs. The alarm
+// backs off only while this stays the same: in a process that polls no queue (a primary such as
+// vswitchd).
 std::atomic<uint64_t> hk_work{0};
 }  // namespace
 
@@ -501,6 +503,7 @@ int housekeeping(rte_eth_dev* dev) {
   rtap_shared* sh = shared_of(dev);
   for (uint16_t i = 0; i < dev->data->nb_rx_queues && i < kMaxQueues; i++) {
     RxRing* r = p->rx[i];
+    if (r != nullptr && is_claimed(r)) hk_work.fetch_add(1, std::memory_order_relaxed);
     if (r == nullptr || is_claimed(r) || r->draining) continue;
     // A burst's request is used up by one try: a process that stopped polling the queue does
     // not keep trying to take it.
@@ -512,6 +515,7 @@ int housekeeping(rte_eth_dev* dev) {
   }
   for (uint16_t i = 0; i < dev->data->nb_tx_queues && i < kMaxQueues; i++) {
     TxRing* r = p->tx[i];
+    if (r != nullptr && is_claimed(r)) hk_work.fetch_add(1, std::memory_order_relaxed);
     if (r == nullptr || is_claimed(r)) continue;
     if (!__atomic_exchange_n(&p->tx_wanted[i], false, __ATOMIC_RELAXED) &&
         !is_mine(&sh->tx_owner[i]))
@@ -529,10 +533,11 @@ int housekeeping(rte_eth_dev* dev) {
 // driver, with -d or linked), the driver does the housekeeping itself, from an EAL alarm on the
 // interrupt thread, every kAlarmUs while the process has rtap ports. The first call of
 // rte_pmd_rtap_housekeeping() ends it: the application does it from then on.
-// A pass that finds nothing to do doubles the period, up to kAlarmMaxUs: a process that polls no
-// queue (vswitchd, the primary) spent 1.4% of a core on 10 ms passes over 256 idle ports. A burst
-// that finds its queue not ready is then served within kAlarmMaxUs, and the period is back to
-// kAlarmUs after a pass that did something.
+// A pass that finds nothing to do (no queue owned, none to activate, no re-sync) doubles the
+// period, up to kAlarmMaxUs: a process that polls no queue (vswitchd, the primary) spent 1.4% of
+// a core on 10 ms passes over 256 idle ports. A burst that finds its queue not ready is then
+// served within kAlarmMaxUs, and the period is back to kAlarmUs after a pass that did something.
+// A process that owns queues keeps 10 ms: its re-sync after a re-configuration must not wait.
 namespace {
 
 constexpr uint64_t kAlarmUs = 10 * 1000;

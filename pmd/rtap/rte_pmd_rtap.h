@@ -70,8 +70,8 @@ int rte_pmd_rtap_sync(uint16_t port_id);
  *    the next call. A failure to post rx buffers (the pool is empty) is logged when the streak
  *    starts and when it ends (with its length), and each failed try counts as rx_nombuf.
  * Until a process first calls this function, the driver does its housekeeping itself, every
- * 10 ms (backing off to 160 ms while a pass finds nothing to do), from an EAL alarm (on the
- * interrupt thread), so an application that knows nothing of
+ * 10 ms (backing off to 160 ms while the process owns no queue and a pass finds nothing to
+ * do), from an EAL alarm (on the interrupt thread), so an application that knows nothing of
  * this header works unchanged; rte_eth_dev_start in the primary also activates the queues the
  * primary owns. The first call, for any port, hands the housekeeping of every rtap port of the
  * process to the application: the alarm stops.
