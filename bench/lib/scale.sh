@@ -11,7 +11,9 @@
 #    link is up and the workers forward; pings from port i to i+1 at 8 points spread over the
 #    range and from the last port to the first; hugepages, the DPDK heap in use and the switch
 #    processes' peak RSS, and what one idle port adds to each (against the 2-port baseline);
-#    the workers' CPU over 10 s idle; fds and io_uring instances of vswitchd and of a worker.
+#    the CPU of the workers and of vswitchd over 10 s idle (once no frame came for 2 s: the
+#    namespaces send router solicitations for seconds after their link came up); fds and
+#    io_uring instances of vswitchd and of a worker.
 # 2. FDB: the usual two VMs, with fdb_max_entries = SCALE_FDB. The 64 B fixed-rate and max-rate
 #    runs (wl_u64) are measured with the FDB empty, then SCALE_FDB source MACs are learned from
 #    bnA (trafgen, one frame per MAC), and the runs are repeated with the FDB full.
@@ -101,6 +103,21 @@ scale_refusal() {
     tail -n 1 "$VS_D/vswitchd.log"
 }
 
+# scale_quiet: waits (at most 60 s) until the switch received no frame for 2 s. The namespaces'
+# kernels send router solicitations and MLD reports for several seconds after their link came
+# up, and each is flooded to every other port: that is traffic, not idle.
+scale_quiet() {
+  local before after
+  after=$(vs_metric vswitch_port_rx_packets_total)
+  for _ in $(seq 30); do
+    before=$after
+    sleep 2
+    after=$(vs_metric vswitch_port_rx_packets_total)
+    [[ $after == "$before" ]] && return 0
+  done
+  warn "scale: frames still arriving after 60 s; idle measured anyway"
+}
+
 # scale_fds PID: "FDS URINGS" of a process.
 scale_fds() {
   local fds urings
@@ -154,10 +171,12 @@ scale_shape() {
     record "$sys" "$rep" scale "${tag}heap_per_port_kib" "$(calc "($heap - ${b[1]}) * 1024 / ($n - 2)")" "KiB of heap per idle port"
     record "$sys" "$rep" scale "${tag}vmhwm_mib" "$rss" "MiB (sum of VmHWM)"
     record "$sys" "$rep" scale "${tag}rss_per_port_kib" "$(calc "($rss - ${b[2]}) * 1024 / ($n - 2)")" "KiB of peak RSS per idle port"
+    scale_quiet
     cpu_begin
     sleep "$SCALE_IDLE_S"
-    read -r _ idle _ _ <<<"$(cpu_end)"
+    read -r all idle _ _ <<<"$(cpu_end)"
     record "$sys" "$rep" scale "${tag}idle_worker_cpu_pct" "$(calc "100 * $idle / $SCALE_IDLE_S / $SCALE_WORKERS")" "% of a core per worker, idle"
+    record "$sys" "$rep" scale "${tag}idle_vswitchd_cpu_pct" "$(calc "100 * ($all - $idle) / $SCALE_IDLE_S")" "% of a core, vswitchd, idle"
     read -r -a fds <<<"$(scale_fds "$VS_PID")"
     record "$sys" "$rep" scale "${tag}fds" "${fds[0]}" "fds of vswitchd (${fds[1]} io_urings)"
     w=$(worker_pids | head -n 1)
