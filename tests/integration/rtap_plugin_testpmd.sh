@@ -4,6 +4,12 @@
 # and forwards between them (io mode, a wire): the namespaces ping each other through it, and
 # testpmd's own port statistics count the frames. vswitch itself links a static DPDK build; this
 # is what keeps the plugin working for testpmd and OVS-DPDK users.
+if [ "${VSWITCH_SANITIZED:-0}" = 1 ]; then
+  # The sanitized build's plugin needs the ASan runtime loaded first in the process, and Debian's
+  # dpdk-testpmd is not built with it. The default build runs this test.
+  echo "skipped: librte_net_rtap.so of an ASan build cannot be loaded into Debian's dpdk-testpmd"
+  exit 77
+fi
 source "$(dirname "$0")/../lib/harness.sh"
 
 plugin_dir=$(cd "$VSWITCH_BIN_DIR/../pmd" && pwd)
