@@ -6,8 +6,8 @@
 
 #include <rte_memzone.h>
 #include <rte_ring_elem.h>
-#include <algorithm>
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 

@@ -646,9 +646,8 @@ int mtu_set(rte_eth_dev* dev, uint16_t mtu) {
       if (p->rx[i] != nullptr &&
           p->rx[i]->capacity < mtu + RTE_ETHER_HDR_LEN + 8u + sizeof(VnetHdr)) {
         PMD_LOG(ERR,
-                "%s: MTU %u does not fit the rx buffers laid out at start; fix: stop the port, set "
-                "the MTU, "
-                "start it",
+                "%s: MTU %u does not fit the rx buffers laid out at start; "
+                "fix: stop the port, set the MTU, start it",
                 dev->data->name, mtu);
         return -EBUSY;
       }
