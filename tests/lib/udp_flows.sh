@@ -8,13 +8,15 @@ T_UDP_FLOW=$(dirname "${BASH_SOURCE[0]}")/udp_flow.py
 declare -gA T_FLOW_FROM=() T_FLOW_TO=() T_FLOW_SENDER=() T_FLOW_RECEIVER=() T_FLOW_PORT=()
 T_FLOW_NEXT_PORT=5001
 
-# udp_flow_place FROM TO WORKER: prints a UDP source port whose flow FROM -> TO is polled by WORKER
-# (at most 16 tries; fails the test if none).
+# udp_flow_place FROM TO WORKER DPORT: prints a UDP source port whose flow FROM -> TO:DPORT is
+# polled by WORKER (at most 16 tries; fails the test if none). The probe goes to the flow's own
+# destination port: the TAP's queue is chosen by a hash of the whole 5-tuple with a seed drawn at
+# boot, so a probe to another port predicts nothing (it held on one machine's boot, not the next).
 udp_flow_place() {
-  local from=$1 to=$2 want=$3 sport before after got
+  local from=$1 to=$2 want=$3 dport=$4 sport before after got
   for sport in $(seq 40001 40016); do
     before=$(ctl --json show queues | json_rows port queue worker rx_packets)
-    ip netns exec "$(vm_ns "$from")" python3 "$T_UDP_FLOW" probe "10.77.0.$to" 4999 "$sport" 200
+    ip netns exec "$(vm_ns "$from")" python3 "$T_UDP_FLOW" probe "10.77.0.$to" "$dport" "$sport" 200
     sleep 0.1
     after=$(ctl --json show queues | json_rows port queue worker rx_packets)
     got=$(awk -v port="$(vm_if "$from")" '
@@ -74,8 +76,9 @@ udp_flows_stop_ab() {
 # udp_flows_start_ab: flow A, vm1 -> vm3, polled by worker 0, and flow B, vm2 -> vm4, polled by
 # worker 1 (its source ports in sport_a and sport_b), both started.
 udp_flows_start_ab() {
-  sport_a=$(udp_flow_place 1 3 0)
-  sport_b=$(udp_flow_place 2 4 1)
+  # udp_flow_start gives A the next flow port and B the one after it.
+  sport_a=$(udp_flow_place 1 3 0 "$T_FLOW_NEXT_PORT")
+  sport_b=$(udp_flow_place 2 4 1 "$((T_FLOW_NEXT_PORT + 1))")
   log "flow A vm1 -> vm3 from UDP port $sport_a on worker 0; flow B vm2 -> vm4 from $sport_b on worker 1"
   udp_flow_start A 1 3 "$sport_a"
   udp_flow_start B 2 4 "$sport_b"
