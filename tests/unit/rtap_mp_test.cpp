@@ -49,7 +49,7 @@ class Peer {
   explicit Peer(const std::vector<std::string>& opts) {
     static int next_lcore = 10;  // distinct lcore ids: each has its own mempool cache
     const int lcore = next_lcore;
-    next_lcore = next_lcore >= 90 ? 10 : next_lcore + 1;
+    next_lcore = next_lcore >= RTE_MAX_LCORE - 1 ? 10 : next_lcore + 1;
     std::vector<std::string> args = {RTAP_MP_PEER,
                                      "--proc-type=secondary",
                                      "--file-prefix=" + EalEnvironment::prefix(),
@@ -291,6 +291,10 @@ class RtapMp : public ::testing::Test {
     port.reset();
     run("ip link del " + ifname + " 2>/dev/null");
     if (mp != nullptr) rte_mempool_free(mp);
+    // A pool may serve several queues: free each once (a second free read freed heap memory,
+    // which crashed once the heap's layout changed).
+    std::sort(queue_mp.begin(), queue_mp.end());
+    queue_mp.erase(std::unique(queue_mp.begin(), queue_mp.end()), queue_mp.end());
     for (rte_mempool* m : queue_mp) rte_mempool_free(m);
   }
   // queues configured now; max_queues (devargs queues=) is what a re-configuration may grow to.
