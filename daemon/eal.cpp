@@ -60,6 +60,9 @@ std::vector<std::string> primary_eal_args(const EalOptions& opts) {
   return args;
 }
 
+// scripts/setup.sh builds DPDK with max_lcores = 64: every worker lcore must fit.
+static_assert(2 * kMaxWorkers + 1 < RTE_MAX_LCORE, "a worker's lcore id exceeds RTE_MAX_LCORE");
+
 unsigned worker_lcore(int worker_id, bool alternate) {
   return static_cast<unsigned>(worker_id + 1 + (alternate ? kMaxWorkers : 0));
 }
