@@ -396,11 +396,11 @@ class RxInterrupts {
 // When each start-up step ended (CLOCK_MONOTONIC ns), for the "forwarding … after start" line:
 // worker start-up has a goal (≤ 50 ms, issue #21) and this says which step to make faster.
 struct StartupClock {
-  uint64_t started = 0;   // main entered
-  uint64_t eal = 0;       // rte_eal_init returned: attached to the primary, ports probed
-  uint64_t shared = 0;    // shared objects found, predecessor taken over
-  uint64_t ports = 0;     // plan built, every port checked attached
-  uint64_t queues = 0;    // rtap queues claimed, their rings given buffers
+  uint64_t started = 0;  // main entered
+  uint64_t eal = 0;      // rte_eal_init returned: attached to the primary, ports probed
+  uint64_t shared = 0;   // shared objects found, predecessor taken over
+  uint64_t ports = 0;    // plan built, every port checked attached
+  uint64_t queues = 0;   // rtap queues claimed, their rings given buffers
 };
 
 int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock& clock,
