@@ -1,7 +1,9 @@
 #include "actors/config_actor.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <map>
 #include <memory>
@@ -9,12 +11,19 @@
 
 #include "config/config_toml.hpp"
 #include "daemon/port_manager.hpp"
+#include "daemon/systemd_notify.hpp"
 
 namespace vs {
 namespace {
 
 using nlohmann::json;
 using clock_type = std::chrono::steady_clock;
+
+uint64_t monotonic_usec() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
 
 double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -208,6 +217,25 @@ void run_phases(Self self, std::shared_ptr<const Plan> p, std::function<void(std
   });
 }
 
+bool is_reload(const std::string& what) {
+  return what.rfind("reload", 0) == 0;
+}
+
+// systemd is told a reload began, and READY=1 once it ended, applied or refused: the unit is in
+// state "reloading" in between (systemd_notify.hpp).
+void notify_reload_begins(const ConfigState& st) {
+  if (st.notify != nullptr)
+    st.notify->send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonic_usec()) +
+                    "\nSTATUS=Reloading " + st.path);
+}
+void notify_reload_ended(const ConfigState& st, const std::string& what, const std::string& error) {
+  if (st.notify == nullptr || !is_reload(what)) return;
+  std::string status = error.empty() ? "Forwarding; the last reload was applied"
+                                     : "Forwarding; the last reload was refused: " + error;
+  std::replace(status.begin(), status.end(), '\n', ' ');  // one STATUS line
+  st.notify->send("READY=1\nSTATUS=" + status.substr(0, 400));
+}
+
 void record_success(ConfigState& s, double secs) {
   s.stats->succeeded.fetch_add(1, std::memory_order_relaxed);
   s.stats->last_success_unix.store(unix_now());
@@ -220,11 +248,15 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
   ConfigState& st = self->state;
   caf::error refusal;
   auto diff = check(st, wanted, refusal);
-  if (!diff) return refusal;
+  if (!diff) {
+    notify_reload_ended(st, what, error_reason(refusal, &self->system()));
+    return refusal;
+  }
   if (diff->empty()) {
     record_success(st, 0);
+    notify_reload_ended(st, what, "");
     Applied unchanged{"no change", {}, {}, {}, {}, 0};
-    if (what.rfind("reload", 0) != 0) return unchanged;
+    if (!is_reload(what)) return unchanged;
     // A reload also re-creates the ports that are down (their namespace came back, say).
     auto promise = self->make_response_promise<Applied>();
     revive_all(self, [promise, unchanged](std::vector<std::string> back) mutable {
@@ -248,11 +280,13 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
     ConfigState& s = self->state;
     if (!err.empty()) {
       promise.deliver(refuse(s, what + ": " + err));
+      notify_reload_ended(s, what, err);
       return;
     }
     const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
     s.running = next;
     record_success(s, secs);
+    notify_reload_ended(s, what, "");
     std::printf("vswitchd: %s applied in %.1f ms: %s\n", what.c_str(), secs * 1e3,
                 shared_diff->summary().c_str());
     std::fflush(stdout);
@@ -267,7 +301,11 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
 
 caf::result<Applied> validated_apply(config_actor::stateful_pointer<ConfigState> self,
                                      const config::LoadResult& loaded, const std::string& what) {
-  if (!loaded.ok()) return refuse(self->state, config::format_errors(loaded));
+  if (!loaded.ok()) {
+    const std::string errors = config::format_errors(loaded);
+    notify_reload_ended(self->state, what, errors);
+    return refuse(self->state, errors);
+  }
   return apply(self, *loaded.config, what);
 }
 
@@ -340,8 +378,9 @@ std::string port_json_to_toml(const std::string& port_json, std::string& error) 
 config_actor::behavior_type config_behavior(config_actor::stateful_pointer<ConfigState> self,
                                             std::string path, ConfigPtr running,
                                             SwitchActors switches, ReloadStats* stats,
-                                            unsigned pool_mbufs) {
+                                            unsigned pool_mbufs, const SystemdNotify* notify) {
   ConfigState& st = self->state;
+  st.notify = notify;
   st.path = std::move(path);
   st.running = std::move(running);
   st.switches = std::move(switches);
@@ -349,7 +388,9 @@ config_actor::behavior_type config_behavior(config_actor::stateful_pointer<Confi
   st.pool_mbufs = pool_mbufs;
   st.stats->last_success_unix.store(unix_now());
   return {
+      [](ping_atom) { return true; },
       [self](reload_atom) -> caf::result<Applied> {
+        notify_reload_begins(self->state);
         return validated_apply(self, config::load_config_file(self->state.path),
                                "reload of " + self->state.path);
       },

@@ -14,6 +14,8 @@
 
 namespace vs {
 
+class SystemdNotify;
+
 // The switch actors by switch name, in the config's order (a reload cannot change the switches).
 using SwitchActors = std::vector<std::pair<std::string, switch_actor>>;
 
@@ -24,12 +26,14 @@ struct ConfigState {
   SwitchActors switches;
   ReloadStats* stats = nullptr;
   unsigned pool_mbufs = 0;  // each worker's mempool, sized at start
+  const SystemdNotify* notify = nullptr;  // told when a reload begins and ends; may be null
 };
 
 config_actor::behavior_type config_behavior(config_actor::stateful_pointer<ConfigState> self,
                                             std::string path, ConfigPtr running,
                                             SwitchActors switches, ReloadStats* stats,
-                                            unsigned pool_mbufs);
+                                            unsigned pool_mbufs,
+                                            const SystemdNotify* notify = nullptr);
 
 // The `port add` JSON object ({"name": "vm3", "queues": 2, ...}) as the key = value lines of a
 // [[switch.port]] table; empty and `error` set when a value has no TOML equivalent.

@@ -164,6 +164,8 @@ using add_atom = caf::atom_constant<caf::atom("add")>;
 using undo_atom = caf::atom_constant<caf::atom("undo")>;
 using revive_atom = caf::atom_constant<caf::atom("revive")>;
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
+using ping_atom = caf::atom_constant<caf::atom("ping")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
 
 // The published port/queue table, and what `show` reads.
 using topology_actor = caf::typed_actor<
@@ -206,6 +208,7 @@ using supervisor_actor = caf::typed_actor<
     caf::reacts_to<respawn_atom, int32_t>,                    // back-off over: start worker N
     caf::reacts_to<reclaim_atom, int32_t>,    // worker N's queues come back once it forwards
     caf::reacts_to<heartbeat_atom>,           // check every worker's heartbeat (periodic)
+    caf::replies_to<ping_atom>::with<bool>,   // the watchdog's liveness probe
     caf::replies_to<stop_atom>::with<bool>>;  // stop every worker (shutdown)
 
 // The running configuration. Each change replies what it applied, or fails with errc::refused
@@ -215,6 +218,10 @@ using config_actor = caf::typed_actor<
     // `port add SWITCH {port as a JSON object}`; `port del NAME`: runtime changes to the running
     // config (the file is not written; the next reload returns to it).
     caf::replies_to<port_add_atom, std::string, std::string>::with<Applied>,
-    caf::replies_to<port_del_atom, std::string>::with<Applied>>;
+    caf::replies_to<port_del_atom, std::string>::with<Applied>,
+    caf::replies_to<ping_atom>::with<bool>>;  // the watchdog's liveness probe
+
+// systemd's watchdog (actors/watchdog_actor.hpp): a tick every period.
+using watchdog_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
 
 }  // namespace vs

@@ -202,6 +202,7 @@ supervisor_actor::behavior_type supervisor_behavior(
         self->delayed_send(self, heartbeat_check_period(st.refs->workers.stall_after()),
                            heartbeat_atom::value);
       },
+      [](ping_atom) { return true; },
       [self](show_atom) {
         WorkersView v;
         v.status = self->state.refs->workers.status();

@@ -25,6 +25,7 @@
 #include "actors/supervisor_actor.hpp"
 #include "actors/switch_actor.hpp"
 #include "actors/topology_actor.hpp"
+#include "actors/watchdog_actor.hpp"
 #include "config/config.hpp"
 #include "daemon/control_replies.hpp"
 #include "daemon/control_server.hpp"
@@ -39,6 +40,7 @@
 #include "daemon/port_show.hpp"
 #include "daemon/supervisor.hpp"
 #include "daemon/switch_snapshots.hpp"
+#include "daemon/systemd_notify.hpp"
 
 namespace vs {
 namespace {
@@ -504,7 +506,7 @@ std::string build_datapath(const config::Config& cfg, Datapath& dp, unsigned poo
 
 // The actors and threads of a running daemon, from start to stop.
 int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sigfd, Datapath& dp,
-                      StaleLockWatch& locks) {
+                      StaleLockWatch& locks, const SystemdNotify& notify) {
   const auto& d = cfg.daemon;
   // Before any thread starts: with net_tap ports the kernel signals vswitchd for every frame,
   // and a thread that takes those signals can spend all its time in their handler under a
@@ -567,7 +569,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   ReloadStats reload_stats;
   auto cfg_actor =
       sys.spawn(config_behavior, args.config_path, std::make_shared<const config::Config>(cfg),
-                named_switches, &reload_stats, dp.pool_mbufs);
+                named_switches, &reload_stats, dp.pool_mbufs, &notify);
   std::vector<const std::atomic<bool>*> busy;
   for (const auto& r : switch_refs) busy.push_back(&r->busy);
   SwitchSnapshots snapshots(sys, switches, switch_names, busy);
@@ -619,19 +621,28 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
                         d.metrics_basic_auth_users);
   }
   if (err.empty()) err = control.start();
+  WatchdogRefs watchdog_refs{&notify, cfg_actor, supervisor, notify.watchdog_period()};
+  watchdog_actor watchdog;  // pings systemd's watchdog while the actors answer (if asked to)
   int rc = 1;
   if (!err.empty()) {
     std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
+    notify.send("STATUS=Start-up failed: " + err.substr(0, 400));
   } else {
     std::printf(
         "vswitchd: ready: %zu ports, %d workers; metrics on http://%s/metrics; control "
         "socket %s\n",
         dp.ports.size(), d.workers, d.metrics_listen.c_str(), d.control_socket_path().c_str());
     std::fflush(stdout);
+    notify.send("READY=1\nSTATUS=Forwarding: " + std::to_string(dp.ports.size()) + " ports, " +
+                std::to_string(d.workers) + " workers");
+    if (watchdog_refs.period.count() > 0) watchdog = sys.spawn(watchdog_behavior, &watchdog_refs);
     quiet_threads.reset();  // every thread is started; the main thread takes those signals
     int sig = wait_for_stop(sigfd, cfg_actor);
     std::printf("vswitchd: %s received, stopping\n", sig ? strsignal(sig) : "error");
     std::fflush(stdout);
+    notify.send(std::string("STOPPING=1\nSTATUS=Stopping (") + (sig ? strsignal(sig) : "error") +
+                ")");
+    if (watchdog) caf::anon_send_exit(watchdog, caf::exit_reason::user_shutdown);
     rc = 0;
   }
   metrics.stop();  // it reads the control socket's counters
@@ -680,7 +691,8 @@ std::string hugepages_short(unsigned needed_mb, long free_mb, const config::Daem
          "mbufs_per_worker or the ports' queues";
 }
 
-int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
+int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd,
+          const SystemdNotify& notify) {
   const auto& d = cfg.daemon;
   const unsigned pool_mbufs = size_worker_pools(cfg, args.fault_pool_mbufs);
   EalOptions eal{d.file_prefix, d.main_core, args.log_level};
@@ -712,7 +724,7 @@ int serve(const config::Config& cfg, const DaemonArgs& args, int sigfd) {
     } else {
       for (auto& sw : dp.switches)
         sw->set_fault_probe_hang(std::chrono::milliseconds(args.fault_hang_probe_ms));
-      rc = run_control_plane(cfg, args, sigfd, dp, locks);
+      rc = run_control_plane(cfg, args, sigfd, dp, locks, notify);
     }
     // Every worker has ended and vswitchd's other threads are done: a DPDK lock still held was
     // left by a killed worker, and the frees and rte_eal_cleanup below would wait on it forever.
@@ -743,6 +755,10 @@ int run_daemon(int argc, char** argv) {
   // One line at a time, also into a file or a pipe (journald): a log line that waits in a buffer
   // until exit is no use to an operator, and stdout and stderr lines keep their order.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  // First: no child (a worker, `ip`) may inherit $NOTIFY_SOCKET and speak for vswitchd.
+  std::string notify_error;
+  const SystemdNotify notify = SystemdNotify::from_environment(notify_error);
+  if (!notify_error.empty()) std::fprintf(stderr, "vswitchd: %s\n", notify_error.c_str());
   DaemonArgs args;
   if (!parse_args(argc, argv, args)) {
     usage(stderr);
@@ -777,7 +793,7 @@ int run_daemon(int argc, char** argv) {
   if (!lock_instance(cfg.daemon, instance)) return 1;
   raise_fd_limit();
   int sigfd = block_signals_into_fd();
-  int rc = serve(cfg, args, sigfd);
+  int rc = serve(cfg, args, sigfd, notify);
   close(sigfd);
   return rc;
 }

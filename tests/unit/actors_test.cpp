@@ -44,8 +44,10 @@
 #include "daemon/port_manager.hpp"
 #include "daemon/reload_stats.hpp"
 #include "daemon/supervisor.hpp"
+#include "daemon/systemd_notify.hpp"
 #include "shm/counters.hpp"
 #include "shm/shm_names.hpp"
+#include "tests/lib/notify_listener.hpp"
 
 namespace vs {
 namespace {
@@ -238,7 +240,8 @@ class ConfigActorTest : public ::testing::Test {
       }
       switches_.emplace_back(sw.name, ts_.sys->spawn(fake_switch, sw.name, log, &all_));
     }
-    actor_ = ts_.sys->spawn(config_behavior, path_, startup_, switches_, &stats_, pool_mbufs);
+    actor_ =
+        ts_.sys->spawn(config_behavior, path_, startup_, switches_, &stats_, pool_mbufs, notify_);
     ts_.sched->run();
   }
 
@@ -272,6 +275,7 @@ class ConfigActorTest : public ::testing::Test {
   ConfigPtr startup_;
   SwitchActors switches_;
   config_actor actor_;
+  const SystemdNotify* notify_ = nullptr;
 };
 
 using Names = std::vector<std::string>;
@@ -298,6 +302,39 @@ TEST_F(ConfigActorTest, ReloadOfAnUnchangedFileIsNoChange) {
   EXPECT_EQ(stats_.failed.load(), 0u);
   EXPECT_TRUE(stats_.last_ok.load());
   EXPECT_GT(stats_.last_success_unix.load(), 0.0);
+}
+
+// systemd hears RELOADING=1 when a reload begins and READY=1 when it ends, applied or refused
+// (the unit is "reloading" in between); a runtime change (port add) is not a reload.
+TEST_F(ConfigActorTest, ReloadTellsSystemdWhenItBeginsAndEnds) {
+  const std::string sock = dir_.path() + "/notify.sock";
+  test::NotifyListener systemd(sock);
+  ASSERT_TRUE(systemd.ok());
+  setenv("NOTIFY_SOCKET", sock.c_str(), 1);
+  std::string err;
+  const SystemdNotify notify = SystemdNotify::from_environment(err);
+  ASSERT_TRUE(notify.enabled()) << err;
+  notify_ = &notify;
+  start();
+  write_file(path_, kWithVm3);
+  EXPECT_EQ(reload().value("ok", false), true);
+  std::string m = systemd.next();
+  EXPECT_EQ(m.rfind("RELOADING=1\nMONOTONIC_USEC=", 0), 0u) << m;
+  EXPECT_TRUE(contains(m, "\nSTATUS=Reloading " + path_)) << m;
+  EXPECT_EQ(systemd.next(), "READY=1\nSTATUS=Forwarding; the last reload was applied");
+
+  write_file(path_, config_text(1, port_block("vm1", "tap", "  bogus = 1\n")));
+  EXPECT_EQ(reload().value("ok", true), false);
+  EXPECT_EQ(systemd.next().rfind("RELOADING=1\n", 0), 0u);
+  m = systemd.next();
+  EXPECT_EQ(m.rfind("READY=1\nSTATUS=Forwarding; the last reload was refused: ", 0), 0u) << m;
+  EXPECT_TRUE(contains(m, "bogus")) << m;
+  EXPECT_FALSE(contains(m.substr(m.find("STATUS=")), "\n")) << "one STATUS line: " << m;
+
+  EXPECT_EQ(call(port_add_atom::value, std::string("sw0"), std::string(R"({"name":"vm9"})"))
+                .value("ok", false),
+            true);
+  EXPECT_EQ(systemd.next(100), "") << "a port add is not a reload";
 }
 
 TEST_F(ConfigActorTest, ReloadAppliesAnAddedPort) {

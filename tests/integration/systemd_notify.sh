@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# vswitchd speaks systemd's notify protocol (daemon/systemd_notify.hpp) to a socket of the test's
+# own, as systemd would give it (systemd may not be PID 1 on a test machine): READY=1 once it
+# forwards, RELOADING=1 and READY=1 around each reload (SIGHUP, and `vswitchctl reload` of a file
+# that is refused), WATCHDOG=1 every half WATCHDOG_USEC, STOPPING=1 at the stop. Every message
+# comes from vswitchd itself: its workers do not inherit NOTIFY_SOCKET.
+source "$(dirname "$0")/../lib/harness.sh"
+
+sock=$T_DIR/notify.sock
+nlog=$T_DIR/notify.log
+python3 "$(dirname "$0")/../lib/notify_recv.py" "$sock" "$nlog" &
+T_PIDS+=("$!")
+for _ in $(seq 100); do [ -f "$nlog.ready" ] && break; sleep 0.05; done
+[ -f "$nlog.ready" ] || fail "the notify receiver did not start"
+
+# msgs: the messages so far, one per line, newlines inside a message shown as '|'.
+msgs() { python3 -c 'import json,sys
+for l in open(sys.argv[1]): print(json.loads(l)["msg"].replace("\n", "|"))' "$nlog"; }
+# wait_msg N PATTERN: waits up to 10 s until message number N (from 1) exists; prints it.
+wait_msg() {
+  local m
+  for _ in $(seq 200); do
+    m=$(msgs | grep -v '^WATCHDOG=1$' | sed -n "$1p")
+    [ -n "$m" ] && { echo "$m"; return 0; }
+    sleep 0.05
+  done
+  fail "no message $1 from vswitchd (wanted: $2); got: $(msgs | grep -v '^WATCHDOG=1$' | tr '\n' ' ')"
+}
+expect_msg() {  # expect_msg N REGEX
+  local m
+  m=$(wait_msg "$1" "$2")
+  [[ $m =~ $2 ]] || fail "message $1 is '$m', expected /$2/"
+  log "systemd got: $m"
+}
+
+watchdog_usec=1000000  # a ping every 500 ms
+write_config "$T_DIR/vswitch.toml" 2 2
+export NOTIFY_SOCKET=$sock WATCHDOG_USEC=$watchdog_usec
+start_daemon "$T_DIR/vswitch.toml"
+unset NOTIFY_SOCKET WATCHDOG_USEC
+expect_msg 1 '^READY=1\|STATUS=Forwarding: 2 ports, 2 workers$'
+ping_ok 1 2 3 || fail "vm1 cannot reach vm2 after READY=1"
+
+for pid in $(worker_pids); do
+  if tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^NOTIFY_SOCKET='; then
+    fail "worker $pid inherited NOTIFY_SOCKET"
+  fi
+done
+
+# SIGHUP reloads an unchanged file: the unit is "reloading", then ready again.
+kill -HUP "$T_DAEMON_PID"
+expect_msg 2 "^RELOADING=1\|MONOTONIC_USEC=[0-9]+\|STATUS=Reloading $T_DIR/vswitch.toml$"
+expect_msg 3 '^READY=1\|STATUS=Forwarding; the last reload was applied$'
+
+# A refused reload also ends in READY=1 (systemd would otherwise wait in "reloading"), and says why.
+cp "$T_DIR/vswitch.toml" "$T_DIR/good.toml"
+config_port "$T_DIR/vswitch.toml" 3 'queues = "two"'
+ctl reload >/dev/null 2>&1 && fail "a reload of an invalid file was applied"
+expect_msg 4 '^RELOADING=1\|'
+expect_msg 5 '^READY=1\|STATUS=Forwarding; the last reload was refused: .*queues'
+cp "$T_DIR/good.toml" "$T_DIR/vswitch.toml"
+
+# The watchdog: WATCHDOG=1 every half WATCHDOG_USEC, never a gap of WATCHDOG_USEC.
+sleep 3
+read -r n median worst < <(python3 -c 'import json,sys
+t = [json.loads(l)["t_ms"] for l in open(sys.argv[1]) if json.loads(l)["msg"] == "WATCHDOG=1"]
+g = sorted(b - a for a, b in zip(t, t[1:]))
+print(len(t), round(g[len(g) // 2]) if g else -1, round(g[-1]) if g else -1)' "$nlog")
+log "watchdog: $n pings, median gap $median ms, longest $worst ms (WATCHDOG_USEC $((watchdog_usec / 1000)) ms)"
+check "watchdog pings in the first 4 s or more" "$n" -ge 7
+check "median gap between pings (ms)" "$median" -ge 400
+check "median gap between pings (ms)" "$median" -le 650
+check "longest gap between pings (ms), below WATCHDOG_USEC" "$worst" -lt $((watchdog_usec / 1000))
+
+senders=$(python3 -c 'import json,sys
+print(" ".join(sorted({str(json.loads(l)["pid"]) for l in open(sys.argv[1])})))' "$nlog")
+check "the pids that sent notifications" "$senders" = "$T_DAEMON_PID"
+
+stop_daemon
+last=$(msgs | tail -n 1)
+check "the last message" "$last" = "STOPPING=1|STATUS=Stopping (Terminated)"
+pass "READY, RELOADING/READY around reloads, WATCHDOG every $((watchdog_usec / 2000)) ms, STOPPING; all from vswitchd"
