@@ -1,9 +1,7 @@
 #include "actors/config_actor.hpp"
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <functional>
 #include <map>
 #include <memory>
@@ -18,12 +16,6 @@ namespace {
 
 using nlohmann::json;
 using clock_type = std::chrono::steady_clock;
-
-uint64_t monotonic_usec() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
-}
 
 double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -224,16 +216,17 @@ bool is_reload(const std::string& what) {
 // systemd is told a reload began, and READY=1 once it ended, applied or refused: the unit is in
 // state "reloading" in between (systemd_notify.hpp).
 void notify_reload_begins(const ConfigState& st) {
+  // MONOTONIC_USEC: CLOCK_MONOTONIC, which steady_clock is on Linux.
+  const auto usec =
+      std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now().time_since_epoch());
   if (st.notify != nullptr)
-    st.notify->send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(monotonic_usec()) +
-                    "\nSTATUS=Reloading " + st.path);
+    st.notify->send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec.count()),
+                    "Reloading " + st.path);
 }
 void notify_reload_ended(const ConfigState& st, const std::string& what, const std::string& error) {
   if (st.notify == nullptr || !is_reload(what)) return;
-  std::string status = error.empty() ? "Forwarding; the last reload was applied"
-                                     : "Forwarding; the last reload was refused: " + error;
-  std::replace(status.begin(), status.end(), '\n', ' ');  // one STATUS line
-  st.notify->send("READY=1\nSTATUS=" + status.substr(0, 400));
+  st.notify->send("READY=1", error.empty() ? "Forwarding; the last reload was applied"
+                                           : "Forwarding; the last reload was refused: " + error);
 }
 
 void record_success(ConfigState& s, double secs) {

@@ -25,7 +25,7 @@ struct ConfigState {
   ConfigPtr running;
   SwitchActors switches;
   ReloadStats* stats = nullptr;
-  unsigned pool_mbufs = 0;  // each worker's mempool, sized at start
+  unsigned pool_mbufs = 0;                // each worker's mempool, sized at start
   const SystemdNotify* notify = nullptr;  // told when a reload begins and ends; may be null
 };
 

@@ -626,22 +626,21 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   int rc = 1;
   if (!err.empty()) {
     std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
-    notify.send("STATUS=Start-up failed: " + err.substr(0, 400));
+    notify.send("", "Start-up failed: " + err);
   } else {
     std::printf(
         "vswitchd: ready: %zu ports, %d workers; metrics on http://%s/metrics; control "
         "socket %s\n",
         dp.ports.size(), d.workers, d.metrics_listen.c_str(), d.control_socket_path().c_str());
     std::fflush(stdout);
-    notify.send("READY=1\nSTATUS=Forwarding: " + std::to_string(dp.ports.size()) + " ports, " +
-                std::to_string(d.workers) + " workers");
+    notify.send("READY=1", "Forwarding: " + std::to_string(dp.ports.size()) + " ports, " +
+                               std::to_string(d.workers) + " workers");
     if (watchdog_refs.period.count() > 0) watchdog = sys.spawn(watchdog_behavior, &watchdog_refs);
     quiet_threads.reset();  // every thread is started; the main thread takes those signals
     int sig = wait_for_stop(sigfd, cfg_actor);
     std::printf("vswitchd: %s received, stopping\n", sig ? strsignal(sig) : "error");
     std::fflush(stdout);
-    notify.send(std::string("STOPPING=1\nSTATUS=Stopping (") + (sig ? strsignal(sig) : "error") +
-                ")");
+    notify.send("STOPPING=1", std::string("Stopping (") + (sig ? strsignal(sig) : "error") + ")");
     if (watchdog) caf::anon_send_exit(watchdog, caf::exit_reason::user_shutdown);
     rc = 0;
   }

@@ -4,6 +4,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -35,8 +36,8 @@ SystemdNotify SystemdNotify::from_environment(std::string& error) {
   if (socket.empty()) return n;
   if ((socket[0] != '/' && socket[0] != '@') || socket.size() >= sizeof(sockaddr_un::sun_path)) {
     error = "NOTIFY_SOCKET=" + socket +
-            " is not a socket path or an @abstract name shorter than 108 bytes; systemd is not "
-            "told when vswitchd is ready";
+            " is not a socket path or an @abstract name shorter than 108 bytes, so systemd is "
+            "not told when vswitchd is ready. Fix: let systemd set it (Type=notify), or unset it";
     return n;
   }
   n.fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -79,8 +80,14 @@ SystemdNotify::~SystemdNotify() {
   if (fd_ >= 0) close(fd_);
 }
 
-bool SystemdNotify::send(std::string_view state) const {
+bool SystemdNotify::send(std::string_view state, std::string_view status) const {
   if (fd_ < 0) return false;
+  std::string msg(state);
+  if (!status.empty()) {
+    std::string line(status.substr(0, kMaxStatus));
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    msg += (msg.empty() ? "STATUS=" : "\nSTATUS=") + line;
+  }
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   std::memcpy(sa.sun_path, address_.data(), address_.size());
@@ -88,10 +95,9 @@ bool SystemdNotify::send(std::string_view state) const {
                                           (address_[0] == '\0' ? 0 : 1));
   ssize_t n;
   do {
-    n = sendto(fd_, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sa),
-               len);
+    n = sendto(fd_, msg.data(), msg.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&sa), len);
   } while (n < 0 && errno == EINTR);
-  return n == static_cast<ssize_t>(state.size());
+  return n == static_cast<ssize_t>(msg.size());
 }
 
 }  // namespace vs

@@ -1,12 +1,11 @@
 // systemd's notify protocol (sd_notify(3)), spoken without libsystemd: each state change is one
 // datagram of "KEY=VALUE" lines to the AF_UNIX socket named by $NOTIFY_SOCKET (a path, or an
-// abstract name written with a leading '@'). vswitchd sends
-//   READY=1                    once every port is up and every worker forwards;
-//   RELOADING=1, then READY=1  around a reload (SIGHUP or `vswitchctl reload`), whatever its
-//   outcome; STOPPING=1                 when it begins to stop; WATCHDOG=1                 every
-//   half $WATCHDOG_USEC while the actor system answers
-//                              (actors/watchdog_actor.hpp).
-// Each message also carries a STATUS= line that `systemctl status` shows.
+// abstract name written with a leading '@'). vswitchd sends:
+// - READY=1 once every port is up and every worker forwards;
+// - RELOADING=1, then READY=1, around a reload (SIGHUP or `vswitchctl reload`), either outcome;
+// - STOPPING=1 when it begins to stop;
+// - WATCHDOG=1 every half $WATCHDOG_USEC while the actors answer (actors/watchdog_actor.hpp).
+// Most messages also carry a STATUS= line, which `systemctl status` shows.
 #pragma once
 #include <chrono>
 #include <string>
@@ -32,8 +31,11 @@ class SystemdNotify {
   // How often to send WATCHDOG=1 (half of $WATCHDOG_USEC); zero if no watchdog is asked for, or
   // it is meant for another process ($WATCHDOG_PID).
   std::chrono::microseconds watchdog_period() const { return watchdog_period_; }
-  // Sends `state` ("READY=1\nSTATUS=…"). Thread-safe; false if the datagram was not sent.
-  bool send(std::string_view state) const;
+  // Sends `state` ("READY=1", or "" for none) and, if given, `status` as its STATUS= line,
+  // made one line of at most kMaxStatus bytes (a newline would end the line and start a bogus
+  // key). Thread-safe; false if the datagram was not sent.
+  bool send(std::string_view state, std::string_view status = {}) const;
+  static constexpr size_t kMaxStatus = 400;
 
  private:
   int fd_ = -1;

@@ -53,6 +53,16 @@ TEST(SystemdNotify, SendsToAPathAndTakesTheVariablesOutOfTheEnvironment) {
   EXPECT_EQ(sender, getpid());
 }
 
+TEST(SystemdNotify, StatusIsOneLineOfBoundedLength) {
+  const std::string path = socket_path("status");
+  test::NotifyListener l(path);
+  SystemdNotify n = from_env(path, nullptr, nullptr);
+  EXPECT_TRUE(n.send("READY=1", "refused:\n  --> vswitch.toml\nBOGUS=1"));
+  EXPECT_EQ(l.next(), "READY=1\nSTATUS=refused:   --> vswitch.toml BOGUS=1");
+  EXPECT_TRUE(n.send("", std::string(1000, 'x')));
+  EXPECT_EQ(l.next(), "STATUS=" + std::string(SystemdNotify::kMaxStatus, 'x'));
+}
+
 TEST(SystemdNotify, SendsToAnAbstractSocket) {
   const std::string name = "@" + socket_path("abstract").substr(1);
   test::NotifyListener l(name);
