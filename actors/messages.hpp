@@ -87,6 +87,7 @@ struct PortSnapshot {
   std::vector<int> allowed_vlans;
   uint64_t mac = 0;
   bool started = false, down = false;
+  bool persist = false;  // rtap persist: the TAP outlives vswitchd
   std::string down_reason;
   uint64_t recreated = 0;
   std::string vm_mode, vm_netdev, vm_device;  // empty: no VM side

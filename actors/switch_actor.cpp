@@ -306,6 +306,7 @@ SwitchSnapshot snapshot_ports(const PortManager& ports, const std::string& switc
     s.name = p.cfg.name;
     s.driver = p.cfg.driver;
     s.netns = p.cfg.netns;
+    s.persist = p.cfg.persist;
     s.port_id = p.port_id;
     s.nb_queues = p.nb_queues;
     s.mtu = p.cfg.mtu;

@@ -35,6 +35,7 @@
 #include "daemon/fdb_service.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/netns.hpp"
 #include "daemon/netns_watch.hpp"
 #include "daemon/port_manager.hpp"
 #include "daemon/port_show.hpp"
@@ -50,6 +51,7 @@ struct DaemonArgs {
   std::string log_level = "notice";
   std::string worker_binary;
   bool restart = true;
+  bool create_netns = true;
   int fault_crash_worker = -1;
   int fault_stale_locks_worker = -1;
   int fault_spin_worker = -1;
@@ -66,6 +68,8 @@ void usage(FILE* to) {
       "  --log-level LEVEL    DPDK log level: error, warning, notice, info, debug\n"
       "  --worker-binary PATH vswitch-worker to start (default: beside vswitchd)\n"
       "  --no-restart         do not restart workers that exit (for fault tests)\n"
+      "  --no-create-netns    never create a port's namespace: its port stays down until the\n"
+      "                       namespace exists (vswitchd.service, whose mounts are private)\n"
       "  --fault-crash-worker N  fault injection: worker N aborts at every start (tests)\n"
       "  --fault-stale-locks-worker N  fault injection: worker N's first process dies holding\n"
       "                          DPDK's memory-hotplug lock (write) and tailq lock (read)\n"
@@ -82,6 +86,7 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
                                     {"log-level", required_argument, nullptr, 'l'},
                                     {"worker-binary", required_argument, nullptr, 'w'},
                                     {"no-restart", no_argument, nullptr, 'n'},
+                                    {"no-create-netns", no_argument, nullptr, 'N'},
                                     {"fault-crash-worker", required_argument, nullptr, 'f'},
                                     {"fault-pool-mbufs", required_argument, nullptr, 'm'},
                                     {"fault-stale-locks-worker", required_argument, nullptr, 's'},
@@ -103,6 +108,9 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
         break;
       case 'n':
         a.restart = false;
+        break;
+      case 'N':
+        a.create_netns = false;
         break;
       case 'f':
         a.fault_crash_worker = std::atoi(optarg);
@@ -129,12 +137,17 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
   return optind == argc;
 }
 
+// The worker beside vswitchd (the build tree), else where `cmake --install` puts it relative to
+// vswitchd (VSWITCH_WORKER_RELPATH, e.g. ../libexec/vswitch/vswitch-worker from /usr/sbin).
 std::string default_worker_binary() {
   char buf[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
   if (n <= 0) return "vswitch-worker";
   buf[n] = '\0';
-  return (std::filesystem::path(buf).parent_path() / "vswitch-worker").string();
+  const std::filesystem::path dir = std::filesystem::path(buf).parent_path();
+  std::error_code ec;
+  if (std::filesystem::exists(dir / "vswitch-worker", ec)) return (dir / "vswitch-worker").string();
+  return (dir / VSWITCH_WORKER_RELPATH).lexically_normal().string();
 }
 
 // CPUs for the workers: the configured ones, else the CPUs we may run on other than the main
@@ -763,6 +776,7 @@ int run_daemon(int argc, char** argv) {
     usage(stderr);
     return 64;
   }
+  netns_allow_creation(args.create_netns);
   config::LoadResult loaded = config::load_config_file(args.config_path);
   if (!loaded.ok()) {
     std::fprintf(stderr, "%s\nvswitchd: configuration refused, nothing was started\n",

@@ -9,6 +9,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <thread>
 
@@ -43,7 +44,16 @@ NetnsError configure_link(const std::string& ifname, const std::string& netns,
   return run_ip(up);
 }
 
+std::atomic<bool> creation_allowed{true};
+
 }  // namespace
+
+void netns_allow_creation(bool allowed) {
+  creation_allowed = allowed;
+}
+bool netns_creation_allowed() {
+  return creation_allowed;
+}
 
 bool netns_exists(const std::string& name) {
   struct stat st;
@@ -64,6 +74,11 @@ uint64_t netns_inode(const std::string& name) {
 NetnsError netns_ensure(const std::string& name, bool& created) {
   created = false;
   if (netns_exists(name)) return {};
+  if (!creation_allowed) {
+    return {"namespace " + name + " does not exist, and this vswitchd does not create namespaces " +
+            "(--no-create-netns: under vswitchd.service its mounts are private). Fix: `ip netns " +
+            "add " + name + "`"};
+  }
   if (auto err = run_ip({"ip", "netns", "add", name})) return err;
   created = true;
   // The loopback of a new namespace is down; bring it up as a VM's would be.

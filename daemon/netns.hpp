@@ -19,7 +19,14 @@ bool netns_exists(const std::string& name);
 // add` creates the file, then bind-mounts the namespace onto it).
 uint64_t netns_inode(const std::string& name);
 // Creates /run/netns/<name> unless it exists; `created` tells whether this call made it.
+// With creation turned off (vswitchd --no-create-netns), a missing namespace is an error.
 NetnsError netns_ensure(const std::string& name, bool& created);
+
+// Whether netns_ensure may create namespaces (default yes). vswitchd.service turns it off: its
+// mount namespace is private (ProtectSystem=), so a namespace it mounted on /run/netns would be
+// seen by no one else. Ports then wait for their namespace instead (docs/operations.md).
+void netns_allow_creation(bool allowed);
+bool netns_creation_allowed();
 NetnsError netns_delete(const std::string& name);
 
 // Moves `ifname` from our namespace into `netns`, then sets the MTU, addresses and link up there.

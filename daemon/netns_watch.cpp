@@ -33,11 +33,12 @@ class PortStateCollector : public prometheus::Collectable {
                                 "and `vswitchctl show ports`).",
                                 MetricType::Gauge,
                                 {}};
-    prometheus::MetricFamily down{"vswitch_port_down_total",
-                                  "Times the port went down, by reason: netns_deleted, "
-                                  "netdev_deleted, reset (vswitchctl port reset), reset_failed.",
-                                  MetricType::Counter,
-                                  {}};
+    prometheus::MetricFamily down{
+        "vswitch_port_down_total",
+        "Times the port went down, by reason: netns_deleted, "
+        "netns_missing (at start), netdev_deleted, reset (vswitchctl port reset), reset_failed.",
+        MetricType::Counter,
+        {}};
     prometheus::MetricFamily back{"vswitch_port_recreated_total",
                                   "Times a port that was down was created again (its namespace "
                                   "came back, port reset, reload).",

@@ -99,12 +99,30 @@ std::string PortManager::bring_up(PortRuntime& port) {
 
 std::string PortManager::create_all() {
   for (PortRuntime& port : ports_) {
+    if (waits_for_netns(port)) continue;
     if (std::string err = bring_up(port); !err.empty()) {
       destroy_all();
       return err;
     }
   }
   return {};
+}
+
+// A port whose namespace does not exist yet, when vswitchd may not create it (vswitchd.service):
+// the daemon starts with the port down, and the namespace watch brings it up once the VM's
+// manager has made the namespace, so the boot order of vswitchd and the VMs does not matter.
+bool PortManager::waits_for_netns(PortRuntime& port) {
+  if (port.cfg.netns.empty() || netns_creation_allowed() || netns_inode(port.cfg.netns) != 0)
+    return false;
+  port.down = true;
+  port.down_code = "netns_missing";
+  port.down_reason = "namespace " + port.cfg.netns +
+                     " does not exist yet; the port comes up when it does (`ip netns add " +
+                     port.cfg.netns + "`)";
+  ++port.down_events[port.down_code];
+  std::fprintf(stderr, "vswitchd: port %s down: %s\n", port.cfg.name.c_str(),
+               port.down_reason.c_str());
+  return true;
 }
 
 std::string PortManager::add_port(const std::string& switch_name, const config::PortConfig& cfg) {

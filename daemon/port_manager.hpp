@@ -34,7 +34,7 @@ struct PortRuntime {
   // closed, the port is out of the published table; the entry stays so that the port can be
   // re-created when its namespace comes back, on `port reset` or on reload.
   bool down = false;
-  std::string down_code;    // netns_deleted, netdev_deleted, reset_failed (metric label)
+  std::string down_code;    // netns_deleted, netns_missing, netdev_deleted, reset_failed (label)
   std::string down_reason;  // for `show ports` and the log
   std::map<std::string, uint64_t> down_events;  // by code, since start
   uint64_t recreated = 0;                       // times the port came back
@@ -124,6 +124,7 @@ class PortManager {
  private:
   PortRuntime make_runtime(const std::string& switch_name, const config::PortConfig& port) const;
   std::string bring_up(PortRuntime& port);
+  bool waits_for_netns(PortRuntime& port);
   std::string create_port(PortRuntime& port);
   static constexpr int kProbeAttempts = 4;
   int probe_with_workers(const std::string& device, const std::string& devargs) const;

@@ -59,7 +59,9 @@ double age_ms(const SwitchSnapshot& snap) {
 
 json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnapshot& p) {
   uint64_t rx = 0, tx = 0, rx_b = 0, tx_b = 0, drops = 0;
-  for (int w = 0; w < r.mem.nb_workers(); ++w) {
+  // A port that is not started (down, or never up) has no DPDK port: its last port id may be
+  // another port's by now, or 0 from the start.
+  for (int w = 0; p.started && w < r.mem.nb_workers(); ++w) {
     const PortCounters& c = r.mem.counters(w).ports[p.port_id];
     rx += c.rx_packets.get();
     tx += c.tx_packets.get();
@@ -77,6 +79,7 @@ json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnap
       {"mtu", p.mtu},
       {"mac", mac_text(p.mac)},
       {"netns", p.netns},
+      {"persist", p.persist},
       {"link_up", p.link_up.value_or(false)},
       {"state", p.down ? "down" : "up"},
       {"reason", p.down_reason},

@@ -50,7 +50,6 @@ SRC_CACHE=$CACHE/dpdk-src
 SHA_FILE=$REPO/scripts/dpdk-sdk.sha256
 SDK_DEST=$(realpath -m -- "${VSWITCH_SDK_DIR:-$REPO/build/dpdk-sdk/include}")
 DEB_SRC_FILE=/etc/apt/sources.list.d/vswitch-deb-src.sources
-HP_NR=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 APT_OPTS=(-o DPkg::Lock::Timeout=300)
 
 export VSWITCH_QUIET=0
@@ -401,43 +400,14 @@ dpdk_static() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# 4. Hugepages. The test suite runs one switch at a time; vswitchd reserves its pools, FDB and
+# 4. Hugepages, /dev/net/tun, the kernel (packaging/vswitch-prepare-host). The test suite runs one switch at a time; vswitchd reserves its pools, FDB and
 #    64 MB at start (246 MB for the tests' two-worker rtap switches, 428 MB for the soak's).
 #    512 x 2 MB = 1 GiB leaves room and costs about 4% of this 24 GiB machine. An existing higher
 #    reservation is never lowered.
 # ---------------------------------------------------------------------------------------------
-hugetlbfs_2m_mounted() {
-  awk '$3 == "hugetlbfs" && ($4 !~ /pagesize=/ || $4 ~ /pagesize=2M/) { found = 1 } END { exit !found }' /proc/mounts
-}
-
 hugepages() {
-  local want=${VSWITCH_HUGEPAGES:-512} floor=256 cur fix
-  [[ $want =~ ^[0-9]+$ ]] || die "VSWITCH_HUGEPAGES must be a number of 2 MB pages, got '$want'"
-  ((want >= floor)) || floor=$want
-  [[ -f $HP_NR ]] || die "this kernel offers no 2 MB hugepages ($HP_NR missing). Fix: use a kernel with CONFIG_HUGETLBFS"
-  cur=$(<"$HP_NR")
-  if ((cur < want)); then
-    { echo "$want" >"$HP_NR"; } 2>/dev/null ||
-      die "cannot write $HP_NR (read-only /sys, e.g. in a container). Fix: on the host, echo $want > $HP_NR"
-    cur=$(<"$HP_NR")
-    if ((cur < want)) && [[ -w /proc/sys/vm/compact_memory ]]; then
-      # Memory is fragmented; compaction is cheap and harmless, so try once before giving up.
-      { echo 1 >/proc/sys/vm/compact_memory && echo "$want" >"$HP_NR"; } 2>/dev/null || true
-      cur=$(<"$HP_NR")
-    fi
-    fix="Fix: sync; echo 3 > /proc/sys/vm/drop_caches; echo 1 > /proc/sys/vm/compact_memory; then re-run scripts/setup.sh (or reboot)"
-    if ((cur < floor)); then
-      die "only $cur of $want 2 MB hugepages could be reserved, at least $floor are needed (memory is fragmented). $fix"
-    elif ((cur < want)); then
-      warn "only $cur of $want 2 MB hugepages could be reserved (memory is fragmented); enough for the tests. $fix"
-    fi
-  fi
-  if ! hugetlbfs_2m_mounted; then
-    mkdir -p /dev/hugepages
-    mount -t hugetlbfs nodev /dev/hugepages ||
-      die "cannot mount hugetlbfs at /dev/hugepages. Fix: mount -t hugetlbfs nodev /dev/hugepages (needs CAP_SYS_ADMIN)"
-  fi
-  info "setup: hugepages $cur x 2 MB"
+  VSWITCH_QUIET=$VSWITCH_QUIET "$REPO/packaging/vswitch-prepare-host" ||
+    die "the host is not ready for vswitchd (above)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -471,27 +441,11 @@ EOF
   esac
 }
 
+# The checks of packaging/vswitch-prepare-host (run by hugepages() above), plus an io_uring probe
+# compiled here: the installed package cannot compile one, vswitchd reports the same at start.
 kernel_checks() {
-  local rel ver disabled
-  if [[ ! -e /dev/net/tun ]] && command -v modprobe >/dev/null; then modprobe tun 2>/dev/null || true; fi
-  [[ -c /dev/net/tun ]] ||
-    die "/dev/net/tun is missing or not a character device. Fix: modprobe tun, or mkdir -p /dev/net && mknod /dev/net/tun c 10 200"
-  { : <>/dev/net/tun; } 2>/dev/null ||
-    die "/dev/net/tun cannot be opened (container device policy?). Fix: give the container access to /dev/net/tun (e.g. --device /dev/net/tun --cap-add NET_ADMIN)"
-
-  rel=$(uname -r)
-  [[ $rel =~ ^([0-9]+)\.([0-9]+) ]] || die "cannot parse kernel release '$rel'"
-  ver=$((10#${BASH_REMATCH[1]} * 1000 + 10#${BASH_REMATCH[2]}))
-  ((ver >= 5015)) || die "kernel $rel is too old: at least 5.15 is needed (io_uring). Fix: boot a newer kernel"
-  ((ver >= 6007)) || warn "kernel $rel is older than 6.7: io_uring multishot read is unavailable"
-
-  if [[ -r /proc/sys/kernel/io_uring_disabled ]]; then
-    disabled=$(</proc/sys/kernel/io_uring_disabled)
-    [[ $disabled == 0 ]] ||
-      die "kernel.io_uring_disabled=$disabled (1: only the io_uring_group may use it, 2: disabled). Fix: sysctl -w kernel.io_uring_disabled=0"
-  fi
-  io_uring_probe "$rel"
-  info "setup: kernel $rel ok, /dev/net/tun ok, io_uring ok"
+  io_uring_probe "$(uname -r)"
+  info "setup: io_uring ok"
 }
 
 ensure_packages

@@ -29,9 +29,15 @@ std::string failed(const char* what) {
 
 std::string drop_all_capabilities() {
   // The bounding set first: dropping from it needs CAP_SETPCAP, which the capset below removes.
-  for (int cap = 0; cap <= last_capability(); ++cap)
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-      return failed("cannot drop a capability from the bounding set (PR_CAPBSET_DROP)");
+  // Without CAP_SETPCAP (vswitchd.service's CapabilityBoundingSet= leaves it out) the bounding set
+  // stays as it is: the capset below still empties every set we hold, and no_new_privs keeps an
+  // exec from gaining any back, which is all the bounding set would add.
+  for (int cap = 0; cap <= last_capability(); ++cap) {
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1) continue;
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0 || errno == EINVAL) continue;
+    if (errno == EPERM) break;
+    return failed("cannot drop a capability from the bounding set (PR_CAPBSET_DROP)");
+  }
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
     return failed("cannot clear the ambient capabilities");
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
