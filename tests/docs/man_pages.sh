@@ -22,7 +22,7 @@ for page in vswitchd.8 vswitchctl.8 vswitch.toml.5; do
   text=$(MANWIDTH=80 LC_ALL=C.UTF-8 man --warnings -l "$f" 2>"$err") || fail "man -l $page failed: $(<"$err")"
   [[ ! -s $err ]] || fail "man -l $page printed: $(<"$err")"
   rm -f -- "$err"
-  text=$(sed 's/.\x08//g' <<<"$text")  # no overstrike, should a pager setting keep it
+  text=${text//?$'\b'/}  # no overstrike, should a setting of man keep it
   [[ $(head -n 1 <<<"$text") == "${title[$page]}"* ]] ||
     fail "$page's first line is not its title ${title[$page]}: $(head -n 1 <<<"$text")"
   for section in NAME SYNOPSIS DESCRIPTION "SEE ALSO"; do
