@@ -14,8 +14,8 @@ set -euo pipefail
 
 # All the Debian packages the project needs, by purpose.
 PACKAGES=(
-  # build
-  g++ cmake ninja-build pkg-config git
+  # build (pandoc: the man pages, made from docs/ by docs/CMakeLists.txt)
+  g++ cmake ninja-build pkg-config git pandoc
   # libraries: Debian's DPDK (librte_net_rtap.so is built against it for other DPDK applications;
   # its -dev package also brings the libraries our own static DPDK build links: libnuma, libpcap,
   # libelf, libbsd, libfdt), dpdk for dpdk-hugepages.py,
@@ -30,8 +30,9 @@ PACKAGES=(
   # fetching Debian's dpdk source package and building DPDK from it (scripts/setup.sh, step 3)
   # (and libsystemd-dev: libpcap's static link flags, which DPDK's libdpdk.pc pulls in, name it)
   dpkg-dev xz-utils meson python3-pyelftools libsystemd-dev
-  # tests and tooling
+  # tests and tooling (groff-base, man-db: the man pages' tests, tests/docs/man_pages.sh)
   iproute2 iperf3 iputils-ping procps psmisc curl tcpdump python3 clang-format prometheus
+  groff-base man-db
   # ethtool inside the vm tests' guests, gdb for the soak's stack dumps, stress-ng for
   # tests/under_load.sh
   ethtool gdb stress-ng
