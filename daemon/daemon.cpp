@@ -63,10 +63,11 @@ void usage(FILE* to) {
   std::fprintf(
       to,
       "usage: vswitchd [--config FILE] [--log-level LEVEL] [--worker-binary PATH] "
-      "[--no-restart]\n"
+      "[--no-restart] [--no-create-netns]\n"
       "  --config FILE        the switch configuration (default /etc/vswitch/vswitch.toml)\n"
       "  --log-level LEVEL    DPDK log level: error, warning, notice, info, debug\n"
-      "  --worker-binary PATH vswitch-worker to start (default: beside vswitchd)\n"
+      "  --worker-binary PATH vswitch-worker to start (default: beside vswitchd, else\n"
+      "                       ../libexec/vswitch/vswitch-worker from it)\n"
       "  --no-restart         do not restart workers that exit (for fault tests)\n"
       "  --no-create-netns    never create a port's namespace: its port stays down until the\n"
       "                       namespace exists (vswitchd.service, whose mounts are private)\n"
