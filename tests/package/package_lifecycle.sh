@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Debian package's whole life on this machine, as a user would live it:
-#  1. build two packages from this tree with CPack ("previous" 0.1.0-1~prev and "new" 0.1.0-1:
+#  1. build two packages from this tree with CPack, lintian-clean ("previous" 0.1.0-1~prev and "new" 0.1.0-1:
 #     the same binaries, so the upgrade exercises dpkg's and our maintainer scripts' path and
 #     the daemon's restart, not a change of code);
 #  2. `apt-get install ./previous.deb`: files at their FHS paths, `systemd-analyze verify` of
@@ -51,6 +51,9 @@ done
 prev_deb=$(ls "$pkgdir"/1~prev/vswitch_*_amd64.deb)
 new_deb=$(ls "$pkgdir"/1/vswitch_*_amd64.deb)
 log "built $(basename "$prev_deb") and $(basename "$new_deb")"
+# Debian's own checks (a first upload closes no ITP bug: the one tag let through).
+lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs --allow-root \
+  "$new_deb" >"$T_DIR/lintian.log" 2>&1 || { cat "$T_DIR/lintian.log"; fail "lintian found errors or warnings"; }
 depends=$(dpkg-deb -f "$new_deb" Depends)
 for lib in libcaf-core0.17 liburing2 libnuma1 iproute2; do
   [[ $depends == *"$lib"* ]] || fail "Depends lacks $lib: $depends"
