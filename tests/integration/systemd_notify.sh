@@ -6,16 +6,7 @@
 # comes from vswitchd itself: its workers do not inherit NOTIFY_SOCKET.
 source "$(dirname "$0")/../lib/harness.sh"
 
-sock=$T_DIR/notify.sock
-nlog=$T_DIR/notify.log
-python3 "$(dirname "$0")/../lib/notify_recv.py" "$sock" "$nlog" &
-T_PIDS+=("$!")
-for _ in $(seq 100); do [ -f "$nlog.ready" ] && break; sleep 0.05; done
-[ -f "$nlog.ready" ] || fail "the notify receiver did not start"
-
-# msgs: the messages so far, one per line, newlines inside a message shown as '|'.
-msgs() { python3 -c 'import json,sys
-for l in open(sys.argv[1]): print(json.loads(l)["msg"].replace("\n", "|"))' "$nlog"; }
+notify_start  # $sock, $nlog, msgs (harness.sh)
 # wait_msg N PATTERN: waits up to 10 s until message number N (from 1) exists; prints it.
 wait_msg() {
   local m

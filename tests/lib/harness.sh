@@ -427,3 +427,17 @@ netns_holders() {
 netns_canary() {
   ip link add "$2" type veth peer name "${2}p" netns "$1"
 }
+
+# notify_start: systemd's side of the notify protocol (tests/lib/notify_recv.py) on $sock, logging
+# to $nlog; give vswitchd NOTIFY_SOCKET=$sock. msgs: the messages so far, one per line, newlines
+# inside a message shown as '|'.
+notify_start() {
+  sock=$T_DIR/notify.sock
+  nlog=$T_DIR/notify.log
+  python3 "$(dirname "${BASH_SOURCE[0]}")/notify_recv.py" "$sock" "$nlog" &
+  T_PIDS+=("$!")
+  for _ in $(seq 100); do [ -f "$nlog.ready" ] && break; sleep 0.05; done
+  [ -f "$nlog.ready" ] || fail "the notify receiver did not start"
+}
+msgs() { python3 -c 'import json,sys
+for l in open(sys.argv[1]): print(json.loads(l)["msg"].replace("\n", "|"))' "$nlog"; }

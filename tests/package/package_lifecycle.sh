@@ -83,14 +83,7 @@ conf_sha=$(sha256sum "$MAIN_CONF" | cut -d' ' -f1)
 
 # --- 3. The service, started as systemd starts it ------------------------------------------------
 unit_value() { sed -n "s/^$1=//p" "$UNIT" | tail -n 1; }
-sock=$T_DIR/notify.sock
-nlog=$T_DIR/notify.log
-python3 "$(dirname "$0")/../lib/notify_recv.py" "$sock" "$nlog" &
-T_PIDS+=("$!")
-for _ in $(seq 100); do [ -f "$nlog.ready" ] && break; sleep 0.05; done
-[ -f "$nlog.ready" ] || fail "the notify receiver did not start"
-msgs() { python3 -c 'import json,sys
-for l in open(sys.argv[1]): print(json.loads(l)["msg"].replace("\n", "|"))' "$nlog"; }
+notify_start  # $sock, $nlog, msgs (harness.sh)
 
 SVC_PID=""
 svc_start() {
