@@ -7,7 +7,8 @@
 #     the installed unit;
 #  3. start vswitchd the way vswitchd.service says, as systemd would (systemd is not PID 1 here):
 #     ExecStartPre, then ExecStart with its capability bounding set, no_new_privs, limits,
-#     NOTIFY_SOCKET and WATCHDOG_USEC from the unit; READY=1 and WATCHDOG=1 arrive;
+#     RuntimeDirectory, ProtectSystem=strict and ReadWritePaths (tests/lib/protect_system.sh),
+#     NOTIFY_SOCKET and WATCHDOG_USEC from the unit; READY=1 arrives;
 #  4. `vswitchctl port add` of two persistent ports at run time: they forward, survive a reload
 #     and a restart (kept in /etc/vswitch/vswitch.d; the main file's bytes never change);
 #  5. upgrade to the new package under a 10 ms ping, then restart as its postinst would under
@@ -17,6 +18,7 @@ source "$(dirname "$0")/../lib/harness.sh"
 
 PKG=vswitch
 UNIT=/lib/systemd/system/vswitchd.service
+T_LIB=$(cd "$(dirname "$0")/../lib" && pwd)
 MAIN_CONF=/etc/vswitch/vswitch.toml
 : "${VSWITCH_BUILD_DIR:?set by ctest: the build directory (CPackConfig.cmake)}"
 
@@ -106,10 +108,18 @@ svc_start() {
     { cat "$T_DIR/prestart.log"; fail "ExecStartPre failed"; }
   local before
   before=$(msgs | grep -c '^READY=1' || true)
+  # RuntimeDirectory=, then ProtectSystem=strict with the unit's ReadWritePaths= (PrivateTmp=
+  # gives a writable /tmp of its own: /tmp stays writable here).
+  local rundir rw
+  rundir=/run/$(unit_value RuntimeDirectory)
+  mkdir -p -m "$(unit_value RuntimeDirectoryMode)" "$rundir"
+  read -r -a rw <<<"$(unit_value ReadWritePaths)"
+  [ "$(unit_value ProtectSystem)" = strict ] || fail "the unit lost ProtectSystem=strict"
   # shellcheck disable=SC2086  # ExecStart's words, as systemd splits them
   (set -a; . /etc/default/vswitch; set +a
    exec env NOTIFY_SOCKET="$sock" WATCHDOG_USEC=$((watchdog_s * 1000000)) \
      prlimit --nofile="$nofile" --memlock="$hard_memlock" -- \
+     "$T_LIB/protect_system.sh" "${rw[@]}" /tmp -- \
      setpriv --bounding-set=-all,"$caps" --inh-caps=-all --no-new-privs -- \
      $(eval echo "$start")) >>"$T_DIR/vswitchd.log" 2>&1 &
   SVC_PID=$!
@@ -127,6 +137,7 @@ svc_stop() {
   kill -0 "$SVC_PID" 2>/dev/null && fail "vswitchd still runs 30 s after SIGTERM"
   wait "$SVC_PID" || fail "vswitchd exited with status $? after SIGTERM"
   SVC_PID=""
+  rm -rf "/run/$(unit_value RuntimeDirectory)"  # as systemd does at the stop
   msgs | tail -n 3 | grep -q '^STOPPING=1' || fail "no STOPPING=1 at the stop"
 }
 pctl() { /usr/bin/vswitchctl "$@"; }
