@@ -18,8 +18,15 @@ T_NETNS+=("$(vm_ns 1)" "$(vm_ns 2)" "$(vm_ns 3)")
 sum0=$(sha256sum "$cfg" | cut -d' ' -f1)
 main_unchanged() { check "main file sha256 ($1)" "$(sha256sum "$cfg" | cut -d' ' -f1)" = "$sum0"; }
 ports() { ctl --json show ports | json_get '",".join(sorted(p["name"] for p in j["ports"]))'; }
+# start_daemon again, its log a new file (start_daemon waits for "ready" in it).
+starts=0
+start_again() {
+  starts=$((starts + 1))
+  mv "$T_DIR/vswitchd.log" "$T_DIR/vswitchd-$starts.log"
+  start_daemon "$cfg"
+}
 # The read-only mount of step 6 must go even when the test fails, before the harness removes T_DIR.
-trap 'rc=$?; umount "$T_DIR/vswitch.d" 2>/dev/null; (exit $rc); cleanup' EXIT
+trap 'rc=$?; trap - ERR; set +e; umount "$T_DIR/vswitch.d" 2>/dev/null; (exit $rc); cleanup' EXIT
 
 start_daemon "$cfg"
 wait_metric vswitch_worker_up '' -eq 1 15
@@ -57,7 +64,7 @@ main_unchanged "after port del"
 
 # 4. Restart (SIGTERM, start again): vm3 is back and forwards, vm2 stays deleted.
 stop_daemon || fail "vswitchd did not stop cleanly"
-start_daemon "$cfg"
+start_again
 grep -qF "merged drop-in $dropin" "$T_DIR/vswitchd.log" || fail "vswitchd does not log the drop-in"
 wait_metric vswitch_worker_up '' -eq 1 15
 check "ports after restart" "$(ports)" = "$(vm_if 1),$(vm_if 3)"
@@ -66,11 +73,15 @@ rx=$(ctl --json show ports | json_get "[p['rx_packets'] for p in j['ports'] if p
 check "frames vswitch received from vm3 after the restart" "$rx" -ge 5
 
 # 5. Crash (SIGKILL, start again): the same.
+worker=$(worker_pids)
 kill -KILL "$T_DAEMON_PID"
 wait "$T_DAEMON_PID" 2>/dev/null || true
 T_DAEMON_PID=""
-wait_gone 10 "workers of the killed vswitchd" pgrep -f -- "vswitch-worker .*--file-prefix=${T_PREFIX}( |$)"
-start_daemon "$cfg"
+# As primary_kill.sh: the worker must be gone for good (a dying one still holds DPDK's file
+# locks), and the TAPs with it.
+wait_gone 10 "worker $worker of the killed vswitchd" proc_alive "$worker"
+for n in 1 3; do tap_gone "$n"; done
+start_again
 wait_metric vswitch_worker_up '' -eq 1 15
 check "ports after a crash" "$(ports)" = "$(vm_if 1),$(vm_if 3)"
 ping_ok 3 1 5 || fail "vm3 cannot reach vm1 after a crash and start"
@@ -86,6 +97,7 @@ if mount --bind "$T_DIR/vswitch.d" "$T_DIR/vswitch.d" 2>/dev/null &&
   check "port add on a read-only drop-in dir: exit code" "$rc" -eq 1
   echo "$out" | grep -qF "$dropin: Read-only file system" || fail "the refusal: $out"
   echo "$out" | grep -q "nothing was changed" || fail "the refusal: $out"
+  log "refused as expected: $out"
   check "ports after the refused port add" "$(ports)" = "$(vm_if 1),$(vm_if 3)"
   check "drop-in after the refused port add" "$(cat "$dropin")" = "$before"
   ip link show "$(vm_if 4)" >/dev/null 2>&1 && fail "the refused port's TAP exists"
@@ -101,7 +113,7 @@ j=$(ctl --json port add sw0 "$(vm_if 2)" --driver "${T_DRIVER:-tap}" --netns "$(
   --address 10.77.0.2/24) || fail "port add of vm2 again refused: $j"
 ping_ok 2 1 3 || fail "vm2 (added again) cannot reach vm1"
 stop_daemon || fail "vswitchd did not stop cleanly"
-start_daemon "$cfg"
+start_again
 wait_metric vswitch_worker_up '' -eq 1 15
 check "ports after the last restart" "$(ports)" = "$(vm_if 1),$(vm_if 2)"
 ping_ok 2 1 3 || fail "vm2 cannot reach vm1 after the last restart"
