@@ -263,8 +263,8 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
     std::string error;
     if (!st.store->write(*file, error))
       return refuse(st, what + ": " + error +
-                              "; nothing was changed (the running configuration and the files "
-                              "stay as they were)");
+                            "; nothing was changed (the running configuration and the files "
+                            "stay as they were)");
     recorded = "; recorded in " + file->path;
   }
   if (diff->empty()) {
@@ -291,8 +291,7 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
   auto next = std::make_shared<const config::Config>(std::move(wanted));
   const auto t0 = clock_type::now();
   auto p = std::make_shared<const Plan>(plan(st, *shared_diff));
-  run_phases(self, p, [self, promise, shared_diff, next, t0, what, file,
-                       recorded](std::string err) mutable {
+  run_phases(self, p, [self, promise, shared_diff, next, t0, what, file](std::string err) mutable {
     ConfigState& s = self->state;
     if (!err.empty()) {
       promise.deliver(refuse(s, what + ": " + err + undo_file(s, file)));
@@ -306,10 +305,10 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
     std::printf("vswitchd: %s applied in %.1f ms: %s\n", what.c_str(), secs * 1e3,
                 shared_diff->summary().c_str());
     std::fflush(stdout);
-    promise.deliver(Applied{shared_diff->summary() + recorded, names(shared_diff->added),
-                            shared_diff->removed,
-                            names(shared_diff->replaced), names(shared_diff->retagged),
-                            secs * 1e3});
+    const std::string where = file && file->changes() ? "; recorded in " + file->path : "";
+    promise.deliver(Applied{shared_diff->summary() + where, names(shared_diff->added),
+                            shared_diff->removed, names(shared_diff->replaced),
+                            names(shared_diff->retagged), secs * 1e3});
     // A change of the configuration also re-creates the ports that are down, where it can.
     revive_all(self, [](std::vector<std::string>) {});
   });
@@ -318,7 +317,8 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
 
 caf::result<Applied> validated_apply(config_actor::stateful_pointer<ConfigState> self,
                                      const config::LoadResult& loaded, const std::string& what) {
-  for (const std::string& n : loaded.notes) std::printf("vswitchd: %s: %s\n", what.c_str(), n.c_str());
+  for (const std::string& n : loaded.notes)
+    std::printf("vswitchd: %s: %s\n", what.c_str(), n.c_str());
   if (!loaded.ok()) {
     const std::string errors = config::format_errors(loaded);
     notify_reload_ended(self->state, what, errors);
@@ -438,16 +438,15 @@ config_actor::behavior_type config_behavior(config_actor::stateful_pointer<Confi
         if (port_toml.empty())
           return refuse(s, "port add: the port has no keys; give at least its name");
         const std::string text = config::to_toml(*s.running, sw, port_toml);
-        return persisted_apply(
-            self, config::load_config_string(text, "<port add>"), "port add",
-            [&s, &sw](const config::Config& next, std::string& error) {
-              // to_toml put the new port last in its switch.
-              for (const auto& x : next.switches)
-                if (x.name == sw && !x.ports.empty())
-                  return s.store->plan_port_add(sw, x.ports.back(), error);
-              error = "port add: the new port is missing (a bug)";
-              return std::optional<config::FileChange>();
-            });
+        return persisted_apply(self, config::load_config_string(text, "<port add>"), "port add",
+                               [&s, &sw](const config::Config& next, std::string& error) {
+                                 // to_toml put the new port last in its switch.
+                                 for (const auto& x : next.switches)
+                                   if (x.name == sw && !x.ports.empty())
+                                     return s.store->plan_port_add(sw, x.ports.back(), error);
+                                 error = "port add: the new port is missing (a bug)";
+                                 return std::optional<config::FileChange>();
+                               });
       },
       [self](port_del_atom, const std::string& name) -> caf::result<Applied> {
         ConfigState& s = self->state;
@@ -462,11 +461,11 @@ config_actor::behavior_type config_behavior(config_actor::stateful_pointer<Confi
           }
         }
         if (!found) return refuse(s, "port del: no port named \"" + name + "\"");
-        return persisted_apply(
-            self, config::load_config_string(config::to_toml(wanted), "<port del>"), "port del",
-            [&s, &name](const config::Config&, std::string& error) {
-              return s.store->plan_port_del(name, error);
-            });
+        return persisted_apply(self,
+                               config::load_config_string(config::to_toml(wanted), "<port del>"),
+                               "port del", [&s, &name](const config::Config&, std::string& error) {
+                                 return s.store->plan_port_del(name, error);
+                               });
       },
   };
 }

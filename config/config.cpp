@@ -446,8 +446,8 @@ class Validator {
         "in a drop-in, [[switch]] with name = \"NAME\" of a switch of the main file, then its "
         "new ports as [[switch.port]]";
     if (!sw->is_array()) {
-      report(*sw, ctx, "switch must be an array of tables", "this is " + std::string(type_name(*sw)),
-             hint);
+      report(*sw, ctx, "switch must be an array of tables",
+             "this is " + std::string(type_name(*sw)), hint);
       return;
     }
     for (const Value& s : sw->as_array()) {
@@ -463,8 +463,7 @@ class Validator {
       }
       Value* target = main_switch(root, name->as_string().str);
       if (target == nullptr) {
-        report(*name, ctx,
-               "no switch named " + show(name->as_string().str) + " in the main file",
+        report(*name, ctx, "no switch named " + show(name->as_string().str) + " in the main file",
                "unknown switch",
                "a drop-in may only add ports to switches the main file defines (a new switch "
                "needs a restart: add it to the main file)");
@@ -478,11 +477,14 @@ class Validator {
                  "a drop-in may only add ports to a switch; set " + key + " in the main file");
         }
       }
-      check_keys(s, [&] {
-        std::vector<std::string_view> ok = kDropinSwitchKeys;
-        ok.insert(ok.end(), kSwitchKeys.begin(), kSwitchKeys.end());  // reported above
-        return ok;
-      }(), sctx, "a drop-in's [[switch]]");
+      check_keys(
+          s,
+          [&] {
+            std::vector<std::string_view> ok = kDropinSwitchKeys;
+            ok.insert(ok.end(), kSwitchKeys.begin(), kSwitchKeys.end());  // reported above
+            return ok;
+          }(),
+          sctx, "a drop-in's [[switch]]");
       const Value* ports = lookup(s, "port");
       if (ports == nullptr) continue;
       if (!ports->is_array()) {
@@ -1250,10 +1252,9 @@ LoadResult load(const std::vector<Source>& sources, LoadResult out) {
       std::string what = e.what();
       while (!what.empty() && what.back() == '\n') what.pop_back();
       errors.push_back(Error{0,
-                             what +
-                                 "\nHint: this is not valid TOML (see "
-                                 "https://toml.io/en/v1.0.0); fix it first, the settings were "
-                                 "not checked yet",
+                             what + "\nHint: this is not valid TOML (see "
+                                    "https://toml.io/en/v1.0.0); fix it first, the settings were "
+                                    "not checked yet",
                              i});
     } catch (const std::exception& e) {
       errors.push_back(Error{0, std::string("[error] ") + name + ": cannot parse: " + e.what(), i});
@@ -1398,8 +1399,7 @@ std::string dropin_dir_for(const std::string& main_path) {
 bool is_dropin_name(std::string_view name) {
   constexpr std::string_view kExt = ".toml";
   return name.size() > kExt.size() && name[0] != '.' &&
-         name.substr(name.size() - kExt.size()) == kExt &&
-         name.find('/') == std::string_view::npos;
+         name.substr(name.size() - kExt.size()) == kExt && name.find('/') == std::string_view::npos;
 }
 
 LoadResult load_config_file(const std::string& path, const LoadOptions& options) {

@@ -99,8 +99,8 @@ struct LoadResult {
   bool ok() const { return config.has_value(); }
 
   // Filled by load_config_file (docs/config.md, "Drop-in files"):
-  std::vector<std::string> dropins;                 // drop-in files merged, in merge order
-  std::map<std::string, std::string> port_files;    // port name -> the file that defines it
+  std::vector<std::string> dropins;               // drop-in files merged, in merge order
+  std::map<std::string, std::string> port_files;  // port name -> the file that defines it
   std::map<std::string, std::vector<std::string>> removals;  // drop-in -> its [remove] ports
   std::vector<std::string> notes;  // not errors: e.g. a removal of a port no file defines
 };

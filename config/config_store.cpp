@@ -97,8 +97,9 @@ std::optional<FileChange> ConfigStore::plan(
     std::string& error) const {
   const std::string check = "`vswitchctl config check " + main_path_ + "`";
   if (!disk.ok()) {
-    error = what + ": the configuration files on disk do not load, so the change cannot be "
-                   "recorded in them; nothing was changed. Fix them first (" +
+    error = what +
+            ": the configuration files on disk do not load, so the change cannot be "
+            "recorded in them; nothing was changed. Fix them first (" +
             check + "):\n" + indent(format_errors(disk));
     return std::nullopt;
   }
@@ -110,8 +111,9 @@ std::optional<FileChange> ConfigStore::plan(
   with.overrides[change.path] = change.after;
   const LoadResult next = load_config_file(main_path_, with);
   if (!next.ok()) {
-    error = what + ": with this change the configuration files would not load, so nothing was "
-                   "changed (" +
+    error = what +
+            ": with this change the configuration files would not load, so nothing was "
+            "changed (" +
             check + " shows the files as they are):\n" + indent(format_errors(next));
     return std::nullopt;
   }

@@ -63,17 +63,17 @@ using Names = std::vector<std::string>;
 // Line 1..: the main file, with comments that must survive every runtime change byte for byte.
 const std::string kMain =
     "# the operator's file: comments and layout are theirs\n"  // 1
-    "[daemon]\n"                                                // 2
-    "file_prefix = \"vsdropin\"\n"                              // 3
-    "\n"                                                        // 4
-    "[[switch]]\n"                                              // 5
-    "name = \"sw0\"  # the only switch\n"                       // 6
-    "\n"                                                        // 7
-    "[[switch.port]]\n"                                         // 8
-    "name = \"vm1\"\n"                                          // 9
-    "\n"                                                        // 10
-    "[[switch.port]]\n"                                         // 11
-    "name = \"vm2\"\n";                                         // 12
+    "[daemon]\n"                                               // 2
+    "file_prefix = \"vsdropin\"\n"                             // 3
+    "\n"                                                       // 4
+    "[[switch]]\n"                                             // 5
+    "name = \"sw0\"  # the only switch\n"                      // 6
+    "\n"                                                       // 7
+    "[[switch.port]]\n"                                        // 8
+    "name = \"vm1\"\n"                                         // 9
+    "\n"                                                       // 10
+    "[[switch.port]]\n"                                        // 11
+    "name = \"vm2\"\n";                                        // 12
 
 class DropinTest : public ::testing::Test {
  protected:
@@ -151,12 +151,12 @@ TEST_F(DropinTest, TempFilesHiddenFilesAndOtherNamesAreIgnored) {
 
 TEST_F(DropinTest, AnErrorInADropinNamesItsFileLineAndCaret) {
   dropin("10-a.toml",
-         "# a hand-written drop-in\n"      // 1
-         "[[switch]]\n"                    // 2
-         "name = \"sw0\"\n"                // 3
-         "[[switch.port]]\n"               // 4
-         "name = \"vm3\"\n"                // 5
-         "queues = 17\n");                 // 6
+         "# a hand-written drop-in\n"  // 1
+         "[[switch]]\n"                // 2
+         "name = \"sw0\"\n"            // 3
+         "[[switch.port]]\n"           // 4
+         "name = \"vm3\"\n"            // 5
+         "queues = 17\n");             // 6
   const LoadResult r = load();
   ASSERT_FALSE(r.ok());
   ASSERT_EQ(r.errors.size(), 1u) << format_errors(r);
@@ -204,24 +204,23 @@ TEST_F(DropinTest, APortOfTheMainFileDefinedAgainShowsBothFiles) {
 
 TEST_F(DropinTest, ADropinMayNotSetDaemonKeysOrSwitchSettingsOrMakeASwitch) {
   dropin("10-a.toml",
-         "[daemon]\n"                   // 1
-         "workers = 2\n"                // 2
-         "\n"                           // 3
-         "[[switch]]\n"                 // 4
-         "name = \"sw0\"\n"             // 5
-         "fdb_aging_s = 60\n"           // 6
-         "\n"                           // 7
-         "[[switch]]\n"                 // 8
-         "name = \"sw9\"\n"             // 9
-         "[[switch.port]]\n"            // 10
-         "name = \"vm9\"\n"             // 11
-         "bogus = 1\n");                // 12 (not reached: the switch is refused)
+         "[daemon]\n"          // 1
+         "workers = 2\n"       // 2
+         "\n"                  // 3
+         "[[switch]]\n"        // 4
+         "name = \"sw0\"\n"    // 5
+         "fdb_aging_s = 60\n"  // 6
+         "\n"                  // 7
+         "[[switch]]\n"        // 8
+         "name = \"sw9\"\n"    // 9
+         "[[switch.port]]\n"   // 10
+         "name = \"vm9\"\n"    // 11
+         "bogus = 1\n");       // 12 (not reached: the switch is refused)
   const LoadResult r = load();
   ASSERT_EQ(r.errors.size(), 3u) << format_errors(r);
   EXPECT_TRUE(contains(r.errors[0], "[daemon] may only be set in the main file")) << r.errors[0];
   EXPECT_TRUE(contains(r.errors[0], dir_ + "/10-a.toml")) << r.errors[0];
-  EXPECT_TRUE(contains(r.errors[1], "fdb_aging_s may only be set in the main file"))
-      << r.errors[1];
+  EXPECT_TRUE(contains(r.errors[1], "fdb_aging_s may only be set in the main file")) << r.errors[1];
   EXPECT_TRUE(contains(r.errors[1], " 6 | fdb_aging_s = 60")) << r.errors[1];
   EXPECT_TRUE(contains(r.errors[2], "no switch named \"sw9\" in the main file")) << r.errors[2];
   EXPECT_TRUE(contains(r.errors[2], " 9 | name = \"sw9\"")) << r.errors[2];
@@ -236,12 +235,14 @@ TEST_F(DropinTest, RemoveTakesOutPortsOfEarlierFilesOnly) {
   EXPECT_EQ(port_names(r), (Names{"sw0/vm2", "sw0/vm3"}));
   EXPECT_EQ(r.removals.at(dir_ + "/05-r.toml"), (Names{"vm1", "vm3"}));
   ASSERT_EQ(r.notes.size(), 1u);
-  EXPECT_TRUE(contains(r.notes[0], dir_ + "/05-r.toml:2: [remove] lists port \"vm3\"")) << r.notes[0];
+  EXPECT_TRUE(contains(r.notes[0], dir_ + "/05-r.toml:2: [remove] lists port \"vm3\""))
+      << r.notes[0];
 }
 
 TEST_F(DropinTest, ARemovedPortMayBeDefinedAgainByALaterDropin) {
-  dropin("50-r.toml", "[remove]\nports = [\"vm2\"]\n[[switch]]\nname = \"sw0\"\n"
-                      "[[switch.port]]\nname = \"vm2\"\nqueues = 4\n");
+  dropin("50-r.toml",
+         "[remove]\nports = [\"vm2\"]\n[[switch]]\nname = \"sw0\"\n"
+         "[[switch.port]]\nname = \"vm2\"\nqueues = 4\n");
   const LoadResult r = load();
   ASSERT_TRUE(r.ok()) << format_errors(r);
   EXPECT_EQ(port_names(r), (Names{"sw0/vm1", "sw0/vm2"}));
@@ -313,8 +314,10 @@ TEST_F(DropinTest, AFailingRenameLeavesTheOldFileAndNoTempFile) {
   EXPECT_FALSE(vs::config::write_file_atomically(dir_ + "/zz-x.toml", "new = 1\n", error, ops));
   EXPECT_EQ(read_file(dir_ + "/zz-x.toml"), "old = 1\n");
   EXPECT_EQ(names_in(dir_), (Names{"zz-x.toml"}));
-  EXPECT_EQ(error, "cannot replace " + dir_ + "/zz-x.toml: Read-only file system (the file "
-                   "system is read-only: remount " + dir_ + " read-write)");
+  EXPECT_EQ(error, "cannot replace " + dir_ +
+                       "/zz-x.toml: Read-only file system (the file "
+                       "system is read-only: remount " +
+                       dir_ + " read-write)");
   ops = vs::config::default_file_ops();
   ops.fsync = failing_fsync;
   EXPECT_FALSE(vs::config::write_file_atomically(dir_ + "/zz-x.toml", "new = 1\n", error, ops));
@@ -421,7 +424,8 @@ TEST_F(DropinTest, AStaleRemovalRecordIsANoteNotAnError) {
   ASSERT_TRUE(r.ok()) << format_errors(r);
   EXPECT_EQ(port_names(r), (Names{"sw0/vm1"}));
   ASSERT_EQ(r.notes.size(), 1u);
-  EXPECT_TRUE(contains(r.notes[0], "lists port \"vm2\", which neither the main file")) << r.notes[0];
+  EXPECT_TRUE(contains(r.notes[0], "lists port \"vm2\", which neither the main file"))
+      << r.notes[0];
 }
 
 TEST_F(DropinTest, ChangesAreRefusedWhenTheFilesDoNotLoad) {
