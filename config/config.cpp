@@ -436,9 +436,7 @@ class Validator {
                "then [[switch.port]]) and remove ports ([remove] ports = [...])");
       }
     }
-    std::vector<std::string_view> allowed = kDropinTopKeys;
-    allowed.push_back("daemon");  // reported above
-    check_keys(dropin, allowed, ctx, "a drop-in");
+    check_keys(dropin, kDropinTopKeys, ctx, "a drop-in", {"daemon"});
     if (const Value* rm = lookup(dropin, "remove")) remove_ports(root, *rm, file, out);
     const Value* sw = lookup(dropin, "switch");
     if (sw == nullptr) return;
@@ -477,14 +475,7 @@ class Validator {
                  "a drop-in may only add ports to a switch; set " + key + " in the main file");
         }
       }
-      check_keys(
-          s,
-          [&] {
-            std::vector<std::string_view> ok = kDropinSwitchKeys;
-            ok.insert(ok.end(), kSwitchKeys.begin(), kSwitchKeys.end());  // reported above
-            return ok;
-          }(),
-          sctx, "a drop-in's [[switch]]");
+      check_keys(s, kDropinSwitchKeys, sctx, "a drop-in's [[switch]]", kSwitchKeys);
       const Value* ports = lookup(s, "port");
       if (ports == nullptr) continue;
       if (!ports->is_array()) {
@@ -634,11 +625,15 @@ class Validator {
                                {hint}, false));
   }
 
+  // Reports the keys of `table` that are not `allowed`, except those in `reported` (the caller
+  // reported them with a better message).
   void check_keys(const Value& table, const std::vector<std::string_view>& allowed,
-                  const std::string& ctx, const std::string& where) {
+                  const std::string& ctx, const std::string& where,
+                  const std::vector<std::string_view>& reported = {}) {
     for (const auto& [key, value] : table.as_table()) {
       if (full()) return;
       if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+      if (std::find(reported.begin(), reported.end(), key) != reported.end()) continue;
       std::string hint = "allowed keys in " + where + ": " + join(allowed);
       if (key.size() <= 32) {
         for (auto candidate : allowed) {

@@ -226,6 +226,21 @@ TEST_F(DropinTest, ADropinMayNotSetDaemonKeysOrSwitchSettingsOrMakeASwitch) {
   EXPECT_TRUE(contains(r.errors[2], " 9 | name = \"sw9\"")) << r.errors[2];
 }
 
+TEST_F(DropinTest, AnUnknownKeyInADropinListsWhatADropinMayHold) {
+  dropin("10-a.toml", "[[switch]]\nname = \"sw0\"\nprot = []\n\n[remvoe]\nports = []\n");
+  const LoadResult r = load();
+  ASSERT_EQ(r.errors.size(), 2u) << format_errors(r);
+  EXPECT_TRUE(contains(r.errors[0], "unknown key \"prot\"")) << r.errors[0];
+  EXPECT_TRUE(contains(r.errors[0],
+                       "allowed keys in a drop-in's [[switch]]: name, port; did you "
+                       "mean \"port\"?"))
+      << r.errors[0];
+  EXPECT_TRUE(contains(r.errors[1],
+                       "allowed keys in a drop-in: switch, remove; did you mean "
+                       "\"remove\"?"))
+      << r.errors[1];
+}
+
 TEST_F(DropinTest, RemoveTakesOutPortsOfEarlierFilesOnly) {
   dropin("10-a.toml", "[[switch]]\nname = \"sw0\"\n[[switch.port]]\nname = \"vm3\"\n");
   // 05 sorts before 10: vm3 does not exist yet there, so it stays.
