@@ -236,8 +236,21 @@ void record_success(ConfigState& s, double secs) {
   s.stats->last_ok.store(true);
 }
 
-// Applies `wanted` through the switch actors; the reply is delivered when that is done.
-caf::result<Applied> apply(Self self, config::Config wanted, const std::string& what) {
+// Puts the file of a change that did not apply back as it was; says how that went.
+std::string undo_file(const ConfigState& st, const std::optional<config::FileChange>& file) {
+  if (!file || !file->changes()) return "";
+  std::string error;
+  if (st.store->undo(*file, error)) return " (" + file->path + " was put back as it was)";
+  return " (and putting " + file->path + " back failed: " + error +
+         "; it now records a change that was not applied: run `vswitchctl config check " +
+         st.store->main_path() + "`, and fix it by hand before a reload or a restart)";
+}
+
+// Applies `wanted` through the switch actors; the reply is delivered when that is done. `file`,
+// a runtime change's record (port add/del), is written once the change passed every check and
+// before it is applied, and put back if applying fails.
+caf::result<Applied> apply(Self self, config::Config wanted, const std::string& what,
+                           std::optional<config::FileChange> file = std::nullopt) {
   ConfigState& st = self->state;
   caf::error refusal;
   auto diff = check(st, wanted, refusal);
@@ -245,10 +258,19 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
     notify_reload_ended(st, what, error_reason(refusal, &self->system()));
     return refusal;
   }
+  std::string recorded;
+  if (file && file->changes()) {
+    std::string error;
+    if (!st.store->write(*file, error))
+      return refuse(st, what + ": " + error +
+                            "; nothing was changed (the running configuration and the files "
+                            "stay as they were)");
+    recorded = "; recorded in " + file->path;
+  }
   if (diff->empty()) {
     record_success(st, 0);
     notify_reload_ended(st, what, "");
-    Applied unchanged{"no change", {}, {}, {}, {}, 0};
+    Applied unchanged{"no change" + recorded, {}, {}, {}, {}, 0};
     if (!is_reload(what)) return unchanged;
     // A reload also re-creates the ports that are down (their namespace came back, say).
     auto promise = self->make_response_promise<Applied>();
@@ -269,10 +291,10 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
   auto next = std::make_shared<const config::Config>(std::move(wanted));
   const auto t0 = clock_type::now();
   auto p = std::make_shared<const Plan>(plan(st, *shared_diff));
-  run_phases(self, p, [self, promise, shared_diff, next, t0, what](std::string err) mutable {
+  run_phases(self, p, [self, promise, shared_diff, next, t0, what, file](std::string err) mutable {
     ConfigState& s = self->state;
     if (!err.empty()) {
-      promise.deliver(refuse(s, what + ": " + err));
+      promise.deliver(refuse(s, what + ": " + err + undo_file(s, file)));
       notify_reload_ended(s, what, err);
       return;
     }
@@ -283,9 +305,10 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
     std::printf("vswitchd: %s applied in %.1f ms: %s\n", what.c_str(), secs * 1e3,
                 shared_diff->summary().c_str());
     std::fflush(stdout);
-    promise.deliver(Applied{shared_diff->summary(), names(shared_diff->added), shared_diff->removed,
-                            names(shared_diff->replaced), names(shared_diff->retagged),
-                            secs * 1e3});
+    const std::string where = file && file->changes() ? "; recorded in " + file->path : "";
+    promise.deliver(Applied{shared_diff->summary() + where, names(shared_diff->added),
+                            shared_diff->removed, names(shared_diff->replaced),
+                            names(shared_diff->retagged), secs * 1e3});
     // A change of the configuration also re-creates the ports that are down, where it can.
     revive_all(self, [](std::vector<std::string>) {});
   });
@@ -294,12 +317,27 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
 
 caf::result<Applied> validated_apply(config_actor::stateful_pointer<ConfigState> self,
                                      const config::LoadResult& loaded, const std::string& what) {
+  for (const std::string& n : loaded.notes)
+    std::printf("vswitchd: %s: %s\n", what.c_str(), n.c_str());
   if (!loaded.ok()) {
     const std::string errors = config::format_errors(loaded);
     notify_reload_ended(self->state, what, errors);
     return refuse(self->state, errors);
   }
   return apply(self, *loaded.config, what);
+}
+
+// A runtime change (port add/del): `loaded` is the running config with the change, validated
+// like a file; `plan` records it in the files (validated there too) or refuses.
+caf::result<Applied> persisted_apply(
+    Self self, const config::LoadResult& loaded, const std::string& what,
+    const std::function<std::optional<config::FileChange>(const config::Config&, std::string&)>&
+        plan) {
+  if (!loaded.ok()) return refuse(self->state, config::format_errors(loaded));
+  std::string error;
+  auto file = plan(*loaded.config, error);
+  if (!file) return refuse(self->state, error);
+  return apply(self, *loaded.config, what, std::move(file));
 }
 
 }  // namespace
@@ -375,6 +413,7 @@ config_actor::behavior_type config_behavior(config_actor::stateful_pointer<Confi
   ConfigState& st = self->state;
   st.notify = notify;
   st.path = std::move(path);
+  st.store = std::make_shared<const config::ConfigStore>(st.path);
   st.running = std::move(running);
   st.switches = std::move(switches);
   st.stats = stats;
@@ -399,7 +438,15 @@ config_actor::behavior_type config_behavior(config_actor::stateful_pointer<Confi
         if (port_toml.empty())
           return refuse(s, "port add: the port has no keys; give at least its name");
         const std::string text = config::to_toml(*s.running, sw, port_toml);
-        return validated_apply(self, config::load_config_string(text, "<port add>"), "port add");
+        return persisted_apply(self, config::load_config_string(text, "<port add>"), "port add",
+                               [&s, &sw](const config::Config& next, std::string& error) {
+                                 // to_toml put the new port last in its switch.
+                                 for (const auto& x : next.switches)
+                                   if (x.name == sw && !x.ports.empty())
+                                     return s.store->plan_port_add(sw, x.ports.back(), error);
+                                 error = "port add: the new port is missing (a bug)";
+                                 return std::optional<config::FileChange>();
+                               });
       },
       [self](port_del_atom, const std::string& name) -> caf::result<Applied> {
         ConfigState& s = self->state;
@@ -414,8 +461,11 @@ config_actor::behavior_type config_behavior(config_actor::stateful_pointer<Confi
           }
         }
         if (!found) return refuse(s, "port del: no port named \"" + name + "\"");
-        return validated_apply(
-            self, config::load_config_string(config::to_toml(wanted), "<port del>"), "port del");
+        return persisted_apply(self,
+                               config::load_config_string(config::to_toml(wanted), "<port del>"),
+                               "port del", [&s, &name](const config::Config&, std::string& error) {
+                                 return s.store->plan_port_del(name, error);
+                               });
       },
   };
 }

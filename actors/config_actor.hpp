@@ -4,12 +4,19 @@
 // the diff is applied, through the switch actors in phases (messages.hpp). A config that fails
 // validation, needs a restart, or fails to apply is refused as a whole: the running config stays,
 // and the error goes back to the caller, to the log and to the reload metrics.
+//
+// `port add` / `port del` are also recorded in the files, so that a reload or a restart keeps
+// them: in the runtime drop-in next to the main file (config/config_store.hpp), which this actor
+// alone writes. The change is validated first, written before it is applied, and the old file put
+// back if applying fails (docs/config.md, "Drop-in files").
 #pragma once
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "actors/messages.hpp"
+#include "config/config_store.hpp"
 #include "daemon/reload_stats.hpp"
 
 namespace vs {
@@ -27,6 +34,7 @@ struct ConfigState {
   ReloadStats* stats = nullptr;
   unsigned pool_mbufs = 0;                // each worker's mempool, sized at start
   const SystemdNotify* notify = nullptr;  // told when a reload begins and ends; may be null
+  std::shared_ptr<const config::ConfigStore> store;  // the files; runtime changes are written here
 };
 
 config_actor::behavior_type config_behavior(config_actor::stateful_pointer<ConfigState> self,

@@ -217,7 +217,8 @@ using supervisor_actor = caf::typed_actor<
 using config_actor = caf::typed_actor<
     caf::replies_to<reload_atom>::with<Applied>,  // re-read the file (SIGHUP, `reload`)
     // `port add SWITCH {port as a JSON object}`; `port del NAME`: runtime changes to the running
-    // config (the file is not written; the next reload returns to it).
+    // config, also recorded in the runtime drop-in (config/config_store.hpp) so reloads and
+    // restarts keep them; the main file is never written.
     caf::replies_to<port_add_atom, std::string, std::string>::with<Applied>,
     caf::replies_to<port_del_atom, std::string>::with<Applied>,
     caf::replies_to<ping_atom>::with<bool>>;  // the watchdog's liveness probe

@@ -6,6 +6,7 @@
 #include "config/config.hpp"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@ constexpr std::size_t kMaxPorts = 256;
 struct Error {
   std::uint_least32_t line = 0;
   std::string text;
+  std::size_t file = 0;  // index of the file: 0 the main file, then the drop-ins in merge order
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -385,6 +387,9 @@ const Value* lookup(const Value& table, const std::string& key) {
 }
 
 const std::vector<std::string_view> kTopKeys = {"daemon", "switch"};
+const std::vector<std::string_view> kDropinTopKeys = {"switch", "remove"};
+const std::vector<std::string_view> kDropinSwitchKeys = {"name", "port"};
+const std::vector<std::string_view> kRemoveKeys = {"ports"};
 const std::vector<std::string_view> kDaemonKeys = {"file_prefix",
                                                    "workers",
                                                    "worker_cores",
@@ -415,7 +420,77 @@ enum class Got { absent, bad, ok };
 
 class Validator {
  public:
-  explicit Validator(std::vector<Error>& errors) : errors_(errors) {}
+  Validator(std::vector<Error>& errors, const std::map<std::string, std::size_t>& files)
+      : errors_(errors), files_(files) {}
+
+  // Merges one drop-in into `root` (the main file's document, with the earlier drop-ins already
+  // merged): first its [remove] ports go, then its [[switch]] tables add ports to the switches of
+  // the main file. Values keep their own file and line, so the validator's errors point into the
+  // drop-in. docs/config.md, "Drop-in files".
+  void merge(Value& root, const Value& dropin, const std::string& file, LoadResult& out) {
+    const std::string ctx = "drop-in";
+    for (const auto& [key, value] : dropin.as_table()) {
+      if (key == "daemon") {
+        report(value, ctx, "[daemon] may only be set in the main file", "in a drop-in",
+               "a drop-in may add ports to the main file's switches ([[switch]] with its name, "
+               "then [[switch.port]]) and remove ports ([remove] ports = [...])");
+      }
+    }
+    check_keys(dropin, kDropinTopKeys, ctx, "a drop-in", {"daemon"});
+    if (const Value* rm = lookup(dropin, "remove")) remove_ports(root, *rm, file, out);
+    const Value* sw = lookup(dropin, "switch");
+    if (sw == nullptr) return;
+    const std::string hint =
+        "in a drop-in, [[switch]] with name = \"NAME\" of a switch of the main file, then its "
+        "new ports as [[switch.port]]";
+    if (!sw->is_array()) {
+      report(*sw, ctx, "switch must be an array of tables",
+             "this is " + std::string(type_name(*sw)), hint);
+      return;
+    }
+    for (const Value& s : sw->as_array()) {
+      if (!s.is_table()) {
+        report(s, ctx, "each switch must be a table", "this is " + std::string(type_name(s)), hint);
+        continue;
+      }
+      const Value* name = lookup(s, "name");
+      if (name == nullptr || !name->is_string()) {
+        report(name ? *name : s, ctx, "a drop-in's [[switch]] needs the name of a main-file switch",
+               name ? "this is " + std::string(type_name(*name)) : "no name", hint);
+        continue;
+      }
+      Value* target = main_switch(root, name->as_string().str);
+      if (target == nullptr) {
+        report(*name, ctx, "no switch named " + show(name->as_string().str) + " in the main file",
+               "unknown switch",
+               "a drop-in may only add ports to switches the main file defines (a new switch "
+               "needs a restart: add it to the main file)");
+        continue;
+      }
+      const std::string sctx = "switch " + show(name->as_string().str) + " (drop-in)";
+      for (const auto& [key, value] : s.as_table()) {
+        if (key == "name" || key == "port") continue;
+        if (std::find(kSwitchKeys.begin(), kSwitchKeys.end(), key) != kSwitchKeys.end()) {
+          report(value, sctx, key + " may only be set in the main file", "in a drop-in",
+                 "a drop-in may only add ports to a switch; set " + key + " in the main file");
+        }
+      }
+      check_keys(s, kDropinSwitchKeys, sctx, "a drop-in's [[switch]]", kSwitchKeys);
+      const Value* ports = lookup(s, "port");
+      if (ports == nullptr) continue;
+      if (!ports->is_array()) {
+        report(*ports, sctx, "port must be an array of tables",
+               "this is " + std::string(type_name(*ports)),
+               "write each port under its own [[switch.port]] header (double brackets)");
+        continue;
+      }
+      auto& t = target->as_table();
+      auto it = t.find("port");
+      if (it == t.end()) it = t.emplace("port", Value(toml::array{})).first;
+      if (!it->second.is_array()) continue;  // the validator reports the main file's mistake
+      for (const Value& p : ports->as_array()) it->second.as_array().push_back(p);
+    }
+  }
 
   std::optional<Config> run(const Value& root) {
     Config cfg;
@@ -461,7 +536,78 @@ class Validator {
 
   void add(const Value& at, std::string text) {
     if (full()) return;
-    errors_.push_back(Error{at.location().line(), std::move(text)});
+    const auto f = files_.find(at.location().file_name());
+    errors_.push_back(
+        Error{at.location().line(), std::move(text), f == files_.end() ? 0 : f->second});
+  }
+
+  static Value* main_switch(Value& root, const std::string& name) {
+    auto& t = root.as_table();
+    const auto sw = t.find("switch");
+    if (sw == t.end() || !sw->second.is_array()) return nullptr;
+    for (Value& s : sw->second.as_array()) {
+      if (!s.is_table()) continue;
+      const Value* n = lookup(s, "name");
+      if (n != nullptr && n->is_string() && n->as_string().str == name) return &s;
+    }
+    return nullptr;
+  }
+
+  // Takes the port `name` out of the merged document; false if no switch has it.
+  static bool take_port(Value& root, const std::string& name) {
+    auto& t = root.as_table();
+    const auto sw = t.find("switch");
+    if (sw == t.end() || !sw->second.is_array()) return false;
+    for (Value& s : sw->second.as_array()) {
+      if (!s.is_table()) continue;
+      auto& st = s.as_table();
+      const auto ports = st.find("port");
+      if (ports == st.end() || !ports->second.is_array()) continue;
+      auto& arr = ports->second.as_array();
+      for (auto it = arr.begin(); it != arr.end(); ++it) {
+        if (!it->is_table()) continue;
+        const Value* n = lookup(*it, "name");
+        if (n != nullptr && n->is_string() && n->as_string().str == name) {
+          arr.erase(it);
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  // [remove] ports = ["vm2", ...]: ports of the main file or of an earlier drop-in, removed.
+  void remove_ports(Value& root, const Value& rm, const std::string& file, LoadResult& out) {
+    const std::string ctx = "drop-in [remove]";
+    const std::string hint =
+        "[remove] ports = [\"NAME\", ...]: ports defined by the main file or an earlier drop-in "
+        "that this configuration leaves out";
+    if (!rm.is_table()) {
+      type_mismatch(rm, "drop-in", "remove", "a table", hint);
+      return;
+    }
+    check_keys(rm, kRemoveKeys, ctx, "[remove]");
+    const Value* ports = lookup(rm, "ports");
+    if (ports == nullptr) return;
+    if (!ports->is_array()) {
+      type_mismatch(*ports, ctx, "ports", "an array of strings", hint);
+      return;
+    }
+    auto& listed = out.removals[file];
+    for (const Value& p : ports->as_array()) {
+      if (!p.is_string()) {
+        type_mismatch(p, ctx, "ports entries", "strings", hint);
+        continue;
+      }
+      const std::string& name = p.as_string().str;
+      listed.push_back(name);
+      if (!take_port(root, name)) {
+        out.notes.push_back("note: " + file + ":" + std::to_string(p.location().line()) +
+                            ": [remove] lists port " + show(name) +
+                            ", which neither the main file nor an earlier drop-in defines: "
+                            "nothing to remove (delete the entry if the port is gone for good)");
+      }
+    }
   }
 
   void report(const Value& at, const std::string& ctx, const std::string& message,
@@ -479,11 +625,15 @@ class Validator {
                                {hint}, false));
   }
 
+  // Reports the keys of `table` that are not `allowed`, except those in `reported` (the caller
+  // reported them with a better message).
   void check_keys(const Value& table, const std::vector<std::string_view>& allowed,
-                  const std::string& ctx, const std::string& where) {
+                  const std::string& ctx, const std::string& where,
+                  const std::vector<std::string_view>& reported = {}) {
     for (const auto& [key, value] : table.as_table()) {
       if (full()) return;
       if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+      if (std::find(reported.begin(), reported.end(), key) != reported.end()) continue;
       std::string hint = "allowed keys in " + where + ": " + join(allowed);
       if (key.size() <= 32) {
         for (auto candidate : allowed) {
@@ -795,6 +945,7 @@ class Validator {
     } else if (name == Got::ok) {
       ctx = "port " + show(pc.name);
       const Value& nv = *lookup(t, "name");
+      port_files_.emplace(pc.name, nv.location().file_name());
       if (const auto [it, inserted] = port_names_.emplace(pc.name, &nv); !inserted) {
         report2(*it->second, "first defined here", nv, ctx, "duplicate port name",
                 "defined again here",
@@ -1031,6 +1182,12 @@ class Validator {
   }
 
   std::vector<Error>& errors_;
+  const std::map<std::string, std::size_t>& files_;  // file name -> its index (error order)
+
+ public:
+  std::map<std::string, std::string> port_files_;  // port name -> file of its name = "..."
+
+ private:
   std::map<std::string, const Value*> switch_names_;
   std::map<std::string, const Value*> port_names_;
   std::vector<std::tuple<std::string, const Value*, std::string>> vm_links_;  // name, where, ctx
@@ -1039,8 +1196,9 @@ class Validator {
 
 LoadResult finish(std::vector<Error> errors, std::optional<Config> cfg) {
   LoadResult r;
-  std::stable_sort(errors.begin(), errors.end(),
-                   [](const Error& a, const Error& b) { return a.line < b.line; });
+  std::stable_sort(errors.begin(), errors.end(), [](const Error& a, const Error& b) {
+    return std::tie(a.file, a.line) < std::tie(b.file, b.line);
+  });
   for (auto& e : errors) r.errors.push_back(std::move(e.text));
   if (r.errors.empty()) r.config = std::move(cfg);
   return r;
@@ -1052,35 +1210,135 @@ LoadResult single_error(std::string text) {
   return r;
 }
 
-LoadResult load(const std::string& text, const std::string& name) {
-  if (text.size() > kMaxFileBytes) {
-    return single_error("[error] " + name + ": file too large (" + std::to_string(text.size()) +
-                        " bytes; at most " + std::to_string(kMaxFileBytes) + ")");
-  }
-  if (auto bad = precheck(text)) {
-    return finish({format_at(name, text, bad->offset, bad->message, bad->hint)}, std::nullopt);
-  }
-  Value root;
-  try {
-    std::istringstream in(text);
-    root = toml::parse(in, name);
-  } catch (const toml::syntax_error& e) {
-    std::string text = e.what();
-    while (!text.empty() && text.back() == '\n') text.pop_back();
-    return single_error(text +
-                        "\nHint: this is not valid TOML (see https://toml.io/en/v1.0.0); fix it "
-                        "first, the settings were not checked yet");
-  } catch (const std::exception& e) {
-    return single_error(std::string("[error] ") + name + ": cannot parse: " + e.what());
-  }
+struct Source {
+  std::string name;  // the file's path (or display name): errors and locations carry it
+  std::string text;
+};
+
+// Parses every source, merges the drop-ins (sources[1..]) into the main file's document and
+// validates the result. A file that cannot be parsed stops the load with its error (each such
+// file reports one; the others are not checked).
+LoadResult load(const std::vector<Source>& sources, LoadResult out) {
+  std::map<std::string, std::size_t> files;
+  for (std::size_t i = 0; i < sources.size(); ++i) files.emplace(sources[i].name, i);
   std::vector<Error> errors;
+  std::vector<Value> roots;
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    const std::string& name = sources[i].name;
+    const std::string& text = sources[i].text;
+    if (text.size() > kMaxFileBytes) {
+      errors.push_back(Error{0,
+                             "[error] " + name + ": file too large (" +
+                                 std::to_string(text.size()) + " bytes; at most " +
+                                 std::to_string(kMaxFileBytes) + ")",
+                             i});
+      continue;
+    }
+    if (auto bad = precheck(text)) {
+      Error e = format_at(name, text, bad->offset, bad->message, bad->hint);
+      e.file = i;
+      errors.push_back(std::move(e));
+      continue;
+    }
+    try {
+      std::istringstream in(text);
+      roots.push_back(toml::parse(in, name));
+    } catch (const toml::syntax_error& e) {
+      std::string what = e.what();
+      while (!what.empty() && what.back() == '\n') what.pop_back();
+      errors.push_back(Error{0,
+                             what + "\nHint: this is not valid TOML (see "
+                                    "https://toml.io/en/v1.0.0); fix it first, the settings were "
+                                    "not checked yet",
+                             i});
+    } catch (const std::exception& e) {
+      errors.push_back(Error{0, std::string("[error] ") + name + ": cannot parse: " + e.what(), i});
+    }
+  }
+  if (!errors.empty()) return finish(std::move(errors), std::nullopt);
   std::optional<Config> cfg;
   try {
-    cfg = Validator(errors).run(root);
+    Validator v(errors, files);
+    Value& root = roots[0];
+    for (std::size_t i = 1; i < roots.size(); ++i) {
+      if (!root.is_table() || !roots[i].is_table()) continue;
+      v.merge(root, roots[i], sources[i].name, out);
+    }
+    cfg = v.run(root);  // also after merge errors: every error at once
+    out.port_files = std::move(v.port_files_);
   } catch (const std::exception& e) {  // toml::type_error, std::out_of_range: a bug here
-    errors.push_back(Error{0, std::string("[error] ") + name + ": internal error: " + e.what()});
+    errors.push_back(
+        Error{0, std::string("[error] ") + sources[0].name + ": internal error: " + e.what()});
   }
-  return finish(std::move(errors), std::move(cfg));
+  LoadResult r = finish(std::move(errors), std::move(cfg));
+  out.errors = std::move(r.errors);
+  out.config = std::move(r.config);
+  return out;
+}
+
+// Reads a whole file (at most a little more than kMaxFileBytes); "" or why not.
+std::string read_file(const std::string& path, std::string& text) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    return (err == ENOENT ? "file not found (" : "") +
+           std::error_code(err, std::generic_category()).message() + (err == ENOENT ? ")" : "");
+  }
+  struct stat st {};
+  int err = 0;
+  if (::fstat(fd, &st) != 0) {
+    err = errno;
+  } else if (S_ISDIR(st.st_mode)) {
+    err = EISDIR;
+  } else {
+    char buf[65536];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        err = errno;
+        break;
+      }
+      if (n == 0) break;
+      text.append(buf, static_cast<std::size_t>(n));
+      if (text.size() > kMaxFileBytes) break;  // load() reports it
+    }
+  }
+  ::close(fd);
+  return err == 0 ? std::string() : std::error_code(err, std::generic_category()).message();
+}
+
+constexpr std::size_t kMaxDropins = 1000;
+
+// The drop-in files of `dir`, sorted by name, with `overrides` applied; "" or why not.
+std::string list_dropins(const std::string& dir,
+                         const std::map<std::string, std::optional<std::string>>& overrides,
+                         std::vector<std::string>& paths) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (!is_dropin_name(name)) continue;
+      struct stat st {};
+      if (::stat((dir + "/" + name).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      names.push_back(name);
+    }
+    ::closedir(d);
+  } else if (errno != ENOENT) {
+    return std::error_code(errno, std::generic_category()).message();
+  }
+  for (const auto& [path, text] : overrides) {
+    const auto slash = path.rfind('/');
+    if (slash == std::string::npos || path.substr(0, slash) != dir) continue;
+    const std::string name = path.substr(slash + 1);
+    if (!is_dropin_name(name)) continue;
+    names.erase(std::remove(names.begin(), names.end(), name), names.end());
+    if (text) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  if (names.size() > kMaxDropins) return "more than 1000 drop-in files";
+  for (const auto& n : names) paths.push_back(dir + "/" + n);
+  return {};
 }
 
 }  // namespace
@@ -1102,7 +1360,7 @@ std::size_t Config::port_count() const {
 
 LoadResult load_config_string(const std::string& text, const std::string& display_name) {
   try {
-    return load(text, display_name);
+    return load({Source{display_name, text}}, LoadResult{});
   } catch (const std::exception& e) {
     return single_error(std::string("[error] ") + display_name + ": " + e.what());
   } catch (...) {
@@ -1110,43 +1368,59 @@ LoadResult load_config_string(const std::string& text, const std::string& displa
   }
 }
 
-LoadResult load_config_file(const std::string& path) {
+LoadResult load_config_strings(const std::string& main_text, const std::string& main_name,
+                               const std::vector<std::pair<std::string, std::string>>& dropins) {
   try {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      const int err = errno;
-      return single_error("[error] cannot read config file \"" + path +
-                          "\": " + (err == ENOENT ? "file not found (" : "") +
-                          std::error_code(err, std::generic_category()).message() +
-                          (err == ENOENT ? ")" : ""));
+    std::vector<Source> sources{Source{main_name, main_text}};
+    LoadResult out;
+    for (const auto& [name, text] : dropins) {
+      sources.push_back(Source{name, text});
+      out.dropins.push_back(name);
     }
-    std::string text;
-    struct stat st {};
-    int err = 0;
-    if (::fstat(fd, &st) != 0) {
-      err = errno;
-    } else if (S_ISDIR(st.st_mode)) {
-      err = EISDIR;
-    } else {
-      char buf[65536];
-      for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          err = errno;
-          break;
+    return load(sources, std::move(out));
+  } catch (const std::exception& e) {
+    return single_error(std::string("[error] ") + main_name + ": " + e.what());
+  }
+}
+
+std::string dropin_dir_for(const std::string& main_path) {
+  const auto slash = main_path.rfind('/');
+  const std::string parent = slash == std::string::npos ? "" : main_path.substr(0, slash + 1);
+  std::string stem = slash == std::string::npos ? main_path : main_path.substr(slash + 1);
+  if (const auto dot = stem.rfind('.'); dot != std::string::npos && dot > 0) stem.resize(dot);
+  return parent + stem + ".d";
+}
+
+bool is_dropin_name(std::string_view name) {
+  constexpr std::string_view kExt = ".toml";
+  return name.size() > kExt.size() && name[0] != '.' &&
+         name.substr(name.size() - kExt.size()) == kExt && name.find('/') == std::string_view::npos;
+}
+
+LoadResult load_config_file(const std::string& path, const LoadOptions& options) {
+  try {
+    std::vector<Source> sources(1);
+    sources[0].name = path;
+    if (std::string why = read_file(path, sources[0].text); !why.empty())
+      return single_error("[error] cannot read config file \"" + path + "\": " + why);
+    LoadResult out;
+    if (options.dropins) {
+      const std::string dir = dropin_dir_for(path);
+      std::vector<std::string> paths;
+      if (std::string why = list_dropins(dir, options.overrides, paths); !why.empty())
+        return single_error("[error] cannot read the drop-in directory \"" + dir + "\": " + why);
+      for (const std::string& p : paths) {
+        Source s{p, {}};
+        if (const auto o = options.overrides.find(p); o != options.overrides.end()) {
+          s.text = *o->second;
+        } else if (std::string why = read_file(p, s.text); !why.empty()) {
+          return single_error("[error] cannot read drop-in file \"" + p + "\": " + why);
         }
-        if (n == 0) break;
-        text.append(buf, static_cast<std::size_t>(n));
-        if (text.size() > kMaxFileBytes) break;  // load() reports it
+        sources.push_back(std::move(s));
+        out.dropins.push_back(p);
       }
     }
-    ::close(fd);
-    if (err != 0) {
-      return single_error("[error] cannot read config file \"" + path +
-                          "\": " + std::error_code(err, std::generic_category()).message());
-    }
-    return load_config_string(text, path);
+    return load(sources, std::move(out));
   } catch (const std::exception& e) {
     return single_error("[error] cannot read config file \"" + path + "\": " + e.what());
   } catch (...) {

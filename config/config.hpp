@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace vs::config {
@@ -94,14 +95,39 @@ struct Config {
 
 struct LoadResult {
   std::optional<Config> config;     // set if and only if errors is empty
-  std::vector<std::string> errors;  // in file order; each one may span several lines
+  std::vector<std::string> errors;  // in file order (main file first); each may span lines
   bool ok() const { return config.has_value(); }
+
+  // Filled by load_config_file (docs/config.md, "Drop-in files"):
+  std::vector<std::string> dropins;               // drop-in files merged, in merge order
+  std::map<std::string, std::string> port_files;  // port name -> the file that defines it
+  std::map<std::string, std::vector<std::string>> removals;  // drop-in -> its [remove] ports
+  std::vector<std::string> notes;  // not errors: e.g. a removal of a port no file defines
 };
 
-// Reads and validates a config file. Never throws.
-LoadResult load_config_file(const std::string& path);
+// The drop-in directory of a main config file: "<dir>/<stem>.d", e.g. /etc/vswitch/vswitch.d
+// for /etc/vswitch/vswitch.toml.
+std::string dropin_dir_for(const std::string& main_path);
+
+// True for the names the loader merges from a drop-in directory: "*.toml", not hidden
+// (".name"), so an editor's lock file or a writer's temp file ".x.toml.tmp-..." never is.
+bool is_dropin_name(std::string_view file_name);
+
+struct LoadOptions {
+  bool dropins = true;  // merge <stem>.d/*.toml
+  // Drop-in contents to use instead of the disk's, by full path (nullopt: as if absent); how a
+  // change is validated before it is written.
+  std::map<std::string, std::optional<std::string>> overrides;
+};
+
+// Reads and validates a config file merged with its drop-ins (sorted by name). Never throws.
+LoadResult load_config_file(const std::string& path, const LoadOptions& options = {});
 // Same for text in memory; display_name stands for the file name in messages. Never throws.
 LoadResult load_config_string(const std::string& text, const std::string& display_name);
+// Same for a main file and its drop-ins held in memory: (name, text) each, drop-ins in merge
+// order. Never throws.
+LoadResult load_config_strings(const std::string& main_text, const std::string& main_name,
+                               const std::vector<std::pair<std::string, std::string>>& dropins);
 // All errors joined (each ends with a newline), ready for printing; empty if ok().
 std::string format_errors(const LoadResult& result);
 

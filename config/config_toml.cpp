@@ -48,7 +48,10 @@ void write_daemon(std::ostream& o, const DaemonConfig& d) {
   }
 }
 
-void write_port(std::ostream& o, const PortConfig& p) {
+}  // namespace
+
+std::string port_table_toml(const PortConfig& p) {
+  std::ostringstream o;
   o << "\n[[switch.port]]\n"
     << "name = " << toml_string(p.name) << "\n"
     << "driver = " << toml_string(p.driver) << "\n"
@@ -67,9 +70,8 @@ void write_port(std::ostream& o, const PortConfig& p) {
   } else {
     o << "vlan = " << p.vlan << "\n";
   }
+  return o.str();
 }
-
-}  // namespace
 
 std::string toml_string(const std::string& s) {
   std::string out = "\"";
@@ -98,7 +100,7 @@ std::string to_toml(const Config& cfg, const std::string& extra_switch,
       << "fdb_max_entries = " << sw.fdb_max_entries << "\n"
       << "fdb_aging_s = " << sw.fdb_aging_s << "\n"
       << "mac_limit_per_port = " << sw.mac_limit_per_port << "\n";
-    for (const PortConfig& p : sw.ports) write_port(o, p);
+    for (const PortConfig& p : sw.ports) o << port_table_toml(p);
     if (sw.name == extra_switch && !extra_port_toml.empty())
       o << "\n[[switch.port]]\n" << extra_port_toml;
     for (const StaticFdbEntry& e : sw.fdb) {

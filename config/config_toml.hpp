@@ -13,6 +13,9 @@ namespace vs::config {
 std::string to_toml(const Config& cfg, const std::string& extra_switch = "",
                     const std::string& extra_port_toml = "");
 
+// One port as a "\n[[switch.port]]\n" table with every key, as to_toml() writes it.
+std::string port_table_toml(const PortConfig& p);
+
 // A TOML basic string literal for `s` (quotes and escapes included).
 std::string toml_string(const std::string& s);
 

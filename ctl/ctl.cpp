@@ -46,18 +46,22 @@ constexpr const char* kHelp =
     "           [--netns NS] [--address CIDR]... [--persist]\n"
     "           [--vm-macvtap NAME | --vm-tap NAME]\n"
     "           [--vlan V | --trunk V[,V...] [--native-vlan V]]\n"
-    "                                 add a port now (not written to the file: the next\n"
-    "                                 reload returns to the file)\n"
-    "  port del NAME                  remove a port now (same caveat)\n"
+    "                                 add a port now, and record it in the drop-in\n"
+    "                                 <config dir>/<stem>.d/zz-vswitchctl.toml (e.g.\n"
+    "                                 /etc/vswitch/vswitch.d/) so reloads and restarts keep it\n"
+    "  port del NAME                  remove a port now, recorded the same way (the main\n"
+    "                                 config file itself is never written)\n"
     "  port reset NAME                close the port and create it again, in its namespace\n"
     "                                 (a port that is down comes back once that exists)\n"
     "  fdb flush [--switch S] [--port P] [--vlan V]\n"
     "                                 forget learned MACs (static ones stay)\n"
-    "  reload                         re-read vswitch.toml and apply the difference (as SIGHUP)\n"
+    "  reload                         re-read vswitch.toml and its drop-ins, apply the\n"
+    "                                 difference (as SIGHUP)\n"
     "  worker restart N               replace worker N by a new process (upgrade); the other\n"
     "                                 workers are not touched\n"
-    "  config check FILE              validate a configuration file without a daemon; prints\n"
-    "                                 every error with its file, line and a caret\n"
+    "  config check FILE              validate a configuration file, merged with its drop-ins\n"
+    "                                 (<stem>.d/*.toml), without a daemon; prints every error\n"
+    "                                 with its file, line and a caret\n"
     "  version                        versions of vswitchctl and of the running vswitchd\n"
     "  help                           this text\n"
     "\n"
@@ -75,6 +79,8 @@ int usage_error(const std::string& msg) {
 
 int config_check(const char* path) {
   config::LoadResult r = config::load_config_file(path);
+  for (const std::string& d : r.dropins) std::printf("%s: merged drop-in %s\n", path, d.c_str());
+  for (const std::string& n : r.notes) std::printf("%s\n", n.c_str());
   if (!r.ok()) {
     std::fprintf(stderr, "%s\n", config::format_errors(r).c_str());
     std::fprintf(stderr, "%s: %zu error%s\n", path, r.errors.size(),

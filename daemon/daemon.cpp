@@ -790,6 +790,9 @@ int run_daemon(int argc, char** argv) {
                  "hugepages)\n");
     return 1;
   }
+  for (const std::string& d : loaded.dropins)
+    std::printf("vswitchd: %s: merged drop-in %s\n", args.config_path.c_str(), d.c_str());
+  for (const std::string& n : loaded.notes) std::printf("vswitchd: %s\n", n.c_str());
   const config::Config& cfg = *loaded.config;
   if (std::string err = beyond_build_limits(cfg); !err.empty()) {
     std::fprintf(stderr, "vswitchd: %s\nvswitchd: configuration refused, nothing was started\n",

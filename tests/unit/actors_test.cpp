@@ -331,6 +331,7 @@ TEST_F(ConfigActorTest, ReloadTellsSystemdWhenItBeginsAndEnds) {
   EXPECT_TRUE(contains(m, "bogus")) << m;
   EXPECT_FALSE(contains(m.substr(m.find("STATUS=")), "\n")) << "one STATUS line: " << m;
 
+  write_file(path_, kStartup);  // a port add is refused while the files on disk do not load
   EXPECT_EQ(call(port_add_atom::value, std::string("sw0"), std::string(R"({"name":"vm9"})"))
                 .value("ok", false),
             true);
@@ -462,11 +463,60 @@ TEST_F(ConfigActorTest, PortAddAppliesTheNewPort) {
   EXPECT_EQ(d.added[0].queues, 2);
   EXPECT_EQ(stats_.succeeded.load(), 1u);
 
-  // The file was not written: a reload returns to it, removing vm9.
+  // Recorded in the runtime drop-in, not in the main file: a reload keeps vm9.
+  const std::string dropin = dir_.path() + "/vswitch.d/zz-vswitchctl.toml";
+  EXPECT_TRUE(contains(r.value("summary", ""), "recorded in " + dropin)) << r.dump();
+  EXPECT_TRUE(std::filesystem::exists(dropin));
+  EXPECT_EQ(read_file(path_), kStartup);
   const json back = reload();
   ASSERT_EQ(back.value("ok", false), true) << back.dump();
-  EXPECT_EQ(back.at("removed").get<Names>(), Names{"vm9"});
+  EXPECT_EQ(back.at("removed").get<Names>(), Names{});
   EXPECT_EQ(back.at("added").get<Names>(), Names{});
+  // port del forgets it again, in the running config and in the files.
+  const json del = call(port_del_atom::value, std::string("vm9"));
+  ASSERT_EQ(del.value("ok", false), true) << del.dump();
+  EXPECT_FALSE(std::filesystem::exists(dropin));
+  EXPECT_EQ(read_file(path_), kStartup);
+}
+
+TEST_F(ConfigActorTest, PortAddThatCannotBeRecordedIsRefusedAndChangesNothing) {
+  start();
+  // A directory where the drop-in goes: the rename onto it fails.
+  const std::string dropin = dir_.path() + "/vswitch.d/zz-vswitchctl.toml";
+  std::filesystem::create_directories(dropin);
+  const json r = call(port_add_atom::value, std::string("sw0"), std::string(R"({"name":"vm9"})"));
+  ASSERT_EQ(r.value("ok", true), false) << r.dump();
+  const std::string err = r.value("error", "");
+  EXPECT_TRUE(contains(err, "port add: cannot replace " + dropin + ": Is a directory")) << err;
+  EXPECT_TRUE(contains(err, "nothing was changed")) << err;
+  EXPECT_TRUE(log_.untouched());
+  EXPECT_EQ(stats_.failed.load(), 1u);
+}
+
+TEST_F(ConfigActorTest, PortAddThatFailsToApplyPutsTheDropinBack) {
+  start();
+  const std::string dropin = dir_.path() + "/vswitch.d/zz-vswitchctl.toml";
+  ASSERT_EQ(call(port_add_atom::value, std::string("sw0"), std::string(R"({"name":"vm8"})"))
+                .value("ok", false),
+            true);
+  const std::string before = read_file(dropin);
+  log_.add_error = "port vm9 (switch sw0): cannot create the TAP";
+  const json r = call(port_add_atom::value, std::string("sw0"), std::string(R"({"name":"vm9"})"));
+  ASSERT_EQ(r.value("ok", true), false) << r.dump();
+  EXPECT_TRUE(contains(r.value("error", ""), dropin + " was put back as it was")) << r.dump();
+  EXPECT_EQ(read_file(dropin), before);
+  EXPECT_FALSE(contains(read_file(dropin), "vm9"));
+}
+
+TEST_F(ConfigActorTest, PortDelOfAFilePortIsRecordedAndAReloadKeepsItDeleted) {
+  start();
+  const json r = call(port_del_atom::value, std::string("vm2"));
+  ASSERT_EQ(r.value("ok", false), true) << r.dump();
+  const json back = reload();
+  ASSERT_EQ(back.value("ok", false), true) << back.dump();
+  EXPECT_EQ(back.at("added").get<Names>(), Names{});
+  EXPECT_EQ(log_.adds.size(), 0u);
+  EXPECT_EQ(read_file(path_), kStartup);
 }
 
 TEST_F(ConfigActorTest, PortAddToAnUnknownSwitchIsRefused) {
