@@ -17,6 +17,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
@@ -322,6 +323,32 @@ WorkerBeat read_beat(const WorkerCounterBlock& c) {
   b.port = c.phase_port.load(std::memory_order_relaxed);
   b.queue = c.phase_queue.load(std::memory_order_relaxed);
   return b;
+}
+
+// Start-up: every worker whose process runs says "running" in its counter block (it attached,
+// claimed its queues and polls), or `timeout` passed. READY=1 means forwarding, not only
+// "processes spawned": a worker's attach takes tens of ms after its start. A worker whose process
+// already exited (a crash at start) is not waited for: it is the supervisor's to restart.
+bool wait_until_workers_forward(caf::actor_system& sys, const supervisor_actor& supervisor,
+                                DatapathMemory& mem, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  caf::scoped_actor self{sys};
+  for (;;) {
+    std::vector<WorkerStatus> status;
+    self->request(supervisor, std::chrono::seconds(1), show_atom::value)
+        .receive([&status](const WorkersView& v) { status = v.status; },
+                 [](const caf::error&) {});
+    bool settled = !status.empty();
+    for (const WorkerStatus& st : status) {
+      const WorkerBeat b = read_beat(mem.counters(st.id));
+      const bool forwards =
+          b.pid == st.pid && b.state == static_cast<uint32_t>(WorkerState::kRunning);
+      if (st.running && st.pid != 0 && !forwards) settled = false;
+    }
+    if (settled) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 // What the control socket's requests reach: the actors, and the objects read without them.
@@ -635,6 +662,11 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
                         d.metrics_basic_auth_users);
   }
   if (err.empty()) err = control.start();
+  if (err.empty() &&
+      !wait_until_workers_forward(sys, supervisor, dp.mem, std::chrono::seconds(10)))
+    std::fprintf(stderr,
+                 "vswitchd: warning: not every worker forwards 10 s after its start (see "
+                 "`vswitchctl show workers`); ready anyway, the supervisor restarts them\n");
   WatchdogRefs watchdog_refs{&notify, cfg_actor, supervisor, notify.watchdog_period()};
   watchdog_actor watchdog;  // pings systemd's watchdog while the actors answer (if asked to)
   int rc = 1;

@@ -22,7 +22,10 @@ T_LIB=$(cd "$(dirname "$0")/../lib" && pwd)
 MAIN_CONF=/etc/vswitch/vswitch.toml
 : "${VSWITCH_BUILD_DIR:?set by ctest: the build directory (CPackConfig.cmake)}"
 
-if dpkg-query -W -f='${db:Status-Abbrev}' "$PKG" 2>/dev/null | grep -q '^i'; then
+# (Outputs are captured before grep -q: grep stops at the first match, and with pipefail the
+# writer's SIGPIPE would fail the pipe.)
+pkg_state() { dpkg-query -W -f='${db:Status-Abbrev}' "$PKG" 2>/dev/null || true; }
+if [[ $(pkg_state) == i* ]]; then
   fail "package $PKG is installed on this machine; this test installs and purges it. Fix: apt-get purge $PKG"
 fi
 other=$(cat /run/vswitch/vswitchd.pid 2>/dev/null || true)
@@ -34,7 +37,7 @@ fi
 pkg_cleanup() {
   set +e
   [ -n "${SVC_PID:-}" ] && kill -TERM "$SVC_PID" 2>/dev/null && sleep 2
-  if dpkg-query -W -f='${db:Status-Abbrev}' "$PKG" 2>/dev/null | grep -q '^[ir]'; then
+  if [[ $(pkg_state) == [ir]* ]]; then
     log "cleanup: purging $PKG"
     DEBIAN_FRONTEND=noninteractive apt-get purge -y "$PKG" >"$T_DIR/purge-cleanup.log" 2>&1
   fi
@@ -74,7 +77,7 @@ for f in /usr/sbin/vswitchd /usr/bin/vswitchctl /usr/libexec/vswitch/vswitch-wor
   [ -e "$f" ] || fail "the package did not install $f"
 done
 [ -d /etc/vswitch/vswitch.d ] || fail "no /etc/vswitch/vswitch.d after install"
-dpkg-query -W -f='${Conffiles}\n' $PKG | grep -q "$MAIN_CONF" || fail "$MAIN_CONF is not a conffile"
+[[ $(dpkg-query -W -f='${Conffiles}\n' $PKG) == *"$MAIN_CONF "* ]] || fail "$MAIN_CONF is not a conffile"
 dpkg -L $PKG >"$T_DIR/files.txt"
 systemd-analyze verify "$UNIT" >"$T_DIR/verify.log" 2>&1 || { cat "$T_DIR/verify.log"; fail "systemd-analyze verify $UNIT"; }
 [ -s "$T_DIR/verify.log" ] && { cat "$T_DIR/verify.log"; fail "systemd-analyze verify printed warnings"; }
@@ -104,8 +107,11 @@ svc_start() {
   [ "$hard_memlock" = unlimited ] || hard_memlock=$((hard_memlock * 1024))
   [ "$(unit_value NoNewPrivileges)" = yes ] || fail "the unit lost NoNewPrivileges=yes"
   # EnvironmentFile=-/etc/default/vswitch, then ExecStartPre=+ (full privileges), as systemd.
+  local t_pre t_exec
+  t_pre=$(now_ms)
   (set -a; . /etc/default/vswitch; exec ${pre#+}) >"$T_DIR/prestart.log" 2>&1 ||
     { cat "$T_DIR/prestart.log"; fail "ExecStartPre failed"; }
+  t_exec=$(now_ms)
   local before
   before=$(msgs | grep -c '^READY=1' || true)
   # RuntimeDirectory=, then ProtectSystem=strict with the unit's ReadWritePaths= (PrivateTmp=
@@ -124,7 +130,10 @@ svc_start() {
      $(eval echo "$start")) >>"$T_DIR/vswitchd.log" 2>&1 &
   SVC_PID=$!
   for _ in $(seq 400); do
-    [ "$(msgs | grep -c '^READY=1' || true)" -gt "$before" ] && return 0
+    if [ "$(msgs | grep -c '^READY=1' || true)" -gt "$before" ]; then
+      log "service start: ExecStartPre $((t_exec - t_pre)) ms, vswitchd to READY=1 $(($(now_ms) - t_exec)) ms"
+      return 0
+    fi
     kill -0 "$SVC_PID" 2>/dev/null || { tail -20 "$T_DIR/vswitchd.log"; fail "vswitchd exited during start-up"; }
     sleep 0.05
   done
@@ -132,13 +141,16 @@ svc_start() {
   fail "no READY=1 from vswitchd within 20 s"
 }
 svc_stop() {
+  local t0
+  t0=$(now_ms)
   kill -TERM "$SVC_PID"
   for _ in $(seq 600); do kill -0 "$SVC_PID" 2>/dev/null || break; sleep 0.05; done
   kill -0 "$SVC_PID" 2>/dev/null && fail "vswitchd still runs 30 s after SIGTERM"
   wait "$SVC_PID" || fail "vswitchd exited with status $? after SIGTERM"
   SVC_PID=""
   rm -rf "/run/$(unit_value RuntimeDirectory)"  # as systemd does at the stop
-  msgs | tail -n 3 | grep -q '^STOPPING=1' || fail "no STOPPING=1 at the stop"
+  log "service stop: $(($(now_ms) - t0)) ms"
+  [[ $(msgs | tail -n 3) == *STOPPING=1* ]] || fail "no STOPPING=1 at the stop"
 }
 pctl() { /usr/bin/vswitchctl "$@"; }
 
@@ -188,7 +200,7 @@ check "pings lost across the upgrade" "$((sent - got))" -le 100
 check "longest gap in forwarding across the upgrade (ms)" "$gap" -le 1000
 check "vm1's TAP ifindex after the upgrade" \
   "$(ip -n "$(vm_ns 1)" -o link show "$(vm_if 1)" | cut -d: -f1)" = "$ifindex1"
-ip -n "$(vm_ns 1)" -o addr show dev "$(vm_if 1)" | grep -q '10.77.0.1/24' || fail "vm1 lost its address"
+[[ $(ip -n "$(vm_ns 1)" -o addr show dev "$(vm_if 1)") == *10.77.0.1/24* ]] || fail "vm1 lost its address"
 check "main config's sha256 unchanged" "$(sha256sum "$MAIN_CONF" | cut -d' ' -f1)" = "$conf_sha"
 
 # --- 6. Remove, then purge: nothing left --------------------------------------------------------
@@ -204,7 +216,7 @@ done
 [ -e /usr/sbin/vswitchd ] && fail "/usr/sbin/vswitchd left after remove"
 [ -e "$MAIN_CONF" ] || fail "remove (not purge) deleted the conffile $MAIN_CONF"
 apt_get purge $PKG >"$T_DIR/purge.log" 2>&1 || { tail -20 "$T_DIR/purge.log"; fail "apt-get purge failed"; }
-dpkg-query -W -f='${db:Status-Abbrev}' $PKG 2>/dev/null | grep -q '^[ir]' && fail "$PKG still known to dpkg after purge"
+[[ $(pkg_state) == [ir]* ]] && fail "$PKG still known to dpkg after purge"
 while read -r f; do
   [ -d "$f" ] && continue  # shared directories (/usr/bin, ...) stay
   [ -e "$f" ] && fail "$f left after purge"
