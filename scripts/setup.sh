@@ -30,6 +30,9 @@ PACKAGES=(
   # fetching Debian's dpdk source package and building DPDK from it (scripts/setup.sh, step 3)
   # (and libsystemd-dev: libpcap's static link flags, which DPDK's libdpdk.pc pulls in, name it)
   dpkg-dev xz-utils meson python3-pyelftools libsystemd-dev
+  # the Debian package (cpack -G DEB): CPack runs `file` on every binary before dpkg-shlibdeps
+  # (dpkg-dev, above) computes the Depends, and stops without it
+  file
   # tests and tooling (groff-base, man-db: the man pages' tests, tests/docs/man_pages.sh)
   iproute2 iperf3 iputils-ping procps psmisc curl tcpdump python3 clang-format prometheus
   groff-base man-db
