@@ -13,6 +13,7 @@
 #include <rte_memzone.h>
 #include <rte_ring.h>
 #include <rte_service_component.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -151,6 +152,29 @@ constexpr uint64_t kDeepIdleNs = 100 * 1000 * 1000;
 constexpr long kShortSleepNs = 50 * 1000;
 constexpr long kLongSleepNs = 1000 * 1000;
 constexpr uint64_t kHousekeepingNs = kHeartbeatPeriodNs;  // the heartbeat comes with it
+
+// Giving the core away while busy polling (issue #22). The traffic's endpoints (a container's
+// sockets, a VM's vCPU) often share the worker's core. A frame the worker writes to a TAP wakes
+// its receiver on the worker's core, and the scheduler need not preempt the worker for it
+// (EEVDF may let the running task go on to its deadline): the receiver then waits until the
+// busy-poll window ends and the worker sleeps in epoll, ~200 µs later (traced: sockperf's
+// round trip p99 223 µs with both endpoints on the worker's core; bench/results/2026-12-07-rtt.md).
+// So after a poll that forwarded frames the worker yields: a cheap no-op when it is alone on
+// its core, and otherwise the woken receiver runs now.
+// VSWITCH_WORKER_YIELD (diagnostics, for A/B runs): 0 never, 1 after a poll that forwarded
+// (default), 2 also on every empty busy poll.
+int yield_mode() {
+  const char* v = std::getenv("VSWITCH_WORKER_YIELD");
+  if (v == nullptr || *v == '\0') return 1;
+  return std::atoi(v);
+}
+// VSWITCH_WORKER_BUSY_POLL_US (diagnostics, for A/B runs): the busy-poll window, default
+// kBusyPollNs.
+uint64_t busy_poll_window_ns() {
+  const char* v = std::getenv("VSWITCH_WORKER_BUSY_POLL_US");
+  if (v == nullptr || *v == '\0') return kBusyPollNs;
+  return std::strtoull(v, nullptr, 10) * 1000;
+}
 
 // The worker's heartbeat and loop phase in its counter block (shm/counters.hpp): vswitchd
 // kills a worker whose last beat is older than [daemon] worker_stall_ms, and logs the phase.
@@ -440,6 +464,8 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
       plan.rx.size(), plan.tx_queue);
   std::fflush(stdout);
 
+  const int yield = yield_mode();
+  const uint64_t busy_poll_ns = busy_poll_window_ns();
   uint64_t loop_start = now_ns();  // time of the previous iteration's end (busy/idle split)
   uint64_t last_frame = loop_start;
   uint64_t next_housekeeping = loop_start + kHousekeepingNs;
@@ -451,14 +477,17 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
     if (got) {
       counters.busy_loops.add(1);
       last_frame = loop_start;
-    } else if (loop_start - last_frame >= kBusyPollNs && irq.usable()) {
+      if (yield >= 1) sched_yield();
+    } else if (yield >= 2 && loop_start - last_frame < busy_poll_ns) {
+      sched_yield();
+    } else if (loop_start - last_frame >= busy_poll_ns && irq.usable()) {
       // The wait ends by the housekeeping tick at the latest: an idle worker beats too.
       hb.phase(WorkerPhase::kIdleSleep);
       counters.idle_sleeps.add(1);
       irq.arm();
       if (forwarder->poll_once(plan) == 0) irq.wait(kHousekeepingNs / 1000000);
       irq.disarm();
-    } else if (loop_start - last_frame >= kBusyPollNs) {
+    } else if (loop_start - last_frame >= busy_poll_ns) {
       hb.phase(WorkerPhase::kIdleSleep);
       counters.idle_sleeps.add(1);
       timespec ts{0, loop_start - last_frame >= kDeepIdleNs ? kLongSleepNs : kShortSleepNs};

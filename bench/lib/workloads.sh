@@ -64,7 +64,9 @@ start_servers() {
   # started directly (not through a shell function), so $! is the server's own PID
   ip netns exec "$NS_B" iperf3 -s -B "$IP_B" -p "$IPERF_PORT" >"$RAW/$sys-iperf3-server.log" 2>&1 8>&- &
   track_pid $!
-  ip netns exec "$NS_B" sockperf server -i "$IP_B" -p "$SOCKPERF_PORT" >"$RAW/$sys-sockperf-server.log" 2>&1 8>&- &
+  # BENCH_PIN_SERVER / BENCH_PIN_CLIENT=CPU (diagnostics): pin sockperf's server / ping-pong
+  # client, to measure one placement of the endpoints relative to the worker's core 1.
+  ip netns exec "$NS_B" ${BENCH_PIN_SERVER:+taskset -c "$BENCH_PIN_SERVER"} sockperf server -i "$IP_B" -p "$SOCKPERF_PORT" >"$RAW/$sys-sockperf-server.log" 2>&1 8>&- &
   track_pid $!
   local i
   for i in $(seq 100); do
@@ -206,7 +208,7 @@ wl_rtt() {
   for rep in $(seq "$REPS"); do
     for try in 1 2; do
       out=$RAW/$sys-rtt-$rep-$try.sockperf
-      timeout $((secs + 30)) ip netns exec "$NS_A" sockperf ping-pong -i "$IP_B" -p "$SOCKPERF_PORT" \
+      timeout $((secs + 30)) ip netns exec "$NS_A" ${BENCH_PIN_CLIENT:+taskset -c "$BENCH_PIN_CLIENT"} sockperf ping-pong -i "$IP_B" -p "$SOCKPERF_PORT" \
         -m 64 -t "$secs" --full-rtt >"$out" 2>&1 || die "rtt rep $rep: sockperf failed: $(tail -n 5 "$out")"
       pct() { sed 's/\x1b\[[0-9;]*m//g' "$out" | awk -v p="$1" '$2 == "--->" && $3 == "percentile" && $4 == p {print $6}'; }
       p50=$(pct 50.000) p99=$(pct 99.000) p999=$(pct 99.900)
