@@ -327,8 +327,8 @@ WorkerBeat read_beat(const WorkerCounterBlock& c) {
 
 // Start-up: every worker whose process runs says "running" in its counter block (it attached,
 // claimed its queues and polls), or `timeout` passed. READY=1 means forwarding, not only
-// "processes spawned": a worker's attach takes tens of ms after its start. A worker whose process
-// already exited (a crash at start) is not waited for: it is the supervisor's to restart.
+// "processes spawned": a worker's attach takes tens of ms after its start. A worker whose first
+// process already exited (a crash at start) is not waited for: it is the supervisor's to restart.
 bool wait_until_workers_forward(caf::actor_system& sys, const supervisor_actor& supervisor,
                                 DatapathMemory& mem, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -343,7 +343,9 @@ bool wait_until_workers_forward(caf::actor_system& sys, const supervisor_actor& 
       const WorkerBeat b = read_beat(mem.counters(st.id));
       const bool forwards =
           b.pid == st.pid && b.state == static_cast<uint32_t>(WorkerState::kRunning);
-      if (st.running && st.pid != 0 && !forwards) settled = false;
+      // Only a first process is waited for: one that replaced a process that died at start
+      // may wait long (on locks the dead one held: dpdk_locks.hpp), and is the supervisor's.
+      if (st.running && st.pid != 0 && st.restarts == 0 && !forwards) settled = false;
     }
     if (settled) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
