@@ -14,7 +14,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/err_trap.sh"
 T_ID=$(printf '%04x' $(( ($$ + RANDOM) % 65536 )))
 T_PREFIX="vst${T_ID}"              # EAL --file-prefix
 T_DIR=$(mktemp -d "/tmp/vswitch-test.${T_ID}.XXXX")
-T_METRICS_PORT=$(( 20000 + ($$ + RANDOM) % 20000 ))
+# Below the kernel's ephemeral range (32768-60999 by default): a port there can be taken by any
+# outgoing connection's local end (a metrics port collided so once).
+T_METRICS_PORT=$(( 20000 + ($$ + RANDOM) % 12000 ))
 T_PIDS=()
 T_NETNS=()
 T_DAEMON_PID=""
