@@ -329,8 +329,10 @@ WorkerBeat read_beat(const WorkerCounterBlock& c) {
 // claimed its queues and polls), or `timeout` passed. READY=1 means forwarding, not only
 // "processes spawned": a worker's attach takes tens of ms after its start. A worker whose first
 // process already exited (a crash at start) is not waited for: it is the supervisor's to restart.
+// A signal waiting on `sigfd` (SIGTERM, say) ends the wait at once: a stop during start-up is not
+// held up by a worker that cannot attach (and stop's clean-up is what such a worker may need).
 bool wait_until_workers_forward(caf::actor_system& sys, const supervisor_actor& supervisor,
-                                DatapathMemory& mem, std::chrono::milliseconds timeout) {
+                                DatapathMemory& mem, int sigfd, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   caf::scoped_actor self{sys};
   for (;;) {
@@ -349,7 +351,8 @@ bool wait_until_workers_forward(caf::actor_system& sys, const supervisor_actor& 
     }
     if (settled) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    pollfd pending{sigfd, POLLIN, 0};
+    if (poll(&pending, 1, 2) > 0) return true;
   }
 }
 
@@ -665,7 +668,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   }
   if (err.empty()) err = control.start();
   if (err.empty() &&
-      !wait_until_workers_forward(sys, supervisor, dp.mem, std::chrono::seconds(10)))
+      !wait_until_workers_forward(sys, supervisor, dp.mem, sigfd, std::chrono::seconds(10)))
     std::fprintf(stderr,
                  "vswitchd: warning: not every worker forwards 10 s after its start (see "
                  "`vswitchctl show workers`); ready anyway, the supervisor restarts them\n");

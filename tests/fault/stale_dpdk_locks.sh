@@ -38,8 +38,11 @@ stop_daemon 15 || rc=$?
 check "vswitchd's exit code" "$rc" -eq 0
 if grep -q "at stop:" "$T_DIR/vswitchd.log"; then fail "holds left at stop: $(grep 'at stop:' "$T_DIR/vswitchd.log")"; fi
 
-# 2. At stop, before the watch's 5 s: the holds are released before DPDK's clean-up.
-start_daemon "$cfg" --fault-stale-locks-worker 0
+# 2. At stop, before the watch's 5 s: the holds are released before DPDK's clean-up. Not
+# start_daemon: "ready" waits for worker 1, which may itself wait in rte_eal_init on the lock the
+# dead worker 0 holds (the 5 s), and the stop must come before that.
+"$VSWITCH_BIN_DIR/vswitchd" --config "$cfg" --fault-stale-locks-worker 0 >"$T_DIR/vswitchd.log" 2>&1 &
+T_DAEMON_PID=$!
 for _ in $(seq 100); do
   grep -q -- "--fault-stale-locks: dying" "$T_DIR/vswitchd.log" && break
   sleep 0.05
