@@ -338,8 +338,7 @@ bool wait_until_workers_forward(caf::actor_system& sys, const supervisor_actor& 
   for (;;) {
     std::vector<WorkerStatus> status;
     self->request(supervisor, std::chrono::seconds(1), show_atom::value)
-        .receive([&status](const WorkersView& v) { status = v.status; },
-                 [](const caf::error&) {});
+        .receive([&status](const WorkersView& v) { status = v.status; }, [](const caf::error&) {});
     bool settled = !status.empty();
     for (const WorkerStatus& st : status) {
       const WorkerBeat b = read_beat(mem.counters(st.id));
