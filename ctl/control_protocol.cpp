@@ -76,10 +76,62 @@ std::optional<Cmd> command(const std::string& name) {
                                                           {"port_reset", Cmd::kPortReset},
                                                           {"worker_restart", Cmd::kWorkerRestart},
                                                           {"fdb_flush", Cmd::kFdbFlush},
-                                                          {"version", Cmd::kVersion}};
+                                                          {"version", Cmd::kVersion},
+                                                          {"capture", Cmd::kCapture}};
   for (const auto& [n, c] : kCommands)
     if (name == n) return c;
   return std::nullopt;
+}
+
+// An optional non-negative integer field of at most `max`.
+bool count_field(const json& j, const char* key, uint64_t max, uint64_t& out, std::string& error) {
+  auto it = j.find(key);
+  if (it == j.end()) return true;
+  if (!it->is_number_integer() || it->get<long long>() < 0 ||
+      static_cast<uint64_t>(it->get<long long>()) > max) {
+    error = std::string("\"") + key + "\" must be an integer from 0 to " + std::to_string(max);
+    return false;
+  }
+  out = static_cast<uint64_t>(it->get<long long>());
+  return true;
+}
+
+bool parse_capture(const json& j, ControlRequest::Capture& c, std::string& error) {
+  auto ports = j.find("ports");
+  if (ports == j.end() || !ports->is_array() || ports->empty() ||
+      ports->size() > kMaxCapturePorts) {
+    error = "capture needs \"ports\": 1 to " + std::to_string(kMaxCapturePorts) + " port names";
+    return false;
+  }
+  for (const json& p : *ports) {
+    if (!p.is_string() || p.get<std::string>().empty()) {
+      error = "\"ports\" must hold port names (strings)";
+      return false;
+    }
+    c.ports.push_back(p.get<std::string>());
+  }
+  std::string direction = "both";
+  uint64_t snaplen = kMaxCaptureSnaplen;
+  if (!field(j, "direction", direction, error) || !field(j, "filter", c.filter, error) ||
+      !count_field(j, "count", UINT32_MAX, c.count, error) ||
+      !count_field(j, "duration_ms", 86400000ull * 365, c.duration_ms, error) ||
+      !count_field(j, "snaplen", kMaxCaptureSnaplen, snaplen, error))
+    return false;
+  if (direction != "in" && direction != "out" && direction != "both") {
+    error = "\"direction\" must be in, out or both";
+    return false;
+  }
+  c.directions = direction == "in" ? 1 : direction == "out" ? 2 : 3;
+  if (snaplen == 0) {
+    error = "\"snaplen\" must be at least 1";
+    return false;
+  }
+  c.snaplen = static_cast<uint32_t>(snaplen);
+  if (c.filter.size() > kMaxCaptureFilter) {
+    error = "\"filter\" is longer than " + std::to_string(kMaxCaptureFilter) + " bytes";
+    return false;
+  }
+  return true;
 }
 
 bool parse_body(const json& j, ControlRequest& r, std::string& error) {
@@ -116,6 +168,8 @@ bool parse_body(const json& j, ControlRequest& r, std::string& error) {
       return error.empty();
     case Cmd::kFdbFlush:
       return field(j, "port", r.port, error) && parse_filters(j, r, error);
+    case Cmd::kCapture:
+      return parse_capture(j, r.capture, error);
     case Cmd::kReload:
     case Cmd::kVersion:
       return true;

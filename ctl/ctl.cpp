@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "ctl/capture_client.hpp"
 
 #ifndef VSWITCH_VERSION
 #define VSWITCH_VERSION "unknown"
@@ -59,6 +60,12 @@ constexpr const char* kHelp =
     "                                 difference (as SIGHUP)\n"
     "  worker restart N               replace worker N by a new process (upgrade); the other\n"
     "                                 workers are not touched\n"
+    "  capture PORT... [--direction in|out|both] [--count N] [--duration S]\n"
+    "          [--snaplen N] [-w FILE | -w -] [--] [FILTER]\n"
+    "                                 copy the frames a port receives (in) and sends (out)\n"
+    "                                 into pcapng (tshark, Wireshark); FILTER is a pcap\n"
+    "                                 expression as tcpdump takes (e.g. icmp or tcp port 80);\n"
+    "                                 Ctrl-C, --count or --duration end it\n"
     "  config check FILE              validate a configuration file, merged with its drop-ins\n"
     "                                 (<stem>.d/*.toml), without a daemon; prints every error\n"
     "                                 with its file, line and a caret\n"
@@ -94,14 +101,13 @@ int config_check(const char* path) {
   return 0;
 }
 
-// Sends one request line, returns the reply line; on failure returns nullopt with `error` set.
-std::optional<std::string> call(const std::string& socket_path, const json& request,
-                                std::string& error) {
+// A connection to the control socket, or -1 with `error` set.
+int connect_control(const std::string& socket_path, std::string& error) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket_path.size() >= sizeof(addr.sun_path)) {
     error = "socket path too long: " + socket_path;
-    return std::nullopt;
+    return -1;
   }
   std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -111,8 +117,16 @@ std::optional<std::string> call(const std::string& socket_path, const json& requ
     error = "cannot reach vswitchd on " + socket_path + ": " + std::strerror(e) +
             (e == EACCES ? " (vswitchctl must run as root)"
                          : " (is vswitchd running? is --socket / [daemon] control_socket right?)");
-    return std::nullopt;
+    return -1;
   }
+  return fd;
+}
+
+// Sends one request line, returns the reply line; on failure returns nullopt with `error` set.
+std::optional<std::string> call(const std::string& socket_path, const json& request,
+                                std::string& error) {
+  const int fd = connect_control(socket_path, error);
+  if (fd < 0) return std::nullopt;
   const std::string line = request.dump() + "\n";
   if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(line.size())) {
     error = std::string("cannot send the request: ") + std::strerror(errno);
@@ -440,6 +454,18 @@ int run_ctl(int argc, char** argv) {
     return usage_error("usage: vswitchctl config check FILE");
   }
   std::string error;
+  if (words[0] == "capture") {
+    auto cmd = parse_capture_command({words.begin() + 1, words.end()}, error);
+    if (!cmd) return usage_error(error);
+    const int fd = connect_control(socket_path, error);
+    if (fd < 0) {
+      std::fprintf(stderr, "vswitchctl: %s\n", error.c_str());
+      return kExitUnreachable;
+    }
+    const int rc = run_capture(fd, *cmd, as_json);
+    close(fd);
+    return rc;
+  }
   auto request = build_request(Args(words), error);
   if (!request) return usage_error(error);
   auto reply_text = call(socket_path, *request, error);

@@ -36,6 +36,53 @@ void send_and_close(int fd, const std::string& msg) {
   close(fd);
 }
 
+// The fds a client passed (SCM_RIGHTS) until they are handed over; closed otherwise.
+class PassedFds {
+ public:
+  PassedFds() = default;
+  PassedFds(PassedFds&& o) noexcept : fds_(std::move(o.fds_)) { o.fds_.clear(); }
+  PassedFds& operator=(PassedFds&& o) noexcept {
+    reset();
+    fds_ = std::move(o.fds_);
+    o.fds_.clear();
+    return *this;
+  }
+  ~PassedFds() { reset(); }
+  void add(int fd) { fds_.push_back(fd); }
+  std::vector<int>& fds() { return fds_; }
+  void reset() {
+    for (int fd : fds_) close(fd);
+    fds_.clear();
+  }
+
+ private:
+  std::vector<int> fds_;
+};
+
+// recv() that also takes the fds passed with the bytes (up to kMaxPassedFds; the kernel closes
+// any beyond what the buffer holds).
+ssize_t recv_with_fds(int fd, char* buf, std::size_t len, PassedFds& passed) {
+  iovec iov{buf, len};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * BoundedServer::kMaxPassedFds)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (n < 0) return n;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < count; ++i) {
+      int passed_fd;
+      std::memcpy(&passed_fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      passed.add(passed_fd);
+    }
+  }
+  return n;
+}
+
 }  // namespace
 
 struct BoundedServer::Inbox {
@@ -65,6 +112,7 @@ struct BoundedServer::Conn {
   std::string in, out;
   std::size_t out_off = 0;
   bool refused = false;  // `out` is an error reply, not the handler's
+  PassedFds passed;
 };
 
 BoundedServer::BoundedServer(std::string name, ServerLimits limits, Protocol protocol)
@@ -145,7 +193,7 @@ void BoundedServer::run() {
   auto on_readable = [&](uint64_t id, Conn& c, Clock::time_point now) {
     char buf[16384];
     for (;;) {
-      ssize_t n = recv(c.fd, buf, sizeof(buf), MSG_DONTWAIT);
+      ssize_t n = recv_with_fds(c.fd, buf, sizeof(buf), c.passed);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
       const bool eof = n <= 0;
@@ -163,6 +211,12 @@ void BoundedServer::run() {
       }
       if (len > 0 && static_cast<std::size_t>(len) <= limits_.max_request) {
         c.in.resize(static_cast<std::size_t>(len));
+        if (protocol_.take && protocol_.take(c.in, c.fd, c.passed.fds())) {
+          c.passed.fds().clear();  // theirs now, and so is the connection
+          c.fd = -1;
+          return false;
+        }
+        c.passed.reset();
         c.state = Conn::State::kWaiting;
         c.deadline = forever;
         std::shared_ptr<Inbox> inbox = inbox_;
@@ -280,7 +334,7 @@ void BoundedServer::run() {
                    ? !(rev & (POLLHUP | POLLERR))
                    : on_readable(it->first, c, now);
       if (!keep) {
-        close(c.fd);
+        if (c.fd >= 0) close(c.fd);
         conns.erase(it);
       }
     }

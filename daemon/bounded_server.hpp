@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 namespace vs {
 
@@ -54,7 +55,14 @@ class BoundedServer {
     std::function<std::string(Refusal, const std::string& detail)> refusal;
     // Optional: checks a new peer; a non-empty return is sent and the connection closed.
     std::function<std::string(int fd)> admit;
+    // Optional: a request that keeps its connection (a capture streams until it ends). Called
+    // on the I/O thread, before `handle`, with the whole request, the connection's fd and the
+    // fds the client passed with the request (SCM_RIGHTS, at most kMaxPassedFds). Returning
+    // true hands them all over and the server forgets the connection; false: `handle` answers
+    // as usual, and the passed fds are closed. Must not block.
+    std::function<bool(const std::string& request, int fd, std::vector<int>& fds)> take;
   };
+  static constexpr int kMaxPassedFds = 4;
 
   BoundedServer(std::string name, ServerLimits limits, Protocol protocol);
   ~BoundedServer();

@@ -55,7 +55,7 @@ std::ptrdiff_t control_frame(std::string_view buf, bool eof, std::string& /*erro
   return 0;
 }
 
-ControlServer::ControlServer(std::string path, ServerLimits limits, Handler handler)
+ControlServer::ControlServer(std::string path, ServerLimits limits, Handler handler, Taker taker)
     : path_(std::move(path)) {
   limits.max_request = kMaxControlRequest + 1;  // the line and its newline
   BoundedServer::Protocol p;
@@ -72,6 +72,14 @@ ControlServer::ControlServer(std::string path, ServerLimits limits, Handler hand
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != 0)
       return error_line("permission denied: only root may control vswitchd");
     return {};
+  };
+  p.take = [taker = std::move(taker)](const std::string& line, int fd, std::vector<int>& fds) {
+    if (!taker || line.find("\"capture\"") == std::string::npos) return false;
+    std::string error;
+    auto request = parse_control_request(line, error);
+    if (!request || request->cmd != ControlRequest::Cmd::kCapture) return false;
+    taker(*request, fd, std::move(fds));
+    return true;
   };
   p.handle = [handler = std::move(handler)](std::string line, BoundedServer::Reply reply) {
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();

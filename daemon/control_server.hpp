@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ctl/control_protocol.hpp"
 #include "daemon/bounded_server.hpp"
@@ -21,7 +22,12 @@ class ControlServer {
   using Reply = BoundedServer::Reply;
   using Handler = std::function<void(const ControlRequest&, Reply reply)>;
 
-  ControlServer(std::string path, ServerLimits limits, Handler handler);
+  // A request that keeps its connection (capture): gets the request, the connection's fd and
+  // the fds passed with it, and owns them all from then on. Called on the I/O thread: must not
+  // block. Without a taker, such requests are refused.
+  using Taker = std::function<void(const ControlRequest&, int fd, std::vector<int> fds)>;
+
+  ControlServer(std::string path, ServerLimits limits, Handler handler, Taker taker = nullptr);
   ~ControlServer();
 
   // Binds and starts serving. Returns an empty string or why not, with the fix.

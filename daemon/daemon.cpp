@@ -29,6 +29,7 @@
 #include "actors/watchdog_actor.hpp"
 #include "config/config.hpp"
 #include "daemon/control_replies.hpp"
+#include "daemon/capture_service.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/datapath_memory.hpp"
 #include "daemon/dpdk_locks.hpp"
@@ -441,6 +442,8 @@ void handle_control(const ControlContext& c, const ControlRequest& req,
                                     });
             return;
           }
+          case Cmd::kCapture:  // the capture service takes these with their connection
+            return reply(json{{"ok", false}, {"error", "capture is not served here"}}.dump());
           case Cmd::kReload:
             self->request(c.cfg_actor, timeout, reload_atom::value).then(applied, on_error);
             return;
@@ -646,10 +649,16 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   control_limits.request_timeout = std::chrono::milliseconds(d.control_request_timeout_ms);
   const ControlContext control_context{sys, cfg_actor, switches, supervisor, snapshots,
                                        fdb, dp.mem,    dp.ports, cfg};
-  ControlServer control(d.control_socket_path(), control_limits,
-                        [&control_context](const ControlRequest& req, ControlServer::Reply reply) {
-                          handle_control(control_context, req, std::move(reply));
-                        });
+  CaptureService capture(dp.mem, dp.ports);
+  metrics.add_collectable(capture.collector());
+  ControlServer control(
+      d.control_socket_path(), control_limits,
+      [&control_context](const ControlRequest& req, ControlServer::Reply reply) {
+        handle_control(control_context, req, std::move(reply));
+      },
+      [&capture](const ControlRequest& req, int conn, std::vector<int> fds) {
+        capture.start(req, conn, std::move(fds));
+      });
   metrics.add_server("control", &control.counters());
 
   std::string err;
@@ -696,6 +705,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   }
   metrics.stop();  // it reads the control socket's counters
   control.stop();
+  capture.stop();  // after the socket: no new capture comes
   netns_watch.stop();
   {
     caf::scoped_actor self{sys};

@@ -72,7 +72,9 @@ unsigned hugepage_memory_mb(int nb_workers, unsigned mbufs_per_worker, uint32_t 
                                  (64u << 10);
   // The EAL's own allocations, every port's private data and queues, the workers' per-process
   // data of each port, and the heap's element headers and alignment.
-  const std::size_t fixed = (64u << 20) + sizeof(SharedTopology);
+  const std::size_t fixed = (64u << 20) + sizeof(SharedTopology) +
+                            capture_zone_size(nb_workers) +
+                            kCapturePoolMbufs * (64 + sizeof(rte_mbuf) + kCapturePoolRoom + 128);
   const std::size_t total =
       static_cast<std::size_t>(nb_workers) * per_worker + fdb_table_bytes(fdb_entries) + fixed;
   return static_cast<unsigned>((total + (1u << 20) - 1) >> 20);
@@ -89,6 +91,15 @@ std::string DatapathMemory::create(int nb_workers, unsigned mbufs_per_worker,
   if (!fdb) return err;
   fdb_ = static_cast<FdbTable*>(fdb);
   fdb_table_init(*fdb_, fdb_entries);
+  void* cap = reserve_zone(kCaptureZone, capture_zone_size(nb_workers), err);
+  if (!cap) return err;
+  capture_ = static_cast<SharedCapture*>(cap);
+  capture_init(*capture_, nb_workers);
+  capture_pool_ = rte_pktmbuf_pool_create(kCapturePoolName, kCapturePoolMbufs, 0, 0,
+                                          kCapturePoolRoom, rte_socket_id());
+  if (!capture_pool_)
+    return std::string("cannot create the capture pool: ") + rte_strerror(rte_errno) +
+           ". Reserve more hugepages.";
   for (int w = 0; w < nb_workers; ++w) {
     void* block = reserve_zone(counter_zone_name(w), sizeof(WorkerCounterBlock), err);
     if (!block) return err;
@@ -131,6 +142,10 @@ void DatapathMemory::destroy() {
   rings_.clear();
   if (fdb_) rte_memzone_free(rte_memzone_lookup(kFdbZone));
   fdb_ = nullptr;
+  if (capture_) rte_memzone_free(rte_memzone_lookup(kCaptureZone));
+  capture_ = nullptr;
+  if (capture_pool_) rte_mempool_free(capture_pool_);
+  capture_pool_ = nullptr;
   for (rte_mempool* mp : pools_) rte_mempool_free(mp);
   pools_.clear();
   for (rte_mempool* mp : large_pools_) rte_mempool_free(mp);

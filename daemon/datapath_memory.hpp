@@ -5,9 +5,11 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "shm/capture.hpp"
 #include "shm/counters.hpp"
 #include "shm/fdb.hpp"
 #include "shm/topology.hpp"
@@ -26,6 +28,14 @@ unsigned hugepage_memory_mb(int nb_workers, unsigned mbufs_per_worker, uint32_t 
 // "Rx buffers"): an idle port holds none, and these sizes do not grow with the ports.
 inline constexpr uint16_t kLargeBufferRoom = 63552;  // 65557-byte frame + vnet header - 2 KB head
 inline constexpr unsigned kLargeBuffersPerWorker = 511;  // 32 MB: 8 queues at a full window
+
+// The capture service's mbufs (vswitchd only): a captured frame is put into pcapng form in them
+// on its way to the capture's output (daemon/capture_service.hpp).
+// One mbuf holds a whole frame and its block (librte_pcapng appends its options to the last
+// segment, which must have room): a capture keeps kCaptureSnaplenMax bytes of a frame at most.
+inline constexpr const char* kCapturePoolName = "vs_capture_pool";
+inline constexpr uint16_t kCapturePoolRoom = UINT16_MAX;
+inline constexpr unsigned kCapturePoolMbufs = 40 * kMaxCaptures;  // a batch of 32 each, and more
 
 class DatapathMemory {
  public:
@@ -51,6 +61,8 @@ class DatapathMemory {
   Reclaimed reclaim_pool(int worker);
   rte_ring* learn_ring(int worker) const { return rings_.at(worker); }
   FdbTable& fdb() { return *fdb_; }
+  SharedCapture& capture() { return *capture_; }
+  rte_mempool* capture_pool() const { return capture_pool_; }
   int nb_workers() const { return static_cast<int>(pools_.size()); }
 
  private:
@@ -60,6 +72,8 @@ class DatapathMemory {
   std::vector<rte_mempool*> large_pools_;
   std::vector<rte_ring*> rings_;
   FdbTable* fdb_ = nullptr;
+  SharedCapture* capture_ = nullptr;
+  rte_mempool* capture_pool_ = nullptr;
 };
 
 // Whether a ring (one of DPDK's default MP/MC or SP/SC ones) has an end whose head is ahead of

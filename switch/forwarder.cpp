@@ -98,6 +98,7 @@ Forwarder::Forwarder(WorkerCounterBlock& counters, const FdbTable& fdb, rte_ring
 
 unsigned Forwarder::poll_once(const WorkerPlan& plan) {
   unsigned total = 0;
+  if (taps_ != nullptr) taps_->refresh();
   for (const RxAssignment& rx : plan.rx) {
     // The queue being polled, for the log line of a stall (the worker's loop phase is kPolling).
     counters_.phase_port.store(rx.port_id, std::memory_order_relaxed);
@@ -107,6 +108,7 @@ unsigned Forwarder::poll_once(const WorkerPlan& plan) {
     counters_.rx_bursts[rx_burst_bucket(n)].add(1);
     if (n == 0) continue;
     total += n;
+    if (taps_ != nullptr && taps_->armed()) taps_->tap(rx.port_id, rx.queue, kCaptureIn, pkts, n);
     now(now_ns_, now_s_);
     const PortEntry& in = plan.table->ports[plan.entry_of_port[rx.port_id]];
     PortCounters& pc = counters_.ports[rx.port_id];
@@ -262,6 +264,10 @@ void Forwarder::flush(uint16_t tx_queue) {
     // What the driver refused is still ours: its bytes come off again.
     uint64_t bytes = 0;
     for (uint16_t k = 0; k < buf.count; ++k) bytes += rte_pktmbuf_pkt_len(buf.pkts[k]);
+    // Copied as handed to the driver: like tcpdump on a netdev, a frame the driver then refuses
+    // (counted as tx_full) is in the capture too.
+    if (taps_ != nullptr && taps_->armed())
+      taps_->tap(port, tx_queue, kCaptureOut, buf.pkts, buf.count);
     uint16_t sent = rte_eth_tx_burst(port, tx_queue, buf.pkts, buf.count);
     PortCounters& out = counters_.ports[port];
     if (sent < buf.count) {

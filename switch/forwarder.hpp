@@ -11,6 +11,7 @@
 #include "shm/counters.hpp"
 #include "shm/fdb.hpp"
 #include "shm/topology.hpp"
+#include "switch/capture_tap.hpp"
 #include "switch/flood.hpp"
 #include "switch/l2.hpp"
 
@@ -57,6 +58,8 @@ class Forwarder {
     beat_period_ns_ = period_ns;
   }
   void note_beat(uint64_t now_ns) { last_beat_ns_ = now_ns; }
+  // Packet capture: frames are copied to the armed captures as they are received and sent.
+  void set_capture(CaptureTaps* taps) { taps_ = taps; }
 
  private:
   enum Format : uint8_t { kUntagged = 0, kTagged = 1, kFormats = 2 };
@@ -80,6 +83,7 @@ class Forwarder {
   void* beat_ctx_ = nullptr;
   uint64_t beat_period_ns_ = 0;
   uint64_t last_beat_ns_ = 0;
+  CaptureTaps* taps_ = nullptr;
   const FdbTable& fdb_;
   rte_ring* learn_ring_;
   rte_mempool* pool_;

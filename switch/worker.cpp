@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "rte_pmd_rtap.h"
+#include "shm/capture.hpp"
 #include "shm/counters.hpp"
 #include "shm/fdb.hpp"
 #include "shm/shm_names.hpp"
@@ -227,6 +228,7 @@ struct SharedObjects {
   const FdbTable* fdb = nullptr;
   rte_ring* learn_ring = nullptr;
   rte_mempool* pool = nullptr;
+  SharedCapture* capture = nullptr;
 };
 
 // A pool records its mempool driver as an index into the process's own ops table, which the
@@ -248,16 +250,22 @@ std::string find_shared_objects(int worker_id, SharedObjects& shm) {
   const rte_memzone* topo = rte_memzone_lookup(kTopologyZone);
   const rte_memzone* ctr = rte_memzone_lookup(counter_zone_name(worker_id).c_str());
   const rte_memzone* fdb = rte_memzone_lookup(kFdbZone);
+  const rte_memzone* cap = rte_memzone_lookup(kCaptureZone);
   shm.learn_ring = rte_ring_lookup(learn_ring_name(worker_id).c_str());
   shm.pool = rte_mempool_lookup(worker_pool_name(worker_id).c_str());
-  if (!topo || !ctr || !fdb || !shm.learn_ring || !shm.pool)
+  if (!topo || !ctr || !fdb || !cap || !shm.learn_ring || !shm.pool)
     return "the primary's shared tables are missing (is this worker id configured?)";
   shm.topology = static_cast<const SharedTopology*>(topo->addr);
   shm.counters = static_cast<WorkerCounterBlock*>(ctr->addr);
   shm.fdb = static_cast<const FdbTable*>(fdb->addr);
+  shm.capture = static_cast<SharedCapture*>(cap->addr);
   if (shm.topology->magic != kTopologyMagic || shm.topology->layout_version != kLayoutVersion ||
-      shm.counters->magic != kCounterBlockMagic || shm.fdb->magic != kFdbMagic)
+      shm.counters->magic != kCounterBlockMagic || shm.fdb->magic != kFdbMagic ||
+      shm.capture->magic != kCaptureMagic ||
+      shm.capture->layout_version != kCaptureLayoutVersion)
     return "shared layout mismatch: vswitchd and vswitch-worker come from different builds";
+  if (static_cast<uint32_t>(worker_id) >= shm.capture->nb_workers)
+    return "no capture rings for this worker id (is this worker id configured?)";
   std::string wrong = pool_ops_mismatch(shm.pool);
   const rte_mempool* large = rte_mempool_lookup(large_pool_name(worker_id).c_str());
   if (wrong.empty() && large != nullptr) wrong = pool_ops_mismatch(large);
@@ -450,6 +458,8 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
   auto forwarder = std::make_unique<Forwarder>(counters, *shm.fdb, shm.learn_ring, shm.pool);
   forwarder->set_beat([](void* h, uint64_t t) { static_cast<Heartbeat*>(h)->beat(t); }, &hb,
                       kHeartbeatPeriodNs);
+  CaptureTaps taps(shm.capture, worker_id);
+  forwarder->set_capture(&taps);
   const pid_t parent = getppid();
   // Ready: from this beat on, vswitchd judges the heartbeat (not before: attach and set-up).
   hb.phase(WorkerPhase::kPolling);
