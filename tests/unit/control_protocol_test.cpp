@@ -328,5 +328,47 @@ TEST(ControlProtocol, NulByteIsRefused) {
   EXPECT_EQ(refused(text), "the request contains a NUL byte");
 }
 
+// ---- capture ---------------------------------------------------------------------------------
+
+TEST(ControlProtocol, CaptureWithEveryField) {
+  ControlRequest r = ok(R"({"cmd":"capture","ports":["vm1","vm2"],"direction":"out","count":100,)"
+                        R"("duration_ms":5000,"snaplen":128,"filter":"icmp or arp"})");
+  EXPECT_EQ(r.cmd, Cmd::kCapture);
+  EXPECT_EQ(r.capture.ports, (std::vector<std::string>{"vm1", "vm2"}));
+  EXPECT_EQ(r.capture.directions, 2);
+  EXPECT_EQ(r.capture.count, 100u);
+  EXPECT_EQ(r.capture.duration_ms, 5000u);
+  EXPECT_EQ(r.capture.snaplen, 128u);
+  EXPECT_EQ(r.capture.filter, "icmp or arp");
+}
+
+TEST(ControlProtocol, CaptureDefaults) {
+  ControlRequest r = ok(R"({"cmd":"capture","ports":["vm1"]})");
+  EXPECT_EQ(r.capture.directions, 3);
+  EXPECT_EQ(r.capture.count, 0u);
+  EXPECT_EQ(r.capture.duration_ms, 0u);
+  EXPECT_EQ(r.capture.snaplen, kMaxCaptureSnaplen);
+  EXPECT_EQ(r.capture.filter, "");
+}
+
+TEST(ControlProtocol, CaptureRefusals) {
+  EXPECT_EQ(refused(R"({"cmd":"capture"})"), "capture needs \"ports\": 1 to 64 port names");
+  EXPECT_EQ(refused(R"({"cmd":"capture","ports":[]})"),
+            "capture needs \"ports\": 1 to 64 port names");
+  EXPECT_EQ(refused(R"({"cmd":"capture","ports":[1]})"),
+            "\"ports\" must hold port names (strings)");
+  EXPECT_EQ(refused(R"({"cmd":"capture","ports":["a"],"direction":"sideways"})"),
+            "\"direction\" must be in, out or both");
+  EXPECT_EQ(refused(R"({"cmd":"capture","ports":["a"],"count":-1})"),
+            "\"count\" must be an integer from 0 to 4294967295");
+  EXPECT_EQ(refused(R"({"cmd":"capture","ports":["a"],"snaplen":0})"),
+            "\"snaplen\" must be at least 1");
+  EXPECT_EQ(refused(R"({"cmd":"capture","ports":["a"],"snaplen":262145})"),
+            "\"snaplen\" must be an integer from 0 to 262144");
+  EXPECT_EQ(refused(R"({"cmd":"capture","ports":["a"],"filter":")" + std::string(4097, 'x') +
+                    R"("})"),
+            "\"filter\" is longer than 4096 bytes");
+}
+
 }  // namespace
 }  // namespace vs

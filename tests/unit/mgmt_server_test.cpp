@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <gtest/gtest.h>
+
+#include <condition_variable>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -12,6 +14,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -283,6 +286,88 @@ TEST(MgmtServer, ReplyAfterStopIsDropped) {
   }
   ASSERT_EQ(late.size(), 1u);
   late[0]("too late\n");  // the server is gone: nothing happens, nothing crashes
+}
+
+// A request that keeps its connection (capture) gets it, with the fd the client passed; the fds
+// passed with other requests are closed, not leaked.
+TEST(MgmtServer, TakesAConnectionWithItsPassedFd) {
+  const std::string path = "/tmp/vs-mgmt-take-" + std::to_string(getpid());
+  std::mutex mu;
+  std::condition_variable cv;
+  int taken_conn = -1, taken_fd = -1;
+  BoundedServer::Protocol p;
+  p.frame = control_frame;
+  p.refusal = [](BoundedServer::Refusal why, const std::string& d) {
+    return control_refusal(why, d, ServerLimits{});
+  };
+  p.handle = [](std::string req, BoundedServer::Reply reply) { reply("echo " + req); };
+  p.take = [&](const std::string& req, int fd, std::vector<int>& fds) {
+    if (req.rfind("take", 0) != 0) return false;
+    std::lock_guard lock(mu);
+    taken_conn = fd;
+    taken_fd = fds.size() == 1 ? fds[0] : -1;
+    fds.clear();
+    cv.notify_all();
+    return true;
+  };
+  BoundedServer server("test", ServerLimits{}, std::move(p));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", path.c_str());
+  int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  unlink(path.c_str());
+  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(listen(lfd, 8), 0);
+  ASSERT_EQ(server.start(lfd), "");
+  auto send_with_pipe = [&](const std::string& line, int& read_end) {
+    int pipefd[2];
+    EXPECT_EQ(pipe(pipefd), 0);
+    read_end = pipefd[0];
+    int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_EQ(connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    iovec iov{const_cast<char*>(line.data()), line.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cm), &pipefd[1], sizeof(int));
+    EXPECT_EQ(sendmsg(c, &msg, 0), static_cast<ssize_t>(line.size()));
+    close(pipefd[1]);
+    return c;
+  };
+  // An ordinary request: answered, and the passed write end is closed (the read end sees EOF).
+  int r1;
+  int c1 = send_with_pipe("hello\n", r1);
+  EXPECT_EQ(read_all(c1), "echo hello\n");
+  char b;
+  EXPECT_EQ(read(r1, &b, 1), 0);
+  close(c1);
+  close(r1);
+  // A request that takes its connection: the taker writes through both.
+  int r2;
+  int c2 = send_with_pipe("take me\n", r2);
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 3s, [&] { return taken_conn >= 0; }));
+  }
+  ASSERT_GE(taken_fd, 0);
+  EXPECT_EQ(write(taken_fd, "x", 1), 1);
+  EXPECT_EQ(read(r2, &b, 1), 1);
+  EXPECT_EQ(b, 'x');
+  EXPECT_EQ(send(taken_conn, "yours\n", 6, MSG_NOSIGNAL), 6);
+  close(taken_conn);
+  close(taken_fd);
+  EXPECT_EQ(read_all(c2), "yours\n");
+  close(c2);
+  close(r2);
+  server.stop();
+  unlink(path.c_str());
 }
 
 TEST(MetricsHttp, Framing) {
