@@ -128,7 +128,7 @@ std::optional<CaptureCommand> parse_capture_command(const std::vector<std::strin
         return std::nullopt;
       }
       r["snaplen"] = n;
-    } else if (w == "-w") {
+    } else if (w == "-w" || w == "--write") {
       cmd.output = v;
       cmd.output_given = true;
     } else {

@@ -61,7 +61,7 @@ constexpr const char* kHelp =
     "  worker restart N               replace worker N by a new process (upgrade); the other\n"
     "                                 workers are not touched\n"
     "  capture PORT... [--direction in|out|both] [--count N] [--duration S]\n"
-    "          [--snaplen N] [-w FILE | -w -] [--] [FILTER]\n"
+    "          [--snaplen N] [-w|--write FILE|-] [--] [FILTER]\n"
     "                                 copy the frames a port receives (in) and sends (out)\n"
     "                                 into pcapng (tshark, Wireshark); FILTER is a pcap\n"
     "                                 expression as tcpdump takes (e.g. icmp or tcp port 80);\n"

@@ -3,7 +3,7 @@
 # first completed; or load it by hand: source ctl/vswitchctl.bash
 #
 # Completes the commands and subcommands, the options (global ones, show fdb's, fdb flush's and
-# port add's), --driver's values, namespaces for --netns, files for config check and --socket,
+# port add's, capture's), --driver's and --direction's values, namespaces for --netns, files for config check and --socket,
 # and the names of the running daemon's switches and ports and its worker numbers, asked with
 # `vswitchctl --json show ...` (through the socket given on the line, if any). When no daemon
 # answers within 2 s, those complete to nothing, silently. It works under set -e and pipefail.
@@ -60,7 +60,7 @@ _vswitchctl() {
     if [[ $cur == -* ]]; then
       words="$globals --help"
     else
-      words="show port fdb reload worker config version help"
+      words="show port fdb capture reload worker config version help"
     fi
   else
     case ${args[0]} in
@@ -121,6 +121,24 @@ _vswitchctl() {
             *) words="--switch --port --vlan $globals" ;;
           esac
         fi
+        ;;
+      capture)
+        # Ports first, then the options; the filter (a pcap expression) is free text.
+        case $prev in
+          --direction) words="in out both" ;;
+          -w | --write)
+            _vswitchctl_files
+            return 0
+            ;;
+          --count | --duration | --snaplen) ;;
+          *)
+            if [[ $cur == -* ]]; then
+              words="--direction --count --duration --snaplen --write $globals"
+            elif [[ " ${args[*]:1} " != *" -"* ]]; then
+              words=$(_vswitchctl_ask ports name)
+            fi
+            ;;
+        esac
         ;;
       worker)
         if ((n == 1)); then

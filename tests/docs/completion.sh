@@ -63,7 +63,7 @@ expect() {  # expect "WANT" WORD... : the completion of `vswitchctl WORD...` is 
   echo "ok: vswitchctl $* -> ${want:-(nothing)}"
 }
 
-expect "config fdb help port reload show version worker" ""
+expect "capture config fdb help port reload show version worker" ""
 expect "port" "p"
 expect "--help --json --socket" "-"
 expect "fdb ports queues switches workers" "show" ""
@@ -71,6 +71,8 @@ expect "add del reset" "port" ""
 expect "restart" "worker" ""
 expect "flush" "fdb" ""
 expect "check" "config" ""
+expect "--count --direction --duration --json --snaplen --socket --write" "capture" "vm1" "-"
+expect "both in out" "capture" "vm1" "--direction" ""
 expect "" "reload" ""
 # Global options anywhere, and skipped when counting words.
 expect "add del reset" "--json" "port" ""
