@@ -1,12 +1,15 @@
 // vswitchctl's protocol on the control socket (docs/control.md): one JSON object per line from
 // the client, one JSON object per line back, then the daemon closes the connection.
 //
-//   {"cmd": "show", "what": "switches|ports|queues|workers|fdb",
+//   {"cmd": "show", "what": "switches|ports|queues|workers|fdb|mirrors",
 //    "switch": "sw0", "vlan": 10, "mac": "02:00:00:00:00:01"}       filters: show fdb only
 //   {"cmd": "reload"}
 //   {"cmd": "port_add", "switch": "sw0", "port": {"name": "vm3", ...}}   keys as in the file
 //   {"cmd": "port_del", "port": "vm3"}
 //   {"cmd": "port_reset", "port": "vm3"}        close and re-create the port (in its namespace)
+//   {"cmd": "mirror_add", "switch": "sw0", "mirror": {"name": "m1", "source_ports": ["vm1"],
+//    "source_vlans": [10], "direction": "both", "output": "span0"}}   keys as in the file
+//   {"cmd": "mirror_del", "mirror": "m1"}
 //   {"cmd": "worker_restart", "worker": 0}
 //   {"cmd": "fdb_flush", "switch": "sw0", "port": "vm1", "vlan": 10}    filters optional
 //   {"cmd": "version"}
@@ -31,6 +34,8 @@ struct ControlRequest {
     kPortReset,
     kWorkerRestart,
     kFdbFlush,
+    kMirrorAdd,
+    kMirrorDel,
     kVersion
   };
   Cmd cmd = Cmd::kVersion;
@@ -40,6 +45,7 @@ struct ControlRequest {
   std::string mac;          // show fdb: lower-case aa:bb:cc:dd:ee:ff
   int vlan = -1;            // show fdb, fdb flush; -1 = any
   int worker = -1;          // worker restart
+  std::string mirror;       // mirror del: a name; mirror add: the mirror as JSON text
   // The show filters as a JSON object text, for the snapshot views (daemon/port_show.cpp).
   std::string filters_json() const;
 };

@@ -13,6 +13,7 @@
 #include "shm/topology.hpp"
 #include "switch/flood.hpp"
 #include "switch/l2.hpp"
+#include "switch/mirror.hpp"
 
 namespace vs {
 
@@ -86,6 +87,7 @@ class Forwarder {
   uint64_t now_ns_ = 0;
   uint32_t now_s_ = 0;
 
+  Mirrors mirrors_;  // SPAN copies (switch/mirror.hpp)
   Egress egress_[RTE_MAX_ETHPORTS];
   uint16_t egress_count_ = 0;
 
