@@ -487,8 +487,7 @@ config_actor::behavior_type config_behavior(config_actor::stateful_pointer<Confi
         const std::string toml = object_json_to_toml(mirror_json, "mirror", error);
         if (!error.empty()) return refuse(s, "mirror add: " + error);
         const std::string text = config::to_toml(*s.running, sw, "", toml);
-        return persisted_apply(self, config::load_config_string(text, "<mirror add>"),
-                               "mirror add",
+        return persisted_apply(self, config::load_config_string(text, "<mirror add>"), "mirror add",
                                [&s, &sw](const config::Config& next, std::string& error) {
                                  // to_toml put the new mirror last in its switch.
                                  for (const auto& x : next.switches)
@@ -506,8 +505,8 @@ config_actor::behavior_type config_behavior(config_actor::stateful_pointer<Confi
           found = found || std::erase_if(sw.mirrors, [&](const auto& m) { return m.name == name; });
         if (!found) return refuse(s, "mirror del: no mirror named \"" + name + "\"");
         return persisted_apply(
-            self, config::load_config_string(config::to_toml(wanted), "<mirror del>"),
-            "mirror del", [&s, &name](const config::Config&, std::string& error) {
+            self, config::load_config_string(config::to_toml(wanted), "<mirror del>"), "mirror del",
+            [&s, &name](const config::Config&, std::string& error) {
               return s.store->plan_mirror_del(name, error);
             });
       },

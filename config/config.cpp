@@ -485,8 +485,7 @@ class Validator {
   }
 
   // The drop-in switch `from`'s [[switch.KEY]] tables, appended to the main-file switch `to`.
-  void append_tables(const Value& from, Value& to, const std::string& key,
-                     const std::string& ctx) {
+  void append_tables(const Value& from, Value& to, const std::string& key, const std::string& ctx) {
     const Value* tables = lookup(from, key);
     if (tables == nullptr) return;
     if (!tables->is_array()) {
@@ -625,8 +624,8 @@ class Validator {
         out.notes.push_back("note: " + file + ":" + std::to_string(p.location().line()) +
                             ": [remove] lists " + what + " " + show(name) +
                             ", which neither the main file nor an earlier drop-in defines: "
-                            "nothing to remove (delete the entry if the " + what +
-                            " is gone for good)");
+                            "nothing to remove (delete the entry if the " +
+                            what + " is gone for good)");
       }
     }
   }
@@ -1332,9 +1331,9 @@ class Validator {
     }
     const bool none = (ports == nullptr || (ports->is_array() && ports->as_array().empty())) &&
                       (vlans == nullptr || (vlans->is_array() && vlans->as_array().empty()));
+    const Value& where = ports != nullptr ? *ports : (vlans != nullptr ? *vlans : t);
     if (none)
-      report(ports ? *ports : vlans ? *vlans : t, at.ctx, "a mirror needs a source",
-             "no source_ports and no source_vlans", hint);
+      report(where, at.ctx, "a mirror needs a source", "no source_ports and no source_vlans", hint);
   }
 
   // A mirror's port name `v` must be a port of switch `sc`; false (reported) if not.

@@ -53,7 +53,7 @@ struct MirrorConfig {
   std::vector<std::string> source_ports;  // ports of the same switch
   std::vector<int> source_vlans;          // 1..4094; at least one of the two lists non-empty
   std::string direction = "both";         // "in" (received by the switch), "out" (sent), "both"
-  std::string output;  // a port of the same switch; never a source of any mirror
+  std::string output;                     // a port of the same switch; never a source of any mirror
 
   bool operator==(const MirrorConfig&) const = default;
 };

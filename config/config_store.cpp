@@ -65,8 +65,7 @@ ConfigStore::Holds holds_mirror(const std::string& name,
                                 std::optional<std::pair<std::string, MirrorConfig>> expect) {
   return [name, expect](const LoadResult& next, const std::string& path) {
     return holds_as<MirrorConfig>("mirror", name, next, path, next.config->find_mirror(name),
-                                  file_of(next.mirror_files, name), expect,
-                                  &SwitchConfig::mirrors);
+                                  file_of(next.mirror_files, name), expect, &SwitchConfig::mirrors);
   };
 }
 
@@ -180,8 +179,8 @@ std::optional<FileChange> ConfigStore::plan_mirror_del(const std::string& name,
 }
 
 std::optional<FileChange> ConfigStore::plan(const std::string& what, const LoadResult& disk,
-                                           const RuntimeLayer& layer, const Holds& holds,
-                                           std::string& error) const {
+                                            const RuntimeLayer& layer, const Holds& holds,
+                                            std::string& error) const {
   const std::string check = "`vswitchctl config check " + main_path_ + "`";
   if (!disk.ok()) {
     error = what +

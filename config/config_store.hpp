@@ -29,7 +29,7 @@ namespace vs::config {
 struct RuntimeLayer {
   std::vector<std::string> removed_ports;                 // [remove] ports = [...]
   std::vector<std::pair<std::string, PortConfig>> ports;  // (switch, port) added at run time
-  std::vector<std::string> removed_mirrors;                   // [remove] mirrors = [...]
+  std::vector<std::string> removed_mirrors;               // [remove] mirrors = [...]
   std::vector<std::pair<std::string, MirrorConfig>> mirrors;  // (switch, mirror) added
 
   bool empty() const {

@@ -271,8 +271,8 @@ void print_human(const json& request, const json& reply) {
   const std::string cmd = request["cmd"];
   if (cmd == "show") {
     print_show(request["what"], reply);
-  } else if (cmd == "reload" || cmd == "port_add" || cmd == "port_del" ||
-             cmd == "mirror_add" || cmd == "mirror_del") {
+  } else if (cmd == "reload" || cmd == "port_add" || cmd == "port_del" || cmd == "mirror_add" ||
+             cmd == "mirror_del") {
     std::printf("applied in %.1f ms: %s\n", reply.value("ms", 0.0),
                 reply.value("summary", std::string("done")).c_str());
   } else if (cmd == "port_reset") {

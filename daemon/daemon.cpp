@@ -438,8 +438,7 @@ void handle_control(const ControlContext& c, const ControlRequest& req,
             const std::string what = req.what, filters = req.filters_json();
             c.snapshots.fetch_async(self, kShowSnapshotWait,
                                     [&c, reply, what, filters](std::vector<SwitchSnapshot> snaps) {
-                                      PortViewRefs refs{snaps, c.mem, c.fdb, c.startup,
-                                                        &c.mirrors};
+                                      PortViewRefs refs{snaps, c.mem, c.fdb, c.startup, &c.mirrors};
                                       reply(show_json(refs, what, filters));
                                     });
             return;
@@ -456,8 +455,7 @@ void handle_control(const ControlContext& c, const ControlRequest& req,
                 .then(applied, on_error);
             return;
           case Cmd::kMirrorAdd:
-            self->request(c.cfg_actor, timeout, mirror_add_atom::value, req.switch_name,
-                          req.mirror)
+            self->request(c.cfg_actor, timeout, mirror_add_atom::value, req.switch_name, req.mirror)
                 .then(applied, on_error);
             return;
           case Cmd::kMirrorDel:
@@ -627,10 +625,9 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   watcher = std::make_unique<PidfdWatcher>(
       [supervisor](pid_t pid) { caf::anon_send(supervisor, exited_atom::value, int32_t{pid}); });
   ReloadStats reload_stats;
-  auto cfg_actor =
-      sys.spawn(config_behavior, args.config_path, std::make_shared<const config::Config>(cfg),
-                named_switches, &reload_stats, dp.pool_mbufs, &notify,
-                MirrorRefs{&mirrors, topology});
+  auto cfg_actor = sys.spawn(config_behavior, args.config_path,
+                             std::make_shared<const config::Config>(cfg), named_switches,
+                             &reload_stats, dp.pool_mbufs, &notify, MirrorRefs{&mirrors, topology});
   std::vector<const std::atomic<bool>*> busy;
   for (const auto& r : switch_refs) busy.push_back(&r->busy);
   SwitchSnapshots snapshots(sys, switches, switch_names, busy);
@@ -662,7 +659,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   control_limits.max_clients = static_cast<std::size_t>(d.control_max_clients);
   control_limits.request_timeout = std::chrono::milliseconds(d.control_request_timeout_ms);
   const ControlContext control_context{sys, cfg_actor, switches, supervisor, snapshots,
-                                       fdb, dp.mem,    dp.ports, cfg,      mirrors};
+                                       fdb, dp.mem,    dp.ports, cfg,        mirrors};
   ControlServer control(d.control_socket_path(), control_limits,
                         [&control_context](const ControlRequest& req, ControlServer::Reply reply) {
                           handle_control(control_context, req, std::move(reply));

@@ -115,8 +115,8 @@ class MirrorCollector : public prometheus::Collectable {
                                      "the output's tx queue), since the mirror was made.",
                                      MetricType::Counter,
                                      {}};
-    prometheus::MetricFamily bytes{"vswitch_mirror_bytes_total", "Bytes of those copies.",
-                                   MetricType::Counter, {}};
+    prometheus::MetricFamily bytes{
+        "vswitch_mirror_bytes_total", "Bytes of those copies.", MetricType::Counter, {}};
     prometheus::MetricFamily drops{"vswitch_mirror_drops_total",
                                    "Copies a mirror lost (the output's tx queue was full); the "
                                    "mirrored frames themselves are never dropped for a copy.",

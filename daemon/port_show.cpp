@@ -6,9 +6,9 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
-#include <tuple>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "daemon/datapath_memory.hpp"
 #include "daemon/fdb_service.hpp"

@@ -16,7 +16,7 @@
 namespace vs {
 
 inline constexpr uint32_t kTopologyMagic = 0x76737470;  // "vstp"
-inline constexpr uint32_t kLayoutVersion = 3;  // 3: mirrors, PortEntry::flags
+inline constexpr uint32_t kLayoutVersion = 3;           // 3: mirrors, PortEntry::flags
 inline constexpr uint8_t kNoWorker = 0xff;
 
 enum class VlanMode : uint8_t { kAccess = 0, kTrunk = 1 };
@@ -31,7 +31,7 @@ struct PortEntry {
   uint16_t nb_tx_queues;
   uint16_t mtu;
   VlanMode vlan_mode;
-  uint8_t flags;  // kPortMirrorOutput. Version 3.
+  uint8_t flags;         // kPortMirrorOutput. Version 3.
   uint16_t access_vlan;  // access: the port's VLAN (frames leave untagged)
   uint16_t native_vlan;  // trunk: VLAN of untagged frames, 0 = untagged frames are dropped
   char name[kPortNameSize];
@@ -62,7 +62,7 @@ inline constexpr uint16_t kNoMirrorOutput = 0xffff;
 struct MirrorEntry {
   char name[kMirrorNameSize];
   uint16_t switch_index;
-  uint16_t output;  // DPDK port id, kNoMirrorOutput while the output port is not up
+  uint16_t output;    // DPDK port id, kNoMirrorOutput while the output port is not up
   uint8_t direction;  // kMirrorIn | kMirrorOut
   uint8_t reserved[3];
   uint64_t source_ports[kMaxPortIds / 64];  // bit p: DPDK port id p is a source

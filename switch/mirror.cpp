@@ -8,8 +8,7 @@ void Mirrors::select(const TopologyTable& t, uint8_t direction, uint16_t sw, uin
                      uint16_t vlan, rte_mbuf* m) {
   for (uint16_t slot = 0; slot < t.nb_mirrors && slot < kMaxMirrors; ++slot) {
     const MirrorEntry& e = t.mirrors[slot];
-    if (e.switch_index != sw || !(e.direction & direction) || e.output == kNoMirrorOutput)
-      continue;
+    if (e.switch_index != sw || !(e.direction & direction) || e.output == kNoMirrorOutput) continue;
     if (!mirror_bit(e.source_ports, port) && !mirror_bit(e.source_vlans, vlan)) continue;
     bool served = false;
     for (uint16_t i = 0; i < served_count_ && !served; ++i) served = served_[i] == e.output;

@@ -33,8 +33,8 @@ class Mirrors {
   void flush(uint16_t tx_queue);
 
  private:
-  void select(const TopologyTable& t, uint8_t direction, uint16_t sw, uint16_t port,
-              uint16_t vlan, rte_mbuf* m);
+  void select(const TopologyTable& t, uint8_t direction, uint16_t sw, uint16_t port, uint16_t vlan,
+              rte_mbuf* m);
   void copy(uint16_t slot, uint16_t output, rte_mbuf* m);
 
   struct OutputBuffer {

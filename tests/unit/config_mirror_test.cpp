@@ -58,9 +58,9 @@ std::string with_mirror(const std::string& body, const std::string& sw = "sw0") 
 }
 
 TEST(ConfigMirror, ParsesEveryKeyAndDefaultsToBoth) {
-  const LoadResult r = load(with_mirror(
-      "name = \"m1\"\nsource_ports = [\"vm1\", \"vm2\"]\nsource_vlans = [10, 20]\n"
-      "output = \"span0\"\n"));
+  const LoadResult r =
+      load(with_mirror("name = \"m1\"\nsource_ports = [\"vm1\", \"vm2\"]\nsource_vlans = [10, 20]\n"
+                       "output = \"span0\"\n"));
   ASSERT_TRUE(r.ok()) << format_errors(r);
   const MirrorConfig* m = r.config->find_mirror("m1");
   ASSERT_NE(m, nullptr);
@@ -73,8 +73,8 @@ TEST(ConfigMirror, ParsesEveryKeyAndDefaultsToBoth) {
 }
 
 TEST(ConfigMirror, VlansAloneAreASource) {
-  const LoadResult r =
-      load(with_mirror("name = \"v\"\nsource_vlans = [7]\ndirection = \"in\"\noutput = \"span0\"\n"));
+  const LoadResult r = load(
+      with_mirror("name = \"v\"\nsource_vlans = [7]\ndirection = \"in\"\noutput = \"span0\"\n"));
   ASSERT_TRUE(r.ok()) << format_errors(r);
   EXPECT_EQ(r.config->find_mirror("v")->direction, "in");
 }
@@ -128,12 +128,12 @@ TEST(ConfigMirror, AnOutputThatIsASourceIsALoopAndIsRefusedAtBothPlaces) {
   ASSERT_EQ(r.errors.size(), 1u) << format_errors(r);
   const std::string& e = r.errors[0];
   EXPECT_TRUE(contains(e, "output port \"span0\" is also the source of a mirror")) << e;
-  EXPECT_TRUE(contains(e, " 12 | output = \"span0\"")) << e;  // the output
+  EXPECT_TRUE(contains(e, " 12 | output = \"span0\"")) << e;          // the output
   EXPECT_TRUE(contains(e, " 15 | source_ports = [\"span0\"]")) << e;  // and the source
   EXPECT_TRUE(contains(e, "never a source")) << e;
   // A mirror of its own output is the same loop.
-  EXPECT_FALSE(load(with_mirror("name = \"c\"\nsource_ports = [\"span0\"]\noutput = \"span0\"\n"))
-                   .ok());
+  EXPECT_FALSE(
+      load(with_mirror("name = \"c\"\nsource_ports = [\"span0\"]\noutput = \"span0\"\n")).ok());
 }
 
 TEST(ConfigMirror, NamesAreUniqueAcrossSwitches) {
@@ -145,10 +145,10 @@ TEST(ConfigMirror, NamesAreUniqueAcrossSwitches) {
 }
 
 TEST(ConfigMirror, TwoMirrorsMayShareAnOutput) {
-  const LoadResult r = load(with_mirror(
-      "name = \"a\"\nsource_ports = [\"vm1\"]\noutput = \"span0\"\n"
-      "[[switch.mirror]]\nname = \"b\"\nsource_vlans = [1]\ndirection = \"out\"\n"
-      "output = \"span0\"\n"));
+  const LoadResult r =
+      load(with_mirror("name = \"a\"\nsource_ports = [\"vm1\"]\noutput = \"span0\"\n"
+                       "[[switch.mirror]]\nname = \"b\"\nsource_vlans = [1]\ndirection = \"out\"\n"
+                       "output = \"span0\"\n"));
   EXPECT_TRUE(r.ok()) << format_errors(r);
 }
 
@@ -165,9 +165,9 @@ TEST(ConfigMirror, TheTomlWriterRoundTrips) {
 TEST(ConfigMirror, TheDiffNamesMirrorsAndTouchesNoPort) {
   const std::string a = "name = \"a\"\nsource_ports = [\"vm1\"]\noutput = \"span0\"\n";
   const LoadResult base = load(with_mirror(a));
-  const LoadResult changed =
-      load(with_mirror("name = \"a\"\nsource_ports = [\"vm2\"]\noutput = \"span0\"\n"
-                       "[[switch.mirror]]\nname = \"n\"\nsource_vlans = [1]\noutput = \"span0\"\n"));
+  const LoadResult changed = load(
+      with_mirror("name = \"a\"\nsource_ports = [\"vm2\"]\noutput = \"span0\"\n"
+                  "[[switch.mirror]]\nname = \"n\"\nsource_vlans = [1]\noutput = \"span0\"\n"));
   const LoadResult none = load(kPorts);
   ASSERT_TRUE(base.ok() && changed.ok() && none.ok());
   auto d = vs::config::diff_configs(*base.config, *changed.config);

@@ -279,7 +279,8 @@ TEST(ControlProtocol, BadMacIsRefused) {
 }
 
 TEST(ControlProtocol, ShowNeedsAKnownWhat) {
-  const std::string kWhat = "\"what\" must be one of switches, ports, queues, workers, fdb, mirrors";
+  const std::string kWhat =
+      "\"what\" must be one of switches, ports, queues, workers, fdb, mirrors";
   EXPECT_EQ(refused(R"({"cmd": "show"})"), kWhat);
   EXPECT_EQ(refused(R"({"cmd": "show", "what": ""})"), kWhat);
   EXPECT_EQ(refused(R"({"cmd": "show", "what": "macs"})"), kWhat);
