@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config_toml.hpp"
+#include "daemon/mirror_table.hpp"
 #include "daemon/port_manager.hpp"
 #include "daemon/systemd_notify.hpp"
 
@@ -246,6 +247,15 @@ std::string undo_file(const ConfigState& st, const std::optional<config::FileCha
          st.store->main_path() + "`, and fix it by hand before a reload or a restart)";
 }
 
+// The mirrors of `cfg` into the published table (no port is touched); `then` once published.
+void publish_mirrors(Self self, const config::Config& cfg, std::function<void()> then) {
+  const MirrorRefs& m = self->state.mirrors;
+  if (m.table == nullptr) return then();
+  m.table->set(cfg);
+  self->request(m.topology, std::chrono::seconds(10), publish_atom::value)
+      .then([then](uint64_t) { then(); }, [then](const caf::error&) { then(); });
+}
+
 // Applies `wanted` through the switch actors; the reply is delivered when that is done. `file`,
 // a runtime change's record (port add/del), is written once the change passed every check and
 // before it is applied, and put back if applying fails.
@@ -291,11 +301,15 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
   auto next = std::make_shared<const config::Config>(std::move(wanted));
   const auto t0 = clock_type::now();
   auto p = std::make_shared<const Plan>(plan(st, *shared_diff));
+  // New mirrors go in before the ports change: a new output port is never a forwarding port,
+  // not even for the moment between its creation and the mirror's.
+  if (shared_diff->mirrors_differ() && st.mirrors.table != nullptr) st.mirrors.table->set(*next);
   run_phases(self, p, [self, promise, shared_diff, next, t0, what, file](std::string err) mutable {
     ConfigState& s = self->state;
     if (!err.empty()) {
       promise.deliver(refuse(s, what + ": " + err + undo_file(s, file)));
       notify_reload_ended(s, what, err);
+      if (shared_diff->mirrors_differ()) publish_mirrors(self, *s.running, [] {});
       return;
     }
     const double secs = std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -306,11 +320,18 @@ caf::result<Applied> apply(Self self, config::Config wanted, const std::string& 
                 shared_diff->summary().c_str());
     std::fflush(stdout);
     const std::string where = file && file->changes() ? "; recorded in " + file->path : "";
-    promise.deliver(Applied{shared_diff->summary() + where, names(shared_diff->added),
-                            shared_diff->removed, names(shared_diff->replaced),
-                            names(shared_diff->retagged), secs * 1e3});
-    // A change of the configuration also re-creates the ports that are down, where it can.
-    revive_all(self, [](std::vector<std::string>) {});
+    Applied applied{shared_diff->summary() + where, names(shared_diff->added),
+                    shared_diff->removed,           names(shared_diff->replaced),
+                    names(shared_diff->retagged),   secs * 1e3};
+    auto deliver = [self, promise, applied]() mutable {
+      promise.deliver(applied);
+      // A change of the configuration also re-creates the ports that are down, where it can.
+      revive_all(self, [](std::vector<std::string>) {});
+    };
+    if (shared_diff->mirrors_differ())
+      publish_mirrors(self, *next, deliver);
+    else
+      deliver();
   });
   return promise;
 }
@@ -383,21 +404,23 @@ bool json_value_to_toml(const json& v, std::string& out, bool table_allowed) {
 
 }  // namespace
 
-std::string port_json_to_toml(const std::string& port_json, std::string& error) {
-  json port = json::parse(port_json, nullptr, false);
+// A JSON object (`what`: "port", "mirror") as the key = value lines of a TOML table.
+std::string object_json_to_toml(const std::string& text, const std::string& what,
+                                std::string& error) {
+  json port = json::parse(text, nullptr, false);
   if (port.is_discarded() || !port.is_object()) {
-    error = "the port must be a JSON object";
+    error = "the " + what + " must be a JSON object";
     return {};
   }
   std::string toml;
   for (const auto& [key, value] : port.items()) {
     if (!is_toml_key(key)) {
-      error = "port: unknown key \"" + key + "\"";
+      error = what + ": unknown key \"" + key + "\"";
       return {};
     }
     toml += key + " = ";
     if (!json_value_to_toml(value, toml, true)) {
-      error = "port." + key +
+      error = what + "." + key +
               ": use a string, an integer, a boolean, an array of them, or a table of them";
       return {};
     }
@@ -406,11 +429,17 @@ std::string port_json_to_toml(const std::string& port_json, std::string& error) 
   return toml;
 }
 
+std::string port_json_to_toml(const std::string& port_json, std::string& error) {
+  return object_json_to_toml(port_json, "port", error);
+}
+
 config_actor::behavior_type config_behavior(config_actor::stateful_pointer<ConfigState> self,
                                             std::string path, ConfigPtr running,
                                             SwitchActors switches, ReloadStats* stats,
-                                            unsigned pool_mbufs, const SystemdNotify* notify) {
+                                            unsigned pool_mbufs, const SystemdNotify* notify,
+                                            MirrorRefs mirrors) {
   ConfigState& st = self->state;
+  st.mirrors = std::move(mirrors);
   st.notify = notify;
   st.path = std::move(path);
   st.store = std::make_shared<const config::ConfigStore>(st.path);
@@ -447,6 +476,39 @@ config_actor::behavior_type config_behavior(config_actor::stateful_pointer<Confi
                                  error = "port add: the new port is missing (a bug)";
                                  return std::optional<config::FileChange>();
                                });
+      },
+      [self](mirror_add_atom, const std::string& sw,
+             const std::string& mirror_json) -> caf::result<Applied> {
+        ConfigState& s = self->state;
+        bool known = false;
+        for (const auto& x : s.running->switches) known = known || x.name == sw;
+        if (!known) return refuse(s, "mirror add: no switch named \"" + sw + "\"");
+        std::string error;
+        const std::string toml = object_json_to_toml(mirror_json, "mirror", error);
+        if (!error.empty()) return refuse(s, "mirror add: " + error);
+        const std::string text = config::to_toml(*s.running, sw, "", toml);
+        return persisted_apply(self, config::load_config_string(text, "<mirror add>"), "mirror add",
+                               [&s, &sw](const config::Config& next, std::string& error) {
+                                 // to_toml put the new mirror last in its switch.
+                                 for (const auto& x : next.switches)
+                                   if (x.name == sw && !x.mirrors.empty())
+                                     return s.store->plan_mirror_add(sw, x.mirrors.back(), error);
+                                 error = "mirror add: the new mirror is missing (a bug)";
+                                 return std::optional<config::FileChange>();
+                               });
+      },
+      [self](mirror_del_atom, const std::string& name) -> caf::result<Applied> {
+        ConfigState& s = self->state;
+        config::Config wanted = *s.running;
+        bool found = false;
+        for (auto& sw : wanted.switches)
+          found = found || std::erase_if(sw.mirrors, [&](const auto& m) { return m.name == name; });
+        if (!found) return refuse(s, "mirror del: no mirror named \"" + name + "\"");
+        return persisted_apply(
+            self, config::load_config_string(config::to_toml(wanted), "<mirror del>"), "mirror del",
+            [&s, &name](const config::Config&, std::string& error) {
+              return s.store->plan_mirror_del(name, error);
+            });
       },
       [self](port_del_atom, const std::string& name) -> caf::result<Applied> {
         ConfigState& s = self->state;

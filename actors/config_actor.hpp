@@ -22,6 +22,14 @@
 namespace vs {
 
 class SystemdNotify;
+class MirrorTable;
+
+// Where the running mirrors go: the table the topology actor publishes them from, and that
+// actor, asked to publish once they changed. Both null/empty in tests without a datapath.
+struct MirrorRefs {
+  MirrorTable* table = nullptr;
+  topology_actor topology;
+};
 
 // The switch actors by switch name, in the config's order (a reload cannot change the switches).
 using SwitchActors = std::vector<std::pair<std::string, switch_actor>>;
@@ -35,16 +43,19 @@ struct ConfigState {
   unsigned pool_mbufs = 0;                // each worker's mempool, sized at start
   const SystemdNotify* notify = nullptr;  // told when a reload begins and ends; may be null
   std::shared_ptr<const config::ConfigStore> store;  // the files; runtime changes are written here
+  MirrorRefs mirrors;
 };
 
 config_actor::behavior_type config_behavior(config_actor::stateful_pointer<ConfigState> self,
                                             std::string path, ConfigPtr running,
                                             SwitchActors switches, ReloadStats* stats,
                                             unsigned pool_mbufs,
-                                            const SystemdNotify* notify = nullptr);
+                                            const SystemdNotify* notify = nullptr,
+                                            MirrorRefs mirrors = {});
 
 // The `port add` JSON object ({"name": "vm3", "queues": 2, ...}) as the key = value lines of a
-// [[switch.port]] table; empty and `error` set when a value has no TOML equivalent.
+// [[switch.port]] table; empty and `error` set when a value has no TOML equivalent. The same
+// for `mirror add`'s object and [[switch.mirror]].
 std::string port_json_to_toml(const std::string& port_json, std::string& error);
 
 }  // namespace vs

@@ -149,6 +149,8 @@ using show_atom = caf::atom_constant<caf::atom("show")>;
 using reload_atom = caf::atom_constant<caf::atom("reload")>;
 using port_add_atom = caf::atom_constant<caf::atom("port_add")>;
 using port_del_atom = caf::atom_constant<caf::atom("port_del")>;
+using mirror_add_atom = caf::atom_constant<caf::atom("mirror_add")>;
+using mirror_del_atom = caf::atom_constant<caf::atom("mirror_del")>;
 using restart_atom = caf::atom_constant<caf::atom("restart")>;
 using respawn_atom = caf::atom_constant<caf::atom("respawn")>;
 using exited_atom = caf::atom_constant<caf::atom("exited")>;
@@ -221,6 +223,9 @@ using config_actor = caf::typed_actor<
     // restarts keep them; the main file is never written.
     caf::replies_to<port_add_atom, std::string, std::string>::with<Applied>,
     caf::replies_to<port_del_atom, std::string>::with<Applied>,
+    // `mirror add SWITCH {mirror as a JSON object}`; `mirror del NAME`: the same for mirrors.
+    caf::replies_to<mirror_add_atom, std::string, std::string>::with<Applied>,
+    caf::replies_to<mirror_del_atom, std::string>::with<Applied>,
     caf::replies_to<ping_atom>::with<bool>>;  // the watchdog's liveness probe
 
 // systemd's watchdog (actors/watchdog_actor.hpp): a tick every period.

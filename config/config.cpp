@@ -36,6 +36,7 @@ constexpr int kMaxDotsPerLine = 16;  // '.' on one line outside strings and comm
 constexpr std::size_t kMaxErrors = 100;
 constexpr std::size_t kMaxSwitches = 64;
 constexpr std::size_t kMaxPorts = 256;
+constexpr std::size_t kMaxMirrors = 32;  // shm/limits.hpp kMaxMirrors
 
 struct Error {
   std::uint_least32_t line = 0;
@@ -388,8 +389,8 @@ const Value* lookup(const Value& table, const std::string& key) {
 
 const std::vector<std::string_view> kTopKeys = {"daemon", "switch"};
 const std::vector<std::string_view> kDropinTopKeys = {"switch", "remove"};
-const std::vector<std::string_view> kDropinSwitchKeys = {"name", "port"};
-const std::vector<std::string_view> kRemoveKeys = {"ports"};
+const std::vector<std::string_view> kDropinSwitchKeys = {"name", "port", "mirror"};
+const std::vector<std::string_view> kRemoveKeys = {"ports", "mirrors"};
 const std::vector<std::string_view> kDaemonKeys = {"file_prefix",
                                                    "workers",
                                                    "worker_cores",
@@ -409,12 +410,14 @@ const std::vector<std::string_view> kDaemonKeys = {"file_prefix",
                                                    "metrics_basic_auth_users",
                                                    "worker_stall_ms"};
 const std::vector<std::string_view> kSwitchKeys = {
-    "name", "port", "fdb_max_entries", "fdb_aging_s", "mac_limit_per_port", "fdb"};
+    "name", "port", "fdb_max_entries", "fdb_aging_s", "mac_limit_per_port", "fdb", "mirror"};
 const std::vector<std::string_view> kPortKeys = {
     "name",    "mac",       "driver", "netns",         "queues",      "mtu", "addresses",
     "persist", "vlan_mode", "vlan",   "allowed_vlans", "native_vlan", "vm"};
 const std::vector<std::string_view> kVmKeys = {"macvtap", "tap"};
 const std::vector<std::string_view> kStaticFdbKeys = {"mac", "vlan", "port"};
+const std::vector<std::string_view> kMirrorKeys = {"name", "source_ports", "source_vlans",
+                                                   "direction", "output"};
 
 enum class Got { absent, bad, ok };
 
@@ -469,27 +472,33 @@ class Validator {
       }
       const std::string sctx = "switch " + show(name->as_string().str) + " (drop-in)";
       for (const auto& [key, value] : s.as_table()) {
-        if (key == "name" || key == "port") continue;
+        if (key == "name" || key == "port" || key == "mirror") continue;
         if (std::find(kSwitchKeys.begin(), kSwitchKeys.end(), key) != kSwitchKeys.end()) {
           report(value, sctx, key + " may only be set in the main file", "in a drop-in",
                  "a drop-in may only add ports to a switch; set " + key + " in the main file");
         }
       }
       check_keys(s, kDropinSwitchKeys, sctx, "a drop-in's [[switch]]", kSwitchKeys);
-      const Value* ports = lookup(s, "port");
-      if (ports == nullptr) continue;
-      if (!ports->is_array()) {
-        report(*ports, sctx, "port must be an array of tables",
-               "this is " + std::string(type_name(*ports)),
-               "write each port under its own [[switch.port]] header (double brackets)");
-        continue;
-      }
-      auto& t = target->as_table();
-      auto it = t.find("port");
-      if (it == t.end()) it = t.emplace("port", Value(toml::array{})).first;
-      if (!it->second.is_array()) continue;  // the validator reports the main file's mistake
-      for (const Value& p : ports->as_array()) it->second.as_array().push_back(p);
+      append_tables(s, *target, "port", sctx);
+      append_tables(s, *target, "mirror", sctx);
     }
+  }
+
+  // The drop-in switch `from`'s [[switch.KEY]] tables, appended to the main-file switch `to`.
+  void append_tables(const Value& from, Value& to, const std::string& key, const std::string& ctx) {
+    const Value* tables = lookup(from, key);
+    if (tables == nullptr) return;
+    if (!tables->is_array()) {
+      report(*tables, ctx, key + " must be an array of tables",
+             "this is " + std::string(type_name(*tables)),
+             "write each one under its own [[switch." + key + "]] header (double brackets)");
+      return;
+    }
+    auto& t = to.as_table();
+    auto it = t.find(key);
+    if (it == t.end()) it = t.emplace(key, Value(toml::array{})).first;
+    if (!it->second.is_array()) return;  // the validator reports the main file's mistake
+    for (const Value& p : tables->as_array()) it->second.as_array().push_back(p);
   }
 
   std::optional<Config> run(const Value& root) {
@@ -526,6 +535,7 @@ class Validator {
         switch_table(s, index, cfg);
       }
       vm_link_names();
+      mirror_tables(cfg);
     }
     if (!errors_.empty()) return std::nullopt;
     return cfg;
@@ -553,15 +563,16 @@ class Validator {
     return nullptr;
   }
 
-  // Takes the port `name` out of the merged document; false if no switch has it.
-  static bool take_port(Value& root, const std::string& name) {
+  // Takes the [[switch.KEY]] table `name` (a port or a mirror) out of the merged document;
+  // false if no switch has it.
+  static bool take_table(Value& root, const std::string& key, const std::string& name) {
     auto& t = root.as_table();
     const auto sw = t.find("switch");
     if (sw == t.end() || !sw->second.is_array()) return false;
     for (Value& s : sw->second.as_array()) {
       if (!s.is_table()) continue;
       auto& st = s.as_table();
-      const auto ports = st.find("port");
+      const auto ports = st.find(key);
       if (ports == st.end() || !ports->second.is_array()) continue;
       auto& arr = ports->second.as_array();
       for (auto it = arr.begin(); it != arr.end(); ++it) {
@@ -576,36 +587,45 @@ class Validator {
     return false;
   }
 
-  // [remove] ports = ["vm2", ...]: ports of the main file or of an earlier drop-in, removed.
+  // [remove] ports = ["vm2", ...], mirrors = ["m1", ...]: ports and mirrors of the main file or
+  // of an earlier drop-in, removed.
   void remove_ports(Value& root, const Value& rm, const std::string& file, LoadResult& out) {
     const std::string ctx = "drop-in [remove]";
     const std::string hint =
-        "[remove] ports = [\"NAME\", ...]: ports defined by the main file or an earlier drop-in "
-        "that this configuration leaves out";
+        "[remove] ports = [\"NAME\", ...], mirrors = [\"NAME\", ...]: ports and mirrors defined "
+        "by the main file or an earlier drop-in that this configuration leaves out";
     if (!rm.is_table()) {
       type_mismatch(rm, "drop-in", "remove", "a table", hint);
       return;
     }
     check_keys(rm, kRemoveKeys, ctx, "[remove]");
-    const Value* ports = lookup(rm, "ports");
-    if (ports == nullptr) return;
-    if (!ports->is_array()) {
-      type_mismatch(*ports, ctx, "ports", "an array of strings", hint);
+    remove_listed(root, rm, "ports", "port", hint, file, out.removals[file], out);
+    remove_listed(root, rm, "mirrors", "mirror", hint, file, out.mirror_removals[file], out);
+  }
+
+  void remove_listed(Value& root, const Value& rm, const std::string& key, const std::string& what,
+                     const std::string& hint, const std::string& file,
+                     std::vector<std::string>& listed, LoadResult& out) {
+    const std::string ctx = "drop-in [remove]";
+    const Value* names = lookup(rm, key);
+    if (names == nullptr) return;
+    if (!names->is_array()) {
+      type_mismatch(*names, ctx, key, "an array of strings", hint);
       return;
     }
-    auto& listed = out.removals[file];
-    for (const Value& p : ports->as_array()) {
+    for (const Value& p : names->as_array()) {
       if (!p.is_string()) {
-        type_mismatch(p, ctx, "ports entries", "strings", hint);
+        type_mismatch(p, ctx, key + " entries", "strings", hint);
         continue;
       }
       const std::string& name = p.as_string().str;
       listed.push_back(name);
-      if (!take_port(root, name)) {
+      if (!take_table(root, what, name)) {
         out.notes.push_back("note: " + file + ":" + std::to_string(p.location().line()) +
-                            ": [remove] lists port " + show(name) +
+                            ": [remove] lists " + what + " " + show(name) +
                             ", which neither the main file nor an earlier drop-in defines: "
-                            "nothing to remove (delete the entry if the port is gone for good)");
+                            "nothing to remove (delete the entry if the " +
+                            what + " is gone for good)");
       }
     }
   }
@@ -914,6 +934,8 @@ class Validator {
       }
     }
     static_fdb(t, ctx, sc);
+    // Mirrors are read once every switch is: their checks look at every switch's ports.
+    if (const Value* m = lookup(t, "mirror")) pending_mirrors_.emplace_back(m, cfg.switches.size());
     cfg.switches.push_back(std::move(sc));
   }
 
@@ -1181,17 +1203,177 @@ class Validator {
     }
   }
 
+  // -- [[switch.mirror]] ------------------------------------------------------------------------
+
+  // Where a parsed mirror's values are, for the checks across mirrors.
+  struct MirrorAt {
+    const Value* output = nullptr;
+    std::vector<std::pair<std::string, const Value*>> sources;  // source port, its value
+    std::string ctx;
+  };
+
+  void mirror_tables(Config& cfg) {
+    std::vector<MirrorAt> parsed;
+    for (const auto& [tables, sw] : pending_mirrors_) {
+      const std::string ctx = "switch " + show(cfg.switches[sw].name);
+      if (!tables->is_array()) {
+        type_mismatch(*tables, ctx, "mirror", "an array of tables ([[switch.mirror]])",
+                      "write each mirror under its own [[switch.mirror]] header (double brackets)");
+        continue;
+      }
+      std::size_t index = 0;
+      for (const Value& t : tables->as_array()) {
+        if (full()) return;
+        if (++total_mirrors_ == kMaxMirrors + 1)
+          report(t, ctx, "too many mirrors: at most 32 in total", "mirror #33",
+                 "mirror several sources into one output with one mirror");
+        MirrorAt at;
+        if (mirror_table(t, ctx, ++index, cfg, sw, at)) parsed.push_back(std::move(at));
+      }
+    }
+    // No loops: an output port receives nothing but mirrored frames, so it is never a source.
+    std::map<std::string, const Value*> sources;
+    for (const MirrorAt& m : parsed)
+      for (const auto& [name, at] : m.sources) sources.emplace(name, at);
+    for (const MirrorAt& m : parsed) {
+      const std::string& out = m.output->as_string().str;
+      if (const auto it = sources.find(out); it != sources.end())
+        report2(*it->second, "a mirror source", *m.output, m.ctx,
+                "output port " + show(out) + " is also the source of a mirror", "output here",
+                "an output port takes no part in forwarding and is never a source (that would "
+                "loop): mirror into a port that no mirror reads");
+    }
+  }
+
+  // One [[switch.mirror]] of switch cfg.switches[sw]; true if it went into the config.
+  bool mirror_table(const Value& t, const std::string& switch_ctx, std::size_t index, Config& cfg,
+                    std::size_t sw, MirrorAt& at) {
+    SwitchConfig& sc = cfg.switches[sw];
+    at.ctx = switch_ctx + " mirror #" + std::to_string(index);
+    const std::string hint =
+        "[[switch.mirror]]: name = \"NAME\" (1..31 characters [A-Za-z0-9_-], unique), "
+        "source_ports = [\"PORT\", ...] and/or source_vlans = [VLAN, ...], direction = \"in\", "
+        "\"out\" or \"both\" (default), output = \"PORT\" (a port of the same switch)";
+    if (!t.is_table()) {
+      report(t, at.ctx, "each mirror must be a table", "this is " + std::string(type_name(t)),
+             hint);
+      return false;
+    }
+    MirrorConfig mc;
+    const std::size_t errors_before = errors_.size();
+    const Got name = get_string(
+        t, "name", at.ctx, hint,
+        [](const std::string& s) {
+          return is_word(s, 31, "_-") ? std::string() : "must be 1..31 characters [A-Za-z0-9_-]";
+        },
+        mc.name);
+    if (name == Got::absent) report(t, at.ctx, "missing key \"name\"", "this mirror", hint);
+    if (name == Got::ok) {
+      at.ctx = "mirror " + show(mc.name);
+      const Value& nv = *lookup(t, "name");
+      mirror_files_.emplace(mc.name, nv.location().file_name());
+      if (const auto [it, inserted] = mirror_names_.emplace(mc.name, &nv); !inserted)
+        report2(*it->second, "first defined here", nv, at.ctx, "duplicate mirror name",
+                "defined again here", "mirror names are unique among all switches");
+    }
+    check_keys(t, kMirrorKeys, at.ctx, "[[switch.mirror]]");
+    get_string(
+        t, "direction", at.ctx, hint,
+        [](const std::string& s) {
+          return (s == "in" || s == "out" || s == "both") ? std::string()
+                                                          : "must be \"in\", \"out\" or \"both\"";
+        },
+        mc.direction);
+    mirror_sources(t, at, sc, cfg, hint, mc);
+    const Got output = get_string(
+        t, "output", at.ctx, hint, [](const std::string&) { return std::string(); }, mc.output);
+    if (output == Got::absent) report(t, at.ctx, "missing key \"output\"", "this mirror", hint);
+    if (output == Got::ok) {
+      at.output = lookup(t, "output");
+      mirror_port(*at.output, at.ctx, "output", sc, cfg, hint);
+    }
+    if (errors_.size() != errors_before) return false;
+    sc.mirrors.push_back(std::move(mc));
+    return true;
+  }
+
+  void mirror_sources(const Value& t, MirrorAt& at, const SwitchConfig& sc, const Config& cfg,
+                      const std::string& hint, MirrorConfig& mc) {
+    const Value* ports = lookup(t, "source_ports");
+    if (ports != nullptr && !ports->is_array()) {
+      type_mismatch(*ports, at.ctx, "source_ports", "an array of strings", hint);
+    } else if (ports != nullptr) {
+      for (const Value& p : ports->as_array()) {
+        if (!p.is_string()) {
+          type_mismatch(p, at.ctx, "source_ports entries", "strings", hint);
+          continue;
+        }
+        if (mirror_port(p, at.ctx, "source", sc, cfg, hint)) {
+          mc.source_ports.push_back(p.as_string().str);
+          at.sources.emplace_back(p.as_string().str, &p);
+        }
+      }
+    }
+    const Value* vlans = lookup(t, "source_vlans");
+    if (vlans != nullptr && !vlans->is_array()) {
+      type_mismatch(*vlans, at.ctx, "source_vlans", "an array of integers", hint);
+    } else if (vlans != nullptr) {
+      for (const Value& v : vlans->as_array()) {
+        if (!v.is_integer()) {
+          type_mismatch(v, at.ctx, "source_vlans entries", "integers", hint);
+        } else if (v.as_integer() < 1 || v.as_integer() > 4094) {
+          report(v, at.ctx, "source_vlans entries must be 1..4094",
+                 "got " + std::to_string(v.as_integer()), hint);
+        } else {
+          mc.source_vlans.push_back(static_cast<int>(v.as_integer()));
+        }
+      }
+    }
+    const bool none = (ports == nullptr || (ports->is_array() && ports->as_array().empty())) &&
+                      (vlans == nullptr || (vlans->is_array() && vlans->as_array().empty()));
+    const Value& where = ports != nullptr ? *ports : (vlans != nullptr ? *vlans : t);
+    if (none)
+      report(where, at.ctx, "a mirror needs a source", "no source_ports and no source_vlans", hint);
+  }
+
+  // A mirror's port name `v` must be a port of switch `sc`; false (reported) if not.
+  bool mirror_port(const Value& v, const std::string& ctx, const std::string& role,
+                   const SwitchConfig& sc, const Config& cfg, const std::string& hint) {
+    const std::string& name = v.as_string().str;
+    for (const PortConfig& p : sc.ports)
+      if (p.name == name) return true;
+    for (const SwitchConfig& other : cfg.switches) {
+      for (const PortConfig& p : other.ports) {
+        if (p.name != name) continue;
+        report(v, ctx,
+               role + " port " + show(name) + " is a port of switch " + show(other.name) +
+                   ", not of switch " + show(sc.name),
+               "another switch's port",
+               "a mirror copies frames within its switch: its sources and output are ports of "
+               "that switch");
+        return false;
+      }
+    }
+    report(v, ctx, role + " port " + show(name) + " is not a port of switch " + show(sc.name),
+           "unknown port", hint);
+    return false;
+  }
+
   std::vector<Error>& errors_;
   const std::map<std::string, std::size_t>& files_;  // file name -> its index (error order)
 
  public:
-  std::map<std::string, std::string> port_files_;  // port name -> file of its name = "..."
+  std::map<std::string, std::string> port_files_;    // port name -> file of its name = "..."
+  std::map<std::string, std::string> mirror_files_;  // mirror name -> file of its name = "..."
 
  private:
   std::map<std::string, const Value*> switch_names_;
   std::map<std::string, const Value*> port_names_;
   std::vector<std::tuple<std::string, const Value*, std::string>> vm_links_;  // name, where, ctx
   std::size_t total_ports_ = 0;
+  std::vector<std::pair<const Value*, std::size_t>> pending_mirrors_;  // mirror array, switch
+  std::map<std::string, const Value*> mirror_names_;
+  std::size_t total_mirrors_ = 0;
 };
 
 LoadResult finish(std::vector<Error> errors, std::optional<Config> cfg) {
@@ -1266,6 +1448,7 @@ LoadResult load(const std::vector<Source>& sources, LoadResult out) {
     }
     cfg = v.run(root);  // also after merge errors: every error at once
     out.port_files = std::move(v.port_files_);
+    out.mirror_files = std::move(v.mirror_files_);
   } catch (const std::exception& e) {  // toml::type_error, std::out_of_range: a bug here
     errors.push_back(
         Error{0, std::string("[error] ") + sources[0].name + ": internal error: " + e.what()});
@@ -1349,6 +1532,13 @@ const PortConfig* Config::find_port(std::string_view name) const {
       if (p.name == name) return &p;
     }
   }
+  return nullptr;
+}
+
+const MirrorConfig* Config::find_mirror(std::string_view name) const {
+  for (const auto& s : switches)
+    for (const auto& m : s.mirrors)
+      if (m.name == name) return &m;
   return nullptr;
 }
 

@@ -46,9 +46,22 @@ struct StaticFdbEntry {
   bool operator==(const StaticFdbEntry&) const = default;
 };
 
+// [[switch.mirror]]: SPAN. Frames of the sources (ports and/or VLANs) are copied, as they were
+// on the source's wire, to the output port, which then takes no part in forwarding.
+struct MirrorConfig {
+  std::string name;                       // 1..31 chars [A-Za-z0-9_-]; unique in the daemon
+  std::vector<std::string> source_ports;  // ports of the same switch
+  std::vector<int> source_vlans;          // 1..4094; at least one of the two lists non-empty
+  std::string direction = "both";         // "in" (received by the switch), "out" (sent), "both"
+  std::string output;                     // a port of the same switch; never a source of any mirror
+
+  bool operator==(const MirrorConfig&) const = default;
+};
+
 struct SwitchConfig {
   std::string name;  // 1..31 chars [A-Za-z0-9_-]; unique in the file
   std::vector<PortConfig> ports;
+  std::vector<MirrorConfig> mirrors;  // [[switch.mirror]]
   int fdb_max_entries = 8192;       // learned + static MACs of this switch, 1..1048576
   int fdb_aging_s = 300;            // a learned MAC not seen for this long is forgotten, 10..86400
   int mac_limit_per_port = 0;       // learned MACs per port, 0 = no limit (MAC-flood protection)
@@ -91,6 +104,8 @@ struct Config {
   const PortConfig* find_port(std::string_view name) const;
   // Number of ports over all switches.
   std::size_t port_count() const;
+  // The mirror with this name in any switch, or nullptr.
+  const MirrorConfig* find_mirror(std::string_view name) const;
 };
 
 struct LoadResult {
@@ -102,6 +117,8 @@ struct LoadResult {
   std::vector<std::string> dropins;               // drop-in files merged, in merge order
   std::map<std::string, std::string> port_files;  // port name -> the file that defines it
   std::map<std::string, std::vector<std::string>> removals;  // drop-in -> its [remove] ports
+  std::map<std::string, std::string> mirror_files;  // mirror name -> the file that defines it
+  std::map<std::string, std::vector<std::string>> mirror_removals;  // drop-in -> [remove] mirrors
   std::vector<std::string> notes;  // not errors: e.g. a removal of a port no file defines
 };
 

@@ -94,6 +94,26 @@ std::string names(const std::vector<PortChange>& v) {
   return names(n);
 }
 
+// Mirrors by name: a mirror that moved to another switch counts as changed.
+void diff_mirrors(const Config& a, const Config& b, ConfigDiff& d) {
+  std::map<std::string, std::pair<std::string, const MirrorConfig*>> before;
+  for (const SwitchConfig& sw : a.switches)
+    for (const MirrorConfig& m : sw.mirrors) before[m.name] = {sw.name, &m};
+  std::map<std::string, bool> seen;
+  for (const SwitchConfig& sw : b.switches) {
+    for (const MirrorConfig& m : sw.mirrors) {
+      seen[m.name] = true;
+      auto it = before.find(m.name);
+      if (it == before.end())
+        d.mirrors_added.push_back(m.name);
+      else if (it->second.first != sw.name || !(*it->second.second == m))
+        d.mirrors_changed.push_back(m.name);
+    }
+  }
+  for (const auto& [name, where] : before)
+    if (!seen.count(name)) d.mirrors_removed.push_back(name);
+}
+
 }  // namespace
 
 ConfigDiff diff_configs(const Config& running, const Config& wanted) {
@@ -105,6 +125,7 @@ ConfigDiff diff_configs(const Config& running, const Config& wanted) {
   for (const SwitchConfig& sw : running.switches)
     for (const PortConfig& p : sw.ports)
       if (!after.count(p.name)) d.removed.push_back(p.name);
+  diff_mirrors(running, wanted, d);
   for (const SwitchConfig& sw : wanted.switches) {
     for (const PortConfig& p : sw.ports) {
       auto it = before.find(p.name);
@@ -132,6 +153,14 @@ std::string ConfigDiff::summary() const {
   part(removed.size(), "removed", names(removed));
   part(replaced.size(), "re-created", names(replaced));
   part(retagged.size(), "re-tagged", names(retagged));
+  auto mirrors = [&s](const std::vector<std::string>& v, const char* what) {
+    if (v.empty()) return;
+    s += (s.empty() ? "" : ", ") + std::to_string(v.size()) +
+         (v.size() == 1 ? " mirror " : " mirrors ") + what + " (" + names(v) + ")";
+  };
+  mirrors(mirrors_added, "added");
+  mirrors(mirrors_removed, "removed");
+  mirrors(mirrors_changed, "changed");
   if (!restart_needed.empty())
     s += (s.empty() ? "" : ", ") + std::string("needs a restart: ") + names(restart_needed);
   return s;

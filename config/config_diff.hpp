@@ -24,10 +24,15 @@ struct ConfigDiff {
   std::vector<PortChange> replaced;  // same name, but the TAP must be re-created (driver, queues,
                                      // MTU, MAC, netns, addresses, persist, or another switch)
   std::vector<PortChange> retagged;  // only VLAN settings changed: a new port table suffices
+  // Mirrors: a new port table suffices for each (no port is touched).
+  std::vector<std::string> mirrors_added, mirrors_removed, mirrors_changed;
 
+  bool mirrors_differ() const {
+    return !mirrors_added.empty() || !mirrors_removed.empty() || !mirrors_changed.empty();
+  }
   bool empty() const {
     return restart_needed.empty() && added.empty() && removed.empty() && replaced.empty() &&
-           retagged.empty();
+           retagged.empty() && !mirrors_differ();
   }
   // One line, e.g. "2 ports added (vm3, vm4), 1 port removed (vm2)"; "no change" when empty.
   std::string summary() const;

@@ -10,9 +10,11 @@
 // A change is planned (the new text of the runtime layer), validated (the main file and every
 // drop-in merged with the new text must load, and hold exactly the change), then written
 // atomically (atomic_file.hpp); undo() puts the previous text back. The config actor is the only
-// caller, so there is one writer. Runtime commands to come (mirror, policy) add their tables to
-// RuntimeLayer and a plan_* function here.
+// caller, so there is one writer. `mirror add` / `mirror del` are recorded the same way
+// ([[switch.mirror]] tables, [remove] mirrors); runtime commands to come (policy) add their
+// tables to RuntimeLayer and a plan_* function here.
 #pragma once
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -27,8 +29,12 @@ namespace vs::config {
 struct RuntimeLayer {
   std::vector<std::string> removed_ports;                 // [remove] ports = [...]
   std::vector<std::pair<std::string, PortConfig>> ports;  // (switch, port) added at run time
+  std::vector<std::string> removed_mirrors;               // [remove] mirrors = [...]
+  std::vector<std::pair<std::string, MirrorConfig>> mirrors;  // (switch, mirror) added
 
-  bool empty() const { return removed_ports.empty() && ports.empty(); }
+  bool empty() const {
+    return removed_ports.empty() && ports.empty() && removed_mirrors.empty() && mirrors.empty();
+  }
   // The drop-in's text: a header comment that says who writes it, then the tables.
   std::string render() const;
   // The layer as `loaded` (a load_config_file result) read it from the file `path`.
@@ -45,6 +51,8 @@ struct FileChange {
 
 class ConfigStore {
  public:
+  // What is wrong with the files as they would load with a change ("" if they hold it).
+  using Holds = std::function<std::string(const LoadResult& next, const std::string& path)>;
   static constexpr const char* kRuntimeDropin = "zz-vswitchctl.toml";
 
   explicit ConfigStore(std::string main_path, FileOps ops = default_file_ops())
@@ -59,6 +67,10 @@ class ConfigStore {
                                           std::string& error) const;
   // The change that records the removal of port `name`, or nullopt and `error`.
   std::optional<FileChange> plan_port_del(const std::string& name, std::string& error) const;
+  // The same for a mirror (validated already) of switch `sw`, and for a mirror's removal.
+  std::optional<FileChange> plan_mirror_add(const std::string& sw, const MirrorConfig& mirror,
+                                            std::string& error) const;
+  std::optional<FileChange> plan_mirror_del(const std::string& name, std::string& error) const;
 
   // Writes the change's `after` (atomically; removes the file for nullopt); undo() writes back
   // `before`. Both return false with `error` naming the path, the reason and the fix.
@@ -66,9 +78,8 @@ class ConfigStore {
   bool undo(const FileChange& change, std::string& error) const;
 
  private:
-  std::optional<FileChange> plan(const std::string& what, const std::string& port_name,
-                                 const LoadResult& disk, const RuntimeLayer& layer,
-                                 const std::optional<std::pair<std::string, PortConfig>>& expect,
+  std::optional<FileChange> plan(const std::string& what, const LoadResult& disk,
+                                 const RuntimeLayer& layer, const Holds& holds,
                                  std::string& error) const;
   bool put(const std::string& path, const std::optional<std::string>& text,
            std::string& error) const;

@@ -73,6 +73,17 @@ std::string port_table_toml(const PortConfig& p) {
   return o.str();
 }
 
+std::string mirror_table_toml(const MirrorConfig& m) {
+  std::ostringstream o;
+  o << "\n[[switch.mirror]]\n"
+    << "name = " << toml_string(m.name) << "\n";
+  if (!m.source_ports.empty()) o << "source_ports = " << strings(m.source_ports) << "\n";
+  if (!m.source_vlans.empty()) o << "source_vlans = " << ints(m.source_vlans) << "\n";
+  o << "direction = " << toml_string(m.direction) << "\n"
+    << "output = " << toml_string(m.output) << "\n";
+  return o.str();
+}
+
 std::string toml_string(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
@@ -91,7 +102,7 @@ std::string toml_string(const std::string& s) {
 }
 
 std::string to_toml(const Config& cfg, const std::string& extra_switch,
-                    const std::string& extra_port_toml) {
+                    const std::string& extra_port_toml, const std::string& extra_mirror_toml) {
   std::ostringstream o;
   write_daemon(o, cfg.daemon);
   for (const SwitchConfig& sw : cfg.switches) {
@@ -109,6 +120,9 @@ std::string to_toml(const Config& cfg, const std::string& extra_switch,
         << "vlan = " << e.vlan << "\n"
         << "port = " << toml_string(e.port) << "\n";
     }
+    for (const MirrorConfig& m : sw.mirrors) o << mirror_table_toml(m);
+    if (sw.name == extra_switch && !extra_mirror_toml.empty())
+      o << "\n[[switch.mirror]]\n" << extra_mirror_toml;
   }
   return o.str();
 }

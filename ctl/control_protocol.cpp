@@ -76,6 +76,8 @@ std::optional<Cmd> command(const std::string& name) {
                                                           {"port_reset", Cmd::kPortReset},
                                                           {"worker_restart", Cmd::kWorkerRestart},
                                                           {"fdb_flush", Cmd::kFdbFlush},
+                                                          {"mirror_add", Cmd::kMirrorAdd},
+                                                          {"mirror_del", Cmd::kMirrorDel},
                                                           {"version", Cmd::kVersion},
                                                           {"capture", Cmd::kCapture}};
   for (const auto& [n, c] : kCommands)
@@ -139,8 +141,8 @@ bool parse_body(const json& j, ControlRequest& r, std::string& error) {
     case Cmd::kShow:
       if (!field(j, "what", r.what, error)) return false;
       if (r.what != "switches" && r.what != "ports" && r.what != "queues" && r.what != "workers" &&
-          r.what != "fdb") {
-        error = "\"what\" must be one of switches, ports, queues, workers, fdb";
+          r.what != "fdb" && r.what != "mirrors") {
+        error = "\"what\" must be one of switches, ports, queues, workers, fdb, mirrors";
         return false;
       }
       return parse_filters(j, r, error);
@@ -154,6 +156,20 @@ bool parse_body(const json& j, ControlRequest& r, std::string& error) {
       r.port = it->dump();
       return true;
     }
+    case Cmd::kMirrorAdd: {
+      if (!field(j, "switch", r.switch_name, error)) return false;
+      auto it = j.find("mirror");
+      if (r.switch_name.empty() || it == j.end() || !it->is_object()) {
+        error = "mirror_add needs \"switch\" (a name) and \"mirror\" (an object)";
+        return false;
+      }
+      r.mirror = it->dump();
+      return true;
+    }
+    case Cmd::kMirrorDel:
+      if (!field(j, "mirror", r.mirror, error)) return false;
+      if (r.mirror.empty()) error = "mirror_del needs \"mirror\" (a name)";
+      return error.empty();
     case Cmd::kPortDel:
       if (!field(j, "port", r.port, error)) return false;
       if (r.port.empty()) error = "port_del needs \"port\" (a name)";

@@ -1,12 +1,15 @@
 // vswitchctl's protocol on the control socket (docs/control.md): one JSON object per line from
 // the client, one JSON object per line back, then the daemon closes the connection.
 //
-//   {"cmd": "show", "what": "switches|ports|queues|workers|fdb",
+//   {"cmd": "show", "what": "switches|ports|queues|workers|fdb|mirrors",
 //    "switch": "sw0", "vlan": 10, "mac": "02:00:00:00:00:01"}       filters: show fdb only
 //   {"cmd": "reload"}
 //   {"cmd": "port_add", "switch": "sw0", "port": {"name": "vm3", ...}}   keys as in the file
 //   {"cmd": "port_del", "port": "vm3"}
 //   {"cmd": "port_reset", "port": "vm3"}        close and re-create the port (in its namespace)
+//   {"cmd": "mirror_add", "switch": "sw0", "mirror": {"name": "m1", "source_ports": ["vm1"],
+//    "source_vlans": [10], "direction": "both", "output": "span0"}}   keys as in the file
+//   {"cmd": "mirror_del", "mirror": "m1"}
 //   {"cmd": "worker_restart", "worker": 0}
 //   {"cmd": "fdb_flush", "switch": "sw0", "port": "vm1", "vlan": 10}    filters optional
 //   {"cmd": "version"}
@@ -42,6 +45,8 @@ struct ControlRequest {
     kPortReset,
     kWorkerRestart,
     kFdbFlush,
+    kMirrorAdd,
+    kMirrorDel,
     kVersion,
     kCapture
   };
@@ -52,6 +57,7 @@ struct ControlRequest {
   std::string mac;          // show fdb: lower-case aa:bb:cc:dd:ee:ff
   int vlan = -1;            // show fdb, fdb flush; -1 = any
   int worker = -1;          // worker restart
+  std::string mirror;       // mirror del: a name; mirror add: the mirror as JSON text
   struct Capture {
     std::vector<std::string> ports;
     uint8_t directions = 3;  // bit 0: received from the ports (in), bit 1: sent to them (out)

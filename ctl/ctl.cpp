@@ -43,6 +43,7 @@ constexpr const char* kHelp =
     "  show workers                   worker processes: pid, state, restarts, last exit\n"
     "  show fdb [--switch S] [--vlan V] [--mac M]\n"
     "                                 MAC table entries (learned and static)\n"
+    "  show mirrors                   mirrors: sources, direction, output, copies sent/dropped\n"
     "  port add SWITCH NAME [--driver rtap|tap] [--queues N] [--mtu N] [--mac M]\n"
     "           [--netns NS] [--address CIDR]... [--persist]\n"
     "           [--vm-macvtap NAME | --vm-tap NAME]\n"
@@ -52,6 +53,11 @@ constexpr const char* kHelp =
     "                                 /etc/vswitch/vswitch.d/) so reloads and restarts keep it\n"
     "  port del NAME                  remove a port now, recorded the same way (the main\n"
     "                                 config file itself is never written)\n"
+    "  mirror add NAME --switch SW [--source-ports P[,P...]] [--source-vlans V[,V...]]\n"
+    "           [--direction in|out|both] --output PORT\n"
+    "                                 copy the sources' frames to PORT (SPAN; PORT then only\n"
+    "                                 sends mirrored frames), recorded like port add\n"
+    "  mirror del NAME                remove a mirror, recorded the same way\n"
     "  port reset NAME                close the port and create it again, in its namespace\n"
     "                                 (a port that is down comes back once that exists)\n"
     "  fdb flush [--switch S] [--port P] [--vlan V]\n"
@@ -199,7 +205,8 @@ void print_show(const std::string& what, const json& reply) {
                        {"PORTS", "ports"},
                        {"FDB", "fdb_entries"},
                        {"FDB_MAX", "fdb_max_entries"},
-                       {"AGING_S", "fdb_aging_s"}});
+                       {"AGING_S", "fdb_aging_s"},
+                       {"MIRRORS", "mirrors"}});
   } else if (what == "ports") {
     json shown = rows;
     for (json& p : shown) {
@@ -254,6 +261,16 @@ void print_show(const std::string& what, const json& reply) {
                        {"CPU", "cpu"},
                        {"RESTARTS", "restarts"},
                        {"LAST_EXIT", "last_exit"}});
+  } else if (what == "mirrors") {
+    print_table(rows, {{"NAME", "name"},
+                       {"SWITCH", "switch"},
+                       {"SOURCE_PORTS", "source_ports"},
+                       {"SOURCE_VLANS", "source_vlans"},
+                       {"DIRECTION", "direction"},
+                       {"OUTPUT", "output"},
+                       {"PACKETS", "packets"},
+                       {"BYTES", "bytes"},
+                       {"DROPS", "drops"}});
   } else if (what == "fdb") {
     print_table(rows, {{"SWITCH", "switch"},
                        {"VLAN", "vlan"},
@@ -268,7 +285,8 @@ void print_human(const json& request, const json& reply) {
   const std::string cmd = request["cmd"];
   if (cmd == "show") {
     print_show(request["what"], reply);
-  } else if (cmd == "reload" || cmd == "port_add" || cmd == "port_del") {
+  } else if (cmd == "reload" || cmd == "port_add" || cmd == "port_del" || cmd == "mirror_add" ||
+             cmd == "mirror_del") {
     std::printf("applied in %.1f ms: %s\n", reply.value("ms", 0.0),
                 reply.value("summary", std::string("done")).c_str());
   } else if (cmd == "port_reset") {
@@ -332,6 +350,55 @@ bool to_int(const std::string& s, int& out) {
   return true;
 }
 
+// "a,b,c" as a JSON array of strings, or of numbers (false: one is not a number).
+bool comma_list(const std::string& v, bool numbers, json& out) {
+  out = json::array();
+  size_t start = 0;
+  while (start <= v.size()) {
+    const size_t comma = v.find(',', start);
+    const std::string item = v.substr(start, comma - start);
+    int n;
+    if (!numbers)
+      out.push_back(item);
+    else if (to_int(item, n))
+      out.push_back(n);
+    else
+      return false;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return true;
+}
+
+// mirror add NAME --switch SW [--source-ports a,b] [--source-vlans 10,20] [--direction D]
+// --output PORT. The daemon validates the mirror as it would a file's.
+std::optional<json> mirror_add(const Args& a, std::string& error) {
+  std::vector<std::pair<std::string, std::string>> opts;
+  if (!a.options(3, {"--switch", "--source-ports", "--source-vlans", "--direction", "--output"},
+                 opts, error))
+    return std::nullopt;
+  json mirror{{"name", a[2]}};
+  std::string sw;
+  for (auto& [k, v] : opts) {
+    if (k == "--switch") {
+      sw = v;
+    } else if (k == "--source-ports" || k == "--source-vlans") {
+      const bool vlans = k == "--source-vlans";
+      if (!comma_list(v, vlans, mirror[vlans ? "source_vlans" : "source_ports"])) {
+        error = k + " needs VLAN numbers separated by commas";
+        return std::nullopt;
+      }
+    } else {
+      mirror[k.substr(2)] = v;  // direction, output
+    }
+  }
+  if (sw.empty()) {
+    error = "mirror add needs --switch SWITCH";
+    return std::nullopt;
+  }
+  return json{{"cmd", "mirror_add"}, {"switch", sw}, {"mirror", mirror}};
+}
+
 // Builds the request for the words after the global options; empty with `error` on bad usage.
 std::optional<json> build_request(const Args& a, std::string& error) {
   auto bad = [&error](const std::string& e) {
@@ -380,6 +447,9 @@ std::optional<json> build_request(const Args& a, std::string& error) {
       return std::nullopt;
     return r;
   }
+  if (cmd == "mirror" && a.size() == 3 && a[1] == "del")
+    return json{{"cmd", "mirror_del"}, {"mirror", a[2]}};
+  if (cmd == "mirror" && a.size() >= 3 && a[1] == "add") return mirror_add(a, error);
   if (cmd == "port" && a.size() == 3 && a[1] == "del")
     return json{{"cmd", "port_del"}, {"port", a[2]}};
   if (cmd == "port" && a.size() == 3 && a[1] == "reset")
@@ -406,18 +476,8 @@ std::optional<json> build_request(const Args& a, std::string& error) {
         port["vm"][k.substr(5)] = v;
       } else if (k == "--trunk") {
         port["vlan_mode"] = "trunk";
-        json vlans = json::array();
-        size_t start = 0;
-        while (start <= v.size()) {
-          size_t comma = v.find(',', start);
-          int n;
-          if (!to_int(v.substr(start, comma - start), n))
-            return bad("--trunk needs VLAN numbers separated by commas");
-          vlans.push_back(n);
-          if (comma == std::string::npos) break;
-          start = comma + 1;
-        }
-        port["allowed_vlans"] = vlans;
+        if (!comma_list(v, true, port["allowed_vlans"]))
+          return bad("--trunk needs VLAN numbers separated by commas");
       }
     }
     return json{{"cmd", "port_add"}, {"switch", a[2]}, {"port", port}};

@@ -60,13 +60,13 @@ _vswitchctl() {
     if [[ $cur == -* ]]; then
       words="$globals --help"
     else
-      words="show port fdb capture reload worker config version help"
+      words="show port mirror fdb capture reload worker config version help"
     fi
   else
     case ${args[0]} in
       show)
         if ((n == 1)); then
-          words="switches ports queues workers fdb"
+          words="switches ports queues workers fdb mirrors"
         elif [[ ${args[1]} == fdb ]]; then
           case $prev in
             --switch) words=$(_vswitchctl_ask switches name) ;;
@@ -108,6 +108,27 @@ _vswitchctl() {
           fi
         elif [[ ${args[1]} == del || ${args[1]} == reset ]] && ((n == 2)); then
           words=$(_vswitchctl_ask ports name)
+        fi
+        ;;
+      mirror)
+        if ((n == 1)); then
+          words="add del"
+        elif [[ ${args[1]} == del ]] && ((n == 2)); then
+          words=$(_vswitchctl_ask mirrors name)
+        elif [[ ${args[1]} == add ]] && { ((n > 2)) || [[ $cur == -* ]]; }; then
+          case $prev in
+            --switch) words=$(_vswitchctl_ask switches name) ;;
+            --output | --source-ports) words=$(_vswitchctl_ask ports name) ;;
+            --direction) words="in out both" ;;
+            --source-vlans) ;;
+            *)
+              local o used=" ${args[*]:3} "
+              for o in --switch --source-ports --source-vlans --direction --output; do
+                [[ $used == *" $o "* ]] || words+=" $o"
+              done
+              words+=" $globals"
+              ;;
+          esac
         fi
         ;;
       fdb)

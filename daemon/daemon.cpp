@@ -37,6 +37,7 @@
 #include "daemon/fdb_service.hpp"
 #include "daemon/instance_lock.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/mirror_table.hpp"
 #include "daemon/netns.hpp"
 #include "daemon/netns_watch.hpp"
 #include "daemon/port_manager.hpp"
@@ -367,6 +368,7 @@ struct ControlContext {
   DatapathMemory& mem;
   const PortDirectory& ports;
   const config::Config& startup;
+  const MirrorTable& mirrors;
 };
 
 // How long `show` waits for the switch actors' snapshots before it shows a busy switch's last one
@@ -437,7 +439,7 @@ void handle_control(const ControlContext& c, const ControlRequest& req,
             const std::string what = req.what, filters = req.filters_json();
             c.snapshots.fetch_async(self, kShowSnapshotWait,
                                     [&c, reply, what, filters](std::vector<SwitchSnapshot> snaps) {
-                                      PortViewRefs refs{snaps, c.mem, c.fdb, c.startup};
+                                      PortViewRefs refs{snaps, c.mem, c.fdb, c.startup, &c.mirrors};
                                       reply(show_json(refs, what, filters));
                                     });
             return;
@@ -453,6 +455,14 @@ void handle_control(const ControlContext& c, const ControlRequest& req,
             return;
           case Cmd::kPortDel:
             self->request(c.cfg_actor, timeout, port_del_atom::value, req.port)
+                .then(applied, on_error);
+            return;
+          case Cmd::kMirrorAdd:
+            self->request(c.cfg_actor, timeout, mirror_add_atom::value, req.switch_name, req.mirror)
+                .then(applied, on_error);
+            return;
+          case Cmd::kMirrorDel:
+            self->request(c.cfg_actor, timeout, mirror_del_atom::value, req.mirror)
                 .then(applied, on_error);
             return;
           case Cmd::kPortReset:
@@ -581,9 +591,12 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   caf::actor_system sys{caf_cfg};
   std::unique_ptr<PidfdWatcher> watcher;
   WorkerSupervisor workers(so, [&watcher](pid_t pid, int fd) { watcher->watch(pid, fd); });
+  MirrorTable mirrors(dp.mem);
+  mirrors.set(cfg);
   TopologyRefs topo_refs{dp.mem.topology(), d.workers,
-                         [&dp](const std::vector<bool>& active, TopologyTable& out) {
+                         [&dp, &mirrors](const std::vector<bool>& active, TopologyTable& out) {
                            PortManager::build_topology(dp.ports.managers(), active, out);
+                           mirrors.fill(out);
                          }};
   publish_table(topo_refs, ~0ull);  // before any actor runs: the workers start with it
   auto topology = sys.spawn(topology_behavior, &topo_refs);
@@ -615,9 +628,9 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   watcher = std::make_unique<PidfdWatcher>(
       [supervisor](pid_t pid) { caf::anon_send(supervisor, exited_atom::value, int32_t{pid}); });
   ReloadStats reload_stats;
-  auto cfg_actor =
-      sys.spawn(config_behavior, args.config_path, std::make_shared<const config::Config>(cfg),
-                named_switches, &reload_stats, dp.pool_mbufs, &notify);
+  auto cfg_actor = sys.spawn(config_behavior, args.config_path,
+                             std::make_shared<const config::Config>(cfg), named_switches,
+                             &reload_stats, dp.pool_mbufs, &notify, MirrorRefs{&mirrors, topology});
   std::vector<const std::atomic<bool>*> busy;
   for (const auto& r : switch_refs) busy.push_back(&r->busy);
   SwitchSnapshots snapshots(sys, switches, switch_names, busy);
@@ -627,6 +640,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   metrics.add_collectable(fdb.collector());
   metrics.add_collectable(locks.collector());
   metrics.add_collectable(port_state_collector(dp.ports));
+  metrics.add_collectable(mirror_collector(mirrors));
   // Namespaces and netdevs that go away or come back: events become every switch's messages.
   NetnsWatcher netns_watch(
       NetnsWatcher::Handlers{[&switches](const std::string& netns, bool present) {
@@ -648,7 +662,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   control_limits.max_clients = static_cast<std::size_t>(d.control_max_clients);
   control_limits.request_timeout = std::chrono::milliseconds(d.control_request_timeout_ms);
   const ControlContext control_context{sys, cfg_actor, switches, supervisor, snapshots,
-                                       fdb, dp.mem,    dp.ports, cfg};
+                                       fdb, dp.mem,    dp.ports, cfg,        mirrors};
   CaptureService capture(dp.mem, dp.ports);
   metrics.add_collectable(capture.collector());
   ControlServer control(

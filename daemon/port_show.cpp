@@ -2,14 +2,17 @@
 
 #include <rte_ethdev.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "daemon/datapath_memory.hpp"
 #include "daemon/fdb_service.hpp"
+#include "daemon/mirror_table.hpp"
 #include "switch/l2.hpp"
 
 namespace vs {
@@ -26,8 +29,30 @@ std::string mac_text(uint64_t mac) {
   return buf;
 }
 
+// The running mirrors by switch and name, with their copies since each was made.
+json show_mirrors(const PortViewRefs& r) {
+  json out = json::array();
+  if (r.mirrors == nullptr) return out;
+  auto views = r.mirrors->view();
+  std::sort(views.begin(), views.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.switch_name, a.cfg.name) < std::tie(b.switch_name, b.cfg.name);
+  });
+  for (const MirrorTable::View& v : views)
+    out.push_back({{"name", v.cfg.name},
+                   {"switch", v.switch_name},
+                   {"source_ports", v.cfg.source_ports},
+                   {"source_vlans", v.cfg.source_vlans},
+                   {"direction", v.cfg.direction},
+                   {"output", v.cfg.output},
+                   {"packets", v.packets},
+                   {"bytes", v.bytes},
+                   {"drops", v.drops}});
+  return out;
+}
+
 json show_switches(const PortViewRefs& r) {
   std::vector<FdbService::Entry> fdb = r.fdb.entries();
+  const json mirrors = show_mirrors(r);
   json out = json::array();
   for (std::size_t i = 0; i < r.startup.switches.size(); ++i) {
     const config::SwitchConfig& sw = r.startup.switches[i];
@@ -40,12 +65,16 @@ json show_switches(const PortViewRefs& r) {
     }
     std::size_t entries = 0;
     for (const auto& e : fdb) entries += e.switch_index == i;
+    json names = json::array();
+    for (const json& m : mirrors)
+      if (m["switch"] == sw.name) names.push_back(m["name"]);
     out.push_back({{"name", sw.name},
                    {"ports", ports},
                    {"fdb_entries", entries},
                    {"fdb_max_entries", sw.fdb_max_entries},
                    {"fdb_aging_s", sw.fdb_aging_s},
                    {"mac_limit_per_port", sw.mac_limit_per_port},
+                   {"mirrors", names},
                    {"stale", stale}});
   }
   return out;
@@ -185,6 +214,8 @@ std::string show_json(const PortViewRefs& r, const std::string& what, const std:
       data = show_queues(r);
     else if (what == "fdb")
       data = show_fdb(r, f);
+    else if (what == "mirrors")
+      data = show_mirrors(r);
     else
       return json{{"ok", false}, {"error", "cannot show " + what}}.dump();
     return json{{"ok", true}, {what, data}}.dump();

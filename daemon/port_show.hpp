@@ -12,6 +12,7 @@ namespace vs {
 
 class DatapathMemory;
 class FdbService;
+class MirrorTable;
 namespace config {
 struct Config;
 }
@@ -21,6 +22,7 @@ struct PortViewRefs {
   DatapathMemory& mem;
   FdbService& fdb;
   const config::Config& startup;  // the switches (a reload cannot change them)
+  const MirrorTable* mirrors = nullptr;  // the running mirrors (show mirrors, show switches)
 };
 
 // The reply to `show WHAT` with FILTERS (a JSON object's text): {"ok": true, WHAT: [...]} or

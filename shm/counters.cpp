@@ -35,6 +35,8 @@ std::string_view drop_reason_name(DropReason reason) {
       return "mtu_exceeded";
     case DropReason::kNoMbuf:
       return "no_mbuf";
+    case DropReason::kMirrorOutput:
+      return "mirror_output";
     case DropReason::kCount:
       break;
   }

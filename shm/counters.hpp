@@ -25,6 +25,7 @@ enum class DropReason : uint8_t {
   kLoopToIngress,   // the destination MAC was learned on the ingress port
   kMtuExceeded,     // larger than the egress port's MTU and not a TSO super-frame
   kNoMbuf,          // no mbuf for a copy with a different VLAN tag
+  kMirrorOutput,    // received from a mirror's output port (it takes no part in forwarding)
   kCount
 };
 inline constexpr int kDropReasonCount = static_cast<int>(DropReason::kCount);
@@ -56,6 +57,13 @@ class Counter {
   std::atomic<uint64_t> value_{0};
 };
 
+// One mirror's copies (a slot of TopologyTable::mirrors), version 6: sent = accepted by the
+// output port's tx queue; drops = copies lost (tx queue full, no mbuf). The frames themselves are
+// never lost for a copy.
+struct MirrorCounters {
+  Counter packets, bytes, drops;
+};
+
 struct PortCounters {
   Counter rx_packets, rx_bytes;  // received from this port by this worker
   Counter tx_packets, tx_bytes;  // accepted by this port's tx queue of this worker
@@ -78,7 +86,7 @@ constexpr int rx_burst_bucket(unsigned n) {
 
 // Layout version in the low 16 bits: bump it whenever WorkerCounterBlock or PortCounters change,
 // so a worker from another build refuses the block instead of writing the wrong fields.
-inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0005;  // "vsctrK" + version 5
+inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0006;  // "vsctrK" + version 6
 
 // The heartbeat period of a worker: it beats at every housekeeping tick, and every sleep of its
 // loop ends by then (rx interrupt waits included), so an idle worker beats as often as a busy one.
@@ -124,7 +132,8 @@ struct WorkerCounterBlock {
   std::atomic<uint32_t> phase;        // WorkerPhase of the loop
   std::atomic<uint16_t> phase_port;   // DPDK port id of the rx queue being polled (kPolling)
   std::atomic<uint16_t> phase_queue;  // that rx queue
-  PortCounters ports[kMaxPortIds];    // indexed by DPDK port id
+  MirrorCounters mirrors[kMaxMirrors];  // by mirror slot (TopologyTable::mirrors). Version 6.
+  PortCounters ports[kMaxPortIds];      // indexed by DPDK port id
 };
 
 static_assert(sizeof(Counter) == 8 && std::atomic<uint64_t>::is_always_lock_free);

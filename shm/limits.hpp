@@ -14,5 +14,7 @@ inline constexpr int kMaxWorkers = 16;
 inline constexpr int kMaxQueuesPerPort = 32;  // DPDK queues of one port (rx == tx for net_tap)
 inline constexpr int kPortNameSize = 16;      // IFNAMSIZ
 inline constexpr int kBurstSize = 32;
+inline constexpr int kMaxMirrors = 32;  // [[switch.mirror]] tables, all switches together
+inline constexpr int kMirrorNameSize = 32;
 
 }  // namespace vs

@@ -16,7 +16,7 @@
 namespace vs {
 
 inline constexpr uint32_t kTopologyMagic = 0x76737470;  // "vstp"
-inline constexpr uint32_t kLayoutVersion = 2;
+inline constexpr uint32_t kLayoutVersion = 3;           // 3: mirrors, PortEntry::flags
 inline constexpr uint8_t kNoWorker = 0xff;
 
 enum class VlanMode : uint8_t { kAccess = 0, kTrunk = 1 };
@@ -31,7 +31,7 @@ struct PortEntry {
   uint16_t nb_tx_queues;
   uint16_t mtu;
   VlanMode vlan_mode;
-  uint8_t reserved;
+  uint8_t flags;         // kPortMirrorOutput. Version 3.
   uint16_t access_vlan;  // access: the port's VLAN (frames leave untagged)
   uint16_t native_vlan;  // trunk: VLAN of untagged frames, 0 = untagged frames are dropped
   char name[kPortNameSize];
@@ -39,11 +39,41 @@ struct PortEntry {
   uint64_t allowed_vlans[64];            // trunk: bit v set = VLAN v carried (tagged)
 };
 
+// The port is a mirror's output: frames it sends are dropped, none is forwarded or flooded to it,
+// it is never learned from; it only sends what the mirrors copy to it.
+inline constexpr uint8_t kPortMirrorOutput = 1;
+inline bool is_mirror_output(const PortEntry& p) {
+  return p.flags & kPortMirrorOutput;
+}
+
 inline bool vlan_allowed(const PortEntry& p, uint16_t vlan) {
   return vlan <= kMaxVlan && (p.allowed_vlans[vlan >> 6] >> (vlan & 63)) & 1;
 }
 inline void vlan_allow(PortEntry& p, uint16_t vlan) {
   if (vlan <= kMaxVlan) p.allowed_vlans[vlan >> 6] |= 1ull << (vlan & 63);
+}
+
+inline constexpr uint8_t kMirrorIn = 1;   // frames the switch receives from a source
+inline constexpr uint8_t kMirrorOut = 2;  // frames the switch sends to a source
+inline constexpr uint16_t kNoMirrorOutput = 0xffff;
+
+// One [[switch.mirror]], with its port names resolved to the DPDK port ids of this table (a
+// source or an output that is down is simply absent). Version 3.
+struct MirrorEntry {
+  char name[kMirrorNameSize];
+  uint16_t switch_index;
+  uint16_t output;    // DPDK port id, kNoMirrorOutput while the output port is not up
+  uint8_t direction;  // kMirrorIn | kMirrorOut
+  uint8_t reserved[3];
+  uint64_t source_ports[kMaxPortIds / 64];  // bit p: DPDK port id p is a source
+  uint64_t source_vlans[64];                // bit v: VLAN v is a source (empty: none)
+};
+
+inline bool mirror_bit(const uint64_t* set, uint16_t i) {
+  return (set[i >> 6] >> (i & 63)) & 1;
+}
+inline void mirror_set_bit(uint64_t* set, uint16_t i) {
+  set[i >> 6] |= 1ull << (i & 63);
 }
 
 struct TopologyTable {
@@ -53,6 +83,11 @@ struct TopologyTable {
   uint16_t primary_tx_queue;  // the tx queue reserved for the primary on every port
   PortEntry ports[kMaxPorts];
   uint32_t fdb_aging_s[kMaxSwitches];  // a worker re-reports a MAC after a quarter of this
+  // The mirrors: slot i is mirror i of the counter blocks (WorkerCounterBlock::mirrors); a slot
+  // keeps its mirror for as long as the mirror exists. nb_mirrors: the slots in use are below
+  // it (an unused slot below it has switch_index kMaxSwitches). Version 3.
+  uint16_t nb_mirrors;
+  MirrorEntry mirrors[kMaxMirrors];
 };
 
 struct SharedTopology {

@@ -94,7 +94,7 @@ bool build_plan(const SharedTopology& shared, int worker_id, WorkerPlan& plan) {
 
 Forwarder::Forwarder(WorkerCounterBlock& counters, const FdbTable& fdb, rte_ring* learn_ring,
                      rte_mempool* pool)
-    : counters_(counters), fdb_(fdb), learn_ring_(learn_ring), pool_(pool) {}
+    : counters_(counters), fdb_(fdb), learn_ring_(learn_ring), pool_(pool), mirrors_(counters) {}
 
 unsigned Forwarder::poll_once(const WorkerPlan& plan) {
   unsigned total = 0;
@@ -157,6 +157,7 @@ bool Forwarder::add_egress(const WorkerPlan& plan, uint16_t port, uint16_t vlan,
   int16_t idx = port < RTE_MAX_ETHPORTS ? plan.entry_of_port[port] : -1;
   if (idx < 0) return false;
   const PortEntry& out = plan.table->ports[idx];
+  if (is_mirror_output(out)) return false;  // it sends mirrored frames only
   EgressTag tag = egress_tag(out, vlan);
   if (tag == EgressTag::kRefused) {
     if (count_refusal) drop(port, DropReason::kVlanNotAllowed, nullptr);
@@ -174,6 +175,8 @@ bool Forwarder::add_egress(const WorkerPlan& plan, uint16_t port, uint16_t vlan,
 void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* m) {
   const uint16_t ingress = in.dpdk_port_id;
   const uint16_t sw = in.switch_index;
+  // A mirror's output takes no part in forwarding: what it sends is dropped, never learned.
+  if (is_mirror_output(in)) return drop(ingress, DropReason::kMirrorOutput, m);
   uint8_t head[18];
   const uint8_t* hdr = static_cast<const uint8_t*>(
       rte_pktmbuf_read(m, 0, std::min<uint32_t>(sizeof(head), rte_pktmbuf_pkt_len(m)), head));
@@ -183,6 +186,8 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   if (bad == DropReason::kCount) bad = ingress_vlan(in, eth, vlan);
   if (bad != DropReason::kCount) return drop(ingress, bad, m);
   request_offload_like_rx(m, eth);
+  mirrors_.begin_frame();
+  mirrors_.ingress(*plan.table, sw, ingress, vlan, m);
 
   if (!mac_is_multicast(eth.src)) learn(plan, sw, ingress, eth.src, vlan);
 
@@ -190,7 +195,9 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   const bool tso = m->ol_flags & RTE_MBUF_F_TX_TCP_SEG;
   egress_count_ = 0;
   FdbHit hit;
-  if (!mac_is_multicast(eth.dst) && fdb_lookup(fdb_, sw, fdb_key(eth.dst, vlan), hit)) {
+  // A MAC last seen on a port that became a mirror output is flooded for (never sent there).
+  if (!mac_is_multicast(eth.dst) && fdb_lookup(fdb_, sw, fdb_key(eth.dst, vlan), hit) &&
+      !mirror_output_port(*plan.table, plan.entry_of_port, hit.port_id)) {
     if (hit.port_id == ingress) return drop(ingress, DropReason::kLoopToIngress, m);
     if (!add_egress(plan, hit.port_id, vlan, l3_len, tso, true)) return rte_pktmbuf_free(m);
   } else {
@@ -217,9 +224,10 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   if (have == kFormats || !uses[have]) rte_pktmbuf_free(m);  // only copies go out
   for (uint16_t i = 0; i < egress_count_; ++i) {
     rte_mbuf* out = variant[egress_[i].format];
-    if (out)
+    if (out) {
+      mirrors_.egress(*plan.table, sw, egress_[i].port, vlan, out);
       enqueue(egress_[i].port, out);
-    else
+    } else
       drop(egress_[i].port, DropReason::kNoMbuf, nullptr);
   }
 }
@@ -280,6 +288,7 @@ void Forwarder::flush(uint16_t tx_queue) {
     buf.count = 0;
   }
   pending_count_ = 0;
+  mirrors_.flush(tx_queue);
 }
 
 }  // namespace vs

@@ -14,6 +14,7 @@
 #include "switch/capture_tap.hpp"
 #include "switch/flood.hpp"
 #include "switch/l2.hpp"
+#include "switch/mirror.hpp"
 
 namespace vs {
 
@@ -90,6 +91,7 @@ class Forwarder {
   uint64_t now_ns_ = 0;
   uint32_t now_s_ = 0;
 
+  Mirrors mirrors_;  // SPAN copies (switch/mirror.hpp)
   Egress egress_[RTE_MAX_ETHPORTS];
   uint16_t egress_count_ = 0;
 

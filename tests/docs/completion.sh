@@ -32,6 +32,8 @@ case ${*: -1} in
     '      "switch": "sw0"' '    }' '  ]' '}' ;;
   workers) printf '%s\n' '{' '  "ok": true,' '  "workers": [' '    {' '      "id": 0,' \
     '      "pid": 1234' '    },' '    {' '      "id": 1,' '      "pid": 1235' '    }' '  ]' '}' ;;
+  mirrors) printf '%s\n' '{' '  "ok": true,' '  "mirrors": [' '    {' '      "name": "m1",' \
+    '      "output": "vm2"' '    }' '  ]' '}' ;;
 esac
 EOF
 chmod +x "$tmp/bin/vswitchctl"
@@ -63,12 +65,18 @@ expect() {  # expect "WANT" WORD... : the completion of `vswitchctl WORD...` is 
   echo "ok: vswitchctl $* -> ${want:-(nothing)}"
 }
 
-expect "capture config fdb help port reload show version worker" ""
+expect "capture config fdb help mirror port reload show version worker" ""
 expect "port" "p"
 expect "--help --json --socket" "-"
-expect "fdb ports queues switches workers" "show" ""
+expect "fdb mirrors ports queues switches workers" "show" ""
 expect "add del reset" "port" ""
 expect "restart" "worker" ""
+expect "add del" "mirror" ""
+expect "m1" "mirror" "del" ""
+expect "both in out" "mirror" "add" "m2" "--direction" ""
+expect "vm1 vm2" "mirror" "add" "m2" "--output" ""
+expect "--direction --json --socket --source-ports --source-vlans --switch" \
+  "mirror" "add" "m2" "--output" "vm2" "-"
 expect "flush" "fdb" ""
 expect "check" "config" ""
 expect "--count --direction --duration --json --snaplen --socket --write" "capture" "vm1" "-"
@@ -76,7 +84,7 @@ expect "both in out" "capture" "vm1" "--direction" ""
 expect "" "reload" ""
 # Global options anywhere, and skipped when counting words.
 expect "add del reset" "--json" "port" ""
-expect "fdb ports queues switches workers" "--socket" "/x.sock" "show" ""
+expect "fdb mirrors ports queues switches workers" "--socket" "/x.sock" "show" ""
 
 # From the daemon (the fake): switches, ports, worker numbers; nested keys are not rows.
 : >"$FAKE_LOG"

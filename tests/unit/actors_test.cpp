@@ -240,8 +240,8 @@ class ConfigActorTest : public ::testing::Test {
       }
       switches_.emplace_back(sw.name, ts_.sys->spawn(fake_switch, sw.name, log, &all_));
     }
-    actor_ =
-        ts_.sys->spawn(config_behavior, path_, startup_, switches_, &stats_, pool_mbufs, notify_);
+    actor_ = ts_.sys->spawn(config_behavior, path_, startup_, switches_, &stats_, pool_mbufs,
+                            notify_, MirrorRefs{});
     ts_.sched->run();
   }
 

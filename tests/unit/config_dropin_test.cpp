@@ -232,7 +232,7 @@ TEST_F(DropinTest, AnUnknownKeyInADropinListsWhatADropinMayHold) {
   ASSERT_EQ(r.errors.size(), 2u) << format_errors(r);
   EXPECT_TRUE(contains(r.errors[0], "unknown key \"prot\"")) << r.errors[0];
   EXPECT_TRUE(contains(r.errors[0],
-                       "allowed keys in a drop-in's [[switch]]: name, port; did you "
+                       "allowed keys in a drop-in's [[switch]]: name, port, mirror; did you "
                        "mean \"port\"?"))
       << r.errors[0];
   EXPECT_TRUE(contains(r.errors[1],

@@ -112,6 +112,25 @@ TEST(ControlProtocol, PortDel) {
   EXPECT_EQ(r.port, "vm3");
 }
 
+TEST(ControlProtocol, MirrorAddDelAndShow) {
+  ControlRequest r = ok(R"({"cmd": "mirror_add", "switch": "sw0", "mirror": {"name": "m1",
+                            "source_ports": ["vm1"], "source_vlans": [10], "output": "span"}})");
+  EXPECT_EQ(r.cmd, Cmd::kMirrorAdd);
+  EXPECT_EQ(r.switch_name, "sw0");
+  EXPECT_EQ(json::parse(r.mirror), json::parse(R"({"name": "m1", "source_ports": ["vm1"],
+                                                   "source_vlans": [10], "output": "span"})"));
+  r = ok(R"({"cmd": "mirror_del", "mirror": "m1"})");
+  EXPECT_EQ(r.cmd, Cmd::kMirrorDel);
+  EXPECT_EQ(r.mirror, "m1");
+  EXPECT_EQ(ok(R"({"cmd": "show", "what": "mirrors"})").what, "mirrors");
+  EXPECT_EQ(refused(R"({"cmd": "mirror_add", "mirror": {"name": "m1"}})"),
+            "mirror_add needs \"switch\" (a name) and \"mirror\" (an object)");
+  EXPECT_EQ(refused(R"({"cmd": "mirror_add", "switch": "sw0", "mirror": "m1"})"),
+            "mirror_add needs \"switch\" (a name) and \"mirror\" (an object)");
+  EXPECT_EQ(refused(R"({"cmd": "mirror_del"})"), "mirror_del needs \"mirror\" (a name)");
+  EXPECT_EQ(refused(R"({"cmd": "mirror_del", "mirror": 3})"), "\"mirror\" must be a string");
+}
+
 TEST(ControlProtocol, PortReset) {
   const ControlRequest r = ok(R"({"cmd": "port_reset", "port": "vm2"})");
   EXPECT_EQ(r.cmd, Cmd::kPortReset);
@@ -260,7 +279,8 @@ TEST(ControlProtocol, BadMacIsRefused) {
 }
 
 TEST(ControlProtocol, ShowNeedsAKnownWhat) {
-  const std::string kWhat = "\"what\" must be one of switches, ports, queues, workers, fdb";
+  const std::string kWhat =
+      "\"what\" must be one of switches, ports, queues, workers, fdb, mirrors";
   EXPECT_EQ(refused(R"({"cmd": "show"})"), kWhat);
   EXPECT_EQ(refused(R"({"cmd": "show", "what": ""})"), kWhat);
   EXPECT_EQ(refused(R"({"cmd": "show", "what": "macs"})"), kWhat);
