@@ -120,7 +120,9 @@ inline uint32_t capture_record_size(uint32_t caplen) {
 template <class CopyFn>
 bool capture_ring_write(CaptureRing& r, const CaptureRecord& hdr, CopyFn&& copy) {
   const uint32_t size = capture_record_size(hdr.caplen);
-  const uint64_t head = r.head.load(std::memory_order_relaxed);
+  // Always a multiple of 8, unless the memory was overwritten: then realign, and the reader
+  // skips what lies between (it treats the bytes as untrusted).
+  const uint64_t head = (r.head.load(std::memory_order_relaxed) + 7) & ~uint64_t{7};
   const uint64_t tail = r.tail.load(std::memory_order_acquire);
   const uint32_t off = static_cast<uint32_t>(head % kCaptureRingBytes);
   const uint32_t to_end = kCaptureRingBytes - off;
@@ -162,6 +164,10 @@ long capture_ring_read(CaptureRing& r, Fn&& fn, long max_records) {
     uint32_t size;
     __builtin_memcpy(&size, r.data + off, sizeof(size));
     if (size == kCaptureWrap) {
+      if (to_end >= head - tail) {  // a wrap is always followed by the record it made room for
+        bad = true;
+        break;
+      }
       tail += to_end;
       continue;
     }
