@@ -34,6 +34,7 @@ constexpr std::size_t kMaxPending = 4u << 20;
 constexpr long kRecordsPerRead = 256;
 // After the slot is disarmed, copies a worker made in the poll it was in are still arriving.
 constexpr auto kSettle = std::chrono::milliseconds(5);
+constexpr auto kBusyFor = std::chrono::milliseconds(50);
 
 void send_line(int conn, const json& j) {
   const std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
@@ -295,6 +296,7 @@ void CaptureService::run(ControlRequest::Capture req, int conn, std::vector<int>
       return got;
     };
     std::string reason;
+    auto last_frame = started;
     while (reason.empty()) {
       const long got = drain();
       if (!armed.out->write_some()) {
@@ -307,7 +309,13 @@ void CaptureService::run(ControlRequest::Capture req, int conn, std::vector<int>
       if (!reason.empty()) break;
       pollfd p[2] = {{conn, POLLIN | POLLRDHUP, 0},
                      {armed.out->fd(), static_cast<short>(armed.out->pending() ? POLLOUT : 0), 0}};
-      poll(p, 2, got > 0 ? 0 : 2);
+      // A ring of 1 MB holds 16 TSO super-frames, 1.7 ms of 10 Gbit/s: while frames come, wake
+      // every 100 µs; after 50 ms without one, every 2 ms (a capture of a quiet port costs
+      // 500 wake-ups a second).
+      const auto now = Clock::now();
+      if (got > 0) last_frame = now;
+      const timespec wait{0, got > 0 ? 0 : now - last_frame < kBusyFor ? 100000 : 2000000};
+      ppoll(p, 2, &wait, nullptr);
       if (p[0].revents & (POLLHUP | POLLERR)) {
         reason = "client gone";
       } else if (p[0].revents & (POLLIN | POLLRDHUP)) {
