@@ -187,7 +187,8 @@ int run_capture(int sock, const CaptureCommand& cmd, bool as_json) {
     std::fprintf(stderr, "%s\n", first.dump().c_str());
   } else {
     std::string ports;
-    for (const auto& p : first["ports"]) ports += (ports.empty() ? "" : ", ") + p.get<std::string>();
+    for (const auto& p : first["ports"])
+      ports += (ports.empty() ? "" : ", ") + p.get<std::string>();
     const std::string filter = first.value("filter", std::string());
     std::fprintf(stderr, "vswitchctl: capturing on %s%s%s, %u bytes per frame; Ctrl-C ends it\n",
                  ports.c_str(), filter.empty() ? "" : ", filter: ", filter.c_str(),

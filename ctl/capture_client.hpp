@@ -18,7 +18,8 @@ struct CaptureCommand {
 };
 
 // Parses the words after "capture": PORT... [--direction in|out|both] [--count N]
-// [--duration S] [--snaplen N] [-w|--write FILE|-] [--] [FILTER...]. Empty with `error` on bad usage.
+// [--duration S] [--snaplen N] [-w|--write FILE|-] [--] [FILTER...]. Empty with `error` on bad
+// usage.
 std::optional<CaptureCommand> parse_capture_command(const std::vector<std::string>& words,
                                                     std::string& error);
 

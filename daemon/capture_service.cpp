@@ -55,12 +55,11 @@ void send_line(int conn, const json& j) {
 // Converts libpcap's classic BPF to DPDK's eBPF and checks that librte_bpf loads it (its
 // verifier), as the workers will.
 bool to_ebpf(const CompiledFilter& cbpf, CaptureFilter& f, std::string& error) {
-  bpf_program prog{static_cast<u_int>(cbpf.insns.size()),
-                   const_cast<bpf_insn*>(cbpf.insns.data())};
+  bpf_program prog{static_cast<u_int>(cbpf.insns.size()), const_cast<bpf_insn*>(cbpf.insns.data())};
   rte_bpf_prm* prm = rte_bpf_convert(&prog);
   if (prm == nullptr) {
-    error = std::string("the filter cannot be converted for DPDK's BPF: ") +
-            rte_strerror(rte_errno);
+    error =
+        std::string("the filter cannot be converted for DPDK's BPF: ") + rte_strerror(rte_errno);
     return false;
   }
   bool ok = prm->nb_ins <= kMaxCaptureInsns;
@@ -107,11 +106,13 @@ class CaptureCollector : public prometheus::Collectable {
            MetricType::Counter, stats_.lost.load());
     prometheus::MetricFamily copies{"vswitch_capture_copies_total",
                                     "Frames a worker copied for the captures (all of them).",
-                                    MetricType::Counter, {}};
+                                    MetricType::Counter,
+                                    {}};
     prometheus::MetricFamily drops{"vswitch_capture_copy_drops_total",
                                    "Copies a worker dropped because the capture's ring was full "
                                    "(the frames themselves were forwarded).",
-                                   MetricType::Counter, {}};
+                                   MetricType::Counter,
+                                   {}};
     SharedCapture& shm = mem_.capture();
     for (int w = 0; w < static_cast<int>(shm.nb_workers); ++w) {
       uint64_t c = 0, d = 0;
@@ -284,8 +285,7 @@ void CaptureService::run(ControlRequest::Capture req, int conn, std::vector<int>
         got += std::max(0L, capture_ring_read(
                                 capture_ring(shm, armed.slot, w),
                                 [&](const CaptureRecord& rec, const uint8_t* bytes) {
-                                  if (rec.capture_id != armed.id || rec.port >= kMaxPortIds)
-                                    return;
+                                  if (rec.capture_id != armed.id || rec.port >= kMaxPortIds) return;
                                   if (req.count && captured >= req.count) return;
                                   if (!armed.out->add(rec, bytes)) return;
                                   ++captured;
@@ -303,9 +303,12 @@ void CaptureService::run(ControlRequest::Capture req, int conn, std::vector<int>
         reason = "output closed: " + armed.out->write_error();
         break;
       }
-      if (req.count && captured >= req.count) reason = "count";
-      else if (Clock::now() >= deadline) reason = "duration";
-      else if (stopping_) reason = "vswitchd is stopping";
+      if (req.count && captured >= req.count)
+        reason = "count";
+      else if (Clock::now() >= deadline)
+        reason = "duration";
+      else if (stopping_)
+        reason = "vswitchd is stopping";
       if (!reason.empty()) break;
       pollfd p[2] = {{conn, POLLIN | POLLRDHUP, 0},
                      {armed.out->fd(), static_cast<short>(armed.out->pending() ? POLLOUT : 0), 0}};

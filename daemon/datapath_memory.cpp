@@ -72,8 +72,7 @@ unsigned hugepage_memory_mb(int nb_workers, unsigned mbufs_per_worker, uint32_t 
                                  (64u << 10);
   // The EAL's own allocations, every port's private data and queues, the workers' per-process
   // data of each port, and the heap's element headers and alignment.
-  const std::size_t fixed = (64u << 20) + sizeof(SharedTopology) +
-                            capture_zone_size(nb_workers) +
+  const std::size_t fixed = (64u << 20) + sizeof(SharedTopology) + capture_zone_size(nb_workers) +
                             kCapturePoolMbufs * (64 + sizeof(rte_mbuf) + kCapturePoolRoom + 128);
   const std::size_t total =
       static_cast<std::size_t>(nb_workers) * per_worker + fdb_table_bytes(fdb_entries) + fixed;

@@ -217,9 +217,9 @@ bool PcapngOutput::add(const CaptureRecord& rec, const uint8_t* bytes) {
     std::lock_guard lock(pcapng_copy_lock());
     // The time is set below from the record: the library's own conversion assumes that
     // timestamps never go back, which frames from several workers' rings do.
-    block = rte_pcapng_copy(rec.port, rec.queue, frame, pool_, rec.caplen, rte_get_tsc_cycles(),
-                            rec.direction == kCaptureIn ? RTE_PCAPNG_DIRECTION_IN
-                                                        : RTE_PCAPNG_DIRECTION_OUT);
+    block = rte_pcapng_copy(
+        rec.port, rec.queue, frame, pool_, rec.caplen, rte_get_tsc_cycles(),
+        rec.direction == kCaptureIn ? RTE_PCAPNG_DIRECTION_IN : RTE_PCAPNG_DIRECTION_OUT);
   }
   rte_pktmbuf_free(frame);
   if (block == nullptr) {
@@ -264,8 +264,8 @@ bool PcapngOutput::write_some() {
 void PcapngOutput::write_stats(uint16_t port, uint64_t captured, const std::string& comment) {
   if (pcapng_ == nullptr || !write_error_.empty() || pending() != 0) return;
   std::lock_guard lock(pcapng_copy_lock());  // it converts the time, as rte_pcapng_copy does
-  rte_pcapng_write_stats(pcapng_, port, comment.empty() ? nullptr : comment.c_str(), 0, 0,
-                         captured, UINT64_MAX);
+  rte_pcapng_write_stats(pcapng_, port, comment.empty() ? nullptr : comment.c_str(), 0, 0, captured,
+                         UINT64_MAX);
 }
 
 }  // namespace vs

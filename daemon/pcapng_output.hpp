@@ -45,7 +45,7 @@ class PcapngOutput {
   rte_mempool* pool_;
   uint64_t tsc_hz_;
   rte_pcapng_t* pcapng_ = nullptr;
-  int64_t base_ns_ = 0;   // CLOCK_REALTIME at open ...
+  int64_t base_ns_ = 0;    // CLOCK_REALTIME at open ...
   uint64_t base_tsc_ = 0;  // ... and the TSC then
   int fd_ = -1;
   uint32_t port_index_[kMaxPortIds] = {};  // DPDK port id -> interface index in the file

@@ -27,24 +27,24 @@ namespace vs {
 inline constexpr const char* kCaptureZone = "vs_capture";
 inline constexpr uint32_t kCaptureMagic = 0x76736370;  // "vscp"
 inline constexpr uint32_t kCaptureLayoutVersion = 1;
-inline constexpr int kMaxCaptures = 4;                     // captures running at once
-inline constexpr uint32_t kCaptureRingBytes = 1u << 20;    // per worker and capture
-inline constexpr uint32_t kMaxCaptureInsns = 4096;         // eBPF instructions of one filter
+inline constexpr int kMaxCaptures = 4;                   // captures running at once
+inline constexpr uint32_t kCaptureRingBytes = 1u << 20;  // per worker and capture
+inline constexpr uint32_t kMaxCaptureInsns = 4096;       // eBPF instructions of one filter
 // Bytes of a frame a capture keeps at most: what fits one 64 KB mbuf with its pcapng block
 // (daemon/pcapng_output.cpp). A 64 KB TSO super-frame loses its last bytes; its length stays.
 inline constexpr uint32_t kMaxSnaplen = 65280;
-inline constexpr uint8_t kCaptureIn = 1;                   // frames the switch receives from a port
-inline constexpr uint8_t kCaptureOut = 2;                  // frames the switch sends to a port
+inline constexpr uint8_t kCaptureIn = 1;   // frames the switch receives from a port
+inline constexpr uint8_t kCaptureOut = 2;  // frames the switch sends to a port
 
 // One armed capture, as the workers see it. Writer: the capture service; readers: the workers.
 struct CaptureFilter {
-  uint64_t id;           // unique per vswitchd run; 0 = slot free
-  uint32_t snaplen;      // bytes copied per frame, at most
-  uint8_t directions;    // kCaptureIn | kCaptureOut
-  uint8_t has_program;   // 0: every frame of the ports matches
+  uint64_t id;          // unique per vswitchd run; 0 = slot free
+  uint32_t snaplen;     // bytes copied per frame, at most
+  uint8_t directions;   // kCaptureIn | kCaptureOut
+  uint8_t has_program;  // 0: every frame of the ports matches
   uint16_t reserved;
-  uint32_t nb_insns;     // eBPF instructions (DPDK's struct ebpf_insn, 8 bytes each)
-  uint32_t arg_size;     // rte_bpf_arg of the converted program: size and buf_size
+  uint32_t nb_insns;  // eBPF instructions (DPDK's struct ebpf_insn, 8 bytes each)
+  uint32_t arg_size;  // rte_bpf_arg of the converted program: size and buf_size
   uint32_t arg_buf_size;
   uint32_t reserved2;
   uint64_t ports[kMaxPortIds / 64];  // bit p: DPDK port id p is captured
@@ -58,24 +58,24 @@ struct CaptureSlot {
 
 // What a worker writes before each copied frame; records are 8-byte aligned.
 struct CaptureRecord {
-  uint32_t size;       // the whole record, header included, a multiple of 8; kCaptureWrap = the
-                       // rest of the ring up to its end is padding, continue at offset 0
-  uint16_t port;       // DPDK port id
-  uint16_t queue;      // rx queue (in) or tx queue (out)
+  uint32_t size;   // the whole record, header included, a multiple of 8; kCaptureWrap = the
+                   // rest of the ring up to its end is padding, continue at offset 0
+  uint16_t port;   // DPDK port id
+  uint16_t queue;  // rx queue (in) or tx queue (out)
   uint64_t capture_id;
-  uint64_t tsc;        // rte_rdtsc() when the burst was received or sent
-  uint32_t orig_len;   // the frame's length
-  uint32_t caplen;     // bytes that follow
-  uint8_t direction;   // kCaptureIn or kCaptureOut
+  uint64_t tsc;       // rte_rdtsc() when the burst was received or sent
+  uint32_t orig_len;  // the frame's length
+  uint32_t caplen;    // bytes that follow
+  uint8_t direction;  // kCaptureIn or kCaptureOut
   uint8_t reserved[7];
 };
 static_assert(sizeof(CaptureRecord) == 40);
 inline constexpr uint32_t kCaptureWrap = 0xffffffffu;
 
 struct alignas(64) CaptureRing {
-  std::atomic<uint64_t> head;     // wo worker: bytes published
-  std::atomic<uint64_t> copied;   // wo worker: records published
-  std::atomic<uint64_t> dropped;  // wo worker: copies that did not fit
+  std::atomic<uint64_t> head;              // wo worker: bytes published
+  std::atomic<uint64_t> copied;            // wo worker: records published
+  std::atomic<uint64_t> dropped;           // wo worker: copies that did not fit
   alignas(64) std::atomic<uint64_t> tail;  // wo capture service: bytes consumed
   alignas(64) uint8_t data[kCaptureRingBytes];
 };

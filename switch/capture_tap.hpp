@@ -21,8 +21,7 @@ class CaptureTaps {
 
   // Once per poll: picks up captures armed or ended since the last call.
   void refresh() {
-    if (shm_ != nullptr && shm_->generation.load(std::memory_order_acquire) != seen_)
-      reload();
+    if (shm_ != nullptr && shm_->generation.load(std::memory_order_acquire) != seen_) reload();
   }
   bool armed() const { return armed_ != 0; }
   // Copies the frames of `pkts` that a capture of (port, direction) wants.

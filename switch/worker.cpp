@@ -261,8 +261,7 @@ std::string find_shared_objects(int worker_id, SharedObjects& shm) {
   shm.capture = static_cast<SharedCapture*>(cap->addr);
   if (shm.topology->magic != kTopologyMagic || shm.topology->layout_version != kLayoutVersion ||
       shm.counters->magic != kCounterBlockMagic || shm.fdb->magic != kFdbMagic ||
-      shm.capture->magic != kCaptureMagic ||
-      shm.capture->layout_version != kCaptureLayoutVersion)
+      shm.capture->magic != kCaptureMagic || shm.capture->layout_version != kCaptureLayoutVersion)
     return "shared layout mismatch: vswitchd and vswitch-worker come from different builds";
   if (static_cast<uint32_t>(worker_id) >= shm.capture->nb_workers)
     return "no capture rings for this worker id (is this worker id configured?)";

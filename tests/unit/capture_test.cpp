@@ -87,7 +87,8 @@ TEST(CaptureRing, WrapsAroundTheEnd) {
     std::vector<Read> got = read_all(*r);
     ASSERT_EQ(got.size(), 7u);
     for (int i = 0; i < 7; ++i)
-      ASSERT_EQ(got[i].bytes, std::vector<uint8_t>(1000 + 113 * i, static_cast<uint8_t>(round + i)));
+      ASSERT_EQ(got[i].bytes,
+                std::vector<uint8_t>(1000 + 113 * i, static_cast<uint8_t>(round + i)));
   }
   EXPECT_GT(r->head.load(), uint64_t{3} * kCaptureRingBytes);
   EXPECT_EQ(r->dropped.load(), 0u);
@@ -185,11 +186,11 @@ std::string idb(const std::vector<std::pair<uint16_t, std::string>>& opts) {
 TEST(PcapngRename, InterfacesGetThePortsNames) {
   const std::string shb = block(0x0A0D0D0A, std::string("\x4d\x3c\x2b\x1a\x01\x00\x00\x00", 8) +
                                                 std::string(8, '\xff') + option(0, ""));
-  const std::string in = shb + idb({{9, std::string(1, '\x09')}, {2, "eth0"}, {6, "abcdef"}}) +
-                         idb({{2, "lo"}});
+  const std::string in =
+      shb + idb({{9, std::string(1, '\x09')}, {2, "eth0"}, {6, "abcdef"}}) + idb({{2, "lo"}});
   const std::string out = rename_pcapng_interfaces(in, {"vm1", ""});
-  const std::string want = shb + idb({{2, "vm1"}, {9, std::string(1, '\x09')}, {6, "abcdef"}}) +
-                           idb({{2, "lo"}});
+  const std::string want =
+      shb + idb({{2, "vm1"}, {9, std::string(1, '\x09')}, {6, "abcdef"}}) + idb({{2, "lo"}});
   EXPECT_EQ(out, want);
   EXPECT_EQ(rename_pcapng_interfaces(in.substr(0, in.size() - 3), {"vm1"}), "");  // cut short
 }

@@ -385,9 +385,9 @@ TEST(ControlProtocol, CaptureRefusals) {
             "\"snaplen\" must be at least 1");
   EXPECT_EQ(refused(R"({"cmd":"capture","ports":["a"],"snaplen":262145})"),
             "\"snaplen\" must be an integer from 0 to 262144");
-  EXPECT_EQ(refused(R"({"cmd":"capture","ports":["a"],"filter":")" + std::string(4097, 'x') +
-                    R"("})"),
-            "\"filter\" is longer than 4096 bytes");
+  EXPECT_EQ(
+      refused(R"({"cmd":"capture","ports":["a"],"filter":")" + std::string(4097, 'x') + R"("})"),
+      "\"filter\" is longer than 4096 bytes");
 }
 
 }  // namespace

@@ -5,12 +5,12 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <condition_variable>
 
 #include <chrono>
 #include <cstdio>
