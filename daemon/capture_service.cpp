@@ -148,8 +148,12 @@ struct CaptureService::Armed {
   std::unique_ptr<PcapngOutput> out;
 };
 
-CaptureService::CaptureService(DatapathMemory& mem, const PortDirectory& ports)
-    : mem_(mem), ports_(ports), collector_(std::make_shared<CaptureCollector>(mem, stats_)) {}
+CaptureService::CaptureService(DatapathMemory& mem, const PortDirectory& ports,
+                               std::vector<int> cpus)
+    : mem_(mem),
+      ports_(ports),
+      collector_(std::make_shared<CaptureCollector>(mem, stats_)),
+      cpus_(std::move(cpus)) {}
 
 CaptureService::~CaptureService() {
   stop();
@@ -252,6 +256,12 @@ void CaptureService::run(ControlRequest::Capture req, int conn, std::vector<int>
   sigemptyset(&pipe);
   sigaddset(&pipe, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+  if (!cpus_.empty()) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int cpu : cpus_) CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+  }
 
   Armed armed;
   std::string error;

@@ -35,7 +35,9 @@ struct CaptureStats {
 
 class CaptureService {
  public:
-  CaptureService(DatapathMemory& mem, const PortDirectory& ports);
+  // `cpus`: where the captures' threads may run (not on the workers' cores: a capture's writer
+  // there would slow the forwarding it records); empty = anywhere.
+  CaptureService(DatapathMemory& mem, const PortDirectory& ports, std::vector<int> cpus = {});
   ~CaptureService();
   CaptureService(const CaptureService&) = delete;
   CaptureService& operator=(const CaptureService&) = delete;
@@ -64,6 +66,7 @@ class CaptureService {
   uint64_t next_id_ = 1;
   int running_ = 0;
   std::atomic<bool> stopping_{false};
+  std::vector<int> cpus_;
 };
 
 }  // namespace vs
