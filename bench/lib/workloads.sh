@@ -400,6 +400,7 @@ CAPTURE_NOMATCH=${BENCH_CAPTURE_NOMATCH:-ether proto 0x1234}
 CAPTURE_OUT_NOMATCH=${BENCH_CAPTURE_OUT_NOMATCH:-/tmp/bn-capture-nomatch.pcapng}
 CAPTURE_OUT_ALL=${BENCH_CAPTURE_OUT_ALL:-/dev/shm/bn-capture-all.pcapng}
 CAPTURE_OUT_ALL_TCP=${BENCH_CAPTURE_OUT_ALL_TCP:-/dev/null}
+CAPTURE_PERF=${BENCH_CAPTURE_PERF:-0}   # 1: diagnostics of the 64 B runs (below); slows them
 CAP_PID="" CAP_LOG="" CAP_OUT="" CAP_M0=""
 
 # capture_counters: "<copies> <copy drops> <lost>" summed over the workers (and vswitchd's writer).
@@ -469,7 +470,9 @@ capture_run() {
   esac
   [[ -z $out ]] || capture_start "$variant" "$out" "$RAW/$sys-$wl-$rep.capture"
   if [[ $what == u64max ]]; then
+    ((CAPTURE_PERF)) && capture_perf_begin "$sys-$wl-$rep"
     u64_once "$sys" "$rep" "$wl" max
+    ((CAPTURE_PERF)) && capture_perf_end "$sys" "$rep" "$wl"
     local w
     read -r _ w _ _ <<<"$U64_CPU"
     record "$sys" "$rep" "$wl" worker_us_per_pkt "$(calc "1e6*$w/$U64_RX")" "µs/pkt"
@@ -503,6 +506,41 @@ capture_run() {
     "% of the copies (summary: dropped / (captured + dropped))"
   record "$sys" "$rep" "$wl" metric_drop_pct "$(calc "100*$CAP_DDROPS/($CAP_DCOPIES+$CAP_DDROPS)")" \
     "% of the copies (metrics: copy drops / (copies + copy drops))"
+}
+
+# BENCH_CAPTURE_PERF=1 (diagnostics; the perf runs cost the 64 B runs some rate): during every 64 B
+# run, `perf record -g` of the worker process (-p), of all of core 1 (-C 1, the worker's core) and
+# of vswitchd (-p), for DUR s, into $RAW/perf-<system>-<workload>-<rep>-{worker,core1,vswitchd}.data; the worker's
+# involuntary context switches and where vswitchd's threads ran (ps psr, at mid-run) are logged.
+# Compare: perf report -i A.data --no-children --sort sym; perf report -i core1.data --sort comm,pid.
+capture_perf_begin() {
+  local tag=$1 wpid
+  wpid=$(worker_pids | head -n 1)
+  [[ -n $wpid ]] || die "capture perf: no worker"
+  CAP_PERF_W=$wpid
+  CAP_PERF_CS0=$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "/proc/$wpid/status")
+  perf record -q -g -p "$wpid" -o "$RAW/perf-$tag-worker.data" -- sleep "$DUR" >/dev/null 2>&1 8>&- &
+  CAP_PERF_P1=$!
+  track_pid "$CAP_PERF_P1"
+  perf record -q -g -C 1 -o "$RAW/perf-$tag-core1.data" -- sleep "$DUR" >/dev/null 2>&1 8>&- &
+  CAP_PERF_P2=$!
+  track_pid "$CAP_PERF_P2"
+  perf record -q -g -p "$VS_PID" -o "$RAW/perf-$tag-vswitchd.data" -- sleep "$DUR" >/dev/null 2>&1 8>&- &
+  CAP_PERF_P4=$!
+  track_pid "$CAP_PERF_P4"
+  ( sleep "$(calc "$DUR/2 + 1")"; ps -L -o tid=,psr=,pcpu=,comm= -p "$VS_PID" | tr -s ' ' |
+      tr '\n' ';' >"$RAW/perf-$tag-threads.txt" ) &
+  CAP_PERF_P3=$!
+}
+capture_perf_end() {
+  local sys=$1 rep=$2 wl=$3 cs1
+  wait "$CAP_PERF_P1" || die "capture perf: perf record -p failed ($RAW/perf-$sys-$wl-$rep-worker.data)"
+  wait "$CAP_PERF_P2" || die "capture perf: perf record -C 1 failed ($RAW/perf-$sys-$wl-$rep-core1.data)"
+  wait "$CAP_PERF_P4" || die "capture perf: perf record -p vswitchd failed ($RAW/perf-$sys-$wl-$rep-vswitchd.data)"
+  wait "$CAP_PERF_P3" || true
+  cs1=$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "/proc/$CAP_PERF_W/status")
+  record "$sys" "$rep" "$wl" worker_nvcsw "$((cs1 - CAP_PERF_CS0))" "involuntary context switches of the worker"
+  log "$wl rep $rep: worker $CAP_PERF_W: $((cs1 - CAP_PERF_CS0)) involuntary context switches; vswitchd threads (tid psr %cpu): $(cat "$RAW/perf-$sys-$wl-$rep-threads.txt")"
 }
 
 wl_capture() {
