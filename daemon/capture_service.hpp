@@ -24,6 +24,11 @@ namespace vs {
 
 class DatapathMemory;
 class PortDirectory;
+struct CompiledFilter;
+
+// Converts libpcap's classic BPF to DPDK's eBPF into `f` (its instructions, argument, flag) and
+// checks that librte_bpf loads it (its verifier), as the workers will. False with the reason.
+bool to_ebpf(const CompiledFilter& cbpf, CaptureFilter& f, std::string& error);
 
 struct CaptureStats {
   std::atomic<uint64_t> started{0};
