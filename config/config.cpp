@@ -438,9 +438,11 @@ const std::vector<std::string_view> kDaemonKeys = {"file_prefix",
 const std::vector<std::string_view> kSwitchKeys = {
     "name", "port", "fdb_max_entries", "fdb_aging_s", "mac_limit_per_port", "fdb", "mirror"};
 const std::vector<std::string_view> kPortKeys = {
-    "name",    "mac",       "driver", "netns",         "queues",      "mtu", "addresses",
-    "persist", "vlan_mode", "vlan",   "allowed_vlans", "native_vlan", "vm",
-    "allowed_macs", "allowed_ips", "block_dhcp_server", "block_ra", "isolated"};
+    "name",      "mac",          "driver",        "netns",
+    "queues",    "mtu",          "addresses",     "persist",
+    "vlan_mode", "vlan",         "allowed_vlans", "native_vlan",
+    "vm",        "allowed_macs", "allowed_ips",   "block_dhcp_server",
+    "block_ra",  "isolated"};
 const std::vector<std::string_view> kVmKeys = {"macvtap", "tap"};
 const std::vector<std::string_view> kStaticFdbKeys = {"mac", "vlan", "port"};
 const std::vector<std::string_view> kMirrorKeys = {"name", "source_ports", "source_vlans",

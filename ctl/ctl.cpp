@@ -207,8 +207,10 @@ void print_port_policy(const json& p) {
   std::string line;
   auto add = [&line](const std::string& part) { line += (line.empty() ? "" : "; ") + part; };
   if (sec.value("isolated", false)) add("isolated");
-  if (!sec.value("allowed_macs", json::array()).empty()) add("allowed_macs " + cell(sec["allowed_macs"]));
-  if (!sec.value("allowed_ips", json::array()).empty()) add("allowed_ips " + cell(sec["allowed_ips"]));
+  if (!sec.value("allowed_macs", json::array()).empty())
+    add("allowed_macs " + cell(sec["allowed_macs"]));
+  if (!sec.value("allowed_ips", json::array()).empty())
+    add("allowed_ips " + cell(sec["allowed_ips"]));
   if (sec.value("block_dhcp_server", false)) add("block_dhcp_server");
   if (sec.value("block_ra", false)) add("block_ra");
   std::string drops;
@@ -479,12 +481,12 @@ std::optional<json> build_request(const Args& a, std::string& error) {
     return json{{"cmd", "port_reset"}, {"port", a[2]}};
   if (cmd == "port" && a.size() >= 4 && a[1] == "add") {
     json port{{"name", a[3]}};
-    if (!a.options(4,
-                   {"--driver", "--queues", "--mtu", "--mac", "--netns", "--address", "--persist",
-                    "--vlan", "--trunk", "--native-vlan", "--vm-macvtap", "--vm-tap",
-                    "--allowed-mac", "--allowed-ip", "--block-dhcp-server", "--block-ra",
-                    "--isolated"},
-                   opts, error))
+    if (!a.options(
+            4,
+            {"--driver", "--queues", "--mtu", "--mac", "--netns", "--address", "--persist",
+             "--vlan", "--trunk", "--native-vlan", "--vm-macvtap", "--vm-tap", "--allowed-mac",
+             "--allowed-ip", "--block-dhcp-server", "--block-ra", "--isolated"},
+            opts, error))
       return std::nullopt;
     for (auto& [k, v] : opts) {
       if (k == "--driver" || k == "--mac" || k == "--netns") {
@@ -500,7 +502,8 @@ std::optional<json> build_request(const Args& a, std::string& error) {
       } else if (k == "--allowed-mac" || k == "--allowed-ip") {
         port[k == "--allowed-mac" ? "allowed_macs" : "allowed_ips"].push_back(v);
       } else if (k == "--block-dhcp-server" || k == "--block-ra" || k == "--isolated") {
-        port[k == "--isolated" ? "isolated" : (k == "--block-ra" ? "block_ra" : "block_dhcp_server")] = true;
+        port[k == "--isolated" ? "isolated"
+                               : (k == "--block-ra" ? "block_ra" : "block_dhcp_server")] = true;
       } else if (k == "--vm-macvtap" || k == "--vm-tap") {
         port["vm"][k.substr(5)] = v;
       } else if (k == "--trunk") {

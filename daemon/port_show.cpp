@@ -111,7 +111,8 @@ json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnap
   json reasons = json::object();  // the reasons that dropped anything, by label value
   for (int d = 0; d < kDropReasonCount; ++d) {
     drops += by_reason[d];
-    if (by_reason[d]) reasons[std::string(drop_reason_name(static_cast<DropReason>(d)))] = by_reason[d];
+    if (by_reason[d])
+      reasons[std::string(drop_reason_name(static_cast<DropReason>(d)))] = by_reason[d];
   }
   const rte_eth_stats& st = p.stats;
   json port = {

@@ -27,13 +27,13 @@ enum class DropReason : uint8_t {
   kNoMbuf,          // no mbuf for a copy with a different VLAN tag
   kMirrorOutput,    // received from a mirror's output port (it takes no part in forwarding)
   // Per-port policy (switch/policy.hpp), version 7.
-  kSpoofedMac,   // source MAC not in the port's allowed_macs
-  kSpoofedIp,    // IPv4/IPv6 source not in the port's allowed_ips
-  kSpoofedArp,   // ARP sender MAC or IP not the port's
-  kSpoofedNd,    // neighbour discovery for an address or MAC not the port's
-  kDhcpServer,   // a DHCP(v6) server reply from a port with block_dhcp_server
-  kRouterAdvert, // an ICMPv6 router advertisement from a port with block_ra
-  kIsolated,     // known unicast from an isolated port to another isolated port
+  kSpoofedMac,    // source MAC not in the port's allowed_macs
+  kSpoofedIp,     // IPv4/IPv6 source not in the port's allowed_ips
+  kSpoofedArp,    // ARP sender MAC or IP not the port's
+  kSpoofedNd,     // neighbour discovery for an address or MAC not the port's
+  kDhcpServer,    // a DHCP(v6) server reply from a port with block_dhcp_server
+  kRouterAdvert,  // an ICMPv6 router advertisement from a port with block_ra
+  kIsolated,      // known unicast from an isolated port to another isolated port
   kCount
 };
 inline constexpr int kDropReasonCount = static_cast<int>(DropReason::kCount);

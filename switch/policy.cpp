@@ -14,8 +14,8 @@ constexpr uint16_t kEtherTypeIpv4 = 0x0800;
 constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
 constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kProtoIcmpv6 = 58;
-constexpr uint8_t kIcmpMldReport = 131, kIcmpRs = 133, kIcmpRa = 134, kIcmpNs = 135,
-                  kIcmpNa = 136, kIcmpMld2Report = 143;
+constexpr uint8_t kIcmpMldReport = 131, kIcmpRs = 133, kIcmpRa = 134, kIcmpNs = 135, kIcmpNa = 136,
+                  kIcmpMld2Report = 143;
 constexpr uint8_t kOptSourceLla = 1, kOptTargetLla = 2;
 
 uint16_t be16(const uint8_t* p) {
@@ -140,8 +140,8 @@ DropReason check_ipv6(const PortPolicy& p, const uint8_t* ip, std::size_t len) {
   const bool icmp = l4 != 0 && proto == kProtoIcmpv6 && l4 < len;
   const uint8_t type = icmp ? ip[l4] : 0;
   if (!ip6_ok(p, src)) {
-    const bool unspecified_ok = all_zero(src, 16) && (type == kIcmpNs || type == kIcmpMldReport ||
-                                                      type == kIcmpMld2Report);
+    const bool unspecified_ok =
+        all_zero(src, 16) && (type == kIcmpNs || type == kIcmpMldReport || type == kIcmpMld2Report);
     if (!unspecified_ok) return DropReason::kSpoofedIp;
   }
   if (icmp) return check_icmpv6(p, src, ip + l4, len - l4);
@@ -199,9 +199,8 @@ DropReason policy_check(const PortPolicy& p, const EthInfo& eth, const uint8_t* 
 bool policy_add_mac(PortPolicy& p, const std::string& text) {
   unsigned b[6];
   char tail;
-  if (p.nb_macs >= kMaxPolicyMacs ||
-      std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
-                  &b[5], &tail) != 6)
+  if (p.nb_macs >= kMaxPolicyMacs || std::sscanf(text.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0],
+                                                 &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
     return false;
   MacAddr m = 0;
   for (unsigned v : b) m = (m << 8) | v;
@@ -220,7 +219,8 @@ bool policy_add_prefix(PortPolicy& p, const std::string& text) {
   const int len = slash == std::string::npos ? max : std::atoi(text.c_str() + slash + 1);
   if (len < 0 || len > max) return false;
   e.len = static_cast<uint8_t>(len);
-  for (int bit = len; bit < max; ++bit) e.addr[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
+  for (int bit = len; bit < max; ++bit)
+    e.addr[bit / 8] &= static_cast<uint8_t>(~(0x80 >> (bit % 8)));
   p.prefixes[p.nb_prefixes++] = e;
   return true;
 }

@@ -45,8 +45,8 @@ bool policy_mac_allowed(const PortPolicy& policy, MacAddr mac);
 bool policy_ip_allowed(const PortPolicy& policy, int family, const uint8_t* addr);
 
 // Building a policy (vswitchd, from the validated config): false if the text does not parse or
-// the table is full. A MAC is "02:00:00:00:00:01"; a prefix "10.0.0.5", "10.1.0.0/24", "fd00::5/128"
-// (no length: a host). Host bits past the length are cleared.
+// the table is full. A MAC is "02:00:00:00:00:01"; a prefix "10.0.0.5", "10.1.0.0/24",
+// "fd00::5/128" (no length: a host). Host bits past the length are cleared.
 bool policy_add_mac(PortPolicy& policy, const std::string& text);
 bool policy_add_prefix(PortPolicy& policy, const std::string& text);
 

@@ -38,8 +38,8 @@ TEST(ConfigPolicy, ParsesAndNormalizesEveryKey) {
   ASSERT_TRUE(r.ok()) << format_errors(r);
   const auto& sec = r.config->find_port("vm1")->security;
   EXPECT_EQ(sec.allowed_macs, std::vector<std::string>{"02:00:00:00:00:0a"});
-  EXPECT_EQ(sec.allowed_ips, (std::vector<std::string>{"10.0.0.5/32", "10.1.0.0/24",
-                                                       "fd00::5/128", "fd00:1::/64"}));
+  EXPECT_EQ(sec.allowed_ips,
+            (std::vector<std::string>{"10.0.0.5/32", "10.1.0.0/24", "fd00::5/128", "fd00:1::/64"}));
   EXPECT_TRUE(sec.block_dhcp_server && sec.block_ra && sec.isolated);
   const auto& other = r.config->find_port("vm2")->security;
   EXPECT_EQ(other, vs::config::PortSecurityConfig{});  // absent: no check, not isolated

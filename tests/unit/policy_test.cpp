@@ -152,11 +152,11 @@ TEST_F(PolicyTest, EachSpoofIsDroppedWithItsReason) {
   std::copy(other.begin(), other.end(), other_src.begin() + 6);
   EXPECT_EQ(check(other_src), DropReason::kSpoofedMac);
   EXPECT_EQ(check(ipv4("10.0.0.6", 1)), DropReason::kSpoofedIp);
-  EXPECT_EQ(check(ipv4("10.1.1.1", 6)), DropReason::kSpoofedIp);  // just past the /24
+  EXPECT_EQ(check(ipv4("10.1.1.1", 6)), DropReason::kSpoofedIp);            // just past the /24
   EXPECT_EQ(check(ipv4("0.0.0.0", 17, 1000, 67)), DropReason::kSpoofedIp);  // not a DHCP client
   EXPECT_EQ(check(ipv6("fd00::6", 58, {128, 0, 0, 0, 0, 1, 0, 1})), DropReason::kSpoofedIp);
   EXPECT_EQ(check(ipv6("::", 17, {0, 1, 0, 2, 0, 8, 0, 0})), DropReason::kSpoofedIp);
-  EXPECT_EQ(check(arp(kVmMac, "10.0.0.1")), DropReason::kSpoofedArp);   // a gateway's IP
+  EXPECT_EQ(check(arp(kVmMac, "10.0.0.1")), DropReason::kSpoofedArp);     // a gateway's IP
   EXPECT_EQ(check(arp(kOtherMac, "10.0.0.5")), DropReason::kSpoofedArp);  // another MAC inside
   // NA for another host's address, from its own source; NA with another MAC in its option.
   EXPECT_EQ(check(ipv6("fd00::5", 58, nd(136, "fd00::1", 2, kVmMac))), DropReason::kSpoofedNd);
@@ -186,9 +186,9 @@ TEST_F(PolicyTest, AnNaBehindExtensionHeadersIsStillChecked) {
   EXPECT_EQ(check(ipv6("fd00::5", 44, later)), DropReason::kCount);
   // A chain longer than the window the worker reads cannot hide an NA.
   Bytes chain;
-  for (int i = 0; i < 7; ++i) put(chain, {60, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                          0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                          0, 0, 0, 0, 0, 0});
+  for (int i = 0; i < 7; ++i)
+    put(chain, {60, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
   EXPECT_EQ(check(ipv6("fd00::5", 60, chain)), DropReason::kSpoofedNd);
 }
 
