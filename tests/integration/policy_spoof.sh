@@ -12,6 +12,7 @@
 #     "isolated"); both reach vm2 and vm2 reaches both.
 #  4. A reload that changes only policy keys re-tags vm1 and vm4 in place: same ifindex, no port
 #     re-created, a witness ping vm2 -> vm1 loses nothing; the new policy is in force.
+#  5. `vswitchctl port add --allowed-ip --isolated`: shown, isolated from vm3, source checked.
 source "$(dirname "$0")/../lib/harness.sh"
 
 N=20
@@ -126,4 +127,20 @@ check "vm4 ifindex after the reload" "$(ip netns exec "$(vm_ns 4)" cat "/sys/cla
 check "10.77.0.9 from vm1 after the reload" "$(received_by 2 new-ip udp4 "$mac1" 10.77.0.9)" -eq "$N"
 ping_ok 3 4 3 || fail "vm3 cannot reach vm4 once vm4 is no longer isolated"
 pass "a policy-only reload applies in place: same TAPs, no lost ping, the new policy in force"
+
+# 5. vswitchctl port add with a policy: vm5, isolated, may send only as 10.77.0.5.
+j=$(ctl --json port add sw0 "$(vm_if 5)" --driver "${T_DRIVER:-tap}" --netns "$(vm_ns 5)" \
+  --address 10.77.0.5/24 --allowed-ip 10.77.0.5 --isolated) || fail "port add refused: $j"
+T_NETNS+=("$(vm_ns 5)")
+sec=$(ctl --json show ports |
+  json_get "json.dumps([p['security'] for p in j['ports'] if p['name'] == '$(vm_if 5)'][0], sort_keys=True)")
+check "vm5 security (show ports)" "$sec" = '{"allowed_ips": ["10.77.0.5/32"], "allowed_macs": [], "block_dhcp_server": false, "block_ra": false, "isolated": true}'
+ping_ok 5 2 3 || fail "vm5 (port add, isolated) cannot reach vm2"
+ping_ok 5 3 2 && fail "vm5 (port add, isolated) reaches isolated vm3"
+ip netns exec "$(vm_ns 5)" ip addr add 10.77.0.55/24 dev "$(vm_if 5)"
+ip netns exec "$(vm_ns 5)" ping -q -c 2 -i 0.05 -W 1 -I 10.77.0.55 10.77.0.2 >/dev/null 2>&1 &&
+  fail "vm5 reached vm2 from an address it may not use"
+# Its ICMP (spoofed_ip), or its ARP if vm2's entry had gone stale (spoofed_arp).
+check "vm5 spoofed_ip + spoofed_arp drops" "$(($(drops 5 spoofed_ip) + $(drops 5 spoofed_arp)))" -ge 2
+pass "port add --allowed-ip --isolated: shown, isolated, and its source checked"
 stop_daemon
