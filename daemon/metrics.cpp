@@ -247,7 +247,8 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                "Frames dropped by the switch, by reason, on the port that refused them: "
                "the ingress port (runt, bad_vlan, no_destination, loop_to_ingress, "
                "vlan_not_allowed, mirror_output) or the egress port (tx_full, mtu_exceeded, "
-               "no_mbuf, vlan_not_allowed).",
+               "no_mbuf, vlan_not_allowed); the port policy's on the ingress port (spoofed_mac, "
+               "spoofed_ip, spoofed_arp, spoofed_nd, dhcp_server, router_advert, isolated).",
                MetricType::Counter);
     for (int w = 0; w < mem_.nb_workers(); ++w) {
       const WorkerCounterBlock& c = mem_.counters(w);

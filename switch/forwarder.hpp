@@ -93,6 +93,7 @@ class Forwarder {
 
   Mirrors mirrors_;  // SPAN copies (switch/mirror.hpp)
   Egress egress_[RTE_MAX_ETHPORTS];
+  bool from_isolated_ = false;  // the frame being dispatched came from an isolated port
   uint16_t egress_count_ = 0;
 
   struct TxBuffer {
