@@ -16,11 +16,22 @@ source "$(dirname "$0")/prometheus_lib.sh"
 
 ensure_prometheus
 write_config "$T_DIR/vswitch.toml" 2 2
+# A second switch with a mirror, so that the mirror panel has data: vm3's frames go to vm4. The
+# counts of series below are those of sw0.
+config_switch "$T_DIR/vswitch.toml" sw1
+config_port "$T_DIR/vswitch.toml" 3
+config_port "$T_DIR/vswitch.toml" 4
+printf '\n[[switch.mirror]]\nname = "m3"\nsource_ports = ["%s"]\noutput = "%s"\n' \
+  "$(vm_if 3)" "$(vm_if 4)" >>"$T_DIR/vswitch.toml"
 run_start=$(date +%s.%N)
 start_daemon "$T_DIR/vswitch.toml"
 wait_metric vswitch_worker_up 'worker="0"' -eq 1 10
 wait_metric vswitch_worker_up 'worker="1"' -eq 1 10
 ping_ok 1 2 3 || fail "ping before the test failed: $(cat "$T_DIR/ping.log")"
+# vm3 pings an address no one has (a static neighbour entry): 5 frames a second for the mirror.
+ip netns exec "$(vm_ns 3)" ip neigh replace 10.77.0.250 lladdr 02:00:00:00:99:99 dev "$(vm_if 3)"
+ip netns exec "$(vm_ns 3)" ping -q -i 0.2 10.77.0.250 >/dev/null 2>&1 &
+T_PIDS+=($!)
 P1=$(vm_if 1)
 P2=$(vm_if 2)
 
@@ -137,20 +148,20 @@ reasons = len(query("count by (reason) (vswitch_port_drops_total)"))
 ok(reasons >= 3, f"{reasons} drop reasons exported")
 now = time.time()
 for expr, count, labels in [
-    ("vswitch_port_rx_packets_total", 4, B | {"switch", "port", "worker"}),
-    ("vswitch_port_rx_bytes_total", 4, B | {"switch", "port", "worker"}),
-    ("vswitch_port_tx_packets_total", 4, B | {"switch", "port", "worker"}),
-    ("vswitch_port_tx_bytes_total", 4, B | {"switch", "port", "worker"}),
-    ("vswitch_port_drops_total", 4 * reasons, B | {"switch", "port", "worker", "reason"}),
-    ("vswitch_port_driver_drops_total", 8, B | {"switch", "port", "reason"}),
-    ("vswitch_port_queue_rx_packets_total", 6, B | {"switch", "port", "queue"}),
-    ("vswitch_port_queue_rx_bytes_total", 6, B | {"switch", "port", "queue"}),
-    ("vswitch_port_queue_tx_packets_total", 6, B | {"switch", "port", "queue"}),
-    ("vswitch_port_queue_tx_bytes_total", 6, B | {"switch", "port", "queue"}),
-    ("vswitch_port_rx_queue_info == 1", 6, B | {"switch", "port", "queue", "worker"}),
-    ("vswitch_port_link_up == 1", 2, B | {"switch", "port"}),
-    ("vswitch_port_queues == 3", 2, B | {"switch", "port"}),
-    ("vswitch_port_mtu_bytes == 1500", 2, B | {"switch", "port"}),
+    ("vswitch_port_rx_packets_total{switch=\"sw0\"}", 4, B | {"switch", "port", "worker"}),
+    ("vswitch_port_rx_bytes_total{switch=\"sw0\"}", 4, B | {"switch", "port", "worker"}),
+    ("vswitch_port_tx_packets_total{switch=\"sw0\"}", 4, B | {"switch", "port", "worker"}),
+    ("vswitch_port_tx_bytes_total{switch=\"sw0\"}", 4, B | {"switch", "port", "worker"}),
+    ("vswitch_port_drops_total{switch=\"sw0\"}", 4 * reasons, B | {"switch", "port", "worker", "reason"}),
+    ("vswitch_port_driver_drops_total{switch=\"sw0\"}", 8, B | {"switch", "port", "reason"}),
+    ("vswitch_port_queue_rx_packets_total{switch=\"sw0\"}", 6, B | {"switch", "port", "queue"}),
+    ("vswitch_port_queue_rx_bytes_total{switch=\"sw0\"}", 6, B | {"switch", "port", "queue"}),
+    ("vswitch_port_queue_tx_packets_total{switch=\"sw0\"}", 6, B | {"switch", "port", "queue"}),
+    ("vswitch_port_queue_tx_bytes_total{switch=\"sw0\"}", 6, B | {"switch", "port", "queue"}),
+    ("vswitch_port_rx_queue_info{switch=\"sw0\"} == 1", 6, B | {"switch", "port", "queue", "worker"}),
+    ("vswitch_port_link_up{switch=\"sw0\"} == 1", 2, B | {"switch", "port"}),
+    ("vswitch_port_queues{switch=\"sw0\"} == 3", 2, B | {"switch", "port"}),
+    ("vswitch_port_mtu_bytes{switch=\"sw0\"} == 1500", 2, B | {"switch", "port"}),
     ("vswitch_worker_up == 1", 2, B | {"worker"}),
     ("vswitch_worker_failed == 0", 2, B | {"worker"}),
     ("vswitch_worker_restarts_total == 0", 2, B | {"worker"}),
@@ -170,8 +181,8 @@ for expr, count, labels in [
     (f"vswitch_config_last_reload_success_timestamp_seconds >= vswitch_start_time_seconds "
      f"and vswitch_config_last_reload_success_timestamp_seconds > {float(E['RUN_START']) - 1} "
      f"and vswitch_config_last_reload_success_timestamp_seconds < {now}", 1, B),
-    ("vswitch_fdb_entries", 1, B | {"switch"}),
-    ("vswitch_fdb_max_entries", 1, B | {"switch"}),
+    ("vswitch_fdb_entries{switch=\"sw0\"}", 1, B | {"switch"}),
+    ("vswitch_fdb_max_entries{switch=\"sw0\"}", 1, B | {"switch"}),
     # the mbuf pools alone are tens of MB: the heap holds them, and it is at least that full
     ("vswitch_dpdk_heap_allocated_bytes > 8e6 and vswitch_dpdk_heap_allocated_bytes "
      "<= vswitch_dpdk_heap_bytes", 1, B),
