@@ -314,6 +314,7 @@ SwitchSnapshot snapshot_ports(const PortManager& ports, const std::string& switc
     s.vlan = p.cfg.vlan;
     s.native_vlan = p.cfg.native_vlan;
     s.allowed_vlans = p.cfg.allowed_vlans;
+    s.storm = p.cfg.storm;
     s.started = p.started;
     s.down = p.down;
     s.down_reason = p.down_reason;

@@ -413,7 +413,8 @@ const std::vector<std::string_view> kSwitchKeys = {
     "name", "port", "fdb_max_entries", "fdb_aging_s", "mac_limit_per_port", "fdb", "mirror"};
 const std::vector<std::string_view> kPortKeys = {
     "name",    "mac",       "driver", "netns",         "queues",      "mtu", "addresses",
-    "persist", "vlan_mode", "vlan",   "allowed_vlans", "native_vlan", "vm"};
+    "persist", "vlan_mode", "vlan",   "allowed_vlans", "native_vlan", "vm",  "storm_control"};
+const std::vector<std::string_view> kStormKeys = {"broadcast", "multicast", "unknown_unicast"};
 const std::vector<std::string_view> kVmKeys = {"macvtap", "tap"};
 const std::vector<std::string_view> kStaticFdbKeys = {"mac", "vlan", "port"};
 const std::vector<std::string_view> kMirrorKeys = {"name", "source_ports", "source_vlans",
@@ -1018,7 +1019,28 @@ class Validator {
     }
     vlans(t, ctx, pc);
     vm_attachment(t, ctx, pc);
+    storm_control(t, ctx, pc);
     sc.ports.push_back(std::move(pc));
+  }
+
+  // storm_control = { broadcast = N, multicast = N, unknown_unicast = N }, frames per second.
+  void storm_control(const Value& t, const std::string& ctx, PortConfig& pc) {
+    const Value* sc = lookup(t, "storm_control");
+    if (sc == nullptr) return;
+    if (!sc->is_table()) {
+      type_mismatch(*sc, ctx, "storm_control", "a table",
+                    "storm_control: a table of frames per second the port may send, e.g. "
+                    "{ broadcast = 1000, multicast = 5000, unknown_unicast = 1000 }");
+      return;
+    }
+    check_keys(*sc, kStormKeys, ctx, "storm_control");
+    const std::string meaning =
+        "frames per second the port may send of that kind, the excess is dropped; 0 drops them "
+        "all, leave the key out for no limit";
+    get_int(*sc, "broadcast", 0, 100000000, ctx + " storm_control", meaning, pc.storm.broadcast);
+    get_int(*sc, "multicast", 0, 100000000, ctx + " storm_control", meaning, pc.storm.multicast);
+    get_int(*sc, "unknown_unicast", 0, 100000000, ctx + " storm_control", meaning,
+            pc.storm.unknown_unicast);
   }
 
   // [switch.port.vm]: the VM side of the port's netdev, made and removed with the port.

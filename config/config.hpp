@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "config/port_policy.hpp"
+
 namespace vs::config {
 
 struct PortConfig {
@@ -34,6 +36,7 @@ struct PortConfig {
   // How a VM attaches to the port's netdev (docs/vms.md); at most one is set, neither with netns.
   std::string vm_macvtap;  // [vm] macvtap: a passthru macvtap made on the netdev (/dev/tapN)
   std::string vm_tap;      // [vm] tap: a TAP of the VM's own stack, paired by tc mirred
+  StormControl storm;      // storm_control: frames/s of broadcast, multicast, unknown unicast
 
   bool operator==(const PortConfig&) const = default;
 };

@@ -70,6 +70,18 @@ std::string port_table_toml(const PortConfig& p) {
   } else {
     o << "vlan = " << p.vlan << "\n";
   }
+  if (p.storm.any()) {
+    o << "storm_control = {";
+    const char* sep = " ";
+    for (const auto& [key, fps] :
+         {std::pair{"broadcast", p.storm.broadcast}, std::pair{"multicast", p.storm.multicast},
+          std::pair{"unknown_unicast", p.storm.unknown_unicast}}) {
+      if (fps < 0) continue;
+      o << sep << key << " = " << fps;
+      sep = ", ";
+    }
+    o << " }\n";
+  }
   return o.str();
 }
 

@@ -198,6 +198,21 @@ void print_table(const json& rows, const std::vector<Column>& cols) {
   for (const auto& line : cells) print_line(line);
 }
 
+// A port's policy, compact: "storm b1000/m5000/u1000" (frames/s; "-" for none).
+std::string policy_cell(const json& p) {
+  std::string out;
+  const json sc = p.value("storm_control", json());
+  if (sc.is_object()) {
+    std::string kinds;
+    for (const auto& [key, letter] : {std::pair{"broadcast", "b"}, std::pair{"multicast", "m"},
+                                      std::pair{"unknown_unicast", "u"}})
+      if (sc.contains(key))
+        kinds += (kinds.empty() ? "" : "/") + std::string(letter) + cell(sc[key]);
+    out += "storm " + kinds;
+  }
+  return out.empty() ? "-" : out;
+}
+
 void print_show(const std::string& what, const json& reply) {
   const json& rows = reply[what];
   if (what == "switches") {
@@ -219,6 +234,7 @@ void print_show(const std::string& what, const json& reply) {
                        ? "trunk " + cell(p["allowed_vlans"]) +
                              (p.value("native_vlan", 0) ? " native " + cell(p["native_vlan"]) : "")
                        : "access " + cell(p["vlan"]);
+      p["policy"] = policy_cell(p);
     }
     print_table(shown, {{"NAME", "name"},
                         {"SWITCH", "switch"},
@@ -231,6 +247,7 @@ void print_show(const std::string& what, const json& reply) {
                         {"STATE", "state"},
                         {"LINK", "link_up"},
                         {"VLANS", "vlans"},
+                        {"POLICY", "policy"},
                         {"RX", "rx_packets"},
                         {"TX", "tx_packets"},
                         {"DROPS", "switch_drops"},

@@ -242,13 +242,13 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                        MetricType::Counter);
     auto tx_b =
         family("vswitch_port_tx_bytes_total", "Bytes sent to the port.", MetricType::Counter);
-    auto drops =
-        family("vswitch_port_drops_total",
-               "Frames dropped by the switch, by reason, on the port that refused them: "
-               "the ingress port (runt, bad_vlan, no_destination, loop_to_ingress, "
-               "vlan_not_allowed, mirror_output) or the egress port (tx_full, mtu_exceeded, "
-               "no_mbuf, vlan_not_allowed).",
-               MetricType::Counter);
+    auto drops = family("vswitch_port_drops_total",
+                        "Frames dropped by the switch, by reason, on the port that refused them: "
+                        "the ingress port (runt, bad_vlan, no_destination, loop_to_ingress, "
+                        "vlan_not_allowed, mirror_output, storm_broadcast, storm_multicast, "
+                        "storm_unknown_unicast) or the egress port (tx_full, mtu_exceeded, "
+                        "no_mbuf, vlan_not_allowed).",
+                        MetricType::Counter);
     for (int w = 0; w < mem_.nb_workers(); ++w) {
       const WorkerCounterBlock& c = mem_.counters(w);
       for (const PortSnap& p : snap.ports) {
@@ -276,6 +276,10 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                       MetricType::Counter);
     auto queues = family("vswitch_port_queues", "Queues of the port (rx = tx).", MetricType::Gauge);
     auto mtu = family("vswitch_port_mtu_bytes", "MTU of the port.", MetricType::Gauge);
+    auto storm = family("vswitch_port_storm_control_limit",
+                        "The port's storm control rate, frames per second, by kind (broadcast, "
+                        "multicast, unknown_unicast); absent for a kind without limit.",
+                        MetricType::Gauge);
     auto link = family("vswitch_port_link_up",
                        "1 if the driver reports the port's link up, 0 if down.", MetricType::Gauge);
     auto q_rx_p = family("vswitch_port_queue_rx_packets_total",
@@ -303,6 +307,13 @@ class MetricsExporter::Collector : public prometheus::Collectable {
       Labels l{{"switch", p.switch_name}, {"port", p.name}};
       add_sample(queues, l, p.nb_queues);
       add_sample(mtu, l, p.mtu);
+      for (const auto& [kind, fps] :
+           {std::pair{"broadcast", p.storm.broadcast}, std::pair{"multicast", p.storm.multicast},
+            std::pair{"unknown_unicast", p.storm.unknown_unicast}}) {
+        Labels lk = l;
+        lk.push_back({"kind", kind});
+        if (fps >= 0) add_sample(storm, lk, fps);
+      }
       for (uint16_t i = 0; i < table->nb_ports; ++i) {
         const PortEntry& e = table->ports[i];
         if (e.dpdk_port_id != p.port_id) continue;
@@ -336,7 +347,7 @@ class MetricsExporter::Collector : public prometheus::Collectable {
         add_sample(q_tx_b, lq, static_cast<double>(st.q_obytes[q]));
       }
     }
-    for (auto* f : {&drv, &queues, &mtu, &link, &q_rx_p, &q_rx_b, &q_tx_p, &q_tx_b, &owner})
+    for (auto* f : {&drv, &queues, &mtu, &storm, &link, &q_rx_p, &q_rx_b, &q_tx_p, &q_tx_b, &owner})
       out.push_back(std::move(*f));
   }
 

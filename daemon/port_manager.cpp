@@ -532,6 +532,18 @@ void PortManager::topology_header(TopologyTable& t) const {
     t.fdb_aging_s[sw] = static_cast<uint32_t>(cfg_.switches[sw].fdb_aging_s);
 }
 
+namespace {
+// Storm control limits into the port's table entry (PortEntry::storm_*).
+void storm_entry(const config::StormControl& sc, PortEntry& e) {
+  const int fps[kStormKinds] = {sc.broadcast, sc.multicast, sc.unknown_unicast};
+  for (int k = 0; k < kStormKinds; ++k) {
+    if (fps[k] < 0) continue;
+    e.storm_set |= static_cast<uint8_t>(1u << k);
+    e.storm_fps[k] = static_cast<uint32_t>(fps[k]);
+  }
+}
+}  // namespace
+
 void PortManager::append_topology(const std::vector<bool>& active, std::size_t& spill,
                                   TopologyTable& t) const {
   std::vector<uint8_t> pollers;
@@ -556,6 +568,7 @@ void PortManager::append_topology(const std::vector<bool>& active, std::size_t& 
       e.vlan_mode = VlanMode::kAccess;
       e.access_vlan = static_cast<uint16_t>(port.cfg.vlan);
     }
+    storm_entry(port.cfg.storm, e);
     // A queue stays with its home worker (q mod workers) while that worker polls; only the
     // queues of inactive workers move, spread over the active ones. Moving a live worker's queue
     // to another live worker costs a hand-over gap in which the kernel's queue can overflow: the

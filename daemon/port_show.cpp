@@ -86,6 +86,16 @@ double age_ms(const SwitchSnapshot& snap) {
       .count();
 }
 
+// storm_control: the limited kinds (frames/s), null when the port has none.
+json storm_json(const config::StormControl& sc) {
+  if (!sc.any()) return nullptr;
+  json out = json::object();
+  if (sc.broadcast >= 0) out["broadcast"] = sc.broadcast;
+  if (sc.multicast >= 0) out["multicast"] = sc.multicast;
+  if (sc.unknown_unicast >= 0) out["unknown_unicast"] = sc.unknown_unicast;
+  return out;
+}
+
 json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnapshot& p) {
   uint64_t rx = 0, tx = 0, rx_b = 0, tx_b = 0, drops = 0;
   // A port that is not started (down, or never up) has no DPDK port: its last port id may be
@@ -127,6 +137,7 @@ json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnap
   port["vm"] = p.vm_mode.empty()
                    ? json(nullptr)
                    : json{{"mode", p.vm_mode}, {"netdev", p.vm_netdev}, {"device", p.vm_device}};
+  port["storm_control"] = storm_json(p.storm);
   if (p.vlan_mode == "trunk") {
     port["allowed_vlans"] = p.allowed_vlans;
     port["native_vlan"] = p.native_vlan;

@@ -37,6 +37,12 @@ std::string_view drop_reason_name(DropReason reason) {
       return "no_mbuf";
     case DropReason::kMirrorOutput:
       return "mirror_output";
+    case DropReason::kStormBroadcast:
+      return "storm_broadcast";
+    case DropReason::kStormMulticast:
+      return "storm_multicast";
+    case DropReason::kStormUnknownUnicast:
+      return "storm_unknown_unicast";
     case DropReason::kCount:
       break;
   }

@@ -26,6 +26,10 @@ enum class DropReason : uint8_t {
   kMtuExceeded,     // larger than the egress port's MTU and not a TSO super-frame
   kNoMbuf,          // no mbuf for a copy with a different VLAN tag
   kMirrorOutput,    // received from a mirror's output port (it takes no part in forwarding)
+  // Storm control (version 7): over the port's rate of that kind of frame (PortEntry::storm_fps).
+  kStormBroadcast,
+  kStormMulticast,
+  kStormUnknownUnicast,
   kCount
 };
 inline constexpr int kDropReasonCount = static_cast<int>(DropReason::kCount);
@@ -86,7 +90,7 @@ constexpr int rx_burst_bucket(unsigned n) {
 
 // Layout version in the low 16 bits: bump it whenever WorkerCounterBlock or PortCounters change,
 // so a worker from another build refuses the block instead of writing the wrong fields.
-inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0006;  // "vsctrK" + version 6
+inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0007;  // "vsctrK" + version 7
 
 // The heartbeat period of a worker: it beats at every housekeeping tick, and every sleep of its
 // loop ends by then (rx interrupt waits included), so an idle worker beats as often as a busy one.

@@ -16,7 +16,7 @@
 namespace vs {
 
 inline constexpr uint32_t kTopologyMagic = 0x76737470;  // "vstp"
-inline constexpr uint32_t kLayoutVersion = 3;           // 3: mirrors, PortEntry::flags
+inline constexpr uint32_t kLayoutVersion = 4;  // 3: mirrors, PortEntry::flags; 4: storm control
 inline constexpr uint8_t kNoWorker = 0xff;
 
 enum class VlanMode : uint8_t { kAccess = 0, kTrunk = 1 };
@@ -37,7 +37,17 @@ struct PortEntry {
   char name[kPortNameSize];
   uint8_t rxq_owner[kMaxQueuesPerPort];  // worker id polling rx queue i, or kNoWorker
   uint64_t allowed_vlans[64];            // trunk: bit v set = VLAN v carried (tagged)
+  // Storm control (issue #24), version 4: frames per second the port may send of each kind
+  // (StormKind), for the whole port; a worker gives each rx queue it polls an equal share
+  // (switch/rate.hpp). storm_set bit k: kind k is limited (else storm_fps[k] is unused).
+  uint8_t storm_set;
+  uint8_t storm_reserved[3];
+  uint32_t storm_fps[3];
 };
+
+// The kinds of storm_fps, in order.
+enum class StormKind : uint8_t { kBroadcast = 0, kMulticast = 1, kUnknownUnicast = 2 };
+inline constexpr int kStormKinds = 3;
 
 // The port is a mirror's output: frames it sends are dropped, none is forwarded or flooded to it,
 // it is never learned from; it only sends what the mirrors copy to it.

@@ -6,6 +6,7 @@
 #include <rte_ring_elem.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "shm/learn.hpp"
@@ -15,6 +16,10 @@ namespace {
 
 // A MAC reported to the FDB service is not reported again for this long (same port).
 constexpr uint64_t kLearnQuietNs = 20 * 1000 * 1000;
+
+bool mac_is_broadcast(MacAddr mac) {
+  return mac == 0xffffffffffffull;
+}
 
 void now(uint64_t& ns, uint32_t& s) {
   timespec ts;
@@ -89,6 +94,10 @@ bool build_plan(const SharedTopology& shared, int worker_id, WorkerPlan& plan) {
       if (p.rxq_owner[q] == worker_id) plan.rx.push_back({p.dpdk_port_id, q, p.switch_index});
     }
   }
+  for (RxAssignment& a : plan.rx)
+    a.polled = static_cast<uint16_t>(
+        std::count_if(plan.rx.begin(), plan.rx.end(),
+                      [&a](const RxAssignment& b) { return b.port_id == a.port_id; }));
   return true;
 }
 
@@ -118,6 +127,11 @@ unsigned Forwarder::poll_once(const WorkerPlan& plan) {
     for (uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
     pc.rx_packets.add(n);
     pc.rx_bytes.add(bytes);
+    storm_queue_ = nullptr;
+    if (in.storm_set != 0) {
+      storm_queue_ = &storm_[rx.port_id];
+      storm_queue_->configure(in.storm_set, in.storm_fps, rx.polled, in.nb_rx_queues);
+    }
     for (uint16_t i = 0; i < n; ++i) dispatch(plan, in, pkts[i]);
     flush(plan.tx_queue);
     // now_ns_ was read for this queue above: no second clock read per busy queue.
@@ -127,6 +141,19 @@ unsigned Forwarder::poll_once(const WorkerPlan& plan) {
     }
   }
   return total;
+}
+
+// A frame of `kind` from `in` within its queue's storm-control share (or not limited).
+bool Forwarder::storm_passes(const PortEntry& in, StormKind kind) {
+  if (storm_queue_ == nullptr) return true;
+  const int k = static_cast<int>(kind);
+  if (storm_queue_->allow(k, now_ns_)) return true;
+  static_assert(static_cast<int>(DropReason::kStormMulticast) ==
+                    static_cast<int>(DropReason::kStormBroadcast) + 1 &&
+                static_cast<int>(DropReason::kStormUnknownUnicast) ==
+                    static_cast<int>(DropReason::kStormBroadcast) + 2);
+  counters_.ports[in.dpdk_port_id].drops[static_cast<int>(DropReason::kStormBroadcast) + k].add(1);
+  return false;
 }
 
 void Forwarder::drop(uint16_t port, DropReason reason, rte_mbuf* m) {
@@ -194,6 +221,11 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   const uint32_t l3_len = rte_pktmbuf_pkt_len(m) - (eth.tagged ? 18 : 14);
   const bool tso = m->ol_flags & RTE_MBUF_F_TX_TCP_SEG;
   egress_count_ = 0;
+  // Storm control, after learning (a storming host is still where it is): group destinations
+  // here, unknown unicast once the FDB missed.
+  if (mac_is_multicast(eth.dst) &&
+      !storm_passes(in, mac_is_broadcast(eth.dst) ? StormKind::kBroadcast : StormKind::kMulticast))
+    return rte_pktmbuf_free(m);
   FdbHit hit;
   // A MAC last seen on a port that became a mirror output is flooded for (never sent there).
   if (!mac_is_multicast(eth.dst) && fdb_lookup(fdb_, sw, fdb_key(eth.dst, vlan), hit) &&
@@ -201,6 +233,8 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
     if (hit.port_id == ingress) return drop(ingress, DropReason::kLoopToIngress, m);
     if (!add_egress(plan, hit.port_id, vlan, l3_len, tso, true)) return rte_pktmbuf_free(m);
   } else {
+    if (!mac_is_multicast(eth.dst) && !storm_passes(in, StormKind::kUnknownUnicast))
+      return rte_pktmbuf_free(m);
     const SwitchPorts& ports = plan.switches[sw];
     for (uint16_t i = 0; i < ports.count; ++i) {
       if (ports.port_ids[i] != ingress)
