@@ -412,9 +412,11 @@ const std::vector<std::string_view> kDaemonKeys = {"file_prefix",
 const std::vector<std::string_view> kSwitchKeys = {
     "name", "port", "fdb_max_entries", "fdb_aging_s", "mac_limit_per_port", "fdb", "mirror"};
 const std::vector<std::string_view> kPortKeys = {
-    "name",    "mac",       "driver", "netns",         "queues",      "mtu", "addresses",
-    "persist", "vlan_mode", "vlan",   "allowed_vlans", "native_vlan", "vm",  "storm_control"};
+    "name",      "mac",           "driver",    "netns",   "queues",        "mtu",
+    "addresses", "persist",       "vlan_mode", "vlan",    "allowed_vlans", "native_vlan",
+    "vm",        "storm_control", "inbound",   "outbound"};
 const std::vector<std::string_view> kStormKeys = {"broadcast", "multicast", "unknown_unicast"};
+const std::vector<std::string_view> kBandwidthKeys = {"average", "peak", "burst"};
 const std::vector<std::string_view> kVmKeys = {"macvtap", "tap"};
 const std::vector<std::string_view> kStaticFdbKeys = {"mac", "vlan", "port"};
 const std::vector<std::string_view> kMirrorKeys = {"name", "source_ports", "source_vlans",
@@ -1020,7 +1022,34 @@ class Validator {
     vlans(t, ctx, pc);
     vm_attachment(t, ctx, pc);
     storm_control(t, ctx, pc);
+    bandwidth(t, "inbound", ctx, pc.inbound);
+    bandwidth(t, "outbound", ctx, pc.outbound);
     sc.ports.push_back(std::move(pc));
+  }
+
+  // inbound / outbound = { average = KB/s, peak = KB/s, burst = KB } (libvirt's <bandwidth>).
+  void bandwidth(const Value& t, const std::string& key, const std::string& ctx, Bandwidth& out) {
+    const Value* v = lookup(t, key);
+    if (v == nullptr) return;
+    const std::string hint =
+        key + ": a table { average = KB/s, peak = KB/s, burst = KB } as libvirt's <bandwidth> " +
+        (key == "inbound" ? "inbound (traffic to the VM)" : "outbound (traffic from the VM)") +
+        "; average is required, peak (>= average) and burst are optional";
+    if (!v->is_table()) return type_mismatch(*v, ctx, key, "a table", hint);
+    check_keys(*v, kBandwidthKeys, ctx, key);
+    const std::string kctx = ctx + " " + key;
+    const Got avg = get_int(*v, "average", 1, 100000000, kctx,
+                            "the long-term rate in KB/s (1 KB = 1000 bytes)", out.average);
+    if (avg == Got::absent) report(*v, kctx, "missing key \"average\"", "no average", hint);
+    if (get_int(*v, "peak", 1, 100000000, kctx, "the short-term rate in KB/s, at least average",
+                out.peak) == Got::ok &&
+        avg == Got::ok && out.peak < out.average) {
+      report(*lookup(*v, "peak"), kctx, "peak must be at least average",
+             "got " + std::to_string(out.peak) + " < " + std::to_string(out.average), hint);
+    }
+    get_int(*v, "burst", 1, 4000000, kctx,
+            "KB (1024 bytes) that may pass at once at the peak rate; default 100 ms of average",
+            out.burst);
   }
 
   // storm_control = { broadcast = N, multicast = N, unknown_unicast = N }, frames per second.

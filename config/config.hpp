@@ -37,6 +37,8 @@ struct PortConfig {
   std::string vm_macvtap;  // [vm] macvtap: a passthru macvtap made on the netdev (/dev/tapN)
   std::string vm_tap;      // [vm] tap: a TAP of the VM's own stack, paired by tc mirred
   StormControl storm;      // storm_control: frames/s of broadcast, multicast, unknown unicast
+  Bandwidth inbound;       // rate limit of the traffic to the VM (sent to the port)
+  Bandwidth outbound;      // rate limit of the traffic from the VM (received from the port)
 
   bool operator==(const PortConfig&) const = default;
 };

@@ -70,6 +70,14 @@ std::string port_table_toml(const PortConfig& p) {
   } else {
     o << "vlan = " << p.vlan << "\n";
   }
+  for (const auto& [key, bw] :
+       {std::pair{"inbound", &p.inbound}, std::pair{"outbound", &p.outbound}}) {
+    if (!bw->set()) continue;
+    o << key << " = { average = " << bw->average;
+    if (bw->peak) o << ", peak = " << bw->peak;
+    if (bw->burst) o << ", burst = " << bw->burst;
+    o << " }\n";
+  }
   if (p.storm.any()) {
     o << "storm_control = {";
     const char* sep = " ";

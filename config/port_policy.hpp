@@ -1,5 +1,6 @@
-// Per-port policy settings of a [[switch.port]] (issue #24): storm control. Kept apart from
-// config.hpp so that each policy's settings read as one place (docs/config.md, "Per-port policy").
+// Per-port policy settings of a [[switch.port]] (issue #24): storm control, rate limits. Kept apart
+// from config.hpp so that each policy's settings read as one place (docs/config.md, "Per-port
+// policy").
 #pragma once
 
 namespace vs::config {
@@ -14,6 +15,17 @@ struct StormControl {
 
   bool any() const { return broadcast >= 0 || multicast >= 0 || unknown_unicast >= 0; }
   bool operator==(const StormControl&) const = default;
+};
+
+// inbound / outbound = { average = KB/s, peak = KB/s, burst = KB }, libvirt's <bandwidth>: as
+// libvirt's tc, a rate's KB is 1000 bytes and the burst's KB 1024 bytes. average 0 = no limit.
+struct Bandwidth {
+  int average = 0;  // the long-term rate, 1..100000000 KB/s when set
+  int peak = 0;     // 0 = none; else the short-term rate, >= average
+  int burst = 0;    // 0 = 100 ms of average; KB saved up at the average rate
+
+  bool set() const { return average > 0; }
+  bool operator==(const Bandwidth&) const = default;
 };
 
 }  // namespace vs::config

@@ -198,7 +198,8 @@ void print_table(const json& rows, const std::vector<Column>& cols) {
   for (const auto& line : cells) print_line(line);
 }
 
-// A port's policy, compact: "storm b1000/m5000/u1000" (frames/s; "-" for none).
+// A port's policy, compact: "storm b1000/m5000/u1000 in 1000KB/s out 500KB/s" (storm in
+// frames/s, rate limits' average; "-" for none).
 std::string policy_cell(const json& p) {
   std::string out;
   const json sc = p.value("storm_control", json());
@@ -209,6 +210,11 @@ std::string policy_cell(const json& p) {
       if (sc.contains(key))
         kinds += (kinds.empty() ? "" : "/") + std::string(letter) + cell(sc[key]);
     out += "storm " + kinds;
+  }
+  for (const auto& [dir, label] : {std::pair{"inbound", "in"}, std::pair{"outbound", "out"}}) {
+    const json bw = p.value(dir, json());
+    if (bw.is_object())
+      out += (out.empty() ? "" : " ") + std::string(label) + " " + cell(bw["average"]) + "KB/s";
   }
   return out.empty() ? "-" : out;
 }

@@ -246,8 +246,8 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                         "Frames dropped by the switch, by reason, on the port that refused them: "
                         "the ingress port (runt, bad_vlan, no_destination, loop_to_ingress, "
                         "vlan_not_allowed, mirror_output, storm_broadcast, storm_multicast, "
-                        "storm_unknown_unicast) or the egress port (tx_full, mtu_exceeded, "
-                        "no_mbuf, vlan_not_allowed).",
+                        "storm_unknown_unicast, police) or the egress port (tx_full, mtu_exceeded, "
+                        "no_mbuf, vlan_not_allowed, police_inbound).",
                         MetricType::Counter);
     for (int w = 0; w < mem_.nb_workers(); ++w) {
       const WorkerCounterBlock& c = mem_.counters(w);
@@ -276,6 +276,10 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                       MetricType::Counter);
     auto queues = family("vswitch_port_queues", "Queues of the port (rx = tx).", MetricType::Gauge);
     auto mtu = family("vswitch_port_mtu_bytes", "MTU of the port.", MetricType::Gauge);
+    auto rate_limit = family("vswitch_port_rate_limit_bytes_per_second",
+                             "The port's rate limit (inbound: to the VM, outbound: from it), "
+                             "average and peak, in bytes per second; absent without a limit.",
+                             MetricType::Gauge);
     auto storm = family("vswitch_port_storm_control_limit",
                         "The port's storm control rate, frames per second, by kind (broadcast, "
                         "multicast, unknown_unicast); absent for a kind without limit.",
@@ -314,6 +318,16 @@ class MetricsExporter::Collector : public prometheus::Collectable {
         lk.push_back({"kind", kind});
         if (fps >= 0) add_sample(storm, lk, fps);
       }
+      for (const auto& [dir, bw] :
+           {std::pair{"inbound", &p.inbound}, std::pair{"outbound", &p.outbound}}) {
+        for (const auto& [kind, kbps] :
+             {std::pair{"average", bw->average}, std::pair{"peak", bw->peak}}) {
+          Labels ld = l;
+          ld.push_back({"direction", dir});
+          ld.push_back({"kind", kind});
+          if (kbps > 0) add_sample(rate_limit, ld, 1000.0 * kbps);
+        }
+      }
       for (uint16_t i = 0; i < table->nb_ports; ++i) {
         const PortEntry& e = table->ports[i];
         if (e.dpdk_port_id != p.port_id) continue;
@@ -347,7 +361,8 @@ class MetricsExporter::Collector : public prometheus::Collectable {
         add_sample(q_tx_b, lq, static_cast<double>(st.q_obytes[q]));
       }
     }
-    for (auto* f : {&drv, &queues, &mtu, &storm, &link, &q_rx_p, &q_rx_b, &q_tx_p, &q_tx_b, &owner})
+    for (auto* f : {&drv, &queues, &mtu, &storm, &rate_limit, &link, &q_rx_p, &q_rx_b, &q_tx_p,
+                    &q_tx_b, &owner})
       out.push_back(std::move(*f));
   }
 

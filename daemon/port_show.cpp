@@ -86,6 +86,12 @@ double age_ms(const SwitchSnapshot& snap) {
       .count();
 }
 
+// inbound / outbound: as configured (KB/s, KB; 0 = not set), null without a limit.
+json bandwidth_json(const config::Bandwidth& bw) {
+  if (!bw.set()) return nullptr;
+  return {{"average", bw.average}, {"peak", bw.peak}, {"burst", bw.burst}};
+}
+
 // storm_control: the limited kinds (frames/s), null when the port has none.
 json storm_json(const config::StormControl& sc) {
   if (!sc.any()) return nullptr;
@@ -138,6 +144,8 @@ json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnap
                    ? json(nullptr)
                    : json{{"mode", p.vm_mode}, {"netdev", p.vm_netdev}, {"device", p.vm_device}};
   port["storm_control"] = storm_json(p.storm);
+  port["inbound"] = bandwidth_json(p.inbound);
+  port["outbound"] = bandwidth_json(p.outbound);
   if (p.vlan_mode == "trunk") {
     port["allowed_vlans"] = p.allowed_vlans;
     port["native_vlan"] = p.native_vlan;

@@ -43,6 +43,10 @@ std::string_view drop_reason_name(DropReason reason) {
       return "storm_multicast";
     case DropReason::kStormUnknownUnicast:
       return "storm_unknown_unicast";
+    case DropReason::kPolice:
+      return "police";
+    case DropReason::kPoliceInbound:
+      return "police_inbound";
     case DropReason::kCount:
       break;
   }

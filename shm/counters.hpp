@@ -30,6 +30,10 @@ enum class DropReason : uint8_t {
   kStormBroadcast,
   kStormMulticast,
   kStormUnknownUnicast,
+  // Rate limits (version 7): over the outbound rate of the port (received from it), over the
+  // inbound rate of the egress port (policed too: docs/operations.md says why).
+  kPolice,
+  kPoliceInbound,
   kCount
 };
 inline constexpr int kDropReasonCount = static_cast<int>(DropReason::kCount);

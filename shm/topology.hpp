@@ -43,7 +43,17 @@ struct PortEntry {
   uint8_t storm_set;
   uint8_t storm_reserved[3];
   uint32_t storm_fps[3];
+  // Rate limits (issue #24), version 4: libvirt's <bandwidth> of the port, for the whole port,
+  // in bytes: [kInbound] to the VM (sent to the port), [kOutbound] from it (received).
+  // average_Bps 0 = no limit. Split over the workers as storm_fps is (switch/rate.hpp).
+  struct Rate {
+    uint64_t average_Bps;  // bytes per second
+    uint64_t peak_Bps;     // 0 = no peak bucket
+    uint64_t burst_bytes;  // the average bucket's size
+  } rate[2];
 };
+inline constexpr int kInbound = 0;
+inline constexpr int kOutbound = 1;
 
 // The kinds of storm_fps, in order.
 enum class StormKind : uint8_t { kBroadcast = 0, kMulticast = 1, kUnknownUnicast = 2 };

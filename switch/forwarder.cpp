@@ -132,7 +132,17 @@ unsigned Forwarder::poll_once(const WorkerPlan& plan) {
       storm_queue_ = &storm_[rx.port_id];
       storm_queue_->configure(in.storm_set, in.storm_fps, rx.polled, in.nb_rx_queues);
     }
-    for (uint16_t i = 0; i < n; ++i) dispatch(plan, in, pkts[i]);
+    Policer* police = nullptr;
+    if (const auto& r = in.rate[kOutbound]; r.average_Bps != 0) {
+      police = &police_out_[rx.port_id];
+      police->configure(r.average_Bps, r.peak_Bps, r.burst_bytes, rx.polled, in.nb_rx_queues);
+    }
+    for (uint16_t i = 0; i < n; ++i) {
+      if (police != nullptr && !police->allow(now_ns_, rte_pktmbuf_pkt_len(pkts[i])))
+        drop(rx.port_id, DropReason::kPolice, pkts[i]);
+      else
+        dispatch(plan, in, pkts[i]);
+    }
     flush(plan.tx_queue);
     // now_ns_ was read for this queue above: no second clock read per busy queue.
     if (beat_fn_ != nullptr && now_ns_ - last_beat_ns_ >= beat_period_ns_) {
@@ -154,6 +164,18 @@ bool Forwarder::storm_passes(const PortEntry& in, StormKind kind) {
                     static_cast<int>(DropReason::kStormBroadcast) + 2);
   counters_.ports[in.dpdk_port_id].drops[static_cast<int>(DropReason::kStormBroadcast) + k].add(1);
   return false;
+}
+
+// A frame to `port` within this worker's share of the port's inbound rate (or not limited).
+// Every worker sends to every port on its own tx queue: each gets 1/workers of the rate.
+bool Forwarder::inbound_passes(const WorkerPlan& plan, uint16_t port, const rte_mbuf* m) {
+  const PortEntry& out = plan.table->ports[plan.entry_of_port[port]];
+  const PortEntry::Rate& r = out.rate[kInbound];
+  if (r.average_Bps == 0) return true;
+  Policer& p = police_in_[port];
+  p.configure(r.average_Bps, r.peak_Bps, r.burst_bytes, 1,
+              std::max<uint16_t>(1, plan.table->nb_workers));
+  return p.allow(now_ns_, rte_pktmbuf_pkt_len(m));
 }
 
 void Forwarder::drop(uint16_t port, DropReason reason, rte_mbuf* m) {
@@ -258,7 +280,9 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   if (have == kFormats || !uses[have]) rte_pktmbuf_free(m);  // only copies go out
   for (uint16_t i = 0; i < egress_count_; ++i) {
     rte_mbuf* out = variant[egress_[i].format];
-    if (out) {
+    if (out && !inbound_passes(plan, egress_[i].port, out)) {
+      drop(egress_[i].port, DropReason::kPoliceInbound, out);
+    } else if (out) {
       mirrors_.egress(*plan.table, sw, egress_[i].port, vlan, out);
       enqueue(egress_[i].port, out);
     } else

@@ -100,6 +100,10 @@ class Forwarder {
   bool storm_passes(const PortEntry& in, StormKind kind);
   std::unordered_map<uint16_t, StormQueue> storm_;
   StormQueue* storm_queue_ = nullptr;
+  // Rate limits: outbound (received from the port) by the port whose queue is being
+  // dispatched, inbound (sent to it) by egress port; each this worker's share (switch/rate.hpp).
+  bool inbound_passes(const WorkerPlan& plan, uint16_t port, const rte_mbuf* m);
+  std::unordered_map<uint16_t, Policer> police_out_, police_in_;
   Egress egress_[RTE_MAX_ETHPORTS];
   uint16_t egress_count_ = 0;
 

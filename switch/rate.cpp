@@ -59,4 +59,21 @@ void StormQueue::configure(uint8_t set, const uint32_t* fps, unsigned polled, un
   }
 }
 
+void Policer::configure(uint64_t average, uint64_t peak, uint64_t burst, unsigned share_num,
+                        unsigned share_den) {
+  if (average == average_ && peak == peak_ && burst == burst_ && share_num == num_ &&
+      share_den == den_)
+    return;
+  average_ = average;
+  peak_ = peak;
+  burst_ = burst;
+  num_ = share_num;
+  den_ = share_den;
+  // The burst is split like the rate: the workers' buckets together hold the port's burst.
+  average_bucket_.configure(queue_share(average, share_num, share_den),
+                            std::max(kMinBurst, queue_share(burst, share_num, share_den)));
+  const uint64_t peak_share = queue_share(peak, share_num, share_den);
+  peak_bucket_.configure(peak_share, std::max(kMinBurst, peak_share / 100));
+}
+
 }  // namespace vs

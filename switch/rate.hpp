@@ -68,4 +68,28 @@ struct StormQueue {
   TokenBucket buckets_[kKinds];
 };
 
+// A rate limit (libvirt's <bandwidth> direction) of one worker for one port, in bytes: an
+// average bucket (the share of average, burst bytes) and, with a peak, a peak bucket (the share
+// of peak, holding 10 ms of it). A frame passes when both hold its bytes. Each bucket holds at
+// least kMinBurst, so that a TSO super-frame (up to 64 KB) can ever pass.
+class Policer {
+ public:
+  static constexpr uint64_t kMinBurst = 66 * 1024;
+
+  // Cheap when nothing changed (called for every burst). average 0: no limit.
+  void configure(uint64_t average, uint64_t peak, uint64_t burst, unsigned share_num,
+                 unsigned share_den);
+  bool allow(uint64_t now_ns, uint64_t bytes) {
+    if (average_ == 0) return true;
+    if (peak_ != 0 && !peak_bucket_.take(now_ns, bytes)) return false;
+    return average_bucket_.take(now_ns, bytes);
+  }
+  bool limited() const { return average_ != 0; }
+
+ private:
+  uint64_t average_ = 0, peak_ = 0, burst_ = 0;
+  unsigned num_ = 0, den_ = 0;
+  TokenBucket average_bucket_, peak_bucket_;
+};
+
 }  // namespace vs

@@ -122,6 +122,40 @@ TEST(StormQueue, LimitsOnlyTheKindsSetAndSplitsOverQueues) {
   EXPECT_TRUE(q.allow(1, kS + 10 * kS));  // multicast no longer limited
 }
 
+TEST(Policer, HoldsTheAverageAfterTheBurst) {
+  vs::Policer p;
+  p.configure(1000000, 0, 200000, 1, 1);  // 1 MB/s, 200 KB
+  uint64_t sent = 0;
+  for (uint64_t t = 0; t < 10 * kS; t += 100000)  // 1500-byte frames at 15 MB/s
+    sent += p.allow(kS + t, 1500) ? 1500 : 0;
+  EXPECT_NEAR(static_cast<double>(sent), 200000.0 + 10e6, 3000.0);
+}
+
+TEST(Policer, PeakLimitsTheShortTerm) {
+  vs::Policer p;
+  p.configure(1000000, 2000000, 1000000, 1, 1);  // 1 MB/s average, 2 MB/s peak, 1 MB burst
+  uint64_t sent = 0;
+  for (uint64_t t = 0; t < 100 * kMs; t += 10000)  // 100 ms at 150 MB/s
+    sent += p.allow(kS + t, 1500) ? 1500 : 0;
+  // The burst alone would let 1 MB through; the peak bucket lets 66 KB + 2 MB/s x 100 ms.
+  EXPECT_NEAR(static_cast<double>(sent), 66.0 * 1024 + 200000.0, 3000.0);
+}
+
+TEST(Policer, ASuperFrameCanAlwaysPassAndSharesSplitTheRate) {
+  vs::Policer p;
+  p.configure(10000, 0, 1000, 1, 1);  // tiny rate and burst: the bucket still holds 66 KB
+  EXPECT_TRUE(p.allow(kS, 65000));
+  vs::Policer half;
+  half.configure(1000000, 0, 100000, 1, 2);  // one worker's share of two: 500 KB/s
+  uint64_t sent = 0;
+  for (uint64_t t = 0; t < 10 * kS; t += 100000) sent += half.allow(kS + t, 1500) ? 1500 : 0;
+  EXPECT_NEAR(static_cast<double>(sent), 5e6 + 66.0 * 1024, 3000.0);
+  vs::Policer none;
+  none.configure(0, 0, 0, 1, 1);
+  EXPECT_FALSE(none.limited());
+  EXPECT_TRUE(none.allow(kS, 1u << 30));
+}
+
 // -- storm_control in the config --------------------------------------------------------------
 
 const std::string kHead = "[[switch]]\nname = \"sw0\"\n[[switch.port]]\nname = \"vm1\"\n";  // 1..4
@@ -191,6 +225,49 @@ TEST(ConfigStorm, AChangeIsAppliedInPlace) {
     ASSERT_EQ(d.retagged.size(), 1u);
     EXPECT_EQ(d.retagged[0].port.name, "vm1");
     EXPECT_TRUE(d.restart_needed.empty());
+  }
+}
+
+TEST(ConfigBandwidth, ParsesLibvirtsKeys) {
+  const LoadResult r = load(kHead +
+                            "inbound = { average = 1000, peak = 5000, burst = 1024 }\n"
+                            "outbound = { average = 128 }\n");
+  ASSERT_TRUE(r.ok()) << format_errors(r);
+  const auto& p = r.config->switches[0].ports[0];
+  EXPECT_EQ(p.inbound, (vs::config::Bandwidth{1000, 5000, 1024}));
+  EXPECT_EQ(p.outbound, (vs::config::Bandwidth{128, 0, 0}));
+  const LoadResult again = load(vs::config::to_toml(*r.config));
+  ASSERT_TRUE(again.ok()) << format_errors(again);
+  EXPECT_EQ(again.config->switches[0].ports[0], p);
+  const LoadResult changed = load(kHead + "inbound = { average = 2000 }\n");
+  ASSERT_TRUE(changed.ok());
+  const auto d = vs::config::diff_configs(*r.config, *changed.config);
+  EXPECT_TRUE(d.replaced.empty());
+  EXPECT_EQ(d.retagged.size(), 1u);
+}
+
+TEST(ConfigBandwidth, EachMistakeIsOneErrorWithLineAndCaret) {
+  struct Bad {
+    std::string body;
+    int line;
+    std::string message;
+  };
+  const Bad cases[] = {
+      {"inbound = 1000\n", 5, "inbound must be a table"},
+      {"outbound = { peak = 10 }\n", 5, "missing key \"average\""},
+      {"outbound = { average = 100, peak = 10 }\n", 5, "peak must be at least average"},
+      {"inbound = { average = 0 }\n", 5, "average must be 1..100000000"},
+      {"inbound = { average = 10, burst = \"1M\" }\n", 5, "burst must be an integer"},
+      {"inbound = { average = 10, floor = 3 }\n", 5, "unknown key \"floor\""},
+  };
+  for (const Bad& c : cases) {
+    const LoadResult r = load(kHead + c.body);
+    ASSERT_EQ(r.errors.size(), 1u) << c.body << format_errors(r);
+    const std::string& e = r.errors[0];
+    EXPECT_TRUE(contains(e, c.message)) << e;
+    EXPECT_TRUE(contains(e, " " + std::to_string(c.line) + " | ")) << e;
+    EXPECT_TRUE(contains(e, "^") || contains(e, "~")) << e;
+    EXPECT_TRUE(contains(e, "Hint: ")) << e;
   }
 }
 
