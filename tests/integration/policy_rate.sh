@@ -133,6 +133,12 @@ limited() {
   want=$((RATE_KBS * 8000))
   for mode in tcp udp; do
     got=$(iperf_rate 4 5 $mode)
+    # Once more if off: the machine is shared (a compile on the other cores has cost a TCP run
+    # 40 %), and the limit is what is tested, not the host's spare CPU.
+    if [ "$got" -lt $((want * 95 / 100)) ] || [ "$got" -gt $((want * 105 / 100)) ]; then
+      log "$dir $mode: $got bit/s, off by more than 5 %: measuring once more"
+      got=$(iperf_rate 4 5 $mode)
+    fi
     log "$dir $mode, $workers worker(s), $queues queue(s): $got bit/s for a limit of $want ($((got * 1000 / want)) per mille)"
     check "$dir $mode $workers worker(s) (>= -5 %)" "$got" -ge $((want * 95 / 100))
     check "$dir $mode $workers worker(s) (<= +5 %)" "$got" -le $((want * 105 / 100))

@@ -167,6 +167,24 @@ bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
 }
 
+// One mistake, appended to a port: exactly one error, at its line, with the file, a caret and a
+// hint.
+struct Bad {
+  std::string body;
+  int line;
+  std::string message;
+};
+void expect_one_error(const Bad& c) {
+  const LoadResult r = load(kHead + c.body);
+  ASSERT_EQ(r.errors.size(), 1u) << c.body << format_errors(r);
+  const std::string& e = r.errors[0];
+  EXPECT_TRUE(contains(e, c.message)) << e;
+  EXPECT_TRUE(contains(e, " " + std::to_string(c.line) + " | ")) << e;
+  EXPECT_TRUE(contains(e, "test.toml")) << e;
+  EXPECT_TRUE(contains(e, "^") || contains(e, "~")) << e;
+  EXPECT_TRUE(contains(e, "Hint: ")) << e;
+}
+
 TEST(ConfigStorm, ParsesEachKindAndAbsentMeansNoLimit) {
   LoadResult r = load(kHead + "storm_control = { broadcast = 1000, unknown_unicast = 0 }\n");
   ASSERT_TRUE(r.ok()) << format_errors(r);
@@ -180,11 +198,6 @@ TEST(ConfigStorm, ParsesEachKindAndAbsentMeansNoLimit) {
 }
 
 TEST(ConfigStorm, EachMistakeIsOneErrorWithLineAndCaret) {
-  struct Bad {
-    std::string body;
-    int line;
-    std::string message;
-  };
   const Bad cases[] = {
       {"storm_control = 1000\n", 5, "storm_control must be a table"},
       {"storm_control = { broadcast = -1 }\n", 5, "broadcast must be 0..100000000"},
@@ -192,16 +205,7 @@ TEST(ConfigStorm, EachMistakeIsOneErrorWithLineAndCaret) {
       {"storm_control = { broadcats = 10 }\n", 5, "unknown key \"broadcats\""},
       {"\n[switch.port.storm_control]\nbroadcast = 10\nunknown = 3\n", 8, "unknown key"},
   };
-  for (const Bad& c : cases) {
-    const LoadResult r = load(kHead + c.body);
-    ASSERT_EQ(r.errors.size(), 1u) << c.body << format_errors(r);
-    const std::string& e = r.errors[0];
-    EXPECT_TRUE(contains(e, c.message)) << e;
-    EXPECT_TRUE(contains(e, " " + std::to_string(c.line) + " | ")) << e;
-    EXPECT_TRUE(contains(e, "test.toml")) << e;
-    EXPECT_TRUE(contains(e, "^") || contains(e, "~")) << e;
-    EXPECT_TRUE(contains(e, "Hint: ")) << e;
-  }
+  for (const Bad& c : cases) expect_one_error(c);
   const LoadResult typo = load(kHead + "storm_control = { broadcats = 10 }\n");
   EXPECT_TRUE(contains(typo.errors.at(0), "did you mean \"broadcast\"")) << typo.errors[0];
 }
@@ -247,11 +251,6 @@ TEST(ConfigBandwidth, ParsesLibvirtsKeys) {
 }
 
 TEST(ConfigBandwidth, EachMistakeIsOneErrorWithLineAndCaret) {
-  struct Bad {
-    std::string body;
-    int line;
-    std::string message;
-  };
   const Bad cases[] = {
       {"inbound = 1000\n", 5, "inbound must be a table"},
       {"outbound = { peak = 10 }\n", 5, "missing key \"average\""},
@@ -260,15 +259,7 @@ TEST(ConfigBandwidth, EachMistakeIsOneErrorWithLineAndCaret) {
       {"inbound = { average = 10, burst = \"1M\" }\n", 5, "burst must be an integer"},
       {"inbound = { average = 10, floor = 3 }\n", 5, "unknown key \"floor\""},
   };
-  for (const Bad& c : cases) {
-    const LoadResult r = load(kHead + c.body);
-    ASSERT_EQ(r.errors.size(), 1u) << c.body << format_errors(r);
-    const std::string& e = r.errors[0];
-    EXPECT_TRUE(contains(e, c.message)) << e;
-    EXPECT_TRUE(contains(e, " " + std::to_string(c.line) + " | ")) << e;
-    EXPECT_TRUE(contains(e, "^") || contains(e, "~")) << e;
-    EXPECT_TRUE(contains(e, "Hint: ")) << e;
-  }
+  for (const Bad& c : cases) expect_one_error(c);
 }
 
 }  // namespace
