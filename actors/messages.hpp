@@ -85,6 +85,7 @@ struct PortSnapshot {
   uint16_t switch_index = 0, port_id = 0, nb_queues = 0;
   int mtu = 0, vlan = 0, native_vlan = 0;
   std::vector<int> allowed_vlans;
+  config::PortSecurityConfig security;  // anti-spoofing and isolation
   config::StormControl storm;
   config::Bandwidth inbound, outbound;
   uint64_t mac = 0;

@@ -314,6 +314,7 @@ SwitchSnapshot snapshot_ports(const PortManager& ports, const std::string& switc
     s.vlan = p.cfg.vlan;
     s.native_vlan = p.cfg.native_vlan;
     s.allowed_vlans = p.cfg.allowed_vlans;
+    s.security = p.cfg.security;
     s.storm = p.cfg.storm;
     s.inbound = p.cfg.inbound;
     s.outbound = p.cfg.outbound;

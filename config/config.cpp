@@ -37,6 +37,8 @@ constexpr std::size_t kMaxErrors = 100;
 constexpr std::size_t kMaxSwitches = 64;
 constexpr std::size_t kMaxPorts = 256;
 constexpr std::size_t kMaxMirrors = 32;  // shm/limits.hpp kMaxMirrors
+constexpr std::size_t kMaxPolicyMacsConfig = 8;       // shm/topology.hpp kMaxPolicyMacs
+constexpr std::size_t kMaxPolicyPrefixesConfig = 16;  // shm/topology.hpp kMaxPolicyPrefixes
 
 struct Error {
   std::uint_least32_t line = 0;
@@ -185,6 +187,30 @@ std::string cidr_problem(const std::string& s) {
   }
   if (v6 && (len < 1 || len > 128)) return "needs an IPv6 prefix length 1..128";
   if (!v6 && (len < 1 || len > 32)) return "needs an IPv4 prefix length 1..32";
+  return {};
+}
+
+// An allowed_ips entry: a prefix, or a bare address (a host). `normalized`: "addr/len" with the
+// address as inet_ntop writes it. Host bits past the length are refused: "10.0.0.5/24" could
+// mean the host or its network, and the two differ by 253 addresses a VM could take.
+std::string allowed_ip_problem(const std::string& s, std::string& normalized) {
+  const bool v6 = s.find(':') != std::string::npos;
+  const std::string with_len = s.find('/') == std::string::npos ? s + (v6 ? "/128" : "/32") : s;
+  if (std::string why = cidr_problem(with_len); !why.empty()) return why;
+  const auto slash = with_len.find('/');
+  const int len = static_cast<int>(parse_decimal(std::string_view(with_len).substr(slash + 1), 3));
+  unsigned char buf[16];
+  inet_pton(v6 ? AF_INET6 : AF_INET, with_len.substr(0, slash).c_str(), buf);
+  const int bits = v6 ? 128 : 32;
+  bool host_bits = false;
+  for (int b = len; b < bits; ++b) host_bits = host_bits || (buf[b / 8] >> (7 - b % 8)) & 1;
+  for (int b = len; b < bits; ++b) buf[b / 8] &= static_cast<unsigned char>(~(0x80 >> (b % 8)));
+  char text[INET6_ADDRSTRLEN];
+  inet_ntop(v6 ? AF_INET6 : AF_INET, buf, text, sizeof(text));
+  normalized = std::string(text) + "/" + std::to_string(len);
+  if (host_bits)
+    return "has bits set past its prefix length: write " + normalized +
+           " for the network, or the address alone for one host";
   return {};
 }
 
@@ -412,9 +438,12 @@ const std::vector<std::string_view> kDaemonKeys = {"file_prefix",
 const std::vector<std::string_view> kSwitchKeys = {
     "name", "port", "fdb_max_entries", "fdb_aging_s", "mac_limit_per_port", "fdb", "mirror"};
 const std::vector<std::string_view> kPortKeys = {
-    "name",      "mac",           "driver",    "netns",   "queues",        "mtu",
-    "addresses", "persist",       "vlan_mode", "vlan",    "allowed_vlans", "native_vlan",
-    "vm",        "storm_control", "inbound",   "outbound"};
+    "name",      "mac",          "driver",        "netns",
+    "queues",    "mtu",          "addresses",     "persist",
+    "vlan_mode", "vlan",         "allowed_vlans", "native_vlan",
+    "vm",        "allowed_macs", "allowed_ips",   "block_dhcp_server",
+    "block_ra",  "isolated",     "storm_control", "inbound",
+    "outbound"};
 const std::vector<std::string_view> kStormKeys = {"broadcast", "multicast", "unknown_unicast"};
 const std::vector<std::string_view> kBandwidthKeys = {"average", "peak", "burst"};
 const std::vector<std::string_view> kVmKeys = {"macvtap", "tap"};
@@ -1021,6 +1050,7 @@ class Validator {
     }
     vlans(t, ctx, pc);
     vm_attachment(t, ctx, pc);
+    security(t, ctx, pc.security);
     storm_control(t, ctx, pc);
     bandwidth(t, "inbound", ctx, pc.inbound);
     bandwidth(t, "outbound", ctx, pc.outbound);
@@ -1177,6 +1207,61 @@ class Validator {
                "got " + std::to_string(v.as_integer()), hint);
       } else {
         pc.allowed_vlans.push_back(static_cast<int>(v.as_integer()));
+      }
+    }
+  }
+
+  // Anti-spoofing and isolation of a port (switch/policy.hpp).
+  void security(const Value& t, const std::string& ctx, PortSecurityConfig& sec) {
+    security_list(t, ctx, "allowed_macs", kMaxPolicyMacsConfig,
+                  "allowed_macs: the source MACs the port may send from, e.g. "
+                  "[\"02:00:00:00:00:01\"], unicast, at most 8; leave it out for any",
+                  mac_problem, sec.allowed_macs);
+    security_list(t, ctx, "allowed_ips", kMaxPolicyPrefixesConfig,
+                  "allowed_ips: the IPv4/IPv6 sources the port may send from, addresses or "
+                  "prefixes, e.g. [\"10.0.0.5\", \"10.1.0.0/24\", \"fd00::5\"], at most 16; "
+                  "link-local IPv6, DAD and DHCP clients always pass; leave it out for any",
+                  allowed_ip_problem, sec.allowed_ips);
+    get_bool(t, "block_dhcp_server", ctx,
+             "block_dhcp_server: true drops the DHCP and DHCPv6 server replies the port sends "
+             "(default false)",
+             sec.block_dhcp_server);
+    get_bool(t, "block_ra", ctx,
+             "block_ra: true drops the IPv6 router advertisements the port sends (default false)",
+             sec.block_ra);
+    get_bool(t, "isolated", ctx,
+             "isolated: true keeps the port from reaching any other isolated port; it still "
+             "reaches the others (default false)",
+             sec.isolated);
+  }
+
+  // An array of strings, each checked and normalized by `problem`, unique, at most `max`.
+  void security_list(const Value& t, const std::string& ctx, const std::string& key,
+                     std::size_t max, const std::string& hint,
+                     std::string (*problem)(const std::string&, std::string&),
+                     std::vector<std::string>& out) {
+    const Value* list = lookup(t, key);
+    if (list == nullptr) return;
+    if (!list->is_array()) return type_mismatch(*list, ctx, key, "an array of strings", hint);
+    std::map<std::string, const Value*> seen;
+    for (const Value& e : list->as_array()) {
+      if (!e.is_string()) {
+        type_mismatch(e, ctx, key + " entries", "strings", hint);
+        continue;
+      }
+      std::string normalized;
+      const std::string& s = e.as_string().str;
+      if (const std::string why = problem(s, normalized); !why.empty()) {
+        report(e, ctx, key + " entry " + show(s) + " " + why, "invalid entry", hint);
+      } else if (const auto [it, inserted] = seen.emplace(normalized, &e); !inserted) {
+        report2(*it->second, "first here", e, ctx, key + " lists " + show(s) + " twice",
+                "again here", hint);
+      } else if (out.size() == max) {
+        report(e, ctx, "too many " + key + ": at most " + std::to_string(max), "one too many",
+               hint);
+        return;
+      } else {
+        out.push_back(normalized);
       }
     }
   }

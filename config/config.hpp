@@ -17,6 +17,19 @@
 
 namespace vs::config {
 
+// Per-port policy, part 1 (issue 24): anti-spoofing and isolation (switch/policy.hpp). A change
+// of these alone is applied in place on reload, like the VLAN settings.
+struct PortSecurityConfig {
+  std::vector<std::string> allowed_macs;  // lower-case MACs, at most 8; empty = any source MAC
+  std::vector<std::string> allowed_ips;   // "addr/len" (a bare address is stored with /32 or
+                                          // /128), IPv4 and IPv6, at most 16; empty = any source
+  bool block_dhcp_server = false;         // drop DHCPv4/DHCPv6 server replies the port sends
+  bool block_ra = false;                  // drop ICMPv6 router advertisements the port sends
+  bool isolated = false;                  // never forwards to or from another isolated port
+
+  bool operator==(const PortSecurityConfig&) const = default;
+};
+
 struct PortConfig {
   std::string name;            // TAP netdev name, also the port's name in metrics/CLI:
                                // 1..15 chars [A-Za-z0-9_.-], not "." or ".."; unique in the file
@@ -36,9 +49,10 @@ struct PortConfig {
   // How a VM attaches to the port's netdev (docs/vms.md); at most one is set, neither with netns.
   std::string vm_macvtap;  // [vm] macvtap: a passthru macvtap made on the netdev (/dev/tapN)
   std::string vm_tap;      // [vm] tap: a TAP of the VM's own stack, paired by tc mirred
-  StormControl storm;      // storm_control: frames/s of broadcast, multicast, unknown unicast
-  Bandwidth inbound;       // rate limit of the traffic to the VM (sent to the port)
-  Bandwidth outbound;      // rate limit of the traffic from the VM (received from the port)
+  PortSecurityConfig security;  // allowed_macs, allowed_ips, block_dhcp_server, block_ra, isolated
+  StormControl storm;           // storm_control: frames/s of broadcast, multicast, unknown unicast
+  Bandwidth inbound;            // rate limit of the traffic to the VM (sent to the port)
+  Bandwidth outbound;           // rate limit of the traffic from the VM (received from the port)
 
   bool operator==(const PortConfig&) const = default;
 };

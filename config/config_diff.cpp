@@ -27,6 +27,7 @@ bool same_except_vlans(PortConfig a, PortConfig b) {
   a.vlan = b.vlan;
   a.allowed_vlans = b.allowed_vlans;
   a.native_vlan = b.native_vlan;
+  a.security = b.security;  // anti-spoofing and isolation: a new port table suffices too
   return a == b;
 }
 

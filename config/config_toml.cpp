@@ -70,6 +70,12 @@ std::string port_table_toml(const PortConfig& p) {
   } else {
     o << "vlan = " << p.vlan << "\n";
   }
+  const PortSecurityConfig& sec = p.security;
+  if (!sec.allowed_macs.empty()) o << "allowed_macs = " << strings(sec.allowed_macs) << "\n";
+  if (!sec.allowed_ips.empty()) o << "allowed_ips = " << strings(sec.allowed_ips) << "\n";
+  if (sec.block_dhcp_server) o << "block_dhcp_server = true\n";
+  if (sec.block_ra) o << "block_ra = true\n";
+  if (sec.isolated) o << "isolated = true\n";
   for (const auto& [key, bw] :
        {std::pair{"inbound", &p.inbound}, std::pair{"outbound", &p.outbound}}) {
     if (!bw->set()) continue;

@@ -48,6 +48,8 @@ constexpr const char* kHelp =
     "           [--netns NS] [--address CIDR]... [--persist]\n"
     "           [--vm-macvtap NAME | --vm-tap NAME]\n"
     "           [--vlan V | --trunk V[,V...] [--native-vlan V]]\n"
+    "           [--allowed-mac M]... [--allowed-ip IP[/LEN]]... [--block-dhcp-server]\n"
+    "           [--block-ra] [--isolated]\n"
     "                                 add a port now, and record it in the drop-in\n"
     "                                 <config dir>/<stem>.d/zz-vswitchctl.toml (e.g.\n"
     "                                 /etc/vswitch/vswitch.d/) so reloads and restarts keep it\n"
@@ -198,6 +200,27 @@ void print_table(const json& rows, const std::vector<Column>& cols) {
   for (const auto& line : cells) print_line(line);
 }
 
+// One line per port with a policy or policy drops: what it allows and why its frames were
+// dropped (the table has the total only).
+void print_port_policy(const json& p) {
+  const json& sec = p.contains("security") ? p["security"] : json::object();
+  std::string line;
+  auto add = [&line](const std::string& part) { line += (line.empty() ? "" : "; ") + part; };
+  if (sec.value("isolated", false)) add("isolated");
+  if (!sec.value("allowed_macs", json::array()).empty())
+    add("allowed_macs " + cell(sec["allowed_macs"]));
+  if (!sec.value("allowed_ips", json::array()).empty())
+    add("allowed_ips " + cell(sec["allowed_ips"]));
+  if (sec.value("block_dhcp_server", false)) add("block_dhcp_server");
+  if (sec.value("block_ra", false)) add("block_ra");
+  std::string drops;
+  const json by_reason = p.value("switch_drops_by_reason", json::object());
+  for (const auto& [reason, n] : by_reason.items())
+    drops += (drops.empty() ? "" : " ") + reason + "=" + cell(n);
+  if (!drops.empty()) add("drops " + drops);
+  if (!line.empty()) std::printf("%s: %s\n", p.value("name", "?").c_str(), line.c_str());
+}
+
 // A port's policy, compact: "storm b1000/m5000/u1000 in 1000KB/s out 500KB/s" (storm in
 // frames/s, rate limits' average; "-" for none).
 std::string policy_cell(const json& p) {
@@ -258,6 +281,7 @@ void print_show(const std::string& what, const json& reply) {
                         {"TX", "tx_packets"},
                         {"DROPS", "switch_drops"},
                         {"DRV_DROPS", "driver_drops"}});
+    for (const json& p : shown) print_port_policy(p);
     // Why a port is down, in full (the table would be too wide).
     for (const json& p : shown)
       if (p.value("state", "up") == "down")
@@ -348,7 +372,8 @@ class Args {
         error = "unexpected argument " + w;
         return false;
       }
-      if (w == "--persist") {
+      if (w == "--persist" || w == "--isolated" || w == "--block-dhcp-server" ||
+          w == "--block-ra") {  // flags: no value
         out.push_back({w, ""});
         continue;
       }
@@ -479,10 +504,12 @@ std::optional<json> build_request(const Args& a, std::string& error) {
     return json{{"cmd", "port_reset"}, {"port", a[2]}};
   if (cmd == "port" && a.size() >= 4 && a[1] == "add") {
     json port{{"name", a[3]}};
-    if (!a.options(4,
-                   {"--driver", "--queues", "--mtu", "--mac", "--netns", "--address", "--persist",
-                    "--vlan", "--trunk", "--native-vlan", "--vm-macvtap", "--vm-tap"},
-                   opts, error))
+    if (!a.options(
+            4,
+            {"--driver", "--queues", "--mtu", "--mac", "--netns", "--address", "--persist",
+             "--vlan", "--trunk", "--native-vlan", "--vm-macvtap", "--vm-tap", "--allowed-mac",
+             "--allowed-ip", "--block-dhcp-server", "--block-ra", "--isolated"},
+            opts, error))
       return std::nullopt;
     for (auto& [k, v] : opts) {
       if (k == "--driver" || k == "--mac" || k == "--netns") {
@@ -495,6 +522,11 @@ std::optional<json> build_request(const Args& a, std::string& error) {
         port["addresses"].push_back(v);
       } else if (k == "--persist") {
         port["persist"] = true;
+      } else if (k == "--allowed-mac" || k == "--allowed-ip") {
+        port[k == "--allowed-mac" ? "allowed_macs" : "allowed_ips"].push_back(v);
+      } else if (k == "--block-dhcp-server" || k == "--block-ra" || k == "--isolated") {
+        port[k == "--isolated" ? "isolated"
+                               : (k == "--block-ra" ? "block_ra" : "block_dhcp_server")] = true;
       } else if (k == "--vm-macvtap" || k == "--vm-tap") {
         port["vm"][k.substr(5)] = v;
       } else if (k == "--trunk") {

@@ -88,13 +88,16 @@ _vswitchctl() {
               --driver) words="rtap tap" ;;
               --netns) words=$(ls /run/netns 2>/dev/null || true) ;;
               --queues | --mtu | --mac | --address | --vm-macvtap | --vm-tap | --vlan | --trunk | \
-                --native-vlan) ;;
+                --native-vlan | --allowed-mac | --allowed-ip) ;;
               *)
-                # Each option once (but --address), and never two that exclude each other.
+                # Each option once (but the lists), and never two that exclude each other.
                 local o used=" ${args[*]:4} "
                 for o in --driver --queues --mtu --mac --netns --address --persist --vm-macvtap \
-                  --vm-tap --vlan --trunk --native-vlan; do
-                  [[ $o != --address && $used == *" $o "* ]] && continue
+                  --vm-tap --vlan --trunk --native-vlan --allowed-mac --allowed-ip \
+                  --block-dhcp-server --block-ra --isolated; do
+                  case $o in --address | --allowed-mac | --allowed-ip) ;; *)
+                    [[ $used == *" $o "* ]] && continue ;;
+                  esac
                   case $o in
                     --vm-macvtap | --vm-tap) [[ $used == *" --vm-"* ]] && continue ;;
                     --vlan) [[ $used == *" --trunk "* || $used == *" --native-vlan "* ]] && continue ;;

@@ -24,6 +24,11 @@ namespace vs {
 
 class DatapathMemory;
 class PortDirectory;
+struct CompiledFilter;
+
+// Converts libpcap's classic BPF to DPDK's eBPF into `f` (its instructions, argument, flag) and
+// checks that librte_bpf loads it (its verifier), as the workers will. False with the reason.
+bool to_ebpf(const CompiledFilter& cbpf, CaptureFilter& f, std::string& error);
 
 struct CaptureStats {
   std::atomic<uint64_t> started{0};
@@ -35,7 +40,9 @@ struct CaptureStats {
 
 class CaptureService {
  public:
-  CaptureService(DatapathMemory& mem, const PortDirectory& ports);
+  // `cpus`: where the captures' threads may run (not on the workers' cores: a capture's writer
+  // there would slow the forwarding it records); empty = anywhere.
+  CaptureService(DatapathMemory& mem, const PortDirectory& ports, std::vector<int> cpus = {});
   ~CaptureService();
   CaptureService(const CaptureService&) = delete;
   CaptureService& operator=(const CaptureService&) = delete;
@@ -64,6 +71,7 @@ class CaptureService {
   uint64_t next_id_ = 1;
   int running_ = 0;
   std::atomic<bool> stopping_{false};
+  std::vector<int> cpus_;
 };
 
 }  // namespace vs

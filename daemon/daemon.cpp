@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -171,6 +172,20 @@ std::vector<int> choose_worker_cpus(const config::DaemonConfig& d) {
   std::vector<int> cpus;
   for (int w = 0; w < d.workers; ++w)
     cpus.push_back(others[static_cast<size_t>(w) % others.size()]);
+  return cpus;
+}
+
+// CPUs for vswitchd's busy helper threads (a capture's writer): those we may run on that no
+// worker polls on; empty (no pinning) when the workers have them all.
+std::vector<int> cpus_without_workers(const std::vector<int>& worker_cpus) {
+  cpu_set_t set;
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set) &&
+        std::find(worker_cpus.begin(), worker_cpus.end(), cpu) == worker_cpus.end())
+      cpus.push_back(cpu);
+  }
   return cpus;
 }
 
@@ -663,7 +678,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   control_limits.request_timeout = std::chrono::milliseconds(d.control_request_timeout_ms);
   const ControlContext control_context{sys, cfg_actor, switches, supervisor, snapshots,
                                        fdb, dp.mem,    dp.ports, cfg,        mirrors};
-  CaptureService capture(dp.mem, dp.ports);
+  CaptureService capture(dp.mem, dp.ports, cpus_without_workers(so.worker_cpus));
   metrics.add_collectable(capture.collector());
   ControlServer control(
       d.control_socket_path(), control_limits,

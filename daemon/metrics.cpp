@@ -242,13 +242,17 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                        MetricType::Counter);
     auto tx_b =
         family("vswitch_port_tx_bytes_total", "Bytes sent to the port.", MetricType::Counter);
-    auto drops = family("vswitch_port_drops_total",
-                        "Frames dropped by the switch, by reason, on the port that refused them: "
-                        "the ingress port (runt, bad_vlan, no_destination, loop_to_ingress, "
-                        "vlan_not_allowed, mirror_output, storm_broadcast, storm_multicast, "
-                        "storm_unknown_unicast, police) or the egress port (tx_full, mtu_exceeded, "
-                        "no_mbuf, vlan_not_allowed, police_inbound).",
-                        MetricType::Counter);
+    auto drops =
+        family("vswitch_port_drops_total",
+               "Frames dropped by the switch, by reason, on the port that refused them: "
+               "the ingress port (runt, bad_vlan, no_destination, loop_to_ingress, "
+               "vlan_not_allowed, mirror_output) or the egress port (tx_full, mtu_exceeded, "
+               "no_mbuf, vlan_not_allowed); the port policy's on the ingress port (spoofed_mac, "
+               "spoofed_ip, spoofed_arp, spoofed_nd, dhcp_server, router_advert, isolated); rate "
+               "limits' and storm control's (police and storm_broadcast, "
+               "storm_multicast, storm_unknown_unicast on the ingress port, police_inbound on "
+               "the egress port).",
+               MetricType::Counter);
     for (int w = 0; w < mem_.nb_workers(); ++w) {
       const WorkerCounterBlock& c = mem_.counters(w);
       for (const PortSnap& p : snap.ports) {

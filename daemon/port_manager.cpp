@@ -16,6 +16,7 @@
 
 #include "daemon/datapath_memory.hpp"
 #include "daemon/netns.hpp"
+#include "switch/policy.hpp"
 
 namespace vs {
 namespace {
@@ -532,6 +533,17 @@ void PortManager::topology_header(TopologyTable& t) const {
     t.fdb_aging_s[sw] = static_cast<uint32_t>(cfg_.switches[sw].fdb_aging_s);
 }
 
+// The port's anti-spoofing and isolation, from its validated config (the validator keeps the
+// lists within the table's sizes).
+static void security_entry(const config::PortSecurityConfig& sec, PortEntry& e, PortPolicy& p) {
+  std::memset(&p, 0, sizeof(p));
+  for (const std::string& mac : sec.allowed_macs) policy_add_mac(p, mac);
+  for (const std::string& ip : sec.allowed_ips) policy_add_prefix(p, ip);
+  p.flags = static_cast<uint8_t>((sec.block_dhcp_server ? kPolicyBlockDhcpServer : 0) |
+                                 (sec.block_ra ? kPolicyBlockRa : 0));
+  if (policy_active(p)) e.flags |= kPortFiltered;
+  if (sec.isolated) e.flags |= kPortIsolated;
+}
 namespace {
 // Storm control limits into the port's table entry (PortEntry::storm_*).
 void storm_entry(const config::StormControl& sc, PortEntry& e) {
@@ -559,6 +571,7 @@ void PortManager::append_topology(const std::vector<bool>& active, std::size_t& 
     if (is_active(active, w)) pollers.push_back(static_cast<uint8_t>(w));
   for (const PortRuntime& port : ports_) {
     if (!port.started || port.hidden || t.nb_ports >= kMaxPorts) continue;
+    security_entry(port.cfg.security, t.ports[t.nb_ports], t.policies[t.nb_ports]);
     PortEntry& e = t.ports[t.nb_ports++];
     e.dpdk_port_id = port.port_id;
     e.switch_index = port.switch_index;

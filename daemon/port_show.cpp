@@ -86,6 +86,15 @@ double age_ms(const SwitchSnapshot& snap) {
       .count();
 }
 
+// The port's anti-spoofing and isolation settings, as configured.
+json security_json(const config::PortSecurityConfig& sec) {
+  return {{"allowed_macs", sec.allowed_macs},
+          {"allowed_ips", sec.allowed_ips},
+          {"block_dhcp_server", sec.block_dhcp_server},
+          {"block_ra", sec.block_ra},
+          {"isolated", sec.isolated}};
+}
+
 // inbound / outbound: as configured (KB/s, KB; 0 = not set), null without a limit.
 json bandwidth_json(const config::Bandwidth& bw) {
   if (!bw.set()) return nullptr;
@@ -104,6 +113,7 @@ json storm_json(const config::StormControl& sc) {
 
 json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnapshot& p) {
   uint64_t rx = 0, tx = 0, rx_b = 0, tx_b = 0, drops = 0;
+  uint64_t by_reason[kDropReasonCount] = {};
   // A port that is not started (down, or never up) has no DPDK port: its last port id may be
   // another port's by now, or 0 from the start.
   for (int w = 0; p.started && w < r.mem.nb_workers(); ++w) {
@@ -112,7 +122,13 @@ json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnap
     tx += c.tx_packets.get();
     rx_b += c.rx_bytes.get();
     tx_b += c.tx_bytes.get();
-    for (int d = 0; d < kDropReasonCount; ++d) drops += c.drops[d].get();
+    for (int d = 0; d < kDropReasonCount; ++d) by_reason[d] += c.drops[d].get();
+  }
+  json reasons = json::object();  // the reasons that dropped anything, by label value
+  for (int d = 0; d < kDropReasonCount; ++d) {
+    drops += by_reason[d];
+    if (by_reason[d])
+      reasons[std::string(drop_reason_name(static_cast<DropReason>(d)))] = by_reason[d];
   }
   const rte_eth_stats& st = p.stats;
   json port = {
@@ -135,6 +151,8 @@ json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnap
       {"rx_bytes", rx_b},
       {"tx_bytes", tx_b},
       {"switch_drops", drops},
+      {"switch_drops_by_reason", reasons},
+      {"security", security_json(p.security)},
       {"driver_drops", p.stats_ok ? st.imissed + st.ierrors + st.oerrors + st.rx_nombuf : 0},
       // The port's state and driver figures are from its switch actor's snapshot: `stale` if that
       // actor was busy (a port change) and did not answer in time, then `snapshot_age_ms` old.

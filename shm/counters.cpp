@@ -37,6 +37,20 @@ std::string_view drop_reason_name(DropReason reason) {
       return "no_mbuf";
     case DropReason::kMirrorOutput:
       return "mirror_output";
+    case DropReason::kSpoofedMac:
+      return "spoofed_mac";
+    case DropReason::kSpoofedIp:
+      return "spoofed_ip";
+    case DropReason::kSpoofedArp:
+      return "spoofed_arp";
+    case DropReason::kSpoofedNd:
+      return "spoofed_nd";
+    case DropReason::kDhcpServer:
+      return "dhcp_server";
+    case DropReason::kRouterAdvert:
+      return "router_advert";
+    case DropReason::kIsolated:
+      return "isolated";
     case DropReason::kStormBroadcast:
       return "storm_broadcast";
     case DropReason::kStormMulticast:

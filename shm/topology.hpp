@@ -16,7 +16,8 @@
 namespace vs {
 
 inline constexpr uint32_t kTopologyMagic = 0x76737470;  // "vstp"
-inline constexpr uint32_t kLayoutVersion = 4;  // 3: mirrors, PortEntry::flags; 4: storm control
+inline constexpr uint32_t kLayoutVersion = 5;  // 3: mirrors, PortEntry::flags; 4: port policies;
+                                               // 5: storm control and rate limits
 inline constexpr uint8_t kNoWorker = 0xff;
 
 enum class VlanMode : uint8_t { kAccess = 0, kTrunk = 1 };
@@ -31,7 +32,7 @@ struct PortEntry {
   uint16_t nb_tx_queues;
   uint16_t mtu;
   VlanMode vlan_mode;
-  uint8_t flags;         // kPortMirrorOutput. Version 3.
+  uint8_t flags;         // kPortMirrorOutput (3), kPortIsolated, kPortFiltered (4)
   uint16_t access_vlan;  // access: the port's VLAN (frames leave untagged)
   uint16_t native_vlan;  // trunk: VLAN of untagged frames, 0 = untagged frames are dropped
   char name[kPortNameSize];
@@ -66,6 +67,14 @@ inline bool is_mirror_output(const PortEntry& p) {
   return p.flags & kPortMirrorOutput;
 }
 
+// Port isolation (version 4): frames of an isolated port never go to another isolated port.
+inline constexpr uint8_t kPortIsolated = 2;
+inline bool is_isolated(const PortEntry& p) {
+  return p.flags & kPortIsolated;
+}
+// Anti-spoofing (version 4): TopologyTable::policies[i] of this entry has a check to run.
+inline constexpr uint8_t kPortFiltered = 4;
+
 inline bool vlan_allowed(const PortEntry& p, uint16_t vlan) {
   return vlan <= kMaxVlan && (p.allowed_vlans[vlan >> 6] >> (vlan & 63)) & 1;
 }
@@ -96,6 +105,30 @@ inline void mirror_set_bit(uint64_t* set, uint16_t i) {
   set[i >> 6] |= 1ull << (i & 63);
 }
 
+// The anti-spoofing policy of a port (switch/policy.hpp runs it on the frames the port sends).
+// Version 4. An IPv4 prefix keeps its address in addr[0..3].
+inline constexpr int kMaxPolicyMacs = 8;
+inline constexpr int kMaxPolicyPrefixes = 16;
+inline constexpr uint8_t kPolicyBlockDhcpServer = 1;  // DHCPv4 67->68 and DHCPv6 547->546
+inline constexpr uint8_t kPolicyBlockRa = 2;          // ICMPv6 router advertisements
+
+struct IpPrefix {
+  uint8_t addr[16];
+  uint8_t len;     // prefix length
+  uint8_t family;  // 4 or 6
+  uint8_t reserved[2];
+};
+
+struct PortPolicy {
+  uint8_t nb_macs;      // 0: any source MAC
+  uint8_t nb_prefixes;  // 0: any source IP (both families)
+  uint8_t flags;        // kPolicyBlockDhcpServer | kPolicyBlockRa
+  uint8_t reserved[5];
+  uint64_t macs[kMaxPolicyMacs];  // MacAddr values
+  IpPrefix prefixes[kMaxPolicyPrefixes];
+};
+static_assert(sizeof(IpPrefix) == 20 && sizeof(PortPolicy) % 8 == 0);
+
 struct TopologyTable {
   uint16_t nb_ports;
   uint16_t nb_workers;
@@ -108,6 +141,9 @@ struct TopologyTable {
   // it (an unused slot below it has switch_index kMaxSwitches). Version 3.
   uint16_t nb_mirrors;
   MirrorEntry mirrors[kMaxMirrors];
+  // policies[i]: the anti-spoofing policy of ports[i] (read only if ports[i] is kPortFiltered).
+  // A parallel array, so that PortEntry stays small for the per-frame egress checks. Version 4.
+  PortPolicy policies[kMaxPorts];
 };
 
 struct SharedTopology {

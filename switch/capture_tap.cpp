@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <iterator>
 #include <memory>
 
@@ -54,7 +55,8 @@ void CaptureTaps::reload() {
         continue;
       }
       rte_bpf_jit jit{};
-      if (rte_bpf_get_jit(a.bpf, &jit) == 0) a.jit = jit.func;
+      if (std::getenv("VSWITCH_CAPTURE_NO_JIT") == nullptr && rte_bpf_get_jit(a.bpf, &jit) == 0)
+        a.jit = jit.func;
     }
     armed_ |= static_cast<uint8_t>(1u << s);
   }

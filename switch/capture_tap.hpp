@@ -29,6 +29,13 @@ class CaptureTaps {
 
   // Filter programs this worker could not load (the service loaded them first, so this is rare).
   uint64_t load_failures() const { return load_failures_; }
+  // Armed filters that run as native code (DPDK's JIT); the others run in its interpreter.
+  // VSWITCH_CAPTURE_NO_JIT=1 in the worker's environment forces the interpreter (diagnostics).
+  int jitted() const {
+    int n = 0;
+    for (const Active& a : active_) n += a.jit != nullptr;
+    return n;
+  }
 
  private:
   struct Active {

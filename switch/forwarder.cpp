@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "shm/learn.hpp"
+#include "switch/policy.hpp"
 
 namespace vs {
 namespace {
@@ -74,6 +75,18 @@ static void request_offload_like_rx(rte_mbuf* m, const EthInfo& eth) {
   m->l2_len = l2;
   m->l3_len = l3;
   m->ol_flags |= tx;  // tso_segsz came from the vnet header with RX_LRO
+}
+
+// The port's anti-spoofing policy on a frame it sent (switch/policy.hpp), on a window of its
+// first bytes (no copy for a frame in one segment).
+static DropReason check_policy(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* m,
+                               const EthInfo& eth) {
+  uint8_t buf[kPolicyWindow];
+  const uint32_t len = std::min<uint32_t>(kPolicyWindow, rte_pktmbuf_pkt_len(m));
+  const auto* data = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, len, buf));
+  if (data == nullptr) return DropReason::kRunt;
+  const PortPolicy& policy = plan.table->policies[plan.entry_of_port[in.dpdk_port_id]];
+  return policy_check(policy, eth, data, len);
 }
 
 bool build_plan(const SharedTopology& shared, int worker_id, WorkerPlan& plan) {
@@ -207,6 +220,7 @@ bool Forwarder::add_egress(const WorkerPlan& plan, uint16_t port, uint16_t vlan,
   if (idx < 0) return false;
   const PortEntry& out = plan.table->ports[idx];
   if (is_mirror_output(out)) return false;  // it sends mirrored frames only
+  if (from_isolated_ && is_isolated(out)) return false;  // isolated ports never meet
   EgressTag tag = egress_tag(out, vlan);
   if (tag == EgressTag::kRefused) {
     if (count_refusal) drop(port, DropReason::kVlanNotAllowed, nullptr);
@@ -237,6 +251,13 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   request_offload_like_rx(m, eth);
   mirrors_.begin_frame();
   mirrors_.ingress(*plan.table, sw, ingress, vlan, m);
+  // After the mirrors, which show what the port sent, spoofed or not; before learning, so that a
+  // spoofed MAC never moves another port's FDB entry.
+  if (in.flags & kPortFiltered) {
+    if (DropReason why = check_policy(plan, in, m, eth); why != DropReason::kCount)
+      return drop(ingress, why, m);
+  }
+  from_isolated_ = is_isolated(in);
 
   if (!mac_is_multicast(eth.src)) learn(plan, sw, ingress, eth.src, vlan);
 
@@ -253,6 +274,9 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   if (!mac_is_multicast(eth.dst) && fdb_lookup(fdb_, sw, fdb_key(eth.dst, vlan), hit) &&
       !mirror_output_port(*plan.table, plan.entry_of_port, hit.port_id)) {
     if (hit.port_id == ingress) return drop(ingress, DropReason::kLoopToIngress, m);
+    const int16_t to = hit.port_id < RTE_MAX_ETHPORTS ? plan.entry_of_port[hit.port_id] : -1;
+    if (from_isolated_ && to >= 0 && is_isolated(plan.table->ports[to]))
+      return drop(ingress, DropReason::kIsolated, m);
     if (!add_egress(plan, hit.port_id, vlan, l3_len, tso, true)) return rte_pktmbuf_free(m);
   } else {
     if (!mac_is_multicast(eth.dst) && !storm_passes(in, StormKind::kUnknownUnicast))

@@ -105,6 +105,7 @@ class Forwarder {
   bool inbound_passes(const WorkerPlan& plan, uint16_t port, const rte_mbuf* m);
   std::unordered_map<uint16_t, Policer> police_out_, police_in_;
   Egress egress_[RTE_MAX_ETHPORTS];
+  bool from_isolated_ = false;  // the frame being dispatched came from an isolated port
   uint16_t egress_count_ = 0;
 
   struct TxBuffer {

@@ -143,6 +143,7 @@ teardown_all() {
   for ns in $(bench_namespaces); do ip netns del "$ns" 2>/dev/null; done
   rm -f /dev/hugepages/"$EAL_PREFIX_VS"map_* /dev/hugepages/"$EAL_PREFIX_OVS"map_* 2>/dev/null
   rm -rf "/var/run/dpdk/$EAL_PREFIX_VS" "/var/run/dpdk/$EAL_PREFIX_OVS" 2>/dev/null
+  rm -f /dev/shm/bn-capture-*.pcapng /tmp/bn-capture-*.pcapng 2>/dev/null   # the capture workload's files
   # veth peers and TAPs disappear asynchronously after their namespace is gone
   local i
   for i in $(seq 30); do [[ -z $(bench_links) ]] && break; sleep 0.1; done
@@ -157,6 +158,7 @@ check_leftovers() {
     bench_namespaces | sed 's/^/netns /'
     ls /dev/hugepages 2>/dev/null | grep -E "^($EAL_PREFIX_VS|$EAL_PREFIX_OVS)map_" | sed 's/^/hugepage file /'
     for d in "$EAL_PREFIX_VS" "$EAL_PREFIX_OVS"; do [[ -e /var/run/dpdk/$d ]] && echo "dir /var/run/dpdk/$d"; done
+    ls /dev/shm/bn-capture-*.pcapng /tmp/bn-capture-*.pcapng 2>/dev/null | sed 's/^/capture file /'
     if [[ -s ${RAW:-/nonexistent}/pids ]]; then
       for pid in $(cat "$RAW/pids"); do kill -0 "$pid" 2>/dev/null && echo "process $pid"; done
     fi

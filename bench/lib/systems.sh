@@ -214,7 +214,9 @@ vs_stop() {
 }
 
 # vs_vm_switch DRIVER QUEUES: appends the switch "bench" with the two VMs' ports to $VS_CONFIG.
-# VS_SWITCH_EXTRA adds lines to the [[switch]] table.
+# VS_SWITCH_EXTRA adds lines to the [[switch]] table, VS_PORT_EXTRA to each [[switch.port]] (the
+# per-port policy's cost, e.g. VS_PORT_EXTRA='allowed_ips = ["10.0.0.0/8"]': the anti-spoofing
+# checks on every frame, all passing).
 vs_vm_switch() {
   local driver=$1 queues=$2 v i
   {
@@ -230,6 +232,7 @@ vs_vm_switch() {
       echo "queues = $queues"
       echo "netns = \"bn$v\""
       echo "addresses = [\"$i/$PLEN\"]"
+      [[ -z ${VS_PORT_EXTRA:-} ]] || echo "$VS_PORT_EXTRA"
     done
   } >>"$VS_CONFIG"
 }

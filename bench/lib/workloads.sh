@@ -77,25 +77,29 @@ start_servers() {
   die "iperf3/sockperf servers did not start in $NS_B"
 }
 
+# tcp_once SYSTEM REP WORKLOAD STREAMS: one iperf3 run of DUR s, recorded as WORKLOAD.
+tcp_once() {
+  local sys=$1 rep=$2 wl=$3 streams=$4 out gbps c s t
+  out=$RAW/$sys-$wl-$rep.json
+  cpu_begin
+  timeout $((DUR + 30)) ip netns exec "$NS_A" iperf3 -c "$IP_B" -p "$IPERF_PORT" -t "$DUR" \
+    -P "$streams" -J >"$out" 2>&1 || die "$wl rep $rep: iperf3 failed: $(tail -c 300 "$out")"
+  c=$(cpu_end)
+  # end.sum_received.bits_per_second of iperf3's JSON (pretty-printed, one key per line)
+  gbps=$(awk '/"sum_received"/ { s = 1 } s && /"bits_per_second"/ { gsub(/[^0-9.e+]/, "", $2); printf "%.4f\n", $2 / 1e9; exit }' "$out")
+  [[ -n $gbps ]] || die "$wl rep $rep: no sum_received in $out"
+  awk "BEGIN { exit !($gbps > 0) }" || die "$wl rep $rep: 0 Gbit/s"
+  record "$sys" "$rep" "$wl" gbps "$gbps" "Gbit/s"
+  record_cpu "$sys" "$rep" "$wl" "$c"
+  read -r s _ _ t <<<"$c"
+  [[ $SW_KIND == bridge ]] ||
+    record "$sys" "$rep" "$wl" cpu_s_per_gbit "$(calc "$s/($gbps*$t)")" "CPU s per Gbit"
+  log "$wl rep $rep: $gbps Gbit/s; CPU $c"
+}
+
 wl_tcp() {
-  local sys=$1 streams=$2 wl=tcp$2 rep out gbps
-  for rep in $(seq "$REPS"); do
-    out=$RAW/$sys-$wl-$rep.json
-    cpu_begin
-    timeout $((DUR + 30)) ip netns exec "$NS_A" iperf3 -c "$IP_B" -p "$IPERF_PORT" -t "$DUR" \
-      -P "$streams" -J >"$out" 2>&1 || die "$wl rep $rep: iperf3 failed: $(tail -c 300 "$out")"
-    local c; c=$(cpu_end)
-    # end.sum_received.bits_per_second of iperf3's JSON (pretty-printed, one key per line)
-    gbps=$(awk '/"sum_received"/ { s = 1 } s && /"bits_per_second"/ { gsub(/[^0-9.e+]/, "", $2); printf "%.4f\n", $2 / 1e9; exit }' "$out")
-    [[ -n $gbps ]] || die "$wl rep $rep: no sum_received in $out"
-    awk "BEGIN { exit !($gbps > 0) }" || die "$wl rep $rep: 0 Gbit/s"
-    record "$sys" "$rep" "$wl" gbps "$gbps" "Gbit/s"
-    record_cpu "$sys" "$rep" "$wl" "$c"
-    local s t; read -r s _ _ t <<<"$c"
-    [[ $SW_KIND == bridge ]] ||
-      record "$sys" "$rep" "$wl" cpu_s_per_gbit "$(calc "$s/($gbps*$t)")" "CPU s per Gbit"
-    log "$wl rep $rep: $gbps Gbit/s; CPU $c"
-  done
+  local sys=$1 streams=$2 rep
+  for rep in $(seq "$REPS"); do tcp_once "$sys" "$rep" "tcp$streams" "$streams"; done
 }
 
 # --- 64 B frames, trafgen -------------------------------------------------------------------------
@@ -171,34 +175,40 @@ trafgen_run() {
   trafgen_result "$out"
 }
 
+# u64_once SYSTEM REP WORKLOAD RATE_PPS|max: one run of DUR s of 64 B frames bnA -> bnB (the
+# trafgen config written), recorded as WORKLOAD; sets U64_RX (frames received in B) and U64_CPU
+# (cpu_end's output).
+u64_once() {
+  local sys=$1 rep=$2 wl=$3 rate=$4 out sent secs rx0 rx1 rx c s h r
+  out=$RAW/$sys-$wl-$rep.trafgen
+  rx0=$(ctr "$NS_B" "$IF_B" rx_packets)
+  cpu_begin
+  r=$(trafgen_run "$DUR" "$rate" "$out")
+  read -r sent secs <<<"$r"
+  sleep 0.2   # frames still queued in the switch
+  c=$(cpu_end)
+  rx1=$(ctr "$NS_B" "$IF_B" rx_packets)
+  rx=$((rx1 - rx0))
+  ((rx > 0)) || die "$wl rep $rep: vmB received nothing ($sent sent)"
+  read -r s _ h _ <<<"$c"
+  record "$sys" "$rep" "$wl" offered_kpps "$(calc "$sent/$secs/1000")" kpps
+  record "$sys" "$rep" "$wl" rx_kpps "$(calc "$rx/$secs/1000")" kpps
+  record "$sys" "$rep" "$wl" loss_pct "$(calc "max(0.0, 100*($sent-$rx)/$sent)")" "%"
+  record_cpu "$sys" "$rep" "$wl" "$c"
+  [[ $SW_KIND == bridge ]] ||
+    record "$sys" "$rep" "$wl" switch_us_per_pkt "$(calc "1e6*$s/$rx")" "µs/pkt"
+  record "$sys" "$rep" "$wl" host_us_per_pkt "$(calc "1e6*$h/$rx")" "µs/pkt"
+  log "$wl rep $rep: sent $sent, received $rx; CPU $c"
+  U64_RX=$rx U64_CPU=$c
+}
+
 # wl_u64 SYSTEM RATE_PPS|max [NAME]: 64 B frames bnA -> bnB, REPS runs of DUR s, recorded as
 # workload NAME (default u64rate / u64max).
 wl_u64() {
-  local sys=$1 rate=$2 wl=${3:-} rep out sent secs rx0 rx1 rx c s t r
+  local sys=$1 rate=$2 wl=${3:-} rep
   if [[ -z $wl && $rate == max ]]; then wl=u64max; elif [[ -z $wl ]]; then wl=u64rate; fi
   write_trafgen_cfg "$RAW/udp64.cfg"
-  for rep in $(seq "$REPS"); do
-    out=$RAW/$sys-$wl-$rep.trafgen
-    rx0=$(ctr "$NS_B" "$IF_B" rx_packets)
-    cpu_begin
-    r=$(trafgen_run "$DUR" "$rate" "$out")
-    read -r sent secs <<<"$r"
-    sleep 0.2   # frames still queued in the switch
-    c=$(cpu_end)
-    rx1=$(ctr "$NS_B" "$IF_B" rx_packets)
-    rx=$((rx1 - rx0))
-    ((rx > 0)) || die "$wl rep $rep: vmB received nothing ($sent sent)"
-    read -r s _ _ t <<<"$c"
-    record "$sys" "$rep" "$wl" offered_kpps "$(calc "$sent/$secs/1000")" kpps
-    record "$sys" "$rep" "$wl" rx_kpps "$(calc "$rx/$secs/1000")" kpps
-    record "$sys" "$rep" "$wl" loss_pct "$(calc "max(0.0, 100*($sent-$rx)/$sent)")" "%"
-    record_cpu "$sys" "$rep" "$wl" "$c"
-    [[ $SW_KIND == bridge ]] ||
-      record "$sys" "$rep" "$wl" switch_us_per_pkt "$(calc "1e6*$s/$rx")" "µs/pkt"
-    local h; read -r _ _ h _ <<<"$c"
-    record "$sys" "$rep" "$wl" host_us_per_pkt "$(calc "1e6*$h/$rx")" "µs/pkt"
-    log "$wl rep $rep: sent $sent, received $rx; CPU $c"
-  done
+  for rep in $(seq "$REPS"); do u64_once "$sys" "$rep" "$wl" "$rate"; done
 }
 
 # --- round trip, sockperf ping-pong -------------------------------------------------------------
@@ -372,6 +382,188 @@ wl_kill() {
   wait_path
 }
 
+# --- packet capture (vswitch only; issue #23) ----------------------------------------------------
+# Within the system's own set-up, REPS times, interleaved so that drift hits all three alike:
+#   for each rep: 64 B at max rate (u64_once) as A, B, C; then TCP 1 stream (tcp_once) as A, B, C.
+#   A (capture_off_*): no capture.
+#   B (capture_nomatch_*): `vswitchctl capture bnA0,bnB0 --direction both` armed with a filter that
+#     matches nothing on this traffic (CAPTURE_NOMATCH), written to CAPTURE_OUT_NOMATCH. It must
+#     capture 0 frames, and the workers must copy none; anything else fails the system.
+#   C (capture_all_*): the same without a filter: every frame, both directions, both ports, written
+#     to CAPTURE_OUT_ALL (64 B; a file on tmpfs) or CAPTURE_OUT_ALL_TCP (TCP: GB per run).
+# Each capture is armed (vswitchctl has printed vswitchd's answer) before the run and ended with
+# SIGINT after it; vswitchctl --json prints the summary ({"done":true,"captured":N,"dropped":M,...}).
+# C's drop share is dropped / (captured + dropped); the workers' own counters
+# (vswitch_capture_copies_total, vswitch_capture_copy_drops_total) over the same capture give it too.
+CAPTURE_SYSTEMS=${BENCH_CAPTURE_SYSTEMS:-vs-rtap}    # comma-separated; other systems skip it
+CAPTURE_NOMATCH=${BENCH_CAPTURE_NOMATCH:-ether proto 0x1234}
+CAPTURE_OUT_NOMATCH=${BENCH_CAPTURE_OUT_NOMATCH:-/tmp/bn-capture-nomatch.pcapng}
+CAPTURE_OUT_ALL=${BENCH_CAPTURE_OUT_ALL:-/dev/shm/bn-capture-all.pcapng}
+CAPTURE_OUT_ALL_TCP=${BENCH_CAPTURE_OUT_ALL_TCP:-/dev/null}
+CAPTURE_PERF=${BENCH_CAPTURE_PERF:-0}   # 1: diagnostics of the 64 B runs (below); slows them
+CAP_PID="" CAP_LOG="" CAP_OUT="" CAP_M0=""
+
+# capture_counters: "<copies> <copy drops> <lost>" summed over the workers (and vswitchd's writer).
+capture_counters() {
+  local c d l
+  c=$(vs_metric vswitch_capture_copies_total)
+  d=$(vs_metric vswitch_capture_copy_drops_total)
+  l=$(vs_metric vswitch_capture_lost_total)
+  [[ -n $c && -n $d && -n $l ]] ||
+    die "capture: vswitch_capture_copies_total, _copy_drops_total or vswitch_capture_lost_total missing in the metrics"
+  echo "$c $d $l"
+}
+
+# capture_start nomatch|all OUT LOG: arms a capture on both VM ports, both directions, to OUT;
+# returns once vswitchd has answered that it is armed (vswitchctl's first JSON line).
+capture_start() {
+  local variant=$1 filter=()
+  CAP_OUT=$2 CAP_LOG=$3
+  [[ $variant == nomatch ]] && filter=(-- "$CAPTURE_NOMATCH")
+  CAP_M0=$(capture_counters)
+  # not through a function, so $! is vswitchctl's own PID
+  "$VS_BIN/vswitchctl" --socket "$VS_SOCK" --json capture "$IF_A,$IF_B" --direction both \
+    -w "$CAP_OUT" "${filter[@]}" >/dev/null 2>"$CAP_LOG" 8>&- &
+  CAP_PID=$!
+  track_pid "$CAP_PID"
+  for _ in $(seq 200); do
+    if grep -qs '"ok":true' "$CAP_LOG"; then
+      sleep 0.1   # the workers see the armed slot at their next poll
+      return 0
+    fi
+    kill -0 "$CAP_PID" 2>/dev/null ||
+      die "capture ($variant) refused: $(tr '\n' ' ' <"$CAP_LOG")"
+    sleep 0.05
+  done
+  die "capture ($variant) not armed after 10 s: $(tr '\n' ' ' <"$CAP_LOG")"
+}
+
+# capture_stop: SIGINT to vswitchctl (Ctrl-C), waits for it, checks its exit status and summary;
+# sets CAP_CAPTURED, CAP_DROPPED (the summary's) and CAP_DCOPIES, CAP_DDROPS, CAP_DLOST (the
+# counters' increase over the capture).
+capture_stop() {
+  local rc=0 summary c1 d1 l1 c0 d0 l0
+  kill -INT "$CAP_PID" 2>/dev/null || die "capture: vswitchctl (pid $CAP_PID) ended before SIGINT: $(tr '\n' ' ' <"$CAP_LOG")"
+  for _ in $(seq 150); do kill -0 "$CAP_PID" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$CAP_PID" 2>/dev/null && die "capture: vswitchctl still runs 15 s after SIGINT"
+  wait "$CAP_PID" || rc=$?
+  ((rc == 0)) || die "capture: vswitchctl exited with $rc: $(tr '\n' ' ' <"$CAP_LOG")"
+  summary=$(grep '"done":true' "$CAP_LOG" | tail -n 1)
+  [[ -n $summary ]] || die "capture: no summary from vswitchctl: $(tr '\n' ' ' <"$CAP_LOG")"
+  CAP_CAPTURED=$(grep -o '"captured":[0-9]*' <<<"$summary" | cut -d: -f2)
+  CAP_DROPPED=$(grep -o '"dropped":[0-9]*' <<<"$summary" | cut -d: -f2)
+  [[ -n $CAP_CAPTURED && -n $CAP_DROPPED ]] || die "capture: no captured/dropped in the summary: $summary"
+  read -r c0 d0 l0 <<<"$CAP_M0"
+  read -r c1 d1 l1 <<<"$(capture_counters)"
+  CAP_DCOPIES=$((c1 - c0)) CAP_DDROPS=$((d1 - d0)) CAP_DLOST=$((l1 - l0))
+  CAP_PID=""
+}
+
+# capture_run SYSTEM REP u64max|tcp1 off|nomatch|all: one measured run with that capture.
+capture_run() {
+  local sys=$1 rep=$2 what=$3 variant=$4 wl out bytes=""
+  wl=capture_${variant}_$what
+  case $variant in
+    off) out="" ;;
+    nomatch) out=$CAPTURE_OUT_NOMATCH ;;
+    all) if [[ $what == u64max ]]; then out=$CAPTURE_OUT_ALL; else out=$CAPTURE_OUT_ALL_TCP; fi ;;
+  esac
+  [[ -z $out ]] || capture_start "$variant" "$out" "$RAW/$sys-$wl-$rep.capture"
+  if [[ $what == u64max ]]; then
+    ((CAPTURE_PERF)) && capture_perf_begin "$sys-$wl-$rep"
+    u64_once "$sys" "$rep" "$wl" max
+    ((CAPTURE_PERF)) && capture_perf_end "$sys" "$rep" "$wl"
+    local w
+    read -r _ w _ _ <<<"$U64_CPU"
+    record "$sys" "$rep" "$wl" worker_us_per_pkt "$(calc "1e6*$w/$U64_RX")" "µs/pkt"
+  else
+    tcp_once "$sys" "$rep" "$wl" 1
+  fi
+  [[ -n $out ]] || return 0
+  capture_stop
+  [[ -f $out ]] && bytes=$(stat -c %s "$out")
+  [[ $out == /dev/null ]] || rm -f "$out"
+  log "$wl rep $rep: capture to $out: captured $CAP_CAPTURED, dropped $CAP_DROPPED (summary); workers copied $CAP_DCOPIES, dropped $CAP_DDROPS, vswitchd lost $CAP_DLOST (metrics)${bytes:+; $bytes bytes written}"
+  record "$sys" "$rep" "$wl" captured "$CAP_CAPTURED" "frames (vswitchctl's summary)"
+  record "$sys" "$rep" "$wl" dropped "$CAP_DROPPED" "copies (vswitchctl's summary)"
+  record "$sys" "$rep" "$wl" metric_copies "$CAP_DCOPIES" "copies (vswitch_capture_copies_total increase)"
+  record "$sys" "$rep" "$wl" metric_drops "$CAP_DDROPS" "copies (vswitch_capture_copy_drops_total increase)"
+  record "$sys" "$rep" "$wl" metric_lost "$CAP_DLOST" "copies (vswitch_capture_lost_total increase)"
+  if [[ $variant == nomatch ]]; then
+    ((CAP_CAPTURED == 0 && CAP_DROPPED == 0 && CAP_DCOPIES == 0 && CAP_DDROPS == 0)) ||
+      die "$wl rep $rep: the filter '$CAPTURE_NOMATCH' was to match nothing, but $CAP_CAPTURED frames were captured, $CAP_DROPPED dropped, $CAP_DCOPIES copied by the workers"
+    return 0
+  fi
+  ((CAP_CAPTURED + CAP_DROPPED > 0)) || die "$wl rep $rep: a capture of everything saw no frame"
+  ((CAP_DCOPIES + CAP_DDROPS > 0)) || die "$wl rep $rep: the workers' capture counters did not move"
+  if [[ -n $bytes && $out != /dev/null ]]; then
+    # a pcapng Enhanced Packet Block holds a 60 B frame in 92 B
+    ((bytes >= CAP_CAPTURED * 60)) ||
+      die "$wl rep $rep: $out has $bytes bytes for $CAP_CAPTURED captured frames"
+    record "$sys" "$rep" "$wl" file_mib "$(calc "$bytes/1048576")" "MiB written to $out"
+  fi
+  record "$sys" "$rep" "$wl" drop_pct "$(calc "100*$CAP_DROPPED/($CAP_CAPTURED+$CAP_DROPPED)")" \
+    "% of the copies (summary: dropped / (captured + dropped))"
+  record "$sys" "$rep" "$wl" metric_drop_pct "$(calc "100*$CAP_DDROPS/($CAP_DCOPIES+$CAP_DDROPS)")" \
+    "% of the copies (metrics: copy drops / (copies + copy drops))"
+}
+
+# BENCH_CAPTURE_PERF=1 (diagnostics; the perf runs cost the 64 B runs some rate): during every 64 B
+# run, `perf record -g` of the worker process (-p), of all of core 1 (-C 1, the worker's core) and
+# of vswitchd (-p), for DUR s, into $RAW/perf-<system>-<workload>-<rep>-{worker,core1,vswitchd}.data; the worker's
+# involuntary context switches and where vswitchd's threads ran (ps psr, at mid-run) are logged.
+# Compare: perf report -i A.data --no-children --sort sym; perf report -i core1.data --sort comm,pid.
+capture_perf_begin() {
+  local tag=$1 wpid
+  wpid=$(worker_pids | head -n 1)
+  [[ -n $wpid ]] || die "capture perf: no worker"
+  CAP_PERF_W=$wpid
+  CAP_PERF_CS0=$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "/proc/$wpid/status")
+  perf record -q -g -p "$wpid" -o "$RAW/perf-$tag-worker.data" -- sleep "$DUR" >/dev/null 2>&1 8>&- &
+  CAP_PERF_P1=$!
+  track_pid "$CAP_PERF_P1"
+  perf record -q -g -C 1 -o "$RAW/perf-$tag-core1.data" -- sleep "$DUR" >/dev/null 2>&1 8>&- &
+  CAP_PERF_P2=$!
+  track_pid "$CAP_PERF_P2"
+  perf record -q -g -p "$VS_PID" -o "$RAW/perf-$tag-vswitchd.data" -- sleep "$DUR" >/dev/null 2>&1 8>&- &
+  CAP_PERF_P4=$!
+  track_pid "$CAP_PERF_P4"
+  ( sleep "$(calc "$DUR/2 + 1")"; ps -L -o tid=,psr=,pcpu=,comm= -p "$VS_PID" | tr -s ' ' |
+      tr '\n' ';' >"$RAW/perf-$tag-threads.txt" ) &
+  CAP_PERF_P3=$!
+}
+capture_perf_end() {
+  local sys=$1 rep=$2 wl=$3 cs1
+  wait "$CAP_PERF_P1" || die "capture perf: perf record -p failed ($RAW/perf-$sys-$wl-$rep-worker.data)"
+  wait "$CAP_PERF_P2" || die "capture perf: perf record -C 1 failed ($RAW/perf-$sys-$wl-$rep-core1.data)"
+  wait "$CAP_PERF_P4" || die "capture perf: perf record -p vswitchd failed ($RAW/perf-$sys-$wl-$rep-vswitchd.data)"
+  wait "$CAP_PERF_P3" || true
+  cs1=$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "/proc/$CAP_PERF_W/status")
+  record "$sys" "$rep" "$wl" worker_nvcsw "$((cs1 - CAP_PERF_CS0))" "involuntary context switches of the worker"
+  log "$wl rep $rep: worker $CAP_PERF_W: $((cs1 - CAP_PERF_CS0)) involuntary context switches; vswitchd threads (tid psr %cpu): $(cat "$RAW/perf-$sys-$wl-$rep-threads.txt")"
+}
+
+wl_capture() {
+  local sys=$1 rep what variant
+  [[ $SW_KIND == vswitch ]] || return 0
+  if [[ ",$CAPTURE_SYSTEMS," != *",$sys,"* ]]; then
+    log "capture: not measured for $sys (BENCH_CAPTURE_SYSTEMS=$CAPTURE_SYSTEMS)"
+    return 0
+  fi
+  [[ -x $VS_BIN/vswitchctl ]] || die "capture: no vswitchctl in $VS_BIN"
+  VS_SOCK=$(sed -n 's/^vswitchd: ready: .*; control socket \(.*\)$/\1/p' "$VS_D/vswitchd.log" | tail -n 1)
+  [[ -S $VS_SOCK ]] || die "capture: no control socket in vswitchd's ready line (log: $VS_D/vswitchd.log)"
+  write_trafgen_cfg "$RAW/udp64.cfg"
+  log "capture: A no capture, B filter '$CAPTURE_NOMATCH' (matches nothing) to $CAPTURE_OUT_NOMATCH, C everything to $CAPTURE_OUT_ALL (TCP: $CAPTURE_OUT_ALL_TCP); both ports, both directions"
+  for rep in $(seq "$REPS"); do
+    for what in u64max tcp1; do
+      for variant in off nomatch all; do
+        capture_run "$sys" "$rep" "$what" "$variant"
+      done
+    done
+  done
+}
+
 # --- memory ---------------------------------------------------------------------------------------
 wl_memory() {
   local sys=$1 hp_before=$2 pids
@@ -403,6 +595,7 @@ run_system() {
       u64rate) wl_u64 "$sys" "$U64_RATE" ;;
       u64max) wl_u64 "$sys" max ;;
       rtt) wl_rtt "$sys" ;;
+      capture) wl_capture "$sys" ;;
       kill | scale) ;;   # last: they disturb or replace the switch
       *) die "internal: unknown workload $wl" ;;
     esac

@@ -106,15 +106,15 @@ expect "" "port" "add" "sw0" ""
 expect "" "worker" "restart" "0" ""
 
 # port add's options: each once (but --address), exclusive ones left out, values of --driver.
-all="--address --driver --json --mac --mtu --native-vlan --netns --persist --queues --socket --trunk --vlan --vm-macvtap --vm-tap"
+all="--address --allowed-ip --allowed-mac --block-dhcp-server --block-ra --driver --isolated --json --mac --mtu --native-vlan --netns --persist --queues --socket --trunk --vlan --vm-macvtap --vm-tap"
 expect "$all" "port" "add" "sw0" "vm9" ""
-expect "--address --json --netns --persist --queues --socket --vm-macvtap --vm-tap" \
+expect "--address --allowed-ip --allowed-mac --block-dhcp-server --block-ra --isolated --json --netns --persist --queues --socket --vm-macvtap --vm-tap" \
   "port" "add" "sw0" "vm9" "--vlan" "10" "--driver" "rtap" "--address" "10.0.0.9/24" "--mac" "02:00:00:00:00:09" "--mtu" "9000" "-"
 expect "rtap tap" "port" "add" "sw0" "vm9" "--driver" ""
 expect "" "port" "add" "sw0" "vm9" "--queues" ""
-expect "--address --driver --json --mac --mtu --native-vlan --netns --persist --queues --socket --trunk --vlan" \
+expect "--address --allowed-ip --allowed-mac --block-dhcp-server --block-ra --driver --isolated --json --mac --mtu --native-vlan --netns --persist --queues --socket --trunk --vlan" \
   "port" "add" "sw0" "vm9" "--vm-tap" "vnet9" "-"
-expect "--address --driver --json --mac --mtu --native-vlan --netns --persist --queues --socket --vm-macvtap --vm-tap" \
+expect "--address --allowed-ip --allowed-mac --block-dhcp-server --block-ra --driver --isolated --json --mac --mtu --native-vlan --netns --persist --queues --socket --vm-macvtap --vm-tap" \
   "port" "add" "sw0" "vm9" "--trunk" "10,20" ""
 expect "--json --mac --socket --switch --vlan" "show" "fdb" "-"
 

@@ -4,11 +4,14 @@ length, captured bytes in hex. The capture tests compare these lines with what t
 own tcpdump saw, and read the numbered frames of vs-rawframe in them.
 
   pcap_frames.py FILE [--tag TAG]   with --tag: "seq" lines (vs-rawframe's sequence numbers)
+  pcap_frames.py FILE --summary      one line: frames, longest original length, most bytes kept,
+                                     first and last timestamp (seconds, pcapng files)
 """
 import struct
 import sys
 
 DIRECTIONS = {0: "-", 1: "in", 2: "out"}
+TIMES = []
 
 
 def options(body):
@@ -32,10 +35,11 @@ def pcapng_frames(data):
         if btype == 1:  # interface description
             names.append(options(body[8:]).get(2, b"?").decode())
         elif btype == 6:  # enhanced packet
-            ifid, _hi, _lo, caplen, origlen = struct.unpack_from("<IIIII", body, 0)
+            ifid, hi, lo, caplen, origlen = struct.unpack_from("<IIIII", body, 0)
             frame = body[20:20 + caplen]
             flags = options(body[20 + (caplen + 3) // 4 * 4:]).get(2, b"\0\0\0\0")
             direction = DIRECTIONS.get(struct.unpack("<I", flags)[0] & 3, "?")
+            TIMES.append((hi << 32 | lo) / 1e9)
             yield names[ifid], direction, origlen, frame
         at += blen
 
@@ -52,6 +56,12 @@ def main():
     data = open(sys.argv[1], "rb").read()
     tag = sys.argv[3].encode() if len(sys.argv) > 3 and sys.argv[2] == "--tag" else None
     frames = pcapng_frames(data) if data[:4] == b"\x0a\x0d\x0d\x0a" else pcap_frames(data)
+    if sys.argv[2:3] == ["--summary"]:
+        n = longest = kept = 0
+        for _name, _direction, origlen, frame in frames:
+            n, longest, kept = n + 1, max(longest, origlen), max(kept, len(frame))
+        print(n, longest, kept, f"{min(TIMES, default=0):.6f}", f"{max(TIMES, default=0):.6f}")
+        return
     for name, direction, origlen, frame in frames:
         if tag is None:
             print(name, direction, origlen, frame.hex())

@@ -1,265 +1,247 @@
-// Per-port policy (issue #24): the token buckets and queue shares of switch/rate.hpp, and the
-// storm_control key: parsing, mistakes with line and caret, the TOML writer, the reload diff.
+// Anti-spoofing (switch/policy.hpp): each check on hand-built frames, what must still pass for a
+// VM to come up (DAD, link-local ND, MLD, DHCP client, ARP probe), and the policy builders.
+#include "switch/policy.hpp"
+
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
-
-#include "config/config.hpp"
-#include "config/config_diff.hpp"
-#include "config/config_toml.hpp"
-#include "switch/rate.hpp"
+#include <vector>
 
 namespace {
 
-using vs::StormQueue;
-using vs::TokenBucket;
-using vs::config::format_errors;
-using vs::config::LoadResult;
+using vs::DropReason;
+using Bytes = std::vector<uint8_t>;
 
-constexpr uint64_t kMs = 1000000;
-constexpr uint64_t kS = 1000 * kMs;
+const char* kVmMac = "02:00:00:00:00:05";
+const char* kOtherMac = "02:00:00:00:00:66";
 
-// Frames that pass when `offered` are offered, evenly spread over `secs` seconds.
-uint64_t passed(TokenBucket& b, uint64_t offered, uint64_t secs, uint64_t t0 = kS) {
-  uint64_t n = 0;
-  for (uint64_t i = 0; i < offered; ++i) n += b.take(t0 + i * secs * kS / offered, 1);
-  return n;
+Bytes mac(const std::string& s) {
+  unsigned b[6];
+  std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]);
+  return Bytes(b, b + 6);
+}
+Bytes ip4(const char* s) {
+  Bytes b(4);
+  inet_pton(AF_INET, s, b.data());
+  return b;
+}
+Bytes ip6(const char* s) {
+  Bytes b(16);
+  inet_pton(AF_INET6, s, b.data());
+  return b;
+}
+void put(Bytes& f, const Bytes& b) {
+  f.insert(f.end(), b.begin(), b.end());
+}
+void put16(Bytes& f, uint16_t v) {
+  f.push_back(static_cast<uint8_t>(v >> 8));
+  f.push_back(static_cast<uint8_t>(v));
 }
 
-TEST(TokenBucket, StartsFullAndHoldsTheRate) {
-  TokenBucket b;
-  b.configure(1000, 100);
-  // 10 s of 10x the rate: the burst, then 1000 per second.
-  const uint64_t n = passed(b, 100000, 10);
-  EXPECT_GE(n, 10000u);
-  EXPECT_LE(n, 10000u + 100u + 1u);
+Bytes ether(const std::string& src, uint16_t type, const std::string& dst = "ff:ff:ff:ff:ff:ff") {
+  Bytes f = mac(dst);
+  put(f, mac(src));
+  put16(f, type);
+  return f;
 }
 
-TEST(TokenBucket, UnderTheRateEverythingPasses) {
-  TokenBucket b;
-  b.configure(1000, 10);
-  EXPECT_EQ(passed(b, 5000, 10), 5000u);
+Bytes arp(const std::string& sha, const char* spa, uint16_t op = 2) {
+  Bytes f = ether(kVmMac, 0x0806);
+  put16(f, 1);
+  put16(f, 0x0800);
+  f.push_back(6);
+  f.push_back(4);
+  put16(f, op);
+  put(f, mac(sha));
+  put(f, ip4(spa));
+  put(f, mac("00:00:00:00:00:00"));
+  put(f, ip4("10.0.0.1"));
+  return f;
 }
 
-TEST(TokenBucket, ALongPauseRefillsOnlyTheBurst) {
-  TokenBucket b;
-  b.configure(100, 5);
-  uint64_t n = 0;
-  for (int i = 0; i < 50; ++i) n += b.take(kS, 1);  // one instant: the burst only
-  EXPECT_EQ(n, 5u);
-  n = 0;
-  for (int i = 0; i < 50; ++i) n += b.take(3600 * kS, 1);  // an hour later: still the burst
-  EXPECT_EQ(n, 5u);
+Bytes ipv4(const char* src, uint8_t proto, uint16_t sport = 0, uint16_t dport = 0) {
+  Bytes f = ether(kVmMac, 0x0800);
+  const Bytes hdr = {0x45, 0, 0, 28, 0, 0, 0, 0, 64, proto, 0, 0};
+  put(f, hdr);
+  put(f, ip4(src));
+  put(f, ip4("255.255.255.255"));
+  put16(f, sport);
+  put16(f, dport);
+  put16(f, 8);
+  put16(f, 0);
+  return f;
 }
 
-TEST(TokenBucket, SlowRatesKeepTheirPrecision) {
-  TokenBucket b;
-  b.configure(3, 2);  // 3 frames/s: one every 333.3 ms
-  EXPECT_NEAR(static_cast<double>(passed(b, 6000, 100)), 300.0 + 2.0, 1.0);
+// IPv6 with `upper` after the header (next header `proto`).
+Bytes ipv6(const char* src, uint8_t proto, const Bytes& upper) {
+  Bytes f = ether(kVmMac, 0x86dd, "33:33:00:00:00:01");
+  put(f, {0x60, 0, 0, 0});
+  put16(f, static_cast<uint16_t>(upper.size()));
+  f.push_back(proto);
+  f.push_back(255);
+  put(f, ip6(src));
+  put(f, ip6("ff02::1"));
+  put(f, upper);
+  return f;
 }
 
-TEST(TokenBucket, ByteCostsAndHugeRatesDoNotOverflow) {
-  TokenBucket b;
-  b.configure(TokenBucket::kMaxRate, TokenBucket::kMaxBurst);
-  EXPECT_TRUE(b.take(kS, 65536));
-  EXPECT_TRUE(b.take(100 * kS, 65536));
-  EXPECT_EQ(b.tokens(), TokenBucket::kMaxBurst - 65536);
-  TokenBucket bytes;
-  bytes.configure(125000, 64000);  // 1 Mbit/s, 64 KB
-  uint64_t sent = 0;
-  for (uint64_t t = 0; t < 10 * kS; t += kMs)
-    while (bytes.take(kS + t, 1500)) sent += 1500;
-  EXPECT_NEAR(static_cast<double>(sent), 64000.0 + 1250000.0, 1500.0);
-}
-
-TEST(TokenBucket, ZeroPassesNothing) {
-  TokenBucket b;
-  b.configure(0, 0);
-  EXPECT_EQ(passed(b, 1000, 1), 0u);
-}
-
-TEST(TokenBucket, ReconfiguringKeepsTokensUpToTheNewBurst) {
-  TokenBucket b;
-  b.configure(1000, 100);
-  EXPECT_TRUE(b.take(kS, 10));
-  b.configure(1000, 20);
-  EXPECT_EQ(b.tokens(), 20u);
-  EXPECT_TRUE(b.take(kS, 20));
-  EXPECT_FALSE(b.take(kS, 1));
-}
-
-TEST(QueueShare, SplitsByQueuesPolledRoundingUp) {
-  EXPECT_EQ(vs::queue_share(1000, 1, 1), 1000u);
-  EXPECT_EQ(vs::queue_share(1000, 1, 2), 500u);
-  EXPECT_EQ(vs::queue_share(1000, 2, 2), 1000u);  // one worker polls both: the whole rate
-  EXPECT_EQ(vs::queue_share(1000, 3, 4), 750u);
-  EXPECT_EQ(vs::queue_share(1001, 1, 2), 501u);
-  EXPECT_EQ(vs::queue_share(1, 1, 4), 1u);
-  EXPECT_EQ(vs::queue_share(0, 1, 4), 0u);
-}
-
-TEST(StormQueue, LimitsOnlyTheKindsSetAndSplitsOverQueues) {
-  StormQueue q;
-  const uint32_t fps[3] = {1000, 0, 0};
-  q.configure(0b011, fps, 1, 2);  // broadcast 1000/s, 1 of 2 queues, multicast 0, unknown free
-  uint64_t b = 0, m = 0, u = 0;
-  for (uint64_t i = 0; i < 100000; ++i) {  // 10 s, 10000 frames/s of each kind
-    const uint64_t t = kS + i * 100000;
-    b += q.allow(0, t);
-    m += q.allow(1, t);
-    u += q.allow(2, t);
+// An ND message: type, the target, and a link-layer option (type opt) with `lla`.
+Bytes nd(uint8_t type, const char* target, uint8_t opt = 0, const std::string& lla = "") {
+  Bytes m = {type, 0, 0, 0, type == 136 ? uint8_t{0x20} : uint8_t{0}, 0, 0, 0};
+  put(m, ip6(target));
+  if (opt) {
+    m.push_back(opt);
+    m.push_back(1);
+    put(m, mac(lla));
   }
-  EXPECT_GE(b, 5000u);  // this queue's share: 500/s, plus a 50-frame burst
-  EXPECT_LE(b, 5000u + 51u);
-  EXPECT_EQ(m, 0u);
-  EXPECT_EQ(u, 100000u);
-  // The same limits again change nothing (the bucket stays empty); new ones apply.
-  q.configure(0b011, fps, 1, 2);
-  EXPECT_EQ(q.buckets_[0].tokens(), 0u);
-  EXPECT_EQ(q.buckets_[0].rate(), 500u);
-  q.configure(0b001, fps, 2, 2);
-  EXPECT_EQ(q.buckets_[0].rate(), 1000u);
-  EXPECT_TRUE(q.allow(1, kS + 10 * kS));  // multicast no longer limited
+  return m;
 }
 
-TEST(Policer, HoldsTheAverageAfterTheBurst) {
-  vs::Policer p;
-  p.configure(1000000, 0, 200000, 1, 1);  // 1 MB/s, 200 KB
-  uint64_t sent = 0;
-  for (uint64_t t = 0; t < 10 * kS; t += 100000)  // 1500-byte frames at 15 MB/s
-    sent += p.allow(kS + t, 1500) ? 1500 : 0;
-  EXPECT_NEAR(static_cast<double>(sent), 200000.0 + 10e6, 3000.0);
-}
-
-TEST(Policer, PeakLimitsTheShortTerm) {
-  vs::Policer p;
-  p.configure(1000000, 2000000, 1000000, 1, 1);  // 1 MB/s average, 2 MB/s peak, 1 MB burst
-  uint64_t sent = 0;
-  for (uint64_t t = 0; t < 100 * kMs; t += 10000)  // 100 ms at 150 MB/s
-    sent += p.allow(kS + t, 1500) ? 1500 : 0;
-  // The burst alone would let 1 MB through; the peak bucket lets 66 KB + 2 MB/s x 100 ms.
-  EXPECT_NEAR(static_cast<double>(sent), 66.0 * 1024 + 200000.0, 3000.0);
-}
-
-TEST(Policer, ASuperFrameCanAlwaysPassAndSharesSplitTheRate) {
-  vs::Policer p;
-  p.configure(10000, 0, 1000, 1, 1);  // tiny rate and burst: the bucket still holds 66 KB
-  EXPECT_TRUE(p.allow(kS, 65000));
-  vs::Policer half;
-  half.configure(1000000, 0, 100000, 1, 2);  // one worker's share of two: 500 KB/s
-  uint64_t sent = 0;
-  for (uint64_t t = 0; t < 10 * kS; t += 100000) sent += half.allow(kS + t, 1500) ? 1500 : 0;
-  EXPECT_NEAR(static_cast<double>(sent), 5e6 + 66.0 * 1024, 3000.0);
-  vs::Policer none;
-  none.configure(0, 0, 0, 1, 1);
-  EXPECT_FALSE(none.limited());
-  EXPECT_TRUE(none.allow(kS, 1u << 30));
-}
-
-// -- storm_control in the config --------------------------------------------------------------
-
-const std::string kHead = "[[switch]]\nname = \"sw0\"\n[[switch.port]]\nname = \"vm1\"\n";  // 1..4
-
-LoadResult load(const std::string& text) {
-  return vs::config::load_config_string(text, "test.toml");
-}
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
-
-// One mistake, appended to a port: exactly one error, at its line, with the file, a caret and a
-// hint.
-struct Bad {
-  std::string body;
-  int line;
-  std::string message;
+class PolicyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(vs::policy_add_mac(p_, kVmMac));
+    ASSERT_TRUE(vs::policy_add_prefix(p_, "10.0.0.5"));
+    ASSERT_TRUE(vs::policy_add_prefix(p_, "fd00::5/128"));
+    ASSERT_TRUE(vs::policy_add_prefix(p_, "10.1.0.0/24"));
+  }
+  DropReason check(const Bytes& f) const {
+    vs::EthInfo eth;
+    EXPECT_EQ(vs::parse_ethernet(f.data(), f.size(), eth), DropReason::kCount);
+    return vs::policy_check(p_, eth, f.data(), f.size());
+  }
+  vs::PortPolicy p_{};
 };
-void expect_one_error(const Bad& c) {
-  const LoadResult r = load(kHead + c.body);
-  ASSERT_EQ(r.errors.size(), 1u) << c.body << format_errors(r);
-  const std::string& e = r.errors[0];
-  EXPECT_TRUE(contains(e, c.message)) << e;
-  EXPECT_TRUE(contains(e, " " + std::to_string(c.line) + " | ")) << e;
-  EXPECT_TRUE(contains(e, "test.toml")) << e;
-  EXPECT_TRUE(contains(e, "^") || contains(e, "~")) << e;
-  EXPECT_TRUE(contains(e, "Hint: ")) << e;
+
+TEST_F(PolicyTest, TheVmsOwnTrafficPasses) {
+  EXPECT_EQ(check(ipv4("10.0.0.5", 1)), DropReason::kCount);
+  EXPECT_EQ(check(ipv4("10.1.0.77", 6)), DropReason::kCount);  // in the /24
+  EXPECT_EQ(check(ipv6("fd00::5", 58, {128, 0, 0, 0, 0, 1, 0, 1})), DropReason::kCount);
+  EXPECT_EQ(check(arp(kVmMac, "10.0.0.5")), DropReason::kCount);
+  EXPECT_EQ(check(arp(kVmMac, "10.0.0.5", 1)), DropReason::kCount);
+  EXPECT_EQ(check(ipv6("fd00::5", 58, nd(136, "fd00::5", 2, kVmMac))), DropReason::kCount);
+  // Bytes past the IPv6 payload (an Ethernet trailer) are not parsed as ND options.
+  Bytes trailer = ipv6("fd00::5", 58, nd(136, "fd00::5", 2, kVmMac));
+  put(trailer, {'V', 'S', 0, 0, 0, 0});
+  EXPECT_EQ(check(trailer), DropReason::kCount);
+  Bytes lldp = ether(kVmMac, 0x88cc, "01:80:c2:00:00:0e");  // not IP: no address to check
+  lldp.resize(60);
+  EXPECT_EQ(check(lldp), DropReason::kCount);
 }
 
-TEST(ConfigStorm, ParsesEachKindAndAbsentMeansNoLimit) {
-  LoadResult r = load(kHead + "storm_control = { broadcast = 1000, unknown_unicast = 0 }\n");
-  ASSERT_TRUE(r.ok()) << format_errors(r);
-  const auto& s = r.config->switches[0].ports[0].storm;
-  EXPECT_EQ(s.broadcast, 1000);
-  EXPECT_EQ(s.multicast, -1);
-  EXPECT_EQ(s.unknown_unicast, 0);
-  r = load(kHead);
-  ASSERT_TRUE(r.ok());
-  EXPECT_FALSE(r.config->switches[0].ports[0].storm.any());
+TEST_F(PolicyTest, AVmComingUpStillDoesDadNdMldDhcpAndArpProbes) {
+  // DAD: from ::, for its own tentative address (global and link-local).
+  EXPECT_EQ(check(ipv6("::", 58, nd(135, "fd00::5"))), DropReason::kCount);
+  EXPECT_EQ(check(ipv6("::", 58, nd(135, "fe80::1234"))), DropReason::kCount);
+  // MLDv2 report from :: (joining the solicited-node group before DAD).
+  EXPECT_EQ(check(ipv6("::", 58, {143, 0, 0, 0, 0, 0, 0, 0})), DropReason::kCount);
+  // Link-local ND: the address is not listed, link-local always passes.
+  EXPECT_EQ(check(ipv6("fe80::1234", 58, nd(135, "fd00::1", 1, kVmMac))), DropReason::kCount);
+  EXPECT_EQ(check(ipv6("fe80::1234", 58, nd(136, "fe80::1234", 2, kVmMac))), DropReason::kCount);
+  EXPECT_EQ(check(ipv6("fe80::1234", 58, {133, 0, 0, 0, 0, 0, 0, 0})), DropReason::kCount);
+  // DHCPv4 discover from 0.0.0.0; an ARP probe (sender 0.0.0.0).
+  EXPECT_EQ(check(ipv4("0.0.0.0", 17, 68, 67)), DropReason::kCount);
+  EXPECT_EQ(check(arp(kVmMac, "0.0.0.0", 1)), DropReason::kCount);
 }
 
-TEST(ConfigStorm, EachMistakeIsOneErrorWithLineAndCaret) {
-  const Bad cases[] = {
-      {"storm_control = 1000\n", 5, "storm_control must be a table"},
-      {"storm_control = { broadcast = -1 }\n", 5, "broadcast must be 0..100000000"},
-      {"storm_control = { multicast = \"5k\" }\n", 5, "multicast must be an integer"},
-      {"storm_control = { broadcats = 10 }\n", 5, "unknown key \"broadcats\""},
-      {"\n[switch.port.storm_control]\nbroadcast = 10\nunknown = 3\n", 8, "unknown key"},
+TEST_F(PolicyTest, EachSpoofIsDroppedWithItsReason) {
+  Bytes other_src = ipv4("10.0.0.5", 1);
+  const Bytes other = mac(kOtherMac);
+  std::copy(other.begin(), other.end(), other_src.begin() + 6);
+  EXPECT_EQ(check(other_src), DropReason::kSpoofedMac);
+  EXPECT_EQ(check(ipv4("10.0.0.6", 1)), DropReason::kSpoofedIp);
+  EXPECT_EQ(check(ipv4("10.1.1.1", 6)), DropReason::kSpoofedIp);            // just past the /24
+  EXPECT_EQ(check(ipv4("0.0.0.0", 17, 1000, 67)), DropReason::kSpoofedIp);  // not a DHCP client
+  EXPECT_EQ(check(ipv6("fd00::6", 58, {128, 0, 0, 0, 0, 1, 0, 1})), DropReason::kSpoofedIp);
+  EXPECT_EQ(check(ipv6("::", 17, {0, 1, 0, 2, 0, 8, 0, 0})), DropReason::kSpoofedIp);
+  EXPECT_EQ(check(arp(kVmMac, "10.0.0.1")), DropReason::kSpoofedArp);     // a gateway's IP
+  EXPECT_EQ(check(arp(kOtherMac, "10.0.0.5")), DropReason::kSpoofedArp);  // another MAC inside
+  // NA for another host's address, from its own source; NA with another MAC in its option.
+  EXPECT_EQ(check(ipv6("fd00::5", 58, nd(136, "fd00::1", 2, kVmMac))), DropReason::kSpoofedNd);
+  EXPECT_EQ(check(ipv6("fe80::1234", 58, nd(136, "fd00::5", 2, kOtherMac))),
+            DropReason::kSpoofedNd);
+  // DAD for someone else's address would make that host give it up.
+  EXPECT_EQ(check(ipv6("::", 58, nd(135, "fd00::1"))), DropReason::kSpoofedNd);
+  EXPECT_EQ(check(ipv6("fe80::1", 58, nd(135, "fd00::1", 1, kOtherMac))), DropReason::kSpoofedNd);
+  // A truncated NA, and one with a zero-length option.
+  Bytes cut = nd(136, "fd00::5");
+  cut.resize(12);
+  EXPECT_EQ(check(ipv6("fd00::5", 58, cut)), DropReason::kSpoofedNd);
+  Bytes zero_opt = nd(136, "fd00::5");
+  put(zero_opt, {2, 0, 0, 0, 0, 0, 0, 0});
+  EXPECT_EQ(check(ipv6("fd00::5", 58, zero_opt)), DropReason::kSpoofedNd);
+}
+
+TEST_F(PolicyTest, AnNaBehindExtensionHeadersIsStillChecked) {
+  Bytes hbh = {58, 0, 1, 4, 0, 0, 0, 0};  // hop-by-hop, 8 bytes, next: ICMPv6
+  put(hbh, nd(136, "fd00::1", 2, kVmMac));
+  EXPECT_EQ(check(ipv6("fd00::5", 0, hbh)), DropReason::kSpoofedNd);
+  Bytes frag = {58, 0, 0, 0, 0, 0, 0, 1};  // first fragment
+  put(frag, nd(136, "fd00::1", 2, kVmMac));
+  EXPECT_EQ(check(ipv6("fd00::5", 44, frag)), DropReason::kSpoofedNd);
+  Bytes later = {58, 0, 0, 8, 0, 0, 0, 1};  // a later fragment: no ICMPv6 header in it
+  put(later, Bytes(16, 0));
+  EXPECT_EQ(check(ipv6("fd00::5", 44, later)), DropReason::kCount);
+  // A chain longer than the window the worker reads cannot hide an NA.
+  Bytes chain;
+  for (int i = 0; i < 7; ++i)
+    put(chain, {60, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  EXPECT_EQ(check(ipv6("fd00::5", 60, chain)), DropReason::kSpoofedNd);
+}
+
+TEST_F(PolicyTest, StackedTagsHideTheIpHeaderAndAreDropped) {
+  Bytes f = ether(kVmMac, 0x8100);
+  put(f, {0, 10, 0x08, 0x00});
+  vs::EthInfo eth;
+  ASSERT_EQ(vs::parse_ethernet(f.data(), f.size(), eth), DropReason::kCount);
+  Bytes qinq = ether(kVmMac, 0x8100);
+  put(qinq, {0, 10, 0x81, 0x00, 0, 20, 0x08, 0x00});
+  EXPECT_EQ(check(qinq), DropReason::kSpoofedIp);
+}
+
+TEST(Policy, DhcpServersAndRouterAdvertsAreBlockedOnlyWhenAsked) {
+  vs::PortPolicy p{};
+  auto verdict = [&p](const Bytes& f) {
+    vs::EthInfo eth;
+    vs::parse_ethernet(f.data(), f.size(), eth);
+    return vs::policy_check(p, eth, f.data(), f.size());
   };
-  for (const Bad& c : cases) expect_one_error(c);
-  const LoadResult typo = load(kHead + "storm_control = { broadcats = 10 }\n");
-  EXPECT_TRUE(contains(typo.errors.at(0), "did you mean \"broadcast\"")) << typo.errors[0];
+  const Bytes offer = ipv4("10.0.0.1", 17, 67, 68);
+  const Bytes reply6 = ipv6("fe80::1", 17, {0x02, 0x23, 0x02, 0x22, 0, 8, 0, 0});
+  const Bytes ra = ipv6("fe80::1", 58, {134, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  EXPECT_FALSE(vs::policy_active(p));
+  EXPECT_EQ(verdict(offer), DropReason::kCount);
+  EXPECT_EQ(verdict(ra), DropReason::kCount);
+  p.flags = vs::kPolicyBlockDhcpServer;
+  EXPECT_EQ(verdict(offer), DropReason::kDhcpServer);
+  EXPECT_EQ(verdict(reply6), DropReason::kDhcpServer);
+  EXPECT_EQ(verdict(ipv4("10.0.0.1", 17, 68, 67)), DropReason::kCount);  // a client
+  EXPECT_EQ(verdict(ra), DropReason::kCount);
+  p.flags = vs::kPolicyBlockRa;
+  EXPECT_EQ(verdict(ra), DropReason::kRouterAdvert);
+  EXPECT_EQ(verdict(offer), DropReason::kCount);
 }
 
-TEST(ConfigStorm, TheTomlWriterRoundTrips) {
-  const LoadResult r = load(kHead + "storm_control = { multicast = 5, unknown_unicast = 7 }\n");
-  ASSERT_TRUE(r.ok()) << format_errors(r);
-  const LoadResult again = load(vs::config::to_toml(*r.config));
-  ASSERT_TRUE(again.ok()) << format_errors(again);
-  EXPECT_EQ(again.config->switches[0].ports[0], r.config->switches[0].ports[0]);
-}
-
-TEST(ConfigStorm, AChangeIsAppliedInPlace) {
-  const LoadResult a = load(kHead + "storm_control = { broadcast = 1000 }\n");
-  const LoadResult b = load(kHead + "storm_control = { broadcast = 50, multicast = 9 }\n");
-  const LoadResult none = load(kHead);
-  ASSERT_TRUE(a.ok() && b.ok() && none.ok());
-  for (const auto* to : {&b, &none}) {
-    const auto d = vs::config::diff_configs(*a.config, *to->config);
-    EXPECT_TRUE(d.replaced.empty() && d.added.empty() && d.removed.empty());
-    ASSERT_EQ(d.retagged.size(), 1u);
-    EXPECT_EQ(d.retagged[0].port.name, "vm1");
-    EXPECT_TRUE(d.restart_needed.empty());
-  }
-}
-
-TEST(ConfigBandwidth, ParsesLibvirtsKeys) {
-  const LoadResult r = load(kHead +
-                            "inbound = { average = 1000, peak = 5000, burst = 1024 }\n"
-                            "outbound = { average = 128 }\n");
-  ASSERT_TRUE(r.ok()) << format_errors(r);
-  const auto& p = r.config->switches[0].ports[0];
-  EXPECT_EQ(p.inbound, (vs::config::Bandwidth{1000, 5000, 1024}));
-  EXPECT_EQ(p.outbound, (vs::config::Bandwidth{128, 0, 0}));
-  const LoadResult again = load(vs::config::to_toml(*r.config));
-  ASSERT_TRUE(again.ok()) << format_errors(again);
-  EXPECT_EQ(again.config->switches[0].ports[0], p);
-  const LoadResult changed = load(kHead + "inbound = { average = 2000 }\n");
-  ASSERT_TRUE(changed.ok());
-  const auto d = vs::config::diff_configs(*r.config, *changed.config);
-  EXPECT_TRUE(d.replaced.empty());
-  EXPECT_EQ(d.retagged.size(), 1u);
-}
-
-TEST(ConfigBandwidth, EachMistakeIsOneErrorWithLineAndCaret) {
-  const Bad cases[] = {
-      {"inbound = 1000\n", 5, "inbound must be a table"},
-      {"outbound = { peak = 10 }\n", 5, "missing key \"average\""},
-      {"outbound = { average = 100, peak = 10 }\n", 5, "peak must be at least average"},
-      {"inbound = { average = 0 }\n", 5, "average must be 1..100000000"},
-      {"inbound = { average = 10, burst = \"1M\" }\n", 5, "burst must be an integer"},
-      {"inbound = { average = 10, floor = 3 }\n", 5, "unknown key \"floor\""},
-  };
-  for (const Bad& c : cases) expect_one_error(c);
+TEST(Policy, BuildersParseMasksAndRefuse) {
+  vs::PortPolicy p{};
+  EXPECT_TRUE(vs::policy_add_prefix(p, "10.1.0.9/24"));  // masked to 10.1.0.0/24
+  EXPECT_EQ(p.prefixes[0].len, 24);
+  EXPECT_EQ(p.prefixes[0].addr[3], 0);
+  EXPECT_TRUE(vs::policy_ip_allowed(p, 4, ip4("10.1.0.200").data()));
+  EXPECT_FALSE(vs::policy_ip_allowed(p, 6, ip6("::a01:c8").data()));  // another family
+  EXPECT_TRUE(vs::policy_add_prefix(p, "fd00::/7"));
+  EXPECT_TRUE(vs::policy_ip_allowed(p, 6, ip6("fdff::1").data()));
+  EXPECT_FALSE(vs::policy_ip_allowed(p, 6, ip6("fe00::1").data()));
+  EXPECT_FALSE(vs::policy_add_prefix(p, "10.0.0.300"));
+  EXPECT_FALSE(vs::policy_add_prefix(p, "10.0.0.1/33"));
+  EXPECT_FALSE(vs::policy_add_mac(p, "02:00:00:00:00"));
+  for (int i = 0; i < vs::kMaxPolicyMacs; ++i) EXPECT_TRUE(vs::policy_add_mac(p, kVmMac));
+  EXPECT_FALSE(vs::policy_add_mac(p, kVmMac));  // full
+  EXPECT_TRUE(vs::policy_mac_allowed(p, 0x020000000005ull));
+  EXPECT_FALSE(vs::policy_mac_allowed(p, 0x020000000006ull));
 }
 
 }  // namespace
