@@ -86,6 +86,8 @@ struct PortSnapshot {
   int mtu = 0, vlan = 0, native_vlan = 0;
   std::vector<int> allowed_vlans;
   config::PortSecurityConfig security;  // anti-spoofing and isolation
+  config::StormControl storm;
+  config::Bandwidth inbound, outbound;
   uint64_t mac = 0;
   bool started = false, down = false;
   bool persist = false;  // rtap persist: the TAP outlives vswitchd

@@ -315,6 +315,9 @@ SwitchSnapshot snapshot_ports(const PortManager& ports, const std::string& switc
     s.native_vlan = p.cfg.native_vlan;
     s.allowed_vlans = p.cfg.allowed_vlans;
     s.security = p.cfg.security;
+    s.storm = p.cfg.storm;
+    s.inbound = p.cfg.inbound;
+    s.outbound = p.cfg.outbound;
     s.started = p.started;
     s.down = p.down;
     s.down_reason = p.down_reason;

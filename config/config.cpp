@@ -442,7 +442,10 @@ const std::vector<std::string_view> kPortKeys = {
     "queues",    "mtu",          "addresses",     "persist",
     "vlan_mode", "vlan",         "allowed_vlans", "native_vlan",
     "vm",        "allowed_macs", "allowed_ips",   "block_dhcp_server",
-    "block_ra",  "isolated"};
+    "block_ra",  "isolated",     "storm_control", "inbound",
+    "outbound"};
+const std::vector<std::string_view> kStormKeys = {"broadcast", "multicast", "unknown_unicast"};
+const std::vector<std::string_view> kBandwidthKeys = {"average", "peak", "burst"};
 const std::vector<std::string_view> kVmKeys = {"macvtap", "tap"};
 const std::vector<std::string_view> kStaticFdbKeys = {"mac", "vlan", "port"};
 const std::vector<std::string_view> kMirrorKeys = {"name", "source_ports", "source_vlans",
@@ -1048,7 +1051,55 @@ class Validator {
     vlans(t, ctx, pc);
     vm_attachment(t, ctx, pc);
     security(t, ctx, pc.security);
+    storm_control(t, ctx, pc);
+    bandwidth(t, "inbound", ctx, pc.inbound);
+    bandwidth(t, "outbound", ctx, pc.outbound);
     sc.ports.push_back(std::move(pc));
+  }
+
+  // inbound / outbound = { average = KB/s, peak = KB/s, burst = KB } (libvirt's <bandwidth>).
+  void bandwidth(const Value& t, const std::string& key, const std::string& ctx, Bandwidth& out) {
+    const Value* v = lookup(t, key);
+    if (v == nullptr) return;
+    const std::string hint =
+        key + ": a table { average = KB/s, peak = KB/s, burst = KB } as libvirt's <bandwidth> " +
+        (key == "inbound" ? "inbound (traffic to the VM)" : "outbound (traffic from the VM)") +
+        "; average is required, peak (>= average) and burst are optional";
+    if (!v->is_table()) return type_mismatch(*v, ctx, key, "a table", hint);
+    check_keys(*v, kBandwidthKeys, ctx, key);
+    const std::string kctx = ctx + " " + key;
+    const Got avg = get_int(*v, "average", 1, 100000000, kctx,
+                            "the long-term rate in KB/s (1 KB = 1000 bytes)", out.average);
+    if (avg == Got::absent) report(*v, kctx, "missing key \"average\"", "no average", hint);
+    if (get_int(*v, "peak", 1, 100000000, kctx, "the short-term rate in KB/s, at least average",
+                out.peak) == Got::ok &&
+        avg == Got::ok && out.peak < out.average) {
+      report(*lookup(*v, "peak"), kctx, "peak must be at least average",
+             "got " + std::to_string(out.peak) + " < " + std::to_string(out.average), hint);
+    }
+    get_int(*v, "burst", 1, 4000000, kctx,
+            "KB (1024 bytes) that may pass at once at the peak rate; default 100 ms of average",
+            out.burst);
+  }
+
+  // storm_control = { broadcast = N, multicast = N, unknown_unicast = N }, frames per second.
+  void storm_control(const Value& t, const std::string& ctx, PortConfig& pc) {
+    const Value* sc = lookup(t, "storm_control");
+    if (sc == nullptr) return;
+    if (!sc->is_table()) {
+      type_mismatch(*sc, ctx, "storm_control", "a table",
+                    "storm_control: a table of frames per second the port may send, e.g. "
+                    "{ broadcast = 1000, multicast = 5000, unknown_unicast = 1000 }");
+      return;
+    }
+    check_keys(*sc, kStormKeys, ctx, "storm_control");
+    const std::string meaning =
+        "frames per second the port may send of that kind, the excess is dropped; 0 drops them "
+        "all, leave the key out for no limit";
+    get_int(*sc, "broadcast", 0, 100000000, ctx + " storm_control", meaning, pc.storm.broadcast);
+    get_int(*sc, "multicast", 0, 100000000, ctx + " storm_control", meaning, pc.storm.multicast);
+    get_int(*sc, "unknown_unicast", 0, 100000000, ctx + " storm_control", meaning,
+            pc.storm.unknown_unicast);
   }
 
   // [switch.port.vm]: the VM side of the port's netdev, made and removed with the port.

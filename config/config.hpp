@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "config/port_policy.hpp"
+
 namespace vs::config {
 
 // Per-port policy, part 1 (issue 24): anti-spoofing and isolation (switch/policy.hpp). A change
@@ -48,6 +50,9 @@ struct PortConfig {
   std::string vm_macvtap;  // [vm] macvtap: a passthru macvtap made on the netdev (/dev/tapN)
   std::string vm_tap;      // [vm] tap: a TAP of the VM's own stack, paired by tc mirred
   PortSecurityConfig security;  // allowed_macs, allowed_ips, block_dhcp_server, block_ra, isolated
+  StormControl storm;           // storm_control: frames/s of broadcast, multicast, unknown unicast
+  Bandwidth inbound;            // rate limit of the traffic to the VM (sent to the port)
+  Bandwidth outbound;           // rate limit of the traffic from the VM (received from the port)
 
   bool operator==(const PortConfig&) const = default;
 };

@@ -18,7 +18,11 @@ std::map<std::string, Located> ports_by_name(const Config& cfg) {
   return out;
 }
 
+// VLANs and per-port policy change in place: a new port table suffices.
 bool same_except_vlans(PortConfig a, PortConfig b) {
+  a.storm = b.storm;
+  a.inbound = b.inbound;
+  a.outbound = b.outbound;
   a.vlan_mode = b.vlan_mode;
   a.vlan = b.vlan;
   a.allowed_vlans = b.allowed_vlans;

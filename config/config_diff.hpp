@@ -23,8 +23,9 @@ struct ConfigDiff {
   std::vector<std::string> removed;         // names of ports that are gone
   std::vector<PortChange> replaced;  // same name, but the TAP must be re-created (driver, queues,
                                      // MTU, MAC, netns, addresses, persist, or another switch)
-  std::vector<PortChange> retagged;  // only VLAN settings or the port's security policy (allowed_*,
-                                     // block_*, isolated) changed: a new port table suffices
+  std::vector<PortChange> retagged;  // only VLAN settings or the port's policy (allowed_*,
+                                     // block_*, isolated, storm_control, inbound, outbound)
+                                     // changed: a new port table suffices
   // Mirrors: a new port table suffices for each (no port is touched).
   std::vector<std::string> mirrors_added, mirrors_removed, mirrors_changed;
 

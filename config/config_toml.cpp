@@ -76,6 +76,26 @@ std::string port_table_toml(const PortConfig& p) {
   if (sec.block_dhcp_server) o << "block_dhcp_server = true\n";
   if (sec.block_ra) o << "block_ra = true\n";
   if (sec.isolated) o << "isolated = true\n";
+  for (const auto& [key, bw] :
+       {std::pair{"inbound", &p.inbound}, std::pair{"outbound", &p.outbound}}) {
+    if (!bw->set()) continue;
+    o << key << " = { average = " << bw->average;
+    if (bw->peak) o << ", peak = " << bw->peak;
+    if (bw->burst) o << ", burst = " << bw->burst;
+    o << " }\n";
+  }
+  if (p.storm.any()) {
+    o << "storm_control = {";
+    const char* sep = " ";
+    for (const auto& [key, fps] :
+         {std::pair{"broadcast", p.storm.broadcast}, std::pair{"multicast", p.storm.multicast},
+          std::pair{"unknown_unicast", p.storm.unknown_unicast}}) {
+      if (fps < 0) continue;
+      o << sep << key << " = " << fps;
+      sep = ", ";
+    }
+    o << " }\n";
+  }
   return o.str();
 }
 

@@ -221,6 +221,27 @@ void print_port_policy(const json& p) {
   if (!line.empty()) std::printf("%s: %s\n", p.value("name", "?").c_str(), line.c_str());
 }
 
+// A port's policy, compact: "storm b1000/m5000/u1000 in 1000KB/s out 500KB/s" (storm in
+// frames/s, rate limits' average; "-" for none).
+std::string policy_cell(const json& p) {
+  std::string out;
+  const json sc = p.value("storm_control", json());
+  if (sc.is_object()) {
+    std::string kinds;
+    for (const auto& [key, letter] : {std::pair{"broadcast", "b"}, std::pair{"multicast", "m"},
+                                      std::pair{"unknown_unicast", "u"}})
+      if (sc.contains(key))
+        kinds += (kinds.empty() ? "" : "/") + std::string(letter) + cell(sc[key]);
+    out += "storm " + kinds;
+  }
+  for (const auto& [dir, label] : {std::pair{"inbound", "in"}, std::pair{"outbound", "out"}}) {
+    const json bw = p.value(dir, json());
+    if (bw.is_object())
+      out += (out.empty() ? "" : " ") + std::string(label) + " " + cell(bw["average"]) + "KB/s";
+  }
+  return out.empty() ? "-" : out;
+}
+
 void print_show(const std::string& what, const json& reply) {
   const json& rows = reply[what];
   if (what == "switches") {
@@ -242,6 +263,7 @@ void print_show(const std::string& what, const json& reply) {
                        ? "trunk " + cell(p["allowed_vlans"]) +
                              (p.value("native_vlan", 0) ? " native " + cell(p["native_vlan"]) : "")
                        : "access " + cell(p["vlan"]);
+      p["policy"] = policy_cell(p);
     }
     print_table(shown, {{"NAME", "name"},
                         {"SWITCH", "switch"},
@@ -254,6 +276,7 @@ void print_show(const std::string& what, const json& reply) {
                         {"STATE", "state"},
                         {"LINK", "link_up"},
                         {"VLANS", "vlans"},
+                        {"POLICY", "policy"},
                         {"RX", "rx_packets"},
                         {"TX", "tx_packets"},
                         {"DROPS", "switch_drops"},

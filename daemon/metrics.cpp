@@ -248,7 +248,10 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                "the ingress port (runt, bad_vlan, no_destination, loop_to_ingress, "
                "vlan_not_allowed, mirror_output) or the egress port (tx_full, mtu_exceeded, "
                "no_mbuf, vlan_not_allowed); the port policy's on the ingress port (spoofed_mac, "
-               "spoofed_ip, spoofed_arp, spoofed_nd, dhcp_server, router_advert, isolated).",
+               "spoofed_ip, spoofed_arp, spoofed_nd, dhcp_server, router_advert, isolated); rate "
+               "limits' and storm control's (police and storm_broadcast, "
+               "storm_multicast, storm_unknown_unicast on the ingress port, police_inbound on "
+               "the egress port).",
                MetricType::Counter);
     for (int w = 0; w < mem_.nb_workers(); ++w) {
       const WorkerCounterBlock& c = mem_.counters(w);
@@ -277,6 +280,14 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                       MetricType::Counter);
     auto queues = family("vswitch_port_queues", "Queues of the port (rx = tx).", MetricType::Gauge);
     auto mtu = family("vswitch_port_mtu_bytes", "MTU of the port.", MetricType::Gauge);
+    auto rate_limit = family("vswitch_port_rate_limit_bytes_per_second",
+                             "The port's rate limit (inbound: to the VM, outbound: from it), "
+                             "average and peak, in bytes per second; absent without a limit.",
+                             MetricType::Gauge);
+    auto storm = family("vswitch_port_storm_control_limit",
+                        "The port's storm control rate, frames per second, by kind (broadcast, "
+                        "multicast, unknown_unicast); absent for a kind without limit.",
+                        MetricType::Gauge);
     auto link = family("vswitch_port_link_up",
                        "1 if the driver reports the port's link up, 0 if down.", MetricType::Gauge);
     auto q_rx_p = family("vswitch_port_queue_rx_packets_total",
@@ -304,6 +315,23 @@ class MetricsExporter::Collector : public prometheus::Collectable {
       Labels l{{"switch", p.switch_name}, {"port", p.name}};
       add_sample(queues, l, p.nb_queues);
       add_sample(mtu, l, p.mtu);
+      for (const auto& [kind, fps] :
+           {std::pair{"broadcast", p.storm.broadcast}, std::pair{"multicast", p.storm.multicast},
+            std::pair{"unknown_unicast", p.storm.unknown_unicast}}) {
+        Labels lk = l;
+        lk.push_back({"kind", kind});
+        if (fps >= 0) add_sample(storm, lk, fps);
+      }
+      for (const auto& [dir, bw] :
+           {std::pair{"inbound", &p.inbound}, std::pair{"outbound", &p.outbound}}) {
+        for (const auto& [kind, kbps] :
+             {std::pair{"average", bw->average}, std::pair{"peak", bw->peak}}) {
+          Labels ld = l;
+          ld.push_back({"direction", dir});
+          ld.push_back({"kind", kind});
+          if (kbps > 0) add_sample(rate_limit, ld, 1000.0 * kbps);
+        }
+      }
       for (uint16_t i = 0; i < table->nb_ports; ++i) {
         const PortEntry& e = table->ports[i];
         if (e.dpdk_port_id != p.port_id) continue;
@@ -337,7 +365,8 @@ class MetricsExporter::Collector : public prometheus::Collectable {
         add_sample(q_tx_b, lq, static_cast<double>(st.q_obytes[q]));
       }
     }
-    for (auto* f : {&drv, &queues, &mtu, &link, &q_rx_p, &q_rx_b, &q_tx_p, &q_tx_b, &owner})
+    for (auto* f : {&drv, &queues, &mtu, &storm, &rate_limit, &link, &q_rx_p, &q_rx_b, &q_tx_p,
+                    &q_tx_b, &owner})
       out.push_back(std::move(*f));
   }
 

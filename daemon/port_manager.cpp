@@ -544,6 +544,25 @@ static void security_entry(const config::PortSecurityConfig& sec, PortEntry& e, 
   if (policy_active(p)) e.flags |= kPortFiltered;
   if (sec.isolated) e.flags |= kPortIsolated;
 }
+namespace {
+// Storm control limits into the port's table entry (PortEntry::storm_*).
+void storm_entry(const config::StormControl& sc, PortEntry& e) {
+  const int fps[kStormKinds] = {sc.broadcast, sc.multicast, sc.unknown_unicast};
+  for (int k = 0; k < kStormKinds; ++k) {
+    if (fps[k] < 0) continue;
+    e.storm_set |= static_cast<uint8_t>(1u << k);
+    e.storm_fps[k] = static_cast<uint32_t>(fps[k]);
+  }
+}
+// A rate limit into bytes (PortEntry::Rate): libvirt's KB/s are 1000 bytes (tc's kbps), its
+// burst KB 1024 bytes (tc's kb); no burst = 100 ms of the average rate.
+void rate_entry(const config::Bandwidth& bw, PortEntry::Rate& r) {
+  if (!bw.set()) return;
+  r.average_Bps = static_cast<uint64_t>(bw.average) * 1000;
+  r.peak_Bps = static_cast<uint64_t>(bw.peak) * 1000;
+  r.burst_bytes = bw.burst ? static_cast<uint64_t>(bw.burst) * 1024 : r.average_Bps / 10;
+}
+}  // namespace
 
 void PortManager::append_topology(const std::vector<bool>& active, std::size_t& spill,
                                   TopologyTable& t) const {
@@ -570,6 +589,9 @@ void PortManager::append_topology(const std::vector<bool>& active, std::size_t& 
       e.vlan_mode = VlanMode::kAccess;
       e.access_vlan = static_cast<uint16_t>(port.cfg.vlan);
     }
+    storm_entry(port.cfg.storm, e);
+    rate_entry(port.cfg.inbound, e.rate[kInbound]);
+    rate_entry(port.cfg.outbound, e.rate[kOutbound]);
     // A queue stays with its home worker (q mod workers) while that worker polls; only the
     // queues of inactive workers move, spread over the active ones. Moving a live worker's queue
     // to another live worker costs a hand-over gap in which the kernel's queue can overflow: the

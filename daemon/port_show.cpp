@@ -95,6 +95,22 @@ json security_json(const config::PortSecurityConfig& sec) {
           {"isolated", sec.isolated}};
 }
 
+// inbound / outbound: as configured (KB/s, KB; 0 = not set), null without a limit.
+json bandwidth_json(const config::Bandwidth& bw) {
+  if (!bw.set()) return nullptr;
+  return {{"average", bw.average}, {"peak", bw.peak}, {"burst", bw.burst}};
+}
+
+// storm_control: the limited kinds (frames/s), null when the port has none.
+json storm_json(const config::StormControl& sc) {
+  if (!sc.any()) return nullptr;
+  json out = json::object();
+  if (sc.broadcast >= 0) out["broadcast"] = sc.broadcast;
+  if (sc.multicast >= 0) out["multicast"] = sc.multicast;
+  if (sc.unknown_unicast >= 0) out["unknown_unicast"] = sc.unknown_unicast;
+  return out;
+}
+
 json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnapshot& p) {
   uint64_t rx = 0, tx = 0, rx_b = 0, tx_b = 0, drops = 0;
   uint64_t by_reason[kDropReasonCount] = {};
@@ -145,6 +161,9 @@ json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnap
   port["vm"] = p.vm_mode.empty()
                    ? json(nullptr)
                    : json{{"mode", p.vm_mode}, {"netdev", p.vm_netdev}, {"device", p.vm_device}};
+  port["storm_control"] = storm_json(p.storm);
+  port["inbound"] = bandwidth_json(p.inbound);
+  port["outbound"] = bandwidth_json(p.outbound);
   if (p.vlan_mode == "trunk") {
     port["allowed_vlans"] = p.allowed_vlans;
     port["native_vlan"] = p.native_vlan;

@@ -51,6 +51,16 @@ std::string_view drop_reason_name(DropReason reason) {
       return "router_advert";
     case DropReason::kIsolated:
       return "isolated";
+    case DropReason::kStormBroadcast:
+      return "storm_broadcast";
+    case DropReason::kStormMulticast:
+      return "storm_multicast";
+    case DropReason::kStormUnknownUnicast:
+      return "storm_unknown_unicast";
+    case DropReason::kPolice:
+      return "police";
+    case DropReason::kPoliceInbound:
+      return "police_inbound";
     case DropReason::kCount:
       break;
   }

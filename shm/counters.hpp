@@ -34,6 +34,14 @@ enum class DropReason : uint8_t {
   kDhcpServer,    // a DHCP(v6) server reply from a port with block_dhcp_server
   kRouterAdvert,  // an ICMPv6 router advertisement from a port with block_ra
   kIsolated,      // known unicast from an isolated port to another isolated port
+  // Storm control (version 8): over the port's rate of that kind of frame (PortEntry::storm_fps).
+  kStormBroadcast,
+  kStormMulticast,
+  kStormUnknownUnicast,
+  // Rate limits (version 8): over the outbound rate of the port (received from it), over the
+  // inbound rate of the egress port (policed too: docs/operations.md says why).
+  kPolice,
+  kPoliceInbound,
   kCount
 };
 inline constexpr int kDropReasonCount = static_cast<int>(DropReason::kCount);
@@ -94,7 +102,7 @@ constexpr int rx_burst_bucket(unsigned n) {
 
 // Layout version in the low 16 bits: bump it whenever WorkerCounterBlock or PortCounters change,
 // so a worker from another build refuses the block instead of writing the wrong fields.
-inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0007;  // "vsctrK" + version 7
+inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0008;  // "vsctrK" + version 8
 
 // The heartbeat period of a worker: it beats at every housekeeping tick, and every sleep of its
 // loop ends by then (rx interrupt waits included), so an idle worker beats as often as a busy one.

@@ -16,7 +16,8 @@
 namespace vs {
 
 inline constexpr uint32_t kTopologyMagic = 0x76737470;  // "vstp"
-inline constexpr uint32_t kLayoutVersion = 4;  // 3: mirrors, PortEntry::flags; 4: port policies
+inline constexpr uint32_t kLayoutVersion = 5;  // 3: mirrors, PortEntry::flags; 4: port policies;
+                                               // 5: storm control and rate limits
 inline constexpr uint8_t kNoWorker = 0xff;
 
 enum class VlanMode : uint8_t { kAccess = 0, kTrunk = 1 };
@@ -37,7 +38,27 @@ struct PortEntry {
   char name[kPortNameSize];
   uint8_t rxq_owner[kMaxQueuesPerPort];  // worker id polling rx queue i, or kNoWorker
   uint64_t allowed_vlans[64];            // trunk: bit v set = VLAN v carried (tagged)
+  // Storm control (issue #24), version 4: frames per second the port may send of each kind
+  // (StormKind), for the whole port; a worker gives each rx queue it polls an equal share
+  // (switch/rate.hpp). storm_set bit k: kind k is limited (else storm_fps[k] is unused).
+  uint8_t storm_set;
+  uint8_t storm_reserved[3];
+  uint32_t storm_fps[3];
+  // Rate limits (issue #24), version 4: libvirt's <bandwidth> of the port, for the whole port,
+  // in bytes: [kInbound] to the VM (sent to the port), [kOutbound] from it (received).
+  // average_Bps 0 = no limit. Split over the workers as storm_fps is (switch/rate.hpp).
+  struct Rate {
+    uint64_t average_Bps;  // bytes per second
+    uint64_t peak_Bps;     // 0 = no peak bucket
+    uint64_t burst_bytes;  // the average bucket's size
+  } rate[2];
 };
+inline constexpr int kInbound = 0;
+inline constexpr int kOutbound = 1;
+
+// The kinds of storm_fps, in order.
+enum class StormKind : uint8_t { kBroadcast = 0, kMulticast = 1, kUnknownUnicast = 2 };
+inline constexpr int kStormKinds = 3;
 
 // The port is a mirror's output: frames it sends are dropped, none is forwarded or flooded to it,
 // it is never learned from; it only sends what the mirrors copy to it.

@@ -6,6 +6,7 @@
 #include <rte_ring_elem.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "shm/learn.hpp"
@@ -16,6 +17,10 @@ namespace {
 
 // A MAC reported to the FDB service is not reported again for this long (same port).
 constexpr uint64_t kLearnQuietNs = 20 * 1000 * 1000;
+
+bool mac_is_broadcast(MacAddr mac) {
+  return mac == 0xffffffffffffull;
+}
 
 void now(uint64_t& ns, uint32_t& s) {
   timespec ts;
@@ -102,6 +107,10 @@ bool build_plan(const SharedTopology& shared, int worker_id, WorkerPlan& plan) {
       if (p.rxq_owner[q] == worker_id) plan.rx.push_back({p.dpdk_port_id, q, p.switch_index});
     }
   }
+  for (RxAssignment& a : plan.rx)
+    a.polled = static_cast<uint16_t>(
+        std::count_if(plan.rx.begin(), plan.rx.end(),
+                      [&a](const RxAssignment& b) { return b.port_id == a.port_id; }));
   return true;
 }
 
@@ -131,7 +140,22 @@ unsigned Forwarder::poll_once(const WorkerPlan& plan) {
     for (uint16_t i = 0; i < n; ++i) bytes += rte_pktmbuf_pkt_len(pkts[i]);
     pc.rx_packets.add(n);
     pc.rx_bytes.add(bytes);
-    for (uint16_t i = 0; i < n; ++i) dispatch(plan, in, pkts[i]);
+    storm_queue_ = nullptr;
+    if (in.storm_set != 0) {
+      storm_queue_ = &storm_[rx.port_id];
+      storm_queue_->configure(in.storm_set, in.storm_fps, rx.polled, in.nb_rx_queues);
+    }
+    Policer* police = nullptr;
+    if (const auto& r = in.rate[kOutbound]; r.average_Bps != 0) {
+      police = &police_out_[rx.port_id];
+      police->configure(r.average_Bps, r.peak_Bps, r.burst_bytes, rx.polled, in.nb_rx_queues);
+    }
+    for (uint16_t i = 0; i < n; ++i) {
+      if (police != nullptr && !police->allow(now_ns_, rte_pktmbuf_pkt_len(pkts[i])))
+        drop(rx.port_id, DropReason::kPolice, pkts[i]);
+      else
+        dispatch(plan, in, pkts[i]);
+    }
     flush(plan.tx_queue);
     // now_ns_ was read for this queue above: no second clock read per busy queue.
     if (beat_fn_ != nullptr && now_ns_ - last_beat_ns_ >= beat_period_ns_) {
@@ -140,6 +164,31 @@ unsigned Forwarder::poll_once(const WorkerPlan& plan) {
     }
   }
   return total;
+}
+
+// A frame of `kind` from `in` within its queue's storm-control share (or not limited).
+bool Forwarder::storm_passes(const PortEntry& in, StormKind kind) {
+  if (storm_queue_ == nullptr) return true;
+  const int k = static_cast<int>(kind);
+  if (storm_queue_->allow(k, now_ns_)) return true;
+  static_assert(static_cast<int>(DropReason::kStormMulticast) ==
+                    static_cast<int>(DropReason::kStormBroadcast) + 1 &&
+                static_cast<int>(DropReason::kStormUnknownUnicast) ==
+                    static_cast<int>(DropReason::kStormBroadcast) + 2);
+  counters_.ports[in.dpdk_port_id].drops[static_cast<int>(DropReason::kStormBroadcast) + k].add(1);
+  return false;
+}
+
+// A frame to `port` within this worker's share of the port's inbound rate (or not limited).
+// Every worker sends to every port on its own tx queue: each gets 1/workers of the rate.
+bool Forwarder::inbound_passes(const WorkerPlan& plan, uint16_t port, const rte_mbuf* m) {
+  const PortEntry& out = plan.table->ports[plan.entry_of_port[port]];
+  const PortEntry::Rate& r = out.rate[kInbound];
+  if (r.average_Bps == 0) return true;
+  Policer& p = police_in_[port];
+  p.configure(r.average_Bps, r.peak_Bps, r.burst_bytes, 1,
+              std::max<uint16_t>(1, plan.table->nb_workers));
+  return p.allow(now_ns_, rte_pktmbuf_pkt_len(m));
 }
 
 void Forwarder::drop(uint16_t port, DropReason reason, rte_mbuf* m) {
@@ -215,6 +264,11 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   const uint32_t l3_len = rte_pktmbuf_pkt_len(m) - (eth.tagged ? 18 : 14);
   const bool tso = m->ol_flags & RTE_MBUF_F_TX_TCP_SEG;
   egress_count_ = 0;
+  // Storm control, after learning (a storming host is still where it is): group destinations
+  // here, unknown unicast once the FDB missed.
+  if (mac_is_multicast(eth.dst) &&
+      !storm_passes(in, mac_is_broadcast(eth.dst) ? StormKind::kBroadcast : StormKind::kMulticast))
+    return rte_pktmbuf_free(m);
   FdbHit hit;
   // A MAC last seen on a port that became a mirror output is flooded for (never sent there).
   if (!mac_is_multicast(eth.dst) && fdb_lookup(fdb_, sw, fdb_key(eth.dst, vlan), hit) &&
@@ -225,6 +279,8 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
       return drop(ingress, DropReason::kIsolated, m);
     if (!add_egress(plan, hit.port_id, vlan, l3_len, tso, true)) return rte_pktmbuf_free(m);
   } else {
+    if (!mac_is_multicast(eth.dst) && !storm_passes(in, StormKind::kUnknownUnicast))
+      return rte_pktmbuf_free(m);
     const SwitchPorts& ports = plan.switches[sw];
     for (uint16_t i = 0; i < ports.count; ++i) {
       if (ports.port_ids[i] != ingress)
@@ -248,7 +304,9 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   if (have == kFormats || !uses[have]) rte_pktmbuf_free(m);  // only copies go out
   for (uint16_t i = 0; i < egress_count_; ++i) {
     rte_mbuf* out = variant[egress_[i].format];
-    if (out) {
+    if (out && !inbound_passes(plan, egress_[i].port, out)) {
+      drop(egress_[i].port, DropReason::kPoliceInbound, out);
+    } else if (out) {
       mirrors_.egress(*plan.table, sw, egress_[i].port, vlan, out);
       enqueue(egress_[i].port, out);
     } else

@@ -6,6 +6,7 @@
 #include <rte_ring.h>
 
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "shm/counters.hpp"
@@ -15,6 +16,7 @@
 #include "switch/flood.hpp"
 #include "switch/l2.hpp"
 #include "switch/mirror.hpp"
+#include "switch/rate.hpp"
 
 namespace vs {
 
@@ -26,6 +28,7 @@ struct RxAssignment {
   uint16_t port_id;
   uint16_t queue;
   uint16_t switch_index;
+  uint16_t polled = 1;  // how many of this port's rx queues the worker polls (policy shares)
 };
 
 // Everything the loop needs, rebuilt from a topology snapshot.
@@ -92,6 +95,15 @@ class Forwarder {
   uint32_t now_s_ = 0;
 
   Mirrors mirrors_;  // SPAN copies (switch/mirror.hpp)
+  // Storm control: the buckets of each port whose rx queues this worker polls, by DPDK port id,
+  // and those of the queue being dispatched (nullptr: its port has no storm control).
+  bool storm_passes(const PortEntry& in, StormKind kind);
+  std::unordered_map<uint16_t, StormQueue> storm_;
+  StormQueue* storm_queue_ = nullptr;
+  // Rate limits: outbound (received from the port) by the port whose queue is being
+  // dispatched, inbound (sent to it) by egress port; each this worker's share (switch/rate.hpp).
+  bool inbound_passes(const WorkerPlan& plan, uint16_t port, const rte_mbuf* m);
+  std::unordered_map<uint16_t, Policer> police_out_, police_in_;
   Egress egress_[RTE_MAX_ETHPORTS];
   bool from_isolated_ = false;  // the frame being dispatched came from an isolated port
   uint16_t egress_count_ = 0;

@@ -4,6 +4,7 @@
 //
 //   vs-rawframe send IFACE COUNT [--size BYTES] [--ethertype HEX] [--tag TAG] [--dst MAC]
 //                                [--random-src 1]   (a new random unicast source MAC per frame)
+//                                [--pps N]          (paced at N frames per second; 0: at once)
 //                                [--vlan VID]       (an 802.1Q tag with this VLAN id)
 //                                [--vlan2 VID]      (with --vlan: a second, inner 802.1Q tag)
 //                                [--truncate N]     (send only the first N >= 14 bytes: runts)
@@ -49,6 +50,7 @@ struct Options {
   std::string mode, iface, tag = "vstest00";
   long count = 0, timeout_ms = 0, size = 64;
   bool random_src = false;
+  long pps = 0;                 // send: frames per second, 0 = as fast as the socket takes them
   int vlan = -1;                // -1: any; 0: untagged only; 1..4094: tagged with this id
   int vlan2 = -1;               // inner tag of a double-tagged frame (send)
   long truncate = 0;            // send only this many bytes of each frame (0: all)
@@ -135,6 +137,8 @@ Options parse(int argc, char** argv) {
       o.ip = argv[i + 1];
     else if (k == "--offload")
       o.offload = argv[i + 1];
+    else if (k == "--pps")
+      o.pps = std::atol(argv[i + 1]);
     else if (k == "--random-src")
       o.random_src = std::atoi(argv[i + 1]) != 0;
     else if (k == "--tag")
@@ -216,6 +220,16 @@ void write_vnet_hdr(const Options& o, size_t l2, uint8_t* out) {
   std::memcpy(out, &h, sizeof(h));
 }
 
+// Sleeps until frame `seq` is due at `pps` frames per second after `start`.
+void pace(const timespec& start, uint32_t seq, long pps) {
+  const uint64_t due_ns = static_cast<uint64_t>(seq) * 1000000000ull / static_cast<uint64_t>(pps);
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const uint64_t at_ns = static_cast<uint64_t>(now.tv_sec - start.tv_sec) * 1000000000ull +
+                         static_cast<uint64_t>(now.tv_nsec) - static_cast<uint64_t>(start.tv_nsec);
+  if (due_ns > at_ns) usleep(static_cast<useconds_t>((due_ns - at_ns) / 1000));
+}
+
 int do_send(const Options& o) {
   sockaddr_ll addr;
   int fd = open_socket(o, addr);
@@ -250,7 +264,12 @@ int do_send(const Options& o) {
   const size_t wire = o.truncate ? std::min<size_t>(vnet + o.truncate, buf.size()) : buf.size();
   long sent = 0, refused = 0;
   uint64_t rnd = 0x9e3779b97f4a7c15ULL ^ static_cast<uint64_t>(getpid());
+  timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
   for (uint32_t seq = 0; seq < static_cast<uint32_t>(o.count); ++seq) {
+    // Paced: a flood that leaves the host's CPUs to the switch (an every-cycle sender starved
+    // a sanitizer build's worker). Checked every 16 frames.
+    if (o.pps > 0 && seq % 16 == 0) pace(start, seq, o.pps);
     if (o.random_src) {  // xorshift64; 02:xx:..: locally administered unicast
       rnd ^= rnd << 13;
       rnd ^= rnd >> 7;
