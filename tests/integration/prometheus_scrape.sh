@@ -16,10 +16,10 @@ source "$(dirname "$0")/prometheus_lib.sh"
 
 ensure_prometheus
 write_config "$T_DIR/vswitch.toml" 2 2
-# A second switch with a mirror, so that the mirror panel has data: vm3's frames go to vm4. The
-# counts of series below are those of sw0.
+# A second switch with a mirror and a storm limit, so that their panels have data: vm3's frames
+# go to vm4. The counts of series below are those of sw0.
 config_switch "$T_DIR/vswitch.toml" sw1
-config_port "$T_DIR/vswitch.toml" 3
+config_port "$T_DIR/vswitch.toml" 3 'storm_control = { broadcast = 1000 }'  # the storm panel
 config_port "$T_DIR/vswitch.toml" 4
 printf '\n[[switch.mirror]]\nname = "m3"\nsource_ports = ["%s"]\noutput = "%s"\n' \
   "$(vm_if 3)" "$(vm_if 4)" >>"$T_DIR/vswitch.toml"
