@@ -36,7 +36,7 @@ constexpr int kMaxDotsPerLine = 16;  // '.' on one line outside strings and comm
 constexpr std::size_t kMaxErrors = 100;
 constexpr std::size_t kMaxSwitches = 64;
 constexpr std::size_t kMaxPorts = 256;
-constexpr std::size_t kMaxMirrors = 32;  // shm/limits.hpp kMaxMirrors
+constexpr std::size_t kMaxMirrors = 32;               // shm/limits.hpp kMaxMirrors
 constexpr std::size_t kMaxPolicyMacsConfig = 8;       // shm/topology.hpp kMaxPolicyMacs
 constexpr std::size_t kMaxPolicyPrefixesConfig = 16;  // shm/topology.hpp kMaxPolicyPrefixes
 

@@ -47,8 +47,8 @@ struct PortConfig {
   std::vector<int> allowed_vlans;      // trunk: VLANs carried tagged, each 1..4094
   int native_vlan = 0;                 // trunk: VLAN of untagged frames, 0 = drop them
   // How a VM attaches to the port's netdev (docs/vms.md); at most one is set, neither with netns.
-  std::string vm_macvtap;  // [vm] macvtap: a passthru macvtap made on the netdev (/dev/tapN)
-  std::string vm_tap;      // [vm] tap: a TAP of the VM's own stack, paired by tc mirred
+  std::string vm_macvtap;       // [vm] macvtap: a passthru macvtap made on the netdev (/dev/tapN)
+  std::string vm_tap;           // [vm] tap: a TAP of the VM's own stack, paired by tc mirred
   PortSecurityConfig security;  // allowed_macs, allowed_ips, block_dhcp_server, block_ra, isolated
   StormControl storm;           // storm_control: frames/s of broadcast, multicast, unknown unicast
   Bandwidth inbound;            // rate limit of the traffic to the VM (sent to the port)
@@ -81,7 +81,7 @@ struct SwitchConfig {
   std::string name;  // 1..31 chars [A-Za-z0-9_-]; unique in the file
   std::vector<PortConfig> ports;
   std::vector<MirrorConfig> mirrors;  // [[switch.mirror]]
-  int fdb_max_entries = 8192;       // learned + static MACs of this switch, 1..1048576
+  int fdb_max_entries = 8192;         // learned + static MACs of this switch, 1..1048576
   int fdb_aging_s = 300;            // a learned MAC not seen for this long is forgotten, 10..86400
   int mac_limit_per_port = 0;       // learned MACs per port, 0 = no limit (MAC-flood protection)
   std::vector<StaticFdbEntry> fdb;  // static entries ([[switch.fdb]]): never aged, never moved

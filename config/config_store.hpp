@@ -27,9 +27,9 @@ namespace vs::config {
 
 // What the runtime commands changed, as kept in the runtime layer.
 struct RuntimeLayer {
-  std::vector<std::string> removed_ports;                 // [remove] ports = [...]
-  std::vector<std::pair<std::string, PortConfig>> ports;  // (switch, port) added at run time
-  std::vector<std::string> removed_mirrors;               // [remove] mirrors = [...]
+  std::vector<std::string> removed_ports;                     // [remove] ports = [...]
+  std::vector<std::pair<std::string, PortConfig>> ports;      // (switch, port) added at run time
+  std::vector<std::string> removed_mirrors;                   // [remove] mirrors = [...]
   std::vector<std::pair<std::string, MirrorConfig>> mirrors;  // (switch, mirror) added
 
   bool empty() const {

@@ -31,7 +31,7 @@
 namespace vs {
 
 inline constexpr std::size_t kMaxControlRequest = 64 * 1024;
-inline constexpr std::size_t kMaxControlNesting = 16;  // arrays/objects inside each other
+inline constexpr std::size_t kMaxControlNesting = 16;   // arrays/objects inside each other
 inline constexpr uint32_t kMaxCaptureSnaplen = 262144;  // tcpdump's default and maximum
 inline constexpr std::size_t kMaxCapturePorts = 64;
 inline constexpr std::size_t kMaxCaptureFilter = 4096;  // bytes of the pcap expression

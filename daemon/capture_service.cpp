@@ -391,7 +391,7 @@ void CaptureService::run(ControlRequest::Capture req, int conn, std::vector<int>
       const auto now = Clock::now();
       if (got > 0) last_frame = now;
       const auto quiet = now - last_frame;
-      const long wait_ns = got > 0                ? 0
+      const long wait_ns = got > 0              ? 0
                            : quiet < kBusyFor   ? 100000
                            : quiet < kIdleAfter ? 2000000
                                                 : 10000000;

@@ -21,7 +21,7 @@ struct PortViewRefs {
   const std::vector<SwitchSnapshot>& switches;  // one per switch, in the config's order
   DatapathMemory& mem;
   FdbService& fdb;
-  const config::Config& startup;  // the switches (a reload cannot change them)
+  const config::Config& startup;         // the switches (a reload cannot change them)
   const MirrorTable* mirrors = nullptr;  // the running mirrors (show mirrors, show switches)
 };
 

@@ -34,7 +34,7 @@ PACKAGES=(
   # (dpkg-dev, above) computes the Depends, and stops without it
   file
   # tests and tooling (groff-base, man-db: the man pages' tests, tests/docs/man_pages.sh)
-  iproute2 iperf3 iputils-ping procps psmisc curl tcpdump python3 clang-format prometheus
+  iproute2 iperf3 iputils-ping procps psmisc curl tcpdump tshark python3 clang-format prometheus
   groff-base man-db
   # ethtool inside the vm tests' guests, gdb for the soak's stack dumps, stress-ng for
   # tests/under_load.sh

@@ -145,9 +145,9 @@ struct WorkerCounterBlock {
   // waited for a CPU in it: the second one is what the deadline is compared with (the margin).
   std::atomic<uint64_t> heartbeat_max_gap_ns;
   std::atomic<uint64_t> heartbeat_max_stall_ns;
-  std::atomic<uint32_t> phase;        // WorkerPhase of the loop
-  std::atomic<uint16_t> phase_port;   // DPDK port id of the rx queue being polled (kPolling)
-  std::atomic<uint16_t> phase_queue;  // that rx queue
+  std::atomic<uint32_t> phase;          // WorkerPhase of the loop
+  std::atomic<uint16_t> phase_port;     // DPDK port id of the rx queue being polled (kPolling)
+  std::atomic<uint16_t> phase_queue;    // that rx queue
   MirrorCounters mirrors[kMaxMirrors];  // by mirror slot (TopologyTable::mirrors). Version 6.
   PortCounters ports[kMaxPortIds];      // indexed by DPDK port id
 };

@@ -219,7 +219,7 @@ bool Forwarder::add_egress(const WorkerPlan& plan, uint16_t port, uint16_t vlan,
   int16_t idx = port < RTE_MAX_ETHPORTS ? plan.entry_of_port[port] : -1;
   if (idx < 0) return false;
   const PortEntry& out = plan.table->ports[idx];
-  if (is_mirror_output(out)) return false;  // it sends mirrored frames only
+  if (is_mirror_output(out)) return false;               // it sends mirrored frames only
   if (from_isolated_ && is_isolated(out)) return false;  // isolated ports never meet
   EgressTag tag = egress_tag(out, vlan);
   if (tag == EgressTag::kRefused) {

@@ -50,8 +50,8 @@ TEST(HugepageMemory, CoversThePoolsTheFdbAndAMargin) {
   // and 511 large buffers of 63872 bytes (the same around a kLargeBufferRoom buffer).
   // Captures: 4 rings of 1 MB per worker, and vswitchd's 160 mbufs of 64 KB for pcapng.
   const std::size_t capture = capture_zone_size(2) + kCapturePoolMbufs * (64 + 128 + 65535 + 128);
-  const unsigned pools_mb = static_cast<unsigned>(
-      (2u * 8191 * 2496 + 2u * 511 * 63872 + capture) >> 20);
+  const unsigned pools_mb =
+      static_cast<unsigned>((2u * 8191 * 2496 + 2u * 511 * 63872 + capture) >> 20);
   const unsigned mb = hugepage_memory_mb(2, 8191, 8192);
   EXPECT_GE(mb, pools_mb + 64);
   EXPECT_LE(mb, pools_mb + 64 + 16);

@@ -8,6 +8,7 @@
 #include "config/config.hpp"
 #include "config/config_diff.hpp"
 #include "config/config_toml.hpp"
+#include "config_errors.hpp"
 #include "switch/rate.hpp"
 
 namespace {
@@ -16,6 +17,7 @@ using vs::StormQueue;
 using vs::TokenBucket;
 using vs::config::format_errors;
 using vs::config::LoadResult;
+using vstest::contains;
 
 constexpr uint64_t kMs = 1000000;
 constexpr uint64_t kS = 1000 * kMs;
@@ -164,9 +166,6 @@ const std::string kHead = "[[switch]]\nname = \"sw0\"\n[[switch.port]]\nname = \
 LoadResult load(const std::string& text) {
   return vs::config::load_config_string(text, "test.toml");
 }
-bool contains(const std::string& s, const std::string& part) {
-  return s.find(part) != std::string::npos;
-}
 
 // One mistake, appended to a port: exactly one error, at its line, with the file, a caret and a
 // hint.
@@ -176,14 +175,7 @@ struct Bad {
   std::string message;
 };
 void expect_one_error(const Bad& c) {
-  const LoadResult r = load(kHead + c.body);
-  ASSERT_EQ(r.errors.size(), 1u) << c.body << format_errors(r);
-  const std::string& e = r.errors[0];
-  EXPECT_TRUE(contains(e, c.message)) << e;
-  EXPECT_TRUE(contains(e, " " + std::to_string(c.line) + " | ")) << e;
-  EXPECT_TRUE(contains(e, "test.toml")) << e;
-  EXPECT_TRUE(contains(e, "^") || contains(e, "~")) << e;
-  EXPECT_TRUE(contains(e, "Hint: ")) << e;
+  vstest::expect_one_located_error(load(kHead + c.body), c.body, c.line, c.message);
 }
 
 TEST(ConfigStorm, ParsesEachKindAndAbsentMeansNoLimit) {
