@@ -18,11 +18,11 @@
 namespace {
 
 namespace fs = std::filesystem;
-using vstest::contains;
 using vs::config::ConfigStore;
 using vs::config::format_errors;
 using vs::config::LoadResult;
 using vs::config::MirrorConfig;
+using vstest::contains;
 
 const std::string kPorts = R"([[switch]]
 name = "sw0"
@@ -43,7 +43,6 @@ name = "span1"
 LoadResult load(const std::string& text) {
   return vs::config::load_config_string(text, "test.toml");
 }
-
 
 // A mirror table appended to the first switch (TOML: a [[switch.mirror]] after [[switch]]
 // sw1's ports would belong to sw1, so those tests say which).

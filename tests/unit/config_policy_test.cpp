@@ -28,7 +28,6 @@ LoadResult load(const std::string& keys) {
   return vs::config::load_config_string(kHead + keys, "test.toml");
 }
 
-
 TEST(ConfigPolicy, ParsesAndNormalizesEveryKey) {
   const LoadResult r = load(
       "allowed_macs = [\"02:00:00:00:00:0A\"]\n"
