@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "daemon/hotplug_gate.hpp"
 #include "shm/counters.hpp"
 
 namespace vs {
@@ -166,6 +167,37 @@ void on_worker_exit(supervisor_actor::stateful_pointer<SupervisorState> self, pi
   }
 }
 
+// A worker that starts during a port change can keep a device the primary removes
+// (daemon/hotplug_gate.hpp): its restart waits for the change, polled here rather than waited
+// for, so that the supervisor keeps answering. Its queues are lent meanwhile. After kHoldBackMax
+// the start goes ahead and waits in the gate (bounded there too).
+constexpr std::chrono::milliseconds kHoldBackPoll{20};
+constexpr std::chrono::milliseconds kHoldBackMax{30000};
+
+bool hold_back_restart(supervisor_actor::stateful_pointer<SupervisorState> self, int32_t w) {
+  auto& held = self->state.held_back;
+  const auto now = std::chrono::steady_clock::now();
+  if (!HotplugGate::instance().change_in_progress()) {
+    if (auto it = held.find(w); it != held.end()) {
+      std::fprintf(stderr,
+                   "vswitchd: worker %d: the port change is over after %lld ms; starting it\n", w,
+                   static_cast<long long>(ms_since(it->second)));
+      held.erase(it);
+    }
+    return false;
+  }
+  auto [it, first] = held.try_emplace(w, now);
+  if (first)
+    std::fprintf(stderr, "vswitchd: worker %d waits for a port change to end before it starts\n",
+                 w);
+  if (now - it->second >= kHoldBackMax) {
+    held.erase(it);
+    return false;
+  }
+  self->delayed_send(self, kHoldBackPoll, respawn_atom::value, w);
+  return true;
+}
+
 }  // namespace
 
 std::chrono::milliseconds heartbeat_check_period(std::chrono::milliseconds stall_after) {
@@ -242,6 +274,7 @@ supervisor_actor::behavior_type supervisor_behavior(
         WorkerSupervisor& sup = self->state.refs->workers;
         const WorkerStatus s = sup.status()[static_cast<size_t>(w)];
         if (s.running || s.failed || !s.restart_pending) return;  // restarted by hand meanwhile
+        if (hold_back_restart(self, w)) return;
         if (std::string err = sup.start(w); !err.empty()) {
           std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
           return;

@@ -37,6 +37,8 @@ struct SupervisorState {
   // Workers whose queues are lent to the others while they restart: a crashed worker's queues
   // are polled again within one housekeeping period instead of after an EAL start-up.
   uint64_t lent = 0;
+  // Restarts held back while a port change runs (daemon/hotplug_gate.hpp): since when.
+  std::map<int, std::chrono::steady_clock::time_point> held_back;
   bool stopping = false;
   bool checking = false;  // the periodic heartbeat check is scheduled
 };

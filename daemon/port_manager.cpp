@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "daemon/datapath_memory.hpp"
+#include "daemon/hotplug_gate.hpp"
 #include "daemon/netns.hpp"
 #include "switch/policy.hpp"
 
@@ -59,6 +60,21 @@ unsigned mbufs_needed_per_worker(const config::Config& cfg) {
   unsigned needed = most + 2048;
   return std::max(needed, static_cast<unsigned>(cfg.daemon.mbufs_per_worker));
 }
+
+namespace {
+
+// How long a device change waits for workers in rte_eal_init (daemon/hotplug_gate.hpp): a
+// worker's EAL start-up takes 10-20 ms, up to a second on a loaded machine or under ASan.
+constexpr std::chrono::milliseconds kAttachWait{5000};
+
+void log_attach_overlap(const std::string& device) {
+  std::fprintf(stderr,
+               "vswitchd: %s: a worker has been starting for %lld ms; changing the device "
+               "anyway (if that worker keeps the device, `vswitchctl worker restart` clears it)\n",
+               device.c_str(), static_cast<long long>(kAttachWait.count()));
+}
+
+}  // namespace
 
 std::unique_lock<std::mutex> device_list_lock() {
   static std::mutex mu;
@@ -331,6 +347,8 @@ int PortManager::probe_with_workers(const std::string& device, const std::string
                 static_cast<long long>(fault_probe_hang_.count()));
     std::this_thread::sleep_for(fault_probe_hang_);
   }
+  HotplugGate::Change change(HotplugGate::instance(), kAttachWait);
+  if (!change.waited_enough()) log_attach_overlap(device);
   int rc = 0;
   for (int attempt = 0; attempt < kProbeAttempts; ++attempt) {
     if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));
@@ -478,6 +496,8 @@ void PortManager::destroy_port(PortRuntime& port) {
   if (port.created) {
     // Removing the vdev closes the port (the TAP goes away with its last fd) and frees it.
     auto serialized = device_list_lock();
+    HotplugGate::Change change(HotplugGate::instance(), kAttachWait);
+    if (!change.waited_enough()) log_attach_overlap(port.device_name);
     if (remove_with_workers(port.device_name) != 0) rte_eth_dev_close(port.port_id);
   }
   port.created = false;

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "daemon/hotplug_gate.hpp"
 #include "shm/counters.hpp"
 #include "shm/shm_names.hpp"
 #include "switch/schedstat.hpp"
@@ -32,6 +33,32 @@ std::string describe_exit(int status) {
   if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
   return "status " + std::to_string(status);
+}
+
+// The worker's end of the attach pipe: fds 0-2 are its stdio.
+constexpr int kAttachedFd = 3;
+// How long a worker start waits for a port change (a removal whose first try times out takes
+// about 7 s) and how long a worker may take in rte_eal_init before the gate lets changes by.
+constexpr std::chrono::milliseconds kPortChangeWait{25000};
+constexpr std::chrono::milliseconds kAttachTimeout{10000};
+
+// Off the supervisor's thread: the worker's EAL start-up takes milliseconds, and its end (the
+// pipe closed by the worker, or by its exit) opens the gate to port changes again.
+void wait_for_attach(int fd, int worker) {
+  std::thread([fd, worker] {
+    pollfd p{fd, POLLIN, 0};
+    int rc;
+    do {
+      rc = poll(&p, 1, static_cast<int>(kAttachTimeout.count()));
+    } while (rc < 0 && errno == EINTR);
+    if (rc == 0)
+      std::fprintf(stderr,
+                   "vswitchd: worker %d has been in DPDK's start-up for %lld ms; port changes no "
+                   "longer wait for it\n",
+                   worker, static_cast<long long>(kAttachTimeout.count()));
+    close(fd);
+    HotplugGate::instance().end_attach();
+  }).detach();
 }
 
 }  // namespace
@@ -136,13 +163,29 @@ std::string WorkerSupervisor::spawn(Worker& w, Proc& into, bool alternate, pid_t
     args.push_back("--fault-spin");
     opts_.fault_spin_worker = -1;  // its first process only
   }
+  // Its rte_eal_init must not overlap a port change (daemon/hotplug_gate.hpp): wait for the
+  // change to end, then count as attaching until the worker closes the pipe's end it inherits.
+  if (!HotplugGate::instance().begin_attach(kPortChangeWait))
+    std::fprintf(stderr,
+                 "vswitchd: worker %d: a port change has been running for %lld ms; starting the "
+                 "worker anyway\n",
+                 id, static_cast<long long>(kPortChangeWait.count()));
+  int attached[2] = {-1, -1};
+  if (pipe2(attached, O_CLOEXEC) == 0)
+    args.insert(args.end(), {"--attached-fd", std::to_string(kAttachedFd)});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 
   const pid_t parent = getpid();
   pid_t pid = fork();
-  if (pid < 0) return std::string("cannot fork a worker: ") + std::strerror(errno);
+  if (pid < 0) {
+    const int err = errno;
+    for (int end : attached)
+      if (end >= 0) close(end);
+    HotplugGate::instance().end_attach();
+    return std::string("cannot fork a worker: ") + std::strerror(err);
+  }
   if (pid == 0) {
     // Child: async-signal-safe calls only. Die with the primary; do not inherit its blocked
     // signals or its descriptors (TAP queue fds must not outlive the primary in a worker).
@@ -151,9 +194,22 @@ std::string WorkerSupervisor::spawn(Worker& w, Proc& into, bool alternate, pid_t
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    close_range(3, ~0U, 0);
+    if (attached[1] >= 0) {
+      if (attached[1] == kAttachedFd)
+        fcntl(kAttachedFd, F_SETFD, 0);
+      else
+        dup2(attached[1], kAttachedFd);  // the copy is not close-on-exec
+    }
+    close_range(kAttachedFd + 1, ~0U, 0);
+    if (attached[1] < 0) close(kAttachedFd);
     execv(opts_.worker_binary.c_str(), argv.data());
     _exit(127);
+  }
+  if (attached[1] >= 0) {
+    close(attached[1]);
+    wait_for_attach(attached[0], id);
+  } else {
+    HotplugGate::instance().end_attach();
   }
   int fd = pidfd_open(pid);
   {

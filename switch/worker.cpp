@@ -80,6 +80,9 @@ struct WorkerArgs {
   bool fault_crash = false;  // --fault-crash: abort once attached (crash-loop tests)
   bool fault_stale_locks = false;  // --fault-stale-locks: die holding DPDK locks once attached
   bool fault_spin = false;  // --fault-spin: on SIGUSR1, spin forever in the loop, never polling
+  // --attached-fd N: closed once rte_eal_init has returned, which tells vswitchd that this
+  // process has its device list (daemon/hotplug_gate.hpp).
+  int attached_fd = -1;
 };
 
 // `argv` is what the EAL left: the program name, then our options.
@@ -95,6 +98,10 @@ bool parse_worker_args(int argc, char** argv, WorkerArgs& a) {
       long pid = std::strtol(argv[++i], &end, 10);
       if (*end != '\0' || pid <= 0) return false;
       a.replace = static_cast<pid_t>(pid);
+    } else if (std::strcmp(argv[i], "--attached-fd") == 0 && has_value) {
+      long fd = std::strtol(argv[++i], &end, 10);
+      if (*end != '\0' || fd < 3 || fd > 1024) return false;
+      a.attached_fd = static_cast<int>(fd);
     } else if (std::strcmp(argv[i], "--") == 0) {
       continue;
     } else if (std::strcmp(argv[i], "--fault-crash") == 0) {
@@ -583,10 +590,12 @@ int run_worker(int argc, char** argv) {
   if (!parse_worker_args(argc - eal_args, argv + eal_args, args)) {
     std::fprintf(stderr,
                  "vswitch-worker: usage: vswitch-worker <EAL args> -- --worker-id N "
-                 "[--replace PID] [--fault-crash] [--fault-stale-locks] [--fault-spin]\n");
+                 "[--replace PID] [--attached-fd N] [--fault-crash] [--fault-stale-locks] "
+                 "[--fault-spin]\n");
     rte_eal_cleanup();
     return kWorkerExitUsage;
   }
+  if (args.attached_fd >= 0) close(args.attached_fd);
   const int worker_id = args.worker_id;
   if (rte_eal_process_type() != RTE_PROC_SECONDARY) {
     std::fprintf(stderr, "vswitch-worker: must run as a DPDK secondary (--proc-type=secondary)\n");

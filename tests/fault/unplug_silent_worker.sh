@@ -7,8 +7,8 @@
 # than close the port in the primary only: otherwise worker 0 keeps a device the primary no longer
 # has, and the port's next `port add` cannot attach in it (seen in kill_during_change: worker 0
 # exited, code 69). worker_stall_ms is high so that the stall check leaves the kill to the test.
-# Checked: the port del succeeds after a retry, no process of the switch keeps a TAP fd of the
-# removed port, the same port (same MAC, as a VM keeps it) added
+# Checked: the port del succeeds after a retry, worker 1's restart waits for it to end, no
+# process of the switch keeps a TAP fd of the removed port, the same port (same MAC, as a VM keeps it) added
 # again forwards, worker 0 was never restarted, and no worker exited for a port it could not
 # attach.
 source "$(dirname "$0")/../lib/harness.sh"
@@ -38,6 +38,10 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 log "port del with worker 1 stopped, then killed 3 s in: answered in $ms ms"
 grep "removing net_.*$(vm_if 3)" "$T_DIR/vswitchd.log" | sed 's/^/  /' || true
 check "removal attempts that failed" "$(grep -c "removing net_.*$(vm_if 3)" "$T_DIR/vswitchd.log")" -ge 1
+# Worker 1's restart waited for the removal: started during it, its rte_eal_init copied the
+# primary's device list with the port still in it and kept the TAP's fds (daemon/hotplug_gate.hpp).
+check "restarts of worker 1 held back until the port change was over" \
+  "$(grep -c "worker 1 waits for a port change to end" "$T_DIR/vswitchd.log")" -eq 1
 wait_metric vswitch_worker_up '' -eq 2 20
 # tap_holders NAME: "PID/fd" of each fd of vswitchd or a worker attached to TAP NAME (a tun
 # fd's fdinfo names its interface). A process that kept the removed port's device keeps its TAP.

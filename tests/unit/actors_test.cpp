@@ -41,6 +41,7 @@
 #include "config/config.hpp"
 #include "daemon/control_replies.hpp"
 #include "daemon/eal.hpp"
+#include "daemon/hotplug_gate.hpp"
 #include "daemon/port_manager.hpp"
 #include "daemon/reload_stats.hpp"
 #include "daemon/supervisor.hpp"
@@ -803,11 +804,12 @@ TEST(PortJsonToToml, NonObjectsAndBadKeysAreRefused) {
 const char* kFakeWorker = R"(#!/bin/sh
 dir=$(dirname "$0")
 echo "$$ $*" >> "$dir/log"
-id=; replace=; fault=0
+id=; replace=; fault=0; attached=
 while [ $# -gt 0 ]; do
   case "$1" in
     --worker-id) id=$2; shift ;;
     --replace) replace=$2; shift ;;
+    --attached-fd) attached=$2; shift ;;
     --fault-crash) fault=1 ;;
   esac
   shift
@@ -816,6 +818,9 @@ ulimit -c 0
 mode=sleep
 [ -f "$dir/mode.$id" ] && mode=$(cat "$dir/mode.$id")
 [ "$fault" = 1 ] && mode=crash
+# As rte_eal_init returns: the supervisor's attach pipe closes (daemon/hotplug_gate.hpp).
+[ "$mode" = slow-attach ] && sleep 0.4
+[ -n "$attached" ] && eval "exec $attached>&-"
 if [ -n "$replace" ]; then
   if [ -f "$dir/replace_mode" ]; then
     mode=$(cat "$dir/replace_mode")
@@ -1221,6 +1226,82 @@ TEST(WorkerSupervisor, StopAllLeavesNoChild) {
   for (pid_t p : pids) EXPECT_EQ(h.sup->on_exit(p).kind, ExitOutcome::kUnknown) << p;
 }
 
+// --- a worker's start-up against port changes (daemon/hotplug_gate.hpp) ------------------------
+
+TEST(HotplugGate, AChangeWaitsForAttachingWorkersAndNewWorkersWaitForAChange) {
+  HotplugGate gate;
+  ASSERT_TRUE(gate.begin_attach(0ms));
+  std::atomic<bool> changed{false};
+  std::thread change([&] {
+    HotplugGate::Change c(gate, 5s);
+    EXPECT_TRUE(c.waited_enough());
+    changed = true;
+    std::this_thread::sleep_for(200ms);
+  });
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(changed);                   // a worker is attaching
+  EXPECT_TRUE(gate.change_in_progress());  // waiting counts: no new worker starts meanwhile
+  const auto t0 = Clock::now();
+  gate.end_attach();
+  EXPECT_TRUE(gate.begin_attach(5s));  // waits for the change's 200 ms
+  EXPECT_GE(Clock::now() - t0, 150ms);
+  EXPECT_TRUE(changed);
+  change.join();
+  EXPECT_FALSE(gate.change_in_progress());
+  gate.end_attach();
+  EXPECT_EQ(gate.attaching(), 0);
+}
+
+TEST(HotplugGate, BothWaitsAreBounded) {
+  HotplugGate gate;
+  ASSERT_TRUE(gate.begin_attach(0ms));  // a worker that hangs in its start-up
+  auto t0 = Clock::now();
+  {
+    HotplugGate::Change c(gate, 100ms);
+    EXPECT_FALSE(c.waited_enough());
+    EXPECT_GE(Clock::now() - t0, 90ms);
+    t0 = Clock::now();
+    EXPECT_FALSE(gate.begin_attach(100ms));  // a change that hangs: counted all the same
+    EXPECT_GE(Clock::now() - t0, 90ms);
+  }
+  EXPECT_EQ(gate.attaching(), 2);
+}
+
+TEST(WorkerSupervisor, AWorkerCountsAsAttachingUntilItsEalStartUpReturns) {
+  SupervisorHarness h(test_options({0}));
+  h.fake.set_mode(0, "slow-attach");  // closes its attach pipe 0.4 s after it starts
+  HotplugGate& gate = HotplugGate::instance();
+  ASSERT_EQ(h.sup->start_all(), "");
+  EXPECT_EQ(gate.attaching(), 1);
+  const auto t0 = Clock::now();
+  {
+    HotplugGate::Change c(gate, 5s);
+    EXPECT_TRUE(c.waited_enough());
+  }
+  EXPECT_GE(Clock::now() - t0, 250ms);
+  EXPECT_EQ(gate.attaching(), 0);
+  const std::vector<std::string> lines = h.fake.log(1);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(contains(lines[0], " --attached-fd 3")) << lines[0];
+}
+
+TEST(WorkerSupervisor, AStartWaitsForAPortChangeToEnd) {
+  SupervisorHarness h(test_options({0}));
+  HotplugGate& gate = HotplugGate::instance();
+  std::atomic<bool> holding{false};
+  std::thread change([&] {
+    HotplugGate::Change c(gate, 5s);
+    holding = true;
+    std::this_thread::sleep_for(300ms);
+  });
+  while (!holding) std::this_thread::sleep_for(1ms);
+  const auto t0 = Clock::now();
+  ASSERT_EQ(h.sup->start(0), "");
+  EXPECT_GE(Clock::now() - t0, 250ms);
+  change.join();
+  EXPECT_TRUE(h.status(0).running);
+}
+
 // --- the supervisor actor -----------------------------------------------------------------------
 
 class SupervisorActorTest : public ::testing::Test {
@@ -1443,6 +1524,25 @@ TEST_F(SupervisorActorTest, RestartDuringTheBackoffGetsTheQueuesBack) {
   pump([&] { return !log_.masks.empty() && log_.masks.back() == 0b11; }, true, 500ms);
   EXPECT_EQ(log_.masks.back(), 0b11u) << "worker 1's queues stay lent to worker 0";
   EXPECT_EQ(outcomes_.size(), 1u);
+}
+
+TEST_F(SupervisorActorTest, ACrashedWorkerRestartsOnlyOnceThePortChangeIsOver) {
+  start(test_options({0, 1}));
+  std::optional<HotplugGate::Change> change;
+  change.emplace(HotplugGate::instance(), 5s);  // a port del in progress
+  ASSERT_TRUE(change->waited_enough());
+  const pid_t old_pid = status(1).pid;
+  kill(old_pid, SIGKILL);
+  ASSERT_TRUE(pump([&] { return !outcomes_.empty(); }, /*fire_timers=*/false));
+  EXPECT_EQ(outcomes_[0].kind, ExitOutcome::kRestartLater);
+  // Its back-off and many polls of the gate pass: not started while the change runs.
+  EXPECT_FALSE(pump([&] { return status(1).running; }, true, 300ms));
+  EXPECT_EQ(status(1).state(), "restarting");
+  EXPECT_EQ(log_.masks, std::vector<uint64_t>{0b01});  // its queues lent meanwhile
+  change.reset();
+  ASSERT_TRUE(pump([&] { return status(1).running; }, true, 5s));
+  EXPECT_NE(status(1).pid, old_pid);
+  ASSERT_TRUE(pump([&] { return log_.masks.back() == 0b11; }, true, 2s));
 }
 
 // --- the stall deadline -------------------------------------------------------------------------
