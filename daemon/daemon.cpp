@@ -43,6 +43,7 @@
 #include "daemon/netns_watch.hpp"
 #include "daemon/port_manager.hpp"
 #include "daemon/port_show.hpp"
+#include "daemon/rate_balancer.hpp"
 #include "daemon/supervisor.hpp"
 #include "daemon/switch_snapshots.hpp"
 #include "daemon/systemd_notify.hpp"
@@ -678,6 +679,11 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   control_limits.request_timeout = std::chrono::milliseconds(d.control_request_timeout_ms);
   const ControlContext control_context{sys, cfg_actor, switches, supervisor, snapshots,
                                        fdb, dp.mem,    dp.ports, cfg,        mirrors};
+  // Rate limits split over the workers where the traffic is (shm/rate_shares.hpp).
+  std::vector<const WorkerCounterBlock*> counter_blocks;
+  for (int w = 0; w < d.workers; ++w) counter_blocks.push_back(&dp.mem.counters(w));
+  RateBalancer rate_balancer(dp.mem.topology(), counter_blocks, dp.mem.rate_shares());
+  rate_balancer.start();
   CaptureService capture(dp.mem, dp.ports, cpus_without_workers(so.worker_cpus));
   metrics.add_collectable(capture.collector());
   ControlServer control(

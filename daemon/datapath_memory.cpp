@@ -72,7 +72,8 @@ unsigned hugepage_memory_mb(int nb_workers, unsigned mbufs_per_worker, uint32_t 
                                  (64u << 10);
   // The EAL's own allocations, every port's private data and queues, the workers' per-process
   // data of each port, and the heap's element headers and alignment.
-  const std::size_t fixed = (64u << 20) + sizeof(SharedTopology) + capture_zone_size(nb_workers) +
+  const std::size_t fixed = (64u << 20) + sizeof(SharedTopology) + sizeof(RateShares) +
+                            capture_zone_size(nb_workers) +
                             kCapturePoolMbufs * (64 + sizeof(rte_mbuf) + kCapturePoolRoom + 128);
   const std::size_t total =
       static_cast<std::size_t>(nb_workers) * per_worker + fdb_table_bytes(fdb_entries) + fixed;
@@ -90,6 +91,10 @@ std::string DatapathMemory::create(int nb_workers, unsigned mbufs_per_worker,
   if (!fdb) return err;
   fdb_ = static_cast<FdbTable*>(fdb);
   fdb_table_init(*fdb_, fdb_entries);
+  void* shares = reserve_zone(kRateSharesZone, sizeof(RateShares), err);
+  if (!shares) return err;
+  rate_shares_ = new (shares) RateShares;
+  rate_shares_init(*rate_shares_);
   void* cap = reserve_zone(kCaptureZone, capture_zone_size(nb_workers), err);
   if (!cap) return err;
   capture_ = static_cast<SharedCapture*>(cap);
@@ -141,6 +146,8 @@ void DatapathMemory::destroy() {
   rings_.clear();
   if (fdb_) rte_memzone_free(rte_memzone_lookup(kFdbZone));
   fdb_ = nullptr;
+  if (rate_shares_) rte_memzone_free(rte_memzone_lookup(kRateSharesZone));
+  rate_shares_ = nullptr;
   if (capture_) rte_memzone_free(rte_memzone_lookup(kCaptureZone));
   capture_ = nullptr;
   if (capture_pool_) rte_mempool_free(capture_pool_);

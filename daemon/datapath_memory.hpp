@@ -12,6 +12,7 @@
 #include "shm/capture.hpp"
 #include "shm/counters.hpp"
 #include "shm/fdb.hpp"
+#include "shm/rate_shares.hpp"
 #include "shm/topology.hpp"
 
 namespace vs {
@@ -62,6 +63,8 @@ class DatapathMemory {
   rte_ring* learn_ring(int worker) const { return rings_.at(worker); }
   FdbTable& fdb() { return *fdb_; }
   SharedCapture& capture() { return *capture_; }
+  RateShares& rate_shares() { return *rate_shares_; }
+  const RateShares& rate_shares() const { return *rate_shares_; }
   rte_mempool* capture_pool() const { return capture_pool_; }
   int nb_workers() const { return static_cast<int>(pools_.size()); }
 
@@ -73,6 +76,7 @@ class DatapathMemory {
   std::vector<rte_ring*> rings_;
   FdbTable* fdb_ = nullptr;
   SharedCapture* capture_ = nullptr;
+  RateShares* rate_shares_ = nullptr;
   rte_mempool* capture_pool_ = nullptr;
 };
 

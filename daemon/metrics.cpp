@@ -28,6 +28,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include "daemon/datapath_memory.hpp"
 #include "daemon/port_manager.hpp"
@@ -284,6 +285,11 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                              "The port's rate limit (inbound: to the VM, outbound: from it), "
                              "average and peak, in bytes per second; absent without a limit.",
                              MetricType::Gauge);
+    auto share_ratio = family("vswitch_port_rate_share_ratio",
+                              "Each worker's share of the port's rate limit (0-1), moved every "
+                              "100 ms to where the traffic is (docs/operations.md); absent "
+                              "without a limit and until the first period.",
+                              MetricType::Gauge);
     auto storm = family("vswitch_port_storm_control_limit",
                         "The port's storm control rate, frames per second, by kind (broadcast, "
                         "multicast, unknown_unicast); absent for a kind without limit.",
@@ -322,14 +328,23 @@ class MetricsExporter::Collector : public prometheus::Collectable {
         lk.push_back({"kind", kind});
         if (fps >= 0) add_sample(storm, lk, fps);
       }
-      for (const auto& [dir, bw] :
-           {std::pair{"inbound", &p.inbound}, std::pair{"outbound", &p.outbound}}) {
+      for (const auto& [dir, bw, dir_index] : {std::tuple{"inbound", &p.inbound, kInbound},
+                                               std::tuple{"outbound", &p.outbound, kOutbound}}) {
         for (const auto& [kind, kbps] :
              {std::pair{"average", bw->average}, std::pair{"peak", bw->peak}}) {
           Labels ld = l;
           ld.push_back({"direction", dir});
           ld.push_back({"kind", kind});
           if (kbps > 0) add_sample(rate_limit, ld, 1000.0 * kbps);
+        }
+        if (bw->average <= 0) continue;
+        for (int w = 0; w < mem_.nb_workers(); ++w) {
+          const uint32_t share = rate_share(&mem_.rate_shares(), p.port_id, dir_index, w);
+          if (share == 0) continue;
+          Labels lw = l;
+          lw.push_back({"direction", dir});
+          lw.push_back({"worker", std::to_string(w)});
+          add_sample(share_ratio, lw, static_cast<double>(share) / kShareOne);
         }
       }
       for (uint16_t i = 0; i < table->nb_ports; ++i) {
@@ -365,8 +380,8 @@ class MetricsExporter::Collector : public prometheus::Collectable {
         add_sample(q_tx_b, lq, static_cast<double>(st.q_obytes[q]));
       }
     }
-    for (auto* f : {&drv, &queues, &mtu, &storm, &rate_limit, &link, &q_rx_p, &q_rx_b, &q_tx_p,
-                    &q_tx_b, &owner})
+    for (auto* f : {&drv, &queues, &mtu, &storm, &rate_limit, &share_ratio, &link, &q_rx_p, &q_rx_b,
+                    &q_tx_p, &q_tx_b, &owner})
       out.push_back(std::move(*f));
   }
 

@@ -148,7 +148,10 @@ unsigned Forwarder::poll_once(const WorkerPlan& plan) {
     Policer* police = nullptr;
     if (const auto& r = in.rate[kOutbound]; r.average_Bps != 0) {
       police = &police_out_[rx.port_id];
-      police->configure(r.average_Bps, r.peak_Bps, r.burst_bytes, rx.polled, in.nb_rx_queues);
+      if (const uint32_t share = rate_share(shares_, rx.port_id, kOutbound, worker_id_))
+        police->configure(r.average_Bps, r.peak_Bps, r.burst_bytes, share, kShareOne);
+      else
+        police->configure(r.average_Bps, r.peak_Bps, r.burst_bytes, rx.polled, in.nb_rx_queues);
     }
     for (uint16_t i = 0; i < n; ++i) {
       if (police != nullptr && !police->allow(now_ns_, rte_pktmbuf_pkt_len(pkts[i])))
@@ -180,14 +183,18 @@ bool Forwarder::storm_passes(const PortEntry& in, StormKind kind) {
 }
 
 // A frame to `port` within this worker's share of the port's inbound rate (or not limited).
-// Every worker sends to every port on its own tx queue: each gets 1/workers of the rate.
+// Every worker sends to every port on its own tx queue: each gets the share vswitchd gave it,
+// or until then 1/workers of the rate.
 bool Forwarder::inbound_passes(const WorkerPlan& plan, uint16_t port, const rte_mbuf* m) {
   const PortEntry& out = plan.table->ports[plan.entry_of_port[port]];
   const PortEntry::Rate& r = out.rate[kInbound];
   if (r.average_Bps == 0) return true;
   Policer& p = police_in_[port];
-  p.configure(r.average_Bps, r.peak_Bps, r.burst_bytes, 1,
-              std::max<uint16_t>(1, plan.table->nb_workers));
+  if (const uint32_t share = rate_share(shares_, port, kInbound, worker_id_))
+    p.configure(r.average_Bps, r.peak_Bps, r.burst_bytes, share, kShareOne);
+  else
+    p.configure(r.average_Bps, r.peak_Bps, r.burst_bytes, 1,
+                std::max<uint16_t>(1, plan.table->nb_workers));
   return p.allow(now_ns_, rte_pktmbuf_pkt_len(m));
 }
 

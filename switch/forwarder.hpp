@@ -11,6 +11,7 @@
 
 #include "shm/counters.hpp"
 #include "shm/fdb.hpp"
+#include "shm/rate_shares.hpp"
 #include "shm/topology.hpp"
 #include "switch/capture_tap.hpp"
 #include "switch/flood.hpp"
@@ -64,6 +65,12 @@ class Forwarder {
   void note_beat(uint64_t now_ns) { last_beat_ns_ = now_ns; }
   // Packet capture: frames are copied to the armed captures as they are received and sent.
   void set_capture(CaptureTaps* taps) { taps_ = taps; }
+  // Rate limits: this worker's shares of each port's rates, rebalanced by vswitchd
+  // (shm/rate_shares.hpp). Without them (or before vswitchd published one) the fixed split.
+  void set_rate_shares(const RateShares* shares, int worker_id) {
+    shares_ = shares;
+    worker_id_ = worker_id;
+  }
 
  private:
   enum Format : uint8_t { kUntagged = 0, kTagged = 1, kFormats = 2 };
@@ -104,6 +111,8 @@ class Forwarder {
   // dispatched, inbound (sent to it) by egress port; each this worker's share (switch/rate.hpp).
   bool inbound_passes(const WorkerPlan& plan, uint16_t port, const rte_mbuf* m);
   std::unordered_map<uint16_t, Policer> police_out_, police_in_;
+  const RateShares* shares_ = nullptr;
+  int worker_id_ = 0;
   Egress egress_[RTE_MAX_ETHPORTS];
   bool from_isolated_ = false;  // the frame being dispatched came from an isolated port
   uint16_t egress_count_ = 0;

@@ -7,6 +7,7 @@
 // of a port (one worker) limits it exactly, whichever queue the kernel steers a flow to.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace vs {
 
@@ -91,5 +92,26 @@ class Policer {
   unsigned num_ = 0, den_ = 0;
   TokenBucket average_bucket_, peak_bucket_;
 };
+
+// ---- shares rebalanced by vswitchd (shm/rate_shares.hpp, daemon/rate_balancer.hpp) ----------
+
+// What one worker did with one port's limit in one period.
+struct ShareDemand {
+  uint64_t offered_Bps = 0;  // bytes per second it saw for the limit, passed and dropped
+  bool dropped = false;      // it dropped over its share: it wants more than it has
+};
+
+// Every worker keeps at least this share (of kShareOne = 1 << 20: 1/128), so that traffic moving
+// to it passes while the next period gives it more; a worker's share is at least its offered
+// rate times 5/4, so that a flow that grows is not cut before the next period sees it.
+inline constexpr uint32_t kShareFloor = (1u << 20) / 128;
+
+// The shares (in 1/(1 << 20) of the port's `rate`) for the workers in `demand`: max-min fair.
+// A worker that did not drop asks for its offered rate with the headroom above (at least the
+// floor); a worker that dropped asks for all it can get. The smallest asks are met first, the
+// rest is split equally among the others, and what no one asks for is spread equally, so the
+// shares always sum to the whole rate: with one busy worker and one idle, the busy one gets
+// all but the floor.
+std::vector<uint32_t> balance_shares(const std::vector<ShareDemand>& demand, uint64_t rate);
 
 }  // namespace vs

@@ -236,6 +236,7 @@ struct SharedObjects {
   rte_ring* learn_ring = nullptr;
   rte_mempool* pool = nullptr;
   SharedCapture* capture = nullptr;
+  const RateShares* rate_shares = nullptr;
 };
 
 // A pool records its mempool driver as an index into the process's own ops table, which the
@@ -258,17 +259,20 @@ std::string find_shared_objects(int worker_id, SharedObjects& shm) {
   const rte_memzone* ctr = rte_memzone_lookup(counter_zone_name(worker_id).c_str());
   const rte_memzone* fdb = rte_memzone_lookup(kFdbZone);
   const rte_memzone* cap = rte_memzone_lookup(kCaptureZone);
+  const rte_memzone* shares = rte_memzone_lookup(kRateSharesZone);
   shm.learn_ring = rte_ring_lookup(learn_ring_name(worker_id).c_str());
   shm.pool = rte_mempool_lookup(worker_pool_name(worker_id).c_str());
-  if (!topo || !ctr || !fdb || !cap || !shm.learn_ring || !shm.pool)
+  if (!topo || !ctr || !fdb || !cap || !shares || !shm.learn_ring || !shm.pool)
     return "the primary's shared tables are missing (is this worker id configured?)";
   shm.topology = static_cast<const SharedTopology*>(topo->addr);
   shm.counters = static_cast<WorkerCounterBlock*>(ctr->addr);
   shm.fdb = static_cast<const FdbTable*>(fdb->addr);
   shm.capture = static_cast<SharedCapture*>(cap->addr);
+  shm.rate_shares = static_cast<const RateShares*>(shares->addr);
   if (shm.topology->magic != kTopologyMagic || shm.topology->layout_version != kLayoutVersion ||
       shm.counters->magic != kCounterBlockMagic || shm.fdb->magic != kFdbMagic ||
-      shm.capture->magic != kCaptureMagic || shm.capture->layout_version != kCaptureLayoutVersion)
+      shm.capture->magic != kCaptureMagic || shm.capture->layout_version != kCaptureLayoutVersion ||
+      shm.rate_shares->magic != kRateSharesMagic)
     return "shared layout mismatch: vswitchd and vswitch-worker come from different builds";
   if (static_cast<uint32_t>(worker_id) >= shm.capture->nb_workers)
     return "no capture rings for this worker id (is this worker id configured?)";
@@ -466,6 +470,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
                       kHeartbeatPeriodNs);
   CaptureTaps taps(shm.capture, worker_id);
   forwarder->set_capture(&taps);
+  forwarder->set_rate_shares(shm.rate_shares, worker_id);
   const pid_t parent = getppid();
   // Ready: from this beat on, vswitchd judges the heartbeat (not before: attach and set-up).
   hb.phase(WorkerPhase::kPolling);
