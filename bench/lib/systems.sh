@@ -216,7 +216,8 @@ vs_stop() {
 # vs_vm_switch DRIVER QUEUES: appends the switch "bench" with the two VMs' ports to $VS_CONFIG.
 # VS_SWITCH_EXTRA adds lines to the [[switch]] table, VS_PORT_EXTRA to each [[switch.port]] (the
 # per-port policy's cost, e.g. VS_PORT_EXTRA='allowed_ips = ["10.0.0.0/8"]': the anti-spoofing
-# checks on every frame, all passing).
+# checks on every frame, all passing), VS_PORT_EXTRA_A / VS_PORT_EXTRA_B to bnA0's / bnB0's only
+# (the policy workload).
 vs_vm_switch() {
   local driver=$1 queues=$2 v i
   {
@@ -233,6 +234,8 @@ vs_vm_switch() {
       echo "netns = \"bn$v\""
       echo "addresses = [\"$i/$PLEN\"]"
       [[ -z ${VS_PORT_EXTRA:-} ]] || echo "$VS_PORT_EXTRA"
+      local one="VS_PORT_EXTRA_$v"
+      [[ -z ${!one:-} ]] || echo "${!one}"
     done
   } >>"$VS_CONFIG"
 }

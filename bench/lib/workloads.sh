@@ -564,6 +564,99 @@ wl_capture() {
   done
 }
 
+# --- per-port policy (vswitch only; issue #24) -------------------------------------------------
+# The forwarding cost of each policy of a port, as a ratio to none, at 64 B (max rate) and for TCP
+# 1 stream. In each rep the variants run in turn (interleaved, so drift hits them alike), each a
+# `vswitchctl reload` of the same config with the variant's keys on both VM ports, applied in
+# place (the ports and their TAPs stay). Every check passes, so what is measured is the checking:
+#   none;
+#   spoof: allowed_macs and allowed_ips of both VMs, block_dhcp_server, block_ra;
+#   isolated: bnA0 isolated (bnB0 is not, so the traffic still flows);
+#   storm: storm_control of 100 M frames/s of each kind;
+#   rate: inbound and outbound of 100 GB/s (average and peak): the buckets run, never binding;
+#   all: all of them.
+# Any frame dropped for a policy (a variant that did not pass everything) fails the system.
+POLICY_VARIANTS=(none spoof isolated storm rate all)
+POLICY_SYSTEMS=${BENCH_POLICY_SYSTEMS:-vs-rtap}
+
+# policy_lines VARIANT PORT(A|B): the port's config lines for VARIANT.
+policy_lines() {
+  local variant=$1 port=$2 bw="{ average = 100000000, peak = 100000000, burst = 4000000 }"
+  case $variant in
+    spoof | all)
+      echo "allowed_macs = [\"$POLICY_MAC_A\", \"$POLICY_MAC_B\"]"
+      echo "allowed_ips = [\"$IP_A\", \"$IP_B\"]"
+      echo "block_dhcp_server = true"
+      echo "block_ra = true" ;;&
+    isolated | all) [[ $port == A ]] && echo "isolated = true" ;;&
+    storm | all)
+      echo "storm_control = { broadcast = 100000000, multicast = 100000000, unknown_unicast = 100000000 }" ;;&
+    rate | all) echo "inbound = $bw"; echo "outbound = $bw" ;;
+    *) ;;
+  esac
+  return 0
+}
+
+# policy_apply VARIANT: the config with VARIANT's keys, reloaded; dies unless applied in place.
+policy_apply() {
+  local variant=$1 j
+  sed '/^\[\[switch\]\]/,$d' "$POLICY_BASE" >"$VS_CONFIG"
+  VS_PORT_EXTRA_A=$(policy_lines "$variant" A) VS_PORT_EXTRA_B=$(policy_lines "$variant" B) \
+    vs_vm_switch "$VS_DRIVER" 1
+  j=$("$VS_BIN/vswitchctl" --socket "$VS_SOCK" --json reload 2>&1) ||
+    die "policy $variant: reload refused: $j"
+  grep -q "re-created" <<<"$j" && die "policy $variant: the reload re-created ports: $j"
+  cp "$VS_CONFIG" "$RAW/vswitch-policy-$variant.toml"
+  sleep 0.5   # the workers adopt the new port table
+}
+
+# policy_drops: frames dropped for a policy reason, both ports, all workers.
+policy_drops() {
+  local r n=0 v
+  for r in spoofed_mac spoofed_ip spoofed_arp spoofed_nd dhcp_server router_advert isolated \
+    storm_broadcast storm_multicast storm_unknown_unicast police police_inbound; do
+    v=$(vs_metric vswitch_port_drops_total "reason=\"$r\"")
+    n=$((n + ${v:-0}))
+  done
+  echo "$n"
+}
+
+wl_policy() {
+  local sys=$1 rep variant what d0 d1 w
+  [[ $SW_KIND == vswitch ]] || return 0
+  if [[ ",$POLICY_SYSTEMS," != *",$sys,"* ]]; then
+    log "policy: not measured for $sys (BENCH_POLICY_SYSTEMS=$POLICY_SYSTEMS)"
+    return 0
+  fi
+  VS_SOCK=$(sed -n 's/^vswitchd: ready: .*; control socket \(.*\)$/\1/p' "$VS_D/vswitchd.log" | tail -n 1)
+  [[ -S $VS_SOCK ]] || die "policy: no control socket in vswitchd's ready line (log: $VS_D/vswitchd.log)"
+  POLICY_BASE=$RAW/vswitch-policy-base.toml
+  cp "$VS_CONFIG" "$POLICY_BASE"
+  POLICY_MAC_A=$(in_ns "$NS_A" cat "/sys/class/net/$IF_A/address")
+  POLICY_MAC_B=$(in_ns "$NS_B" cat "/sys/class/net/$IF_B/address")
+  write_trafgen_cfg "$RAW/udp64.cfg"
+  log "policy: variants ${POLICY_VARIANTS[*]}, each reloaded in place, 64 B max rate then TCP 1 stream"
+  for rep in $(seq "$REPS"); do
+    for what in u64max tcp1; do
+      for variant in "${POLICY_VARIANTS[@]}"; do
+        policy_apply "$variant"
+        d0=$(policy_drops)
+        if [[ $what == u64max ]]; then
+          u64_once "$sys" "$rep" "policy_${variant}_u64max" max
+          read -r _ w _ _ <<<"$U64_CPU"
+          record "$sys" "$rep" "policy_${variant}_u64max" worker_us_per_pkt \
+            "$(calc "1e6*$w/$U64_RX")" "µs/pkt"
+        else
+          tcp_once "$sys" "$rep" "policy_${variant}_tcp1" 1
+        fi
+        d1=$(policy_drops)
+        ((d1 == d0)) || die "policy $variant ($what, rep $rep): $((d1 - d0)) frames dropped for a policy; every check was to pass"
+      done
+    done
+  done
+  cp "$POLICY_BASE" "$VS_CONFIG"
+}
+
 # --- memory ---------------------------------------------------------------------------------------
 wl_memory() {
   local sys=$1 hp_before=$2 pids
@@ -596,6 +689,7 @@ run_system() {
       u64max) wl_u64 "$sys" max ;;
       rtt) wl_rtt "$sys" ;;
       capture) wl_capture "$sys" ;;
+      policy) wl_policy "$sys" ;;
       kill | scale) ;;   # last: they disturb or replace the switch
       *) die "internal: unknown workload $wl" ;;
     esac
