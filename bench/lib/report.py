@@ -445,6 +445,21 @@ def main():
                          r["workload"], r["metric"], r["value"], r["unit"]])
 
 
+def per_rep_ratios(byrep, s, wl_a, wl_b, m):
+    """B_rep / A_rep for every rep both workloads measured (metric m of system s)."""
+    a = byrep.get((s, wl_a, m), {})
+    b = byrep.get((s, wl_b, m), {})
+    return [b[r] / a[r] for r in sorted(a, key=int) if r in b and a[r] != 0]
+
+
+def ratio_cell(v):
+    """A list of ratios as 'median× (min–max)'."""
+    if not v:
+        return "–"
+    return (f"{statistics.median(v):.3f}× ({min(v):.3f}–{max(v):.3f})" if len(v) > 1
+            else f"{v[0]:.3f}×")
+
+
 # The policy workload (issue #24): policy_<variant>_{u64max,tcp1}, each variant against none.
 POLICY_VARIANTS = ["none", "spoof", "isolated", "storm", "rate", "all"]
 POLICY_ROWS = [
@@ -460,16 +475,10 @@ def policy_section(w, present, byrep, units, reps):
     if not syss:
         return
 
-    def ratios(s, wl_what, m, variant):
-        a = byrep.get((s, f"policy_none_{wl_what}", m), {})
-        b = byrep.get((s, f"policy_{variant}_{wl_what}", m), {})
-        return [b[r] / a[r] for r in sorted(a, key=int) if r in b and a[r] != 0]
+    def ratios(s, what, m, variant):
+        return per_rep_ratios(byrep, s, f"policy_none_{what}", f"policy_{variant}_{what}", m)
 
-    def cell(v):
-        if not v:
-            return "–"
-        return (f"{statistics.median(v):.3f}× ({min(v):.3f}–{max(v):.3f})" if len(v) > 1
-                else f"{v[0]:.3f}×")
+    cell = ratio_cell
 
     w("## Per-port policy (issue #24)")
     w("")
@@ -550,15 +559,9 @@ def capture_section(w, meta, present, vals, byrep, units, reps):
         return f"{fmt(statistics.median(v))} ({fmt(min(v))}–{fmt(max(v))})"
 
     def rep_ratios(s, what, m, variant):
-        a = byrep.get((s, f"capture_off_{what}", m), {})
-        b = byrep.get((s, f"capture_{variant}_{what}", m), {})
-        return [b[r] / a[r] for r in sorted(a, key=int) if r in b and a[r] != 0]
+        return per_rep_ratios(byrep, s, f"capture_off_{what}", f"capture_{variant}_{what}", m)
 
-    def rcell(v):
-        if not v:
-            return "–"
-        return (f"{statistics.median(v):.3f}× ({min(v):.3f}–{max(v):.3f})" if len(v) > 1
-                else f"{v[0]:.3f}×")
+    rcell = ratio_cell
 
     flt = meta.get("capture_nomatch_filter", "?")
     w("## Packet capture (issue #23)")
