@@ -443,10 +443,11 @@ const std::vector<std::string_view> kPortKeys = {
     "vlan_mode", "vlan",         "allowed_vlans", "native_vlan",
     "vm",        "allowed_macs", "allowed_ips",   "block_dhcp_server",
     "block_ra",  "isolated",     "storm_control", "inbound",
-    "outbound"};
+    "outbound",  "uplink"};
 const std::vector<std::string_view> kStormKeys = {"broadcast", "multicast", "unknown_unicast"};
 const std::vector<std::string_view> kBandwidthKeys = {"average", "peak", "burst"};
 const std::vector<std::string_view> kVmKeys = {"macvtap", "tap"};
+const std::vector<std::string_view> kUplinkKeys = {"bridge"};
 const std::vector<std::string_view> kStaticFdbKeys = {"mac", "vlan", "port"};
 const std::vector<std::string_view> kMirrorKeys = {"name", "source_ports", "source_vlans",
                                                    "direction", "output"};
@@ -1050,6 +1051,7 @@ class Validator {
     }
     vlans(t, ctx, pc);
     vm_attachment(t, ctx, pc);
+    uplink(t, ctx, pc);
     security(t, ctx, pc.security);
     storm_control(t, ctx, pc);
     bandwidth(t, "inbound", ctx, pc.inbound);
@@ -1141,6 +1143,43 @@ class Validator {
       if (name->empty()) continue;
       const Value& at = *lookup(*vm, name == &pc.vm_macvtap ? "macvtap" : "tap");
       vm_links_.emplace_back(*name, &at, ctx);
+    }
+  }
+
+  // [switch.port.uplink]: the port's netdev joins a kernel bridge (beside a VXLAN device that FRR
+  // manages, docs/evpn.md) when the port comes up.
+  void uplink(const Value& t, const std::string& ctx, PortConfig& pc) {
+    const Value* up = lookup(t, "uplink");
+    if (up == nullptr) return;
+    const std::string hint =
+        "uplink: a table with one key, bridge = \"NAME\": the kernel bridge, in the port's netns "
+        "(or the daemon's namespace without netns), that the port's netdev joins, e.g. the "
+        "bridge of a VXLAN device managed by FRR (docs/evpn.md); NAME is 1..15 characters "
+        "[A-Za-z0-9_.-]";
+    if (!up->is_table()) {
+      type_mismatch(*up, ctx, "uplink", "a table", hint);
+      return;
+    }
+    check_keys(*up, kUplinkKeys, ctx, "[switch.port.uplink]");
+    const Got br = get_string(
+        *up, "bridge", ctx, hint,
+        [](const std::string& s) {
+          if (!is_word(s, 15, "_.-")) return std::string("must be 1..15 characters [A-Za-z0-9_.-]");
+          if (s == "." || s == "..") return std::string("must not be \".\" or \"..\"");
+          return std::string();
+        },
+        pc.uplink_bridge);
+    if (br == Got::absent) report(*up, ctx, "uplink needs bridge", "no bridge here", hint);
+    if (const Value* vm = lookup(t, "vm")) {
+      report(*vm, ctx, "uplink and vm exclude each other", "this port also has an uplink table",
+             "an uplink joins a kernel bridge; a VM attaches to a port of its own");
+    }
+    if (const Value* a = lookup(t, "addresses"); a != nullptr && a->is_array() &&
+                                                 !a->as_array().empty()) {
+      report(*a, ctx, "addresses and uplink exclude each other",
+             "this port also has an uplink table",
+             "a bridge port carries no address of its own: give the host's address to the "
+             "bridge or to the underlay, or write addresses = []");
     }
   }
 

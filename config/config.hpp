@@ -49,6 +49,9 @@ struct PortConfig {
   // How a VM attaches to the port's netdev (docs/vms.md); at most one is set, neither with netns.
   std::string vm_macvtap;       // [vm] macvtap: a passthru macvtap made on the netdev (/dev/tapN)
   std::string vm_tap;           // [vm] tap: a TAP of the VM's own stack, paired by tc mirred
+  // [uplink] bridge: a kernel bridge (in `netns`, or the daemon's namespace) the port's netdev
+  // joins as it comes up, e.g. the bridge of a VXLAN device that FRR manages (docs/evpn.md).
+  std::string uplink_bridge;
   PortSecurityConfig security;  // allowed_macs, allowed_ips, block_dhcp_server, block_ra, isolated
   StormControl storm;           // storm_control: frames/s of broadcast, multicast, unknown unicast
   Bandwidth inbound;            // rate limit of the traffic to the VM (sent to the port)

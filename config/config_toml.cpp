@@ -63,6 +63,7 @@ std::string port_table_toml(const PortConfig& p) {
   if (p.persist) o << "persist = true\n";
   if (!p.vm_macvtap.empty()) o << "vm.macvtap = " << toml_string(p.vm_macvtap) << "\n";
   if (!p.vm_tap.empty()) o << "vm.tap = " << toml_string(p.vm_tap) << "\n";
+  if (!p.uplink_bridge.empty()) o << "uplink.bridge = " << toml_string(p.uplink_bridge) << "\n";
   o << "vlan_mode = " << toml_string(p.vlan_mode) << "\n";
   if (p.vlan_mode == "trunk") {
     o << "allowed_vlans = " << ints(p.allowed_vlans) << "\n";

@@ -256,7 +256,9 @@ void print_show(const std::string& what, const json& reply) {
     for (json& p : shown) {
       // QEMU needs the macvtap's character device; a paired TAP is known by its name.
       const json& vm = p.contains("vm") ? p["vm"] : json();
-      p["vm_side"] = !vm.is_object()                     ? json("")
+      const json& up = p.contains("uplink") ? p["uplink"] : json();
+      p["vm_side"] = up.is_object()                      ? json("uplink " + up.value("bridge", ""))
+                     : !vm.is_object()                   ? json("")
                      : vm.value("mode", "") == "macvtap" ? vm["device"]
                                                          : json("tap " + vm.value("netdev", ""));
       p["vlans"] = p.value("vlan_mode", "") == "trunk"

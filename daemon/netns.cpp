@@ -113,6 +113,29 @@ NetnsError link_configure_here(const std::string& ifname,
   return configure_link(ifname, "", addresses);
 }
 
+NetnsError link_join_bridge(const std::string& ifname, const std::string& netns,
+                            const std::string& bridge) {
+  const std::string where = netns.empty() ? "vswitchd's namespace" : "namespace " + netns;
+  auto show = ip_in(netns);
+  show.insert(show.end(), {"link", "show", "dev", bridge, "type", "bridge"});
+  CommandResult r = run_command(show);
+  if (!r.ok() || r.output.empty()) {
+    return {"uplink: no bridge " + bridge + " in " + where +
+            (r.ok() ? " (a link of that name exists, but it is not a bridge)" : "") +
+            ". Fix: create it first (`ip" + (netns.empty() ? "" : " -n " + netns) +
+            " link add " + bridge + " type bridge`, with its VXLAN device: docs/evpn.md), or "
+            "fix uplink.bridge"};
+  }
+  // The host's own IPv6 must not talk on the uplink (router solicitations, MLD): the netdev is
+  // a bridge port and carries the VMs' frames only.
+  auto nov6 = ip_in(netns);
+  nov6.insert(nov6.end(), {"link", "set", "dev", ifname, "addrgenmode", "none"});
+  if (auto err = run_ip(nov6)) return err;
+  auto join = ip_in(netns);
+  join.insert(join.end(), {"link", "set", "dev", ifname, "master", bridge, "up"});
+  return run_ip(join);
+}
+
 std::optional<bool> netdev_running_in(const std::string& netns, const std::string& ifname) {
   int fd = -1;
   std::thread t([&] {  // setns() on a thread of its own: this one stays where it is

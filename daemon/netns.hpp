@@ -44,6 +44,10 @@ NetnsError link_configure_here(const std::string& ifname,
 
 // Whether netdev IFNAME in namespace NETNS is up and running (SIOCGIFFLAGS through a socket made
 // in that namespace by a short-lived thread); nullopt if it cannot be read.
+// Makes `ifname` (in `netns`; "" = ours) a port of the kernel bridge `bridge` there, with no
+// IPv6 of the host's own, and up. The bridge must exist there and be a bridge.
+NetnsError link_join_bridge(const std::string& ifname, const std::string& netns,
+                            const std::string& bridge);
 std::optional<bool> netdev_running_in(const std::string& netns, const std::string& ifname);
 
 }  // namespace vs

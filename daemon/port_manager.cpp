@@ -110,6 +110,10 @@ std::string PortManager::bring_up(PortRuntime& port) {
   if (err.empty()) err = configure_and_start(port);
   if (err.empty()) err = attach_netdev(port);
   if (err.empty()) err = attach_vm_side(port);
+  if (err.empty() && !port.cfg.uplink_bridge.empty()) {
+    if (auto e = link_join_bridge(port.cfg.name, port.cfg.netns, port.cfg.uplink_bridge))
+      err = port_error(port, e.message);
+  }
   if (err.empty() && !port.cfg.netns.empty()) port.netns_ino = netns_inode(port.cfg.netns);
   return err;
 }

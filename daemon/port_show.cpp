@@ -161,6 +161,7 @@ json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnap
   port["vm"] = p.vm_mode.empty()
                    ? json(nullptr)
                    : json{{"mode", p.vm_mode}, {"netdev", p.vm_netdev}, {"device", p.vm_device}};
+  port["uplink"] = p.uplink_bridge.empty() ? json(nullptr) : json{{"bridge", p.uplink_bridge}};
   port["storm_control"] = storm_json(p.storm);
   port["inbound"] = bandwidth_json(p.inbound);
   port["outbound"] = bandwidth_json(p.outbound);

@@ -36,6 +36,8 @@ PACKAGES=(
   # tests and tooling (groff-base, man-db: the man pages' tests, tests/docs/man_pages.sh)
   iproute2 iperf3 iputils-ping procps psmisc curl tcpdump tshark python3 clang-format prometheus
   groff-base man-db
+  # FRR (bgpd, zebra, vtysh) for the EVPN tests across two hosts (tests/lib/evpn.sh, issue #26)
+  frr
   # ethtool inside the vm tests' guests, gdb for the soak's stack dumps, stress-ng for
   # tests/under_load.sh
   ethtool gdb stress-ng

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Beyond one host, step one (issue #26): an uplink port through the kernel. Two "hosts" (network
+# namespaces, tests/lib/evpn.sh) joined by a veth underlay, each with a kernel bridge br100 and a
+# VXLAN device (VNI 100) that FRR (zebra + bgpd, iBGP EVPN) manages. Each host runs its own
+# vswitchd (own file prefix, socket, metrics port) with two VMs and an uplink port,
+# `uplink = { bridge = "br100" }`, whose netdev joins br100 in the host's namespace.
+# Checked:
+#  1. every VM reaches every other VM, on its host and across (and a 1400-byte ping with DF set
+#     crosses: the underlay carries the VXLAN overhead);
+#  2. each host's FRR has a type-2 route for each of the 4 VM MACs and a type-3 route per VTEP;
+#     `vswitchctl show ports` shows the uplink;
+#  3. a VM moved from host A to host B (port del there, port add here, same MAC, then the
+#     announcement QEMU sends after a migration) is reached from host A again within 5 s, and
+#     EVPN's MAC mobility sequence number of its MAC rises;
+#  4. FRR restarted on host B: traffic across resumes once the session is back;
+#  5. a misconfigured uplink (no such bridge) is refused at port add with the fix.
+source "$(dirname "$0")/../lib/harness.sh"
+source "$(dirname "$0")/../lib/evpn.sh"
+
+command -v vtysh >/dev/null && [ -x /usr/lib/frr/bgpd ] ||
+  fail "FRR is not installed (scripts/setup.sh installs the frr package)"
+
+B_PREFIX="${T_PREFIX}b"
+B_METRICS=$((T_METRICS_PORT + 1))
+B_PID=""
+cleanup_evpn() {
+  local rc=$?
+  set +e
+  evpn_cleanup
+  [ -n "$B_PID" ] && kill -TERM "$B_PID" 2>/dev/null
+  for _ in $(seq 50); do [ -n "$B_PID" ] && kill -0 "$B_PID" 2>/dev/null || break; sleep 0.1; done
+  pkill -KILL -f -- "--file-prefix=${B_PREFIX}( |$)" 2>/dev/null
+  [ -n "$B_PID" ] && kill -KILL "$B_PID" 2>/dev/null
+  rm -f /dev/hugepages/"${B_PREFIX}"map_* 2>/dev/null
+  rm -rf "/var/run/dpdk/${B_PREFIX}" 2>/dev/null
+  (exit "$rc")
+  cleanup
+}
+trap cleanup_evpn EXIT
+
+ctl_b() { "$VSWITCH_BIN_DIR/vswitchctl" --socket "$T_DIR/run-b/vswitchd.sock" "$@"; }
+# uplink_port FILE HOST: the host's uplink port, in its namespace, in br100.
+uplink_port() {
+  {
+    echo
+    echo "[[switch.port]]"
+    echo "name = \"${T_PREFIX}p$2\""
+    echo "driver = \"${T_DRIVER:-tap}\""
+    echo "netns = \"$(host_ns "$2")\""
+    echo "addresses = []"
+    echo "uplink = { bridge = \"br100\" }"
+  } >>"$1"
+}
+
+evpn_underlay
+for h in A B; do evpn_bridge $h; frr_start $h; done
+
+# Host A: VMs 1 and 2; host B: VMs 3 and 4.
+config_daemon "$T_DIR/a.toml" 1
+config_switch "$T_DIR/a.toml" sw0
+config_port "$T_DIR/a.toml" 1
+config_port "$T_DIR/a.toml" 2
+uplink_port "$T_DIR/a.toml" A
+{
+  echo "[daemon]"
+  echo "file_prefix = \"${B_PREFIX}\""
+  echo "workers = 1"
+  echo "metrics_listen = \"127.0.0.1:${B_METRICS}\""
+  echo "runtime_dir = \"$T_DIR/run-b\""
+  echo "mbufs_per_worker = ${T_MBUFS:-4095}"
+  echo "restart_backoff_ms = 10"
+} >"$T_DIR/b.toml"
+config_switch "$T_DIR/b.toml" sw0
+config_port "$T_DIR/b.toml" 3
+config_port "$T_DIR/b.toml" 4
+uplink_port "$T_DIR/b.toml" B
+start_daemon "$T_DIR/a.toml"
+"$VSWITCH_BIN_DIR/vswitchd" --config "$T_DIR/b.toml" >"$T_DIR/b.log" 2>&1 &
+B_PID=$!
+for _ in $(seq 150); do grep -q "vswitchd: ready" "$T_DIR/b.log" && break; sleep 0.1; done
+grep -q "vswitchd: ready" "$T_DIR/b.log" || fail "vswitchd B did not start: $(tail -5 "$T_DIR/b.log")"
+for h in A B; do
+  check "uplink ${T_PREFIX}p$h in br100 of host $h" \
+    "$(ip -n "$(host_ns $h)" -o link show master br100 | grep -c "${T_PREFIX}p$h")" -eq 1
+done
+ctl show ports | grep -q "${T_PREFIX}pA .*uplink br100" || fail "show ports: $(ctl show ports)"
+evpn_wait_session A 30 || fail "no EVPN session: $(vty A 'show bgp l2vpn evpn summary')"
+
+# 1. Every VM reaches every other VM.
+for pair in "1 2" "3 4" "1 3" "1 4" "2 3" "2 4" "3 1" "4 2"; do
+  ping_ok $pair 5 || fail "ping vm${pair% *} -> vm${pair#* } failed"
+done
+ip netns exec "$(vm_ns 1)" ping -c 2 -W 2 -M do -s 1400 -I "$(vm_if 1)" 10.77.0.3 >/dev/null ||
+  fail "a 1400-byte ping with DF from vm1 to vm3 (across) failed"
+log "every VM reaches every other VM, on its host and across"
+
+# 2. The routes: a type-2 per VM MAC, a type-3 per VTEP, on both hosts.
+declare -A MAC
+for n in 1 2 3 4; do MAC[$n]=$(vm_mac "$n"); done
+for h in A B; do
+  routes=$(evpn_routes $h)
+  for n in 1 2 3 4; do
+    grep -qx "2 ${MAC[$n]}" <<<"$routes" || fail "host $h: no type-2 route of vm$n's MAC ${MAC[$n]}: $routes"
+  done
+  for v in 10.99.0.1 10.99.0.2; do
+    grep -qx "3 $v" <<<"$routes" || fail "host $h: no type-3 route of VTEP $v: $routes"
+  done
+  log "host $h: type-2 routes of all 4 VM MACs, type-3 routes of both VTEPs"
+done
+
+# 3. vm2 moves from host A to host B.
+mm_seq() {  # the MAC mobility sequence number of MAC's route on HOST (0 without one)
+  vty "$1" "show bgp l2vpn evpn route json" | python3 -c 'import json,re,sys
+mac, best = sys.argv[1], 0
+for rd, routes in json.load(sys.stdin).items():
+    if not isinstance(routes, dict):
+        continue
+    for prefix, r in routes.items():
+        if f"[{mac}]" not in prefix:
+            continue
+        for path in (r.get("paths") or []):
+            for p in (path if isinstance(path, list) else [path]):
+                m = re.search(r"MM:(\d+)", json.dumps(p))
+                if m:
+                    best = max(best, int(m.group(1)))
+print(best)' "$2"
+}
+seq0=$(mm_seq A "${MAC[2]}")
+ctl port del sw0 "$(vm_if 2)" >/dev/null || fail "port del vm2 on host A failed"
+T_NETNS+=("$(vm_ns 2)")
+ctl_b port add sw0 "$(vm_if 2)" --driver "${T_DRIVER:-tap}" --netns "$(vm_ns 2)" \
+  --address 10.77.0.2/24 --mac "${MAC[2]}" >/dev/null || fail "port add vm2 on host B failed"
+t0=$(now_ms)
+# What QEMU sends after a migration: broadcast announcements from the VM's MAC (RARP).
+ip netns exec "$(vm_ns 2)" "$VSWITCH_TEST_TOOLS/vs-rawframe" send "$(vm_if 2)" 3 --ethertype 0x8035 \
+  >/dev/null || fail "vm2's announcement failed"
+back=0
+while [ $(($(now_ms) - t0)) -lt 5000 ]; do
+  if ip netns exec "$(vm_ns 1)" ping -c 1 -W 1 -I "$(vm_if 1)" 10.77.0.2 >/dev/null 2>&1; then
+    back=$(($(now_ms) - t0))
+    break
+  fi
+done
+[ "$back" -gt 0 ] || fail "vm2 not reachable from vm1 5 s after its move to host B"
+log "vm2 moved to host B: reached from vm1 (host A) again after $back ms"
+for _ in $(seq 40); do [ "$(mm_seq A "${MAC[2]}")" -gt "$seq0" ] && break; sleep 0.25; done
+check "vm2's MAC mobility sequence number on host A (was $seq0)" "$(mm_seq A "${MAC[2]}")" -gt "$seq0"
+
+# 4. FRR restarted on host B.
+frr_stop B
+t0=$(now_ms)
+frr_start B
+evpn_wait_session A 60 || fail "the EVPN session did not come back after FRR's restart on host B"
+for pair in "1 3" "4 1" "1 2"; do
+  ping_ok $pair 10 || fail "ping vm${pair% *} -> vm${pair#* } failed after FRR's restart on host B"
+done
+log "FRR restarted on host B: session and traffic back after $(($(now_ms) - t0)) ms"
+
+# 5. An uplink to a bridge that is not there: refused, with the fix.
+cp "$T_DIR/a.toml" "$T_DIR/a2.toml"
+{
+  echo
+  echo "[[switch.port]]"
+  echo "name = \"${T_PREFIX}pX\""
+  echo "driver = \"${T_DRIVER:-tap}\""
+  echo "netns = \"$(host_ns A)\""
+  echo "addresses = []"
+  echo "uplink = { bridge = \"nobr0\" }"
+} >>"$T_DIR/a2.toml"
+cp "$T_DIR/a2.toml" "$T_DIR/a.toml"
+j=$(ctl --json reload 2>&1) && fail "a reload with an uplink to a missing bridge was accepted: $j"
+grep -q "no bridge nobr0 in namespace $(host_ns A)" <<<"$j" || fail "the refusal does not say why: $j"
+grep -q "type bridge" <<<"$j" || fail "the refusal does not give the fix: $j"
+ping_ok 1 3 3 || fail "vm1 -> vm3 after the refused reload"
+log "an uplink to a missing bridge is refused: $(grep -o 'no bridge[^"]*' <<<"$j" | head -n 1)"
+
+stop_daemon
+pass "evpn_uplink: 4 VMs on 2 hosts reach each other through kernel VXLAN + FRR EVPN; routes, a VM move, an FRR restart, a bad uplink"
