@@ -53,6 +53,7 @@ frr_start() {
   n=$(host_n "$h")
   peer=$((3 - n))
   mkdir -p "$dir"
+  chmod 711 "$T_DIR"  # FRR's daemons run as user frr and write their pid files in $dir
   cat >"$dir/frr.conf" <<EOF
 frr defaults datacenter
 hostname host$h
