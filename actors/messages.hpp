@@ -94,7 +94,7 @@ struct PortSnapshot {
   std::string down_reason;
   uint64_t recreated = 0;
   std::string vm_mode, vm_netdev, vm_device;  // empty: no VM side
-  std::string uplink_bridge;                   // the kernel bridge it joined, empty: none
+  std::string uplink_bridge;                  // the kernel bridge it joined, empty: none
   std::optional<bool> link_up;
   bool stats_ok = false;
   rte_eth_stats stats{};

@@ -94,6 +94,13 @@ bool is_word(std::string_view s, std::size_t max_len, std::string_view extra) {
   });
 }
 
+// What is wrong with `s` as a netdev name (a port, a VM's macvtap or TAP, a bridge), or "".
+std::string ifname_problem(const std::string& s) {
+  if (!is_word(s, 15, "_.-")) return "must be 1..15 characters [A-Za-z0-9_.-]";
+  if (s == "." || s == "..") return "must not be \".\" or \"..\"";
+  return {};
+}
+
 // A decimal number of 1..max_digits digits (no sign, no spaces), or -1.
 long parse_decimal(std::string_view s, std::size_t max_digits) {
   if (s.empty() || s.size() > max_digits) return -1;
@@ -986,14 +993,7 @@ class Validator {
     const std::string name_hint =
         "name: the TAP netdev name, 1..15 characters [A-Za-z0-9_.-], not \".\" or \"..\", "
         "unique among all ports of all switches";
-    const Got name = get_string(
-        t, "name", ctx, name_hint,
-        [](const std::string& s) {
-          if (!is_word(s, 15, "_.-")) return std::string("must be 1..15 characters [A-Za-z0-9_.-]");
-          if (s == "." || s == "..") return std::string("must not be \".\" or \"..\"");
-          return std::string();
-        },
-        pc.name);
+    const Got name = get_string(t, "name", ctx, name_hint, ifname_problem, pc.name);
     if (name == Got::absent) {
       report(t, ctx, "missing key \"name\"", "this port has no name",
              "every [[switch.port]] needs name = \"...\"; " + name_hint);
@@ -1118,11 +1118,6 @@ class Validator {
       return;
     }
     check_keys(*vm, kVmKeys, ctx, "[switch.port.vm]");
-    const auto ifname_problem = [](const std::string& s) {
-      if (!is_word(s, 15, "_.-")) return std::string("must be 1..15 characters [A-Za-z0-9_.-]");
-      if (s == "." || s == "..") return std::string("must not be \".\" or \"..\"");
-      return std::string();
-    };
     const Got mvt = get_string(*vm, "macvtap", ctx, hint, ifname_problem, pc.vm_macvtap);
     const Got tap = get_string(*vm, "tap", ctx, hint, ifname_problem, pc.vm_tap);
     if (vm->as_table().empty()) {
@@ -1161,21 +1156,14 @@ class Validator {
       return;
     }
     check_keys(*up, kUplinkKeys, ctx, "[switch.port.uplink]");
-    const Got br = get_string(
-        *up, "bridge", ctx, hint,
-        [](const std::string& s) {
-          if (!is_word(s, 15, "_.-")) return std::string("must be 1..15 characters [A-Za-z0-9_.-]");
-          if (s == "." || s == "..") return std::string("must not be \".\" or \"..\"");
-          return std::string();
-        },
-        pc.uplink_bridge);
+    const Got br = get_string(*up, "bridge", ctx, hint, ifname_problem, pc.uplink_bridge);
     if (br == Got::absent) report(*up, ctx, "uplink needs bridge", "no bridge here", hint);
     if (const Value* vm = lookup(t, "vm")) {
       report(*vm, ctx, "uplink and vm exclude each other", "this port also has an uplink table",
              "an uplink joins a kernel bridge; a VM attaches to a port of its own");
     }
-    if (const Value* a = lookup(t, "addresses"); a != nullptr && a->is_array() &&
-                                                 !a->as_array().empty()) {
+    if (const Value* a = lookup(t, "addresses");
+        a != nullptr && a->is_array() && !a->as_array().empty()) {
       report(*a, ctx, "addresses and uplink exclude each other",
              "this port also has an uplink table",
              "a bridge port carries no address of its own: give the host's address to the "

@@ -47,8 +47,8 @@ struct PortConfig {
   std::vector<int> allowed_vlans;      // trunk: VLANs carried tagged, each 1..4094
   int native_vlan = 0;                 // trunk: VLAN of untagged frames, 0 = drop them
   // How a VM attaches to the port's netdev (docs/vms.md); at most one is set, neither with netns.
-  std::string vm_macvtap;       // [vm] macvtap: a passthru macvtap made on the netdev (/dev/tapN)
-  std::string vm_tap;           // [vm] tap: a TAP of the VM's own stack, paired by tc mirred
+  std::string vm_macvtap;  // [vm] macvtap: a passthru macvtap made on the netdev (/dev/tapN)
+  std::string vm_tap;      // [vm] tap: a TAP of the VM's own stack, paired by tc mirred
   // [uplink] bridge: a kernel bridge (in `netns`, or the daemon's namespace) the port's netdev
   // joins as it comes up, e.g. the bridge of a VXLAN device that FRR manages (docs/evpn.md).
   std::string uplink_bridge;

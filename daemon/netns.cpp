@@ -122,8 +122,9 @@ NetnsError link_join_bridge(const std::string& ifname, const std::string& netns,
   if (!r.ok() || r.output.empty()) {
     return {"uplink: no bridge " + bridge + " in " + where +
             (r.ok() ? " (a link of that name exists, but it is not a bridge)" : "") +
-            ". Fix: create it first (`ip" + (netns.empty() ? "" : " -n " + netns) +
-            " link add " + bridge + " type bridge`, with its VXLAN device: docs/evpn.md), or "
+            ". Fix: create it first (`ip" + (netns.empty() ? "" : " -n " + netns) + " link add " +
+            bridge +
+            " type bridge`, with its VXLAN device: docs/evpn.md), or "
             "fix uplink.bridge"};
   }
   // The host's own IPv6 must not talk on the uplink (router solicitations, MLD): the netdev is

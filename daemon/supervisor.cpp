@@ -54,8 +54,9 @@ void wait_for_attach(int fd, int worker) {
     if (rc == 0)
       std::fprintf(stderr,
                    "vswitchd: worker %d has been in DPDK's start-up for %lld ms; port changes no "
-                   "longer wait for it\n",
-                   worker, static_cast<long long>(kAttachTimeout.count()));
+                   "longer wait for it (a worker hung in rte_eal_init: `vswitchctl show workers`, "
+                   "then `vswitchctl worker restart %d`)\n",
+                   worker, static_cast<long long>(kAttachTimeout.count()), worker);
     close(fd);
     HotplugGate::instance().end_attach();
   }).detach();

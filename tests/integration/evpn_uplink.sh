@@ -22,22 +22,7 @@ command -v vtysh >/dev/null && [ -x /usr/lib/frr/bgpd ] ||
 
 B_PREFIX="${T_PREFIX}b"
 B_METRICS=$((T_METRICS_PORT + 1))
-B_PID=""
-cleanup_evpn() {
-  local rc=$?
-  set +e
-  trap - ERR
-  evpn_cleanup
-  [ -n "$B_PID" ] && kill -TERM "$B_PID" 2>/dev/null
-  for _ in $(seq 50); do [ -n "$B_PID" ] && kill -0 "$B_PID" 2>/dev/null || break; sleep 0.1; done
-  pkill -KILL -f -- "--file-prefix=${B_PREFIX}( |$)" 2>/dev/null
-  [ -n "$B_PID" ] && kill -KILL "$B_PID" 2>/dev/null
-  rm -f /dev/hugepages/"${B_PREFIX}"map_* 2>/dev/null
-  rm -rf "/var/run/dpdk/${B_PREFIX}" 2>/dev/null
-  (exit "$rc")
-  cleanup
-}
-trap cleanup_evpn EXIT
+T_MORE_PREFIXES+=("$B_PREFIX")
 
 ctl_b() { "$VSWITCH_BIN_DIR/vswitchctl" --socket "$T_DIR/run-b/vswitchd.sock" "$@"; }
 # uplink_port FILE HOST: the host's uplink port, in its namespace, in br100.
@@ -78,6 +63,7 @@ uplink_port "$T_DIR/b.toml" B
 start_daemon "$T_DIR/a.toml"
 "$VSWITCH_BIN_DIR/vswitchd" --config "$T_DIR/b.toml" >"$T_DIR/b.log" 2>&1 &
 B_PID=$!
+T_PIDS+=("$B_PID")
 for _ in $(seq 150); do grep -q "vswitchd: ready" "$T_DIR/b.log" && break; sleep 0.1; done
 grep -q "vswitchd: ready" "$T_DIR/b.log" || fail "vswitchd B did not start: $(tail -5 "$T_DIR/b.log")"
 for h in A B; do

@@ -8,18 +8,7 @@ source "$(dirname "$0")/../lib/harness.sh"
 B_PREFIX="${T_PREFIX}b"
 B_METRICS=$((T_METRICS_PORT + 1))
 B_PID=""
-# The second daemon's leftovers, then the harness's clean-up.
-cleanup_b() {
-  local rc=$?
-  set +e
-  [ -n "$B_PID" ] && kill -KILL "$B_PID" 2>/dev/null
-  pkill -KILL -f -- "--file-prefix=${B_PREFIX}( |$)" 2>/dev/null
-  rm -f /dev/hugepages/"${B_PREFIX}"map_* 2>/dev/null
-  rm -rf "/var/run/dpdk/${B_PREFIX}" 2>/dev/null
-  (exit "$rc")
-  cleanup
-}
-trap cleanup_b EXIT
+T_MORE_PREFIXES+=("$B_PREFIX")
 
 write_config "$T_DIR/a.toml" 2
 start_daemon "$T_DIR/a.toml"
@@ -47,6 +36,7 @@ b_config() {
 start_b() {
   "$VSWITCH_BIN_DIR/vswitchd" --config "$1" >"$T_DIR/b.log" 2>&1 &
   B_PID=$!
+  T_PIDS+=("$B_PID")
 }
 # refused CONFIG WHAT: vswitchd on CONFIG must exit 1 at once, naming A's pid and WHAT.
 refused() {

@@ -15,6 +15,7 @@ host_ns() { echo "${T_PREFIX}-h$1"; }
 frr_ns() { echo "${T_PREFIX}$1"; }
 host_n() { [ "$1" = A ] && echo 1 || echo 2; }
 EVPN_FRR_DIRS=()
+T_ON_EXIT+=(evpn_cleanup)
 
 # evpn_underlay: both host namespaces and the veth between them.
 evpn_underlay() {
@@ -122,7 +123,7 @@ for rd, routes in d.items():
             print("3", m.group(1))' | sort -u
 }
 
-# evpn_cleanup: FRR's daemons (the namespaces go with the harness's clean-up).
+# evpn_cleanup: FRR's daemons, first thing at the harness's clean-up (the namespaces go after).
 evpn_cleanup() {
   local dir d
   for dir in "${EVPN_FRR_DIRS[@]}"; do

@@ -19,6 +19,10 @@ T_DIR=$(mktemp -d "/tmp/vswitch-test.${T_ID}.XXXX")
 T_METRICS_PORT=$(( 20000 + ($$ + RANDOM) % 12000 ))
 T_PIDS=()
 T_NETNS=()
+# A second vswitchd's EAL prefixes (its processes, hugepage files and runtime dir go with the
+# test's own), and commands run first at clean-up (e.g. stopping FRR: tests/lib/evpn.sh).
+T_MORE_PREFIXES=()
+T_ON_EXIT=()
 T_DAEMON_PID=""
 
 log() { printf '[%s] %s\n' "$(date +%T.%3N)" "$*"; }
@@ -45,15 +49,18 @@ cleanup() {
   local rc=$?
   set +e
   trap - ERR
+  local cmd prefix prefixes=("$T_PREFIX" "${T_MORE_PREFIXES[@]}")
+  local any="--file-prefix=($(IFS='|'; echo "${prefixes[*]}"))( |$)"
+  for cmd in "${T_ON_EXIT[@]}"; do $cmd; done
   for pid in ${T_DAEMON_PID:+$T_DAEMON_PID} "${T_PIDS[@]}"; do
     kill -TERM "$pid" 2>/dev/null
   done
   for _ in $(seq 100); do
     { [ -n "$T_DAEMON_PID" ] && kill -0 "$T_DAEMON_PID" 2>/dev/null; } ||
-      pgrep -f -- "--file-prefix=${T_PREFIX}( |$)" >/dev/null || break
+      pgrep -f -- "$any" >/dev/null || break
     sleep 0.1
   done
-  pkill -KILL -f -- "--file-prefix=${T_PREFIX}( |$)" 2>/dev/null
+  pkill -KILL -f -- "$any" 2>/dev/null
   pkill -KILL -f -- "--config ${T_DIR}/" 2>/dev/null
   for pid in "${T_PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
   for ns in "${T_NETNS[@]}" $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${T_PREFIX}-"); do
@@ -62,8 +69,10 @@ cleanup() {
   for ifc in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep "^${T_PREFIX}"); do
     ip link del "$ifc" 2>/dev/null
   done
-  rm -f /dev/hugepages/"${T_PREFIX}"map_* 2>/dev/null
-  rm -rf "/var/run/dpdk/${T_PREFIX}" 2>/dev/null
+  for prefix in "${prefixes[@]}"; do
+    rm -f /dev/hugepages/"${prefix}"map_* 2>/dev/null
+    rm -rf "/var/run/dpdk/${prefix}" 2>/dev/null
+  done
   # The heartbeat margins of every vswitchd this test ran (issue #28: the longest gap against
   # worker_stall_ms), kept in ctest's LastTest.log for a look across whole suites.
   grep -h "longest heartbeat gap" "$T_DIR"/*.log 2>/dev/null | sed 's/^/[heartbeat] /'
