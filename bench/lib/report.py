@@ -18,10 +18,13 @@ ROWS = [
     ("tcp1", "gbps", "TCP 1 stream"),
     ("tcp1", "switch_cpu_pct", "TCP 1 stream: switch CPU"),
     ("tcp1", "cpu_s_per_gbit", "TCP 1 stream: switch CPU per Gbit"),
+    ("tcp1", "worker_cpu_pct", "TCP 1 stream: forwarding workers CPU"),
+    ("tcp1", "worker_cpu_s_per_gbit", "TCP 1 stream: forwarding workers CPU per Gbit"),
     ("tcp1", "host_busy_pct", "TCP 1 stream: host busy"),
     ("tcp4", "gbps", "TCP 4 streams"),
     ("tcp4", "switch_cpu_pct", "TCP 4 streams: switch CPU"),
     ("tcp4", "cpu_s_per_gbit", "TCP 4 streams: switch CPU per Gbit"),
+    ("tcp4", "worker_cpu_s_per_gbit", "TCP 4 streams: forwarding workers CPU per Gbit"),
     ("tcp4", "host_busy_pct", "TCP 4 streams: host busy"),
     ("u64rate", "offered_kpps", "64 B fixed rate: offered"),
     ("u64rate", "rx_kpps", "64 B fixed rate: received in B"),
@@ -34,6 +37,7 @@ ROWS = [
     ("u64max", "loss_pct", "64 B max rate: loss"),
     ("u64max", "switch_cpu_pct", "64 B max rate: switch CPU"),
     ("u64max", "switch_us_per_pkt", "64 B max rate: switch CPU per received packet"),
+    ("u64max", "worker_us_per_pkt", "64 B max rate: forwarding workers CPU per received packet"),
     ("u64max", "host_us_per_pkt", "64 B max rate: host CPU per received packet"),
     ("rtt", "p50_us", "round trip p50"),
     ("rtt", "p99_us", "round trip p99"),
@@ -157,6 +161,7 @@ def main():
     ap.add_argument("--baseline", default="lb-on")
     ap.add_argument("--ours", default="vs-tap,vs-rtap")
     ap.add_argument("--rel", default="", help="raw dir relative to the results dir, for links")
+    ap.add_argument("--relay", default="relay", help="the TAP floor system (issue #22)")
     a = ap.parse_args()
 
     data = {}   # (sys, wl, metric) -> [values]
@@ -421,6 +426,7 @@ def main():
                 w(f"{o}, scale: {line.strip()}")
                 w("")
 
+    floor_section(w, a, present, med, vals, ours, base)
     capture_section(w, meta, present, vals, byrep, units, reps)
     policy_section(w, present, byrep, units, reps)
 
@@ -443,6 +449,95 @@ def main():
         for r in rows_raw:
             cw.writerow([meta.get("date", ""), meta.get("host", ""), r["system"], r["rep"],
                          r["workload"], r["metric"], r["value"], r["unit"]])
+
+
+# ----- issue #22: the data path at a TAP's limit -----
+FLAME_LOADS = [("tcp1", "TCP 1 stream"), ("u64max", "64 B at max rate"), ("rtt", "ping-pong")]
+
+
+def floor_section(w, a, present, med, vals, ours, base):
+    """The #22 goals, set against the relay (the TAP floor) and the bridge of the same run, and
+    the profile workload's tables of where the forwarding processes' time goes."""
+    relay = a.relay if a.relay in present else None
+    ours = [o for o in ours if o in present]
+    if not relay and not any(os.path.exists(flame_md(a, s, "tcp1")) for s in present):
+        return
+    w("## The data path at a TAP's limit (issue #22)")
+    w("")
+    w(f"The floor is `{a.relay}`: two TAPs with the vnet header and offloads, one blocking read → write "
+      "thread per direction, no switching (`bench/relay/vnet_relay.cpp`). Its CPU per Gbit is the two "
+      "copies plus the receiving stack, and its CPU per frame at 64 B one read plus one write. "
+      "\"Forwarding CPU\" is the workers' (or the relay's) CPU time, vswitchd excluded.")
+    w("")
+    if relay and ours:
+        rows = []
+
+        def goal(what, o, r, limit, lower_is_better):
+            if r is None:
+                rows.append((what, o, "–", "not measured"))
+                return
+            met = r <= limit if lower_is_better else r >= limit
+            rows.append((what, o, f"{r:.2f}×", "**met**" if met else "**not met**"))
+
+        def rat(x, y):
+            return None if x is None or not y else x / y
+
+        for o in ours:
+            goal(f"TCP 1 stream: forwarding CPU per Gbit ≤ 1.3× {relay}", o,
+                 rat(med(o, "tcp1", "worker_cpu_s_per_gbit"), med(relay, "tcp1", "worker_cpu_s_per_gbit")), 1.3, True)
+            goal(f"TCP 4 streams: forwarding CPU per Gbit ≤ 1.3× {relay}", o,
+                 rat(med(o, "tcp4", "worker_cpu_s_per_gbit"), med(relay, "tcp4", "worker_cpu_s_per_gbit")), 1.3, True)
+            # frames per forwarding core-second = 1 / (CPU per frame)
+            goal(f"64 B: frames per forwarding core-second ≥ 0.9× {relay}", o,
+                 rat(med(relay, "u64max", "worker_us_per_pkt"), med(o, "u64max", "worker_us_per_pkt")), 0.9, False)
+            if base:
+                goal(f"TCP 1 stream ≥ 0.65× {base}", o,
+                     rat(med(o, "tcp1", "gbps"), med(base, "tcp1", "gbps")), 0.65, False)
+            goal("TCP 4 streams ≥ 1 stream (this system's worker count)", o,
+                 rat(med(o, "tcp4", "gbps"), med(o, "tcp1", "gbps")), 1.0, False)
+            if base:
+                for m, lim, lbl in (("p50_us", 1.3, "p50"), ("p99_us", 1.3, "p99"), ("p999_us", 1.5, "p99.9")):
+                    goal(f"round trip {lbl} ≤ {lim}× {base}", o, rat(med(o, "rtt", m), med(base, "rtt", m)), lim, True)
+        w(f"| goal | system | ratio | verdict |")
+        w("|---|---|---|---|")
+        for what, o, r, v in rows:
+            w(f"| {what} | {o} | {r} | {v} |")
+        w("")
+        w(f"For reference, {relay} itself: " + "; ".join(
+            f"{lbl} {fmt(med(relay, wl, m))} {unit}" for wl, m, lbl, unit in (
+                ("tcp1", "gbps", "TCP 1 stream", "Gbit/s"),
+                ("tcp1", "worker_cpu_s_per_gbit", "at", "CPU s per Gbit"),
+                ("u64max", "rx_kpps", "64 B", "kpps received"),
+                ("u64max", "worker_us_per_pkt", "at", "µs per frame"),
+                ("rtt", "p50_us", "round trip p50", "µs")) if med(relay, wl, m) is not None) + ".")
+        w("")
+    for s in present:
+        tables = [(lbl, wl) for wl, lbl in FLAME_LOADS if os.path.exists(flame_md(a, s, wl))]
+        if not tables:
+            continue
+        w(f"### Where {s}'s forwarding time goes")
+        w("")
+        w("Each from `perf record -g -F 999` of the forwarding processes in an extra run (not the "
+          "measured ones). Shares are inclusive, as `perf report --children`.")
+        w("")
+        for lbl, wl in tables:
+            base_name = os.path.basename(flame_prefix(a, s, wl))
+            w(f"**{lbl}**: flame graph [{base_name}.svg]({base_name}.svg), folded stacks "
+              f"[{base_name}.folded]({base_name}.folded)")
+            w("")
+            with open(flame_md(a, s, wl)) as f:
+                for line in f:
+                    if not line.startswith("#"):   # its own title: the bold line above says it
+                        w(line.rstrip("\n"))
+            w("")
+
+
+def flame_prefix(a, system, wl):
+    return f"{a.out}-flame-{system}-{wl}"
+
+
+def flame_md(a, system, wl):
+    return flame_prefix(a, system, wl) + ".md"
 
 
 def per_rep_ratios(byrep, s, wl_a, wl_b, m):

@@ -287,18 +287,47 @@ vs_metric() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# The TAP floor (issue #22): bench/relay/vnet_relay.cpp, two TAPs with the vnet header and
+# offloads (as net_rtap opens them), one blocking read -> write thread per direction, pinned to
+# core 1 like our worker, no switching. Its CPU per Gbit and per frame is what any switch that
+# reads and writes TAPs must pay; report.py sets vswitch's worker against it.
+# ---------------------------------------------------------------------------------------------
+RELAY_PID=""
+setup_relay() {
+  local out=$RAW/relay.out i
+  SW_KIND=relay
+  vm_namespaces
+  taskset -c 1 "$VS_BIN/vnet_relay" "$IF_A" "$IF_B" >"$out" 2>"$RAW/relay.err" 8>&- &
+  RELAY_PID=$!
+  track_pid "$RELAY_PID"
+  for i in $(seq 100); do
+    grep -qx ready "$out" && break
+    kill -0 "$RELAY_PID" 2>/dev/null || die "vnet_relay exited: $(cat "$RAW/relay.err")"
+    sleep 0.05
+  done
+  grep -qx ready "$out" || die "vnet_relay not ready after 5 s"
+  # The fds keep working when the netdevs move; the TAPs go when the relay exits.
+  ip link set "$IF_A" netns "$NS_A"
+  ip link set "$IF_B" netns "$NS_B"
+  vm_address "$NS_A" "$IF_A" "$IP_A"
+  vm_address "$NS_B" "$IF_B" "$IP_B"
+}
+
+# ---------------------------------------------------------------------------------------------
 # Dispatch
 # ---------------------------------------------------------------------------------------------
 switch_pids() {
   case $SW_KIND in
     ovs) ovs_pids ;;
     vswitch) echo "$VS_PID"; worker_pids ;;
+    relay) echo "$RELAY_PID" ;;
     *) ;;
   esac
 }
 worker_pids() {
   case $SW_KIND in
     vswitch) pgrep -P "$VS_PID" -x vswitch-worker || true ;;
+    relay) echo "$RELAY_PID" ;;
     *) ;;
   esac
 }

@@ -41,7 +41,7 @@ record_cpu() {
   if [[ $SW_KIND != bridge ]]; then
     record "$sys" "$rep" "$wl" switch_cpu_pct "$(calc "100*$s/$t")" "% of 1 core"
   fi
-  if [[ $SW_KIND == vswitch ]]; then
+  if [[ $SW_KIND == vswitch || $SW_KIND == relay ]]; then
     record "$sys" "$rep" "$wl" worker_cpu_pct "$(calc "100*$w/$t")" "% of 1 core"
   fi
   record "$sys" "$rep" "$wl" host_busy_pct "$(calc "100*$h/$t")" "% of 1 core (sum of $(nproc))"
@@ -79,7 +79,7 @@ start_servers() {
 
 # tcp_once SYSTEM REP WORKLOAD STREAMS: one iperf3 run of DUR s, recorded as WORKLOAD.
 tcp_once() {
-  local sys=$1 rep=$2 wl=$3 streams=$4 out gbps c s t
+  local sys=$1 rep=$2 wl=$3 streams=$4 out gbps c s w t
   out=$RAW/$sys-$wl-$rep.json
   cpu_begin
   timeout $((DUR + 30)) ip netns exec "$NS_A" iperf3 -c "$IP_B" -p "$IPERF_PORT" -t "$DUR" \
@@ -91,9 +91,11 @@ tcp_once() {
   awk "BEGIN { exit !($gbps > 0) }" || die "$wl rep $rep: 0 Gbit/s"
   record "$sys" "$rep" "$wl" gbps "$gbps" "Gbit/s"
   record_cpu "$sys" "$rep" "$wl" "$c"
-  read -r s _ _ t <<<"$c"
+  read -r s w _ t <<<"$c"
   [[ $SW_KIND == bridge ]] ||
     record "$sys" "$rep" "$wl" cpu_s_per_gbit "$(calc "$s/($gbps*$t)")" "CPU s per Gbit"
+  [[ $SW_KIND != vswitch && $SW_KIND != relay ]] ||
+    record "$sys" "$rep" "$wl" worker_cpu_s_per_gbit "$(calc "$w/($gbps*$t)")" "CPU s per Gbit"
   log "$wl rep $rep: $gbps Gbit/s; CPU $c"
 }
 
@@ -179,7 +181,7 @@ trafgen_run() {
 # trafgen config written), recorded as WORKLOAD; sets U64_RX (frames received in B) and U64_CPU
 # (cpu_end's output).
 u64_once() {
-  local sys=$1 rep=$2 wl=$3 rate=$4 out sent secs rx0 rx1 rx c s h r
+  local sys=$1 rep=$2 wl=$3 rate=$4 out sent secs rx0 rx1 rx c s w h r
   out=$RAW/$sys-$wl-$rep.trafgen
   rx0=$(ctr "$NS_B" "$IF_B" rx_packets)
   cpu_begin
@@ -190,13 +192,15 @@ u64_once() {
   rx1=$(ctr "$NS_B" "$IF_B" rx_packets)
   rx=$((rx1 - rx0))
   ((rx > 0)) || die "$wl rep $rep: vmB received nothing ($sent sent)"
-  read -r s _ h _ <<<"$c"
+  read -r s w h _ <<<"$c"
   record "$sys" "$rep" "$wl" offered_kpps "$(calc "$sent/$secs/1000")" kpps
   record "$sys" "$rep" "$wl" rx_kpps "$(calc "$rx/$secs/1000")" kpps
   record "$sys" "$rep" "$wl" loss_pct "$(calc "max(0.0, 100*($sent-$rx)/$sent)")" "%"
   record_cpu "$sys" "$rep" "$wl" "$c"
   [[ $SW_KIND == bridge ]] ||
     record "$sys" "$rep" "$wl" switch_us_per_pkt "$(calc "1e6*$s/$rx")" "µs/pkt"
+  [[ $SW_KIND != vswitch && $SW_KIND != relay ]] ||
+    record "$sys" "$rep" "$wl" worker_us_per_pkt "$(calc "1e6*$w/$rx")" "µs/pkt"
   record "$sys" "$rep" "$wl" host_us_per_pkt "$(calc "1e6*$h/$rx")" "µs/pkt"
   log "$wl rep $rep: sent $sent, received $rx; CPU $c"
   U64_RX=$rx U64_CPU=$c
@@ -657,6 +661,49 @@ wl_policy() {
   cp "$POLICY_BASE" "$VS_CONFIG"
 }
 
+# --- profile: where the worker's time goes (issue #22; vswitch and the relay) -------------------
+# One extra run each of TCP 1 stream, 64 B at max rate and the ping-pong, DUR s, with
+# `perf record -g -F 999` of the forwarding processes (the workers, or the relay) for the middle
+# DUR-2 s (at least 1 s). The runs' own numbers are not recorded: perf slows them. bench/lib/flame.py
+# folds each recording into $RAW/flame/<system>-<workload>.{svg,folded,md} (a flame graph, the
+# folded stacks, the table of where the cycles go); bench/run commits them beside the results.
+PROFILE_LOADS=(tcp1 u64max rtt)
+profile_load_start() {   # profile_load_start tcp1|u64max|rtt OUT: the load in the background
+  case $1 in
+    tcp1) timeout $((DUR + 30)) ip netns exec "$NS_A" iperf3 -c "$IP_B" -p "$IPERF_PORT" -t "$DUR" \
+            >"$2" 2>&1 8>&- & PROF_LOAD_PID=$! ;;
+    u64max) trafgen_start max "$2"; PROF_LOAD_PID="" ;;
+    rtt) timeout $((DUR + 30)) ip netns exec "$NS_A" sockperf ping-pong -i "$IP_B" -p "$SOCKPERF_PORT" \
+           -m 64 -t "$DUR" >"$2" 2>&1 8>&- & PROF_LOAD_PID=$! ;;
+  esac
+}
+profile_load_stop() {   # profile_load_stop tcp1|u64max|rtt
+  if [[ $1 == u64max ]]; then trafgen_stop; return 0; fi
+  wait "$PROF_LOAD_PID" || die "profile $1: the load failed ($RAW/$SYSTEM-profile-$1.out)"
+}
+wl_profile() {
+  local sys=$1 wl pids data secs
+  [[ $SW_KIND == vswitch || $SW_KIND == relay ]] || return 0
+  command -v perf >/dev/null || die "profile: perf is missing (apt-get install linux-perf)"
+  mkdir -p "$RAW/flame"
+  write_trafgen_cfg "$RAW/udp64.cfg"
+  secs=$((DUR > 3 ? DUR - 2 : 1))
+  for wl in "${PROFILE_LOADS[@]}"; do
+    pids=$(worker_pids | paste -sd, -)
+    [[ -n $pids ]] || die "profile: no forwarding process to record"
+    data=$RAW/perf-$sys-$wl.data
+    profile_load_start "$wl" "$RAW/$sys-profile-$wl.out"
+    sleep 1
+    perf record -q -g -F 999 -p "$pids" -o "$data" -- sleep "$secs" >"$RAW/$sys-perf-$wl.log" 2>&1 8>&- ||
+      die "profile $wl: perf record failed: $(tail -n 3 "$RAW/$sys-perf-$wl.log")"
+    profile_load_stop "$wl"
+    python3 "$BENCH_LIB/flame.py" --perf-data "$data" --out "$RAW/flame/$sys-$wl" \
+      --title "$sys: the forwarding processes during $wl ($secs s, perf -F 999 -g)" >/dev/null \
+      2>"$RAW/$sys-flame-$wl.log" || die "profile $wl: flame.py failed: $(tail -n 3 "$RAW/$sys-flame-$wl.log")"
+    log "profile $wl: $(grep -m1 -o '[0-9][0-9]* samples' "$RAW/flame/$sys-$wl.md" || echo '? samples') -> $RAW/flame/$sys-$wl.svg"
+  done
+}
+
 # --- memory ---------------------------------------------------------------------------------------
 wl_memory() {
   local sys=$1 hp_before=$2 pids
@@ -690,6 +737,7 @@ run_system() {
       rtt) wl_rtt "$sys" ;;
       capture) wl_capture "$sys" ;;
       policy) wl_policy "$sys" ;;
+      profile) wl_profile "$sys" ;;
       kill | scale) ;;   # last: they disturb or replace the switch
       *) die "internal: unknown workload $wl" ;;
     esac
