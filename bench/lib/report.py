@@ -452,7 +452,7 @@ def main():
 
 
 # ----- issue #22: the data path at a TAP's limit -----
-FLAME_LOADS = [("tcp1", "TCP 1 stream"), ("u64max", "64 B at max rate"), ("rtt", "ping-pong")]
+FLAME_LOADS = [("tcp1", "TCP 1 stream"), ("tcp4", "TCP 4 streams"), ("u64max", "64 B at max rate"), ("rtt", "ping-pong")]
 
 
 def floor_section(w, a, present, med, vals, ours, base):

@@ -662,22 +662,22 @@ wl_policy() {
 }
 
 # --- profile: where the worker's time goes (issue #22; vswitch and the relay) -------------------
-# One extra run each of TCP 1 stream, 64 B at max rate and the ping-pong, DUR s, with
+# One extra run each of TCP 1 and 4 streams, 64 B at max rate and the ping-pong, DUR s, with
 # `perf record -g -F 999` of the forwarding processes (the workers, or the relay) for the middle
 # DUR-2 s (at least 1 s). The runs' own numbers are not recorded: perf slows them. bench/lib/flame.py
 # folds each recording into $RAW/flame/<system>-<workload>.{svg,folded,md} (a flame graph, the
 # folded stacks, the table of where the cycles go); bench/run commits them beside the results.
-PROFILE_LOADS=(tcp1 u64max rtt)
-profile_load_start() {   # profile_load_start tcp1|u64max|rtt OUT: the load in the background
+PROFILE_LOADS=(tcp1 tcp4 u64max rtt)
+profile_load_start() {   # profile_load_start tcp1|tcp4|u64max|rtt OUT: the load in the background
   case $1 in
-    tcp1) timeout $((DUR + 30)) ip netns exec "$NS_A" iperf3 -c "$IP_B" -p "$IPERF_PORT" -t "$DUR" \
-            >"$2" 2>&1 8>&- & PROF_LOAD_PID=$! ;;
+    tcp1 | tcp4) timeout $((DUR + 30)) ip netns exec "$NS_A" iperf3 -c "$IP_B" -p "$IPERF_PORT" -t "$DUR" \
+                   -P "${1#tcp}" >"$2" 2>&1 8>&- & PROF_LOAD_PID=$! ;;
     u64max) trafgen_start max "$2"; PROF_LOAD_PID="" ;;
     rtt) timeout $((DUR + 30)) ip netns exec "$NS_A" sockperf ping-pong -i "$IP_B" -p "$SOCKPERF_PORT" \
            -m 64 -t "$DUR" >"$2" 2>&1 8>&- & PROF_LOAD_PID=$! ;;
   esac
 }
-profile_load_stop() {   # profile_load_stop tcp1|u64max|rtt
+profile_load_stop() {   # profile_load_stop tcp1|tcp4|u64max|rtt
   if [[ $1 == u64max ]]; then trafgen_stop; return 0; fi
   wait "$PROF_LOAD_PID" || die "profile $1: the load failed ($RAW/$SYSTEM-profile-$1.out)"
 }

@@ -505,17 +505,18 @@ class TcpClient {
 
   // Sends super-frames for secs; the result's gbps counts payload the kernel acknowledged.
   void pump(double secs, TsoResult& r) {
-    const uint32_t start = snd_una_;
+    // Counted in 64 bits: a 3 s cell now moves more than the 4 GB that sequence numbers span.
+    const uint64_t start = acked_bytes_;
     const auto t0 = Clock::now();
     const auto end =
         t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(secs));
     last_progress_ = t0;
     while (!g_stop && Clock::now() < end && !failed_) step(true, r);
-    r.gbps = static_cast<double>(snd_una_ - start) * 8 / secs_since(t0) / 1e9;
+    r.gbps = static_cast<double>(acked_bytes_ - start) * 8 / secs_since(t0) / 1e9;
     // Let everything sent be acknowledged (retransmitting if needed), then FIN.
     auto limit = Clock::now() + std::chrono::seconds(2);
     while (!failed_ && snd_una_ != snd_nxt_ && Clock::now() < limit) step(false, r);
-    r.acked = snd_una_ - start;
+    r.acked = acked_bytes_ - start;
   }
 
   // FIN, and the ACK of the kernel's FIN once the listener has read everything and closed.
@@ -659,6 +660,7 @@ class TcpClient {
       const uint32_t a = ntohl(t->recv_ack);
       const uint32_t w = static_cast<uint32_t>(ntohs(t->rx_win)) << wscale_;
       if (seq_lt(snd_una_, a) && !seq_lt(snd_nxt_max_, a)) {
+        acked_bytes_ += a - snd_una_;
         snd_una_ = a;
         wnd_ = w;
         dup_ = 0;
@@ -720,6 +722,7 @@ class TcpClient {
   uint16_t ip_id_ = 1;
   uint32_t iss_ = 0, snd_una_ = 0, snd_nxt_ = 0, rcv_nxt_ = 0, wnd_ = 0, recover_ = 0;
   uint32_t snd_nxt_max_ = 0;
+  uint64_t acked_bytes_ = 0;  // every byte acknowledged so far, without the 32-bit wrap
   uint8_t wscale_ = 0;
   unsigned dup_ = 0, timeouts_ = 0;
   bool established_ = false, failed_ = false;

@@ -135,8 +135,18 @@ int open_tun(int ns_fd) {
   });
 }
 
+// No IFF_NAPI: with it, every write queues its frame to tun's NAPI and GRO, run right after in
+// the writer's context, which costs a poll and a GRO attempt per frame and gains nothing for the
+// frames we write (super-frames arrive already coalesced by LRO). Measured with bench/run, 1
+// worker, same run (bench/results/2026-12-07-vm-napi-ab.md): without it the worker's CPU per
+// 64 B frame fell 17%, per TCP Gbit 3-8%; the round trip did not change. RTAP_NAPI=1
+// (diagnostics, for A/B runs): with IFF_NAPI when the kernel offers it, as upstream does.
 unsigned tun_flags(uint32_t features) {
-  return kNeededFeatures | (features & IFF_NAPI);
+  static const bool napi = [] {
+    const char* v = getenv("RTAP_NAPI");
+    return v != nullptr && strcmp(v, "1") == 0;
+  }();
+  return kNeededFeatures | (napi ? (features & IFF_NAPI) : 0u);
 }
 
 int tun_attach(int fd, const char* ifname, unsigned flags, char* actual) {

@@ -74,6 +74,8 @@ TEST_F(RtapControl, ConfigureCreatesTheTap) {
   EXPECT_TRUE(tf & IFF_TAP);
   EXPECT_TRUE(tf & IFF_MULTI_QUEUE);
   EXPECT_TRUE(tf & IFF_VNET_HDR);
+  // No tun NAPI: it cost a poll and a GRO attempt per written frame (docs/rtap.md).
+  EXPECT_FALSE(tf & IFF_NAPI);
   p.destroy();
   EXPECT_FALSE(exists(ifname)) << "a non-persistent TAP must go with its port";
 }
