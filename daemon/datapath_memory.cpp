@@ -125,8 +125,9 @@ std::string DatapathMemory::create(int nb_workers, unsigned mbufs_per_worker,
     // first out, warm in the CPU's caches; with 16, a 4-stream TCP burst cycled through the
     // pool's ring, first in first out, all 32 MB of it. 128 instead of 16: worker CPU per Gbit
     // -7% at 4 streams, 1 stream unchanged (bench/results/2026-12-07-vm-large-cache-ab.md).
-    rte_mempool* large = rte_pktmbuf_pool_create(large_pool_name(w).c_str(), kLargeBuffersPerWorker,
-                                                 kLargeBufferCache, 0, kLargeBufferRoom, rte_socket_id());
+    rte_mempool* large =
+        rte_pktmbuf_pool_create(large_pool_name(w).c_str(), kLargeBuffersPerWorker,
+                                kLargeBufferCache, 0, kLargeBufferRoom, rte_socket_id());
     if (!large) {
       return "cannot create the large-buffer pool of worker " + std::to_string(w) + " (" +
              std::to_string(kLargeBuffersPerWorker) + " x " + std::to_string(kLargeBufferRoom) +

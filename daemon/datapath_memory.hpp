@@ -29,7 +29,7 @@ unsigned hugepage_memory_mb(int nb_workers, unsigned mbufs_per_worker, uint32_t 
 // "Rx buffers"): an idle port holds none, and these sizes do not grow with the ports.
 inline constexpr uint16_t kLargeBufferRoom = 63552;  // 65557-byte frame + vnet header - 2 KB head
 inline constexpr unsigned kLargeBuffersPerWorker = 511;  // 32 MB: 8 queues at a full window
-inline constexpr unsigned kLargeBufferCache = 128;      // the worker's lcore cache of them
+inline constexpr unsigned kLargeBufferCache = 128;       // the worker's lcore cache of them
 
 // The capture service's mbufs (vswitchd only): a captured frame is put into pcapng form in them
 // on its way to the capture's output (daemon/capture_service.hpp).
