@@ -498,7 +498,7 @@ def floor_section(w, a, present, med, vals, ours, base):
             if base:
                 for m, lim, lbl in (("p50_us", 1.3, "p50"), ("p99_us", 1.3, "p99"), ("p999_us", 1.5, "p99.9")):
                     goal(f"round trip {lbl} ≤ {lim}× {base}", o, rat(med(o, "rtt", m), med(base, "rtt", m)), lim, True)
-        w(f"| goal | system | ratio | verdict |")
+        w("| goal | system | ratio | verdict |")
         w("|---|---|---|---|")
         for what, o, r, v in rows:
             w(f"| {what} | {o} | {r} | {v} |")

@@ -324,6 +324,9 @@ switch_pids() {
     *) ;;
   esac
 }
+# has_workers: the system has forwarding processes of its own (vswitch's workers, the relay),
+# whose CPU is measured apart from the rest of the switch.
+has_workers() { [[ $SW_KIND == vswitch || $SW_KIND == relay ]]; }
 worker_pids() {
   case $SW_KIND in
     vswitch) pgrep -P "$VS_PID" -x vswitch-worker || true ;;

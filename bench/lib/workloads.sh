@@ -41,7 +41,7 @@ record_cpu() {
   if [[ $SW_KIND != bridge ]]; then
     record "$sys" "$rep" "$wl" switch_cpu_pct "$(calc "100*$s/$t")" "% of 1 core"
   fi
-  if [[ $SW_KIND == vswitch || $SW_KIND == relay ]]; then
+  if has_workers; then
     record "$sys" "$rep" "$wl" worker_cpu_pct "$(calc "100*$w/$t")" "% of 1 core"
   fi
   record "$sys" "$rep" "$wl" host_busy_pct "$(calc "100*$h/$t")" "% of 1 core (sum of $(nproc))"
@@ -94,7 +94,7 @@ tcp_once() {
   read -r s w _ t <<<"$c"
   [[ $SW_KIND == bridge ]] ||
     record "$sys" "$rep" "$wl" cpu_s_per_gbit "$(calc "$s/($gbps*$t)")" "CPU s per Gbit"
-  [[ $SW_KIND != vswitch && $SW_KIND != relay ]] ||
+  ! has_workers ||
     record "$sys" "$rep" "$wl" worker_cpu_s_per_gbit "$(calc "$w/($gbps*$t)")" "CPU s per Gbit"
   log "$wl rep $rep: $gbps Gbit/s; CPU $c"
 }
@@ -199,7 +199,7 @@ u64_once() {
   record_cpu "$sys" "$rep" "$wl" "$c"
   [[ $SW_KIND == bridge ]] ||
     record "$sys" "$rep" "$wl" switch_us_per_pkt "$(calc "1e6*$s/$rx")" "µs/pkt"
-  [[ $SW_KIND != vswitch && $SW_KIND != relay ]] ||
+  ! has_workers ||
     record "$sys" "$rep" "$wl" worker_us_per_pkt "$(calc "1e6*$w/$rx")" "µs/pkt"
   record "$sys" "$rep" "$wl" host_us_per_pkt "$(calc "1e6*$h/$rx")" "µs/pkt"
   log "$wl rep $rep: sent $sent, received $rx; CPU $c"
@@ -683,7 +683,7 @@ profile_load_stop() {   # profile_load_stop tcp1|tcp4|u64max|rtt
 }
 wl_profile() {
   local sys=$1 wl pids data secs
-  [[ $SW_KIND == vswitch || $SW_KIND == relay ]] || return 0
+  has_workers || return 0
   command -v perf >/dev/null || die "profile: perf is missing (apt-get install linux-perf)"
   mkdir -p "$RAW/flame"
   write_trafgen_cfg "$RAW/udp64.cfg"

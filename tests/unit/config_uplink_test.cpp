@@ -7,7 +7,6 @@
 
 #include "config/config.hpp"
 #include "config/config_diff.hpp"
-#include "config/config_toml.hpp"
 #include "config_errors.hpp"
 
 namespace {
@@ -59,13 +58,7 @@ TEST(ConfigUplink, EachMistakeIsOneErrorWithLineCaretAndHint) {
 }
 
 TEST(ConfigUplink, TheTomlWriterRoundTrips) {
-  const LoadResult r = load("addresses = []\nuplink = { bridge = \"br100\" }\n");
-  ASSERT_TRUE(r.ok()) << format_errors(r);
-  const auto& port = *r.config->find_port("up0");
-  const std::string text = "[[switch]]\nname = \"sw0\"\n" + vs::config::port_table_toml(port);
-  const LoadResult again = vs::config::load_config_string(text, "again.toml");
-  ASSERT_TRUE(again.ok()) << format_errors(again) << text;
-  EXPECT_EQ(*again.config->find_port("up0"), port);
+  vstest::expect_port_round_trips(load("addresses = []\nuplink = { bridge = \"br100\" }\n"), "up0");
 }
 
 TEST(ConfigUplink, AChangedUplinkRecreatesThePortAlone) {
