@@ -477,12 +477,20 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
   hb.beat(now_ns());
   counters.state.store(static_cast<uint32_t>(WorkerState::kRunning), std::memory_order_release);
   const auto ms = [](uint64_t from, uint64_t to) { return static_cast<double>(to - from) / 1e6; };
+  // On a busy host the start-up waits for a CPU as much as it works: say how much of each.
+  timespec cpu{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+  const int schedstat = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+  const uint64_t waited = run_delay_ns(schedstat);
+  if (schedstat >= 0) close(schedstat);
   std::printf(
       "vswitch-worker %d: forwarding %.0f ms after start (EAL init %.1f, shared objects %.1f, "
-      "ports %.1f, queues %.1f ms), %zu rx queues, tx queue %u\n",
+      "ports %.1f, queues %.1f ms; main thread on a CPU %.1f ms, waiting for one %.1f ms), "
+      "%zu rx queues, tx queue %u\n",
       worker_id, ms(clock.started, now_ns()), ms(clock.started, clock.eal),
       ms(clock.eal, clock.shared), ms(clock.shared, clock.ports), ms(clock.ports, clock.queues),
-      plan.rx.size(), plan.tx_queue);
+      static_cast<double>(cpu.tv_sec) * 1e3 + static_cast<double>(cpu.tv_nsec) / 1e6,
+      static_cast<double>(waited) / 1e6, plan.rx.size(), plan.tx_queue);
   std::fflush(stdout);
 
   const int yield = yield_mode();

@@ -344,6 +344,19 @@ uint32_t rx_frame_max(const rte_eth_dev* dev);
 int rxq_intr_enable_all(rte_eth_dev* dev);
 void rxq_intr_disable_all(rte_eth_dev* dev);
 
+// ---- rtap_fd_channel.cpp: every port's queue fds to a starting secondary in one exchange ------
+
+// Held by the primary while it reads or frees a port's rtap_process from a thread other than
+// the control thread's: the fd channel and the rte_mp fd action against close.
+std::mutex& primary_ports_lock();
+int fd_channel_start();  // primary, first port: listen in the runtime directory
+void fd_channel_stop();  // primary, last port closed
+// Secondary: the port's fds from the exchange made at its first attach; 0, or -ENOENT (then ask
+// over rte_mp, and count it with fd_channel_count_request).
+int fd_channel_take(rte_eth_dev* dev);
+void fd_channel_count_request();
+void fd_channel_purge();  // fds of ports this process never attached, once they are stale
+
 // ---- rtap_rxtx.cpp
 // -------------------------------------------------------------------------------
 

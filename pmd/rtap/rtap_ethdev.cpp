@@ -228,8 +228,21 @@ int check_io_uring(const char* name) {
 
 int nl_call(rte_eth_dev* dev, const char* what, const std::function<int(int fd, int ifindex)>& f) {
   rtap_process* p = proc_of(dev);
-  if (p == nullptr || p->nl_fd < 0) return -ENOTSUP;
+  if (p == nullptr) return -ENOTSUP;
   std::lock_guard<std::mutex> g(p->nl_lock);
+  if (p->nl_fd < 0 && p->secondary) {
+    // A secondary opens its socket at the first control call, not at attach: opening it in the
+    // port's namespace takes a thread (in_netns), and a worker attaching 256 ports spent about
+    // a fifth of its start-up on them, for calls a worker seldom makes (issue #21).
+    p->nl_fd = in_netns(p->ns_fd, [] { return nl_open(0); });
+    if (p->nl_fd < 0) {
+      const int err = p->nl_fd;
+      p->nl_fd = -1;
+      PMD_LOG(ERR, "%s: %s: cannot open rtnetlink: %s", dev->data->name, what, strerror(-err));
+      return err;
+    }
+  }
+  if (p->nl_fd < 0) return -ENOTSUP;
   int rc = f(p->nl_fd, shared_of(dev)->ifindex);
   if (rc < 0) PMD_LOG(ERR, "%s: %s failed: %s", dev->data->name, what, strerror(-rc));
   return rc;
@@ -564,7 +577,12 @@ int close_port(rte_eth_dev* dev, rtap_process* p) {
     for (unsigned i = 0; i < kMaxQueues; i++) {
       if (p->rx[i] != nullptr) rx_ring_destroy(p->rx[i]);
       if (p->tx[i] != nullptr) tx_ring_destroy(p->tx[i]);
-      if (p->fds[i] >= 0) close(p->fds[i]);
+    }
+    {
+      std::lock_guard<std::mutex> g(p->fds_lock);  // the fd channel may be duplicating them
+      for (unsigned i = 0; i < kMaxQueues; i++)
+        if (p->fds[i] >= 0) close(p->fds[i]);
+      p->nb_fds = 0;
     }
     lsc_disable(dev);
     rxq_intr_disable_all(dev);
@@ -572,8 +590,12 @@ int close_port(rte_eth_dev* dev, rtap_process* p) {
     if (p->keep_fd >= 0) close(p->keep_fd);
     if (p->nl_fd >= 0) close(p->nl_fd);
     if (p->ns_fd >= 0) close(p->ns_fd);
+    {
+      // The fd channel's thread and the rte_mp fd action read it under this lock.
+      std::lock_guard<std::mutex> ports(primary_ports_lock());
+      dev->process_private = nullptr;
+    }
     delete p;
-    dev->process_private = nullptr;
     mp_primary_unregister();
   }
   // mac_addrs points into dev_private: ethdev must not free it separately.

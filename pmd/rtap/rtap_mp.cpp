@@ -174,6 +174,7 @@ int fd_action(const rte_mp_msg* msg, const void* peer) {
     memcpy(&req, msg->param, sizeof(req));
     req.port[sizeof(req.port) - 1] = '\0';
     rep.first = req.first;
+    std::lock_guard<std::mutex> ports(primary_ports_lock());
     rte_eth_dev* dev = rtap_by_name(req.port);
     rtap_process* p = dev != nullptr ? proc_of(dev) : nullptr;
     if (p == nullptr) {
@@ -215,10 +216,14 @@ void close_fds(rtap_process* p) {
   p->nb_fds = 0;
 }
 
-// Asks the primary for every queue fd of the port, RTE_MP_MAX_FD_NUM per message.
+// The port's queue fds from the primary: from the exchange of the process's first attach
+// (rtap_fd_channel.cpp), else by asking for them, RTE_MP_MAX_FD_NUM per message.
 int fetch_fds(rte_eth_dev* dev) {
   rtap_process* p = proc_of(dev);
   const char* name = dev->data->name;
+  close_fds(p);
+  if (fd_channel_take(dev) == 0) return 0;
+  fd_channel_count_request();
   for (int attempt = 0; attempt < 3; attempt++) {
     close_fds(p);
     uint32_t generation = 0;
@@ -486,6 +491,7 @@ std::atomic<uint64_t> hk_work{0};
 int housekeeping(rte_eth_dev* dev) {
   rtap_process* p = proc_of(dev);
   if (p == nullptr) return -ENODEV;
+  if (p->secondary) fd_channel_purge();
   std::lock_guard<std::recursive_mutex> g(p->hk_lock);
   if (__atomic_load_n(&p->closing, __ATOMIC_ACQUIRE)) return 0;
   // Never re-sync while the primary is re-configuring (the port is stopped then): the shared
@@ -612,11 +618,15 @@ int mp_primary_register() {
     PMD_LOG(ERR, "cannot register the %s multi-process action: %s", kFdAction, strerror(rte_errno));
     return -rte_errno;
   }
+  fd_channel_start();  // optional: without it, secondaries ask over rte_mp (it logs why)
   return 0;
 }
 
 void mp_primary_unregister() {
-  if (primary_ports.fetch_sub(1) == 1) rte_mp_action_unregister(kFdAction);
+  if (primary_ports.fetch_sub(1) == 1) {
+    fd_channel_stop();
+    rte_mp_action_unregister(kFdAction);
+  }
 }
 
 int create_rings(rte_eth_dev* dev) {
@@ -690,11 +700,7 @@ int secondary_attach(rte_eth_dev* dev) {
       return -e;
     }
   }
-  p->nl_fd = in_netns(p->ns_fd, [] { return nl_open(0); });
-  if (p->nl_fd < 0) {
-    PMD_LOG(ERR, "%s: cannot open rtnetlink: %s", name, strerror(-p->nl_fd));
-    return p->nl_fd;
-  }
+  // The rtnetlink socket is opened at the first control call (nl_call).
   p->sync_counted = true;
   if (secondary_ports.fetch_add(1) == 0) {
     if (rte_mp_action_register(kSyncAction, sync_action) < 0 && rte_errno != EEXIST)

@@ -81,6 +81,12 @@ int rte_pmd_rtap_sync(uint16_t port_id);
  * at the next call). */
 int rte_pmd_rtap_housekeeping(uint16_t port_id);
 
+/* How this process got the queue fds of the ports it attached, counted by port: *in_bulk in
+ * the one exchange a secondary makes with the primary at its first attach (all ports at once),
+ * *per_port by an rte_mp request each (ports added later, re-synced, or a primary without the
+ * exchange). Returns 0, or -EINVAL for a null pointer. */
+int rte_pmd_rtap_fd_sources(uint64_t* in_bulk, uint64_t* per_port);
+
 #ifdef __cplusplus
 }
 #endif

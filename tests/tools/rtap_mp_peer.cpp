@@ -180,6 +180,14 @@ void report(const std::map<uint16_t, PortState>& ports) {
   }
 }
 
+// How this process got its ports' queue fds: in the one exchange at start, or a request each.
+void print_fd_sources() {
+  uint64_t in_bulk = 0, per_port = 0;
+  rte_pmd_rtap_fd_sources(&in_bulk, &per_port);
+  printf("fds in_bulk=%llu per_port=%llu\n", (unsigned long long)in_bulk,
+         (unsigned long long)per_port);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -194,6 +202,7 @@ int main(int argc, char** argv) {
   Options o;
   if (!parse(argc - used - 1, argv + used + 1, &o)) return 2;
   printf("ready pid=%d\n", (int)getpid());
+  print_fd_sources();
   std::map<uint16_t, PortState> ports;
   const int64_t start = now_ns();
   int64_t next_alive_check = 0;
@@ -235,6 +244,7 @@ int main(int argc, char** argv) {
     if (got == 0) usleep(20);
   }
   report(ports);
+  print_fd_sources();
   fflush(stdout);
   rte_eal_cleanup();
   return rc;
