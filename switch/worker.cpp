@@ -437,12 +437,27 @@ class RxInterrupts {
 
 // When each start-up step ended (CLOCK_MONOTONIC ns), for the "forwarding … after start" line:
 // worker start-up has a goal (≤ 50 ms, issue #21) and this says which step to make faster.
+uint64_t thread_cpu_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<uint64_t>(t.tv_sec) * 1000000000ULL + static_cast<uint64_t>(t.tv_nsec);
+}
+
+// The main thread's time waiting for a CPU so far (run_delay), ns.
+uint64_t thread_run_delay_ns() {
+  const int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+  const uint64_t v = run_delay_ns(fd);
+  if (fd >= 0) close(fd);
+  return v;
+}
+
 struct StartupClock {
-  uint64_t started = 0;  // main entered
-  uint64_t eal = 0;      // rte_eal_init returned: attached to the primary, ports probed
-  uint64_t shared = 0;   // shared objects found, predecessor taken over
-  uint64_t ports = 0;    // plan built, every port checked attached
-  uint64_t queues = 0;   // rtap queues claimed, their rings given buffers
+  uint64_t started = 0;                          // main entered
+  uint64_t cpu_started = 0, waited_started = 0;  // the main thread's CPU and run delay then
+  uint64_t eal = 0;     // rte_eal_init returned: attached to the primary, ports probed
+  uint64_t shared = 0;  // shared objects found, predecessor taken over
+  uint64_t ports = 0;   // plan built, every port checked attached
+  uint64_t queues = 0;  // rtap queues claimed, their rings given buffers
 };
 
 int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock& clock,
@@ -478,19 +493,16 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
   counters.state.store(static_cast<uint32_t>(WorkerState::kRunning), std::memory_order_release);
   const auto ms = [](uint64_t from, uint64_t to) { return static_cast<double>(to - from) / 1e6; };
   // On a busy host the start-up waits for a CPU as much as it works: say how much of each.
-  timespec cpu{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
-  const int schedstat = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-  const uint64_t waited = run_delay_ns(schedstat);
-  if (schedstat >= 0) close(schedstat);
+  const uint64_t cpu = thread_cpu_ns() - clock.cpu_started;
+  const uint64_t waited = thread_run_delay_ns() - clock.waited_started;
   std::printf(
       "vswitch-worker %d: forwarding %.0f ms after start (EAL init %.1f, shared objects %.1f, "
       "ports %.1f, queues %.1f ms; main thread on a CPU %.1f ms, waiting for one %.1f ms), "
       "%zu rx queues, tx queue %u\n",
       worker_id, ms(clock.started, now_ns()), ms(clock.started, clock.eal),
       ms(clock.eal, clock.shared), ms(clock.shared, clock.ports), ms(clock.ports, clock.queues),
-      static_cast<double>(cpu.tv_sec) * 1e3 + static_cast<double>(cpu.tv_nsec) / 1e6,
-      static_cast<double>(waited) / 1e6, plan.rx.size(), plan.tx_queue);
+      static_cast<double>(cpu) / 1e6, static_cast<double>(waited) / 1e6, plan.rx.size(),
+      plan.tx_queue);
   std::fflush(stdout);
 
   const int yield = yield_mode();
@@ -582,6 +594,8 @@ static void release_service_tables() {
 int run_worker(int argc, char** argv) {
   StartupClock clock;
   clock.started = now_ns();
+  clock.cpu_started = thread_cpu_ns();
+  clock.waited_started = thread_run_delay_ns();
   // The supervisor also sets this before exec; repeat it in case the worker is started by hand.
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   g_parent = getppid();

@@ -13,7 +13,8 @@
 #    processes' peak RSS, and what one idle port adds to each (against the 2-port baseline);
 #    the CPU of the workers and of vswitchd over 10 s idle (once no frame came for 2 s: the
 #    namespaces send router solicitations for seconds after their link came up); fds and
-#    io_uring instances of vswitchd and of a worker.
+#    io_uring instances of vswitchd and of a worker; then SCALE_KILLS restarts of a worker, each
+#    one's start-up from its log (exec to forwarding; issue #21).
 # 2. FDB: the usual two VMs, with fdb_max_entries = SCALE_FDB. The 64 B fixed-rate and max-rate
 #    runs (wl_u64) are measured with the FDB empty, then SCALE_FDB source MACs are learned from
 #    bnA (trafgen, one frame per MAC), and the runs are repeated with the FDB full.
@@ -22,6 +23,7 @@ SCALE_SHAPES=${BENCH_SCALE_SHAPES:-256x1 64x4}
 SCALE_WORKERS=${BENCH_SCALE_WORKERS:-2}
 SCALE_IDLE_S=${BENCH_SCALE_IDLE_S:-10}
 SCALE_FDB=${BENCH_SCALE_FDB:-100000}
+SCALE_KILLS=${BENCH_SCALE_KILLS:-5}   # worker restarts per rep, for the start-up at scale
 SCALE_QUEUES=1   # of the shape being measured
 
 scale_ns() { printf 'bnS%03d' "$1"; }
@@ -126,6 +128,39 @@ scale_fds() {
   echo "$fds $urings"
 }
 
+# scale_restarts SYSTEM REP TAG: kills a worker SCALE_KILLS times (0.6 s apart, each once every
+# worker is up) and records each restart's start-up from its own log line: exec to forwarding
+# (issue #21: ≤ 50 ms median), and how much of it the main thread ran and waited for a CPU.
+scale_restarts() {
+  local sys=$1 rep=$2 tag=$3 k=0 pid line ms cpu waited
+  for _ in $(seq "$SCALE_KILLS"); do
+    for _ in $(seq 150); do
+      [[ $(vs_metric vswitch_worker_up) == "$SCALE_WORKERS" ]] && break
+      sleep 0.1
+    done
+    pid=$(worker_pids | head -n 1)
+    [[ -n $pid ]] || die "scale: no worker to restart"
+    kill -KILL "$pid"
+    sleep 0.6
+  done
+  for _ in $(seq 150); do
+    [[ $(vs_metric vswitch_worker_up) == "$SCALE_WORKERS" ]] && break
+    sleep 0.1
+  done
+  [[ $(vs_metric vswitch_worker_up) == "$SCALE_WORKERS" ]] || die "scale: workers not all up after the restarts"
+  while read -r line; do
+    k=$((k + 1))
+    ms=$(sed -E 's/.*forwarding ([0-9]+) ms after start.*/\1/' <<<"$line")
+    cpu=$(sed -E 's/.*on a CPU ([0-9.]+) ms.*/\1/' <<<"$line")
+    waited=$(sed -E 's/.*waiting for one ([0-9.]+) ms.*/\1/' <<<"$line")
+    record "$sys" $(((rep - 1) * SCALE_KILLS + k)) scale "${tag}worker_start_ms" "$ms" "ms (exec to forwarding, a restarted worker's log)"
+    record "$sys" $(((rep - 1) * SCALE_KILLS + k)) scale "${tag}worker_start_cpu_ms" "$cpu" "ms of it its main thread ran"
+    record "$sys" $(((rep - 1) * SCALE_KILLS + k)) scale "${tag}worker_start_wait_ms" "$waited" "ms of it its main thread waited for a CPU"
+  done < <(grep 'forwarding [0-9]* ms after start.*waiting for one' "$VS_D/vswitchd.log" | tail -n "$SCALE_KILLS")
+  ((k == SCALE_KILLS)) || die "scale: $k start-up lines for $SCALE_KILLS restarts in vswitchd.log"
+  log "scale rep $rep: worker restarts at $SCALE_PORTS_UP ports: $(grep -o 'forwarding [0-9]* ms after start' "$VS_D/vswitchd.log" | tail -n "$SCALE_KILLS" | awk '{printf "%s ", $2}')ms"
+}
+
 # scale_sample: "HUGEPAGES_MIB HEAP_MIB RSS_MIB" of the running switch.
 scale_sample() {
   # shellcheck disable=SC2046
@@ -183,6 +218,7 @@ scale_shape() {
     read -r -a fds <<<"$(scale_fds "$w")"
     record "$sys" "$rep" scale "${tag}worker_fds" "${fds[0]}" "fds of a worker (${fds[1]} io_urings)"
     record "$sys" "$rep" scale "${tag}worker_urings" "${fds[1]}" "io_uring instances of a worker"
+    SCALE_PORTS_UP=$n scale_restarts "$sys" "$rep" "$tag"
     log "scale rep $rep: $n ports x $4 queues up in $SCALE_SECS s, idle workers $(calc "100 * $idle / $SCALE_IDLE_S / $SCALE_WORKERS")% each"
     vs_stop
   done

@@ -196,14 +196,26 @@ struct TxSlot {
   iovec iov[kMaxSegs + 2];
 };
 
-struct TxRing {
+// The io_uring a thread's tx bursts submit to, one per thread for all the tx queues it sends on
+// (docs/rtap.md, "Tx: one io_uring per thread"). A ring per tx queue made every process set up
+// 750 io_uring instances at 250 ports x 3 queue pairs, a third of a worker's start-up, for
+// queues it mostly never sends on. A TAP write completes inside the submit, so a burst reaps
+// its own writes; a completion of another queue's write (never seen, but possible if the
+// kernel ever completes one later) is counted on that queue when any burst of the thread reaps.
+struct TxEngine {
   io_uring ring;
-  bool ring_ok = false;
+};
+
+struct TxRing {
   TxSlot* slots = nullptr;
   uint16_t* free_ids = nullptr;  // stack of free slot indices
-  uint16_t nb_free = 0;
+  uint16_t nb_free = 0;          // written by the thread whose engine reaps its writes
   uint16_t nb_slots = 0;
   bool claimed = false;  // as RxRing::claimed
+  // While writes are in flight (nb_free < nb_slots): the engine they were submitted to. A
+  // burst from another thread waits until they are reaped (counted as ring_full).
+  TxEngine* engine = nullptr;
+  rtap_txq* q = nullptr;  // where completions are counted; nullptr while draining
 };
 
 // Odd while a burst runs on the queue in this process: see quiesce() in rtap_mp.cpp. One cache
@@ -375,9 +387,12 @@ int rx_ring_start(RxRing* r, int fd);  // claim or start: arm the poll (no buffe
 // Stop: reads and the poll back. With keep, frames that had completed are delivered into *keep
 // (counted on q) instead of dropped.
 void rx_ring_cancel(RxRing* r, rtap_rxq* q = nullptr, std::vector<rte_mbuf*>* keep = nullptr);
-void rx_ring_destroy(RxRing* r);  // release: frees everything
-int tx_ring_create(TxRing* r, uint16_t nb_desc);
-void tx_ring_drain(TxRing* r);  // wait for writes, free mbufs
+void rx_ring_destroy(RxRing* r);                  // release: frees everything
+int tx_ring_create(TxRing* r, uint16_t nb_desc);  // slots only: the io_uring is the thread's
+// Waits (2 s at most) until no write of the ring is in flight, reaping them itself when they
+// were submitted from this thread; false if some are still in flight (the ring must then be
+// leaked, not freed: a completion would name it).
+bool tx_ring_drain(TxRing* r);
 void tx_ring_destroy(TxRing* r);
 
 }  // namespace rtap

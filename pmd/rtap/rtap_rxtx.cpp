@@ -1,4 +1,5 @@
-// net_rtap data path: one io_uring per rx queue and one per tx queue, all process-private.
+// net_rtap data path: one io_uring per rx queue, and one per thread for all the tx queues it
+// sends on (TxEngine in rtap.hpp), all process-private.
 //
 // Rx reads only what the TAP holds (RxRing in rtap.hpp): a burst posts RWF_NOWAIT reads and a
 // one-shot poll, and the reads complete inside that submit. A read's buffer is an mbuf from the
@@ -12,7 +13,8 @@
 // private, single-segment mbuf) or one WRITEV (header in the slot's own memory, then the
 // segments), so shared, indirect and chained mbufs are never written to. Completions are reaped
 // on every burst, before and after submitting: a TAP write completes during submission, so
-// mbufs return to their pool within the burst that sent them.
+// mbufs return to their pool within the burst that sent them. A write's user_data names its
+// ring and slot, since the thread's other queues share the CQ.
 #include "rtap.hpp"
 
 #include <rte_ip.h>
@@ -28,6 +30,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 namespace rtap {
 namespace {
@@ -319,27 +322,73 @@ int tx_offload(rtap_txq* q, rte_mbuf* m, TxSlot* slot) {
   return copied;
 }
 
-void tx_reap(rtap_txq* q, TxRing* r) {
+// A write's user_data: its ring and slot. User-space pointers fit in 48 bits on every 64-bit
+// target DPDK supports, and slot ids in 16.
+static_assert(kMaxRing <= 65536);
+inline uint64_t tx_user_data(const TxRing* r, uint16_t id) {
+  return (static_cast<uint64_t>(reinterpret_cast<uintptr_t>(r)) << 16) | id;
+}
+
+// Every completion in the engine's CQ, whatever queue of this thread it belongs to.
+void tx_reap(TxEngine* e) {
   unsigned head, seen = 0;
   io_uring_cqe* cqe;
-  io_uring_for_each_cqe(&r->ring, head, cqe) {
+  io_uring_for_each_cqe(&e->ring, head, cqe) {
     seen++;
-    uint64_t id = cqe->user_data;
-    if (id >= r->nb_slots) continue;
+    auto* r = reinterpret_cast<TxRing*>(static_cast<uintptr_t>(cqe->user_data >> 16));
+    const uint16_t id = static_cast<uint16_t>(cqe->user_data & 0xffff);
     TxSlot* s = &r->slots[id];
-    if (unlikely(cqe->res < 0)) {
-      q->xs.write_errors++;
-      q->st.errors++;
-    } else {
-      q->st.packets++;
-      q->st.bytes += s->len;
-      q->xs.size[size_bucket(s->len)]++;
+    if (rtap_txq* q = r->q) {
+      if (unlikely(cqe->res < 0)) {
+        q->xs.write_errors++;
+        q->st.errors++;
+      } else {
+        q->st.packets++;
+        q->st.bytes += s->len;
+        q->xs.size[size_bucket(s->len)]++;
+      }
     }
     rte_pktmbuf_free(s->m);
     s->m = nullptr;
-    r->free_ids[r->nb_free++] = static_cast<uint16_t>(id);
+    r->free_ids[r->nb_free] = id;
+    __atomic_store_n(&r->nb_free, static_cast<uint16_t>(r->nb_free + 1), __ATOMIC_RELEASE);
   }
-  if (seen) io_uring_cq_advance(&r->ring, seen);
+  if (seen) io_uring_cq_advance(&e->ring, seen);
+}
+
+// This thread's engine, made at its first tx burst (nullptr if the kernel refused: the burst
+// sends nothing and the next one tries again). A ring of 256 entries is 7 pages, well within
+// RLIMIT_MEMLOCK for a process without CAP_IPC_LOCK (kernel 6.x charges rings to it).
+constexpr unsigned kEngineEntries = 256;
+struct EngineHolder {
+  TxEngine* e = nullptr;
+  bool failed_logged = false;
+  ~EngineHolder() {
+    if (e == nullptr) return;
+    io_uring_queue_exit(&e->ring);
+    delete e;
+  }
+};
+thread_local EngineHolder t_engine;
+
+TxEngine* this_thread_engine() {
+  if (likely(t_engine.e != nullptr)) return t_engine.e;
+  auto* e = new (std::nothrow) TxEngine;
+  if (e == nullptr) return nullptr;
+  const int rc = io_uring_queue_init(kEngineEntries, &e->ring, 0);
+  if (rc < 0) {
+    delete e;
+    if (!t_engine.failed_logged) {  // once per thread: the only log of a burst
+      t_engine.failed_logged = true;
+      PMD_LOG(ERR,
+              "cannot set up this thread's tx io_uring: %s; tx bursts send nothing until "
+              "it can (ENOMEM: RLIMIT_MEMLOCK, or keep CAP_IPC_LOCK)",
+              strerror(-rc));
+    }
+    return nullptr;
+  }
+  t_engine.e = e;
+  return e;
 }
 
 }  // namespace
@@ -496,7 +545,21 @@ uint16_t tx_burst(void* queue, rte_mbuf** pkts, uint16_t nb_pkts) {
 namespace {
 
 uint16_t tx_active(rtap_txq* q, TxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_pkts) {
-  tx_reap(q, r);
+  TxEngine* e = this_thread_engine();
+  if (unlikely(e == nullptr)) {
+    q->xs.ring_full++;
+    return 0;
+  }
+  if (unlikely(r->engine != e)) {
+    // First burst, or the queue moved to this thread: only once its writes are all reaped.
+    if (__atomic_load_n(&r->nb_free, __ATOMIC_ACQUIRE) != r->nb_slots) {
+      q->xs.ring_full++;
+      return 0;
+    }
+    r->engine = e;
+  }
+  r->q = q;
+  tx_reap(e);
   uint16_t i;
   unsigned queued = 0;
   for (i = 0; i < nb_pkts; i++) {
@@ -521,7 +584,13 @@ uint16_t tx_active(rtap_txq* q, TxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_
       rte_pktmbuf_free(m);
       continue;
     }
-    io_uring_sqe* sqe = io_uring_get_sqe(&r->ring);
+    io_uring_sqe* sqe = io_uring_get_sqe(&e->ring);
+    if (unlikely(sqe == nullptr)) {  // a burst longer than the engine: send what is queued
+      io_uring_submit(&e->ring);
+      tx_reap(e);
+      queued = 0;
+      sqe = io_uring_get_sqe(&e->ring);
+    }
     if (unlikely(sqe == nullptr)) {
       q->xs.ring_full++;
       break;
@@ -556,12 +625,12 @@ uint16_t tx_active(rtap_txq* q, TxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_
       q->xs.hdr_copied++;
       if (m->nb_segs > 1) q->xs.multiseg++;
     }
-    io_uring_sqe_set_data64(sqe, id);
+    io_uring_sqe_set_data64(sqe, tx_user_data(r, id));
     queued++;
   }
   if (queued) {
-    io_uring_submit(&r->ring);
-    tx_reap(q, r);
+    io_uring_submit(&e->ring);
+    tx_reap(e);
   }
   return i;
 }
@@ -572,9 +641,9 @@ int tx_done_cleanup(void* queue, uint32_t) {
   auto* q = static_cast<rtap_txq*>(queue);
   rtap_process* proc = proc_of(&rte_eth_devices[q->port_id]);
   TxRing* r = proc != nullptr ? proc->tx[q->qid] : nullptr;
-  if (r == nullptr || !is_claimed(r)) return 0;
+  if (r == nullptr || !is_claimed(r) || r->engine == nullptr || r->engine != t_engine.e) return 0;
   uint16_t before = r->nb_free;
-  tx_reap(q, r);
+  tx_reap(r->engine);
   return r->nb_free - before;
 }
 
@@ -747,9 +816,6 @@ void rx_ring_destroy(RxRing* r) {
 }
 
 int tx_ring_create(TxRing* r, uint16_t nb_desc) {
-  int rc = io_uring_queue_init(nb_desc, &r->ring, 0);
-  if (rc < 0) return rc;
-  r->ring_ok = true;
   r->nb_slots = nb_desc;
   // Process-private, like everything the ring points at; zero pages (map_zeroed), touched only
   // when a slot is first used: the free stack hands out slot 0 first and takes slots back LIFO.
@@ -761,22 +827,24 @@ int tx_ring_create(TxRing* r, uint16_t nb_desc) {
   return 0;
 }
 
-void tx_ring_drain(TxRing* r) {
-  if (!r->ring_ok) return;
-  rtap_txq dummy{};
-  for (int tries = 0; r->nb_free < r->nb_slots && tries < 20; tries++) {
-    __kernel_timespec ts{0, 100 * 1000 * 1000};
-    io_uring_cqe* cqe;
-    io_uring_wait_cqe_timeout(&r->ring, &cqe, &ts);
-    tx_reap(&dummy, r);
+bool tx_ring_drain(TxRing* r) {
+  if (r->free_ids == nullptr) return true;
+  r->q = nullptr;  // the queue may be going away: completions from here on are not counted
+  for (int tries = 0; tries < 2000; tries++) {
+    if (__atomic_load_n(&r->nb_free, __ATOMIC_ACQUIRE) == r->nb_slots) return true;
+    if (r->engine != nullptr && r->engine == t_engine.e) {
+      io_uring_get_events(&r->engine->ring);  // our own writes: reap them here
+      tx_reap(r->engine);
+    } else {
+      usleep(1000);  // another thread's writes: its next burst reaps them
+    }
   }
-  if (r->nb_free < r->nb_slots)
-    PMD_LOG(ERR, "%u tx writes did not complete", r->nb_slots - r->nb_free);
+  PMD_LOG(ERR, "%u tx writes did not complete in 2 s", r->nb_slots - r->nb_free);
+  return false;
 }
 
 void tx_ring_destroy(TxRing* r) {
-  tx_ring_drain(r);
-  if (r->ring_ok) io_uring_queue_exit(&r->ring);
+  if (!tx_ring_drain(r)) return;  // leaked: a late completion names it
   unmap_zeroed(r->slots, tx_slots_bytes(r->nb_slots));
   free(r->free_ids);
   delete r;

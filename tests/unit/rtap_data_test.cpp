@@ -378,6 +378,47 @@ TEST_F(RtapData, MultiqueueSpreadsAndEveryQueueTransmits) {
   for (int q = 0; q < 4; q++) EXPECT_EQ(st.q_opackets[q], 10u);
 }
 
+// Tx queues share their thread's io_uring (docs/rtap.md, "Tx: one io_uring per thread"): bursts
+// on several queues from one thread, a burst longer than that ring (256 entries), and a queue
+// moving to another thread each get every frame out, counted on its own queue.
+TEST_F(RtapData, TxQueuesShareTheThreadsRingAndMoveBetweenThreads) {
+  PortConf c;
+  c.queues = 2;
+  c.nb_desc = 512;
+  start(c, ",queues=2");
+  PacketSocket ps(ifname);
+  ASSERT_TRUE(ps.ok());
+  auto frames = [&](int n, uint16_t sport) {
+    std::vector<rte_mbuf*> v;
+    for (int i = 0; i < n; i++) {
+      L4Spec s;
+      s.dport = kPort;
+      s.sport = static_cast<uint16_t>(sport + i);
+      v.push_back(mbuf_of(mp, udp4(s, 60)));
+    }
+    return v;
+  };
+  // One thread, both queues, interleaved; then one burst of 400 on queue 0.
+  for (int round = 0; round < 5; round++) {
+    EXPECT_EQ(send_all(0, frames(20, 1000)), 20);
+    EXPECT_EQ(send_all(1, frames(30, 2000)), 30);
+  }
+  std::vector<rte_mbuf*> big = frames(400, 3000);
+  EXPECT_EQ(rte_eth_tx_burst(port->id(), 0, big.data(), 400), 400)
+      << "a burst longer than the ring";
+  // Queue 1 from another thread (its writes were all reaped: it may move), then back here.
+  std::thread t([&] { EXPECT_EQ(send_all(1, frames(50, 4000)), 50); });
+  t.join();
+  EXPECT_EQ(send_all(1, frames(10, 5000)), 10);
+  EXPECT_EQ(capture(ps, 710, 3000).size(), 710u);
+  rte_eth_stats st;
+  ASSERT_EQ(rte_eth_stats_get(port->id(), &st), 0);
+  EXPECT_EQ(st.q_opackets[0], 500u);
+  EXPECT_EQ(st.q_opackets[1], 210u);
+  EXPECT_EQ(st.oerrors, 0u);
+  EXPECT_EQ(xstat("tx_q0_ring_full"), 0u);
+}
+
 TEST_F(RtapData, RxInterruptWakesTheWaiter) {
   PortConf c;
   c.rxq_intr = true;
