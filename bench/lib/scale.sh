@@ -153,7 +153,7 @@ scale_restarts() {
     ms=$(sed -E 's/.*forwarding ([0-9]+) ms after start.*/\1/' <<<"$line")
     cpu=$(sed -E 's/.*on a CPU ([0-9.]+) ms.*/\1/' <<<"$line")
     waited=$(sed -E 's/.*waiting for one ([0-9.]+) ms.*/\1/' <<<"$line")
-    record "$sys" $(((rep - 1) * SCALE_KILLS + k)) scale "${tag}worker_start_ms" "$ms" "ms (exec to forwarding, a restarted worker's log)"
+    record "$sys" $(((rep - 1) * SCALE_KILLS + k)) scale "${tag}worker_start_ms" "$ms" "ms (main entry to forwarding, a restarted worker's log)"
     record "$sys" $(((rep - 1) * SCALE_KILLS + k)) scale "${tag}worker_start_cpu_ms" "$cpu" "ms of it its main thread ran"
     record "$sys" $(((rep - 1) * SCALE_KILLS + k)) scale "${tag}worker_start_wait_ms" "$waited" "ms of it its main thread waited for a CPU"
   done < <(grep 'forwarding [0-9]* ms after start.*waiting for one' "$VS_D/vswitchd.log" | tail -n "$SCALE_KILLS")
