@@ -48,6 +48,7 @@ constexpr unsigned kFdsPerMessage = 240;  // below the kernel's SCM_MAX_FD (253)
 constexpr unsigned kEntriesPerMessage = 128;
 constexpr int kTimeoutS = 5;  // as the rte_mp fd request (kFdRequestTimeoutS)
 constexpr int64_t kCacheTtlMs = 3000;
+constexpr int kRequestWaitMs = 250;
 
 struct Header {
   uint32_t magic;
@@ -88,10 +89,10 @@ bool fill_address(sockaddr_un* a, const std::string& path) {
   return true;
 }
 
-void set_timeouts(int fd) {
-  timeval tv{kTimeoutS, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+void set_timeouts(int fd, timeval rcv) {
+  timeval snd{kTimeoutS, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
 }
 
 // ---- the primary's side -------------------------------------------------------------------------
@@ -177,7 +178,9 @@ void* server_main(void*) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return nullptr;  // shut down (fd_channel_stop)
     }
-    set_timeouts(conn);
+    // One client at a time: a secondary sends its request right after connecting, so one that
+    // says nothing is dropped after kRequestWaitMs and does not hold up the next.
+    set_timeouts(conn, timeval{0, kRequestWaitMs * 1000});
     Header req{};
     if (peer_is_us(conn) && recv(conn, &req, sizeof(req), 0) == sizeof(req) && req.magic == kMagic)
       serve(conn);
@@ -252,7 +255,7 @@ void load_cache() {
   if (!fill_address(&a, socket_path())) return;
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
-  set_timeouts(fd);
+  set_timeouts(fd, timeval{kTimeoutS, 0});
   const Header req{kMagic, 0, 0};
   if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
       send(fd, &req, sizeof(req), MSG_NOSIGNAL) == sizeof(req) && !receive_all(fd))

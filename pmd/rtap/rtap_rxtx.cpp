@@ -367,6 +367,7 @@ struct EngineHolder {
     if (e == nullptr) return;
     io_uring_queue_exit(&e->ring);
     delete e;
+    e = nullptr;
   }
 };
 thread_local EngineHolder t_engine;

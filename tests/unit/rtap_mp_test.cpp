@@ -6,6 +6,7 @@
 
 #include <rte_cycles.h>
 #include <rte_dev.h>
+#include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
 
@@ -14,6 +15,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -427,6 +430,47 @@ TEST_F(RtapMp, FdsComeInOneExchangeAndOverRteMpWithoutIt) {
     EXPECT_EQ(got, n);
     EXPECT_GE(busy_queues, 3) << "64 flows spread over the 4 queue fds";
   }
+}
+
+// The primary's fd socket ignores clients that do not speak its protocol (garbage, a short
+// request, a client that never reads) and still serves the next secondary.
+TEST_F(RtapMp, FdSocketSurvivesBadClients) {
+  start(2);
+  const std::string path = std::string(rte_eal_get_runtime_dir()) + "/net_rtap_fds";
+  struct stat st {};
+  ASSERT_EQ(stat(path.c_str(), &st), 0) << path;
+  EXPECT_EQ(st.st_mode & 0777, 0600u) << "only the primary's user may ask for fds";
+  auto connect_to = [&] {
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path.c_str());
+    EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0) << strerror(errno);
+    return fd;
+  };
+  {
+    int fd = connect_to();  // garbage of the request's size: no answer, connection closed
+    const char junk[8] = {'G', 'E', 'T', ' ', '/', ' ', 'H', 'T'};
+    ASSERT_EQ(send(fd, junk, sizeof(junk), 0), 8);
+    char buf[64];
+    pollfd p{fd, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 5000), 1);
+    EXPECT_EQ(recv(fd, buf, sizeof(buf), 0), 0) << "the primary hung up without sending fds";
+    close(fd);
+  }
+  {
+    int fd = connect_to();  // a short request, then nothing
+    ASSERT_EQ(send(fd, "x", 1, 0), 1);
+    close(fd);
+  }
+  int silent = connect_to();  // connects and never sends: the primary gives up after its timeout
+  Peer a({"--rxq", "all"});
+  std::string line;
+  ASSERT_TRUE(a.wait_for("fds ", 15000, &line)) << a.all() << log_text();
+  EXPECT_EQ(line, "fds in_bulk=1 per_port=0");
+  for (int i = 0; i < 2; i++) ASSERT_TRUE(a.wait_for("claimed", 10000)) << a.all();
+  ASSERT_EQ(a.stop(), 0) << a.all();
+  close(silent);
 }
 
 TEST_F(RtapMp, HotplugAddAndRemoveWhileASecondaryRuns) {
