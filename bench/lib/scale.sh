@@ -207,10 +207,14 @@ scale_shape() {
     record "$sys" "$rep" scale "${tag}vmhwm_mib" "$rss" "MiB (sum of VmHWM)"
     record "$sys" "$rep" scale "${tag}rss_per_port_kib" "$(calc "($rss - ${b[2]}) * 1024 / ($n - 2)")" "KiB of peak RSS per idle port"
     scale_quiet
+    local rx0
+    rx0=$(vs_metric vswitch_port_rx_packets_total)
     cpu_begin
     sleep "$SCALE_IDLE_S"
     read -r all idle _ _ <<<"$(cpu_end)"
+    record "$sys" "$rep" scale "${tag}idle_frames" "$(($(vs_metric vswitch_port_rx_packets_total) - rx0))" "frames received in the idle window (the namespaces' own chatter, each flooded to every port)"
     record "$sys" "$rep" scale "${tag}idle_worker_cpu_pct" "$(calc "100 * $idle / $SCALE_IDLE_S / $SCALE_WORKERS")" "% of a core per worker, idle"
+    record "$sys" "$rep" scale "${tag}idle_workers_cpu_pct" "$(calc "100 * $idle / $SCALE_IDLE_S")" "% of a core, all $SCALE_WORKERS workers together, idle"
     record "$sys" "$rep" scale "${tag}idle_vswitchd_cpu_pct" "$(calc "100 * ($all - $idle) / $SCALE_IDLE_S")" "% of a core, vswitchd, idle"
     read -r -a fds <<<"$(scale_fds "$VS_PID")"
     record "$sys" "$rep" scale "${tag}fds" "${fds[0]}" "fds of vswitchd (${fds[1]} io_urings)"
