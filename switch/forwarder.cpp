@@ -378,6 +378,7 @@ void Forwarder::flush(uint16_t tx_queue) {
   }
   pending_count_ = 0;
   mirrors_.flush(tx_queue);
+  if (after_flush_ != nullptr) after_flush_();
 }
 
 }  // namespace vs

@@ -63,6 +63,10 @@ class Forwarder {
     beat_period_ns_ = period_ns;
   }
   void note_beat(uint64_t now_ns) { last_beat_ns_ = now_ns; }
+  // Called after each round of tx bursts (a rx burst's frames, all ports): the worker flushes
+  // net_rtap's deferred writes there, one system call for a flood to every port.
+  using FlushFn = int (*)();
+  void set_after_flush(FlushFn fn) { after_flush_ = fn; }
   // Packet capture: frames are copied to the armed captures as they are received and sent.
   void set_capture(CaptureTaps* taps) { taps_ = taps; }
   // Rate limits: this worker's shares of each port's rates, rebalanced by vswitchd
@@ -95,6 +99,7 @@ class Forwarder {
   uint64_t beat_period_ns_ = 0;
   uint64_t last_beat_ns_ = 0;
   CaptureTaps* taps_ = nullptr;
+  FlushFn after_flush_ = nullptr;
   const FdbTable& fdb_;
   rte_ring* learn_ring_;
   rte_mempool* pool_;

@@ -486,6 +486,12 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
                       kHeartbeatPeriodNs);
   CaptureTaps taps(shm.capture, worker_id);
   forwarder->set_capture(&taps);
+  // One io_uring submit for all the writes of a rx burst's frames, whatever ports they go to
+  // (a flood to 255 TAPs was 255 system calls). VSWITCH_TX_DEFER=0: a submit per port (A/B).
+  if (const char* v = getenv("VSWITCH_TX_DEFER"); v == nullptr || strcmp(v, "0") != 0) {
+    rte_pmd_rtap_tx_defer(1);
+    forwarder->set_after_flush(rte_pmd_rtap_tx_flush);
+  }
   forwarder->set_rate_shares(shm.rate_shares, worker_id);
   const pid_t parent = getppid();
   // Ready: from this beat on, vswitchd judges the heartbeat (not before: attach and set-up).

@@ -204,6 +204,8 @@ struct TxSlot {
 // kernel ever completes one later) is counted on that queue when any burst of the thread reaps.
 struct TxEngine {
   io_uring ring;
+  bool defer = false;    // rte_pmd_rtap_tx_defer(): bursts queue their writes, a flush submits
+  unsigned pending = 0;  // writes queued and not submitted yet
 };
 
 struct TxRing {

@@ -16,6 +16,7 @@
 // mbufs return to their pool within the burst that sent them. A write's user_data names its
 // ring and slot, since the thread's other queues share the CQ.
 #include "rtap.hpp"
+#include "rte_pmd_rtap.h"
 
 #include <rte_ip.h>
 #include <rte_tcp.h>
@@ -586,10 +587,11 @@ uint16_t tx_active(rtap_txq* q, TxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_
       continue;
     }
     io_uring_sqe* sqe = io_uring_get_sqe(&e->ring);
-    if (unlikely(sqe == nullptr)) {  // a burst longer than the engine: send what is queued
+    if (unlikely(sqe == nullptr)) {  // the engine is full: send what is queued
       io_uring_submit(&e->ring);
       tx_reap(e);
       queued = 0;
+      e->pending = 0;
       sqe = io_uring_get_sqe(&e->ring);
     }
     if (unlikely(sqe == nullptr)) {
@@ -629,7 +631,9 @@ uint16_t tx_active(rtap_txq* q, TxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_
     io_uring_sqe_set_data64(sqe, tx_user_data(r, id));
     queued++;
   }
-  if (queued) {
+  if (queued && e->defer) {
+    e->pending += queued;  // rte_pmd_rtap_tx_flush() submits them with the thread's others
+  } else if (queued) {
     io_uring_submit(&e->ring);
     tx_reap(e);
   }
@@ -834,7 +838,9 @@ bool tx_ring_drain(TxRing* r) {
   for (int tries = 0; tries < 2000; tries++) {
     if (__atomic_load_n(&r->nb_free, __ATOMIC_ACQUIRE) == r->nb_slots) return true;
     if (r->engine != nullptr && r->engine == t_engine.e) {
-      io_uring_get_events(&r->engine->ring);  // our own writes: reap them here
+      io_uring_submit(&r->engine->ring);  // our own writes, deferred ones too: reap them here
+      r->engine->pending = 0;
+      io_uring_get_events(&r->engine->ring);
       tx_reap(r->engine);
     } else {
       usleep(1000);  // another thread's writes: its next burst reaps them
@@ -852,3 +858,19 @@ void tx_ring_destroy(TxRing* r) {
 }
 
 }  // namespace rtap
+
+void rte_pmd_rtap_tx_defer(int on) {
+  if (rtap::TxEngine* e = rtap::this_thread_engine()) {
+    if (!on && e->pending > 0) rte_pmd_rtap_tx_flush();
+    e->defer = on != 0;
+  }
+}
+
+int rte_pmd_rtap_tx_flush(void) {
+  rtap::TxEngine* e = rtap::t_engine.e;
+  if (e == nullptr || e->pending == 0) return 0;
+  const int rc = io_uring_submit(&e->ring);
+  e->pending = 0;
+  rtap::tx_reap(e);
+  return rc;
+}

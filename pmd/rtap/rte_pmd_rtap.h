@@ -81,6 +81,18 @@ int rte_pmd_rtap_sync(uint16_t port_id);
  * at the next call). */
 int rte_pmd_rtap_housekeeping(uint16_t port_id);
 
+/* Defers the io_uring submit of the calling thread's tx bursts, on every rtap port, until
+ * rte_pmd_rtap_tx_flush() (on != 0), or submits in each burst again (0, the default; pending
+ * writes are flushed first). A loop that sends to many ports in a row, a flood to every port,
+ * then makes one system call for all of them instead of one per port. Frames accepted by
+ * rte_eth_tx_burst are not written until the flush, so a thread that defers must flush after
+ * each round of bursts. */
+void rte_pmd_rtap_tx_defer(int on);
+
+/* Submits the calling thread's deferred tx writes and reaps them. Returns the number of writes
+ * submitted (0 if none was pending) or a negative errno. */
+int rte_pmd_rtap_tx_flush(void);
+
 /* How this process got the queue fds of the ports it attached, counted by port: *in_bulk in
  * the one exchange a secondary makes with the primary at its first attach (all ports at once),
  * *per_port by an rte_mp request each (ports added later, re-synced, or a primary without the

@@ -20,6 +20,7 @@
 #include "frames.hpp"
 #include "netns.hpp"
 #include "rtap_port.hpp"
+#include "rte_pmd_rtap.h"
 
 using namespace vstest;
 
@@ -417,6 +418,42 @@ TEST_F(RtapData, TxQueuesShareTheThreadsRingAndMoveBetweenThreads) {
   EXPECT_EQ(st.q_opackets[1], 210u);
   EXPECT_EQ(st.oerrors, 0u);
   EXPECT_EQ(xstat("tx_q0_ring_full"), 0u);
+}
+
+// rte_pmd_rtap_tx_defer(): a thread's bursts on several queues are written by one flush, and
+// not before it; with deferral off again, each burst writes at once.
+TEST_F(RtapData, DeferredTxIsWrittenAtTheFlush) {
+  PortConf c;
+  c.queues = 2;
+  start(c, ",queues=2");
+  PacketSocket ps(ifname);
+  ASSERT_TRUE(ps.ok());
+  auto frames = [&](int n) {
+    std::vector<rte_mbuf*> v;
+    for (int i = 0; i < n; i++) {
+      L4Spec s;
+      s.dport = kPort;
+      v.push_back(mbuf_of(mp, udp4(s, 60)));
+    }
+    return v;
+  };
+  struct DeferOff {  // the thread's later tests must not inherit deferral, even after a failure
+    ~DeferOff() { rte_pmd_rtap_tx_defer(0); }
+  } defer_off;
+  rte_pmd_rtap_tx_defer(1);
+  EXPECT_EQ(send_all(0, frames(20)), 20);
+  EXPECT_EQ(send_all(1, frames(30)), 30);
+  EXPECT_EQ(capture(ps, 1, 300).size(), 0u) << "nothing is written before the flush";
+  EXPECT_EQ(rte_pmd_rtap_tx_flush(), 50);
+  EXPECT_EQ(rte_pmd_rtap_tx_flush(), 0) << "nothing left";
+  EXPECT_EQ(capture(ps, 50, 3000).size(), 50u);
+  rte_pmd_rtap_tx_defer(0);
+  EXPECT_EQ(send_all(0, frames(10)), 10);
+  EXPECT_EQ(capture(ps, 10, 3000).size(), 10u) << "written in the burst again";
+  rte_eth_stats st;
+  ASSERT_EQ(rte_eth_stats_get(port->id(), &st), 0);
+  EXPECT_EQ(st.q_opackets[0], 30u);
+  EXPECT_EQ(st.q_opackets[1], 30u);
 }
 
 TEST_F(RtapData, RxInterruptWakesTheWaiter) {
