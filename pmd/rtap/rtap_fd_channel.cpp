@@ -65,16 +65,13 @@ struct Message {
   Entry e[kEntriesPerMessage];
 };
 
-int64_t now_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 int64_t now_us() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+int64_t now_ms() {
+  return now_us() / 1000;
 }
 
 std::string socket_path() {

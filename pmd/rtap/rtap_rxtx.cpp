@@ -860,9 +860,11 @@ void tx_ring_destroy(TxRing* r) {
 }  // namespace rtap
 
 void rte_pmd_rtap_tx_defer(int on) {
-  if (rtap::TxEngine* e = rtap::this_thread_engine()) {
-    if (!on && e->pending > 0) rte_pmd_rtap_tx_flush();
-    e->defer = on != 0;
+  if (!on) {  // a thread that never sent has no engine, and needs none to send at once
+    rte_pmd_rtap_tx_flush();
+    if (rtap::t_engine.e != nullptr) rtap::t_engine.e->defer = false;
+  } else if (rtap::TxEngine* e = rtap::this_thread_engine()) {
+    e->defer = true;
   }
 }
 

@@ -112,6 +112,17 @@ class RtapData : public ::testing::Test {
     }
     return got;
   }
+  // n UDP frames of 60 B payload to kPort, source ports from sport up, as mbufs of mp.
+  std::vector<rte_mbuf*> udp_mbufs(int n, uint16_t sport = 1000) {
+    std::vector<rte_mbuf*> v;
+    for (int i = 0; i < n; i++) {
+      L4Spec s;
+      s.dport = kPort;
+      s.sport = static_cast<uint16_t>(sport + i);
+      v.push_back(mbuf_of(mp, udp4(s, 60)));
+    }
+    return v;
+  }
   uint16_t send_all(uint16_t q, std::vector<rte_mbuf*> v) {
     uint16_t sent = 0;
     for (int tries = 0; sent < v.size() && tries < 1000; tries++)
@@ -389,28 +400,18 @@ TEST_F(RtapData, TxQueuesShareTheThreadsRingAndMoveBetweenThreads) {
   start(c, ",queues=2");
   PacketSocket ps(ifname);
   ASSERT_TRUE(ps.ok());
-  auto frames = [&](int n, uint16_t sport) {
-    std::vector<rte_mbuf*> v;
-    for (int i = 0; i < n; i++) {
-      L4Spec s;
-      s.dport = kPort;
-      s.sport = static_cast<uint16_t>(sport + i);
-      v.push_back(mbuf_of(mp, udp4(s, 60)));
-    }
-    return v;
-  };
   // One thread, both queues, interleaved; then one burst of 400 on queue 0.
   for (int round = 0; round < 5; round++) {
-    EXPECT_EQ(send_all(0, frames(20, 1000)), 20);
-    EXPECT_EQ(send_all(1, frames(30, 2000)), 30);
+    EXPECT_EQ(send_all(0, udp_mbufs(20, 1000)), 20);
+    EXPECT_EQ(send_all(1, udp_mbufs(30, 2000)), 30);
   }
-  std::vector<rte_mbuf*> big = frames(400, 3000);
+  std::vector<rte_mbuf*> big = udp_mbufs(400, 3000);
   EXPECT_EQ(rte_eth_tx_burst(port->id(), 0, big.data(), 400), 400)
       << "a burst longer than the ring";
   // Queue 1 from another thread (its writes were all reaped: it may move), then back here.
-  std::thread t([&] { EXPECT_EQ(send_all(1, frames(50, 4000)), 50); });
+  std::thread t([&] { EXPECT_EQ(send_all(1, udp_mbufs(50, 4000)), 50); });
   t.join();
-  EXPECT_EQ(send_all(1, frames(10, 5000)), 10);
+  EXPECT_EQ(send_all(1, udp_mbufs(10, 5000)), 10);
   EXPECT_EQ(capture(ps, 710, 3000).size(), 710u);
   rte_eth_stats st;
   ASSERT_EQ(rte_eth_stats_get(port->id(), &st), 0);
@@ -428,27 +429,18 @@ TEST_F(RtapData, DeferredTxIsWrittenAtTheFlush) {
   start(c, ",queues=2");
   PacketSocket ps(ifname);
   ASSERT_TRUE(ps.ok());
-  auto frames = [&](int n) {
-    std::vector<rte_mbuf*> v;
-    for (int i = 0; i < n; i++) {
-      L4Spec s;
-      s.dport = kPort;
-      v.push_back(mbuf_of(mp, udp4(s, 60)));
-    }
-    return v;
-  };
   struct DeferOff {  // the thread's later tests must not inherit deferral, even after a failure
     ~DeferOff() { rte_pmd_rtap_tx_defer(0); }
   } defer_off;
   rte_pmd_rtap_tx_defer(1);
-  EXPECT_EQ(send_all(0, frames(20)), 20);
-  EXPECT_EQ(send_all(1, frames(30)), 30);
+  EXPECT_EQ(send_all(0, udp_mbufs(20)), 20);
+  EXPECT_EQ(send_all(1, udp_mbufs(30)), 30);
   EXPECT_EQ(capture(ps, 1, 300).size(), 0u) << "nothing is written before the flush";
   EXPECT_EQ(rte_pmd_rtap_tx_flush(), 50);
   EXPECT_EQ(rte_pmd_rtap_tx_flush(), 0) << "nothing left";
   EXPECT_EQ(capture(ps, 50, 3000).size(), 50u);
   rte_pmd_rtap_tx_defer(0);
-  EXPECT_EQ(send_all(0, frames(10)), 10);
+  EXPECT_EQ(send_all(0, udp_mbufs(10)), 10);
   EXPECT_EQ(capture(ps, 10, 3000).size(), 10u) << "written in the burst again";
   rte_eth_stats st;
   ASSERT_EQ(rte_eth_stats_get(port->id(), &st), 0);
