@@ -76,6 +76,9 @@ ROWS = [
     ("scale", "p256x1_idle_workers_cpu_pct", "scale 256 ports × 1 queue: idle, CPU of all workers together"),
     ("scale", "p256x1_idle_vswitchd_cpu_pct", "scale 256 ports × 1 queue: idle, vswitchd CPU"),
     ("scale", "p256x1_idle_frames", "scale 256 ports × 1 queue: frames received in the idle window (chatter)"),
+    ("scale", "p256x1_quiet_workers_cpu_pct", "scale 256 ports × 1 queue: no traffic, CPU of all workers together"),
+    ("scale", "p256x1_quiet_vswitchd_cpu_pct", "scale 256 ports × 1 queue: no traffic, vswitchd CPU"),
+    ("scale", "p256x1_quiet_frames", "scale 256 ports × 1 queue: frames received in the no-traffic window"),
     ("scale", "p256x1_fds", "scale 256 ports × 1 queue: vswitchd fds"),
     ("scale", "p256x1_worker_fds", "scale 256 ports × 1 queue: a worker's fds"),
     ("scale", "p256x1_worker_urings", "scale 256 ports × 1 queue: a worker's io_uring instances"),
@@ -96,6 +99,9 @@ ROWS = [
     ("scale", "p64x4_idle_workers_cpu_pct", "scale 64 ports × 4 queues: idle, CPU of all workers together"),
     ("scale", "p64x4_idle_vswitchd_cpu_pct", "scale 64 ports × 4 queues: idle, vswitchd CPU"),
     ("scale", "p64x4_idle_frames", "scale 64 ports × 4 queues: frames received in the idle window (chatter)"),
+    ("scale", "p64x4_quiet_workers_cpu_pct", "scale 64 ports × 4 queues: no traffic, CPU of all workers together"),
+    ("scale", "p64x4_quiet_vswitchd_cpu_pct", "scale 64 ports × 4 queues: no traffic, vswitchd CPU"),
+    ("scale", "p64x4_quiet_frames", "scale 64 ports × 4 queues: frames received in the no-traffic window"),
     ("scale", "p64x4_fds", "scale 64 ports × 4 queues: vswitchd fds"),
     ("scale", "p64x4_worker_fds", "scale 64 ports × 4 queues: a worker's fds"),
     ("scale", "p64x4_worker_urings", "scale 64 ports × 4 queues: a worker's io_uring instances"),
@@ -402,11 +408,19 @@ def main():
             continue
         frames = med(o, "scale", "p256x1_idle_frames")
         together = med(o, "scale", "p256x1_idle_workers_cpu_pct")
-        res[o] = (f"{hp:.0f} MiB of hugepages, {fmt(per)} MiB per idle port; idle workers {fmt(together)}% of a core "
-                  f"together ({fmt(idle)}% each"
-                  + (f", forwarding {frames:.0f} frames of chatter in the window" if frames is not None else "") + ")",
-                  verdict(hp <= 1024 and together is not None and together < 2))
-    goals.append(("scale: 256 ports fit in 1 GB of hugepages; all idle workers together below 2% of a core (DESIGN.md)", res))
+        quiet = med(o, "scale", "p256x1_quiet_workers_cpu_pct")
+        quiet_frames = med(o, "scale", "p256x1_quiet_frames")
+        text = f"{hp:.0f} MiB of hugepages, {fmt(per)} MiB per idle port; "
+        if quiet is not None:
+            text += (f"no traffic: workers {fmt(quiet)}% of a core together ({quiet_frames:.0f} frames in the window); "
+                     f"first minutes, the namespaces' router solicitations flooded: {fmt(together)}%"
+                     + (f" ({frames:.0f} frames)" if frames is not None else ""))
+        else:  # runs before the no-traffic window existed
+            text += (f"idle workers {fmt(together)}% of a core together ({fmt(idle)}% each"
+                     + (f", forwarding {frames:.0f} frames of chatter in the window" if frames is not None else "") + ")")
+        idle_goal = quiet if quiet is not None else together
+        res[o] = (text, verdict(hp <= 1024 and idle_goal is not None and idle_goal < 2))
+    goals.append(("scale: 256 ports fit in 1 GB of hugepages; with no traffic, all workers together below 2% of a core (DESIGN.md)", res))
     res = {}
     for o in ours:
         st = med(o, "scale", "p256x1_worker_start_ms")

@@ -11,8 +11,9 @@
 #    link is up and the workers forward; pings from port i to i+1 at 8 points spread over the
 #    range and from the last port to the first; hugepages, the DPDK heap in use and the switch
 #    processes' peak RSS, and what one idle port adds to each (against the 2-port baseline);
-#    the CPU of the workers and of vswitchd over 10 s idle (once no frame came for 2 s: the
-#    namespaces send router solicitations for seconds after their link came up); fds and
+#    the CPU of the workers and of vswitchd over 10 s idle (once no frame came for 2 s, or after
+#    60 s: the namespaces keep sending router solicitations), then over 10 s with no traffic at
+#    all (router solicitations turned off, as an hour of uptime does: scale_rs_off); fds and
 #    io_uring instances of vswitchd and of a worker; then SCALE_KILLS restarts of a worker, each
 #    one's start-up from its log (exec to forwarding; issue #21).
 # 2. FDB: the usual two VMs, with fdb_max_entries = SCALE_FDB. The 64 B fixed-rate and max-rate
@@ -120,6 +121,38 @@ scale_quiet() {
   warn "scale: frames still arriving after 60 s; idle measured anyway"
 }
 
+# scale_rs_off N: no more router solicitations from bnS001..bnSN. Since RFC 7559 (Linux 4.9) a
+# host with no router keeps soliciting with a doubling interval up to an hour: a namespace sends
+# about one a minute in its first minutes, which at 256 ports is 25 frames a second, each flooded
+# to 255 TAPs (ff02::2 is link-local scope, which a switch floods, snooping or not). Turning it
+# off now is what an hour of uptime does; the interval already running stops at its next tick.
+# Only on the ports' own devices: the next rep's TAPs start from the default again.
+scale_rs_off() {
+  local i
+  for i in $(seq "$1"); do
+    ip netns exec "$(scale_ns "$i")" sh -c \
+      'for f in /proc/sys/net/ipv6/conf/*/router_solicitations; do
+         case $f in */default/* | */all/*) ;; *) echo 0 >"$f" ;; esac
+       done'
+  done
+}
+
+# scale_quiet_window SYSTEM REP TAG N: the workers' CPU over SCALE_IDLE_S with N ports and no
+# traffic: the steady state of a host whose guests have been up a while (scale_rs_off). The idle
+# window before it is the same host in its first minutes; both are reported, with their frames.
+scale_quiet_window() {
+  local sys=$1 rep=$2 tag=$3 rx0 all idle
+  scale_rs_off "$4"
+  scale_quiet
+  rx0=$(vs_metric vswitch_port_rx_packets_total)
+  cpu_begin
+  sleep "$SCALE_IDLE_S"
+  read -r all idle _ _ <<<"$(cpu_end)"
+  record "$sys" "$rep" scale "${tag}quiet_frames" "$(($(vs_metric vswitch_port_rx_packets_total) - rx0))" "frames received in the quiet window (router solicitations off)"
+  record "$sys" "$rep" scale "${tag}quiet_workers_cpu_pct" "$(calc "100 * $idle / $SCALE_IDLE_S")" "% of a core, all $SCALE_WORKERS workers together, no traffic"
+  record "$sys" "$rep" scale "${tag}quiet_vswitchd_cpu_pct" "$(calc "100 * ($all - $idle) / $SCALE_IDLE_S")" "% of a core, vswitchd, no traffic"
+}
+
 # scale_fds PID: "FDS URINGS" of a process.
 scale_fds() {
   local fds urings
@@ -216,6 +249,7 @@ scale_shape() {
     record "$sys" "$rep" scale "${tag}idle_worker_cpu_pct" "$(calc "100 * $idle / $SCALE_IDLE_S / $SCALE_WORKERS")" "% of a core per worker, idle"
     record "$sys" "$rep" scale "${tag}idle_workers_cpu_pct" "$(calc "100 * $idle / $SCALE_IDLE_S")" "% of a core, all $SCALE_WORKERS workers together, idle"
     record "$sys" "$rep" scale "${tag}idle_vswitchd_cpu_pct" "$(calc "100 * ($all - $idle) / $SCALE_IDLE_S")" "% of a core, vswitchd, idle"
+    scale_quiet_window "$sys" "$rep" "$tag" "$n"
     read -r -a fds <<<"$(scale_fds "$VS_PID")"
     record "$sys" "$rep" scale "${tag}fds" "${fds[0]}" "fds of vswitchd (${fds[1]} io_urings)"
     w=$(worker_pids | head -n 1)

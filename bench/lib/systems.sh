@@ -246,6 +246,11 @@ setup_vswitch() {
   SW_KIND=vswitch
   VS_DRIVER=$driver
   VS_D=$RAW/vswitch-$driver
+  if [[ $SYSTEM == vs-rtap-b ]]; then
+    VS_D=$RAW/vswitch-$driver-b
+    # shellcheck disable=SC2086 # NAME=VALUE words, checked by bench/run
+    export ${BENCH_B_ENV:?}   # run_system runs in a subshell: only this system sees them
+  fi
   mkdir -p "$VS_D"
   vm_namespaces
   vs_daemon_config "$VS_D/run"
