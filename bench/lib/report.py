@@ -520,11 +520,15 @@ def floor_section(w, a, present, med, vals, ours, base):
         def rat(x, y):
             return None if x is None or not y else x / y
 
+        # DESIGN.md's numbers; where they are stricter than issue #22's (CPU per Gbit 1.1× against
+        # 1.3×, round trip p50/p99 1.1× against 1.3×), DESIGN.md wins.
         for o in ours:
-            goal(f"TCP 1 stream: forwarding CPU per Gbit ≤ 1.3× {relay}", o,
-                 rat(med(o, "tcp1", "worker_cpu_s_per_gbit"), med(relay, "tcp1", "worker_cpu_s_per_gbit")), 1.3, True)
-            goal(f"TCP 4 streams: forwarding CPU per Gbit ≤ 1.3× {relay}", o,
-                 rat(med(o, "tcp4", "worker_cpu_s_per_gbit"), med(relay, "tcp4", "worker_cpu_s_per_gbit")), 1.3, True)
+            goal(f"TCP 1 stream ≥ 1.0× {relay}", o,
+                 rat(med(o, "tcp1", "gbps"), med(relay, "tcp1", "gbps")), 1.0, False)
+            goal(f"TCP 1 stream: forwarding CPU per Gbit ≤ 1.1× {relay}", o,
+                 rat(med(o, "tcp1", "worker_cpu_s_per_gbit"), med(relay, "tcp1", "worker_cpu_s_per_gbit")), 1.1, True)
+            goal(f"TCP 4 streams: forwarding CPU per Gbit ≤ 1.1× {relay}", o,
+                 rat(med(o, "tcp4", "worker_cpu_s_per_gbit"), med(relay, "tcp4", "worker_cpu_s_per_gbit")), 1.1, True)
             # frames per forwarding core-second = 1 / (CPU per frame)
             goal(f"64 B: frames per forwarding core-second ≥ 0.9× {relay}", o,
                  rat(med(relay, "u64max", "worker_us_per_pkt"), med(o, "u64max", "worker_us_per_pkt")), 0.9, False)
@@ -534,7 +538,7 @@ def floor_section(w, a, present, med, vals, ours, base):
             goal("TCP 4 streams ≥ 1 stream (this system's worker count)", o,
                  rat(med(o, "tcp4", "gbps"), med(o, "tcp1", "gbps")), 1.0, False)
             if base:
-                for m, lim, lbl in (("p50_us", 1.3, "p50"), ("p99_us", 1.3, "p99"), ("p999_us", 1.5, "p99.9")):
+                for m, lim, lbl in (("p50_us", 1.1, "p50"), ("p99_us", 1.1, "p99"), ("p999_us", 1.5, "p99.9")):
                     goal(f"round trip {lbl} ≤ {lim}× {base}", o, rat(med(o, "rtt", m), med(base, "rtt", m)), lim, True)
         w("| goal | system | ratio | verdict |")
         w("|---|---|---|---|")
