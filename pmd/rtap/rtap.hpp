@@ -30,12 +30,8 @@ inline constexpr uint16_t kDefaultBurst = 64;
 inline constexpr uint16_t kDefaultRing = 1024;
 inline constexpr uint16_t kMinRing = 32;
 inline constexpr uint16_t kMaxRing = 4096;
-inline constexpr unsigned kMaxSegs = 64;    // iovecs per packet (rx chain or tx chain)
-inline constexpr uint16_t kRxMinReads = 2;  // reads a burst tries on a queue that woke up
-// Bytes of frames one rx burst of a queue aims to read, at most (RTAP_RX_BURST_KB overrides,
-// 0 for no cap): the burst's buffers are written right after, and must still be in the CPU's
-// L2 then (rtap_rxtx.cpp, next_window).
-inline constexpr uint32_t kRxBurstBytes = 256u << 10;
+inline constexpr unsigned kMaxSegs = 64;     // iovecs per packet (rx chain or tx chain)
+inline constexpr uint16_t kRxMinReads = 2;   // reads a burst tries on a queue that woke up
 inline constexpr unsigned kTxHdrRoom = 256;  // vnet header + copied L2..L4 headers for TSO
 inline constexpr uint32_t kMaxFrame = 65535 + RTE_ETHER_HDR_LEN + 8;  // GSO super-frame bound
 
@@ -182,7 +178,6 @@ struct RxRing {
   uint16_t nb_idle = 0;
   uint16_t spare_slots = 0;  // idle slots that hold spare segments (freed when the queue empties)
   uint16_t window = 0;       // reads the next burst posts: twice the frames the last one read
-  uint32_t burst_bytes = 0;  // kRxBurstBytes or RTAP_RX_BURST_KB; 0: the window has no byte cap
   bool poll_armed = false;   // a POLLIN poll is in flight
   bool readable = false;     // the last read found a frame, or the poll fired: try reading
   uint32_t capacity = 0;     // bytes one slot holds, vnet header included

@@ -435,21 +435,6 @@ void release_spares(RxRing* r) {
   }
 }
 
-// The reads the next burst posts: twice the frames this one read (at least kRxMinReads), but
-// no more than burst_bytes of frames of the size just seen. A 4-stream TCP burst of 32
-// super-frames is 2 MB of buffers, twice this CPU's L2: by the time the burst's frames were
-// written to their egress TAPs, the first ones had left the cache, and the write's copy
-// missed where the relay (one read, one write, one buffer) hits.
-uint16_t next_window(const RxRing* r, unsigned frames, uint64_t bytes) {
-  unsigned w = RTE_MAX(2u * frames, unsigned{kRxMinReads});
-  if (r->burst_bytes != 0 && bytes != 0) {
-    const uint64_t fit = uint64_t{r->burst_bytes} * frames / bytes;  // frames of this size
-    w = RTE_MIN(
-        w, RTE_MAX(static_cast<unsigned>(RTE_MIN(fit, uint64_t{kMaxRing})), unsigned{kRxMinReads}));
-  }
-  return static_cast<uint16_t>(RTE_MIN(w, static_cast<unsigned>(r->nb_slots)));
-}
-
 uint16_t rx_active(rtap_rxq* q, RxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_pkts) {
   // Task work waiting for this thread (COOP_TASKRUN: the poll's completion is posted by it):
   // run it now, one system call, only when there is some.
@@ -479,9 +464,9 @@ uint16_t rx_active(rtap_rxq* q, RxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_
   if (!r->poll_armed) arm_poll(r, fd);
   io_uring_submit(&r->ring);
   const uint16_t before = nb;
-  const uint64_t bytes_before = q->st.bytes;
   nb = rx_reap(q, r, pkts, nb, nb_pkts);
-  r->window = next_window(r, nb - before, q->st.bytes - bytes_before);
+  r->window = static_cast<uint16_t>(RTE_MIN(static_cast<unsigned>(r->nb_slots),
+                                            RTE_MAX(2u * (nb - before), unsigned{kRxMinReads})));
   if (!r->readable && r->spare_slots > 0) release_spares(r);
   return nb;
 }
@@ -728,12 +713,6 @@ int rx_ring_create(RxRing* r, uint16_t nb_desc, bool want_efd) {
   }
   if (rc < 0) return rc;
   r->ring_ok = true;
-  static const uint32_t burst_bytes = [] {
-    const char* v = getenv("RTAP_RX_BURST_KB");
-    if (v == nullptr || *v == '\0') return kRxBurstBytes;
-    return static_cast<uint32_t>(strtoul(v, nullptr, 10) << 10);
-  }();
-  r->burst_bytes = burst_bytes;
   r->nb_slots = nb_desc;
   r->slots = static_cast<RxSlot*>(calloc(nb_desc, sizeof(RxSlot)));
   r->iov_mem = static_cast<iovec*>(map_zeroed(rx_iov_bytes(nb_desc)));

@@ -9,9 +9,6 @@
 #include <rte_ethdev.h>
 #include <rte_interrupts.h>
 
-#include <sys/socket.h>
-
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -449,42 +446,6 @@ TEST_F(RtapData, DeferredTxIsWrittenAtTheFlush) {
   ASSERT_EQ(rte_eth_stats_get(port->id(), &st), 0);
   EXPECT_EQ(st.q_opackets[0], 30u);
   EXPECT_EQ(st.q_opackets[1], 30u);
-}
-
-// A burst reads at most kRxBurstBytes (256 KB) of large frames, however many wait: its buffers
-// are written out right after, and must still be in the CPU's L2 then. Small frames still fill
-// whole bursts. The budget is a process-wide setting (RTAP_RX_BURST_KB); this test expects the
-// default, as ctest runs it.
-TEST_F(RtapData, ABurstReadsAtMostItsByteBudgetOfLargeFrames) {
-  if (const char* v = getenv("RTAP_RX_BURST_KB"); v != nullptr && *v != '\0')
-    GTEST_SKIP() << "RTAP_RX_BURST_KB is set";
-  PortConf c;
-  c.rx_offloads = RTE_ETH_RX_OFFLOAD_TCP_LRO;  // slots hold 64 KB frames, whatever the MTU
-  start(c);
-  ASSERT_EQ(rte_eth_dev_set_mtu(port->id(), 60000), 0) << log_text();
-  PacketSocket ps(ifname);
-  ASSERT_TRUE(ps.ok());
-  const int sndbuf = 8 << 20;  // 20 frames of 50 KB wait in the TAP, charged to this socket
-  ASSERT_EQ(setsockopt(ps.fd(), SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)), 0);
-  // Bursts of 32 until n frames came; returns the largest burst.
-  auto largest_burst = [&](size_t n) {
-    uint16_t largest = 0;
-    size_t got = 0;
-    for (int i = 0; i < 2000 && got < n; i++) {
-      rte_mbuf* b[32];
-      const uint16_t k = rte_eth_rx_burst(port->id(), 0, b, 32);
-      largest = std::max(largest, k);
-      got += k;
-      for (uint16_t j = 0; j < k; j++) rte_pktmbuf_free(b[j]);
-      if (k == 0) rte_delay_us_sleep(200);
-    }
-    EXPECT_EQ(got, n);
-    return largest;
-  };
-  inject(ps, 20, 50000);  // 50042-byte frames: 5 fit in 256 KB
-  EXPECT_EQ(largest_burst(20), 5);
-  inject(ps, 200, 200);  // 242-byte frames: the window doubles up to the whole burst
-  EXPECT_EQ(largest_burst(200), 32);
 }
 
 TEST_F(RtapData, RxInterruptWakesTheWaiter) {
