@@ -78,9 +78,19 @@ start_servers() {
 }
 
 # tcp_once SYSTEM REP WORKLOAD STREAMS: one iperf3 run of DUR s, recorded as WORKLOAD.
+# if_frames NS IF DIR: "PACKETS BYTES" the interface counted in direction DIR (tx or rx).
+if_frames() {
+  in_ns "$1" cat "/sys/class/net/$2/statistics/$3_packets" "/sys/class/net/$2/statistics/$3_bytes" |
+    tr '\n' ' '
+}
+
 tcp_once() {
-  local sys=$1 rep=$2 wl=$3 streams=$4 out gbps c s w t
+  local sys=$1 rep=$2 wl=$3 streams=$4 out gbps c s w h t a0 b0 a1 b1
   out=$RAW/$sys-$wl-$rep.json
+  # The frames' sizes on the way: a switch that made the sender's super-frames smaller, or
+  # delivered them cut up, pays per frame what the byte count does not show.
+  read -r -a a0 <<<"$(if_frames "$NS_A" "$IF_A" tx)"
+  read -r -a b0 <<<"$(if_frames "$NS_B" "$IF_B" rx)"
   cpu_begin
   timeout $((DUR + 30)) ip netns exec "$NS_A" iperf3 -c "$IP_B" -p "$IPERF_PORT" -t "$DUR" \
     -P "$streams" -J >"$out" 2>&1 || die "$wl rep $rep: iperf3 failed: $(tail -c 300 "$out")"
@@ -91,11 +101,21 @@ tcp_once() {
   awk "BEGIN { exit !($gbps > 0) }" || die "$wl rep $rep: 0 Gbit/s"
   record "$sys" "$rep" "$wl" gbps "$gbps" "Gbit/s"
   record_cpu "$sys" "$rep" "$wl" "$c"
-  read -r s w _ t <<<"$c"
+  read -r s w h t <<<"$c"
   [[ $SW_KIND == bridge ]] ||
     record "$sys" "$rep" "$wl" cpu_s_per_gbit "$(calc "$s/($gbps*$t)")" "CPU s per Gbit"
+  # Both CPUs, endpoints included: part of the endpoints' TCP work (the sender's ACK processing
+  # and its next transmit, the receiver's input) runs in the context of whoever writes the
+  # frame into their TAP, so it moves between them and the switch as their timing does.
+  record "$sys" "$rep" "$wl" host_cpu_s_per_gbit "$(calc "$h/($gbps*$t)")" "CPU s per Gbit"
   ! has_workers ||
     record "$sys" "$rep" "$wl" worker_cpu_s_per_gbit "$(calc "$w/($gbps*$t)")" "CPU s per Gbit"
+  read -r -a a1 <<<"$(if_frames "$NS_A" "$IF_A" tx)"
+  read -r -a b1 <<<"$(if_frames "$NS_B" "$IF_B" rx)"
+  ((a1[0] > a0[0])) && record "$sys" "$rep" "$wl" sender_frame_bytes \
+    "$(((a1[1] - a0[1]) / (a1[0] - a0[0])))" "bytes"
+  ((b1[0] > b0[0])) && record "$sys" "$rep" "$wl" receiver_frame_bytes \
+    "$(((b1[1] - b0[1]) / (b1[0] - b0[0])))" "bytes"
   log "$wl rep $rep: $gbps Gbit/s; CPU $c"
 }
 
