@@ -323,7 +323,10 @@ bool ports_attached(int worker_id, const WorkerPlan& plan) {
 // net_rtap queues belong to one process at a time: claim this worker's rx queues and tx queue
 // at once, so a queue still held by a live process is reported now (the burst would otherwise
 // retry quietly), and a dead predecessor's queues are taken over before the first poll.
-void claim_rtap_queues(int worker_id, const WorkerPlan& plan) {
+// False if an rx queue is still held by another live process: claim_released_rtap_queues
+// takes it once that process lets go.
+bool claim_rtap_queues(int worker_id, const WorkerPlan& plan) {
+  bool all = true;
   const TopologyTable& t = *plan.table;
   for (uint16_t i = 0; i < t.nb_ports; ++i) {
     const uint16_t port = t.ports[i].dpdk_port_id;
@@ -339,7 +342,28 @@ void claim_rtap_queues(int worker_id, const WorkerPlan& plan) {
     if (rc < 0)
       std::fprintf(stderr, "vswitch-worker %d: port %u rx queue %u: %s\n", worker_id, rx.port_id,
                    rx.queue, rte_strerror(-rc));
+    all = all && rc == 0;
   }
+  return all;
+}
+
+// The rx queues claim_rtap_queues found held by another live process: a queue lent to another
+// worker while this one restarted, which that worker gives back at its next housekeeping tick.
+// Each one that is free now is claimed (quietly: the owner is checked first). True once every
+// rx queue of the plan is this process's. A worker asleep on rx interrupts must poll after
+// this: a queue it did not own had no poll armed, so no frame on it would wake the worker.
+bool claim_released_rtap_queues(const WorkerPlan& plan) {
+  const pid_t self = getpid();
+  bool all = true;
+  for (const RxAssignment& rx : plan.rx) {
+    if (!is_rtap(rx.port_id)) continue;
+    pid_t owner = 0;
+    if (rte_pmd_rtap_queue_owner(rx.port_id, rx.queue, RTE_PMD_RTAP_RX, &owner) < 0 ||
+        owner == self)
+      continue;
+    all = all && owner == 0 && rte_pmd_rtap_queue_claim(rx.port_id, rx.queue, RTE_PMD_RTAP_RX) == 0;
+  }
+  return all;
 }
 
 // net_rtap's housekeeping (rte_pmd_rtap.h), off the burst functions: a port the primary
@@ -476,7 +500,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
   counters.topology_generation.store(plan.generation, std::memory_order_release);
   refresh_fast_path(plan);
   clock.ports = now_ns();
-  claim_rtap_queues(worker_id, plan);
+  bool claims_pending = !claim_rtap_queues(worker_id, plan);
   rtap_housekeeping(plan);  // from here on the worker does it, not the driver's alarm
   clock.queues = now_ns();
   RxInterrupts irq;
@@ -520,7 +544,8 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
   // Asleep on rx interrupts, which stay armed across housekeeping ticks that found no frame:
   // at 256 ports every tick used to disarm, poll and re-arm 500 queues (1500 driver calls, 20
   // times a second). A frame that comes meanwhile signals its queue's eventfd, so the next
-  // wait returns at once.
+  // wait returns at once. Not while a queue of the plan is still another process's (a lent
+  // queue coming back): it has no poll armed, so only polling takes it (claims_pending below).
   bool irq_armed = false;
   while (!g_stop.load(std::memory_order_relaxed)) {
     unsigned got = 0;
@@ -577,7 +602,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
       hand_over_moved_queues(*forwarder, plan, next);
       plan = std::move(next);
       refresh_fast_path(plan);
-      claim_rtap_queues(worker_id, plan);
+      claims_pending = !claim_rtap_queues(worker_id, plan);
       irq.setup(plan);
       counters.topology_generation.store(plan.generation, std::memory_order_release);
       hb.beat(now_ns());
@@ -585,6 +610,11 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
     if (rtap_housekeeping(plan)) {  // rings rebuilt: new eventfds, none of them armed
       irq_armed = false;
       irq.setup(plan);
+    }
+    if (claims_pending) {  // a lent queue coming back: poll, so its frames wake us from now on
+      claims_pending = !claim_released_rtap_queues(plan);
+      if (irq_armed) irq.disarm();
+      irq_armed = false;
     }
   }
   hb.phase(WorkerPhase::kStopping);
