@@ -137,20 +137,20 @@ scale_rs_off() {
   done
 }
 
-# scale_quiet_window SYSTEM REP TAG N: the workers' CPU over SCALE_IDLE_S with N ports and no
-# traffic: the steady state of a host whose guests have been up a while (scale_rs_off). The idle
-# window before it is the same host in its first minutes; both are reported, with their frames.
-scale_quiet_window() {
-  local sys=$1 rep=$2 tag=$3 rx0 all idle
-  scale_rs_off "$4"
-  scale_quiet
+# scale_window SYSTEM REP TAG NAME WHAT: the CPU of the workers and of vswitchd over
+# SCALE_IDLE_S, and the frames the switch received meanwhile, recorded as TAG NAME_*; WHAT says
+# what the window is. Prints the workers' CPU in % of a core each.
+scale_window() {
+  local sys=$1 rep=$2 tag=$3 name=$4 what=$5 rx0 all workers
   rx0=$(vs_metric vswitch_port_rx_packets_total)
   cpu_begin
   sleep "$SCALE_IDLE_S"
-  read -r all idle _ _ <<<"$(cpu_end)"
-  record "$sys" "$rep" scale "${tag}quiet_frames" "$(($(vs_metric vswitch_port_rx_packets_total) - rx0))" "frames received in the quiet window (router solicitations off)"
-  record "$sys" "$rep" scale "${tag}quiet_workers_cpu_pct" "$(calc "100 * $idle / $SCALE_IDLE_S")" "% of a core, all $SCALE_WORKERS workers together, no traffic"
-  record "$sys" "$rep" scale "${tag}quiet_vswitchd_cpu_pct" "$(calc "100 * ($all - $idle) / $SCALE_IDLE_S")" "% of a core, vswitchd, no traffic"
+  read -r all workers _ _ <<<"$(cpu_end)"
+  record "$sys" "$rep" scale "${tag}${name}_frames" "$(($(vs_metric vswitch_port_rx_packets_total) - rx0))" "frames received, $what"
+  record "$sys" "$rep" scale "${tag}${name}_worker_cpu_pct" "$(calc "100 * $workers / $SCALE_IDLE_S / $SCALE_WORKERS")" "% of a core per worker, $what"
+  record "$sys" "$rep" scale "${tag}${name}_workers_cpu_pct" "$(calc "100 * $workers / $SCALE_IDLE_S")" "% of a core, all $SCALE_WORKERS workers together, $what"
+  record "$sys" "$rep" scale "${tag}${name}_vswitchd_cpu_pct" "$(calc "100 * ($all - $workers) / $SCALE_IDLE_S")" "% of a core, vswitchd, $what"
+  calc "100 * $workers / $SCALE_IDLE_S / $SCALE_WORKERS"
 }
 
 # scale_fds PID: "FDS URINGS" of a process.
@@ -240,16 +240,11 @@ scale_shape() {
     record "$sys" "$rep" scale "${tag}vmhwm_mib" "$rss" "MiB (sum of VmHWM)"
     record "$sys" "$rep" scale "${tag}rss_per_port_kib" "$(calc "($rss - ${b[2]}) * 1024 / ($n - 2)")" "KiB of peak RSS per idle port"
     scale_quiet
-    local rx0
-    rx0=$(vs_metric vswitch_port_rx_packets_total)
-    cpu_begin
-    sleep "$SCALE_IDLE_S"
-    read -r all idle _ _ <<<"$(cpu_end)"
-    record "$sys" "$rep" scale "${tag}idle_frames" "$(($(vs_metric vswitch_port_rx_packets_total) - rx0))" "frames received in the idle window (the namespaces' own chatter, each flooded to every port)"
-    record "$sys" "$rep" scale "${tag}idle_worker_cpu_pct" "$(calc "100 * $idle / $SCALE_IDLE_S / $SCALE_WORKERS")" "% of a core per worker, idle"
-    record "$sys" "$rep" scale "${tag}idle_workers_cpu_pct" "$(calc "100 * $idle / $SCALE_IDLE_S")" "% of a core, all $SCALE_WORKERS workers together, idle"
-    record "$sys" "$rep" scale "${tag}idle_vswitchd_cpu_pct" "$(calc "100 * ($all - $idle) / $SCALE_IDLE_S")" "% of a core, vswitchd, idle"
-    scale_quiet_window "$sys" "$rep" "$tag" "$n"
+    idle=$(scale_window "$sys" "$rep" "$tag" idle "idle (the namespaces' own chatter, each frame flooded to every port)")
+    # The steady state of a host whose guests have been up a while: no traffic at all.
+    scale_rs_off "$n"
+    scale_quiet
+    scale_window "$sys" "$rep" "$tag" quiet "no traffic (router solicitations off)" >/dev/null
     read -r -a fds <<<"$(scale_fds "$VS_PID")"
     record "$sys" "$rep" scale "${tag}fds" "${fds[0]}" "fds of vswitchd (${fds[1]} io_urings)"
     w=$(worker_pids | head -n 1)
@@ -257,7 +252,7 @@ scale_shape() {
     record "$sys" "$rep" scale "${tag}worker_fds" "${fds[0]}" "fds of a worker (${fds[1]} io_urings)"
     record "$sys" "$rep" scale "${tag}worker_urings" "${fds[1]}" "io_uring instances of a worker"
     SCALE_PORTS_UP=$n scale_restarts "$sys" "$rep" "$tag"
-    log "scale rep $rep: $n ports x $4 queues up in $SCALE_SECS s, idle workers $(calc "100 * $idle / $SCALE_IDLE_S / $SCALE_WORKERS")% each"
+    log "scale rep $rep: $n ports x $4 queues up in $SCALE_SECS s, idle workers $idle% each"
     vs_stop
   done
 }

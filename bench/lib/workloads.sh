@@ -77,13 +77,10 @@ start_servers() {
   die "iperf3/sockperf servers did not start in $NS_B"
 }
 
-# tcp_once SYSTEM REP WORKLOAD STREAMS: one iperf3 run of DUR s, recorded as WORKLOAD.
 # if_frames NS IF DIR: "PACKETS BYTES" the interface counted in direction DIR (tx or rx).
-if_frames() {
-  in_ns "$1" cat "/sys/class/net/$2/statistics/$3_packets" "/sys/class/net/$2/statistics/$3_bytes" |
-    tr '\n' ' '
-}
+if_frames() { echo "$(ctr "$1" "$2" "$3_packets") $(ctr "$1" "$2" "$3_bytes")"; }
 
+# tcp_once SYSTEM REP WORKLOAD STREAMS: one iperf3 run of DUR s, recorded as WORKLOAD.
 tcp_once() {
   local sys=$1 rep=$2 wl=$3 streams=$4 out gbps c s w h t a0 b0 a1 b1
   out=$RAW/$sys-$wl-$rep.json

@@ -357,6 +357,15 @@ void tx_reap(TxEngine* e) {
   if (seen) io_uring_cq_advance(&e->ring, seen);
 }
 
+// Submits every write queued in the engine (deferred ones of all the thread's queues too) and
+// reaps what completed: a TAP write completes inside the submit. Returns io_uring_submit's.
+int tx_submit(TxEngine* e) {
+  const int rc = io_uring_submit(&e->ring);
+  e->pending = 0;
+  tx_reap(e);
+  return rc;
+}
+
 // This thread's engine, made at its first tx burst (nullptr if the kernel refused: the burst
 // sends nothing and the next one tries again). A ring of 256 entries is 7 pages, well within
 // RLIMIT_MEMLOCK for a process without CAP_IPC_LOCK (kernel 6.x charges rings to it).
@@ -588,10 +597,8 @@ uint16_t tx_active(rtap_txq* q, TxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_
     }
     io_uring_sqe* sqe = io_uring_get_sqe(&e->ring);
     if (unlikely(sqe == nullptr)) {  // the engine is full: send what is queued
-      io_uring_submit(&e->ring);
-      tx_reap(e);
+      tx_submit(e);
       queued = 0;
-      e->pending = 0;
       sqe = io_uring_get_sqe(&e->ring);
     }
     if (unlikely(sqe == nullptr)) {
@@ -634,8 +641,7 @@ uint16_t tx_active(rtap_txq* q, TxRing* r, int fd, rte_mbuf** pkts, uint16_t nb_
   if (queued && e->defer) {
     e->pending += queued;  // rte_pmd_rtap_tx_flush() submits them with the thread's others
   } else if (queued) {
-    io_uring_submit(&e->ring);
-    tx_reap(e);
+    tx_submit(e);
   }
   return i;
 }
@@ -871,8 +877,5 @@ void rte_pmd_rtap_tx_defer(int on) {
 int rte_pmd_rtap_tx_flush(void) {
   rtap::TxEngine* e = rtap::t_engine.e;
   if (e == nullptr || e->pending == 0) return 0;
-  const int rc = io_uring_submit(&e->ring);
-  e->pending = 0;
-  rtap::tx_reap(e);
-  return rc;
+  return rtap::tx_submit(e);
 }
