@@ -37,6 +37,10 @@ record() {
   echo "$1,$2,$3,$4,$5,${6//,/;}" >>"$RAW/data.csv"   # no comma in the unit: plain CSV
 }
 
+# rep_range: the rep numbers of this round (--rounds): REP_BASE+1 .. REP_BASE+REPS, so that the
+# reps of every round are distinct rows of data.csv.
+rep_range() { seq $((${REP_BASE:-0} + 1)) $((${REP_BASE:-0} + REPS)); }
+
 # calc EXPR: floating-point arithmetic with awk (python3 starts too slowly on a loaded machine).
 calc() { awk "function max(a, b) { return a > b ? a : b } BEGIN { printf \"%.6g\\n\", ($1) }"; }
 

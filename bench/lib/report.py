@@ -236,6 +236,34 @@ def main():
             return None
         return x / y
 
+    rounds = int(meta.get("rounds", "1") or 1)
+    per_round = int(meta.get("reps_per_round", reps) or 1) if rounds > 1 else None
+
+    def round_ratios(sa, wla, ma, sb, wlb, mb):
+        """--rounds: the ratio of A's to B's median in each round that measured both (paired:
+        the machine's drift between rounds cancels out). None without rounds."""
+        if per_round is None:
+            return None
+        ra, rb = byrep.get((sa, wla, ma), {}), byrep.get((sb, wlb, mb), {})
+        out_ = []
+        for k in range(rounds):
+            reps_k = [str(k * per_round + i) for i in range(1, per_round + 1)]
+            va = [ra[r] for r in reps_k if r in ra]
+            vb = [rb[r] for r in reps_k if r in rb]
+            if va and vb and statistics.median(vb) != 0:
+                out_.append(statistics.median(va) / statistics.median(vb))
+        return out_ or None
+
+    def pratio(sa, wla, ma, sb, wlb, mb):
+        """(ratio, label): the median of the per-round ratios with --rounds, else the ratio of
+        the medians; label adds the rounds' min-max."""
+        rr = round_ratios(sa, wla, ma, sb, wlb, mb)
+        if rr:
+            r = statistics.median(rr)
+            return r, f"{r:.2f}× ({min(rr):.2f}–{max(rr):.2f}, {len(rr)} rounds)"
+        r = ratio(med(sa, wla, ma), med(sb, wlb, mb))
+        return r, (None if r is None else f"{r:.2f}×")
+
     out = []
     w = out.append
     day_host = os.path.basename(a.out)
@@ -243,7 +271,11 @@ def main():
     w("")
     cmd = ("bench/run " + meta.get("args", "")).strip()
     w(f"Made by `{cmd}`" + f" in {int(meta.get('elapsed_s', '0')) // 60} min "
-      f"at commit {meta.get('commit', '?')}. Every workload ran {reps} times per system; a cell is the "
+      f"at commit {meta.get('commit', '?')}. Every workload ran {reps} times per system"
+      + (f", in {rounds} rounds of {per_round} (every system set up, measured and torn down in "
+         "turn, round after round; a goal's ratio is the median of the per-round ratios, with "
+         "their min–max)" if per_round else "")
+      + "; a cell is the "
       f"median (min–max) of the repetitions. Runs of {meta.get('duration', '?')} s, idle window "
       f"{meta.get('idle', '?')} s in total per system, {meta.get('kills', '?')} worker kills. Workloads: "
       f"{meta.get('workloads', '?')}. The raw per-repetition data is in `{day_host}.csv`; logs of the run "
@@ -314,11 +346,11 @@ def main():
     def g_ratio(wl, m, other, limit, lower_is_better, what):
         res = {}
         for o in ours:
-            r = ratio(med(o, wl, m), med(other, wl, m)) if other in ok else None
+            r, lbl = pratio(o, wl, m, other, wl, m) if other in ok else (None, None)
             if r is None:
                 res[o] = ("–", verdict(None))
             else:
-                res[o] = (f"{r:.2f}×", verdict(r <= limit if lower_is_better else r >= limit))
+                res[o] = (lbl, verdict(r <= limit if lower_is_better else r >= limit))
         goals.append((what, res))
 
     if base:
@@ -470,7 +502,7 @@ def main():
                 w(f"{o}, scale: {line.strip()}")
                 w("")
 
-    floor_section(w, a, present, med, vals, ours, base)
+    floor_section(w, a, present, med, vals, ours, base, pratio)
     capture_section(w, meta, present, vals, byrep, units, reps)
     policy_section(w, present, byrep, units, reps)
 
@@ -499,7 +531,7 @@ def main():
 FLAME_LOADS = [("tcp1", "TCP 1 stream"), ("tcp4", "TCP 4 streams"), ("u64max", "64 B at max rate"), ("rtt", "ping-pong")]
 
 
-def floor_section(w, a, present, med, vals, ours, base):
+def floor_section(w, a, present, med, vals, ours, base, pratio):
     """The #22 goals, set against the relay (the TAP floor) and the bridge of the same run, and
     the profile workload's tables of where the forwarding processes' time goes."""
     relay = a.relay if a.relay in present else None
@@ -516,36 +548,35 @@ def floor_section(w, a, present, med, vals, ours, base):
     if relay and ours:
         rows = []
 
-        def goal(what, o, r, limit, lower_is_better):
+        def goal(what, o, rl, limit, lower_is_better):
+            r, lbl = rl
             if r is None:
                 rows.append((what, o, "–", "not measured"))
                 return
             met = r <= limit if lower_is_better else r >= limit
-            rows.append((what, o, f"{r:.2f}×", "**met**" if met else "**not met**"))
+            rows.append((what, o, lbl, "**met**" if met else "**not met**"))
 
-        def rat(x, y):
-            return None if x is None or not y else x / y
+        def vs(x, y, wl, m, wl_y=None):
+            return pratio(x, wl, m, y, wl_y or wl, m)
 
         # DESIGN.md's numbers; where they are stricter than issue #22's (CPU per Gbit 1.1× against
         # 1.3×, round trip p50/p99 1.1× against 1.3×), DESIGN.md wins.
         for o in ours:
-            goal(f"TCP 1 stream ≥ 1.0× {relay}", o,
-                 rat(med(o, "tcp1", "gbps"), med(relay, "tcp1", "gbps")), 1.0, False)
+            goal(f"TCP 1 stream ≥ 1.0× {relay}", o, vs(o, relay, "tcp1", "gbps"), 1.0, False)
             goal(f"TCP 1 stream: forwarding CPU per Gbit ≤ 1.1× {relay}", o,
-                 rat(med(o, "tcp1", "worker_cpu_s_per_gbit"), med(relay, "tcp1", "worker_cpu_s_per_gbit")), 1.1, True)
+                 vs(o, relay, "tcp1", "worker_cpu_s_per_gbit"), 1.1, True)
             goal(f"TCP 4 streams: forwarding CPU per Gbit ≤ 1.1× {relay}", o,
-                 rat(med(o, "tcp4", "worker_cpu_s_per_gbit"), med(relay, "tcp4", "worker_cpu_s_per_gbit")), 1.1, True)
+                 vs(o, relay, "tcp4", "worker_cpu_s_per_gbit"), 1.1, True)
             # frames per forwarding core-second = 1 / (CPU per frame)
             goal(f"64 B: frames per forwarding core-second ≥ 0.9× {relay}", o,
-                 rat(med(relay, "u64max", "worker_us_per_pkt"), med(o, "u64max", "worker_us_per_pkt")), 0.9, False)
+                 vs(relay, o, "u64max", "worker_us_per_pkt"), 0.9, False)
             if base:
-                goal(f"TCP 1 stream ≥ 0.65× {base}", o,
-                     rat(med(o, "tcp1", "gbps"), med(base, "tcp1", "gbps")), 0.65, False)
+                goal(f"TCP 1 stream ≥ 0.65× {base}", o, vs(o, base, "tcp1", "gbps"), 0.65, False)
             goal("TCP 4 streams ≥ 1 stream (this system's worker count)", o,
-                 rat(med(o, "tcp4", "gbps"), med(o, "tcp1", "gbps")), 1.0, False)
+                 vs(o, o, "tcp4", "gbps", "tcp1"), 1.0, False)
             if base:
                 for m, lim, lbl in (("p50_us", 1.1, "p50"), ("p99_us", 1.1, "p99"), ("p999_us", 1.5, "p99.9")):
-                    goal(f"round trip {lbl} ≤ {lim}× {base}", o, rat(med(o, "rtt", m), med(base, "rtt", m)), lim, True)
+                    goal(f"round trip {lbl} ≤ {lim}× {base}", o, vs(o, base, "rtt", m), lim, True)
         w("| goal | system | ratio | verdict |")
         w("|---|---|---|---|")
         for what, o, r, v in rows:
@@ -556,9 +587,9 @@ def floor_section(w, a, present, med, vals, ours, base):
         host = []
         for o in ours:
             for wl, lbl in (("tcp1", "1 stream"), ("tcp4", "4 streams")):
-                r = rat(med(o, wl, "host_cpu_s_per_gbit"), med(relay, wl, "host_cpu_s_per_gbit"))
+                r, rl = vs(o, relay, wl, "host_cpu_s_per_gbit")
                 if r is not None:
-                    host.append(f"{o} {lbl} {r:.2f}×")
+                    host.append(f"{o} {lbl} {rl}")
         if host:
             w("Host CPU per Gbit (both CPUs, the endpoints included), as a ratio to "
               f"{relay}'s: " + "; ".join(host) + ". The endpoints' TCP work (the sender's ACK "

@@ -225,8 +225,8 @@ scale_shape() {
     n=$((n / 2))
     ((n > 2)) || die "scale: vswitchd refused even 3 ports x $4 queues: $msg"
   done
-  for rep in $(seq "$REPS"); do
-    ((rep == 1)) || scale_start "$n" || die "scale: vswitchd did not start (rep $rep): $(scale_refusal)"
+  for rep in $(rep_range); do
+    ((rep == REP_BASE + 1)) || scale_start "$n" || die "scale: vswitchd did not start (rep $rep): $(scale_refusal)"
     record "$sys" "$rep" scale "${tag}ports" "$n" "ports x $4 queues, all up, $SCALE_WORKERS workers"
     record "$sys" "$rep" scale "${tag}start_s" "$SCALE_SECS" "s (launch to every port up)"
     record "$sys" "$rep" scale "${tag}pings" "$(scale_ping_range "$n")" "port pairs that ping across the range"

@@ -52,7 +52,7 @@ wl_idle() {
   local sys=$1 rep per
   per=$(calc "$IDLE/$REPS")
   sleep 1   # settle after set-up / ping
-  for rep in $(seq "$REPS"); do
+  for rep in $(rep_range); do
     cpu_begin
     sleep "$per"
     record_cpu "$sys" "$rep" idle "$(cpu_end)"
@@ -118,7 +118,7 @@ tcp_once() {
 
 wl_tcp() {
   local sys=$1 streams=$2 rep
-  for rep in $(seq "$REPS"); do tcp_once "$sys" "$rep" "tcp$streams" "$streams"; done
+  for rep in $(rep_range); do tcp_once "$sys" "$rep" "tcp$streams" "$streams"; done
 }
 
 # --- 64 B frames, trafgen -------------------------------------------------------------------------
@@ -229,14 +229,14 @@ wl_u64() {
   local sys=$1 rate=$2 wl=${3:-} rep
   if [[ -z $wl && $rate == max ]]; then wl=u64max; elif [[ -z $wl ]]; then wl=u64rate; fi
   write_trafgen_cfg "$RAW/udp64.cfg"
-  for rep in $(seq "$REPS"); do u64_once "$sys" "$rep" "$wl" "$rate"; done
+  for rep in $(rep_range); do u64_once "$sys" "$rep" "$wl" "$rate"; done
 }
 
 # --- round trip, sockperf ping-pong -------------------------------------------------------------
 wl_rtt() {
   local sys=$1 rep out p50 p99 p999 try secs
   secs=$DUR
-  for rep in $(seq "$REPS"); do
+  for rep in $(rep_range); do
     for try in 1 2; do
       out=$RAW/$sys-rtt-$rep-$try.sockperf
       timeout $((secs + 30)) ip netns exec "$NS_A" ${BENCH_PIN_CLIENT:+taskset -c "$BENCH_PIN_CLIENT"} sockperf ping-pong -i "$IP_B" -p "$SOCKPERF_PORT" \
@@ -576,7 +576,7 @@ wl_capture() {
   [[ -S $VS_SOCK ]] || die "capture: no control socket in vswitchd's ready line (log: $VS_D/vswitchd.log)"
   write_trafgen_cfg "$RAW/udp64.cfg"
   log "capture: A no capture, B filter '$CAPTURE_NOMATCH' (matches nothing) to $CAPTURE_OUT_NOMATCH, C everything to $CAPTURE_OUT_ALL (TCP: $CAPTURE_OUT_ALL_TCP); both ports, both directions"
-  for rep in $(seq "$REPS"); do
+  for rep in $(rep_range); do
     for what in u64max tcp1; do
       for variant in off nomatch all; do
         capture_run "$sys" "$rep" "$what" "$variant"
@@ -657,7 +657,7 @@ wl_policy() {
   POLICY_MAC_B=$(in_ns "$NS_B" cat "/sys/class/net/$IF_B/address")
   write_trafgen_cfg "$RAW/udp64.cfg"
   log "policy: variants ${POLICY_VARIANTS[*]}, each reloaded in place, 64 B max rate then TCP 1 stream"
-  for rep in $(seq "$REPS"); do
+  for rep in $(rep_range); do
     for what in u64max tcp1; do
       for variant in "${POLICY_VARIANTS[@]}"; do
         policy_apply "$variant"
@@ -727,10 +727,10 @@ wl_memory() {
   [[ $SW_KIND != bridge ]] || return 0
   pids=$(switch_pids | tr '\n' ' ')
   # shellcheck disable=SC2086
-  record "$sys" 1 memory vmhwm_mib "$(calc "$(vmhwm_kib $pids)/1024")" "MiB (sum of VmHWM)"
-  record "$sys" 1 memory hugepages_mib "$(( ($(hugepages_used) - hp_before) * 2 ))" "MiB (HugePages_Total-Free delta; machine-wide)"
+  record "$sys" "$ROUND" memory vmhwm_mib "$(calc "$(vmhwm_kib $pids)/1024")" "MiB (sum of VmHWM)"
+  record "$sys" "$ROUND" memory hugepages_mib "$(( ($(hugepages_used) - hp_before) * 2 ))" "MiB (HugePages_Total-Free delta; machine-wide)"
   # shellcheck disable=SC2086
-  record "$sys" 1 memory hugetlb_mapped_mib "$(calc "$(hugetlb_kib $pids)/1024")" "MiB (largest Hugetlb mapping of one switch process)"
+  record "$sys" "$ROUND" memory hugetlb_mapped_mib "$(calc "$(hugetlb_kib $pids)/1024")" "MiB (largest Hugetlb mapping of one switch process)"
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -72,14 +73,26 @@ int open_vnet_tap(const std::string& name) {
 
 // relay: reads `from` and writes each frame to `to` until the process ends. A failed write (the
 // peer's queue full, the link down) drops that frame and counts it; a failed read ends the thread.
+// VNET_RELAY_BUFFERS=N (diagnostics, for A/B runs; default 1): each thread reads into N buffers
+// in turn instead of one, so its copies touch N × 128 KB of memory, as a switch's pool of
+// buffers does, instead of one buffer that stays in the CPU's cache.
+size_t relay_buffers() {
+  const char* v = std::getenv("VNET_RELAY_BUFFERS");
+  const long n = v != nullptr ? std::atol(v) : 1;
+  return n >= 1 && n <= 4096 ? static_cast<size_t>(n) : 1;
+}
+
 void relay(int from, int to, DirectionTotals& totals) {
   // A GSO super-frame is at most 64 KB plus the vnet header; twice that leaves room to spare.
-  std::vector<char> buf(2 * 65536);
-  for (;;) {
-    ssize_t n = read(from, buf.data(), buf.size());
+  constexpr size_t kBufSize = 2 * 65536;
+  const size_t nbufs = relay_buffers();
+  std::vector<char> bufs(nbufs * kBufSize);
+  for (size_t i = 0;; i = (i + 1) % nbufs) {
+    char* buf = bufs.data() + i * kBufSize;
+    ssize_t n = read(from, buf, kBufSize);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
-    if (write(to, buf.data(), static_cast<size_t>(n)) != n) {
+    if (write(to, buf, static_cast<size_t>(n)) != n) {
       totals.write_errors.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
