@@ -62,6 +62,7 @@ struct DaemonArgs {
   int fault_spin_worker = -1;
   unsigned fault_pool_mbufs = 0;     // 0: the pools are sized as usual
   unsigned fault_hang_probe_ms = 0;  // 0: port probes after start-up run as usual
+  unsigned fault_hold_lent_ms = 0;   // 0: a lent rx queue is given back at once
 };
 
 void usage(FILE* to) {
@@ -84,7 +85,9 @@ void usage(FILE* to) {
       "  --fault-pool-mbufs N    fault injection: exactly N mbufs per worker pool, even fewer\n"
       "                          than the rx rings and frames in flight need (tests)\n"
       "  --fault-hang-probe-ms N fault injection: every port probe after start-up (port add,\n"
-      "                          reload, reset, re-creation) first hangs N ms (tests)\n");
+      "                          reload, reset, re-creation) first hangs N ms (tests)\n"
+      "  --fault-hold-lent-ms N  fault injection: a worker giving back a lent rx queue (or any\n"
+      "                          queue its new table moves away) holds it N ms first (tests)\n");
 }
 
 bool parse_args(int argc, char** argv, DaemonArgs& a) {
@@ -98,6 +101,7 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
                                     {"fault-stale-locks-worker", required_argument, nullptr, 's'},
                                     {"fault-spin-worker", required_argument, nullptr, 'p'},
                                     {"fault-hang-probe-ms", required_argument, nullptr, 'H'},
+                                    {"fault-hold-lent-ms", required_argument, nullptr, 'L'},
                                     {"help", no_argument, nullptr, 'h'},
                                     {nullptr, 0, nullptr, 0}};
   int c;
@@ -132,6 +136,9 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
         break;
       case 'H':
         a.fault_hang_probe_ms = static_cast<unsigned>(std::strtoul(optarg, nullptr, 10));
+        break;
+      case 'L':
+        a.fault_hold_lent_ms = static_cast<unsigned>(std::strtoul(optarg, nullptr, 10));
         break;
       case 'h':
         usage(stdout);
@@ -601,6 +608,7 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   so.fault_crash_worker = args.fault_crash_worker;
   so.fault_stale_locks_worker = args.fault_stale_locks_worker;
   so.fault_spin_worker = args.fault_spin_worker;
+  so.fault_hold_lent_ms = args.fault_hold_lent_ms;
   so.stall_after = std::chrono::milliseconds(d.worker_stall_ms);
 
   caf::actor_system_config caf_cfg = actor_config(d);

@@ -160,6 +160,8 @@ std::string WorkerSupervisor::spawn(Worker& w, Proc& into, bool alternate, pid_t
     args.push_back("--fault-stale-locks");
     opts_.fault_stale_locks_worker = -1;  // its first process only
   }
+  if (opts_.fault_hold_lent_ms)
+    args.insert(args.end(), {"--fault-hold-lent-ms", std::to_string(opts_.fault_hold_lent_ms)});
   if (id == opts_.fault_spin_worker && !replace) {
     args.push_back("--fault-spin");
     opts_.fault_spin_worker = -1;  // its first process only

@@ -37,6 +37,9 @@ struct SupervisorOptions {
   int fault_stale_locks_worker = -1;
   // fault injection: this worker's first process spins forever once it gets SIGUSR1 (a livelock)
   int fault_spin_worker = -1;
+  // fault injection: every worker holds a rx queue its new table moves away this long before
+  // letting go of it (the returning worker's first claim then meets a live holder)
+  unsigned fault_hold_lent_ms = 0;
 };
 
 struct WorkerStatus {

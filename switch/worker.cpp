@@ -80,6 +80,7 @@ struct WorkerArgs {
   bool fault_crash = false;  // --fault-crash: abort once attached (crash-loop tests)
   bool fault_stale_locks = false;  // --fault-stale-locks: die holding DPDK locks once attached
   bool fault_spin = false;  // --fault-spin: on SIGUSR1, spin forever in the loop, never polling
+  unsigned fault_hold_lent_ms = 0;  // --fault-hold-lent-ms N: hold moved rx queues N ms
   // --attached-fd N: closed once rte_eal_init has returned, which tells vswitchd that this
   // process has its device list (daemon/hotplug_gate.hpp).
   int attached_fd = -1;
@@ -110,6 +111,10 @@ bool parse_worker_args(int argc, char** argv, WorkerArgs& a) {
       a.fault_stale_locks = true;
     } else if (std::strcmp(argv[i], "--fault-spin") == 0) {
       a.fault_spin = true;
+    } else if (std::strcmp(argv[i], "--fault-hold-lent-ms") == 0 && has_value) {
+      long ms = std::strtol(argv[++i], &end, 10);
+      if (*end != '\0' || ms < 0 || ms > 60000) return false;
+      a.fault_hold_lent_ms = static_cast<unsigned>(ms);
     } else {
       return false;
     }
@@ -396,7 +401,8 @@ void release_moved_queues(const std::vector<RxAssignment>& before, const WorkerP
 // them. Releasing at once would drop those frames uncounted; this way a queue that moves between
 // workers (lent at a crash, given back once the worker forwards again) loses nothing, as in a
 // replacement: frames arriving meanwhile wait in the kernel's TAP queue for the new poller.
-void hand_over_moved_queues(Forwarder& forwarder, WorkerPlan& plan, const WorkerPlan& next) {
+void hand_over_moved_queues(Forwarder& forwarder, WorkerPlan& plan, const WorkerPlan& next,
+                            unsigned fault_hold_ms) {
   std::vector<RxAssignment> moved;
   for (const RxAssignment& old : plan.rx) {
     bool kept = false;
@@ -409,6 +415,14 @@ void hand_over_moved_queues(Forwarder& forwarder, WorkerPlan& plan, const Worker
   if (moved.empty()) return;
   plan.rx = moved;  // the old table's ports are all still open: vswitchd waits for us
   for (int round = 0; round < 8 && forwarder.poll_once(plan) > 0; ++round) {
+  }
+  if (fault_hold_ms) {  // --fault-hold-lent-ms: the new owner's first claim meets a live holder
+    std::fprintf(stderr, "vswitch-worker: --fault-hold-lent-ms: holding %zu rx queue(s) %u ms\n",
+                 moved.size(), fault_hold_ms);
+    timespec ts{static_cast<time_t>(fault_hold_ms / 1000),
+                static_cast<long>(fault_hold_ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !g_stop.load()) {
+    }
   }
   for (const RxAssignment& rx : moved)
     rte_pmd_rtap_queue_release(rx.port_id, rx.queue, RTE_PMD_RTAP_RX);
@@ -485,8 +499,14 @@ struct StartupClock {
   uint64_t queues = 0;  // rtap queues claimed, their rings given buffers
 };
 
+// The fault-injection flags the loop acts on (WorkerArgs; off in production).
+struct LoopFaults {
+  bool spin = false;          // --fault-spin
+  unsigned hold_lent_ms = 0;  // --fault-hold-lent-ms
+};
+
 int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock& clock,
-                          bool fault_spin) {
+                          const LoopFaults& fault) {
   const SharedTopology& topo = *shm.topology;
   WorkerCounterBlock& counters = *shm.counters;
   Heartbeat hb(counters);
@@ -552,7 +572,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
     if (!irq_armed) {
       hb.phase(WorkerPhase::kPolling);
       got = forwarder->poll_once(plan);
-      if (fault_spin && g_fault_spin.load(std::memory_order_relaxed)) spin_forever(worker_id);
+      if (fault.spin && g_fault_spin.load(std::memory_order_relaxed)) spin_forever(worker_id);
       counters.loops.add(1);
     }
     if (got) {
@@ -599,7 +619,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
       WorkerPlan next;
       if (!build_plan(topo, worker_id, next)) continue;
       if (!ports_attached(worker_id, next)) return kWorkerExitAttach;
-      hand_over_moved_queues(*forwarder, plan, next);
+      hand_over_moved_queues(*forwarder, plan, next, fault.hold_lent_ms);
       plan = std::move(next);
       refresh_fast_path(plan);
       claims_pending = !claim_rtap_queues(worker_id, plan);
@@ -672,7 +692,7 @@ int run_worker(int argc, char** argv) {
     std::fprintf(stderr,
                  "vswitch-worker: usage: vswitch-worker <EAL args> -- --worker-id N "
                  "[--replace PID] [--attached-fd N] [--fault-crash] [--fault-stale-locks] "
-                 "[--fault-spin]\n");
+                 "[--fault-spin] [--fault-hold-lent-ms N]\n");
     rte_eal_cleanup();
     return kWorkerExitUsage;
   }
@@ -738,7 +758,8 @@ int run_worker(int argc, char** argv) {
     shm.counters->heartbeat_ns.store(now_ns(), std::memory_order_relaxed);
     shm.counters->pid.store(getpid(), std::memory_order_release);
     clock.shared = now_ns();
-    rc = forward_until_stopped(worker_id, shm, clock, args.fault_spin);
+    rc = forward_until_stopped(worker_id, shm, clock,
+                               LoopFaults{args.fault_spin, args.fault_hold_lent_ms});
     // After a clean stop the state is already written, and a replacement may own the block
     // by now: write nothing more to it.
     if (rc != kWorkerExitOk)
