@@ -17,12 +17,7 @@ source "$(dirname "$0")/../lib/udp_flows.sh"
 [ "${T_DRIVER:-tap}" = rtap ] || fail "run it with T_DRIVER=rtap: the queue claims it checks are net_rtap's"
 hold_ms=400
 backoff_ms=200
-write_config "$T_DIR/vswitch.toml" 4 2 "restart_backoff_ms = ${backoff_ms}"
-start_daemon "$T_DIR/vswitch.toml" --fault-hold-lent-ms "$hold_ms"
-wait_metric vswitch_worker_up '' -eq 2 15
-for p in "1 3" "2 4"; do ping_ok $p 3 || fail "ping vm${p% *} -> vm${p#* } failed"; done
-
-qmap0=$(qmap)
+ab_daemon_start "restart_backoff_ms = ${backoff_ms}" -- --fault-hold-lent-ms "$hold_ms"
 udp_flows_start_ab
 sleep 1
 pid0=$(worker_pid 0)

@@ -20,12 +20,7 @@ stall_ms=500
 fault_args=()
 [ "$mode" = spin ] && fault_args=(--fault-spin-worker 0)
 
-write_config "$T_DIR/vswitch.toml" 4 2 "restart_backoff_ms = 1000" "worker_stall_ms = ${stall_ms}"
-start_daemon "$T_DIR/vswitch.toml" "${fault_args[@]}"
-wait_metric vswitch_worker_up '' -eq 2 15
-for p in "1 3" "2 4"; do ping_ok $p 3 || fail "ping vm${p% *} -> vm${p#* } failed"; done
-
-qmap0=$(qmap)
+ab_daemon_start "restart_backoff_ms = 1000" "worker_stall_ms = ${stall_ms}" -- "${fault_args[@]}"
 udp_flows_start_ab
 sleep 1.5
 pid0=$(worker_pid 0)

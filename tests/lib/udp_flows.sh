@@ -73,6 +73,23 @@ udp_flows_stop_ab() {
   log "B: sent $sent_b, received $got_b, lost $lost_b, longest gap $gap_b ms (from +$gap_b_at ms)"
 }
 
+# ab_daemon_start [CONFIG LINE...] -- [VSWITCHD ARG...]: 4 VMs and 2 workers (write_config with
+# the CONFIG LINEs), vswitchd started with the ARGs, both workers up, vm1 -> vm3 and vm2 -> vm4
+# pinged; sets qmap0 to the queue map (which worker polls each queue) before any fault.
+ab_daemon_start() {
+  local conf=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    conf+=("$1")
+    shift
+  done
+  [ $# -gt 0 ] && shift
+  write_config "$T_DIR/vswitch.toml" 4 2 "${conf[@]}"
+  start_daemon "$T_DIR/vswitch.toml" "$@"
+  wait_metric vswitch_worker_up '' -eq 2 15
+  for p in "1 3" "2 4"; do ping_ok $p 3 || fail "ping vm${p% *} -> vm${p#* } failed"; done
+  qmap0=$(qmap)
+}
+
 # udp_flows_start_ab: flow A, vm1 -> vm3, polled by worker 0, and flow B, vm2 -> vm4, polled by
 # worker 1 (its source ports in sport_a and sport_b), both started.
 udp_flows_start_ab() {
