@@ -8,11 +8,7 @@ source "$(dirname "$0")/../lib/udp_flows.sh"
 
 stall_ms=500
 stop_s=3
-write_config "$T_DIR/vswitch.toml" 4 2 "worker_stall_ms = ${stall_ms}"
-start_daemon "$T_DIR/vswitch.toml"
-wait_metric vswitch_worker_up '' -eq 2 15
-for p in "1 3" "2 4"; do ping_ok $p 3 || fail "ping vm${p% *} -> vm${p#* } failed"; done
-
+ab_daemon_start "worker_stall_ms = ${stall_ms}" --
 udp_flows_start_ab
 sleep 1
 pid0=$(worker_pid 0)

@@ -4,18 +4,22 @@
   udp_flow.py send DST PORT SPORT INTERVAL_S OUT
                                              one datagram every INTERVAL_S (sequence 1, 2, ...)
                                              from source port SPORT until SIGTERM/SIGINT, then
-                                             "sent N" into OUT
+                                             "sent N LAST_S" into OUT (LAST_S: the wall-clock
+                                             time of the last one)
   udp_flow.py probe DST PORT SPORT N         N datagrams from SPORT at once (sequence 0: the
                                              receiver ignores them), to see which TAP queue,
                                              hence which worker, the flow lands on
   udp_flow.py recv PORT OUT                  writes "SEQ ARRIVAL_S" (wall clock) per
                                              datagram into OUT until SIGTERM/SIGINT; "ready"
                                              into OUT.ready once it listens
-  udp_flow.py stats RECV_LOG SENT [T0]       "RECEIVED LOST MAX_GAP_MS GAP_START": of sequences
+  udp_flow.py stats RECV_LOG SENT [T0|-] [LAST_S]
+                                             "RECEIVED LOST MAX_GAP_MS GAP_START": of sequences
                                              1..SENT, those received and lost; the longest time
                                              between two arrivals (ending after T0, a
                                              wall-clock time in s, if given: bash $EPOCHREALTIME) and when it
-                                             began (ms after T0)
+                                             began (ms after T0). With LAST_S (the sender's last
+                                             send), a flow that stopped arriving before the
+                                             sender stopped counts that silence as a gap too
 """
 import signal
 import socket
@@ -51,6 +55,7 @@ def probe(dst, port, sport, n):
 def send(dst, port, sport, interval, out):
     s = sock(sport)
     seq = 0
+    last_send = time.time()
     nxt = time.monotonic()
     while not stop:
         seq += 1
@@ -58,6 +63,7 @@ def send(dst, port, sport, interval, out):
             s.sendto(struct.pack("!Q", seq), (dst, port))
         except OSError:
             pass  # counted as sent: the receiver decides what arrived
+        last_send = time.time()
         nxt += interval
         delay = nxt - time.monotonic()
         if delay > 0:
@@ -65,7 +71,7 @@ def send(dst, port, sport, interval, out):
         else:
             nxt = time.monotonic()  # late (a loaded machine): no burst to catch up
     with open(out, "w") as f:
-        f.write("sent %d\n" % seq)
+        f.write("sent %d %.6f\n" % (seq, last_send))
 
 
 def recv(port, out):
@@ -89,7 +95,7 @@ def recv(port, out):
         f.writelines(lines)
 
 
-def stats(log, sent, t0):
+def stats(log, sent, t0, last_send):
     seen = set()
     last = None
     gap, gap_start = 0.0, 0.0
@@ -102,6 +108,11 @@ def stats(log, sent, t0):
             if last is not None and (t0 is None or t > t0) and t - last > gap:
                 gap, gap_start = t - last, last
             last = t
+    # The silence from the last arrival (or T0) to the sender's last send: a flow that never
+    # came back must not look like one with short gaps and losses.
+    since = last if last is not None else t0
+    if last_send is not None and since is not None and last_send - since > gap:
+        gap, gap_start = last_send - since, since
     rel = (gap_start - t0) * 1000 if t0 is not None and gap else 0
     print("%d %d %.0f %.0f" % (len(seen), sent - len(seen), gap * 1000, rel))
 
@@ -117,7 +128,9 @@ def main():
     elif cmd == "recv":
         recv(int(sys.argv[2]), sys.argv[3])
     elif cmd == "stats":
-        stats(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else None)
+        t0 = float(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] != "-" else None
+        last_send = float(sys.argv[5]) if len(sys.argv) > 5 else None
+        stats(sys.argv[2], int(sys.argv[3]), t0, last_send)
     else:
         sys.exit("usage: see the header of " + sys.argv[0])
 

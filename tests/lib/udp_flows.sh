@@ -49,19 +49,21 @@ udp_flow_start() {
 
 # udp_flow_stop NAME [T0]: stops flow NAME (what is in flight gets 0.5 s) and prints "SENT RECEIVED
 # LOST MAX_GAP_MS GAP_START_MS": the longest time without a datagram arriving (ending after T0, a
-# $EPOCHREALTIME, if given) and when it began, in ms after T0.
+# $EPOCHREALTIME, if given; a flow that stopped arriving before its sender stopped counts the
+# silence until the sender's last datagram) and when it began, in ms after T0.
 udp_flow_stop() {
-  local name=$1 t0=${2:-} log="$T_DIR/flow-$1" sent
+  local name=$1 t0=${2:-} log="$T_DIR/flow-$1" sent last_send
   kill -TERM "${T_FLOW_SENDER[$name]}" 2>/dev/null || true
   for _ in $(seq 200); do [ -s "$log.sent" ] && break; sleep 0.05; done
-  sent=$(awk '{ print $2 }' "$log.sent" 2>/dev/null)
+  { read -r _ sent last_send <"$log.sent"; } 2>/dev/null || true
   [ -n "$sent" ] || fail "flow $name: its sender did not say how many it sent"
   sleep 0.5
   kill -TERM "${T_FLOW_RECEIVER[$name]}" 2>/dev/null || true
   wait "${T_FLOW_RECEIVER[$name]}" 2>/dev/null || true
   for _ in $(seq 100); do [ -e "$log.recv" ] && break; sleep 0.05; done
   [ -e "$log.recv" ] || fail "flow $name: its receiver wrote no log"
-  echo "$sent $(python3 "$T_UDP_FLOW" stats "$log.recv" "$sent" ${t0:+"${t0/,/.}"})"
+  [ -n "$t0" ] && t0=${t0/,/.}
+  echo "$sent $(python3 "$T_UDP_FLOW" stats "$log.recv" "$sent" "${t0:--}" $last_send)"
 }
 
 # udp_flows_stop_ab T0: stops flows A and B, logs them, and sets sent_X got_X lost_X gap_X
