@@ -137,9 +137,17 @@ bool parse_args(int argc, char** argv, DaemonArgs& a) {
       case 'H':
         a.fault_hang_probe_ms = static_cast<unsigned>(std::strtoul(optarg, nullptr, 10));
         break;
-      case 'L':
-        a.fault_hold_lent_ms = static_cast<unsigned>(std::strtoul(optarg, nullptr, 10));
+      case 'L': {  // the worker accepts 0..60000 ms: refuse here what it would refuse there
+        char* end = nullptr;
+        const long ms = std::strtol(optarg, &end, 10);
+        if (*optarg == '\0' || *end != '\0' || ms < 0 || ms > 60000) {
+          std::fprintf(stderr, "vswitchd: --fault-hold-lent-ms wants 0..60000 ms, not '%s'\n",
+                       optarg);
+          return false;
+        }
+        a.fault_hold_lent_ms = static_cast<unsigned>(ms);
         break;
+      }
       case 'h':
         usage(stdout);
         std::exit(0);

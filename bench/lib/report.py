@@ -503,7 +503,7 @@ def main():
                 w("")
 
     floor_section(w, a, present, med, vals, ours, base, pratio)
-    ab_section(w, meta, present, med, pratio, units)
+    ab_section(w, meta, present, med, pratio, units, per_round is not None)
     capture_section(w, meta, present, vals, byrep, units, reps)
     policy_section(w, present, byrep, units, reps)
 
@@ -627,28 +627,22 @@ def floor_section(w, a, present, med, vals, ours, base, pratio):
             w("")
 
 
-AB_METRICS = [
-    ("tcp1", "gbps", "TCP 1 stream"),
-    ("tcp1", "worker_cpu_s_per_gbit", "TCP 1 stream: worker CPU per Gbit"),
-    ("tcp1", "host_cpu_s_per_gbit", "TCP 1 stream: host CPU per Gbit"),
-    ("tcp4", "gbps", "TCP 4 streams"),
-    ("tcp4", "worker_cpu_s_per_gbit", "TCP 4 streams: worker CPU per Gbit"),
-    ("tcp4", "host_cpu_s_per_gbit", "TCP 4 streams: host CPU per Gbit"),
-    ("u64max", "rx_kpps", "64 B at max rate, received"),
-    ("u64max", "worker_us_per_pkt", "64 B: worker CPU per frame"),
-    ("rtt", "p50_us", "round trip p50"),
-    ("rtt", "p99_us", "round trip p99"),
-    ("rtt", "p999_us", "round trip p99.9"),
-]
+# The rows of ROWS an A/B compares (their labels come from ROWS).
+AB_KEYS = [("tcp1", "gbps"), ("tcp1", "worker_cpu_s_per_gbit"), ("tcp1", "host_cpu_s_per_gbit"),
+           ("tcp4", "gbps"), ("tcp4", "worker_cpu_s_per_gbit"), ("tcp4", "host_cpu_s_per_gbit"),
+           ("u64max", "rx_kpps"), ("u64max", "worker_us_per_pkt"),
+           ("rtt", "p50_us"), ("rtt", "p99_us"), ("rtt", "p999_us")]
 
 
-def ab_section(w, meta, present, med, pratio, units, a_sys="vs-rtap", b_sys="vs-rtap-b"):
+def ab_section(w, meta, present, med, pratio, units, paired, a_sys="vs-rtap", b_sys="vs-rtap-b"):
     """An A/B of a knob in one run (BENCH_B_ENV): B against A, metric by metric; paired per
     round with --rounds."""
     if a_sys not in present or b_sys not in present:
         return
+    label = {(wl, m): lbl for wl, m, lbl in ROWS}
     rows = []
-    for wl, m, lbl in AB_METRICS:
+    for wl, m in AB_KEYS:
+        lbl = label[(wl, m)]
         if med(a_sys, wl, m) is None or med(b_sys, wl, m) is None:
             continue
         _, rl = pratio(b_sys, wl, m, a_sys, wl, m)
@@ -661,7 +655,7 @@ def ab_section(w, meta, present, med, pratio, units, a_sys="vs-rtap", b_sys="vs-
     w(f"A is {a_sys} as it ships, B the same with `{meta.get('b_env', '')}` in the environment of "
       "vswitchd and its workers. Medians of every rep; the ratio is B / A"
       + (" per round, the median of the rounds with their min–max (paired)."
-         if int(meta.get("rounds", "1") or 1) > 1 else " of the medians."))
+         if paired else " of the medians."))
     w("")
     w("| metric | A | B | unit | B / A |")
     w("|---|---|---|---|---|")
