@@ -304,7 +304,7 @@ SwitchSnapshot snapshot_ports(const PortManager& ports, const std::string& switc
     s.switch_name = p.switch_name;
     s.switch_index = p.switch_index;
     s.name = p.cfg.name;
-    s.driver = p.cfg.driver;
+    s.driver = p.cfg.is_vxlan() ? "vxlan" : p.cfg.driver;
     s.netns = p.cfg.netns;
     s.persist = p.cfg.persist;
     s.port_id = p.port_id;
@@ -328,7 +328,9 @@ SwitchSnapshot snapshot_ports(const PortManager& ports, const std::string& switc
       s.vm_netdev = p.vm.netdev;
       s.vm_device = p.vm.device;
     }
-    if (p.started) {
+    if (p.started && p.tunnel) {
+      s.link_up = true;  // no device: its sockets are the workers'
+    } else if (p.started) {
       if (p.in_netns && p.cfg.driver == "tap") {
         s.link_up = netdev_running_in(p.cfg.netns, p.cfg.name);
       } else if (rte_eth_link ln{}; rte_eth_link_get_nowait(p.port_id, &ln) == 0) {

@@ -39,6 +39,7 @@ constexpr std::size_t kMaxPorts = 256;
 constexpr std::size_t kMaxMirrors = 32;               // shm/limits.hpp kMaxMirrors
 constexpr std::size_t kMaxPolicyMacsConfig = 8;       // shm/topology.hpp kMaxPolicyMacs
 constexpr std::size_t kMaxPolicyPrefixesConfig = 16;  // shm/topology.hpp kMaxPolicyPrefixes
+constexpr std::size_t kMaxVxlanRemotes = 16;          // remote VTEPs of one vxlan port
 
 struct Error {
   std::uint_least32_t line = 0;
@@ -218,6 +219,27 @@ std::string allowed_ip_problem(const std::string& s, std::string& normalized) {
   if (host_bits)
     return "has bits set past its prefix length: write " + normalized +
            " for the network, or the address alone for one host";
+  return {};
+}
+
+// A VTEP address (vxlan local and remotes): IPv4 in dotted form, unicast. `normalized`: the
+// address as inet_ntop writes it.
+std::string vtep_problem(const std::string& s, std::string& normalized) {
+  if (has_control_char(s)) return "must not contain control characters";
+  unsigned char b[16];
+  if (inet_pton(AF_INET6, s.c_str(), b) == 1)
+    return "is an IPv6 address: vxlan takes IPv4 VTEPs only for now";
+  if (s.find('/') != std::string::npos) return "must be an address without a prefix length";
+  if (inet_pton(AF_INET, s.c_str(), b) != 1)
+    return "is not an IPv4 address in dotted form like \"10.99.0.1\"";
+  if (b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0)
+    return "must not be 0.0.0.0 (the unspecified address)";
+  if (b[0] >= 224 && b[0] <= 239) return "must be unicast, not multicast (224.0.0.0/4)";
+  if (b[0] == 255 && b[1] == 255 && b[2] == 255 && b[3] == 255)
+    return "must be unicast, not the broadcast address";
+  char text[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, b, text, sizeof(text));
+  normalized = text;
   return {};
 }
 
@@ -450,11 +472,13 @@ const std::vector<std::string_view> kPortKeys = {
     "vlan_mode", "vlan",         "allowed_vlans", "native_vlan",
     "vm",        "allowed_macs", "allowed_ips",   "block_dhcp_server",
     "block_ra",  "isolated",     "storm_control", "inbound",
-    "outbound",  "uplink"};
+    "outbound",  "uplink",       "vxlan"};
 const std::vector<std::string_view> kStormKeys = {"broadcast", "multicast", "unknown_unicast"};
 const std::vector<std::string_view> kBandwidthKeys = {"average", "peak", "burst"};
 const std::vector<std::string_view> kVmKeys = {"macvtap", "tap"};
 const std::vector<std::string_view> kUplinkKeys = {"bridge"};
+const std::vector<std::string_view> kVxlanKeys = {"vni", "local", "underlay", "udp_port",
+                                                  "remotes"};
 const std::vector<std::string_view> kStaticFdbKeys = {"mac", "vlan", "port"};
 const std::vector<std::string_view> kMirrorKeys = {"name", "source_ports", "source_vlans",
                                                    "direction", "output"};
@@ -575,6 +599,7 @@ class Validator {
         switch_table(s, index, cfg);
       }
       vm_link_names();
+      vxlan_unique();
       mirror_tables(cfg);
     }
     if (!errors_.empty()) return std::nullopt;
@@ -1009,16 +1034,31 @@ class Validator {
       }
     }
     check_keys(t, kPortKeys, ctx, "[[switch.port]]");
+    // A vxlan port has no netdev: vxlan_excludes() reports the keys of one, which are not read.
+    const Value* vxlan_table = lookup(t, "vxlan");
+    const bool vx = vxlan_table != nullptr && vxlan_table->is_table();
 
-    const Got driver = get_string(
-        t, "driver", ctx,
-        "driver: \"tap\" (DPDK net_tap) or \"rtap\" (our io_uring net_rtap), default \"tap\"",
-        [](const std::string& s) {
-          return (s == "tap" || s == "rtap") ? std::string() : "must be \"tap\" or \"rtap\"";
-        },
-        pc.driver);
-    get_int(t, "queues", 1, 16, ctx, "the number of RX/TX queue pairs (default 1)", pc.queues);
+    Got driver = Got::absent;
+    if (!vx) {
+      driver = get_string(
+          t, "driver", ctx,
+          "driver: \"tap\" (DPDK net_tap) or \"rtap\" (our io_uring net_rtap), default \"tap\"",
+          [](const std::string& s) {
+            return (s == "tap" || s == "rtap") ? std::string() : "must be \"tap\" or \"rtap\"";
+          },
+          pc.driver);
+    }
+    const Got queues =
+        get_int(t, "queues", 1, 16, ctx, "the number of RX/TX queue pairs (default 1)", pc.queues);
     get_int(t, "mtu", 68, 65518, ctx, "the netdev MTU in bytes (default 1500)", pc.mtu);
+    if (vx) {
+      vlans(t, ctx, pc, true);
+      vxlan(t, ctx, pc);
+      vxlan_excludes(t, ctx, queues, pc);
+      sc.ports.push_back(std::move(pc));
+      return;
+    }
+    vxlan(t, ctx, pc);  // here only to report a vxlan that is not a table
     std::string mac_normalized;
     if (get_string(
             t, "mac", ctx,
@@ -1049,7 +1089,7 @@ class Validator {
           driver == Got::absent ? "the driver is \"tap\" (the default)" : "the driver is \"tap\"",
           persist_hint);
     }
-    vlans(t, ctx, pc);
+    vlans(t, ctx, pc, false);
     vm_attachment(t, ctx, pc);
     uplink(t, ctx, pc);
     security(t, ctx, pc.security);
@@ -1171,6 +1211,176 @@ class Validator {
     }
   }
 
+  // [switch.port.vxlan]: the port is a VXLAN tunnel that the workers encapsulate and decapsulate
+  // over UDP (docs/evpn.md, step two). Its VNI and local:udp_port are checked across the file by
+  // vxlan_unique().
+  void vxlan(const Value& t, const std::string& ctx, PortConfig& pc) {
+    const Value* vx = lookup(t, "vxlan");
+    if (vx == nullptr) return;
+    const std::string hint =
+        "vxlan: a table { vni = 1..16777215, local = \"A.B.C.D\" (the local VTEP, an IPv4 "
+        "address of underlay), underlay = \"NETDEV\" (the netdev that carries the tunnel), "
+        "udp_port = 1..65535 (default 4789), remotes = [\"A.B.C.D\", ...] (1..16 remote VTEPs) }";
+    if (!vx->is_table()) return type_mismatch(*vx, ctx, "vxlan", "a table", hint);
+    check_keys(*vx, kVxlanKeys, ctx, "[switch.port.vxlan]");
+    const std::string vctx = ctx + " vxlan";
+    VxlanConfig& c = pc.vxlan;
+    const Got vni = get_int(*vx, "vni", 1, 16777215, vctx,
+                            "the VXLAN network identifier, unique among the vxlan ports", c.vni);
+    if (vni == Got::absent) report(*vx, ctx, "vxlan needs vni", "no vni here", hint);
+    std::string local_normalized;
+    const Got local = get_string(
+        *vx, "local", vctx,
+        "local: the local VTEP, an IPv4 unicast address of underlay in dotted form like "
+        "\"10.99.0.1\" (IPv6 is not supported yet); the tunnel's datagrams are sent from it",
+        [&local_normalized](const std::string& s) { return vtep_problem(s, local_normalized); },
+        c.local);
+    if (local == Got::ok) c.local = local_normalized;
+    if (local == Got::absent) report(*vx, ctx, "vxlan needs local", "no local here", hint);
+    const Got underlay = get_string(
+        *vx, "underlay", vctx,
+        "underlay: the netdev that carries the tunnel, e.g. \"eth1\", 1..15 characters "
+        "[A-Za-z0-9_.-]; its MTU must be at least the port's mtu + 50 (checked when the port "
+        "starts)",
+        ifname_problem, c.underlay);
+    if (underlay == Got::absent) report(*vx, ctx, "vxlan needs underlay", "no underlay here", hint);
+    const Got udp_port = get_int(*vx, "udp_port", 1, 65535, vctx,
+                                 "the UDP port of the tunnel, the same on every VTEP (default "
+                                 "4789, the IANA port of RFC 7348)",
+                                 c.udp_port);
+    vxlan_remotes(*vx, ctx, hint, local == Got::ok ? lookup(*vx, "local") : nullptr, c);
+    if (vni == Got::ok && local == Got::ok && udp_port != Got::bad) {
+      vxlan_ports_.push_back(VxlanAt{pc.name, ctx, lookup(*vx, "vni"), lookup(*vx, "local"),
+                                     lookup(*vx, "udp_port"), c.vni, c.local, c.udp_port});
+    }
+  }
+
+  // vxlan remotes: the remote VTEPs, where flooded frames go (head-end replication). `local`: the
+  // port's local value if it is valid, else nullptr.
+  void vxlan_remotes(const Value& vx, const std::string& ctx, const std::string& vxlan_hint,
+                     const Value* local, VxlanConfig& c) {
+    const Value* r = lookup(vx, "remotes");
+    if (r == nullptr) return report(vx, ctx, "vxlan needs remotes", "no remotes here", vxlan_hint);
+    const std::string vctx = ctx + " vxlan";
+    const std::string hint =
+        "remotes: the remote VTEPs, an array of 1..16 IPv4 unicast addresses like "
+        "[\"10.99.0.2\", \"10.99.0.3\"], each once and none the local one; flooded frames go to "
+        "each of them";
+    if (!r->is_array()) return type_mismatch(*r, vctx, "remotes", "an array of strings", hint);
+    if (r->as_array().empty())
+      return report(*r, vctx, "remotes must not be empty", "this array is empty", hint);
+    std::map<std::string, const Value*> seen;
+    for (const Value& e : r->as_array()) {
+      if (!e.is_string()) {
+        type_mismatch(e, vctx, "remotes entries", "strings", hint);
+        continue;
+      }
+      std::string normalized;
+      const std::string& s = e.as_string().str;
+      if (const std::string why = vtep_problem(s, normalized); !why.empty()) {
+        report(e, vctx, "remotes entry " + show(s) + " " + why, "invalid entry", hint);
+      } else if (const auto [it, inserted] = seen.emplace(normalized, &e); !inserted) {
+        report2(*it->second, "first here", e, vctx, "remotes lists " + show(s) + " twice",
+                "again here", hint);
+      } else if (local != nullptr && normalized == c.local) {
+        report2(*local, "local", e, vctx, "remotes entry " + show(s) + " is the local VTEP",
+                "also local", hint);
+      } else if (c.remotes.size() == kMaxVxlanRemotes) {
+        report(e, vctx, "too many remotes: at most 16", "one too many", hint);
+        return;
+      } else {
+        c.remotes.push_back(normalized);
+      }
+    }
+  }
+
+  // The keys of a netdev, a trunk and per-port policy, refused on a vxlan port (vlans() reports
+  // the trunk's). addresses = [], persist = false and the policy's empty lists and false flags are
+  // the defaults, and allowed; queues only as 1.
+  void vxlan_excludes(const Value& t, const std::string& ctx, Got queues, const PortConfig& pc) {
+    const std::string comment = "this port also has a vxlan table";
+    const std::string no_netdev =
+        "a vxlan port has no netdev of its own (the workers send and receive its frames over a "
+        "UDP socket on vxlan.local): ";
+    struct Excluded {
+      const char* key;
+      bool default_allowed;  // false or [] is allowed
+      const char* fix;
+    };
+    static const Excluded kNetdev[] = {
+        {"driver", false, "no driver either; remove driver"},
+        {"mac", false, "no MAC of its own either; remove mac"},
+        {"netns", false, "nothing to move into a namespace; remove netns"},
+        {"addresses", true,
+         "the tunnel's address is vxlan.local, an address of underlay; remove addresses (or "
+         "write addresses = [])"},
+        {"persist", true, "no TAP to keep; remove persist"},
+        {"vm", false,
+         "no VM can attach to it; give the VM a port of its own in the same switch and VLAN"},
+        {"uplink", false,
+         "it joins no kernel bridge; use either an uplink into a bridge with a kernel VXLAN "
+         "device (docs/evpn.md, step one) or a vxlan port (step two)"},
+    };
+    const auto is_default = [](const Value& v) {
+      return (v.is_boolean() && !v.as_boolean()) || (v.is_array() && v.as_array().empty());
+    };
+    for (const Excluded& x : kNetdev) {
+      const Value* v = lookup(t, x.key);
+      if (v == nullptr || (x.default_allowed && is_default(*v))) continue;
+      report(*v, ctx, std::string(x.key) + " and vxlan exclude each other", comment,
+             no_netdev + x.fix);
+    }
+    if (queues == Got::ok && pc.queues != 1) {
+      report(*lookup(t, "queues"), ctx, "queues and vxlan exclude each other",
+             "got " + std::to_string(pc.queues),
+             no_netdev + "no queues either; remove queues (or write queues = 1)");
+    }
+    static const Excluded kPolicy[] = {
+        {"allowed_macs", true, nullptr},      {"allowed_ips", true, nullptr},
+        {"block_dhcp_server", true, nullptr}, {"block_ra", true, nullptr},
+        {"isolated", true, nullptr},          {"storm_control", false, nullptr},
+        {"inbound", false, nullptr},          {"outbound", false, nullptr},
+    };
+    for (const Excluded& x : kPolicy) {
+      const Value* v = lookup(t, x.key);
+      if (v == nullptr || (x.default_allowed && is_default(*v))) continue;
+      report(*v, ctx, std::string(x.key) + " and vxlan exclude each other", comment,
+             std::string(x.key) +
+                 " is not supported on a vxlan port yet; remove it (the ports of the VMs can "
+                 "have it)");
+    }
+  }
+
+  // VNIs are unique among the vxlan ports of the file, and so is local:udp_port (the workers open
+  // one UDP socket per vxlan port). Checked once every port is known; the second one is reported.
+  void vxlan_unique() {
+    std::map<int, const VxlanAt*> vnis;
+    std::map<std::pair<std::string, int>, const VxlanAt*> sockets;
+    for (const VxlanAt& v : vxlan_ports_) {
+      if (const auto [it, inserted] = vnis.emplace(v.vni, &v); !inserted) {
+        report2(
+            *it->second->vni_at, "the VNI of port " + show(it->second->port), *v.vni_at, v.ctx,
+            "vni " + std::to_string(v.vni) + " is also the VNI of port " + show(it->second->port),
+            "again here",
+            "a VNI is bridged by one vxlan port: give this port another vni, or add its "
+            "remotes to port " +
+                show(it->second->port));
+      }
+      if (const auto [it, inserted] = sockets.emplace(std::pair(v.local, v.udp_port), &v);
+          !inserted) {
+        const VxlanAt& first = *it->second;
+        report2(*first.local_at, "port " + show(first.port),
+                v.udp_port_at ? *v.udp_port_at : *v.local_at, v.ctx,
+                "local " + show(v.local) + " and udp_port " + std::to_string(v.udp_port) +
+                    " are also those of port " + show(first.port),
+                v.udp_port_at ? "the same udp_port" : "the same local and udp_port (default 4789)",
+                "the workers open one UDP socket per vxlan port, on local:udp_port, so two vxlan "
+                "ports cannot share both: give the second VNI its own udp_port (e.g. 4790, which "
+                "its remote VTEPs must use too) or another local address");
+      }
+    }
+  }
+
   // The VM's netdev names must not collide with a port or with each other: both are links of
   // the same namespace. Checked once every port is known.
   void vm_link_names() {
@@ -1188,8 +1398,9 @@ class Validator {
     }
   }
 
-  // VLAN membership of a port: access (one untagged VLAN) or trunk (tagged VLANs + native).
-  void vlans(const Value& t, const std::string& ctx, PortConfig& pc) {
+  // VLAN membership of a port: access (one untagged VLAN) or trunk (tagged VLANs + native). A
+  // vxlan port is always an access port.
+  void vlans(const Value& t, const std::string& ctx, PortConfig& pc, bool vxlan) {
     const std::string mode_hint =
         "vlan_mode: \"access\" (untagged frames of one VLAN, set with vlan) or \"trunk\" (802.1Q "
         "tagged frames of allowed_vlans, untagged ones in native_vlan); default \"access\"";
@@ -1202,6 +1413,26 @@ class Validator {
         pc.vlan_mode);
     if (mode == Got::bad) return;
     const bool trunk = pc.vlan_mode == "trunk";
+    if (vxlan) {
+      const std::string hint =
+          "a vxlan port is an access port: its VNI is bridged to the one VLAN set with vlan "
+          "(default 1); remove vlan_mode = \"trunk\", allowed_vlans and native_vlan";
+      if (trunk) {
+        report(*lookup(t, "vlan_mode"), ctx, "vlan_mode \"trunk\" and vxlan exclude each other",
+               "this port also has a vxlan table", hint);
+      }
+      for (const char* key : {"allowed_vlans", "native_vlan"}) {
+        if (const Value* v = lookup(t, key)) {
+          report(*v, ctx, std::string(key) + " and vxlan exclude each other",
+                 "this port also has a vxlan table", hint);
+        }
+      }
+      if (!trunk) {
+        get_int(t, "vlan", 1, 4094, ctx, "the VLAN the port's VNI is bridged to (default 1)",
+                pc.vlan);
+      }
+      return;
+    }
     const Value* vlan = lookup(t, "vlan");
     if (trunk && vlan) {
       report(*vlan, ctx, "vlan applies to access ports", "this port is a trunk",
@@ -1503,8 +1734,15 @@ class Validator {
   bool mirror_port(const Value& v, const std::string& ctx, const std::string& role,
                    const SwitchConfig& sc, const Config& cfg, const std::string& hint) {
     const std::string& name = v.as_string().str;
-    for (const PortConfig& p : sc.ports)
-      if (p.name == name) return true;
+    for (const PortConfig& p : sc.ports) {
+      if (p.name != name) continue;
+      if (role == "output" && p.is_vxlan()) {
+        report(v, ctx, "output port " + show(name) + " is a vxlan port", "a tunnel",
+               "a mirror's output is a port a capture tool reads (a TAP); mirror into one");
+        return false;
+      }
+      return true;
+    }
     for (const SwitchConfig& other : cfg.switches) {
       for (const PortConfig& p : other.ports) {
         if (p.name != name) continue;
@@ -1533,6 +1771,16 @@ class Validator {
   std::map<std::string, const Value*> switch_names_;
   std::map<std::string, const Value*> port_names_;
   std::vector<std::tuple<std::string, const Value*, std::string>> vm_links_;  // name, where, ctx
+  struct VxlanAt {  // a valid vxlan table, for vxlan_unique()
+    std::string port, ctx;
+    const Value* vni_at;
+    const Value* local_at;
+    const Value* udp_port_at;  // nullptr: the default 4789
+    int vni;
+    std::string local;
+    int udp_port;
+  };
+  std::vector<VxlanAt> vxlan_ports_;
   std::size_t total_ports_ = 0;
   std::vector<std::pair<const Value*, std::size_t>> pending_mirrors_;  // mirror array, switch
   std::map<std::string, const Value*> mirror_names_;

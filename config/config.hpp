@@ -30,6 +30,17 @@ struct PortSecurityConfig {
   bool operator==(const PortSecurityConfig&) const = default;
 };
 
+// [switch.port.vxlan]: the port is a VXLAN tunnel (RFC 7348) that the workers encapsulate and
+// decapsulate themselves over the kernel's UDP (docs/evpn.md, step two): no netdev of its own.
+struct VxlanConfig {
+  int vni = 0;           // 1..16777215; 0 = not a VXLAN port
+  std::string local;     // the local VTEP: an IPv4 unicast address of `underlay`
+  std::string underlay;  // the netdev that carries the tunnel (its MTU is checked at start)
+  int udp_port = 4789;   // 1..65535
+  std::vector<std::string> remotes;  // remote VTEPs, IPv4 unicast, 1..16, unique, none == local
+  bool operator==(const VxlanConfig&) const = default;
+};
+
 struct PortConfig {
   std::string name;            // TAP netdev name, also the port's name in metrics/CLI:
                                // 1..15 chars [A-Za-z0-9_.-], not "." or ".."; unique in the file
@@ -52,11 +63,15 @@ struct PortConfig {
   // [uplink] bridge: a kernel bridge (in `netns`, or the daemon's namespace) the port's netdev
   // joins as it comes up, e.g. the bridge of a VXLAN device that FRR manages (docs/evpn.md).
   std::string uplink_bridge;
+  // [vxlan]: a VXLAN tunnel port (no netdev: no driver, queues, mac, netns, addresses, persist,
+  // vm or uplink; an access port without per-port policy). Its VLAN is the one the VNI joins.
+  VxlanConfig vxlan;
   PortSecurityConfig security;  // allowed_macs, allowed_ips, block_dhcp_server, block_ra, isolated
   StormControl storm;           // storm_control: frames/s of broadcast, multicast, unknown unicast
   Bandwidth inbound;            // rate limit of the traffic to the VM (sent to the port)
   Bandwidth outbound;           // rate limit of the traffic from the VM (received from the port)
 
+  bool is_vxlan() const { return vxlan.vni != 0; }
   bool operator==(const PortConfig&) const = default;
 };
 

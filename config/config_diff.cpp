@@ -18,7 +18,9 @@ std::map<std::string, Located> ports_by_name(const Config& cfg) {
   return out;
 }
 
-// VLANs and per-port policy change in place: a new port table suffices.
+// VLANs and per-port policy change in place: a new port table suffices. Anything else re-creates
+// the port, like a driver change; so does a change of any field of a vxlan port's tunnel (vni,
+// local, underlay, udp_port, remotes), which PortConfig's == compares.
 bool same_except_vlans(PortConfig a, PortConfig b) {
   a.storm = b.storm;
   a.inbound = b.inbound;

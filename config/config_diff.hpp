@@ -22,7 +22,9 @@ struct ConfigDiff {
   std::vector<PortChange> added;            // ports whose name is new
   std::vector<std::string> removed;         // names of ports that are gone
   std::vector<PortChange> replaced;  // same name, but the TAP must be re-created (driver, queues,
-                                     // MTU, MAC, netns, addresses, persist, or another switch)
+                                     // MTU, MAC, netns, addresses, persist, or another switch);
+                                     // a vxlan port is re-created too when any vxlan field
+                                     // (vni, local, underlay, udp_port, remotes) changes
   std::vector<PortChange> retagged;  // only VLAN settings or the port's policy (allowed_*,
                                      // block_*, isolated, storm_control, inbound, outbound)
                                      // changed: a new port table suffices

@@ -53,10 +53,17 @@ void write_daemon(std::ostream& o, const DaemonConfig& d) {
 std::string port_table_toml(const PortConfig& p) {
   std::ostringstream o;
   o << "\n[[switch.port]]\n"
-    << "name = " << toml_string(p.name) << "\n"
-    << "driver = " << toml_string(p.driver) << "\n"
-    << "queues = " << p.queues << "\n"
-    << "mtu = " << p.mtu << "\n";
+    << "name = " << toml_string(p.name) << "\n";
+  if (p.is_vxlan()) {  // no netdev: driver and queues are refused with vxlan
+    const VxlanConfig& vx = p.vxlan;
+    o << "vxlan = { vni = " << vx.vni << ", local = " << toml_string(vx.local)
+      << ", underlay = " << toml_string(vx.underlay) << ", udp_port = " << vx.udp_port
+      << ", remotes = " << strings(vx.remotes) << " }\n";
+  } else {
+    o << "driver = " << toml_string(p.driver) << "\n"
+      << "queues = " << p.queues << "\n";
+  }
+  o << "mtu = " << p.mtu << "\n";
   if (!p.mac.empty()) o << "mac = " << toml_string(p.mac) << "\n";
   if (!p.netns.empty()) o << "netns = " << toml_string(p.netns) << "\n";
   if (!p.addresses.empty()) o << "addresses = " << strings(p.addresses) << "\n";

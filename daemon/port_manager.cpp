@@ -17,6 +17,7 @@
 #include "daemon/datapath_memory.hpp"
 #include "daemon/hotplug_gate.hpp"
 #include "daemon/netns.hpp"
+#include "daemon/tunnel_port.hpp"
 #include "switch/policy.hpp"
 
 namespace vs {
@@ -39,13 +40,15 @@ std::string port_error(const PortRuntime& port, const std::string& what) {
 }  // namespace
 
 uint16_t port_queue_count(const config::PortConfig& port, int nb_workers) {
+  // A tunnel's "queue" w is worker w's UDP socket.
+  if (port.is_vxlan()) return static_cast<uint16_t>(nb_workers);
   return static_cast<uint16_t>(std::max(port.queues, nb_workers + 1));
 }
 
 // mbufs one rx queue keeps posted: net_tap one per descriptor; net_rtap none, since it takes
 // buffers only for the reads of a burst (counted in the frames in flight below).
 unsigned rx_queue_mbufs(const config::PortConfig& port) {
-  return port.driver == "rtap" ? 0 : kRxRingSize;
+  return port.driver == "rtap" || port.is_vxlan() ? 0 : kRxRingSize;
 }
 
 unsigned mbufs_needed_per_worker(const config::Config& cfg) {
@@ -106,6 +109,7 @@ PortRuntime PortManager::make_runtime(const std::string& switch_name,
 }
 
 std::string PortManager::bring_up(PortRuntime& port) {
+  if (port.cfg.is_vxlan()) return start_tunnel(port);
   std::string err = create_port(port);
   if (err.empty()) err = configure_and_start(port);
   if (err.empty()) err = attach_netdev(port);
@@ -336,6 +340,27 @@ std::string PortManager::create_port(PortRuntime& port) {
   port.created = true;
   if (rte_eth_dev_get_port_by_name(port.device_name.c_str(), &port.port_id) != 0)
     return port_error(port, "DPDK created the device but has no port for it");
+  if (port.port_id >= kFirstTunnelPortId)
+    return port_error(port, "DPDK gave it port id " + std::to_string(port.port_id) +
+                                ", which is reserved for VXLAN ports (at most " +
+                                std::to_string(kFirstTunnelPortId) + " DPDK ports)");
+  return {};
+}
+
+// A VXLAN port: the underlay checked and an id taken; the workers open their sockets when the
+// port appears in their table.
+std::string PortManager::start_tunnel(PortRuntime& port) {
+  if (std::string err = check_underlay(port.cfg.vxlan, port.cfg.mtu, port.underlay_mtu);
+      !err.empty())
+    return port_error(port, err);
+  const int id = acquire_tunnel_id();
+  if (id < 0)
+    return port_error(port, "at most " + std::to_string(kMaxTunnelPorts) +
+                                " VXLAN ports per daemon; remove one first");
+  port.port_id = static_cast<uint16_t>(id);
+  port.tunnel = true;
+  port.device_name = "vxlan";
+  port.started = true;
   return {};
 }
 
@@ -495,7 +520,11 @@ void PortManager::destroy_port(PortRuntime& port) {
       std::fprintf(stderr, "vswitchd: %s\n", port_error(port, err.message).c_str());
     port.in_netns = false;
   }
-  if (port.started) rte_eth_dev_stop(port.port_id);
+  if (port.tunnel) {
+    release_tunnel_id(port.port_id);
+    port.tunnel = false;
+  }
+  if (port.started && !port.cfg.is_vxlan()) rte_eth_dev_stop(port.port_id);
   port.started = false;
   if (port.created) {
     // Removing the vdev closes the port (the TAP goes away with its last fd) and frees it.
@@ -596,6 +625,10 @@ void PortManager::append_topology(const std::vector<bool>& active, std::size_t& 
   for (const PortRuntime& port : ports_) {
     if (!port.started || port.hidden || t.nb_ports >= kMaxPorts) continue;
     security_entry(port.cfg.security, t.ports[t.nb_ports], t.policies[t.nb_ports]);
+    if (port.tunnel) {
+      t.ports[t.nb_ports].flags |= kPortTunnel;
+      tunnel_entry(port.cfg.vxlan, t.tunnels[t.nb_ports]);
+    }
     PortEntry& e = t.ports[t.nb_ports++];
     e.dpdk_port_id = port.port_id;
     e.switch_index = port.switch_index;
@@ -622,7 +655,11 @@ void PortManager::append_topology(const std::vector<bool>& active, std::size_t& 
     // 3- and 4-worker kill benchmark lost the survivors' frames that way.
     for (uint16_t q = 0; q < port.nb_queues && q < kMaxQueuesPerPort; ++q) {
       const int home = q % nb_workers_;
-      if (pollers.empty())
+      // A tunnel's queue is its worker's socket: while that worker is gone, the kernel spreads
+      // the datagrams over the other workers' sockets (SO_REUSEPORT), so nothing moves.
+      if (port.tunnel)
+        e.rxq_owner[q] = is_active(active, home) ? static_cast<uint8_t>(home) : kNoWorker;
+      else if (pollers.empty())
         e.rxq_owner[q] = kNoWorker;
       else if (is_active(active, home))
         e.rxq_owner[q] = static_cast<uint8_t>(home);

@@ -25,6 +25,8 @@ struct PortRuntime {
   std::string device_name;  // the DPDK vdev name, e.g. net_tap_vm1
   bool created = false;
   bool started = false;
+  bool tunnel = false;         // a VXLAN port: no DPDK device, an id >= kFirstTunnelPortId
+  uint16_t underlay_mtu = 0;   // tunnel: the underlay netdev's MTU when the port started
   bool netns_created = false;  // we made the namespace, so we remove it
   bool in_netns = false;       // the netdev currently lives in cfg.netns
   bool hidden = false;         // being removed: left out of the published table
@@ -115,9 +117,10 @@ class PortManager {
   // Fault injection (tests): every probe from now on first sleeps `hang`, as a probe stuck on a
   // slow kernel or a silent worker would.
   void set_fault_probe_hang(std::chrono::milliseconds hang) { fault_probe_hang_ = hang; }
+  // No port keeps rx buffers posted (net_rtap and tunnel ports take them per burst).
   bool all_rtap() const {
     for (const PortRuntime& p : ports_)
-      if (p.cfg.driver != "rtap") return false;
+      if (p.cfg.driver != "rtap" && !p.cfg.is_vxlan()) return false;
     return true;
   }
 
@@ -126,6 +129,7 @@ class PortManager {
   std::string bring_up(PortRuntime& port);
   bool waits_for_netns(PortRuntime& port);
   std::string create_port(PortRuntime& port);
+  std::string start_tunnel(PortRuntime& port);
   static constexpr int kProbeAttempts = 4;
   int probe_with_workers(const std::string& device, const std::string& devargs) const;
   static int remove_with_workers(const std::string& device);

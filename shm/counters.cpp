@@ -61,6 +61,18 @@ std::string_view drop_reason_name(DropReason reason) {
       return "police";
     case DropReason::kPoliceInbound:
       return "police_inbound";
+    case DropReason::kVxlanMalformed:
+      return "vxlan_malformed";
+    case DropReason::kVxlanUnknownVni:
+      return "vxlan_unknown_vni";
+    case DropReason::kVxlanUnknownVtep:
+      return "vxlan_unknown_vtep";
+    case DropReason::kVxlanNoVtep:
+      return "vxlan_no_vtep";
+    case DropReason::kVxlanOversize:
+      return "vxlan_oversize";
+    case DropReason::kVxlanSendFailed:
+      return "vxlan_send_failed";
     case DropReason::kCount:
       break;
   }

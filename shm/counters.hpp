@@ -42,6 +42,17 @@ enum class DropReason : uint8_t {
   // inbound rate of the egress port (policed too: docs/operations.md says why).
   kPolice,
   kPoliceInbound,
+  // VXLAN tunnel ports (version 9), counted on the tunnel port. Received: a datagram that is not
+  // a VXLAN frame we understand (switch/tunnel.hpp), another VNI than the port's, or from a
+  // VTEP that is not one of the port's remotes. Sent: a destination VTEP the port no longer has,
+  // a frame the underlay refused as larger than its path MTU (EMSGSIZE: never fragmented), or
+  // another send error of the underlay (no route, ...).
+  kVxlanMalformed,
+  kVxlanUnknownVni,
+  kVxlanUnknownVtep,
+  kVxlanNoVtep,
+  kVxlanOversize,
+  kVxlanSendFailed,
   kCount
 };
 inline constexpr int kDropReasonCount = static_cast<int>(DropReason::kCount);
@@ -102,7 +113,7 @@ constexpr int rx_burst_bucket(unsigned n) {
 
 // Layout version in the low 16 bits: bump it whenever WorkerCounterBlock or PortCounters change,
 // so a worker from another build refuses the block instead of writing the wrong fields.
-inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0008;  // "vsctrK" + version 8
+inline constexpr uint64_t kCounterBlockMagic = 0x76736374724b0009;  // "vsctrK" + version 9
 
 // The heartbeat period of a worker: it beats at every housekeeping tick, and every sleep of its
 // loop ends by then (rx interrupt waits included), so an idle worker beats as often as a busy one.

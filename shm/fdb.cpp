@@ -45,6 +45,7 @@ bool read_slot(const FdbSlot& s, FdbSlot& copy) {
     copy.switch_index = s.switch_index;
     copy.key = s.key;
     copy.port_id = s.port_id;
+    copy.vtep = s.vtep;
     copy.refreshed_s = s.refreshed_s;
     std::atomic_thread_fence(std::memory_order_acquire);
     if (s.seq.load(std::memory_order_relaxed) == before) return true;
@@ -98,7 +99,7 @@ bool fdb_lookup(const FdbTable& t, uint16_t switch_index, uint64_t key, FdbHit& 
       FdbSlot copy;
       if (!read_slot(s, copy)) continue;
       if ((copy.flags & kFdbValid) && copy.key == key && copy.switch_index == switch_index) {
-        hit = {copy.port_id, copy.flags, copy.refreshed_s};
+        hit = {copy.port_id, copy.flags, copy.refreshed_s, copy.vtep};
         return true;
       }
     }
@@ -107,15 +108,16 @@ bool fdb_lookup(const FdbTable& t, uint16_t switch_index, uint64_t key, FdbHit& 
 }
 
 FdbWrite fdb_learn(FdbTable& t, uint16_t switch_index, uint64_t key, uint16_t port_id,
-                   uint32_t now_s, bool is_static, uint16_t* old_port) {
+                   uint32_t now_s, bool is_static, uint16_t* old_port, uint16_t vtep) {
   FdbSlot* free_slot = nullptr;
   if (FdbSlot* s = find_slot(t, switch_index, key, &free_slot)) {
     if (old_port) *old_port = s->port_id;
     if ((s->flags & kFdbStatic) && !is_static) return FdbWrite::kStaticKept;
-    if (s->port_id == port_id && s->refreshed_s == now_s) return FdbWrite::kRefreshed;
-    bool moved = s->port_id != port_id;
+    const bool moved = s->port_id != port_id || s->vtep != vtep;
+    if (!moved && s->refreshed_s == now_s) return FdbWrite::kRefreshed;
     write_slot(*s, [&](FdbSlot& w) {
       w.port_id = port_id;
+      w.vtep = vtep;
       w.refreshed_s = now_s;
       w.flags = static_cast<uint16_t>(kFdbValid | (is_static ? kFdbStatic : 0));
     });
@@ -126,6 +128,7 @@ FdbWrite fdb_learn(FdbTable& t, uint16_t switch_index, uint64_t key, uint16_t po
     w.key = key;
     w.switch_index = switch_index;
     w.port_id = port_id;
+    w.vtep = vtep;
     w.refreshed_s = now_s;
     w.flags = static_cast<uint16_t>(kFdbValid | (is_static ? kFdbStatic : 0));
   });

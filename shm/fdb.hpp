@@ -41,9 +41,9 @@ struct FdbSlot {
   std::atomic<uint32_t> seq;  // odd while the writer updates the slot
   uint16_t flags;             // FdbFlags
   uint16_t switch_index;
-  uint64_t key;      // fdb_key(mac, vlan)
-  uint16_t port_id;  // DPDK port id
-  uint16_t reserved;
+  uint64_t key;          // fdb_key(mac, vlan)
+  uint16_t port_id;      // DPDK port id
+  uint16_t vtep;         // a tunnel port's remote VTEP: TunnelEntry::remotes index + 1; 0 = none
   uint32_t refreshed_s;  // monotonic seconds of the last learn/refresh (ageing)
 };
 static_assert(sizeof(FdbSlot) == 24);
@@ -68,6 +68,7 @@ struct FdbHit {
   uint16_t port_id;
   uint16_t flags;
   uint32_t refreshed_s;
+  uint16_t vtep = 0;
 };
 
 // Reader side (workers). Returns true and fills `hit` when the key is present.
@@ -76,13 +77,13 @@ bool fdb_lookup(const FdbTable& t, uint16_t switch_index, uint64_t key, FdbHit& 
 // Writer side (the FDB service only).
 enum class FdbWrite {
   kInserted,   // a new entry
-  kMoved,      // the key now points to another port (station move)
+  kMoved,      // the key now points to another port or remote VTEP (station move)
   kRefreshed,  // same port, ageing timestamp renewed
   kTableFull,  // both candidate buckets are full
   kStaticKept  // a static entry is never replaced by learning
 };
 FdbWrite fdb_learn(FdbTable& t, uint16_t switch_index, uint64_t key, uint16_t port_id,
-                   uint32_t now_s, bool is_static, uint16_t* old_port = nullptr);
+                   uint32_t now_s, bool is_static, uint16_t* old_port = nullptr, uint16_t vtep = 0);
 bool fdb_remove(FdbTable& t, uint16_t switch_index, uint64_t key);
 
 // Visits every valid slot; `fn(slot)` returns true to delete it. Returns the number deleted.

@@ -12,7 +12,9 @@ struct LearnEvent {
   uint64_t key;  // fdb_key(mac, vlan)
   uint16_t switch_index;
   uint16_t port_id;
-  uint32_t reserved;
+  uint16_t vtep =
+      0;  // received from a tunnel port: the remote VTEP it came from (index + 1), else 0
+  uint16_t reserved = 0;
 };
 static_assert(sizeof(LearnEvent) == 16);
 

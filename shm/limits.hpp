@@ -16,5 +16,11 @@ inline constexpr int kPortNameSize = 16;      // IFNAMSIZ
 inline constexpr int kBurstSize = 32;
 inline constexpr int kMaxMirrors = 32;  // [[switch.mirror]] tables, all switches together
 inline constexpr int kMirrorNameSize = 32;
+// VXLAN tunnel ports (issue #26) have no DPDK device: they take port ids from the top of the
+// range, which DPDK (lowest free id first) reaches only past kFirstTunnelPortId ethdevs, and the
+// port manager refuses a DPDK port given one of them.
+inline constexpr int kMaxTunnelPorts = 32;
+inline constexpr int kFirstTunnelPortId = kMaxPortIds - kMaxTunnelPorts;
+inline constexpr int kMaxVteps = 16;  // remote VTEPs of one tunnel port
 
 }  // namespace vs

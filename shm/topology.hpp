@@ -16,8 +16,8 @@
 namespace vs {
 
 inline constexpr uint32_t kTopologyMagic = 0x76737470;  // "vstp"
-inline constexpr uint32_t kLayoutVersion = 5;  // 3: mirrors, PortEntry::flags; 4: port policies;
-                                               // 5: storm control and rate limits
+inline constexpr uint32_t kLayoutVersion = 6;  // 3: mirrors, PortEntry::flags; 4: port policies;
+                                               // 5: storm control and rate limits; 6: tunnels
 inline constexpr uint8_t kNoWorker = 0xff;
 
 enum class VlanMode : uint8_t { kAccess = 0, kTrunk = 1 };
@@ -74,6 +74,16 @@ inline bool is_isolated(const PortEntry& p) {
 }
 // Anti-spoofing (version 4): TopologyTable::policies[i] of this entry has a check to run.
 inline constexpr uint8_t kPortFiltered = 4;
+// A VXLAN tunnel (version 6): no DPDK device behind dpdk_port_id (an id >= kFirstTunnelPortId);
+// TopologyTable::tunnels[i] of this entry says what it is. Every worker has its own UDP socket
+// for it: rx "queue" w is worker w's socket (rxq_owner[w] == w), tx goes through the same.
+inline constexpr uint8_t kPortTunnel = 8;
+inline bool is_tunnel(const PortEntry& p) {
+  return p.flags & kPortTunnel;
+}
+inline bool is_tunnel_port_id(uint16_t port_id) {
+  return port_id >= kFirstTunnelPortId && port_id < kMaxPortIds;
+}
 
 inline bool vlan_allowed(const PortEntry& p, uint16_t vlan) {
   return vlan <= kMaxVlan && (p.allowed_vlans[vlan >> 6] >> (vlan & 63)) & 1;
@@ -129,6 +139,18 @@ struct PortPolicy {
 };
 static_assert(sizeof(IpPrefix) == 20 && sizeof(PortPolicy) % 8 == 0);
 
+// A VXLAN tunnel port (version 6): its VNI, its local VTEP and UDP port, and its remote VTEPs.
+// Addresses are IPv4 in network byte order. An FDB entry that points to this port names one of
+// the remotes by index + 1 (FdbSlot::vtep); 0 = none (flood to every remote).
+struct TunnelEntry {
+  uint32_t vni;
+  uint32_t local_addr;
+  uint16_t udp_port;
+  uint8_t nb_remotes;
+  uint8_t reserved;
+  uint32_t remotes[kMaxVteps];
+};
+
 struct TopologyTable {
   uint16_t nb_ports;
   uint16_t nb_workers;
@@ -144,6 +166,8 @@ struct TopologyTable {
   // policies[i]: the anti-spoofing policy of ports[i] (read only if ports[i] is kPortFiltered).
   // A parallel array, so that PortEntry stays small for the per-frame egress checks. Version 4.
   PortPolicy policies[kMaxPorts];
+  // tunnels[i]: ports[i]'s tunnel, read only if ports[i] is kPortTunnel. Version 6.
+  TunnelEntry tunnels[kMaxPorts];
 };
 
 struct SharedTopology {

@@ -42,7 +42,8 @@ void FdbWriter::apply(const LearnEvent& ev, uint32_t now_s) {
     return;
   }
   uint16_t old_port = 0;
-  switch (fdb_learn(table_, ev.switch_index, ev.key, ev.port_id, now_s, false, &old_port)) {
+  switch (
+      fdb_learn(table_, ev.switch_index, ev.key, ev.port_id, now_s, false, &old_port, ev.vtep)) {
     case FdbWrite::kInserted:
       bump(st.entries);
       bump(st.learned);

@@ -11,6 +11,7 @@
 
 #include "shm/learn.hpp"
 #include "switch/policy.hpp"
+#include "switch/tunnel_io.hpp"
 
 namespace vs {
 namespace {
@@ -126,7 +127,7 @@ unsigned Forwarder::poll_once(const WorkerPlan& plan) {
     counters_.phase_port.store(rx.port_id, std::memory_order_relaxed);
     counters_.phase_queue.store(rx.queue, std::memory_order_relaxed);
     rte_mbuf* pkts[kBurstSize];
-    uint16_t n = rte_eth_rx_burst(rx.port_id, rx.queue, pkts, kBurstSize);
+    const uint16_t n = receive(rx, pkts);
     counters_.rx_bursts[rx_burst_bucket(n)].add(1);
     if (n == 0) continue;
     total += n;
@@ -154,6 +155,7 @@ unsigned Forwarder::poll_once(const WorkerPlan& plan) {
         police->configure(r.average_Bps, r.peak_Bps, r.burst_bytes, rx.polled, in.nb_rx_queues);
     }
     for (uint16_t i = 0; i < n; ++i) {
+      ingress_vtep_ = rx_vteps_[i];
       if (police != nullptr && !police->allow(now_ns_, rte_pktmbuf_pkt_len(pkts[i])))
         drop(rx.port_id, DropReason::kPolice, pkts[i]);
       else
@@ -167,6 +169,17 @@ unsigned Forwarder::poll_once(const WorkerPlan& plan) {
     }
   }
   return total;
+}
+
+// A burst of one rx queue: an ethdev's, or a tunnel port's socket (which also says the remote
+// VTEP of each frame).
+uint16_t Forwarder::receive(const RxAssignment& rx, rte_mbuf** pkts) {
+  if (!is_tunnel_port_id(rx.port_id)) {
+    const uint16_t n = rte_eth_rx_burst(rx.port_id, rx.queue, pkts, kBurstSize);
+    std::fill(rx_vteps_, rx_vteps_ + n, 0);
+    return n;
+  }
+  return tunnels_ ? tunnels_->receive(rx.port_id, pkts, rx_vteps_, kBurstSize) : 0;
 }
 
 // A frame of `kind` from `in` within its queue's storm-control share (or not limited).
@@ -210,11 +223,14 @@ void Forwarder::learn(const WorkerPlan& plan, uint16_t sw, uint16_t ingress, Mac
   bool found = fdb_lookup(fdb_, sw, key, hit);
   uint32_t aging = plan.table->fdb_aging_s[sw] ? plan.table->fdb_aging_s[sw] : 300;
   bool stale = found && (now_s_ - hit.refreshed_s) * 4 >= aging;
-  if (found && hit.port_id == ingress && !stale) return;
+  const uint16_t vtep = ingress_vtep_;
+  if (found && hit.port_id == ingress && hit.vtep == vtep && !stale) return;
   RecentLearn& r = recent_[(key ^ (key >> 17) ^ sw) & (kRecentSlots - 1)];
-  if (r.key == key && r.sw == sw && r.port == ingress && now_ns_ - r.at_ns < kLearnQuietNs) return;
-  r = {key, sw, ingress, now_ns_};
-  LearnEvent ev{key, sw, ingress, 0};
+  if (r.key == key && r.sw == sw && r.port == ingress && r.vtep == vtep &&
+      now_ns_ - r.at_ns < kLearnQuietNs)
+    return;
+  r = {key, sw, ingress, vtep, now_ns_};
+  LearnEvent ev{key, sw, ingress, vtep, 0};
   if (rte_ring_sp_enqueue_elem(learn_ring_, &ev, sizeof(ev)) == 0)
     counters_.learn_events.add(1);
   else
@@ -271,6 +287,7 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   const uint32_t l3_len = rte_pktmbuf_pkt_len(m) - (eth.tagged ? 18 : 14);
   const bool tso = m->ol_flags & RTE_MBUF_F_TX_TCP_SEG;
   egress_count_ = 0;
+  uint16_t unicast_vtep = 0;  // a known unicast to a tunnel port: the remote VTEP (0: all)
   // Storm control, after learning (a storming host is still where it is): group destinations
   // here, unknown unicast once the FDB missed.
   if (mac_is_multicast(eth.dst) &&
@@ -285,6 +302,7 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
     if (from_isolated_ && to >= 0 && is_isolated(plan.table->ports[to]))
       return drop(ingress, DropReason::kIsolated, m);
     if (!add_egress(plan, hit.port_id, vlan, l3_len, tso, true)) return rte_pktmbuf_free(m);
+    unicast_vtep = hit.vtep;
   } else {
     if (!mac_is_multicast(eth.dst) && !storm_passes(in, StormKind::kUnknownUnicast))
       return rte_pktmbuf_free(m);
@@ -315,7 +333,7 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
       drop(egress_[i].port, DropReason::kPoliceInbound, out);
     } else if (out) {
       mirrors_.egress(*plan.table, sw, egress_[i].port, vlan, out);
-      enqueue(egress_[i].port, out);
+      enqueue(egress_[i].port, out, unicast_vtep);
     } else
       drop(egress_[i].port, DropReason::kNoMbuf, nullptr);
   }
@@ -346,9 +364,10 @@ rte_mbuf* Forwarder::make_variant(rte_mbuf* m, const EthInfo& eth, uint16_t vlan
   return c;
 }
 
-void Forwarder::enqueue(uint16_t port, rte_mbuf* m) {
+void Forwarder::enqueue(uint16_t port, rte_mbuf* m, uint16_t vtep) {
   TxBuffer& buf = tx_[port];
   if (buf.count == 0) pending_[pending_count_++] = port;
+  buf.vteps[buf.count] = vtep;
   buf.pkts[buf.count++] = m;
 }
 
@@ -365,8 +384,20 @@ void Forwarder::flush(uint16_t tx_queue) {
     // (counted as tx_full) is in the capture too.
     if (taps_ != nullptr && taps_->armed())
       taps_->tap(port, tx_queue, kCaptureOut, buf.pkts, buf.count);
-    uint16_t sent = rte_eth_tx_burst(port, tx_queue, buf.pkts, buf.count);
     PortCounters& out = counters_.ports[port];
+    if (is_tunnel_port_id(port)) {  // datagrams: one per remote VTEP (and TSO segment)
+      const uint16_t sent =
+          tunnels_ ? tunnels_->send(port, buf.pkts, buf.vteps, buf.count, bytes) : 0;
+      if (tunnels_ == nullptr) {
+        out.drops[static_cast<int>(DropReason::kVxlanSendFailed)].add(buf.count);
+        rte_pktmbuf_free_bulk(buf.pkts, buf.count);
+      }
+      out.tx_packets.add(sent);
+      out.tx_bytes.add(bytes);
+      buf.count = 0;
+      continue;
+    }
+    uint16_t sent = rte_eth_tx_burst(port, tx_queue, buf.pkts, buf.count);
     if (sent < buf.count) {
       for (uint16_t k = sent; k < buf.count; ++k) bytes -= rte_pktmbuf_pkt_len(buf.pkts[k]);
       out.drops[static_cast<int>(DropReason::kTxFull)].add(buf.count - sent);

@@ -21,6 +21,8 @@
 
 namespace vs {
 
+class TunnelIo;
+
 static_assert(RTE_MAX_ETHPORTS <= kMaxPortIds,
               "the counter blocks index DPDK port ids: raise kMaxPortIds to this DPDK build's "
               "RTE_MAX_ETHPORTS");
@@ -69,6 +71,9 @@ class Forwarder {
   void set_after_flush(FlushFn fn) { after_flush_ = fn; }
   // Packet capture: frames are copied to the armed captures as they are received and sent.
   void set_capture(CaptureTaps* taps) { taps_ = taps; }
+  // VXLAN tunnel ports (switch/tunnel_io.hpp): their rx queues and tx bursts go through these
+  // sockets instead of an ethdev.
+  void set_tunnels(TunnelIo* tunnels) { tunnels_ = tunnels; }
   // Rate limits: this worker's shares of each port's rates, rebalanced by vswitchd
   // (shm/rate_shares.hpp). Without them (or before vswitchd published one) the fixed split.
   void set_rate_shares(const RateShares* shares, int worker_id) {
@@ -85,12 +90,13 @@ class Forwarder {
 
   void dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* m);
   void learn(const WorkerPlan& plan, uint16_t sw, uint16_t ingress, MacAddr src, uint16_t vlan);
+  uint16_t receive(const RxAssignment& rx, rte_mbuf** pkts);
   // Adds `port` to the egress list if it carries `vlan` and the frame fits its MTU.
   bool add_egress(const WorkerPlan& plan, uint16_t port, uint16_t vlan, uint32_t l3_len, bool tso,
                   bool count_refusal);
   rte_mbuf* make_variant(rte_mbuf* m, const EthInfo& eth, uint16_t vlan, Format want);
   void drop(uint16_t port, DropReason reason, rte_mbuf* m);
-  void enqueue(uint16_t port, rte_mbuf* m);
+  void enqueue(uint16_t port, rte_mbuf* m, uint16_t vtep = 0);
   void flush(uint16_t tx_queue);
 
   WorkerCounterBlock& counters_;
@@ -99,6 +105,11 @@ class Forwarder {
   uint64_t beat_period_ns_ = 0;
   uint64_t last_beat_ns_ = 0;
   CaptureTaps* taps_ = nullptr;
+  TunnelIo* tunnels_ = nullptr;
+  // The remote VTEP each frame of the rx burst came from (a tunnel port's), 0 otherwise, and
+  // that of the frame being dispatched.
+  uint16_t rx_vteps_[kBurstSize] = {};
+  uint16_t ingress_vtep_ = 0;
   FlushFn after_flush_ = nullptr;
   const FdbTable& fdb_;
   rte_ring* learn_ring_;
@@ -125,6 +136,7 @@ class Forwarder {
   struct TxBuffer {
     uint16_t count = 0;
     rte_mbuf* pkts[kBurstSize];
+    uint16_t vteps[kBurstSize];  // a tunnel port's remote VTEP per frame (0: every one)
   };
   TxBuffer tx_[RTE_MAX_ETHPORTS];
   uint16_t pending_[RTE_MAX_ETHPORTS];
@@ -136,6 +148,7 @@ class Forwarder {
     uint64_t key = 0;
     uint16_t sw = 0xffff;
     uint16_t port = 0;
+    uint16_t vtep = 0;
     uint64_t at_ns = 0;
   };
   static constexpr unsigned kRecentSlots = 1024;

@@ -44,7 +44,9 @@ void Mirrors::flush(uint16_t tx_queue) {
     // Summed before the hand-over, as Forwarder::flush does: the driver may free what it took.
     uint32_t len[kBurstSize];
     for (uint16_t k = 0; k < buf.count; ++k) len[k] = rte_pktmbuf_pkt_len(buf.pkts[k]);
-    const uint16_t sent = rte_eth_tx_burst(buf.port, tx_queue, buf.pkts, buf.count);
+    // A tunnel port has no ethdev to send on (the config refuses it as an output: belt and braces).
+    const uint16_t sent =
+        is_tunnel_port_id(buf.port) ? 0 : rte_eth_tx_burst(buf.port, tx_queue, buf.pkts, buf.count);
     uint64_t bytes = 0;
     for (uint16_t k = 0; k < buf.count; ++k) {
       MirrorCounters& c = counters_.mirrors[buf.slot[k]];

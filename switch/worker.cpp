@@ -15,6 +15,7 @@
 #include <rte_service_component.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -39,6 +40,7 @@
 #include "switch/forwarder.hpp"
 #include "switch/privileges.hpp"
 #include "switch/schedstat.hpp"
+#include "switch/tunnel_io.hpp"
 
 namespace vs {
 namespace {
@@ -288,6 +290,7 @@ std::string find_shared_objects(int worker_id, SharedObjects& shm) {
 }
 
 bool is_rtap(uint16_t port_id) {
+  if (is_tunnel_port_id(port_id)) return false;  // no ethdev (and none of its log lines)
   rte_eth_dev_info info{};
   return rte_eth_dev_info_get(port_id, &info) == 0 && info.driver_name != nullptr &&
          std::strcmp(info.driver_name, "net_rtap") == 0;
@@ -315,7 +318,7 @@ void refresh_fast_path(const WorkerPlan& plan) {
 bool ports_attached(int worker_id, const WorkerPlan& plan) {
   const TopologyTable& t = *plan.table;
   for (uint16_t i = 0; i < t.nb_ports; ++i) {
-    if (rte_eth_dev_is_valid_port(t.ports[i].dpdk_port_id)) continue;
+    if (is_tunnel(t.ports[i]) || rte_eth_dev_is_valid_port(t.ports[i].dpdk_port_id)) continue;
     std::fprintf(stderr,
                  "vswitch-worker %d: port %s (DPDK port %u) is not attached in this process: its "
                  "probe failed (see the lines above); exiting, vswitchd starts a new process\n",
@@ -432,12 +435,21 @@ void hand_over_moved_queues(Forwarder& forwarder, WorkerPlan& plan, const Worker
 // intr_conf.rxq): after kBusyPollNs without a frame the worker arms them, polls once more (a
 // frame that completed meanwhile wakes nothing), and sleeps in epoll until a frame or the
 // housekeeping tick. Frames are then polled as usual; the interrupts stay off while polling.
+// A tunnel port's socket sits in the same epoll, level-triggered: nothing to arm, a datagram
+// waiting wakes the wait.
 class RxInterrupts {
  public:
   ~RxInterrupts() { remove(); }
-  void setup(const WorkerPlan& plan) {
+  void setup(const WorkerPlan& plan, const TunnelIo& tunnels) {
     remove();
     for (const RxAssignment& rx : plan.rx) {
+      if (is_tunnel_port_id(rx.port_id)) {
+        if (!add_socket(tunnels.fd(rx.port_id))) {
+          remove();
+          return;
+        }
+        continue;
+      }
       if (!is_rtap(rx.port_id) ||
           rte_eth_dev_rx_intr_ctl_q(rx.port_id, rx.queue, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_ADD,
                                     nullptr) != 0) {
@@ -446,7 +458,7 @@ class RxInterrupts {
       }
       queues_.push_back(rx);
     }
-    usable_ = !queues_.empty();
+    usable_ = !queues_.empty() || !sockets_.empty();
   }
   bool usable() const { return usable_; }
   void arm() {
@@ -468,9 +480,20 @@ class RxInterrupts {
       rte_eth_dev_rx_intr_ctl_q(rx.port_id, rx.queue, RTE_EPOLL_PER_THREAD, RTE_INTR_EVENT_DEL,
                                 nullptr);
     queues_.clear();
+    for (auto& ev : sockets_) rte_epoll_ctl(RTE_EPOLL_PER_THREAD, EPOLL_CTL_DEL, ev->fd, ev.get());
+    sockets_.clear();
     usable_ = false;
   }
+  bool add_socket(int fd) {
+    if (fd < 0) return true;  // no socket (it failed to open, and said why): nothing to wait on
+    auto ev = std::make_unique<rte_epoll_event>();
+    ev->epdata.event = EPOLLIN;  // level-triggered
+    if (rte_epoll_ctl(RTE_EPOLL_PER_THREAD, EPOLL_CTL_ADD, fd, ev.get()) != 0) return false;
+    sockets_.push_back(std::move(ev));
+    return true;
+  }
   std::vector<RxAssignment> queues_;
+  std::vector<std::unique_ptr<rte_epoll_event>> sockets_;  // epoll keeps a pointer to each
   bool usable_ = false;
 };
 
@@ -523,9 +546,12 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
   bool claims_pending = !claim_rtap_queues(worker_id, plan);
   rtap_housekeeping(plan);  // from here on the worker does it, not the driver's alarm
   clock.queues = now_ns();
+  auto tunnels = std::make_unique<TunnelIo>(counters, shm.pool, worker_id);
+  tunnels->sync(*plan.table);
   RxInterrupts irq;
-  irq.setup(plan);
+  irq.setup(plan, *tunnels);
   auto forwarder = std::make_unique<Forwarder>(counters, *shm.fdb, shm.learn_ring, shm.pool);
+  forwarder->set_tunnels(tunnels.get());
   forwarder->set_beat([](void* h, uint64_t t) { static_cast<Heartbeat*>(h)->beat(t); }, &hb,
                       kHeartbeatPeriodNs);
   CaptureTaps taps(shm.capture, worker_id);
@@ -623,13 +649,14 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
       plan = std::move(next);
       refresh_fast_path(plan);
       claims_pending = !claim_rtap_queues(worker_id, plan);
-      irq.setup(plan);
+      tunnels->sync(*plan.table);
+      irq.setup(plan, *tunnels);
       counters.topology_generation.store(plan.generation, std::memory_order_release);
       hb.beat(now_ns());
     }
     if (rtap_housekeeping(plan)) {  // rings rebuilt: new eventfds, none of them armed
       irq_armed = false;
-      irq.setup(plan);
+      irq.setup(plan, *tunnels);
     }
     if (claims_pending) {  // a lent queue coming back: poll, so its frames wake us from now on
       claims_pending = !claim_released_rtap_queues(plan);

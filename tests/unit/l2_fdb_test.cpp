@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "shm/fdb.hpp"
+#include "shm/limits.hpp"
 #include "switch/fdb_writer.hpp"
 #include "switch/l2.hpp"
 
@@ -164,6 +165,31 @@ TEST(Fdb, LearnLookupAndMove) {
   EXPECT_EQ(w.stats(0).moved.load(), 1u);
   EXPECT_EQ(w.port_entries(3), 0u);
   EXPECT_EQ(w.port_entries(5), 1u);
+}
+
+// A MAC behind a tunnel port names its remote VTEP; the same port at another VTEP is a move
+// (a VM that went from one remote host to another), the same VTEP a refresh.
+TEST(Fdb, RemoteVtepOfATunnelPort) {
+  Table t(1024);
+  FdbWriter w(*t, {FdbLimits{}});
+  const uint16_t tunnel = kFirstTunnelPortId;
+  FdbHit hit;
+  w.apply({fdb_key(kMacA, 1), 0, tunnel, 1}, 100);
+  ASSERT_TRUE(fdb_lookup(*t, 0, fdb_key(kMacA, 1), hit));
+  EXPECT_EQ(hit.port_id, tunnel);
+  EXPECT_EQ(hit.vtep, 1);
+  w.apply({fdb_key(kMacA, 1), 0, tunnel, 2}, 101);
+  ASSERT_TRUE(fdb_lookup(*t, 0, fdb_key(kMacA, 1), hit));
+  EXPECT_EQ(hit.vtep, 2);
+  EXPECT_EQ(w.stats(0).moved.load(), 1u);
+  w.apply({fdb_key(kMacA, 1), 0, tunnel, 2}, 102);
+  EXPECT_EQ(w.stats(0).moved.load(), 1u) << "the same VTEP again is a refresh";
+  EXPECT_EQ(w.port_entries(tunnel), 1u);
+  w.apply({fdb_key(kMacA, 1), 0, 3, 0}, 103);  // migrated to a local port
+  ASSERT_TRUE(fdb_lookup(*t, 0, fdb_key(kMacA, 1), hit));
+  EXPECT_EQ(hit.port_id, 3);
+  EXPECT_EQ(hit.vtep, 0);
+  EXPECT_EQ(w.port_entries(tunnel), 0u);
 }
 
 TEST(Fdb, AgeingWithAFakeClock) {

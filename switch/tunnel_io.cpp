@@ -1,0 +1,409 @@
+#include "switch/tunnel_io.hpp"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "switch/tunnel.hpp"
+
+namespace vs {
+namespace {
+
+constexpr unsigned kMaxRxSegs = 33;       // a 64 KB inner frame in 2 KB mbufs, and one more
+constexpr unsigned kMaxTxMessages = 256;  // datagrams per sendmmsg
+constexpr unsigned kMaxTxIovecs = 1024;   // their iovecs together
+constexpr std::size_t kScratchBytes = 256 * 1024;  // finished (segmented) frames of one batch
+constexpr unsigned kMaxFrameSegs = 64;             // an mbuf chain's segments, gathered
+constexpr int kSocketBufferBytes = 4 * 1024 * 1024;
+
+void set_buffer(int fd, int force_opt, int opt) {
+  const int bytes = kSocketBufferBytes;
+  // The FORCE variants pass net.core.[rw]mem_max, with CAP_NET_ADMIN; without it, the limit.
+  if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof(bytes)) != 0)
+    setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof(bytes));
+}
+
+// A worker's socket of the tunnel: SO_REUSEPORT with the other workers' sockets, never
+// fragmenting (IP_PMTUDISC_DO), non-blocking. -1 and errno on failure.
+int open_socket(const TunnelEntry& t) {
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  const int one = 1;
+  const int pmtu = IP_PMTUDISC_DO;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(t.udp_port);
+  addr.sin_addr.s_addr = t.local_addr;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+      setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu)) != 0 ||
+      bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
+    const int err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+  }
+  set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
+  set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
+  return fd;
+}
+
+std::string ipv4_text(uint32_t addr) {
+  char buf[INET_ADDRSTRLEN] = "?";
+  inet_ntop(AF_INET, &addr, buf, sizeof(buf));
+  return buf;
+}
+
+DropReason send_error_reason(int err) {
+  if (err == EMSGSIZE) return DropReason::kVxlanOversize;
+  if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) return DropReason::kTxFull;
+  return DropReason::kVxlanSendFailed;
+}
+
+OffloadRequest offload_of(const rte_mbuf* m) {
+  OffloadRequest r;
+  r.tso = m->ol_flags & RTE_MBUF_F_TX_TCP_SEG;
+  const uint64_t l4 = m->ol_flags & RTE_MBUF_F_TX_L4_MASK;
+  r.l4_csum_partial = !r.tso && (l4 == RTE_MBUF_F_TX_TCP_CKSUM || l4 == RTE_MBUF_F_TX_UDP_CKSUM);
+  r.l2_len = static_cast<uint16_t>(m->l2_len);
+  r.l3_len = static_cast<uint16_t>(m->l3_len);
+  r.l4_len = static_cast<uint16_t>(m->l4_len);
+  r.mss = static_cast<uint16_t>(m->tso_segsz);
+  return r;
+}
+
+}  // namespace
+
+struct TunnelIo::Port {
+  uint16_t port_id = 0;
+  char name[kPortNameSize] = {};
+  TunnelEntry tunnel{};
+  uint16_t mtu = 0;  // the inner frames' L3 MTU (PortEntry::mtu)
+  int fd = -1;
+  uint8_t header[kVxlanHeaderLen];  // this port's VXLAN header, sent before every inner frame
+  bool send_error_logged = false;
+  // Receive: each of a burst's messages has its header scratch and its posted mbufs.
+  unsigned segs_per_msg = 1;
+  rte_mbuf* posted[kBurstSize][kMaxRxSegs] = {};
+  uint8_t rx_header[kBurstSize][kVxlanHeaderLen];
+  sockaddr_in rx_from[kBurstSize];
+
+  // Send: one batch of datagrams, built then handed to sendmmsg.
+  mmsghdr msgs[kMaxTxMessages];
+  iovec iov[kMaxTxIovecs];
+  sockaddr_in to[kMaxTxMessages];
+  uint32_t inner_len[kMaxTxMessages];
+  unsigned nb_msgs = 0, nb_iov = 0;
+  uint8_t scratch[kScratchBytes];
+  std::size_t scratch_used = 0;
+  rte_mbuf* held[kBurstSize];  // sent zero-copy: freed once the batch is sent
+  unsigned nb_held = 0;
+
+  ~Port() {
+    for (auto& msg : posted)
+      for (rte_mbuf*& m : msg)
+        if (m) rte_pktmbuf_free(m);
+    if (fd >= 0) close(fd);
+  }
+  int16_t vtep_of(uint32_t addr) const {
+    for (uint8_t i = 0; i < tunnel.nb_remotes; ++i)
+      if (tunnel.remotes[i] == addr) return static_cast<int16_t>(i + 1);
+    return 0;
+  }
+};
+
+TunnelIo::TunnelIo(WorkerCounterBlock& counters, rte_mempool* pool, int worker_id)
+    : counters_(counters), pool_(pool), worker_id_(worker_id) {}
+
+TunnelIo::~TunnelIo() = default;
+
+TunnelIo::Port* TunnelIo::find(uint16_t port_id) const {
+  for (const auto& p : ports_)
+    if (p->port_id == port_id) return p.get();
+  return nullptr;
+}
+
+int TunnelIo::fd(uint16_t port_id) const {
+  const Port* p = find(port_id);
+  return p ? p->fd : -1;
+}
+
+std::vector<int> TunnelIo::fds() const {
+  std::vector<int> out;
+  for (const auto& p : ports_)
+    if (p->fd >= 0) out.push_back(p->fd);
+  return out;
+}
+
+void TunnelIo::sync(const TopologyTable& table) {
+  std::vector<std::unique_ptr<Port>> next;
+  const unsigned room = rte_pktmbuf_data_room_size(pool_) - RTE_PKTMBUF_HEADROOM;
+  for (uint16_t i = 0; i < table.nb_ports; ++i) {
+    const PortEntry& e = table.ports[i];
+    if (!is_tunnel(e)) continue;
+    const TunnelEntry& t = table.tunnels[i];
+    auto same = std::find_if(ports_.begin(), ports_.end(), [&](const auto& p) {
+      return p && p->port_id == e.dpdk_port_id && p->mtu == e.mtu &&
+             std::memcmp(&p->tunnel, &t, sizeof(t)) == 0;
+    });
+    if (same != ports_.end()) {
+      next.push_back(std::move(*same));
+      continue;
+    }
+    auto p = std::make_unique<Port>();
+    p->port_id = e.dpdk_port_id;
+    std::memcpy(p->name, e.name, sizeof(p->name));
+    p->tunnel = t;
+    p->mtu = e.mtu;
+    vxlan_write(p->header, t.vni);
+    // The largest inner frame: the MTU, its Ethernet header and a VLAN tag.
+    p->segs_per_msg = std::min<unsigned>(kMaxRxSegs, (e.mtu + 18u + room - 1) / room);
+    p->fd = open_socket(t);
+    if (p->fd < 0)
+      std::fprintf(stderr,
+                   "vswitch-worker %d: port %s: cannot open its VXLAN socket on %s:%u: %s (is "
+                   "another socket bound there, e.g. a kernel vxlan device with that dstport?); "
+                   "the port receives nothing and counts what it should send as "
+                   "vxlan_send_failed\n",
+                   worker_id_, p->name, ipv4_text(t.local_addr).c_str(), t.udp_port,
+                   std::strerror(errno));
+    next.push_back(std::move(p));
+  }
+  ports_ = std::move(next);  // the ports left behind close their sockets
+}
+
+uint16_t TunnelIo::receive(uint16_t port_id, rte_mbuf** pkts, uint16_t* vteps, uint16_t max) {
+  Port* p = find(port_id);
+  if (p == nullptr || p->fd < 0) return 0;
+  const unsigned want = std::min<unsigned>(max, kBurstSize);
+  mmsghdr msgs[kBurstSize];
+  iovec iov[kBurstSize][1 + kMaxRxSegs];
+  unsigned ready = 0;
+  for (; ready < want; ++ready) {  // post buffers for each message, as far as the pool allows
+    bool full = true;
+    for (unsigned s = 0; s < p->segs_per_msg && full; ++s) {
+      if (p->posted[ready][s] == nullptr) p->posted[ready][s] = rte_pktmbuf_alloc(pool_);
+      full = p->posted[ready][s] != nullptr;
+    }
+    if (!full) break;
+    iov[ready][0] = {p->rx_header[ready], kVxlanHeaderLen};
+    for (unsigned s = 0; s < p->segs_per_msg; ++s) {
+      rte_mbuf* m = p->posted[ready][s];
+      iov[ready][1 + s] = {rte_pktmbuf_mtod(m, void*), rte_pktmbuf_tailroom(m)};
+    }
+    msghdr& h = msgs[ready].msg_hdr;
+    h = msghdr{};
+    h.msg_name = &p->rx_from[ready];
+    h.msg_namelen = sizeof(sockaddr_in);
+    h.msg_iov = iov[ready];
+    h.msg_iovlen = 1 + p->segs_per_msg;
+  }
+  if (ready == 0) {
+    counters_.ports[port_id].drops[static_cast<int>(DropReason::kNoMbuf)].add(1);
+    return 0;
+  }
+  const int got = recvmmsg(p->fd, msgs, ready, MSG_DONTWAIT, nullptr);
+  uint16_t n = 0;
+  for (int i = 0; i < got; ++i) {
+    const uint32_t len = msgs[i].msg_len;
+    DropReason why = DropReason::kCount;
+    uint32_t vni = 0;
+    int16_t vtep = 0;
+    if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+      why = DropReason::kMtuExceeded;  // an inner frame larger than the port's MTU
+    else if (vxlan_parse(p->rx_header[i], len, vni) != VxlanCheck::kOk)
+      why = DropReason::kVxlanMalformed;
+    else if (vni != p->tunnel.vni)
+      why = DropReason::kVxlanUnknownVni;
+    else if ((vtep = p->vtep_of(p->rx_from[i].sin_addr.s_addr)) == 0)
+      why = DropReason::kVxlanUnknownVtep;
+    if (why != DropReason::kCount) {  // its buffers stay posted for the next datagram
+      counters_.ports[port_id].drops[static_cast<int>(why)].add(1);
+      continue;
+    }
+    // Chain the buffers the inner frame filled; the others stay posted.
+    uint32_t left = len - static_cast<uint32_t>(kVxlanHeaderLen);
+    rte_mbuf* head = p->posted[i][0];
+    rte_mbuf* last = nullptr;
+    uint16_t segs = 0;
+    for (unsigned s = 0; s < p->segs_per_msg && left > 0; ++s) {
+      rte_mbuf* m = p->posted[i][s];
+      p->posted[i][s] = nullptr;
+      m->data_len = static_cast<uint16_t>(std::min<uint32_t>(left, rte_pktmbuf_tailroom(m)));
+      left -= m->data_len;
+      if (last) last->next = m;
+      last = m;
+      ++segs;
+    }
+    head->nb_segs = segs;
+    head->pkt_len = len - static_cast<uint32_t>(kVxlanHeaderLen);
+    head->port = port_id;
+    head->ol_flags = 0;  // checksums complete (the sender finished them), nothing to offload
+    pkts[n] = head;
+    vteps[n] = static_cast<uint16_t>(vtep);
+    ++n;
+  }
+  return n;
+}
+
+namespace {
+
+// Adds one datagram to the port's batch: the iovecs given, to `addr`. False if the batch has no
+// room for it (the caller sends the batch and tries again).
+template <class Port>
+bool add_message(Port& p, uint32_t addr, const iovec* iov, unsigned nb_iov, uint32_t inner_len) {
+  if (p.nb_msgs == kMaxTxMessages || p.nb_iov + nb_iov > kMaxTxIovecs) return false;
+  sockaddr_in& to = p.to[p.nb_msgs];
+  to = sockaddr_in{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(p.tunnel.udp_port);
+  to.sin_addr.s_addr = addr;
+  std::copy(iov, iov + nb_iov, p.iov + p.nb_iov);
+  msghdr& h = p.msgs[p.nb_msgs].msg_hdr;
+  h = msghdr{};
+  h.msg_name = &to;
+  h.msg_namelen = sizeof(to);
+  h.msg_iov = p.iov + p.nb_iov;
+  h.msg_iovlen = nb_iov;
+  p.inner_len[p.nb_msgs] = inner_len;
+  p.nb_iov += nb_iov;
+  ++p.nb_msgs;
+  return true;
+}
+
+}  // namespace
+
+// Sends the batch: every datagram is sent or counted by the reason the underlay gave.
+void TunnelIo::send_batch(Port& p, uint16_t& sent, uint64_t& bytes) {
+  unsigned off = 0;
+  while (off < p.nb_msgs) {
+    const int r = sendmmsg(p.fd, p.msgs + off, p.nb_msgs - off, MSG_DONTWAIT);
+    if (r > 0) {
+      for (unsigned k = off; k < off + static_cast<unsigned>(r); ++k) bytes += p.inner_len[k];
+      sent = static_cast<uint16_t>(sent + r);
+      off += static_cast<unsigned>(r);
+      continue;
+    }
+    const int err = errno;
+    if (err == EINTR) continue;
+    counters_.ports[p.port_id].drops[static_cast<int>(send_error_reason(err))].add(1);
+    if (!p.send_error_logged && err != EAGAIN && err != EWOULDBLOCK) {
+      p.send_error_logged = true;  // once per socket: the counter says how often
+      std::fprintf(
+          stderr, "vswitch-worker %d: port %s: the underlay refused a datagram to %s: %s\n",
+          worker_id_, p.name, ipv4_text(p.to[off].sin_addr.s_addr).c_str(), std::strerror(err));
+    }
+    ++off;
+  }
+  if (p.nb_held) rte_pktmbuf_free_bulk(p.held, p.nb_held);
+  p.nb_msgs = p.nb_iov = p.nb_held = 0;
+  p.scratch_used = 0;
+}
+
+// A frame nothing has to finish: its segments go out as they are, behind the port's header.
+bool TunnelIo::add_zero_copy(Port& p, rte_mbuf* m, const uint32_t* dests, unsigned nb_dests) {
+  iovec iov[1 + kMaxFrameSegs];
+  unsigned n = 0;
+  iov[n++] = {p.header, kVxlanHeaderLen};
+  for (rte_mbuf* s = m; s != nullptr; s = s->next) {
+    if (n == 1 + kMaxFrameSegs) return false;
+    iov[n++] = {rte_pktmbuf_mtod(s, void*), s->data_len};
+  }
+  if (p.nb_msgs + nb_dests > kMaxTxMessages || p.nb_iov + n * nb_dests > kMaxTxIovecs ||
+      p.nb_held == kBurstSize)
+    return false;
+  for (unsigned d = 0; d < nb_dests; ++d) add_message(p, dests[d], iov, n, rte_pktmbuf_pkt_len(m));
+  p.held[p.nb_held++] = m;
+  return true;
+}
+
+// A TSO super-frame or a partial checksum: finished into the scratch, then sent from there.
+FinishResult TunnelIo::add_finished(Port& p, rte_mbuf* m, const uint32_t* dests,
+                                    unsigned nb_dests) {
+  FrameSegment segs[kMaxFrameSegs];
+  unsigned nsegs = 0;
+  for (rte_mbuf* s = m; s != nullptr; s = s->next) {
+    if (nsegs == kMaxFrameSegs) return FinishResult::kMalformed;
+    segs[nsegs++] = {rte_pktmbuf_mtod(s, const uint8_t*), s->data_len};
+  }
+  TunnelFrame frames[kMaxTxMessages];
+  const unsigned max_frames = (kMaxTxMessages - p.nb_msgs) / nb_dests;
+  unsigned nframes = 0;
+  const FinishResult r =
+      tunnel_finish(segs, nsegs, offload_of(m), p.tunnel.vni, p.mtu, p.scratch + p.scratch_used,
+                    kScratchBytes - p.scratch_used, frames,
+                    std::min<unsigned>(max_frames, kMaxTxMessages), nframes);
+  if (r != FinishResult::kOk) return r;
+  if (p.nb_iov + nframes * nb_dests > kMaxTxIovecs) return FinishResult::kNoRoom;
+  for (unsigned f = 0; f < nframes; ++f) {
+    const iovec iov{p.scratch + p.scratch_used + frames[f].offset, frames[f].len};
+    for (unsigned d = 0; d < nb_dests; ++d)
+      add_message(p, dests[d], &iov, 1, frames[f].len - static_cast<uint32_t>(kVxlanHeaderLen));
+  }
+  if (nframes) p.scratch_used += frames[nframes - 1].offset + frames[nframes - 1].len;
+  rte_pktmbuf_free(m);
+  return FinishResult::kOk;
+}
+
+uint16_t TunnelIo::send(uint16_t port_id, rte_mbuf** pkts, const uint16_t* vteps, uint16_t count,
+                        uint64_t& bytes) {
+  bytes = 0;
+  uint16_t sent = 0;
+  PortCounters& pc = counters_.ports[port_id];
+  const auto drop = [&pc](DropReason why, rte_mbuf* m) {
+    pc.drops[static_cast<int>(why)].add(1);
+    rte_pktmbuf_free(m);
+  };
+  Port* p = find(port_id);
+  for (uint16_t i = 0; i < count; ++i) {
+    rte_mbuf* m = pkts[i];
+    if (p == nullptr || p->fd < 0) {
+      drop(DropReason::kVxlanSendFailed, m);
+      continue;
+    }
+    // The remote VTEP the FDB named, or every one (flood: head-end replication).
+    uint32_t one = 0;
+    const uint32_t* dests = p->tunnel.remotes;
+    unsigned nb_dests = p->tunnel.nb_remotes;
+    if (vteps[i] != 0) {
+      if (vteps[i] > p->tunnel.nb_remotes) {  // the port's remotes changed since it was learned
+        drop(DropReason::kVxlanNoVtep, m);
+        continue;
+      }
+      one = p->tunnel.remotes[vteps[i] - 1];
+      dests = &one;
+      nb_dests = 1;
+    }
+    if (nb_dests == 0) {
+      drop(DropReason::kVxlanNoVtep, m);
+      continue;
+    }
+    const bool finish = tunnel_needs_finish(offload_of(m));
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!finish) {
+        if (add_zero_copy(*p, m, dests, nb_dests)) break;
+        if (attempt == 1) drop(DropReason::kVxlanSendFailed, m);  // more segments than we gather
+      } else {
+        const FinishResult r = add_finished(*p, m, dests, nb_dests);
+        if (r == FinishResult::kOk) break;
+        if (r == FinishResult::kTooBig) {
+          drop(DropReason::kMtuExceeded, m);
+          break;
+        }
+        if (r == FinishResult::kMalformed || attempt == 1) {
+          drop(DropReason::kVxlanMalformed, m);
+          break;
+        }
+      }
+      send_batch(*p, sent, bytes);  // no room left in the batch: send it, then try again
+    }
+  }
+  if (p != nullptr && p->nb_msgs) send_batch(*p, sent, bytes);
+  return sent;
+}
+
+}  // namespace vs
