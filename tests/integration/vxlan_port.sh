@@ -7,52 +7,13 @@
 # remote VTEP, malformed datagrams, another VNI and an unknown VTEP dropped and counted exactly,
 # and a datagram over the underlay's MTU refused and counted (never fragmented).
 source "$(dirname "$0")/../lib/harness.sh"
-T_DRIVER=rtap
+source "$(dirname "$0")/../lib/vxlan.sh"
 
-net=10.98.$(( 0x$T_ID % 250 ))
-hostb="${T_PREFIX}-hostb"
-ul0="${T_PREFIX}u0"
-ul1="${T_PREFIX}u1"
-vx="${T_PREFIX}x"
-T_NETNS+=("$hostb")
-
-# The underlay: a veth pair, vswitchd's end here, host B's in its namespace, MTU 1550 (a 1500
-# inner frame + 50).
-ip netns add "$hostb"
-ip link add "$ul0" mtu 1550 type veth peer name "$ul1" mtu 1550
-ip link set "$ul1" netns "$hostb"
-ip addr add "$net.1/24" dev "$ul0"
-ip link set "$ul0" up
-ip -n "$hostb" link set lo up
-ip -n "$hostb" addr add "$net.2/24" dev "$ul1"
-ip -n "$hostb" addr add "$net.3/24" dev "$ul1"  # a VTEP that is not one of the port's remotes
-ip -n "$hostb" link set "$ul1" up
-# Host B's VM is its kernel VXLAN device itself (VNI 100), with vswitchd's VTEP as its flood
-# destination; it learns our VMs' MACs from what it receives, as Linux does by default.
-ip -n "$hostb" link add vx100 type vxlan id 100 local "$net.2" dstport 4789
-ip -n "$hostb" link set vx100 address 02:00:00:00:b0:09
-ip -n "$hostb" addr add 10.77.0.9/24 dev vx100
-ip -n "$hostb" link set vx100 up
-# Host B's TCP must finish its checksums itself: with the offload on, the kernel leaves them
-# partial through the vxlan device and the veth (no NIC on the way finishes them), and our
-# socket would receive them unfinished. A real NIC under the underlay finishes them.
-ip netns exec "$hostb" ethtool -K vx100 tx off >/dev/null
-ip netns exec "$hostb" bridge fdb append 00:00:00:00:00:00 dev vx100 dst "$net.1"
-
-config_daemon "$T_DIR/vswitch.toml" 2
-config_switch "$T_DIR/vswitch.toml" sw0
-config_port "$T_DIR/vswitch.toml" 1
-config_port "$T_DIR/vswitch.toml" 2
-cat >>"$T_DIR/vswitch.toml" <<EOF
-
-[[switch.port]]
-name = "$vx"
-vxlan = { vni = 100, local = "$net.1", underlay = "$ul0", remotes = ["$net.2"] }
-EOF
+vxlan_hostb
+vxlan_config "$T_DIR/vswitch.toml" 2
 start_daemon "$T_DIR/vswitch.toml"
 wait_metric vswitch_worker_up 'worker="1"' -eq 1 10
 
-hostb_ping() { ip netns exec "$(vm_ns "$1")" ping -q -c "$2" -i 0.05 -W 2 ${3:+-s $3} 10.77.0.9; }
 hostb_ping 1 20 >"$T_DIR/ping1.log" 2>&1 || fail "vm1 -> host B ping failed: $(cat "$T_DIR/ping1.log")"
 grep -q " 0% packet loss" "$T_DIR/ping1.log" || fail "vm1 -> host B lost pings: $(cat "$T_DIR/ping1.log")"
 hostb_ping 2 20 >"$T_DIR/ping2.log" 2>&1 || fail "vm2 -> host B ping failed: $(cat "$T_DIR/ping2.log")"
@@ -60,16 +21,16 @@ pass "20/20 pings from each VM to host B across the tunnel"
 
 ctl --json show fdb >"$T_DIR/fdb.json"
 check "host B's MAC learned on the tunnel port" \
-  "$(json_rows port mac <"$T_DIR/fdb.json" | grep -c "^$vx 02:00:00:00:b0:09$" || true)" -eq 1
+  "$(json_rows port mac <"$T_DIR/fdb.json" | grep -c "^$VX_PORT $VX_HOSTB_MAC$" || true)" -eq 1
 check "host B learned vm1's MAC at our VTEP" \
-  "$(ip netns exec "$hostb" bridge fdb show dev vx100 | grep -c "$(vm_mac 1) dst $net.1" || true)" -eq 1
+  "$(ip netns exec "$VX_HOSTB" bridge fdb show dev vx100 | grep -c "$(vm_mac 1) dst $VX_NET.1" || true)" -eq 1
 
 # TCP both ways: vm1's rtap port hands TSO super-frames to the worker, which segments them.
 iperf_hostb() {
-  ip netns exec "$hostb" iperf3 -s -1 -B 10.77.0.9 >"$T_DIR/iperf-server.log" 2>&1 &
+  ip netns exec "$VX_HOSTB" iperf3 -s -1 -B 10.77.0.9 >"$T_DIR/iperf-server.log" 2>&1 &
   T_PIDS+=("$!")
   for _ in $(seq 100); do
-    ip netns exec "$hostb" ss -ltn | grep -q ":5201 " && break
+    ip netns exec "$VX_HOSTB" ss -ltn | grep -q ":5201 " && break
     sleep 0.02
   done
   ip netns exec "$(vm_ns 1)" iperf3 -c 10.77.0.9 -t 3 --connect-timeout 3000 "$@" -J >"$T_DIR/iperf.json" 2>&1 ||
@@ -82,13 +43,13 @@ down=$(iperf_hostb -R)
 check "TCP host B -> vm1, bit/s" "$down" -ge 100000000
 log "TCP across the tunnel: vm1 -> host B $((up / 1000000)) Mbit/s, host B -> vm1 $((down / 1000000)) Mbit/s"
 check "drops on vm1's port" "$(metric vswitch_port_drops_total "port=\"$(vm_if 1)\"")" -eq 0
-check "drops on the tunnel port" "$(metric vswitch_port_drops_total "port=\"$vx\"")" -eq 0
-check "datagrams the tunnel port sent" "$(metric vswitch_port_tx_packets_total "port=\"$vx\"")" -ge 10000
+check "drops on the tunnel port" "$(metric vswitch_port_drops_total "port=\"$VX_PORT\"")" -eq 0
+check "datagrams the tunnel port sent" "$(metric vswitch_port_tx_packets_total "port=\"$VX_PORT\"")" -ge 10000
 
 # Bad datagrams to our VTEP, 5 of each kind: not VXLAN (no I flag), another VNI, and a good
 # frame from a VTEP that is not one of the port's remotes. Each is dropped and counted once.
 send_bad() {  # send_bad SOURCE_ADDR HEX_HEADER
-  ip netns exec "$hostb" python3 - "$1" "$2" "$net.1" <<'EOF'
+  ip netns exec "$VX_HOSTB" python3 - "$1" "$2" "$VX_NET.1" <<'EOF'
 import socket, sys
 src, header, dst = sys.argv[1], bytes.fromhex(sys.argv[2]), sys.argv[3]
 inner = bytes.fromhex("ffffffffffff02000000b0090800") + bytes(46)
@@ -98,23 +59,23 @@ for _ in range(5):
     s.sendto(header + inner, (dst, 4789))
 EOF
 }
-send_bad "$net.2" 0000000000006400       # flags without I
-send_bad "$net.2" 080000000000c800       # VNI 200
-send_bad "$net.3" 0800000000006400       # VNI 100, from an unknown VTEP
+send_bad "$VX_NET.2" 0000000000006400       # flags without I
+send_bad "$VX_NET.2" 080000000000c800       # VNI 200
+send_bad "$VX_NET.3" 0800000000006400       # VNI 100, from an unknown VTEP
 for reason in vxlan_malformed vxlan_unknown_vni vxlan_unknown_vtep; do
-  wait_metric vswitch_port_drops_total "port=\"$vx\",reason=\"$reason\"" -ge 5 5
-  check "$reason drops" "$(metric vswitch_port_drops_total "port=\"$vx\",reason=\"$reason\"")" -eq 5
+  wait_metric vswitch_port_drops_total "port=\"$VX_PORT\",reason=\"$reason\"" -ge 5 5
+  check "$reason drops" "$(metric vswitch_port_drops_total "port=\"$VX_PORT\",reason=\"$reason\"")" -eq 5
 done
 pass "bad datagrams dropped and counted by cause"
 
 # The underlay's MTU lowered under the tunnel: a full-size frame no longer fits, and the
 # underlay refuses it (EMSGSIZE, IP_PMTUDISC_DO) instead of fragmenting it.
-ip link set "$ul0" mtu 1400
+ip link set "$VX_UL0" mtu 1400
 if hostb_ping 1 3 1400 >"$T_DIR/ping-big.log" 2>&1; then
   fail "a 1400-byte ping crossed a 1400-byte underlay: fragmented? $(cat "$T_DIR/ping-big.log")"
 fi
 check "vxlan_oversize drops" \
-  "$(metric vswitch_port_drops_total "port=\"$vx\",reason=\"vxlan_oversize\"")" -ge 3
+  "$(metric vswitch_port_drops_total "port=\"$VX_PORT\",reason=\"vxlan_oversize\"")" -ge 3
 hostb_ping 1 5 1300 >"$T_DIR/ping-small.log" 2>&1 ||
   fail "a 1300-byte ping failed on a 1400-byte underlay: $(cat "$T_DIR/ping-small.log")"
 pass "oversize datagrams refused and counted, never fragmented"
