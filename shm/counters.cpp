@@ -67,6 +67,8 @@ std::string_view drop_reason_name(DropReason reason) {
       return "vxlan_unknown_vni";
     case DropReason::kVxlanUnknownVtep:
       return "vxlan_unknown_vtep";
+    case DropReason::kVxlanRxOverflow:
+      return "vxlan_rx_overflow";
     case DropReason::kVxlanNoVtep:
       return "vxlan_no_vtep";
     case DropReason::kVxlanOversize:

@@ -43,13 +43,15 @@ enum class DropReason : uint8_t {
   kPolice,
   kPoliceInbound,
   // VXLAN tunnel ports (version 9), counted on the tunnel port. Received: a datagram that is not
-  // a VXLAN frame we understand (switch/tunnel.hpp), another VNI than the port's, or from a
-  // VTEP that is not one of the port's remotes. Sent: a destination VTEP the port no longer has,
+  // a VXLAN frame we understand (switch/tunnel.hpp), another VNI than the port's, from a VTEP
+  // that is not one of the port's remotes, or lost in a full socket receive buffer (the kernel's
+  // count, SO_RXQ_OVFL). Sent: a destination VTEP the port no longer has,
   // a frame the underlay refused as larger than its path MTU (EMSGSIZE: never fragmented), or
   // another send error of the underlay (no route, ...).
   kVxlanMalformed,
   kVxlanUnknownVni,
   kVxlanUnknownVtep,
+  kVxlanRxOverflow,
   kVxlanNoVtep,
   kVxlanOversize,
   kVxlanSendFailed,

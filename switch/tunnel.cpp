@@ -1,6 +1,7 @@
 #include "switch/tunnel.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace vs {
@@ -42,11 +43,26 @@ class Csum {
       --n;
       odd_ = false;
     }
+    if (n >= 16) add_bulk(p, n);
     for (; n >= 2; p += 2, n -= 2) acc_ += static_cast<uint32_t>(p[0] << 8 | p[1]);
     if (n == 1) {
       acc_ += static_cast<uint32_t>(*p) << 8;
       odd_ = true;
     }
+  }
+  // Eight bytes a step: every byte of a TSO frame sent to a tunnel is summed as it is copied.
+  // The sum of 16-bit words is the same in either byte order, swapped (RFC 1071
+  // 2.B), so the words are added as the CPU loads them and the result is swapped once.
+  void add_bulk(const uint8_t*& p, std::size_t& n) {
+    uint64_t s = 0;
+    for (; n >= 8; p += 8, n -= 8) {
+      uint64_t v;
+      std::memcpy(&v, p, 8);
+      s += (v & 0xffffffff) + (v >> 32);  // 2^32 steps before an overflow
+    }
+    while (s >> 16) s = (s & 0xffff) + (s >> 16);
+    if constexpr (std::endian::native == std::endian::little) s = (s >> 8) | ((s & 0xff) << 8);
+    acc_ += s;
   }
   // A 16-bit word at an even position (the pseudo-header's fields).
   void add_word(uint32_t w) { acc_ += w & 0xffff; }

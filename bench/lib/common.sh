@@ -47,8 +47,9 @@ calc() { awk "function max(a, b) { return a > b ? a : b } BEGIN { printf \"%.6g\
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 ctr() { in_ns "$1" cat "/sys/class/net/$2/statistics/$3"; }   # ctr NS IF rx_packets
 
-# bench_namespaces: every namespace a run can make: the two VMs and the scale workload's bnS*.
-bench_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^($NS_A|$NS_B|bnS[0-9]+)$" || true; }
+# bench_namespaces: every namespace a run can make: the two VMs, the scale workload's bnS* and
+# the cross-host systems' host B (bnX).
+bench_namespaces() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^($NS_A|$NS_B|bnS[0-9]+|bnX)$" || true; }
 
 # vm_namespaces: the two "VMs", empty namespaces with lo up (same for every system; idempotent).
 vm_namespaces() {
@@ -131,7 +132,7 @@ stop_pid() {
   sleep 0.2
 }
 
-bench_links() { ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^bn(A|B|S|br|ovs)' || true; }
+bench_links() { ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^bn(A|B|S|br|ovs|x)' || true; }
 
 # teardown_all: removes everything this harness can have created. Idempotent, never fails.
 teardown_all() {

@@ -319,6 +319,103 @@ setup_relay() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Across hosts (issue #26): VM A on "host A" (this namespace), VM B on "host B" (namespace bnX),
+# one L2 segment joined by VXLAN (VNI 100) over a veth underlay, bnxu0 10.202.0.1 here and bnxu1
+# 10.202.0.2 in bnX, MTU 1550 (a 1500-byte frame + 50). Host B is the kernel in every variant: a
+# bridge with its VXLAN device and VM B's veth, tx checksum offload off on the VXLAN device (over
+# a veth nothing would finish its partial checksums for vswitch's socket: docs/evpn.md). Host A
+# is the variant:
+#   kernel  bridge + VXLAN device + VM A's veth: the all-kernel anchor
+#   uplink  vswitch, VM A on rtap, an rtap uplink port into a bridge with the VXLAN device (step one)
+#   vxlan   vswitch, VM A on rtap, a vxlan port on bnxu0 (step two)
+# ---------------------------------------------------------------------------------------------
+XNS=bnX
+XNET=10.202.0
+
+# x_kernel_vtep NS LOCAL REMOTE: in NS ("" = here), bridge bnxbr with VXLAN device bnxv (VNI
+# 100, flooding to REMOTE, learning as Linux does by default).
+x_kernel_vtep() {
+  local -a in=()
+  [[ -z $1 ]] || in=(ip netns exec "$1")
+  "${in[@]}" ip link add bnxbr type bridge stp_state 0
+  "${in[@]}" ip link set bnxbr up
+  "${in[@]}" ip link add bnxv type vxlan id 100 local "$2" dstport 4789
+  "${in[@]}" ip link set bnxv master bnxbr
+  "${in[@]}" ip link set bnxv up
+  "${in[@]}" bridge fdb append 00:00:00:00:00:00 dev bnxv dst "$3"
+}
+
+# x_vm_veth NS VM_NS VM_IF IP: VM_IF in VM_NS, its peer bnxh in NS ("" = here) on bnxbr.
+x_vm_veth() {
+  if [[ -z $1 ]]; then
+    ip link add "$3" netns "$2" type veth peer name bnxh
+    ip link set bnxh master bnxbr
+    ip link set bnxh up
+  else
+    ip link add "$3" netns "$2" type veth peer name bnxh netns "$1"
+    ip -n "$1" link set bnxh master bnxbr
+    ip -n "$1" link set bnxh up
+  fi
+  vm_address "$2" "$3" "$4"
+}
+
+setup_xhost() {
+  local variant=$1
+  vm_namespaces
+  ip netns add "$XNS"
+  ip -n "$XNS" link set lo up
+  ip link add bnxu0 mtu 1550 type veth peer name bnxu1 mtu 1550
+  ip link set bnxu1 netns "$XNS"
+  ip addr add "$XNET.1/24" dev bnxu0
+  ip link set bnxu0 up
+  ip -n "$XNS" addr add "$XNET.2/24" dev bnxu1
+  ip -n "$XNS" link set bnxu1 up
+  x_kernel_vtep "$XNS" "$XNET.2" "$XNET.1"
+  in_ns "$XNS" ethtool -K bnxv tx off >/dev/null
+  x_vm_veth "$XNS" "$NS_B" "$IF_B" "$IP_B"
+  case $variant in
+    kernel)
+      SW_KIND=bridge
+      x_kernel_vtep "" "$XNET.1" "$XNET.2"
+      x_vm_veth "" "$NS_A" "$IF_A" "$IP_A"
+      ;;
+    uplink | vxlan)
+      SW_KIND=vswitch
+      VS_DRIVER=rtap
+      VS_D=$RAW/vswitch-x$variant
+      mkdir -p "$VS_D"
+      [[ $variant == vxlan ]] || x_kernel_vtep "" "$XNET.1" "$XNET.2"
+      vs_daemon_config "$VS_D/run"
+      x_vs_switch "$variant" >>"$VS_CONFIG"
+      vs_launch || die "vswitchd exited during start-up: $(tail -n 3 "$VS_D/vswitchd.log" | tr '\n' ' ')"
+      ;;
+    *) die "setup_xhost: unknown variant '$variant'" ;;
+  esac
+}
+
+# x_vs_switch VARIANT: the switch of host A's vswitch: VM A's rtap port and the way out.
+x_vs_switch() {
+  echo "[[switch]]"
+  echo "name = \"bench\""
+  echo
+  echo "[[switch.port]]"
+  echo "name = \"$IF_A\""
+  echo "driver = \"rtap\""
+  echo "netns = \"$NS_A\""
+  echo "addresses = [\"$IP_A/$PLEN\"]"
+  echo
+  echo "[[switch.port]]"
+  if [[ $1 == uplink ]]; then
+    echo "name = \"bnxup\""
+    echo "driver = \"rtap\""
+    echo "uplink = { bridge = \"bnxbr\" }"
+  else
+    echo "name = \"bnxvs\""
+    echo "vxlan = { vni = 100, local = \"$XNET.1\", underlay = \"bnxu0\", remotes = [\"$XNET.2\"] }"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
 # Dispatch
 # ---------------------------------------------------------------------------------------------
 switch_pids() {

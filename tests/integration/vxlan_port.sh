@@ -10,7 +10,8 @@ source "$(dirname "$0")/../lib/harness.sh"
 source "$(dirname "$0")/../lib/vxlan.sh"
 
 vxlan_hostb
-vxlan_config "$T_DIR/vswitch.toml" 2
+# worker_stall_ms: the receive-buffer check below stops the workers for 1-2 s.
+vxlan_config "$T_DIR/vswitch.toml" 2 "worker_stall_ms = 5000"
 start_daemon "$T_DIR/vswitch.toml"
 wait_metric vswitch_worker_up 'worker="1"' -eq 1 10
 
@@ -67,6 +68,34 @@ for reason in vxlan_malformed vxlan_unknown_vni vxlan_unknown_vtep; do
   check "$reason drops" "$(metric vswitch_port_drops_total "port=\"$VX_PORT\",reason=\"$reason\"")" -eq 5
 done
 pass "bad datagrams dropped and counted by cause"
+
+# A full socket receive buffer: both workers stopped while host B sends 20000 datagrams to vm1
+# (bursts of 100 every 5 ms; more than 8 MB of socket buffer holds, the most a worker asks for).
+# What the sockets could not hold is counted (vxlan_rx_overflow, the kernel's SO_RXQ_OVFL
+# count); the rest reaches vm1.
+rx_before=$(kernel_counter 1 rx_packets)
+pids=$(worker_pids)
+kill -STOP $pids
+ip netns exec "$VX_HOSTB" python3 - <<'EOF'
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for burst in range(200):
+    for _ in range(100):
+        s.sendto(bytes(64), ("10.77.0.1", 9))
+    time.sleep(0.005)
+EOF
+sleep 0.2
+kill -CONT $pids
+overflow_reason="port=\"$VX_PORT\",reason=\"vxlan_rx_overflow\""
+wait_metric vswitch_port_drops_total "$overflow_reason" -ge 1 5
+sleep 0.5
+overflow=$(metric vswitch_port_drops_total "$overflow_reason")
+got=$(( $(kernel_counter 1 rx_packets) - rx_before ))
+log "20000 datagrams to stopped workers: $got reached vm1, $overflow counted as vxlan_rx_overflow"
+check "datagrams lost in the socket buffers, counted" "$overflow" -ge 1
+check "reached vm1 + counted as overflow" "$((got + overflow))" -ge 20000
+check "reached vm1 + counted as overflow (nothing else in between)" "$((got + overflow))" -le 20010
+pass "a full socket receive buffer: every datagram reached the VM or was counted"
 
 # The underlay's MTU lowered under the tunnel: a full-size frame no longer fits, and the
 # underlay refuses it (EMSGSIZE, IP_PMTUDISC_DO) instead of fragmenting it.

@@ -7,7 +7,8 @@
 # - Host B's "VM" is its kernel VXLAN device vx100 itself (VNI 100, 10.77.0.9/24), with
 #   vswitchd's VTEP as its flood destination; it learns our VMs' MACs from what it receives, as
 #   Linux does by default.
-# - vxlan_config FILE WORKERS: two VM ports (rtap) and the VXLAN port $VX_PORT on switch sw0.
+# - vxlan_config FILE WORKERS [daemon lines...]: two VM ports (rtap) and the VXLAN port $VX_PORT
+#   on switch sw0.
 
 T_DRIVER=rtap
 VX_NET=10.98.$(( 0x$T_ID % 250 ))
@@ -41,7 +42,8 @@ vxlan_hostb() {
 
 vxlan_config() {
   local file=$1 workers=$2
-  config_daemon "$file" "$workers"
+  shift 2
+  config_daemon "$file" "$workers" "$@"
   config_switch "$file" sw0
   config_port "$file" 1
   config_port "$file" 2
