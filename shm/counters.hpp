@@ -45,7 +45,7 @@ enum class DropReason : uint8_t {
   // VXLAN tunnel ports (version 9), counted on the tunnel port. Received: a datagram that is not
   // a VXLAN frame we understand (switch/tunnel.hpp), another VNI than the port's, from a VTEP
   // that is not one of the port's remotes, or lost in a full socket receive buffer (the kernel's
-  // count, SO_RXQ_OVFL). Sent: a destination VTEP the port no longer has,
+  // count of the socket's drops, SO_MEMINFO). Sent: a destination VTEP the port no longer has,
   // a frame the underlay refused as larger than its path MTU (EMSGSIZE: never fragmented), or
   // another send error of the underlay (no route, ...).
   kVxlanMalformed,

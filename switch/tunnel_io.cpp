@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sock_diag.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,9 +50,6 @@ int open_socket(const TunnelEntry& t) {
   }
   set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF);
   set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF);
-  // Datagrams the kernel dropped for a full receive buffer: their count comes with each one
-  // received afterwards (a control message), so none is lost uncounted.
-  setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
   return fd;
 }
 
@@ -94,8 +92,7 @@ struct TunnelIo::Port {
   rte_mbuf* posted[kBurstSize][kMaxRxSegs] = {};
   uint8_t rx_header[kBurstSize][kVxlanHeaderLen];
   sockaddr_in rx_from[kBurstSize];
-  alignas(cmsghdr) uint8_t rx_control[kBurstSize][CMSG_SPACE(sizeof(uint32_t))];
-  uint32_t overflows = 0;  // the socket's SO_RXQ_OVFL count at the last datagram
+  uint32_t overflows = 0;  // the socket's drops (SK_MEMINFO_DROPS) counted so far
 
   // Send: one batch of datagrams, built then handed to sendmmsg.
   mmsghdr msgs[kMaxTxMessages];
@@ -178,19 +175,25 @@ void TunnelIo::sync(const TopologyTable& table) {
                    std::strerror(errno));
     next.push_back(std::move(p));
   }
+  count_drops();             // the last count of the sockets about to close
   ports_ = std::move(next);  // the ports left behind close their sockets
 }
 
-// SO_RXQ_OVFL: the socket's drops so far, on the burst's last datagram.
-void TunnelIo::count_overflows(Port& p, const msghdr& h) {
-  for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&h), c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SO_RXQ_OVFL) continue;
-    uint32_t total;
-    std::memcpy(&total, CMSG_DATA(c), sizeof(total));
-    if (total != p.overflows)
-      counters_.ports[p.port_id].drops[static_cast<int>(DropReason::kVxlanRxOverflow)].add(
-          total - p.overflows);
-    p.overflows = total;
+// The datagrams each socket's kernel side dropped since the last call: its receive buffer was
+// full (the worker did not read fast enough, or was stopped). SO_MEMINFO, not SO_RXQ_OVFL: that
+// one reports the count only with a datagram queued after the drops, which may never come.
+void TunnelIo::count_drops() {
+  for (const auto& p : ports_) {
+    uint32_t info[SK_MEMINFO_VARS] = {};
+    socklen_t len = sizeof(info);
+    if (p->fd < 0 || getsockopt(p->fd, SOL_SOCKET, SO_MEMINFO, info, &len) != 0 ||
+        len <= SK_MEMINFO_DROPS * sizeof(uint32_t))
+      continue;
+    const uint32_t total = info[SK_MEMINFO_DROPS];
+    if (total != p->overflows)
+      counters_.ports[p->port_id].drops[static_cast<int>(DropReason::kVxlanRxOverflow)].add(
+          total - p->overflows);
+    p->overflows = total;
   }
 }
 
@@ -219,13 +222,10 @@ uint16_t TunnelIo::receive(uint16_t port_id, rte_mbuf** pkts, uint16_t* vteps, u
     h.msg_namelen = sizeof(sockaddr_in);
     h.msg_iov = iov[ready];
     h.msg_iovlen = 1 + p->segs_per_msg;
-    h.msg_control = p->rx_control[ready];
-    h.msg_controllen = sizeof(p->rx_control[ready]);
   }
   // An empty pool: the datagrams wait in the socket (what overflows it is counted below).
   if (ready == 0) return 0;
   const int got = recvmmsg(p->fd, msgs, ready, MSG_DONTWAIT, nullptr);
-  if (got > 0) count_overflows(*p, msgs[got - 1].msg_hdr);
   uint16_t n = 0;
   for (int i = 0; i < got; ++i) {
     const uint32_t len = msgs[i].msg_len;

@@ -42,6 +42,9 @@ class TunnelIo {
   int fd(uint16_t port_id) const;
   std::vector<int> fds() const;
 
+  // Counts the datagrams each socket dropped since the last call (vxlan_rx_overflow): the
+  // worker calls it at its housekeeping tick and before it stops.
+  void count_drops();
   // Up to `max` received frames of the port; vteps[i]: the remote VTEP (index + 1) frame i came
   // from. Datagrams that are not for the port are counted on it and freed.
   uint16_t receive(uint16_t port_id, rte_mbuf** pkts, uint16_t* vteps, uint16_t max);
@@ -54,7 +57,6 @@ class TunnelIo {
   struct Port;
   Port* find(uint16_t port_id) const;
   void send_batch(Port& p, uint16_t& sent, uint64_t& bytes);
-  void count_overflows(Port& p, const msghdr& h);
   bool add_zero_copy(Port& p, rte_mbuf* m, const uint32_t* dests, unsigned nb_dests);
   FinishResult add_finished(Port& p, rte_mbuf* m, const uint32_t* dests, unsigned nb_dests);
 

@@ -654,6 +654,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
       counters.topology_generation.store(plan.generation, std::memory_order_release);
       hb.beat(now_ns());
     }
+    tunnels->count_drops();
     if (rtap_housekeeping(plan)) {  // rings rebuilt: new eventfds, none of them armed
       irq_armed = false;
       irq.setup(plan, *tunnels);
@@ -672,6 +673,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
     if (is_rtap(rx.port_id)) rte_pmd_rtap_queue_stop_reading(rx.port_id, rx.queue);
   for (int round = 0; round < 8 && forwarder->poll_once(plan) > 0; ++round) {
   }
+  tunnels->count_drops();
   release_moved_queues(plan.rx, WorkerPlan{});
   for (uint16_t i = 0; i < plan.table->nb_ports; ++i) {
     const uint16_t port = plan.table->ports[i].dpdk_port_id;

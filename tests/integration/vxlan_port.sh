@@ -71,7 +71,7 @@ pass "bad datagrams dropped and counted by cause"
 
 # A full socket receive buffer: both workers stopped while host B sends 20000 datagrams to vm1
 # (bursts of 100 every 5 ms; more than 8 MB of socket buffer holds, the most a worker asks for).
-# What the sockets could not hold is counted (vxlan_rx_overflow, the kernel's SO_RXQ_OVFL
+# What the sockets could not hold is counted (vxlan_rx_overflow, the kernel's SO_MEMINFO
 # count); the rest reaches vm1.
 rx_before=$(kernel_counter 1 rx_packets)
 pids=$(worker_pids)
