@@ -252,7 +252,9 @@ class MetricsExporter::Collector : public prometheus::Collectable {
                "spoofed_ip, spoofed_arp, spoofed_nd, dhcp_server, router_advert, isolated); rate "
                "limits' and storm control's (police and storm_broadcast, "
                "storm_multicast, storm_unknown_unicast on the ingress port, police_inbound on "
-               "the egress port).",
+               "the egress port); a VXLAN port's (vxlan_malformed, vxlan_unknown_vni, "
+               "vxlan_unknown_vtep, vxlan_rx_overflow received; vxlan_oversize, vxlan_no_vtep, "
+               "vxlan_send_failed sent).",
                MetricType::Counter);
     for (int w = 0; w < mem_.nb_workers(); ++w) {
       const WorkerCounterBlock& c = mem_.counters(w);
