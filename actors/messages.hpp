@@ -95,6 +95,7 @@ struct PortSnapshot {
   uint64_t recreated = 0;
   std::string vm_mode, vm_netdev, vm_device;  // empty: no VM side
   std::string uplink_bridge;                  // the kernel bridge it joined, empty: none
+  config::VxlanConfig vxlan;                  // a vxlan port's tunnel (vni 0: not one)
   std::optional<bool> link_up;
   bool stats_ok = false;
   rte_eth_stats stats{};

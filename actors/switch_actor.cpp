@@ -323,6 +323,7 @@ SwitchSnapshot snapshot_ports(const PortManager& ports, const std::string& switc
     s.down_reason = p.down_reason;
     s.recreated = p.recreated;
     s.uplink_bridge = p.cfg.uplink_bridge;
+    s.vxlan = p.cfg.vxlan;
     if (p.vm) {
       s.vm_mode = p.vm.mode;
       s.vm_netdev = p.vm.netdev;

@@ -257,7 +257,10 @@ void print_show(const std::string& what, const json& reply) {
       // QEMU needs the macvtap's character device; a paired TAP is known by its name.
       const json& vm = p.contains("vm") ? p["vm"] : json();
       const json& up = p.contains("uplink") ? p["uplink"] : json();
-      p["vm_side"] = up.is_object()                      ? json("uplink " + up.value("bridge", ""))
+      const json& vx = p.contains("vxlan") ? p["vxlan"] : json();
+      p["vm_side"] = vx.is_object()
+                         ? json("vxlan " + cell(vx["vni"]) + " to " + cell(vx["remotes"]))
+                     : up.is_object()                    ? json("uplink " + up.value("bridge", ""))
                      : !vm.is_object()                   ? json("")
                      : vm.value("mode", "") == "macvtap" ? vm["device"]
                                                          : json("tap " + vm.value("netdev", ""));
@@ -325,6 +328,7 @@ void print_show(const std::string& what, const json& reply) {
                        {"VLAN", "vlan"},
                        {"MAC", "mac"},
                        {"PORT", "port"},
+                       {"VTEP", "vtep"},
                        {"TYPE", "type"},
                        {"AGE_S", "age_s"}});
   }

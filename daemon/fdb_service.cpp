@@ -195,7 +195,7 @@ std::vector<FdbService::Entry> FdbService::entries() const {
     for (const FdbSlot& s : t.buckets[b].slots) {
       if (!(s.flags & kFdbValid)) continue;
       out.push_back({s.switch_index, fdb_key_vlan(s.key), fdb_key_mac(s.key), s.port_id,
-                     (s.flags & kFdbStatic) != 0, now - s.refreshed_s});
+                     (s.flags & kFdbStatic) != 0, now - s.refreshed_s, s.vtep});
     }
   }
   return out;

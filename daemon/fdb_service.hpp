@@ -46,6 +46,7 @@ class FdbService {
     uint16_t port_id;
     bool is_static;
     uint32_t age_s;
+    uint16_t vtep = 0;  // behind a tunnel port: its remote VTEP (index + 1 into its remotes)
   };
   std::vector<Entry> entries() const;
 

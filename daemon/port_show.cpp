@@ -162,6 +162,12 @@ json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnap
                    ? json(nullptr)
                    : json{{"mode", p.vm_mode}, {"netdev", p.vm_netdev}, {"device", p.vm_device}};
   port["uplink"] = p.uplink_bridge.empty() ? json(nullptr) : json{{"bridge", p.uplink_bridge}};
+  port["vxlan"] = p.vxlan.vni == 0 ? json(nullptr)
+                                   : json{{"vni", p.vxlan.vni},
+                                          {"local", p.vxlan.local},
+                                          {"underlay", p.vxlan.underlay},
+                                          {"udp_port", p.vxlan.udp_port},
+                                          {"remotes", p.vxlan.remotes}};
   port["storm_control"] = storm_json(p.storm);
   port["inbound"] = bandwidth_json(p.inbound);
   port["outbound"] = bandwidth_json(p.outbound);
@@ -218,8 +224,13 @@ json show_fdb(const PortViewRefs& r, const json& filters) {
   const int vlan = filters.contains("vlan") ? filters["vlan"].get<int>() : -1;
   const std::string mac = filters.contains("mac") ? filters["mac"].get<std::string>() : "";
   std::map<uint16_t, std::string> names;
-  for (const SwitchSnapshot& snap : r.switches)
-    for (const PortSnapshot& p : snap.ports) names[p.port_id] = p.name;
+  std::map<uint16_t, const std::vector<std::string>*> remotes;  // tunnel ports' VTEPs
+  for (const SwitchSnapshot& snap : r.switches) {
+    for (const PortSnapshot& p : snap.ports) {
+      names[p.port_id] = p.name;
+      if (p.vxlan.vni != 0) remotes[p.port_id] = &p.vxlan.remotes;
+    }
+  }
   json out = json::array();
   for (const FdbService::Entry& e : r.fdb.entries()) {
     if (sw_filter >= 0 && e.switch_index != sw_filter) continue;
@@ -234,6 +245,9 @@ json show_fdb(const PortViewRefs& r, const json& filters) {
                    {"port", names.count(e.port_id) ? names[e.port_id] : "?"},
                    {"type", e.is_static ? "static" : "learned"},
                    {"age_s", e.is_static ? 0 : e.age_s}});
+    // Behind a tunnel port: the remote VTEP, as the port's remotes list it.
+    if (e.vtep != 0 && remotes.count(e.port_id) && e.vtep <= remotes[e.port_id]->size())
+      out.back()["vtep"] = (*remotes[e.port_id])[e.vtep - 1];
   }
   return out;
 }

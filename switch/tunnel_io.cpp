@@ -142,6 +142,7 @@ std::vector<int> TunnelIo::fds() const {
 }
 
 void TunnelIo::sync(const TopologyTable& table) {
+  count_drops();  // first: the ports moved to the new list below leave null entries behind
   std::vector<std::unique_ptr<Port>> next;
   const unsigned room = rte_pktmbuf_data_room_size(pool_) - RTE_PKTMBUF_HEADROOM;
   for (uint16_t i = 0; i < table.nb_ports; ++i) {
@@ -175,7 +176,6 @@ void TunnelIo::sync(const TopologyTable& table) {
                    std::strerror(errno));
     next.push_back(std::move(p));
   }
-  count_drops();             // the last count of the sockets about to close
   ports_ = std::move(next);  // the ports left behind close their sockets
 }
 

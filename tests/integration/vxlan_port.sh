@@ -20,11 +20,13 @@ grep -q " 0% packet loss" "$T_DIR/ping1.log" || fail "vm1 -> host B lost pings: 
 hostb_ping 2 20 >"$T_DIR/ping2.log" 2>&1 || fail "vm2 -> host B ping failed: $(cat "$T_DIR/ping2.log")"
 pass "20/20 pings from each VM to host B across the tunnel"
 
-ctl --json show fdb >"$T_DIR/fdb.json"
-check "host B's MAC learned on the tunnel port" \
-  "$(json_rows port mac <"$T_DIR/fdb.json" | grep -c "^$VX_PORT $VX_HOSTB_MAC$" || true)" -eq 1
+check "host B's MAC learned on the tunnel port, at VTEP" "$(vxlan_fdb_vtep "$VX_HOSTB_MAC")" = "$VX_NET.2"
 check "host B learned vm1's MAC at our VTEP" \
   "$(ip netns exec "$VX_HOSTB" bridge fdb show dev vx100 | grep -c "$(vm_mac 1) dst $VX_NET.1" || true)" -eq 1
+
+ip netns exec "$(vm_ns 1)" ping -q -c 10 -i 0.05 -W 2 fd77::9 >"$T_DIR/ping6.log" 2>&1 ||
+  fail "vm1 -> host B IPv6 ping failed (neighbour discovery's multicast is flooded to the VTEP): $(cat "$T_DIR/ping6.log")"
+pass "10/10 IPv6 pings vm1 -> host B"
 
 # TCP both ways: vm1's rtap port hands TSO super-frames to the worker, which segments them.
 iperf_hostb() {
@@ -96,6 +98,25 @@ check "datagrams lost in the socket buffers, counted" "$overflow" -ge 1
 check "reached vm1 + counted as overflow" "$((got + overflow))" -ge 20000
 check "reached vm1 + counted as overflow (nothing else in between)" "$((got + overflow))" -le 20010
 pass "a full socket receive buffer: every datagram reached the VM or was counted"
+
+# Reload with another list of remotes: the port is re-created (the workers open new sockets),
+# and a VTEP that was refused is now one of its remotes. Host B sends the same frames from .3:
+# accepted now, and host B's MAC moves to VTEP .3; a ping from .2 moves it back.
+sed -i "s|remotes = \[\"$VX_NET.2\"\]|remotes = [\"$VX_NET.3\", \"$VX_NET.2\"]|" "$T_DIR/vswitch.toml"
+j=$(ctl --json reload) || fail "reload refused: $j"
+log "reload: $(echo "$j" | json_get 'j["summary"]')"
+check "the tunnel port re-created" "$(echo "$j" | json_get '",".join(j["recreated"])')" = "$VX_PORT"
+hostb_ping 1 5 >"$T_DIR/ping-reload.log" 2>&1 || fail "ping after the reload failed: $(cat "$T_DIR/ping-reload.log")"
+unknown_before=$(metric vswitch_port_drops_total "port=\"$VX_PORT\",reason=\"vxlan_unknown_vtep\"")
+send_bad "$VX_NET.3" 0800000000006400
+for _ in $(seq 50); do [ "$(vxlan_fdb_vtep "$VX_HOSTB_MAC")" = "$VX_NET.3" ] && break; sleep 0.1; done
+check "host B's MAC moved to VTEP .3" "$(vxlan_fdb_vtep "$VX_HOSTB_MAC")" = "$VX_NET.3"
+check "no unknown_vtep drop for a remote" \
+  "$(metric vswitch_port_drops_total "port=\"$VX_PORT\",reason=\"vxlan_unknown_vtep\"")" -eq "$unknown_before"
+hostb_ping 1 5 >"$T_DIR/ping-back.log" 2>&1 || fail "ping after the move failed: $(cat "$T_DIR/ping-back.log")"
+for _ in $(seq 50); do [ "$(vxlan_fdb_vtep "$VX_HOSTB_MAC")" = "$VX_NET.2" ] && break; sleep 0.1; done
+check "host B's MAC back at VTEP .2" "$(vxlan_fdb_vtep "$VX_HOSTB_MAC")" = "$VX_NET.2"
+pass "reloaded with new remotes; a MAC moves between VTEPs"
 
 # The underlay's MTU lowered under the tunnel: a full-size frame no longer fits, and the
 # underlay refuses it (EMSGSIZE, IP_PMTUDISC_DO) instead of fragmenting it.

@@ -32,6 +32,7 @@ vxlan_hostb() {
   ip -n "$VX_HOSTB" link add vx100 type vxlan id 100 local "$VX_NET.2" dstport 4789
   ip -n "$VX_HOSTB" link set vx100 address "$VX_HOSTB_MAC"
   ip -n "$VX_HOSTB" addr add 10.77.0.9/24 dev vx100
+  ip -n "$VX_HOSTB" addr add fd77::9/64 dev vx100 nodad
   ip -n "$VX_HOSTB" link set vx100 up
   # Host B's TCP must finish its checksums itself: with the offload on, the kernel leaves them
   # partial through the vxlan device and the veth (no NIC on the way finishes them), and our
@@ -47,12 +48,19 @@ vxlan_config() {
   config_switch "$file" sw0
   config_port "$file" 1
   config_port "$file" 2
-  cat >>"$file" <<EOT
+  vxlan_port_config "\"$VX_NET.2\"" >>"$file"
+}
 
-[[switch.port]]
-name = "$VX_PORT"
-vxlan = { vni = 100, local = "$VX_NET.1", underlay = "$VX_UL0", remotes = ["$VX_NET.2"] }
-EOT
+# vxlan_port_config REMOTES: the [[switch.port]] table of $VX_PORT, REMOTES its quoted list.
+vxlan_port_config() {
+  printf '\n[[switch.port]]\nname = "%s"\n' "$VX_PORT"
+  printf 'vxlan = { vni = 100, local = "%s", underlay = "%s", remotes = [%s] }\n' \
+    "$VX_NET.1" "$VX_UL0" "$1"
+}
+
+# vxlan_fdb_vtep MAC: the remote VTEP `show fdb` gives for MAC on the tunnel port ("" if none).
+vxlan_fdb_vtep() {
+  ctl --json show fdb | json_rows mac port vtep | awk -v m="$1" -v p="$VX_PORT" '$1 == m && $2 == p { print $3 }'
 }
 
 # hostb_ping VM COUNT [SIZE]: VM pings host B's VM (10.77.0.9).
