@@ -10,7 +10,7 @@ namespace {
 constexpr uint8_t kVxlanFlagVni = 0x08;  // I: the VNI is valid; every other bit is an extension
 constexpr uint16_t kEtherTypeIpv4 = 0x0800, kEtherTypeIpv6 = 0x86dd, kTpid8021q = 0x8100;
 constexpr uint8_t kProtoTcp = 6, kProtoUdp = 17;
-constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpCwr = 0x80;
+constexpr uint8_t kTcpFin = 0x01, kTcpPsh = 0x08, kTcpAck = 0x10, kTcpCwr = 0x80;
 constexpr uint32_t kEthLen = 14, kTaggedEthLen = 18;
 // The longest headers a request can describe: a tagged Ethernet header, IPv4 with 40 bytes of
 // options, TCP with 40 bytes of options.
@@ -331,6 +331,95 @@ FinishResult tunnel_finish(const FrameSegment* segs, unsigned nsegs, const Offlo
     return r;
   if (req.tso) return segment_tcp(segs, nsegs, hdr, lay, req.mss, out, nframes);
   return copy_frame(segs, nsegs, frame_len, lay.l2, &lay, out, nframes);
+}
+
+}  // namespace vs
+
+namespace vs {
+namespace {
+
+// The pseudo-header's sum (RFC 9293 3.1, RFC 8200 8.1) of a TCP segment of tcp_len bytes.
+Csum tcp_pseudo_sum(const uint8_t* ip, bool v6, uint32_t tcp_len) {
+  Csum sum;
+  sum.add(v6 ? ip + 8 : ip + 12, v6 ? 32 : 8);
+  sum.add_word(kProtoTcp);
+  sum.add_word(tcp_len >> 16);
+  sum.add_word(tcp_len);
+  return sum;
+}
+
+}  // namespace
+
+bool tcp_segment_of(const uint8_t* frame, uint32_t len, TcpSegment& seg) {
+  if (len < kEthLen + 40) return false;
+  const uint16_t type = be16(frame + 12);
+  const uint8_t* ip = frame + kEthLen;
+  uint32_t ip_len = 0;
+  if (type == kEtherTypeIpv4) {
+    if (ip[0] != 0x45 || (be16(ip + 6) & 0x3fff) != 0 || ip[9] != kProtoTcp) return false;
+    seg.v6 = false;
+    seg.l3_len = 20;
+    ip_len = be16(ip + 2);
+  } else if (type == kEtherTypeIpv6) {
+    if (len < kEthLen + 60 || ip[0] >> 4 != 6 || ip[6] != kProtoTcp) return false;
+    seg.v6 = true;
+    seg.l3_len = 40;
+    ip_len = 40u + be16(ip + 4);
+  } else {
+    return false;
+  }
+  const uint8_t* tcp = ip + seg.l3_len;
+  seg.l4_len = static_cast<uint16_t>((tcp[12] >> 4) * 4);
+  seg.hdr_len = kEthLen + seg.l3_len + seg.l4_len;
+  const uint8_t flags = tcp[13];
+  if (seg.l4_len < 20 || ip_len != len - kEthLen || seg.hdr_len >= len) return false;
+  if ((flags & ~kTcpPsh) != kTcpAck) return false;  // SYN, FIN, RST, URG, ECE, CWR end a run
+  seg.payload = len - seg.hdr_len;
+  seg.seq = be32(tcp + 4);
+  seg.psh = flags & kTcpPsh;
+  Csum sum = tcp_pseudo_sum(ip, seg.v6, seg.l4_len + seg.payload);
+  sum.add(tcp, seg.l4_len + seg.payload);  // the header's length is even: one stream
+  return sum.fold() == 0xffff;
+}
+
+bool tcp_segment_continues(const uint8_t* first_hdr, const TcpSegment& first, uint32_t run_payload,
+                           const TcpSegment& last, const uint8_t* b_hdr, const TcpSegment& b) {
+  if (b.v6 != first.v6 || b.hdr_len != first.hdr_len || last.psh || last.payload != first.payload ||
+      b.payload > first.payload || b.seq != last.seq + last.payload ||
+      first.l3_len + first.l4_len + run_payload + b.payload > 65535)
+    return false;
+  if (std::memcmp(first_hdr, b_hdr, kEthLen) != 0) return false;
+  const uint8_t* a = first_hdr + kEthLen;
+  const uint8_t* c = b_hdr + kEthLen;
+  if (first.v6) {  // version, class, flow label; next header, hop limit; addresses
+    if (std::memcmp(a, c, 4) != 0 || std::memcmp(a + 6, c + 6, 34) != 0) return false;
+  } else {  // TOS; flags (DF); TTL, protocol; addresses
+    if (a[1] != c[1] || a[6] != c[6] || a[8] != c[8] || std::memcmp(a + 12, c + 12, 8) != 0)
+      return false;
+  }
+  const uint8_t* ta = a + first.l3_len;
+  const uint8_t* tc = c + first.l3_len;
+  // Ports; acknowledgment, data offset; flags (PSH aside); window; urgent pointer and options.
+  return std::memcmp(ta, tc, 4) == 0 && std::memcmp(ta + 8, tc + 8, 5) == 0 &&
+         ((ta[13] ^ tc[13]) & ~kTcpPsh) == 0 && std::memcmp(ta + 14, tc + 14, 2) == 0 &&
+         std::memcmp(ta + 18, tc + 18, first.l4_len - 18u) == 0;
+}
+
+void tcp_merge_headers(uint8_t* hdr, const TcpSegment& first, uint32_t payload, bool psh) {
+  uint8_t* ip = hdr + kEthLen;
+  uint8_t* tcp = ip + first.l3_len;
+  const uint32_t tcp_len = first.l4_len + payload;
+  if (first.v6) {
+    put16(ip + 4, tcp_len);
+  } else {
+    put16(ip + 2, first.l3_len + tcp_len);
+    put16(ip + 10, 0);
+    Csum sum;
+    sum.add(ip, first.l3_len);
+    put16(ip + 10, static_cast<uint16_t>(~sum.fold()));
+  }
+  if (psh) tcp[13] |= kTcpPsh;
+  put16(tcp + 16, tcp_pseudo_sum(ip, first.v6, tcp_len).fold());
 }
 
 }  // namespace vs

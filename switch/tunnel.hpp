@@ -72,4 +72,35 @@ FinishResult tunnel_finish(const FrameSegment* segs, unsigned nsegs, const Offlo
                            uint32_t vni, uint16_t mtu, uint8_t* buf, std::size_t buf_len,
                            TunnelFrame* frames, unsigned max_frames, unsigned& nframes);
 
+// Receive coalescing (software GRO). A worker that reads a flow's TCP segments from a tunnel
+// hands the VM's TAP one super-frame for a run of them, as the kernel's GRO does behind its own
+// VXLAN device: the VM's stack then runs once per run, not per 1.4 KB. A run: consecutive
+// segments of one flow, in order, all the size of the first but the last, none but the last
+// with PSH. The merged frame's TCP checksum is left partial (the pseudo-header sum), as a TAP's
+// reader writes it with NEEDS_CSUM: so every segment's own checksum is verified first.
+struct TcpSegment {
+  uint32_t hdr_len = 0;  // Ethernet + IP + TCP headers
+  uint32_t payload = 0;  // TCP payload bytes
+  uint32_t seq = 0;
+  uint16_t l3_len = 0;
+  uint16_t l4_len = 0;
+  bool v6 = false;
+  bool psh = false;
+};
+// True if the frame (`len` linear bytes) is an untagged IPv4 (no options, not a fragment) or
+// IPv6 (no extension header) TCP segment with a payload, flags ACK and maybe PSH only, its IP
+// length exactly the rest of the frame, and a correct TCP checksum.
+bool tcp_segment_of(const uint8_t* frame, uint32_t len, TcpSegment& seg);
+// True if segment `b` extends the run whose first frame's headers are `first_hdr` (`first`) and
+// whose last segment is `last`: the same Ethernet, IP and TCP headers but for the IP length, ID
+// and checksum and the TCP sequence number, checksum and PSH (TCP options included, so equal
+// timestamps); b.seq right after last's payload; last the first's size and without PSH; b no
+// larger than the first; and the merged IP packet within 64 KB.
+bool tcp_segment_continues(const uint8_t* first_hdr, const TcpSegment& first, uint32_t run_payload,
+                           const TcpSegment& last, const uint8_t* b_hdr, const TcpSegment& b);
+// Rewrites the first frame's headers (in place) for the merged frame of `payload` bytes: the IP
+// length (and IPv4 header checksum), PSH if the last segment had it, and the TCP checksum field
+// as the pseudo-header sum of the merged length (partial).
+void tcp_merge_headers(uint8_t* hdr, const TcpSegment& first, uint32_t payload, bool psh);
+
 }  // namespace vs

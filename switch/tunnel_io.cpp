@@ -274,7 +274,56 @@ uint16_t TunnelIo::receive(uint16_t port_id, rte_mbuf** pkts, uint16_t* vteps, u
     vteps[n] = static_cast<uint16_t>(vtep);
     ++n;
   }
-  return n;
+  return coalesce(pkts, vteps, n);
+}
+
+namespace {
+
+// A frame that may start or extend a run: one segment, a TCP segment as tcp_segment_of says.
+bool as_segment(rte_mbuf* m, TcpSegment& seg) {
+  return m->nb_segs == 1 && tcp_segment_of(rte_pktmbuf_mtod(m, const uint8_t*), m->data_len, seg);
+}
+
+}  // namespace
+
+// Software GRO over one burst (switch/tunnel.hpp): each run of a flow's segments from one VTEP
+// becomes one mbuf chain, the first frame's headers rewritten and the others' stripped, flagged
+// as an LRO super-frame with a partial checksum, as net_rtap flags what the kernel coalesced:
+// the forwarder then asks the egress TAP for GSO, and the VM's kernel takes it whole.
+uint16_t TunnelIo::coalesce(rte_mbuf** pkts, uint16_t* vteps, uint16_t n) {
+  uint16_t out = 0;
+  for (uint16_t i = 0; i < n;) {
+    rte_mbuf* head = pkts[i];
+    TcpSegment first, last, next;
+    uint16_t j = i + 1;
+    uint32_t payload = 0;
+    if (as_segment(head, first)) {
+      const uint8_t* first_hdr = rte_pktmbuf_mtod(head, const uint8_t*);
+      last = first;
+      payload = first.payload;
+      while (j < n && vteps[j] == vteps[i] && as_segment(pkts[j], next) &&
+             tcp_segment_continues(first_hdr, first, payload, last,
+                                   rte_pktmbuf_mtod(pkts[j], const uint8_t*), next)) {
+        payload += next.payload;
+        last = next;
+        ++j;
+      }
+    }
+    if (j - i >= 2) {
+      tcp_merge_headers(rte_pktmbuf_mtod(head, uint8_t*), first, payload, last.psh);
+      for (uint16_t k = i + 1; k < j; ++k) {
+        rte_pktmbuf_adj(pkts[k], static_cast<uint16_t>(first.hdr_len));
+        rte_pktmbuf_chain(head, pkts[k]);  // at most a burst: within kMaxSegs of net_rtap
+      }
+      head->ol_flags = RTE_MBUF_F_RX_LRO | RTE_MBUF_F_RX_L4_CKSUM_NONE;
+      head->tso_segsz = static_cast<uint16_t>(first.payload);
+    }
+    pkts[out] = head;
+    vteps[out] = vteps[i];
+    ++out;
+    i = j;
+  }
+  return out;
 }
 
 namespace {

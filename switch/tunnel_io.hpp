@@ -57,6 +57,7 @@ class TunnelIo {
   struct Port;
   Port* find(uint16_t port_id) const;
   void send_batch(Port& p, uint16_t& sent, uint64_t& bytes);
+  uint16_t coalesce(rte_mbuf** pkts, uint16_t* vteps, uint16_t n);
   bool add_zero_copy(Port& p, rte_mbuf* m, const uint32_t* dests, unsigned nb_dests);
   FinishResult add_finished(Port& p, rte_mbuf* m, const uint32_t* dests, unsigned nb_dests);
 

@@ -4,6 +4,7 @@
 // their exact size, so ASan sees any byte read or written outside them. What tunnel_finish
 // reports must hold: nothing on failure; frames in order inside the buffer, each behind a VXLAN
 // header of the VNI, within the MTU; the segments of a TSO frame with checksums that verify.
+// The same input, cut in two, also goes to the receive coalescing (fuzz_coalesce).
 //
 // Input: [0] bit 0 tso, bit 1 partial checksum, bits 2-3 segments - 1; [1] l2_len; [2] l3_len;
 // [3] l4_len; [4-5] mss; [6-7] mtu; [8-13] three cut points; [14-15] buffer length / 2;
@@ -64,10 +65,34 @@ void fuzz_vxlan(const uint8_t* data, size_t size) {
   check(vs::vxlan_parse(header, sizeof(header), vni) == vs::VxlanCheck::kOk && vni == want);
 }
 
+// Receive coalescing: the input as two frames (cut where its first two bytes say), each in an
+// allocation of its exact size. What parses is a segment of the frame; two that continue merge
+// into headers whose IP length counts both payloads.
+void fuzz_coalesce(const uint8_t* data, size_t size) {
+  if (size < 2) return;
+  const size_t cut = 2 + be16(data) % (size - 1);
+  const size_t la = cut - 2, lb = size - cut;
+  std::unique_ptr<uint8_t[]> a(new uint8_t[la]), b(new uint8_t[lb]);
+  if (la) std::memcpy(a.get(), data + 2, la);
+  if (lb) std::memcpy(b.get(), data + cut, lb);
+  vs::TcpSegment sa, sb;
+  const bool ok_a = vs::tcp_segment_of(a.get(), static_cast<uint32_t>(la), sa);
+  const bool ok_b = vs::tcp_segment_of(b.get(), static_cast<uint32_t>(lb), sb);
+  if (ok_a) check(sa.payload > 0 && sa.hdr_len + sa.payload == la);
+  if (!ok_a || !ok_b) return;
+  if (!vs::tcp_segment_continues(a.get(), sa, sa.payload, sa, b.get(), sb)) return;
+  check(sb.seq == sa.seq + sa.payload && sb.payload <= sa.payload);
+  vs::tcp_merge_headers(a.get(), sa, sa.payload + sb.payload, sb.psh);
+  const uint8_t* ip = a.get() + 14;
+  const uint32_t l4 = sa.hdr_len - 14 - sa.l3_len + sa.payload + sb.payload;
+  check(sa.v6 ? be16(ip + 4) == l4 : be16(ip + 2) == sa.l3_len + l4);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz_vxlan(data, size);
+  fuzz_coalesce(data, size);
   if (size < kHeader) return 0;
   vs::OffloadRequest req;
   req.tso = data[0] & 1;

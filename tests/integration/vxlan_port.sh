@@ -3,7 +3,7 @@
 # themselves over the kernel's UDP. The far end is a real kernel VXLAN device in another
 # namespace ("host B", across a veth underlay), so the frames must be what Linux expects.
 # Checked: ping and TCP both ways (TSO super-frames from the VM's rtap port are segmented and
-# checksummed by the worker), the remote MAC learned on the tunnel port, the flood reaching the
+# checksummed by the worker; the segments from host B merged again for vm1's TAP), the remote MAC learned on the tunnel port, the flood reaching the
 # remote VTEP, malformed datagrams, another VNI and an unknown VTEP dropped and counted exactly,
 # and a datagram over the underlay's MTU refused and counted (never fragmented).
 source "$(dirname "$0")/../lib/harness.sh"
@@ -42,8 +42,14 @@ iperf_hostb() {
 }
 up=$(iperf_hostb)
 check "TCP vm1 -> host B, bit/s" "$up" -ge 100000000
+rx_p=$(kernel_counter 1 rx_packets)
+rx_b=$(kernel_counter 1 rx_bytes)
 down=$(iperf_hostb -R)
 check "TCP host B -> vm1, bit/s" "$down" -ge 100000000
+# The worker merges each burst's run of a flow's segments into one super-frame for vm1's TAP
+# (receive coalescing): vm1's NIC receives frames larger than the 1514 bytes that crossed.
+per_frame=$(( ($(kernel_counter 1 rx_bytes) - rx_b) / ($(kernel_counter 1 rx_packets) - rx_p) ))
+check "bytes per frame vm1 received from host B" "$per_frame" -ge 3000
 log "TCP across the tunnel: vm1 -> host B $((up / 1000000)) Mbit/s, host B -> vm1 $((down / 1000000)) Mbit/s"
 check "drops on vm1's port" "$(metric vswitch_port_drops_total "port=\"$(vm_if 1)\"")" -eq 0
 check "drops on the tunnel port" "$(metric vswitch_port_drops_total "port=\"$VX_PORT\"")" -eq 0

@@ -511,3 +511,150 @@ TEST(TunnelFinish, RefusesRequestsTheHeadersContradict) {
 }
 
 }  // namespace
+
+// Receive coalescing: the segments a TSO frame was cut into, received one by one, merge back
+// into one frame that is the original but for the checksum left partial.
+namespace {
+
+using vs::TcpSegment;
+
+// The runs coalesce() would make of `frames` (their lengths), as switch/tunnel_io.cpp drives
+// the three functions; each run's frames merged in place into out[run].
+std::vector<std::size_t> merge_runs(const std::vector<Bytes>& frames, std::vector<Bytes>& out) {
+  std::vector<std::size_t> runs;
+  for (std::size_t i = 0; i < frames.size();) {
+    TcpSegment first, last, next;
+    std::size_t j = i + 1;
+    uint32_t payload = 0;
+    Bytes merged = frames[i];
+    if (vs::tcp_segment_of(frames[i].data(), static_cast<uint32_t>(frames[i].size()), first)) {
+      last = first;
+      payload = first.payload;
+      while (j < frames.size() &&
+             vs::tcp_segment_of(frames[j].data(), static_cast<uint32_t>(frames[j].size()), next) &&
+             vs::tcp_segment_continues(frames[i].data(), first, payload, last, frames[j].data(),
+                                       next)) {
+        merged.insert(merged.end(), frames[j].begin() + next.hdr_len, frames[j].end());
+        payload += next.payload;
+        last = next;
+        ++j;
+      }
+      if (j - i >= 2) vs::tcp_merge_headers(merged.data(), first, payload, last.psh);
+    }
+    runs.push_back(j - i);
+    out.push_back(std::move(merged));
+    i = j;
+  }
+  return runs;
+}
+
+// `merged` is `orig` (a frame built whole) but for the TCP checksum, which holds the
+// pseudo-header sum: finished, it is orig's.
+void expect_merged_is(const Spec& s, const Bytes& orig, Bytes merged) {
+  ASSERT_EQ(merged.size(), orig.size());
+  const std::size_t field = csum_field(s);
+  uint8_t* ip = merged.data() + l2_of(s);
+  const uint32_t tcp_len = static_cast<uint32_t>(merged.size()) - l2_of(s) - l3_of(s);
+  EXPECT_EQ(be16(&merged[field]), pseudo_sum(ip, s.v6, kTcp, tcp_len));
+  set16(&merged[field], static_cast<uint16_t>(~ones_sum(ip + l3_of(s), tcp_len, 0)));
+  EXPECT_EQ(merged, orig);
+}
+
+Spec bulk_spec(bool v6) {
+  Spec s;
+  s.v6 = v6;
+  s.tcp_options = 12;  // a timestamp's room: equal in every segment of one TSO frame
+  s.tcp_flags = kAck | kPsh;
+  s.payload = v6 ? 14280 : 14480;
+  return s;
+}
+
+TEST(Coalesce, TheSegmentsOfATsoFrameMergeBackIntoIt) {
+  for (const bool v6 : {false, true}) {
+    const Spec s = bulk_spec(v6);
+    const Bytes f = build(s);
+    const uint32_t mss = v6 ? 1428 : 1448;
+    const Finished r = finish(split(f, {static_cast<uint32_t>(f.size())}), request(s, true, mss));
+    ASSERT_EQ(r.result, FinishResult::kOk);
+    ASSERT_EQ(r.frames.size(), 10u);
+    std::vector<Bytes> out;
+    EXPECT_EQ(merge_runs(r.frames, out), std::vector<std::size_t>{10}) << "v6 " << v6;
+    expect_merged_is(s, f, out[0]);
+  }
+}
+
+// A segment (IPv4, untagged) edited: its checksums made right again.
+void refresh(Bytes& f) {
+  const uint32_t ip_len = static_cast<uint32_t>(f.size()) - 14;
+  set16(&f[14 + 2], ip_len);
+  set16(&f[14 + 10], 0);
+  set16(&f[14 + 10], static_cast<uint16_t>(~ones_sum(&f[14], 20, 0)));
+  set16(&f[34 + 16], 0);
+  set16(&f[34 + 16], static_cast<uint16_t>(~ones_sum(
+                         &f[34], ip_len - 20, pseudo_sum(&f[14], false, kTcp, ip_len - 20))));
+}
+
+TEST(Coalesce, PshOrAShortSegmentEndsARun) {
+  Spec s = bulk_spec(false);
+  s.tcp_flags = kAck;
+  const Finished r = finish(split(build(s), {20000}), request(s, true, 1448));
+  ASSERT_EQ(r.frames.size(), 10u);
+  std::vector<Bytes> out;
+  std::vector<Bytes> psh = r.frames;
+  psh[4][34 + 13] |= kPsh;  // PSH in the middle: the run ends with that segment
+  refresh(psh[4]);
+  EXPECT_EQ(merge_runs(psh, out), (std::vector<std::size_t>{5, 5}));
+  std::vector<Bytes> shorter = r.frames;  // segment 3 cut to 1000 bytes, 4 following it
+  shorter[3].resize(shorter[3].size() - 448);
+  refresh(shorter[3]);
+  for (std::size_t i = 4; i < shorter.size(); ++i) {
+    set16(&shorter[i][34 + 4], 0);  // seq - 448, written as two halves
+    const uint32_t seq = be32(&r.frames[i][34 + 4]) - 448;
+    set16(&shorter[i][34 + 4], seq >> 16);
+    set16(&shorter[i][34 + 6], seq & 0xffff);
+    refresh(shorter[i]);
+  }
+  out.clear();
+  EXPECT_EQ(merge_runs(shorter, out), (std::vector<std::size_t>{4, 6}));
+  std::vector<Bytes> dup = r.frames;
+  dup.push_back(dup.back());  // a duplicate: its seq does not follow
+  out.clear();
+  EXPECT_EQ(merge_runs(dup, out), (std::vector<std::size_t>{10, 1}));
+}
+
+TEST(Coalesce, RefusesWhatGroCannotMerge) {
+  const Spec s = bulk_spec(false);
+  const Finished r = finish(split(build(s), {20000}), request(s, true, 1448));
+  ASSERT_EQ(r.result, FinishResult::kOk);
+  TcpSegment seg;
+  Bytes bad = r.frames[1];
+  bad.back() ^= 1;  // a payload byte flipped: the checksum catches it
+  EXPECT_FALSE(vs::tcp_segment_of(bad.data(), static_cast<uint32_t>(bad.size()), seg));
+  std::vector<Bytes> gap = {r.frames[0], r.frames[2]};  // a segment missing
+  std::vector<Bytes> out;
+  EXPECT_EQ(merge_runs(gap, out), (std::vector<std::size_t>{1, 1}));
+  Bytes other = r.frames[1];  // another flow: its source port differs
+  const std::size_t sport = 14 + 20;
+  set16(&other[sport], be16(&other[sport]) + 1);
+  set16(&other[csum_field(s)], 0);
+  set16(&other[csum_field(s)],
+        static_cast<uint16_t>(~ones_sum(
+            &other[sport], other.size() - sport,
+            pseudo_sum(&other[14], false, kTcp, static_cast<uint32_t>(other.size() - 34)))));
+  ASSERT_TRUE(vs::tcp_segment_of(other.data(), static_cast<uint32_t>(other.size()), seg));
+  out.clear();
+  EXPECT_EQ(merge_runs({r.frames[0], other}, out), (std::vector<std::size_t>{1, 1}));
+  Spec syn = s;
+  syn.tcp_flags = kAck | kFin;  // FIN (and SYN, RST, URG, ECE, CWR) is never merged
+  syn.payload = 100;
+  const Bytes fin = build(syn);
+  EXPECT_FALSE(vs::tcp_segment_of(fin.data(), static_cast<uint32_t>(fin.size()), seg));
+  Spec tagged = s;
+  tagged.tagged = true;
+  tagged.payload = 100;
+  tagged.tcp_flags = kAck;
+  const Bytes t = build(tagged);
+  EXPECT_FALSE(vs::tcp_segment_of(t.data(), static_cast<uint32_t>(t.size()), seg));
+}
+
+}  // namespace
