@@ -29,15 +29,22 @@ ip netns exec "$(vm_ns 1)" ping -q -c 10 -i 0.05 -W 2 fd77::9 >"$T_DIR/ping6.log
 pass "10/10 IPv6 pings vm1 -> host B"
 
 # TCP both ways: vm1's rtap port hands TSO super-frames to the worker, which segments them.
+# Called in $(...): the server's pid cannot reach the clean-up's T_PIDS, so it is stopped here
+# once the client is done (a server whose client never came would wait forever).
 iperf_hostb() {
+  local server
   ip netns exec "$VX_HOSTB" iperf3 -s -1 -B 10.77.0.9 >"$T_DIR/iperf-server.log" 2>&1 &
-  T_PIDS+=("$!")
+  server=$!
   for _ in $(seq 100); do
     ip netns exec "$VX_HOSTB" ss -ltn | grep -q ":5201 " && break
     sleep 0.02
   done
-  ip netns exec "$(vm_ns 1)" iperf3 -c 10.77.0.9 -t 3 --connect-timeout 3000 "$@" -J >"$T_DIR/iperf.json" 2>&1 ||
-    fail "iperf3 $* failed: $(tail -5 "$T_DIR/iperf.json")"
+  local rc=0
+  ip netns exec "$(vm_ns 1)" iperf3 -c 10.77.0.9 -t 3 --connect-timeout 3000 "$@" -J \
+    >"$T_DIR/iperf.json" 2>&1 || rc=$?
+  kill "$server" 2>/dev/null || true  # the client has the results: the server's part is done
+  wait "$server" 2>/dev/null || true
+  [ "$rc" -eq 0 ] || fail "iperf3 $* failed: $(tail -5 "$T_DIR/iperf.json")"
   python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]["sum_received"]; print(int(e["bits_per_second"]))' "$T_DIR/iperf.json"
 }
 up=$(iperf_hostb)
