@@ -329,7 +329,7 @@ SwitchSnapshot snapshot_ports(const PortManager& ports, const std::string& switc
       s.vm_netdev = p.vm.netdev;
       s.vm_device = p.vm.device;
     }
-    if (p.started && p.tunnel) {
+    if (p.started && p.cfg.is_vxlan()) {
       s.link_up = true;  // no device: its sockets are the workers'
     } else if (p.started) {
       if (p.in_netns && p.cfg.driver == "tap") {

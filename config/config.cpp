@@ -1052,7 +1052,7 @@ class Validator {
         get_int(t, "queues", 1, 16, ctx, "the number of RX/TX queue pairs (default 1)", pc.queues);
     get_int(t, "mtu", 68, 65518, ctx, "the netdev MTU in bytes (default 1500)", pc.mtu);
     if (vx) {
-      vlans(t, ctx, pc, true);
+      vxlan_vlan(t, ctx, pc);
       vxlan(t, ctx, pc);
       vxlan_excludes(t, ctx, queues, pc);
       sc.ports.push_back(std::move(pc));
@@ -1089,7 +1089,7 @@ class Validator {
           driver == Got::absent ? "the driver is \"tap\" (the default)" : "the driver is \"tap\"",
           persist_hint);
     }
-    vlans(t, ctx, pc, false);
+    vlans(t, ctx, pc);
     vm_attachment(t, ctx, pc);
     uplink(t, ctx, pc);
     security(t, ctx, pc.security);
@@ -1398,9 +1398,8 @@ class Validator {
     }
   }
 
-  // VLAN membership of a port: access (one untagged VLAN) or trunk (tagged VLANs + native). A
-  // vxlan port is always an access port.
-  void vlans(const Value& t, const std::string& ctx, PortConfig& pc, bool vxlan) {
+  // vlan_mode, into pc; false if it is not one.
+  bool vlan_mode(const Value& t, const std::string& ctx, PortConfig& pc) {
     const std::string mode_hint =
         "vlan_mode: \"access\" (untagged frames of one VLAN, set with vlan) or \"trunk\" (802.1Q "
         "tagged frames of allowed_vlans, untagged ones in native_vlan); default \"access\"";
@@ -1411,28 +1410,36 @@ class Validator {
                                                  : std::string("must be \"access\" or \"trunk\"");
         },
         pc.vlan_mode);
-    if (mode == Got::bad) return;
+    return mode != Got::bad;
+  }
+
+  // A vxlan port is an access port: its VNI is bridged to one VLAN.
+  void vxlan_vlan(const Value& t, const std::string& ctx, PortConfig& pc) {
+    if (!vlan_mode(t, ctx, pc)) return;
     const bool trunk = pc.vlan_mode == "trunk";
-    if (vxlan) {
-      const std::string hint =
-          "a vxlan port is an access port: its VNI is bridged to the one VLAN set with vlan "
-          "(default 1); remove vlan_mode = \"trunk\", allowed_vlans and native_vlan";
-      if (trunk) {
-        report(*lookup(t, "vlan_mode"), ctx, "vlan_mode \"trunk\" and vxlan exclude each other",
+    const std::string hint =
+        "a vxlan port is an access port: its VNI is bridged to the one VLAN set with vlan "
+        "(default 1); remove vlan_mode = \"trunk\", allowed_vlans and native_vlan";
+    if (trunk) {
+      report(*lookup(t, "vlan_mode"), ctx, "vlan_mode \"trunk\" and vxlan exclude each other",
+             "this port also has a vxlan table", hint);
+    }
+    for (const char* key : {"allowed_vlans", "native_vlan"}) {
+      if (const Value* v = lookup(t, key)) {
+        report(*v, ctx, std::string(key) + " and vxlan exclude each other",
                "this port also has a vxlan table", hint);
       }
-      for (const char* key : {"allowed_vlans", "native_vlan"}) {
-        if (const Value* v = lookup(t, key)) {
-          report(*v, ctx, std::string(key) + " and vxlan exclude each other",
-                 "this port also has a vxlan table", hint);
-        }
-      }
-      if (!trunk) {
-        get_int(t, "vlan", 1, 4094, ctx, "the VLAN the port's VNI is bridged to (default 1)",
-                pc.vlan);
-      }
-      return;
     }
+    if (!trunk) {
+      get_int(t, "vlan", 1, 4094, ctx, "the VLAN the port's VNI is bridged to (default 1)",
+              pc.vlan);
+    }
+  }
+
+  // VLAN membership of a port: access (one untagged VLAN) or trunk (tagged VLANs + native).
+  void vlans(const Value& t, const std::string& ctx, PortConfig& pc) {
+    if (!vlan_mode(t, ctx, pc)) return;
+    const bool trunk = pc.vlan_mode == "trunk";
     const Value* vlan = lookup(t, "vlan");
     if (trunk && vlan) {
       report(*vlan, ctx, "vlan applies to access ports", "this port is a trunk",

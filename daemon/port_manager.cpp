@@ -350,15 +350,13 @@ std::string PortManager::create_port(PortRuntime& port) {
 // A VXLAN port: the underlay checked and an id taken; the workers open their sockets when the
 // port appears in their table.
 std::string PortManager::start_tunnel(PortRuntime& port) {
-  if (std::string err = check_underlay(port.cfg.vxlan, port.cfg.mtu, port.underlay_mtu);
-      !err.empty())
+  if (std::string err = check_underlay(port.cfg.vxlan, port.cfg.mtu); !err.empty())
     return port_error(port, err);
   const int id = acquire_tunnel_id();
   if (id < 0)
     return port_error(port, "at most " + std::to_string(kMaxTunnelPorts) +
                                 " VXLAN ports per daemon; remove one first");
-  port.port_id = static_cast<uint16_t>(id);
-  port.tunnel = true;
+  port.port_id = static_cast<uint16_t>(id);  // held while the port is started
   port.device_name = "vxlan";
   port.started = true;
   return {};
@@ -520,11 +518,10 @@ void PortManager::destroy_port(PortRuntime& port) {
       std::fprintf(stderr, "vswitchd: %s\n", port_error(port, err.message).c_str());
     port.in_netns = false;
   }
-  if (port.tunnel) {
+  if (port.started && port.cfg.is_vxlan())
     release_tunnel_id(port.port_id);
-    port.tunnel = false;
-  }
-  if (port.started && !port.cfg.is_vxlan()) rte_eth_dev_stop(port.port_id);
+  else if (port.started)
+    rte_eth_dev_stop(port.port_id);
   port.started = false;
   if (port.created) {
     // Removing the vdev closes the port (the TAP goes away with its last fd) and frees it.
@@ -625,7 +622,7 @@ void PortManager::append_topology(const std::vector<bool>& active, std::size_t& 
   for (const PortRuntime& port : ports_) {
     if (!port.started || port.hidden || t.nb_ports >= kMaxPorts) continue;
     security_entry(port.cfg.security, t.ports[t.nb_ports], t.policies[t.nb_ports]);
-    if (port.tunnel) {
+    if (port.cfg.is_vxlan()) {
       t.ports[t.nb_ports].flags |= kPortTunnel;
       tunnel_entry(port.cfg.vxlan, t.tunnels[t.nb_ports]);
     }
@@ -657,7 +654,7 @@ void PortManager::append_topology(const std::vector<bool>& active, std::size_t& 
       const int home = q % nb_workers_;
       // A tunnel's queue is its worker's socket: while that worker is gone, the kernel spreads
       // the datagrams over the other workers' sockets (SO_REUSEPORT), so nothing moves.
-      if (port.tunnel)
+      if (port.cfg.is_vxlan())
         e.rxq_owner[q] = is_active(active, home) ? static_cast<uint8_t>(home) : kNoWorker;
       else if (pollers.empty())
         e.rxq_owner[q] = kNoWorker;

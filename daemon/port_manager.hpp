@@ -25,8 +25,6 @@ struct PortRuntime {
   std::string device_name;  // the DPDK vdev name, e.g. net_tap_vm1
   bool created = false;
   bool started = false;
-  bool tunnel = false;         // a VXLAN port: no DPDK device, an id >= kFirstTunnelPortId
-  uint16_t underlay_mtu = 0;   // tunnel: the underlay netdev's MTU when the port started
   bool netns_created = false;  // we made the namespace, so we remove it
   bool in_netns = false;       // the netdev currently lives in cfg.netns
   bool hidden = false;         // being removed: left out of the published table

@@ -46,7 +46,7 @@ int read_mtu(const std::string& ifname) {
 
 }  // namespace
 
-std::string check_underlay(const config::VxlanConfig& vx, int inner_mtu, uint16_t& underlay_mtu) {
+std::string check_underlay(const config::VxlanConfig& vx, int inner_mtu) {
   if (if_nametoindex(vx.underlay.c_str()) == 0)
     return "underlay " + vx.underlay +
            " does not exist in vswitchd's network namespace (`ip link show " + vx.underlay +
@@ -66,7 +66,6 @@ std::string check_underlay(const config::VxlanConfig& vx, int inner_mtu, uint16_
            "; raise the underlay's MTU (`ip link set " + vx.underlay + " mtu " +
            std::to_string(needed) + "`) or lower the port's mtu to " +
            std::to_string(mtu - static_cast<int>(kVxlanOverheadV4));
-  underlay_mtu = static_cast<uint16_t>(mtu);
   return {};
 }
 

@@ -13,8 +13,8 @@ namespace vs {
 
 // Checks that `underlay` exists in this namespace, holds the address `local`, and carries the
 // port's frames: its MTU must be at least `inner_mtu` + 50 (outer IPv4, UDP, VXLAN, inner
-// Ethernet). "" and the underlay's MTU, or what is wrong and how to fix it.
-std::string check_underlay(const config::VxlanConfig& vx, int inner_mtu, uint16_t& underlay_mtu);
+// Ethernet). "", or what is wrong and how to fix it.
+std::string check_underlay(const config::VxlanConfig& vx, int inner_mtu);
 
 // A free tunnel port id (>= kFirstTunnelPortId), or -1 when kMaxTunnelPorts are in use. Ids are
 // process-wide: the switches' port managers share them.

@@ -386,14 +386,13 @@ void Forwarder::flush(uint16_t tx_queue) {
       taps_->tap(port, tx_queue, kCaptureOut, buf.pkts, buf.count);
     PortCounters& out = counters_.ports[port];
     if (is_tunnel_port_id(port)) {  // datagrams: one per remote VTEP (and TSO segment)
-      const uint16_t sent =
-          tunnels_ ? tunnels_->send(port, buf.pkts, buf.vteps, buf.count, bytes) : 0;
-      if (tunnels_ == nullptr) {
+      if (tunnels_ != nullptr) {
+        out.tx_packets.add(tunnels_->send(port, buf.pkts, buf.vteps, buf.count, bytes));
+        out.tx_bytes.add(bytes);
+      } else {
         out.drops[static_cast<int>(DropReason::kVxlanSendFailed)].add(buf.count);
         rte_pktmbuf_free_bulk(buf.pkts, buf.count);
       }
-      out.tx_packets.add(sent);
-      out.tx_bytes.add(bytes);
       buf.count = 0;
       continue;
     }

@@ -142,13 +142,6 @@ int TunnelIo::fd(uint16_t port_id) const {
   return p ? p->fd : -1;
 }
 
-std::vector<int> TunnelIo::fds() const {
-  std::vector<int> out;
-  for (const auto& p : ports_)
-    if (p->fd >= 0) out.push_back(p->fd);
-  return out;
-}
-
 void TunnelIo::sync(const TopologyTable& table) {
   count_drops();  // first: the ports moved to the new list below leave null entries behind
   std::vector<std::unique_ptr<Port>> next;

@@ -40,7 +40,6 @@ class TunnelIo {
   void sync(const TopologyTable& table);
   // The socket of a tunnel port, -1 if none (rx interrupts: the worker sleeps on it too).
   int fd(uint16_t port_id) const;
-  std::vector<int> fds() const;
 
   // Counts the datagrams each socket dropped since the last call (vxlan_rx_overflow): the
   // worker calls it at its housekeeping tick and before it stops.
