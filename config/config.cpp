@@ -477,8 +477,8 @@ const std::vector<std::string_view> kStormKeys = {"broadcast", "multicast", "unk
 const std::vector<std::string_view> kBandwidthKeys = {"average", "peak", "burst"};
 const std::vector<std::string_view> kVmKeys = {"macvtap", "tap"};
 const std::vector<std::string_view> kUplinkKeys = {"bridge"};
-const std::vector<std::string_view> kVxlanKeys = {"vni", "local", "underlay", "udp_port",
-                                                  "remotes"};
+const std::vector<std::string_view> kVxlanKeys = {"vni",      "local",   "underlay",
+                                                  "udp_port", "remotes", "evpn"};
 const std::vector<std::string_view> kStaticFdbKeys = {"mac", "vlan", "port"};
 const std::vector<std::string_view> kMirrorKeys = {"name", "source_ports", "source_vlans",
                                                    "direction", "output"};
@@ -1220,7 +1220,8 @@ class Validator {
     const std::string hint =
         "vxlan: a table { vni = 1..16777215, local = \"A.B.C.D\" (the local VTEP, an IPv4 "
         "address of underlay), underlay = \"NETDEV\" (the netdev that carries the tunnel), "
-        "udp_port = 1..65535 (default 4789), remotes = [\"A.B.C.D\", ...] (1..16 remote VTEPs) }";
+        "udp_port = 1..65535 (default 4789), remotes = [\"A.B.C.D\", ...] (1..16 remote VTEPs), or "
+        "evpn = true instead of remotes (the remote VTEPs and MACs from BGP EVPN) }";
     if (!vx->is_table()) return type_mismatch(*vx, ctx, "vxlan", "a table", hint);
     check_keys(*vx, kVxlanKeys, ctx, "[switch.port.vxlan]");
     const std::string vctx = ctx + " vxlan";
@@ -1248,7 +1249,19 @@ class Validator {
                                  "the UDP port of the tunnel, the same on every VTEP (default "
                                  "4789, the IANA port of RFC 7348)",
                                  c.udp_port);
-    vxlan_remotes(*vx, ctx, hint, local == Got::ok ? lookup(*vx, "local") : nullptr, c);
+    const Got evpn = get_bool(*vx, "evpn", vctx,
+                              "evpn = true: the remote VTEPs and MACs come from BGP EVPN (FRR's "
+                              "zebra, docs/evpn.md) instead of remotes",
+                              c.evpn);
+    if (evpn == Got::ok && c.evpn) {
+      if (const Value* r = lookup(*vx, "remotes"))
+        report(*r, vctx, "remotes and evpn = true exclude each other",
+               "with evpn = true, zebra says where the remote VTEPs are",
+               "remove remotes (EVPN's type-3 routes give the flood list), or remove evpn for "
+               "a static flood list");
+    } else if (evpn != Got::bad) {
+      vxlan_remotes(*vx, ctx, hint, local == Got::ok ? lookup(*vx, "local") : nullptr, c);
+    }
     if (vni == Got::ok && local == Got::ok && udp_port != Got::bad) {
       vxlan_ports_.push_back(VxlanAt{pc.name, ctx, lookup(*vx, "vni"), lookup(*vx, "local"),
                                      lookup(*vx, "udp_port"), c.vni, c.local, c.udp_port});

@@ -38,6 +38,10 @@ struct VxlanConfig {
   std::string underlay;  // the netdev that carries the tunnel (its MTU is checked at start)
   int udp_port = 4789;   // 1..65535
   std::vector<std::string> remotes;  // remote VTEPs, IPv4 unicast, 1..16, unique, none == local
+  // true: the remote VTEPs and remote MACs come from BGP EVPN (FRR's zebra, through a shadow
+  // kernel VXLAN device, docs/evpn.md); remotes is then empty and nothing is learned from the
+  // tunnel's frames.
+  bool evpn = false;
   bool operator==(const VxlanConfig&) const = default;
 };
 

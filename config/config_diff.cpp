@@ -138,7 +138,9 @@ ConfigDiff diff_configs(const Config& running, const Config& wanted) {
       auto it = before.find(p.name);
       if (it == before.end()) {
         d.added.push_back({sw.name, p, {}, {}});
-      } else if (it->second.sw->name != sw.name || !same_except_vlans(*it->second.port, p)) {
+      } else if (it->second.sw->name != sw.name || !same_except_vlans(*it->second.port, p) ||
+                 (p.vxlan.evpn && !(*it->second.port == p))) {
+        // An EVPN tunnel's VLAN is where its remote MACs go: the feed starts over with the port.
         d.replaced.push_back({sw.name, p, it->second.sw->name, *it->second.port});
       } else if (!(*it->second.port == p)) {
         d.retagged.push_back({sw.name, p, {}, {}});

@@ -58,7 +58,7 @@ std::string port_table_toml(const PortConfig& p) {
     const VxlanConfig& vx = p.vxlan;
     o << "vxlan = { vni = " << vx.vni << ", local = " << toml_string(vx.local)
       << ", underlay = " << toml_string(vx.underlay) << ", udp_port = " << vx.udp_port
-      << ", remotes = " << strings(vx.remotes) << " }\n";
+      << (vx.evpn ? ", evpn = true" : ", remotes = " + strings(vx.remotes)) << " }\n";
   } else {
     o << "driver = " << toml_string(p.driver) << "\n"
       << "queues = " << p.queues << "\n";

@@ -258,8 +258,9 @@ void print_show(const std::string& what, const json& reply) {
       const json& vm = p.contains("vm") ? p["vm"] : json();
       const json& up = p.contains("uplink") ? p["uplink"] : json();
       const json& vx = p.contains("vxlan") ? p["vxlan"] : json();
-      p["vm_side"] = vx.is_object()
-                         ? json("vxlan " + cell(vx["vni"]) + " to " + cell(vx["remotes"]))
+      p["vm_side"] = vx.is_object()                      ? json("vxlan " + cell(vx["vni"]) +
+                                                                (vx.value("evpn", false) ? std::string(" evpn")
+                                                                                         : " to " + cell(vx["remotes"])))
                      : up.is_object()                    ? json("uplink " + up.value("bridge", ""))
                      : !vm.is_object()                   ? json("")
                      : vm.value("mode", "") == "macvtap" ? vm["device"]

@@ -602,6 +602,16 @@ int run_control_plane(const config::Config& cfg, const DaemonArgs& args, int sig
   // flood (seen: the FDB service starved, then not stopping within 10 s, under ASan).
   auto quiet_threads = std::make_unique<AsyncSignalsBlocked>();
   FdbService fdb(dp.mem, cfg, dp.ports);
+  // The EVPN tunnel ports started from now on tell the FDB service's feed; until it is gone.
+  struct EvpnSinkSet {
+    Datapath& dp;
+    EvpnSinkSet(Datapath& d, EvpnSink* sink) : dp(d) {
+      for (auto& sw : dp.switches) sw->set_evpn_sink(sink);
+    }
+    ~EvpnSinkSet() {
+      for (auto& sw : dp.switches) sw->set_evpn_sink(nullptr);
+    }
+  } evpn_sink_set(dp, &fdb);
   if (std::string err = fdb.start(); !err.empty()) {
     std::fprintf(stderr, "vswitchd: %s\n", err.c_str());
     return 1;

@@ -73,7 +73,7 @@ unsigned hugepage_memory_mb(int nb_workers, unsigned mbufs_per_worker, uint32_t 
   // The EAL's own allocations, every port's private data and queues, the workers' per-process
   // data of each port, and the heap's element headers and alignment.
   const std::size_t fixed = (64u << 20) + sizeof(SharedTopology) + sizeof(RateShares) +
-                            capture_zone_size(nb_workers) +
+                            sizeof(VtepTable) + capture_zone_size(nb_workers) +
                             kCapturePoolMbufs * (64 + sizeof(rte_mbuf) + kCapturePoolRoom + 128);
   const std::size_t total =
       static_cast<std::size_t>(nb_workers) * per_worker + fdb_table_bytes(fdb_entries) + fixed;
@@ -91,6 +91,10 @@ std::string DatapathMemory::create(int nb_workers, unsigned mbufs_per_worker,
   if (!fdb) return err;
   fdb_ = static_cast<FdbTable*>(fdb);
   fdb_table_init(*fdb_, fdb_entries);
+  void* vteps = reserve_zone(kVtepZone, sizeof(VtepTable), err);
+  if (!vteps) return err;
+  vteps_ = new (vteps) VtepTable;
+  vtep_table_init(*vteps_);
   void* shares = reserve_zone(kRateSharesZone, sizeof(RateShares), err);
   if (!shares) return err;
   rate_shares_ = new (shares) RateShares;
@@ -151,6 +155,8 @@ void DatapathMemory::destroy() {
   rings_.clear();
   if (fdb_) rte_memzone_free(rte_memzone_lookup(kFdbZone));
   fdb_ = nullptr;
+  if (vteps_) rte_memzone_free(rte_memzone_lookup(kVtepZone));
+  vteps_ = nullptr;
   if (rate_shares_) rte_memzone_free(rte_memzone_lookup(kRateSharesZone));
   rate_shares_ = nullptr;
   if (capture_) rte_memzone_free(rte_memzone_lookup(kCaptureZone));

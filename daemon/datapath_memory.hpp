@@ -14,6 +14,7 @@
 #include "shm/fdb.hpp"
 #include "shm/rate_shares.hpp"
 #include "shm/topology.hpp"
+#include "shm/vtep.hpp"
 
 namespace vs {
 
@@ -63,6 +64,7 @@ class DatapathMemory {
   Reclaimed reclaim_pool(int worker);
   rte_ring* learn_ring(int worker) const { return rings_.at(worker); }
   FdbTable& fdb() { return *fdb_; }
+  VtepTable& vteps() { return *vteps_; }
   SharedCapture& capture() { return *capture_; }
   RateShares& rate_shares() { return *rate_shares_; }
   const RateShares& rate_shares() const { return *rate_shares_; }
@@ -76,6 +78,7 @@ class DatapathMemory {
   std::vector<rte_mempool*> large_pools_;
   std::vector<rte_ring*> rings_;
   FdbTable* fdb_ = nullptr;
+  VtepTable* vteps_ = nullptr;
   SharedCapture* capture_ = nullptr;
   RateShares* rate_shares_ = nullptr;
   rte_mempool* capture_pool_ = nullptr;

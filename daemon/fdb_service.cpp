@@ -28,7 +28,9 @@ MacAddr parse_mac(const std::string& s) {
 
 class FdbCollector : public prometheus::Collectable {
  public:
-  FdbCollector(const FdbWriter& writer, const config::Config& cfg) : writer_(writer), cfg_(cfg) {}
+  FdbCollector(const FdbWriter& writer, const config::Config& cfg, const EvpnFeed& evpn,
+               std::mutex& mu)
+      : writer_(writer), cfg_(cfg), evpn_(evpn), mu_(mu) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     using prometheus::MetricType;
@@ -82,12 +84,63 @@ class FdbCollector : public prometheus::Collectable {
       max.metric.push_back(std::move(m));
     }
     out.push_back(std::move(max));
+    evpn_families(out);
     return out;
   }
 
  private:
+  // The EVPN feed of each EVPN tunnel port (docs/evpn.md, docs/monitoring.md).
+  void evpn_families(std::vector<prometheus::MetricFamily>& out) const {
+    using prometheus::MetricType;
+    struct Fam {
+      const char* name;
+      const char* help;
+      MetricType type;
+      std::atomic<uint64_t> EvpnStats::*field;
+    };
+    const Fam fams[] = {
+        {"vswitch_evpn_remote_macs", "Remote MACs that EVPN (zebra) placed behind the port.",
+         MetricType::Gauge, &EvpnStats::remote_macs},
+        {"vswitch_evpn_vteps", "Remote VTEPs the port knows (slots in use).", MetricType::Gauge,
+         &EvpnStats::vteps},
+        {"vswitch_evpn_flood_vteps", "VTEPs in the port's flood list (EVPN type-3 routes).",
+         MetricType::Gauge, &EvpnStats::flood_vteps},
+        {"vswitch_evpn_local_macs", "Local MACs pushed to the shadow bridge for zebra.",
+         MetricType::Gauge, &EvpnStats::local_macs},
+        {"vswitch_evpn_no_vtep_slot_total",
+         "Remote MACs or flood VTEPs refused: all the port's VTEP slots were in use.",
+         MetricType::Counter, &EvpnStats::no_vtep_slot},
+        {"vswitch_evpn_not_stored_total",
+         "Remote MACs the FDB refused (full, or a static entry holds the MAC).",
+         MetricType::Counter, &EvpnStats::not_stored},
+        {"vswitch_evpn_push_errors_total", "Local MAC pushes the kernel refused.",
+         MetricType::Counter, &EvpnStats::push_errors},
+        {"vswitch_evpn_resyncs_total", "Full dumps of the kernel's FDB after the first.",
+         MetricType::Counter, &EvpnStats::resyncs},
+    };
+    std::lock_guard lock(mu_);  // the feed's list of ports changes under the writer's lock
+    const std::vector<EvpnFeed::Row> rows = evpn_.rows();
+    if (rows.empty()) return;
+    for (const Fam& f : fams) {
+      prometheus::MetricFamily fam{f.name, f.help, f.type, {}};
+      for (const EvpnFeed::Row& r : rows) {
+        prometheus::ClientMetric m;
+        m.label = {{"port", r.name}, {"vni", std::to_string(r.vni)}};
+        const double v = static_cast<double>((r.stats->*f.field).load(std::memory_order_relaxed));
+        if (f.type == MetricType::Counter)
+          m.counter.value = v;
+        else
+          m.gauge.value = v;
+        fam.metric.push_back(std::move(m));
+      }
+      out.push_back(std::move(fam));
+    }
+  }
+
   const FdbWriter& writer_;
   const config::Config& cfg_;
+  const EvpnFeed& evpn_;
+  std::mutex& mu_;
 };
 
 }  // namespace
@@ -107,7 +160,11 @@ FdbService::FdbService(DatapathMemory& mem, const config::Config& cfg, const Por
                       static_cast<uint32_t>(sw.fdb_aging_s)});
   }
   writer_ = std::make_unique<FdbWriter>(mem.fdb(), std::move(limits));
-  collector_ = std::make_shared<FdbCollector>(*writer_, cfg_);
+  evpn_ = std::make_unique<EvpnFeed>(*writer_, mem.fdb(), mem.vteps());
+  writer_->set_observer([this](uint16_t sw, uint64_t key, uint16_t port_id) {
+    evpn_->fdb_changed(sw, key, port_id);
+  });
+  collector_ = std::make_shared<FdbCollector>(*writer_, cfg_, *evpn_, drain_mu_);
 }
 
 FdbService::~FdbService() {
@@ -128,8 +185,24 @@ std::string FdbService::start() {
       }
     }
   }
+  std::vector<EvpnTunnel> tunnels;
+  ports_.for_each([&tunnels](const PortRuntime& p) {
+    if (p.started && p.cfg.is_vxlan() && p.cfg.vxlan.evpn) tunnels.push_back(evpn_tunnel(p));
+  });
+  for (const EvpnTunnel& t : tunnels)
+    if (std::string err = evpn_attach(t); !err.empty()) return "port " + t.name + ": " + err;
   thread_ = std::thread([this] { run(); });
   return {};
+}
+
+std::string FdbService::evpn_attach(const EvpnTunnel& t) {
+  std::lock_guard lock(drain_mu_);
+  return evpn_->attach(t, fdb_now_s());
+}
+
+void FdbService::evpn_detach(uint16_t port_id) {
+  std::lock_guard lock(drain_mu_);
+  evpn_->detach(port_id);
 }
 
 void FdbService::stop() {
@@ -168,11 +241,12 @@ void FdbService::run() {
       std::this_thread::sleep_for(++idle_rounds > 100 ? kIdleDrainPeriod : kDrainPeriod);
     }
     uint32_t now = fdb_now_s();
+    std::lock_guard lock(drain_mu_);
     if (now != last_age) {
-      std::lock_guard lock(drain_mu_);
       writer_->age(now);
       last_age = now;
     }
+    evpn_->poll(now);
   }
 }
 
@@ -195,7 +269,8 @@ std::vector<FdbService::Entry> FdbService::entries() const {
     for (const FdbSlot& s : t.buckets[b].slots) {
       if (!(s.flags & kFdbValid)) continue;
       out.push_back({s.switch_index, fdb_key_vlan(s.key), fdb_key_mac(s.key), s.port_id,
-                     (s.flags & kFdbStatic) != 0, now - s.refreshed_s, s.vtep});
+                     (s.flags & kFdbStatic) != 0, now - s.refreshed_s, s.vtep,
+                     (s.flags & kFdbRemote) != 0, evpn_->vtep_address(s.port_id, s.vtep)});
     }
   }
   return out;

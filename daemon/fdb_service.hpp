@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "daemon/evpn_feed.hpp"
 #include "switch/fdb_writer.hpp"
 
 namespace prometheus {
@@ -21,12 +22,13 @@ namespace vs {
 class DatapathMemory;
 class PortDirectory;
 
-class FdbService {
+class FdbService : public EvpnSink {
  public:
   FdbService(DatapathMemory& mem, const config::Config& cfg, const PortDirectory& ports);
-  ~FdbService();
+  ~FdbService() override;
 
-  // Installs the static entries and starts the thread. Returns an empty string or why not.
+  // Installs the static entries, starts the EVPN feed of the EVPN tunnel ports already started,
+  // and starts the thread. Returns an empty string or why not.
   std::string start();
   void stop();
 
@@ -46,9 +48,15 @@ class FdbService {
     uint16_t port_id;
     bool is_static;
     uint32_t age_s;
-    uint16_t vtep = 0;  // behind a tunnel port: its remote VTEP (index + 1 into its remotes)
+    uint16_t vtep = 0;       // behind a tunnel port: its remote VTEP (index + 1 into its remotes)
+    bool is_remote = false;  // placed by the EVPN feed
+    uint32_t vtep_addr = 0;  // an EVPN port's VTEP (network order), 0 if not one
   };
   std::vector<Entry> entries() const;
+
+  // EvpnSink, any thread (the port managers): under the writer's lock.
+  std::string evpn_attach(const EvpnTunnel& t) override;
+  void evpn_detach(uint16_t port_id) override;
 
  private:
   void run();
@@ -58,6 +66,7 @@ class FdbService {
   const config::Config& cfg_;
   const PortDirectory& ports_;
   std::unique_ptr<FdbWriter> writer_;
+  std::unique_ptr<EvpnFeed> evpn_;
   mutable std::mutex drain_mu_;  // process-local: orders draining against ring resets
   std::atomic<bool> stop_{false};
   std::thread thread_;

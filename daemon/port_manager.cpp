@@ -358,8 +358,31 @@ std::string PortManager::start_tunnel(PortRuntime& port) {
                                 " VXLAN ports per daemon; remove one first");
   port.port_id = static_cast<uint16_t>(id);  // held while the port is started
   port.device_name = "vxlan";
+  if (port.cfg.vxlan.evpn) {
+    std::string err = make_evpn_shadow(port.cfg.vxlan, port.shadow);
+    if (err.empty() && evpn_sink_ != nullptr) {
+      err = evpn_sink_->evpn_attach(evpn_tunnel(port));
+      if (!err.empty()) remove_evpn_shadow(port.shadow);
+    }
+    if (!err.empty()) {
+      release_tunnel_id(port.port_id);
+      return port_error(port, err);
+    }
+  }
   port.started = true;
   return {};
+}
+
+EvpnTunnel evpn_tunnel(const PortRuntime& port) {
+  EvpnTunnel t;
+  t.name = port.cfg.name;
+  t.port_id = port.port_id;
+  t.switch_index = port.switch_index;
+  t.vlan = static_cast<uint16_t>(port.cfg.vlan);
+  t.vni = static_cast<uint32_t>(port.cfg.vxlan.vni);
+  t.vxlan_ifindex = port.shadow.vxlan_ifindex;
+  t.port_ifindex = port.shadow.port_ifindex;
+  return t;
 }
 
 // rte_dev_probe in the primary attaches the device in every worker too (DPDK's hotplug sync) and
@@ -518,9 +541,13 @@ void PortManager::destroy_port(PortRuntime& port) {
       std::fprintf(stderr, "vswitchd: %s\n", port_error(port, err.message).c_str());
     port.in_netns = false;
   }
-  if (port.started && port.cfg.is_vxlan())
+  if (port.started && port.cfg.is_vxlan()) {
+    if (port.shadow.made()) {
+      if (evpn_sink_ != nullptr) evpn_sink_->evpn_detach(port.port_id);
+      remove_evpn_shadow(port.shadow);
+    }
     release_tunnel_id(port.port_id);
-  else if (port.started)
+  } else if (port.started)
     rte_eth_dev_stop(port.port_id);
   port.started = false;
   if (port.created) {
@@ -624,6 +651,7 @@ void PortManager::append_topology(const std::vector<bool>& active, std::size_t& 
     security_entry(port.cfg.security, t.ports[t.nb_ports], t.policies[t.nb_ports]);
     if (port.cfg.is_vxlan()) {
       t.ports[t.nb_ports].flags |= kPortTunnel;
+      if (port.cfg.vxlan.evpn) t.ports[t.nb_ports].flags |= kPortNoLearn;
       tunnel_entry(port.cfg.vxlan, t.tunnels[t.nb_ports]);
     }
     PortEntry& e = t.ports[t.nb_ports++];

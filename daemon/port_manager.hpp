@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "daemon/evpn_feed.hpp"
+#include "daemon/evpn_shadow.hpp"
 #include "daemon/vm_attach.hpp"
 #include "shm/topology.hpp"
 
@@ -38,7 +40,11 @@ struct PortRuntime {
   std::string down_reason;  // for `show ports` and the log
   std::map<std::string, uint64_t> down_events;  // by code, since start
   uint64_t recreated = 0;                       // times the port came back
+  EvpnShadow shadow;  // an EVPN tunnel's shadow devices (zebra's side), while started
 };
+
+// An EVPN tunnel port, as the EVPN feed follows it.
+EvpnTunnel evpn_tunnel(const PortRuntime& port);
 
 // Descriptors per rx queue. net_tap keeps one mbuf posted per descriptor, so every rx queue holds
 // this many mbufs of its worker's pool at all times.
@@ -115,6 +121,9 @@ class PortManager {
   // Fault injection (tests): every probe from now on first sleeps `hang`, as a probe stuck on a
   // slow kernel or a silent worker would.
   void set_fault_probe_hang(std::chrono::milliseconds hang) { fault_probe_hang_ = hang; }
+  // Where EVPN tunnel ports started from now on are announced (the FDB service's feed), or
+  // nullptr (before it starts, after it stops). Set while no port changes.
+  void set_evpn_sink(EvpnSink* sink) { evpn_sink_ = sink; }
   // No port keeps rx buffers posted (net_rtap and tunnel ports take them per burst).
   bool all_rtap() const {
     for (const PortRuntime& p : ports_)
@@ -146,6 +155,7 @@ class PortManager {
   mutable std::mutex mu_;
   std::vector<PortRuntime> ports_;
   std::chrono::milliseconds fault_probe_hang_{0};
+  EvpnSink* evpn_sink_ = nullptr;
 };
 
 // Every switch's ports, for the threads that only read them (FDB service, supervisor's clean-up,

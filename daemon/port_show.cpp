@@ -14,6 +14,7 @@
 #include "daemon/fdb_service.hpp"
 #include "daemon/mirror_table.hpp"
 #include "switch/l2.hpp"
+#include "switch/tunnel.hpp"
 
 namespace vs {
 namespace {
@@ -162,12 +163,11 @@ json show_port(const PortViewRefs& r, const SwitchSnapshot& snap, const PortSnap
                    ? json(nullptr)
                    : json{{"mode", p.vm_mode}, {"netdev", p.vm_netdev}, {"device", p.vm_device}};
   port["uplink"] = p.uplink_bridge.empty() ? json(nullptr) : json{{"bridge", p.uplink_bridge}};
-  port["vxlan"] = p.vxlan.vni == 0 ? json(nullptr)
-                                   : json{{"vni", p.vxlan.vni},
-                                          {"local", p.vxlan.local},
-                                          {"underlay", p.vxlan.underlay},
-                                          {"udp_port", p.vxlan.udp_port},
-                                          {"remotes", p.vxlan.remotes}};
+  port["vxlan"] = p.vxlan.vni == 0
+                      ? json(nullptr)
+                      : json{{"vni", p.vxlan.vni},           {"local", p.vxlan.local},
+                             {"underlay", p.vxlan.underlay}, {"udp_port", p.vxlan.udp_port},
+                             {"remotes", p.vxlan.remotes},   {"evpn", p.vxlan.evpn}};
   port["storm_control"] = storm_json(p.storm);
   port["inbound"] = bandwidth_json(p.inbound);
   port["outbound"] = bandwidth_json(p.outbound);
@@ -243,10 +243,14 @@ json show_fdb(const PortViewRefs& r, const json& filters) {
                    {"vlan", e.vlan},
                    {"mac", m},
                    {"port", names.count(e.port_id) ? names[e.port_id] : "?"},
-                   {"type", e.is_static ? "static" : "learned"},
-                   {"age_s", e.is_static ? 0 : e.age_s}});
-    // Behind a tunnel port: the remote VTEP, as the port's remotes list it.
-    if (e.vtep != 0 && remotes.count(e.port_id) && e.vtep <= remotes[e.port_id]->size())
+                   {"type", e.is_static   ? "static"
+                            : e.is_remote ? "evpn"
+                                          : "learned"},
+                   {"age_s", e.is_static || e.is_remote ? 0 : e.age_s}});
+    // Behind a tunnel port: the remote VTEP, as EVPN or the port's remotes list it.
+    if (e.vtep_addr != 0)
+      out.back()["vtep"] = ipv4_text(e.vtep_addr);
+    else if (e.vtep != 0 && remotes.count(e.port_id) && e.vtep <= remotes[e.port_id]->size())
       out.back()["vtep"] = (*remotes[e.port_id])[e.vtep - 1];
   }
   return out;

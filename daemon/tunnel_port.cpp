@@ -90,6 +90,7 @@ void tunnel_entry(const config::VxlanConfig& vx, TunnelEntry& out) {
   out.vni = static_cast<uint32_t>(vx.vni);
   out.local_addr = ipv4_of(vx.local);
   out.udp_port = static_cast<uint16_t>(vx.udp_port);
+  out.evpn = vx.evpn ? 1 : 0;
   for (const std::string& r : vx.remotes) {
     if (out.nb_remotes >= kMaxVteps) break;
     out.remotes[out.nb_remotes++] = ipv4_of(r);

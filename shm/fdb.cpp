@@ -108,18 +108,20 @@ bool fdb_lookup(const FdbTable& t, uint16_t switch_index, uint64_t key, FdbHit& 
 }
 
 FdbWrite fdb_learn(FdbTable& t, uint16_t switch_index, uint64_t key, uint16_t port_id,
-                   uint32_t now_s, bool is_static, uint16_t* old_port, uint16_t vtep) {
+                   uint32_t now_s, uint16_t kind, uint16_t* old_port, uint16_t vtep) {
+  const bool is_static = kind & kFdbStatic;
+  const uint16_t flags = static_cast<uint16_t>(kFdbValid | (kind & (kFdbStatic | kFdbRemote)));
   FdbSlot* free_slot = nullptr;
   if (FdbSlot* s = find_slot(t, switch_index, key, &free_slot)) {
     if (old_port) *old_port = s->port_id;
     if ((s->flags & kFdbStatic) && !is_static) return FdbWrite::kStaticKept;
     const bool moved = s->port_id != port_id || s->vtep != vtep;
-    if (!moved && s->refreshed_s == now_s) return FdbWrite::kRefreshed;
+    if (!moved && s->refreshed_s == now_s && s->flags == flags) return FdbWrite::kRefreshed;
     write_slot(*s, [&](FdbSlot& w) {
       w.port_id = port_id;
       w.vtep = vtep;
       w.refreshed_s = now_s;
-      w.flags = static_cast<uint16_t>(kFdbValid | (is_static ? kFdbStatic : 0));
+      w.flags = flags;
     });
     return moved ? FdbWrite::kMoved : FdbWrite::kRefreshed;
   }
@@ -130,7 +132,7 @@ FdbWrite fdb_learn(FdbTable& t, uint16_t switch_index, uint64_t key, uint16_t po
     w.port_id = port_id;
     w.vtep = vtep;
     w.refreshed_s = now_s;
-    w.flags = static_cast<uint16_t>(kFdbValid | (is_static ? kFdbStatic : 0));
+    w.flags = flags;
   });
   return FdbWrite::kInserted;
 }

@@ -33,7 +33,9 @@ inline uint16_t fdb_key_vlan(uint64_t key) {
   return static_cast<uint16_t>(key & 0xfff);
 }
 
-enum FdbFlags : uint16_t { kFdbValid = 1, kFdbStatic = 2 };
+// kFdbRemote: a remote MAC that BGP EVPN placed behind a tunnel port (the FDB service's EVPN
+// feed): never aged nor flushed with the learned entries; a local learn replaces it.
+enum FdbFlags : uint16_t { kFdbValid = 1, kFdbStatic = 2, kFdbRemote = 4 };
 
 // FdbSlot: the FDB service wo, the workers ro (fdb_lookup). FdbTable's header: vswitchd wo at
 // creation, everyone ro after.
@@ -82,8 +84,9 @@ enum class FdbWrite {
   kTableFull,  // both candidate buckets are full
   kStaticKept  // a static entry is never replaced by learning
 };
+// kind: 0 (learned), kFdbStatic or kFdbRemote; only a static write replaces a static entry.
 FdbWrite fdb_learn(FdbTable& t, uint16_t switch_index, uint64_t key, uint16_t port_id,
-                   uint32_t now_s, bool is_static, uint16_t* old_port = nullptr, uint16_t vtep = 0);
+                   uint32_t now_s, uint16_t kind, uint16_t* old_port = nullptr, uint16_t vtep = 0);
 bool fdb_remove(FdbTable& t, uint16_t switch_index, uint64_t key);
 
 // Visits every valid slot; `fn(slot)` returns true to delete it. Returns the number deleted.

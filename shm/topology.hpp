@@ -16,8 +16,9 @@
 namespace vs {
 
 inline constexpr uint32_t kTopologyMagic = 0x76737470;  // "vstp"
-inline constexpr uint32_t kLayoutVersion = 6;  // 3: mirrors, PortEntry::flags; 4: port policies;
-                                               // 5: storm control and rate limits; 6: tunnels
+inline constexpr uint32_t kLayoutVersion = 7;  // 3: mirrors, PortEntry::flags; 4: port policies;
+                                               // 5: storm control and rate limits; 6: tunnels;
+                                               // 7: EVPN tunnels, kPortNoLearn
 inline constexpr uint8_t kNoWorker = 0xff;
 
 enum class VlanMode : uint8_t { kAccess = 0, kTrunk = 1 };
@@ -81,6 +82,9 @@ inline constexpr uint8_t kPortTunnel = 8;
 inline bool is_tunnel(const PortEntry& p) {
   return p.flags & kPortTunnel;
 }
+// Frames the port receives are never learned from (version 7): an EVPN tunnel, whose remote MACs
+// come from BGP EVPN (the FDB service's EVPN feed) instead.
+inline constexpr uint8_t kPortNoLearn = 16;
 inline bool is_tunnel_port_id(uint16_t port_id) {
   return port_id >= kFirstTunnelPortId && port_id < kMaxPortIds;
 }
@@ -141,13 +145,14 @@ static_assert(sizeof(IpPrefix) == 20 && sizeof(PortPolicy) % 8 == 0);
 
 // A VXLAN tunnel port (version 6): its VNI, its local VTEP and UDP port, and its remote VTEPs.
 // Addresses are IPv4 in network byte order. An FDB entry that points to this port names one of
-// the remotes by index + 1 (FdbSlot::vtep); 0 = none (flood to every remote).
+// the remotes by index + 1 (FdbSlot::vtep); 0 = none (flood to every remote). With evpn, the
+// remotes are the slots of the port's VtepSet instead (shm/vtep.hpp).
 struct TunnelEntry {
   uint32_t vni;
   uint32_t local_addr;
   uint16_t udp_port;
-  uint8_t nb_remotes;
-  uint8_t reserved;
+  uint8_t nb_remotes;  // static remotes (0 with evpn)
+  uint8_t evpn;        // 1: the remote VTEPs are the port's VtepSet (shm/vtep.hpp), fed by EVPN
   uint32_t remotes[kMaxVteps];
 };
 

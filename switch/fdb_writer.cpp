@@ -15,7 +15,7 @@ FdbWriter::FdbWriter(FdbTable& table, std::vector<FdbLimits> per_switch)
 bool FdbWriter::add_static(uint16_t sw, uint64_t key, uint16_t port_id, uint32_t now_s) {
   if (sw >= limits_.size()) return false;
   uint16_t old_port = 0;
-  FdbWrite r = fdb_learn(table_, sw, key, port_id, now_s, true, &old_port);
+  FdbWrite r = fdb_learn(table_, sw, key, port_id, now_s, kFdbStatic, &old_port);
   if (r == FdbWrite::kTableFull) return false;
   if (r == FdbWrite::kInserted) bump(stats_[sw].entries);
   return true;
@@ -42,17 +42,18 @@ void FdbWriter::apply(const LearnEvent& ev, uint32_t now_s) {
     return;
   }
   uint16_t old_port = 0;
-  switch (
-      fdb_learn(table_, ev.switch_index, ev.key, ev.port_id, now_s, false, &old_port, ev.vtep)) {
+  switch (fdb_learn(table_, ev.switch_index, ev.key, ev.port_id, now_s, 0, &old_port, ev.vtep)) {
     case FdbWrite::kInserted:
       bump(st.entries);
       bump(st.learned);
       ++port_entries_[ev.port_id];
+      changed(ev.switch_index, ev.key, ev.port_id);
       break;
     case FdbWrite::kMoved:
       bump(st.moved);
       if (old_port < kPortSlots && port_entries_[old_port]) --port_entries_[old_port];
       ++port_entries_[ev.port_id];
+      changed(ev.switch_index, ev.key, ev.port_id);
       break;
     case FdbWrite::kTableFull:
       bump(st.overflow);
@@ -69,11 +70,64 @@ void FdbWriter::forget(const FdbSlot& slot) {
   if (slot.switch_index < stats_.size()) bump(stats_[slot.switch_index].entries, -1);
   if (!(slot.flags & kFdbStatic) && slot.port_id < kPortSlots && port_entries_[slot.port_id])
     --port_entries_[slot.port_id];
+  changed(slot.switch_index, slot.key, kFdbNoPort);
+}
+
+void FdbWriter::changed(uint16_t sw, uint64_t key, uint16_t port_id) {
+  if (observer_) observer_(sw, key, port_id);
+}
+
+bool FdbWriter::install_remote(uint16_t sw, uint64_t key, uint16_t port_id, uint16_t vtep,
+                               uint32_t now_s) {
+  if (sw >= limits_.size() || port_id >= kPortSlots) return false;
+  FdbSwitchStats& st = stats_[sw];
+  FdbHit hit;
+  if (!fdb_lookup(table_, sw, key, hit) &&
+      st.entries.load(std::memory_order_relaxed) >= limits_[sw].max_entries) {
+    bump(st.overflow);
+    return false;
+  }
+  uint16_t old_port = 0;
+  switch (fdb_learn(table_, sw, key, port_id, now_s, kFdbRemote, &old_port, vtep)) {
+    case FdbWrite::kInserted:
+      bump(st.entries);
+      ++port_entries_[port_id];
+      changed(sw, key, port_id);
+      return true;
+    case FdbWrite::kMoved:
+      if (old_port < kPortSlots && port_entries_[old_port]) --port_entries_[old_port];
+      ++port_entries_[port_id];
+      changed(sw, key, port_id);
+      return true;
+    case FdbWrite::kRefreshed:
+      return true;
+    case FdbWrite::kTableFull:
+      bump(st.overflow);
+      return false;
+    case FdbWrite::kStaticKept:
+      bump(st.static_conflict);
+      return false;
+  }
+  return false;
+}
+
+bool FdbWriter::remove_remote(uint16_t sw, uint64_t key, uint16_t port_id) {
+  bool removed = false;
+  FdbHit hit;
+  if (!fdb_lookup(table_, sw, key, hit) || !(hit.flags & kFdbRemote) || hit.port_id != port_id)
+    return false;  // gone, or a local learn took it since (a VM moved here)
+  fdb_sweep(table_, [&](const FdbSlot& s) {
+    if (removed || s.switch_index != sw || s.key != key) return false;
+    forget(s);
+    removed = true;
+    return true;
+  });
+  return removed;
 }
 
 void FdbWriter::age(uint32_t now_s) {
   fdb_sweep(table_, [&](const FdbSlot& s) {
-    if (s.flags & kFdbStatic) return false;
+    if (s.flags & (kFdbStatic | kFdbRemote)) return false;
     uint32_t aging = s.switch_index < limits_.size() ? limits_[s.switch_index].aging_s : 300;
     if (now_s - s.refreshed_s < aging) return false;
     forget(s);
@@ -93,7 +147,7 @@ void FdbWriter::flush_port(uint16_t port_id) {
 std::size_t FdbWriter::flush_learned(int switch_index, int port_id, int vlan) {
   std::size_t n = 0;
   fdb_sweep(table_, [&](const FdbSlot& s) {
-    if (s.flags & kFdbStatic) return false;
+    if (s.flags & (kFdbStatic | kFdbRemote)) return false;
     if (switch_index >= 0 && s.switch_index != switch_index) return false;
     if (port_id >= 0 && s.port_id != port_id) return false;
     if (vlan >= 0 && fdb_key_vlan(s.key) != vlan) return false;

@@ -4,6 +4,7 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "shm/fdb.hpp"
@@ -11,6 +12,8 @@
 #include "shm/limits.hpp"
 
 namespace vs {
+
+inline constexpr uint16_t kFdbNoPort = 0xffff;
 
 struct FdbLimits {
   uint32_t max_entries = 8192;  // per switch
@@ -38,6 +41,19 @@ class FdbWriter {
   void apply(const LearnEvent& ev, uint32_t now_s);
   // Removes learned entries not refreshed for their switch's aging time.
   void age(uint32_t now_s);
+  // EVPN (the FDB service's feed): a remote MAC behind tunnel port `port_id` at VTEP slot `vtep`
+  // (slot + 1). It replaces a learned or remote entry, never a static one; it is never aged nor
+  // flushed with the learned entries, and a local learn replaces it (a VM moved here). False if
+  // it could not be stored (counted: overflow, static_conflict).
+  bool install_remote(uint16_t sw, uint64_t key, uint16_t port_id, uint16_t vtep, uint32_t now_s);
+  // Removes the remote entry of `key` if it is still a remote entry behind `port_id`.
+  bool remove_remote(uint16_t sw, uint64_t key, uint16_t port_id);
+  // Called for every entry that appears, moves (port_id: its port now) or goes (kFdbNoPort), by
+  // learning, ageing, flushes and the remote entries; not for the static ones. The EVPN feed
+  // pushes local MACs to zebra from it.
+  using Observer = std::function<void(uint16_t sw, uint64_t key, uint16_t port_id)>;
+  void set_observer(Observer fn) { observer_ = std::move(fn); }
+
   // Removes every learned entry of a port (port removed or link down).
   void flush_port(uint16_t port_id);
   // Removes the learned entries that match every given filter (a negative filter matches all);
@@ -51,11 +67,13 @@ class FdbWriter {
  private:
   static constexpr int kPortSlots = 1024;
   void forget(const FdbSlot& slot);
+  void changed(uint16_t sw, uint64_t key, uint16_t port_id);
 
   FdbTable& table_;
   std::vector<FdbLimits> limits_;
   std::vector<FdbSwitchStats> stats_;
-  uint32_t port_entries_[kPortSlots] = {};  // learned (not static) entries per port id
+  uint32_t port_entries_[kPortSlots] = {};  // learned and remote (not static) entries per port id
+  Observer observer_;
 };
 
 }  // namespace vs

@@ -282,7 +282,8 @@ void Forwarder::dispatch(const WorkerPlan& plan, const PortEntry& in, rte_mbuf* 
   }
   from_isolated_ = is_isolated(in);
 
-  if (!mac_is_multicast(eth.src)) learn(plan, sw, ingress, eth.src, vlan);
+  if (!mac_is_multicast(eth.src) && !(in.flags & kPortNoLearn))
+    learn(plan, sw, ingress, eth.src, vlan);
 
   const uint32_t l3_len = rte_pktmbuf_pkt_len(m) - (eth.tagged ? 18 : 14);
   const bool tso = m->ol_flags & RTE_MBUF_F_TX_TCP_SEG;

@@ -1,5 +1,7 @@
 #include "switch/tunnel.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -420,6 +422,12 @@ void tcp_merge_headers(uint8_t* hdr, const TcpSegment& first, uint32_t payload, 
   }
   if (psh) tcp[13] |= kTcpPsh;
   put16(tcp + 16, tcp_pseudo_sum(ip, first.v6, tcp_len).fold());
+}
+
+std::string ipv4_text(uint32_t addr) {
+  char buf[INET_ADDRSTRLEN] = "?";
+  inet_ntop(AF_INET, &addr, buf, sizeof(buf));
+  return buf;
 }
 
 }  // namespace vs

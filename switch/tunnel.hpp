@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace vs {
 
@@ -102,5 +103,8 @@ bool tcp_segment_continues(const uint8_t* first_hdr, const TcpSegment& first, ui
 // length (and IPv4 header checksum), PSH if the last segment had it, and the TCP checksum field
 // as the pseudo-header sum of the merged length (partial).
 void tcp_merge_headers(uint8_t* hdr, const TcpSegment& first, uint32_t payload, bool psh);
+
+// "10.99.0.2" for an IPv4 address in network byte order.
+std::string ipv4_text(uint32_t addr);
 
 }  // namespace vs

@@ -58,12 +58,6 @@ int open_socket(const TunnelEntry& t) {
   return fd;
 }
 
-std::string ipv4_text(uint32_t addr) {
-  char buf[INET_ADDRSTRLEN] = "?";
-  inet_ntop(AF_INET, &addr, buf, sizeof(buf));
-  return buf;
-}
-
 DropReason send_error_reason(int err, bool gso) {
   // A GSO message whose segments no longer fit the path MTU fails with EINVAL.
   if (err == EMSGSIZE || (gso && err == EINVAL)) return DropReason::kVxlanOversize;
@@ -89,7 +83,14 @@ struct TunnelIo::Port {
   uint16_t port_id = 0;
   char name[kPortNameSize] = {};
   TunnelEntry tunnel{};
-  uint16_t mtu = 0;  // the inner frames' L3 MTU (PortEntry::mtu)
+  // The remote VTEPs by slot (FdbSlot::vtep - 1; 0 = a free slot) and the flood list: the static
+  // remotes, or a copy of the port's VtepSet when EVPN feeds it (refreshed when its seq moves).
+  uint32_t vteps[kMaxVteps] = {};
+  uint32_t flood_list[kMaxVteps] = {};
+  unsigned nb_flood = 0;
+  const VtepSet* fed = nullptr;
+  uint32_t fed_seq = 1;  // odd: never a published seq, so the first refresh reads the set
+  uint16_t mtu = 0;      // the inner frames' L3 MTU (PortEntry::mtu)
   int fd = -1;
   uint8_t header[kVxlanHeaderLen];  // this port's VXLAN header, sent before every inner frame
   bool send_error_logged = false;
@@ -120,14 +121,27 @@ struct TunnelIo::Port {
     if (fd >= 0) close(fd);
   }
   int16_t vtep_of(uint32_t addr) const {
-    for (uint8_t i = 0; i < tunnel.nb_remotes; ++i)
-      if (tunnel.remotes[i] == addr) return static_cast<int16_t>(i + 1);
+    for (int i = 0; i < kMaxVteps; ++i)
+      if (vteps[i] == addr && addr != 0) return static_cast<int16_t>(i + 1);
     return 0;
+  }
+  void set_vteps(const uint32_t (&addrs)[kMaxVteps], uint32_t flood) {
+    nb_flood = 0;
+    for (int i = 0; i < kMaxVteps; ++i) {
+      vteps[i] = addrs[i];
+      if (addrs[i] != 0 && (flood >> i & 1)) flood_list[nb_flood++] = addrs[i];
+    }
+  }
+  // An EVPN-fed port: takes the VTEPs the FDB service published since the last look.
+  void refresh() {
+    uint32_t addrs[kMaxVteps], flood;
+    if (fed != nullptr && vtep_set_read(*fed, fed_seq, addrs, flood)) set_vteps(addrs, flood);
   }
 };
 
-TunnelIo::TunnelIo(WorkerCounterBlock& counters, rte_mempool* pool, int worker_id)
-    : counters_(counters), pool_(pool), worker_id_(worker_id) {}
+TunnelIo::TunnelIo(WorkerCounterBlock& counters, rte_mempool* pool, int worker_id,
+                   const VtepTable* vteps)
+    : counters_(counters), pool_(pool), worker_id_(worker_id), vteps_(vteps) {}
 
 TunnelIo::~TunnelIo() = default;
 
@@ -162,6 +176,14 @@ void TunnelIo::sync(const TopologyTable& table) {
     p->port_id = e.dpdk_port_id;
     std::memcpy(p->name, e.name, sizeof(p->name));
     p->tunnel = t;
+    if (t.evpn && vteps_ != nullptr) {
+      p->fed = &vtep_set(*vteps_, e.dpdk_port_id);
+      p->refresh();
+    } else {
+      uint32_t addrs[kMaxVteps] = {};
+      for (unsigned r = 0; r < t.nb_remotes && r < kMaxVteps; ++r) addrs[r] = t.remotes[r];
+      p->set_vteps(addrs, t.nb_remotes >= 32 ? ~0u : (1u << t.nb_remotes) - 1);
+    }
     p->mtu = e.mtu;
     vxlan_write(p->header, t.vni);
     // The largest inner frame: the MTU, its Ethernet header and a VLAN tag.
@@ -201,6 +223,7 @@ void TunnelIo::count_drops() {
 uint16_t TunnelIo::receive(uint16_t port_id, rte_mbuf** pkts, uint16_t* vteps, uint16_t max) {
   Port* p = find(port_id);
   if (p == nullptr || p->fd < 0) return 0;
+  p->refresh();
   const unsigned want = std::min<unsigned>(max, kBurstSize);
   mmsghdr msgs[kBurstSize];
   iovec iov[kBurstSize][1 + kMaxRxSegs];
@@ -481,6 +504,7 @@ uint16_t TunnelIo::send(uint16_t port_id, rte_mbuf** pkts, const uint16_t* vteps
     rte_pktmbuf_free(m);
   };
   Port* p = find(port_id);
+  if (p != nullptr) p->refresh();  // after the FDB lookups that named the VTEPs (docs: vtep.hpp)
   for (uint16_t i = 0; i < count; ++i) {
     rte_mbuf* m = pkts[i];
     if (p == nullptr || p->fd < 0) {
@@ -489,14 +513,15 @@ uint16_t TunnelIo::send(uint16_t port_id, rte_mbuf** pkts, const uint16_t* vteps
     }
     // The remote VTEP the FDB named, or every one (flood: head-end replication).
     uint32_t one = 0;
-    const uint32_t* dests = p->tunnel.remotes;
-    unsigned nb_dests = p->tunnel.nb_remotes;
+    const uint32_t* dests = p->flood_list;
+    unsigned nb_dests = p->nb_flood;
     if (vteps[i] != 0) {
-      if (vteps[i] > p->tunnel.nb_remotes) {  // the port's remotes changed since it was learned
+      // A slot the FDB named but the VTEPs no longer have (the port's remotes changed since).
+      if (vteps[i] > kMaxVteps || p->vteps[vteps[i] - 1] == 0) {
         drop(DropReason::kVxlanNoVtep, m);
         continue;
       }
-      one = p->tunnel.remotes[vteps[i] - 1];
+      one = p->vteps[vteps[i] - 1];
       dests = &one;
       nb_dests = 1;
     }

@@ -23,13 +23,15 @@
 
 #include "shm/counters.hpp"
 #include "shm/topology.hpp"
+#include "shm/vtep.hpp"
 #include "switch/tunnel.hpp"
 
 namespace vs {
 
 class TunnelIo {
  public:
-  TunnelIo(WorkerCounterBlock& counters, rte_mempool* pool, int worker_id);
+  // vteps: the EVPN-fed ports' remote VTEPs (shm/vtep.hpp).
+  TunnelIo(WorkerCounterBlock& counters, rte_mempool* pool, int worker_id, const VtepTable* vteps);
   ~TunnelIo();
   TunnelIo(const TunnelIo&) = delete;
   TunnelIo& operator=(const TunnelIo&) = delete;
@@ -47,7 +49,7 @@ class TunnelIo {
   // Up to `max` received frames of the port; vteps[i]: the remote VTEP (index + 1) frame i came
   // from. Datagrams that are not for the port are counted on it and freed.
   uint16_t receive(uint16_t port_id, rte_mbuf** pkts, uint16_t* vteps, uint16_t max);
-  // Sends every frame (vteps[i] == 0: to every remote VTEP) and frees them all. Counts what the
+  // Sends every frame (vteps[i] == 0: to the flood list) and frees them all. Counts what the
   // underlay refused on the port by reason; returns the datagrams sent and their inner bytes.
   uint16_t send(uint16_t port_id, rte_mbuf** pkts, const uint16_t* vteps, uint16_t count,
                 uint64_t& bytes);
@@ -63,6 +65,7 @@ class TunnelIo {
   WorkerCounterBlock& counters_;
   rte_mempool* pool_;
   int worker_id_;
+  const VtepTable* vteps_;
   std::vector<std::unique_ptr<Port>> ports_;
 };
 

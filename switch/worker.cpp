@@ -244,6 +244,7 @@ struct SharedObjects {
   rte_mempool* pool = nullptr;
   SharedCapture* capture = nullptr;
   const RateShares* rate_shares = nullptr;
+  const VtepTable* vteps = nullptr;
 };
 
 // A pool records its mempool driver as an index into the process's own ops table, which the
@@ -267,19 +268,21 @@ std::string find_shared_objects(int worker_id, SharedObjects& shm) {
   const rte_memzone* fdb = rte_memzone_lookup(kFdbZone);
   const rte_memzone* cap = rte_memzone_lookup(kCaptureZone);
   const rte_memzone* shares = rte_memzone_lookup(kRateSharesZone);
+  const rte_memzone* vteps = rte_memzone_lookup(kVtepZone);
   shm.learn_ring = rte_ring_lookup(learn_ring_name(worker_id).c_str());
   shm.pool = rte_mempool_lookup(worker_pool_name(worker_id).c_str());
-  if (!topo || !ctr || !fdb || !cap || !shares || !shm.learn_ring || !shm.pool)
+  if (!topo || !ctr || !fdb || !cap || !shares || !vteps || !shm.learn_ring || !shm.pool)
     return "the primary's shared tables are missing (is this worker id configured?)";
   shm.topology = static_cast<const SharedTopology*>(topo->addr);
   shm.counters = static_cast<WorkerCounterBlock*>(ctr->addr);
   shm.fdb = static_cast<const FdbTable*>(fdb->addr);
   shm.capture = static_cast<SharedCapture*>(cap->addr);
   shm.rate_shares = static_cast<const RateShares*>(shares->addr);
+  shm.vteps = static_cast<const VtepTable*>(vteps->addr);
   if (shm.topology->magic != kTopologyMagic || shm.topology->layout_version != kLayoutVersion ||
       shm.counters->magic != kCounterBlockMagic || shm.fdb->magic != kFdbMagic ||
       shm.capture->magic != kCaptureMagic || shm.capture->layout_version != kCaptureLayoutVersion ||
-      shm.rate_shares->magic != kRateSharesMagic)
+      shm.rate_shares->magic != kRateSharesMagic || shm.vteps->magic != kVtepMagic)
     return "shared layout mismatch: vswitchd and vswitch-worker come from different builds";
   if (static_cast<uint32_t>(worker_id) >= shm.capture->nb_workers)
     return "no capture rings for this worker id (is this worker id configured?)";
@@ -546,7 +549,7 @@ int forward_until_stopped(int worker_id, const SharedObjects& shm, StartupClock&
   bool claims_pending = !claim_rtap_queues(worker_id, plan);
   rtap_housekeeping(plan);  // from here on the worker does it, not the driver's alarm
   clock.queues = now_ns();
-  auto tunnels = std::make_unique<TunnelIo>(counters, shm.pool, worker_id);
+  auto tunnels = std::make_unique<TunnelIo>(counters, shm.pool, worker_id, shm.vteps);
   tunnels->sync(*plan.table);
   RxInterrupts irq;
   irq.setup(plan, *tunnels);

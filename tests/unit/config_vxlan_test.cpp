@@ -327,3 +327,59 @@ TEST(ConfigVxlan, IsNeverAMirrorOutput) {
 }
 
 }  // namespace
+
+namespace {
+
+// evpn = true: the remote VTEPs come from BGP EVPN (docs/evpn.md), so remotes is refused with it.
+const std::string kEvpn =
+    "vxlan = { vni = 100, local = \"10.99.0.1\", underlay = \"eth1\", evpn = true }\n";
+
+TEST(ConfigVxlan, EvpnTakesTheRemotesFromZebra) {
+  const LoadResult r = load(kEvpn);
+  ASSERT_TRUE(r.ok()) << format_errors(r);
+  const vs::config::VxlanConfig& vx = r.config->find_port("vx100")->vxlan;
+  EXPECT_TRUE(vx.evpn);
+  EXPECT_TRUE(vx.remotes.empty());
+  EXPECT_FALSE(load(kVxlan).config->find_port("vx100")->vxlan.evpn);  // the default
+  vstest::expect_port_round_trips(r, "vx100");
+}
+
+TEST(ConfigVxlan, EvpnAndRemotesExcludeEachOther) {
+  const std::string both =
+      "vxlan = { vni = 100, local = \"10.99.0.1\", underlay = \"eth1\", evpn = true, remotes = "
+      "[\"10.99.0.2\"] }\n";
+  vstest::expect_one_located_error(load(both), both, 7,
+                                   "remotes and evpn = true exclude each other", "remove remotes");
+  const std::string not_bool =
+      "vxlan = { vni = 100, local = \"10.99.0.1\", underlay = \"eth1\", evpn = \"yes\" }\n";
+  vstest::expect_one_located_error(load(not_bool), not_bool, 7, "evpn", "BGP EVPN");
+  // evpn = false is a static flood list: remotes is needed, and the hint names evpn.
+  const std::string off =
+      "vxlan = { vni = 100, local = \"10.99.0.1\", underlay = \"eth1\", evpn "
+      "= false }\n";
+  vstest::expect_one_located_error(load(off), off, 7, "vxlan needs remotes", "evpn = true");
+}
+
+TEST(ConfigVxlan, TurningEvpnOnRecreatesThePort) {
+  const LoadResult before = load(kVxlan);
+  const LoadResult after = load(kEvpn);
+  ASSERT_TRUE(before.ok() && after.ok());
+  const auto d = vs::config::diff_configs(*before.config, *after.config);
+  ASSERT_EQ(d.replaced.size(), 1u) << d.summary();
+  EXPECT_EQ(d.replaced[0].port.name, "vx100");
+}
+
+}  // namespace
+
+namespace {
+
+TEST(ConfigVxlan, AnEvpnTunnelsVlanChangeRecreatesIt) {
+  const LoadResult before = load(kEvpn);
+  const LoadResult after = load(kEvpn + "vlan = 20\n");
+  ASSERT_TRUE(before.ok() && after.ok());
+  const auto d = vs::config::diff_configs(*before.config, *after.config);
+  EXPECT_EQ(d.replaced.size(), 1u) << d.summary();
+  EXPECT_TRUE(d.retagged.empty()) << d.summary();
+}
+
+}  // namespace
