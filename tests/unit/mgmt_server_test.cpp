@@ -103,10 +103,17 @@ class UnixServer {
     EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
     return fd;
   }
-  // Sends `req` on a new connection and returns the reply.
+  // Sends `req` on a new connection and returns the reply. A server over its cap answers and
+  // closes at accept, without reading: on a loaded machine that can happen before the send,
+  // which then fails with EPIPE, and the refusal is still there to read.
   std::string ask(const std::string& req) const {
     int fd = connect_client();
-    EXPECT_EQ(send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+    const ssize_t sent = send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    if (sent < 0) {
+      EXPECT_TRUE(errno == EPIPE || errno == ECONNRESET) << std::strerror(errno);
+    } else {
+      EXPECT_EQ(sent, static_cast<ssize_t>(req.size()));
+    }
     std::string r = read_all(fd);
     close(fd);
     return r;
