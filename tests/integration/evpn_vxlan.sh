@@ -15,8 +15,10 @@
 #     destination's port added with the same MAC, its announcement, then the source's port
 #     removed) is reached from host A within 5 s, and its MAC mobility sequence number rises;
 #  4. FRR restarted on host B: traffic across resumes once the session is back;
-#  5. datagrams with a malformed header or another VNI are dropped and counted, exactly;
-#  6. the shadow devices go with vswitchd.
+#  5. host A's EVPN port removed by a reload: its shadow goes, host B loses host A's VTEP and
+#     MACs; put back: traffic across again;
+#  6. datagrams with a malformed header or another VNI are dropped and counted, exactly;
+#  7. the shadow devices go with vswitchd.
 source "$(dirname "$0")/../lib/harness.sh"
 source "$(dirname "$0")/../lib/evpn.sh"
 
@@ -225,7 +227,33 @@ for pair in "1 10.77.0.3" "4 10.77.0.1" "1 10.77.0.2"; do
 done
 log "FRR restarted on host B: session back after $t_session ms, traffic across after $(($(now_ms) - t0)) ms"
 
-# 5. Bad datagrams to host A's VTEP from host B's: 5 with a malformed header (no I flag), 5
+# 5. Host A's EVPN port removed by a reload, then put back: its shadow goes and zebra withdraws
+# host A's routes (host B's flood list and remote MACs empty), then everything comes back.
+cp "$T_DIR/A.toml" "$T_DIR/A-full.toml"
+python3 - "$T_DIR/A.toml" "$VX_PORT" <<'EOF2'
+import sys
+path, port = sys.argv[1], sys.argv[2]
+text = open(path).read()
+head, sep, tunnel = text.rpartition("\n[[switch.port]]\n")
+assert port in tunnel
+open(path, "w").write(head + "\n")
+EOF2
+j=$(ctl_on A --json reload) || fail "reload without the EVPN port refused: $j"
+ip -n "$A_NS" link show vsbr100 >/dev/null 2>&1 && fail "host A: vsbr100 left after the port's removal"
+for _ in $(seq 100); do
+  [ "$(metric_on B vswitch_evpn_flood_vteps)" -eq 0 ] && [ "$(metric_on B vswitch_evpn_remote_macs)" -eq 0 ] && break
+  sleep 0.1
+done
+check "host B: flood VTEPs once host A's port is gone" "$(metric_on B vswitch_evpn_flood_vteps)" -eq 0
+check "host B: remote MACs once host A's port is gone" "$(metric_on B vswitch_evpn_remote_macs)" -eq 0
+cp "$T_DIR/A-full.toml" "$T_DIR/A.toml"
+j=$(ctl_on A --json reload) || fail "reload with the EVPN port back refused: $j"
+reached 1 10.77.0.3 10 || fail "vm1 -> vm3 not back 10 s after the EVPN port came back"
+reached 4 10.77.0.1 10 || fail "vm4 -> vm1 not back 10 s after the EVPN port came back"
+check "host B: flood VTEPs with host A's port back" "$(metric_on B vswitch_evpn_flood_vteps)" -eq 1
+log "host A's EVPN port removed and put back by reloads: routes withdrawn, then traffic across again"
+
+# 6. Bad datagrams to host A's VTEP from host B's: 5 with a malformed header (no I flag), 5
 # with another VNI. Each is dropped and counted once.
 send_bad() {  # send_bad HEX_HEADER
   ip netns exec "$B_NS" python3 - "$1" <<'EOF'
@@ -246,7 +274,7 @@ for reason in vxlan_malformed vxlan_unknown_vni; do
   check "host A: $reason drops" "$(metric_on A vswitch_port_drops_total "$filter")" -eq 5
 done
 
-# 6. The shadow devices go with vswitchd.
+# 7. The shadow devices go with vswitchd.
 for h in A B; do
   pid=$A_PID
   [ "$h" = B ] && pid=$B_PID
