@@ -54,7 +54,8 @@ class FdbWriter {
   using Observer = std::function<void(uint16_t sw, uint64_t key, uint16_t port_id)>;
   void set_observer(Observer fn) { observer_ = std::move(fn); }
 
-  // Removes every learned entry of a port (port removed or link down).
+  // Removes every learned and remote entry of a port (port removed or link down, an EVPN port
+  // detached); the static ones stay.
   void flush_port(uint16_t port_id);
   // Removes the learned entries that match every given filter (a negative filter matches all);
   // returns how many. Static entries stay: they belong to the configuration.
