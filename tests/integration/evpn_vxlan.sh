@@ -7,7 +7,8 @@
 # shadow devices (vsbr100, vsvx100, vssh100), through which the FDB service feeds the remote
 # MACs and the flood list into the switch and pushes its local MACs to zebra.
 # Checked:
-#  1. every VM reaches every other VM, on its host and across; nothing is learned from the
+#  1. every VM reaches every other VM, on its host and across, and TCP crosses both ways
+#     (vswitch to vswitch: segmentation, UDP GSO, coalescing); nothing is learned from the
 #     tunnel: the remote MACs are "evpn" entries at the VTEP zebra gave, and the flood list is
 #     the other host's VTEP;
 #  2. each host's FRR has a type-2 route for each of the 4 VM MACs and a type-3 route per VTEP;
@@ -179,6 +180,21 @@ check "host A: local MACs pushed to zebra" "$(metric_on A vswitch_evpn_local_mac
 check "host A: MACs learned on the tunnel port" \
   "$(ctl_on A --json show fdb | json_rows port type | grep -c "^$VX_PORT learned" || true)" -eq 0
 check "host A: push errors" "$(metric_on A vswitch_evpn_push_errors_total)" -eq 0
+
+# TCP across, both ways, vswitch to vswitch: TSO super-frames cut by host A's worker and sent as
+# UDP GSO, merged again by host B's (receive coalescing), and back.
+for pair in "1 3" "3 1"; do
+  iperf_tcp ${pair% *} ${pair#* } 3 >"$T_DIR/tcp.txt"
+  bps=$(cut -d' ' -f1 "$T_DIR/tcp.txt")
+  check "TCP vm${pair% *} -> vm${pair#* } across the EVPN tunnel, bit/s" "$bps" -ge 100000000
+  log "TCP vm${pair% *} -> vm${pair#* }: $((bps / 1000000)) Mbit/s"
+done
+for h in A B; do
+  for reason in vxlan_malformed vxlan_oversize vxlan_send_failed mtu_exceeded; do
+    check "host $h: $reason drops after TCP" \
+      "$(metric_on $h vswitch_port_drops_total "port=\"$VX_PORT\",reason=\"$reason\"")" -eq 0
+  done
+done
 
 # 2. The routes: a type-2 per VM MAC, a type-3 per VTEP, on both hosts.
 for h in A B; do
