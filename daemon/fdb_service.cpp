@@ -26,6 +26,34 @@ MacAddr parse_mac(const std::string& s) {
   return mac_from_bytes(a.addr_bytes);
 }
 
+// One family per field of a stats struct, one sample per row (a switch, an EVPN port).
+template <class Stats>
+struct StatFamily {
+  const char* name;
+  const char* help;
+  prometheus::MetricType type;
+  std::atomic<uint64_t> Stats::*field;
+};
+
+template <class Stats, std::size_t N, class Each>
+void add_families(const StatFamily<Stats> (&fams)[N], std::size_t rows, Each&& row,
+                  std::vector<prometheus::MetricFamily>& out) {
+  for (const StatFamily<Stats>& f : fams) {
+    prometheus::MetricFamily fam{f.name, f.help, f.type, {}};
+    for (std::size_t i = 0; i < rows; ++i) {
+      prometheus::ClientMetric m;
+      const Stats* stats = row(i, m.label);
+      const double v = static_cast<double>((stats->*f.field).load(std::memory_order_relaxed));
+      if (f.type == prometheus::MetricType::Counter)
+        m.counter.value = v;
+      else
+        m.gauge.value = v;
+      fam.metric.push_back(std::move(m));
+    }
+    out.push_back(std::move(fam));
+  }
+}
+
 class FdbCollector : public prometheus::Collectable {
  public:
   FdbCollector(const FdbWriter& writer, const config::Config& cfg, const EvpnFeed& evpn,
@@ -34,13 +62,7 @@ class FdbCollector : public prometheus::Collectable {
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     using prometheus::MetricType;
-    struct Fam {
-      const char* name;
-      const char* help;
-      MetricType type;
-      std::atomic<uint64_t> FdbSwitchStats::*field;
-    };
-    const Fam fams[] = {
+    const StatFamily<FdbSwitchStats> fams[] = {
         {"vswitch_fdb_entries", "MAC entries in the switch's FDB (learned and static).",
          MetricType::Gauge, &FdbSwitchStats::entries},
         {"vswitch_fdb_learned_total", "MACs learned.", MetricType::Counter,
@@ -60,21 +82,13 @@ class FdbCollector : public prometheus::Collectable {
          &FdbSwitchStats::static_conflict},
     };
     std::vector<prometheus::MetricFamily> out;
-    for (const Fam& f : fams) {
-      prometheus::MetricFamily fam{f.name, f.help, f.type, {}};
-      for (std::size_t sw = 0; sw < cfg_.switches.size(); ++sw) {
-        prometheus::ClientMetric m;
-        m.label = {{"switch", cfg_.switches[sw].name}};
-        double v = static_cast<double>(
-            (writer_.stats(static_cast<uint16_t>(sw)).*f.field).load(std::memory_order_relaxed));
-        if (f.type == MetricType::Counter)
-          m.counter.value = v;
-        else
-          m.gauge.value = v;
-        fam.metric.push_back(std::move(m));
-      }
-      out.push_back(std::move(fam));
-    }
+    add_families(
+        fams, cfg_.switches.size(),
+        [this](std::size_t sw, std::vector<prometheus::ClientMetric::Label>& labels) {
+          labels = {{"switch", cfg_.switches[sw].name}};
+          return &writer_.stats(static_cast<uint16_t>(sw));
+        },
+        out);
     prometheus::MetricFamily max{
         "vswitch_fdb_max_entries", "The FDB bound (fdb_max_entries).", MetricType::Gauge, {}};
     for (const auto& sw : cfg_.switches) {
@@ -92,13 +106,7 @@ class FdbCollector : public prometheus::Collectable {
   // The EVPN feed of each EVPN tunnel port (docs/evpn.md, docs/monitoring.md).
   void evpn_families(std::vector<prometheus::MetricFamily>& out) const {
     using prometheus::MetricType;
-    struct Fam {
-      const char* name;
-      const char* help;
-      MetricType type;
-      std::atomic<uint64_t> EvpnStats::*field;
-    };
-    const Fam fams[] = {
+    const StatFamily<EvpnStats> fams[] = {
         {"vswitch_evpn_remote_macs", "Remote MACs that EVPN (zebra) placed behind the port.",
          MetricType::Gauge, &EvpnStats::remote_macs},
         {"vswitch_evpn_vteps", "Remote VTEPs the port knows (slots in use).", MetricType::Gauge,
@@ -120,21 +128,14 @@ class FdbCollector : public prometheus::Collectable {
     };
     std::lock_guard lock(mu_);  // the feed's list of ports changes under the writer's lock
     const std::vector<EvpnFeed::Row> rows = evpn_.rows();
-    if (rows.empty()) return;
-    for (const Fam& f : fams) {
-      prometheus::MetricFamily fam{f.name, f.help, f.type, {}};
-      for (const EvpnFeed::Row& r : rows) {
-        prometheus::ClientMetric m;
-        m.label = {{"port", r.name}, {"vni", std::to_string(r.vni)}};
-        const double v = static_cast<double>((r.stats->*f.field).load(std::memory_order_relaxed));
-        if (f.type == MetricType::Counter)
-          m.counter.value = v;
-        else
-          m.gauge.value = v;
-        fam.metric.push_back(std::move(m));
-      }
-      out.push_back(std::move(fam));
-    }
+    if (rows.empty()) return;  // no EVPN port: no family
+    add_families(
+        fams, rows.size(),
+        [&rows](std::size_t i, std::vector<prometheus::ClientMetric::Label>& labels) {
+          labels = {{"port", rows[i].name}, {"vni", std::to_string(rows[i].vni)}};
+          return rows[i].stats;
+        },
+        out);
   }
 
   const FdbWriter& writer_;

@@ -96,23 +96,7 @@ for h in A B; do
 done
 
 # 3. vm2 moves from host A to host B.
-mm_seq() {  # the MAC mobility sequence number of MAC's route on HOST (0 without one)
-  vty "$1" "show bgp l2vpn evpn route json" | python3 -c 'import json,re,sys
-mac, best = sys.argv[1], 0
-for rd, routes in json.load(sys.stdin).items():
-    if not isinstance(routes, dict):
-        continue
-    for prefix, r in routes.items():
-        if f"[{mac}]" not in prefix:
-            continue
-        for path in (r.get("paths") or []):
-            for p in (path if isinstance(path, list) else [path]):
-                m = re.search(r"MM:(\d+)", json.dumps(p))
-                if m:
-                    best = max(best, int(m.group(1)))
-print(best)' "$2"
-}
-seq0=$(mm_seq A "${MAC[2]}")
+seq0=$(evpn_mm_seq A "${MAC[2]}")
 ctl port del "$(vm_if 2)" >/dev/null || fail "port del vm2 on host A failed"
 T_NETNS+=("$(vm_ns 2)")
 ctl_b port add sw0 "$(vm_if 2)" --driver "${T_DRIVER:-tap}" --netns "$(vm_ns 2)" \
@@ -130,8 +114,8 @@ while [ $(($(now_ms) - t0)) -lt 5000 ]; do
 done
 [ "$back" -gt 0 ] || fail "vm2 not reachable from vm1 5 s after its move to host B"
 log "vm2 moved to host B: reached from vm1 (host A) again after $back ms"
-for _ in $(seq 40); do [ "$(mm_seq A "${MAC[2]}")" -gt "$seq0" ] && break; sleep 0.25; done
-check "vm2's MAC mobility sequence number on host A (was $seq0)" "$(mm_seq A "${MAC[2]}")" -gt "$seq0"
+for _ in $(seq 40); do [ "$(evpn_mm_seq A "${MAC[2]}")" -gt "$seq0" ] && break; sleep 0.25; done
+check "vm2's MAC mobility sequence number on host A (was $seq0)" "$(evpn_mm_seq A "${MAC[2]}")" -gt "$seq0"
 
 # 4. FRR restarted on host B.
 frr_stop B
@@ -139,14 +123,6 @@ t0=$(now_ms)
 frr_start B
 evpn_wait_session B 60 || fail "the EVPN session did not come back after FRR's restart on host B"
 t_session=$(($(now_ms) - t0))
-# reached FROM TO SECONDS: until one ping from vm FROM to vm TO is answered.
-reached() {
-  local until=$(($(now_ms) + $3 * 1000))
-  while [ "$(now_ms)" -lt "$until" ]; do
-    ip netns exec "$(vm_ns "$1")" ping -c 1 -W 1 "10.77.0.$2" >/dev/null 2>&1 && return 0
-  done
-  return 1
-}
 for pair in "1 3" "4 1" "1 2"; do
   reached $pair 30 || fail "vm${pair% *} -> vm${pair#* } not back 30 s after FRR's restart on host B: $(vty B 'show evpn mac vni 100')"
 done

@@ -123,6 +123,33 @@ for rd, routes in d.items():
             print("3", m.group(1))' | sort -u
 }
 
+# evpn_mm_seq HOST MAC: the MAC mobility sequence number of MAC's route on HOST (0 without one).
+evpn_mm_seq() {
+  vty "$1" "show bgp l2vpn evpn route json" | python3 -c 'import json,re,sys
+mac, best = sys.argv[1], 0
+for rd, routes in json.load(sys.stdin).items():
+    if not isinstance(routes, dict):
+        continue
+    for prefix, r in routes.items():
+        if f"[{mac}]" not in prefix:
+            continue
+        for path in (r.get("paths") or []):
+            for p in (path if isinstance(path, list) else [path]):
+                m = re.search(r"MM:(\d+)", json.dumps(p))
+                if m:
+                    best = max(best, int(m.group(1)))
+print(best)' "$2"
+}
+
+# reached FROM TO SECONDS: until one ping from vm FROM to vm TO (10.77.0.TO) is answered.
+reached() {
+  local until=$(($(now_ms) + $3 * 1000))
+  while [ "$(now_ms)" -lt "$until" ]; do
+    ip netns exec "$(vm_ns "$1")" ping -c 1 -W 1 "10.77.0.$2" >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+
 # evpn_cleanup: FRR's daemons, first thing at the harness's clean-up (the namespaces go after).
 evpn_cleanup() {
   local dir d

@@ -184,9 +184,11 @@ stop_daemon() {
 scrape() { curl -sf --max-time 5 "http://127.0.0.1:${T_METRICS_PORT}/metrics"; }
 
 # metric NAME 'LABEL="v",...': the sum of the samples of NAME whose labels include all given ones.
-metric() {
+metric() { scrape | metric_in "$@"; }
+# metric_in NAME 'LABEL="v",...': the same, in the exposition text on stdin.
+metric_in() {
   local name=$1 filter=${2:-}
-  scrape | awk -v name="$name" -v filter="$filter" '
+  awk -v name="$name" -v filter="$filter" '
     BEGIN { n = split(filter, want, ","); sum = 0 }
     $0 ~ "^" name "[{ ]" {
       ok = 1
