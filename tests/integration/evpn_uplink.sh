@@ -84,16 +84,7 @@ log "every VM reaches every other VM, on its host and across"
 # 2. The routes: a type-2 per VM MAC, a type-3 per VTEP, on both hosts.
 declare -A MAC
 for n in 1 2 3 4; do MAC[$n]=$(vm_mac "$n"); done
-for h in A B; do
-  routes=$(evpn_routes $h)
-  for n in 1 2 3 4; do
-    grep -qx "2 ${MAC[$n]}" <<<"$routes" || fail "host $h: no type-2 route of vm$n's MAC ${MAC[$n]}: $routes"
-  done
-  for v in 10.99.0.1 10.99.0.2; do
-    grep -qx "3 $v" <<<"$routes" || fail "host $h: no type-3 route of VTEP $v: $routes"
-  done
-  log "host $h: type-2 routes of all 4 VM MACs, type-3 routes of both VTEPs"
-done
+for h in A B; do evpn_check_routes $h; done
 
 # 3. vm2 moves from host A to host B.
 seq0=$(evpn_mm_seq A "${MAC[2]}")

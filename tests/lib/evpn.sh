@@ -123,6 +123,20 @@ for rd, routes in d.items():
             print("3", m.group(1))' | sort -u
 }
 
+# evpn_check_routes HOST: HOST's FRR has a type-2 route of each of the 4 VMs' MACs (the array
+# MAC, 1..4) and a type-3 route of each host's VTEP; fails the test if not.
+evpn_check_routes() {
+  local routes n v
+  routes=$(evpn_routes "$1")
+  for n in 1 2 3 4; do
+    grep -qx "2 ${MAC[$n]}" <<<"$routes" || fail "host $1: no type-2 route of vm$n's MAC ${MAC[$n]}: $routes"
+  done
+  for v in 10.99.0.1 10.99.0.2; do
+    grep -qx "3 $v" <<<"$routes" || fail "host $1: no type-3 route of VTEP $v: $routes"
+  done
+  log "host $1: type-2 routes of all 4 VM MACs, type-3 routes of both VTEPs"
+}
+
 # evpn_mm_seq HOST MAC: the MAC mobility sequence number of MAC's route on HOST (0 without one).
 evpn_mm_seq() {
   vty "$1" "show bgp l2vpn evpn route json" | python3 -c 'import json,re,sys
