@@ -116,7 +116,7 @@ class FdbCollector : public prometheus::Collectable {
         {"vswitch_evpn_local_macs", "Local MACs pushed to the shadow bridge for zebra.",
          MetricType::Gauge, &EvpnStats::local_macs},
         {"vswitch_evpn_no_vtep_slot_total",
-         "Remote MACs or flood VTEPs refused: all the port's VTEP slots were in use.",
+         "Remote MACs or flood VTEPs refused: all the port's VTEP slots (32) were in use.",
          MetricType::Counter, &EvpnStats::no_vtep_slot},
         {"vswitch_evpn_not_stored_total",
          "Remote MACs the FDB refused (full, or a static entry holds the MAC).",

@@ -21,6 +21,8 @@ inline constexpr int kMirrorNameSize = 32;
 // port manager refuses a DPDK port given one of them.
 inline constexpr int kMaxTunnelPorts = 32;
 inline constexpr int kFirstTunnelPortId = kMaxPortIds - kMaxTunnelPorts;
-inline constexpr int kMaxVteps = 16;  // remote VTEPs of one tunnel port
+// Remote VTEPs of one tunnel port: the slots of its VtepSet (EVPN) or its TunnelEntry; a static
+// list (vxlan.remotes) holds at most 16 of them (config).
+inline constexpr int kMaxVteps = 32;
 
 }  // namespace vs

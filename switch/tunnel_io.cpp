@@ -18,7 +18,9 @@ namespace {
 
 constexpr unsigned kMaxRxSegs = 33;       // a 64 KB inner frame in 2 KB mbufs, and one more
 constexpr unsigned kMaxTxMessages = 256;  // datagrams per sendmmsg
-constexpr unsigned kMaxTxIovecs = 1024;   // their iovecs together
+// Their iovecs together: a flood of a whole gathered chain (header + kMaxFrameSegs) to every
+// VTEP fits in one batch.
+constexpr unsigned kMaxTxIovecs = 4096;
 constexpr std::size_t kScratchBytes = 256 * 1024;  // finished (segmented) frames of one batch
 constexpr unsigned kMaxFrameSegs = 64;             // an mbuf chain's segments, gathered
 constexpr int kSocketBufferBytes = 4 * 1024 * 1024;
