@@ -33,10 +33,11 @@ EvpnFeed::EvpnFeed(FdbWriter& writer, const FdbTable& table, VtepTable& vteps)
 std::string EvpnFeed::attach(const EvpnTunnel& cfg, uint32_t now_s) {
   if (events_.fd() < 0) {
     // The subscription first: what changes during the dump below is then read after it.
+    const char* fix = " (a netlink socket: check vswitchd's open-file limit, `ulimit -n`)";
     if (std::string err = events_.open(true); !err.empty())
-      return "the EVPN feed cannot follow the kernel's FDB: " + err;
+      return "the EVPN feed cannot follow the kernel's FDB: " + err + fix;
     if (std::string err = requests_.open(false); !err.empty())
-      return "the EVPN feed cannot talk to the kernel: " + err;
+      return "the EVPN feed cannot talk to the kernel: " + err + fix;
   }
   detach(cfg.port_id);  // a port id is never attached twice; be safe
   Tunnel& t = tunnels_[cfg.port_id];
@@ -180,7 +181,9 @@ int EvpnFeed::ref(Tunnel& t, uint32_t vtep) {
   }
   if (free_slot < 0) {
     std::fprintf(stderr,
-                 "vswitchd: port %s: VTEP %s refused: all %d VTEP slots of the port are in use\n",
+                 "vswitchd: port %s: VTEP %s refused: all %d VTEP slots of the port are in use; "
+                 "its MACs and floods are left out (vswitch_evpn_no_vtep_slot_total): an EVPN "
+                 "port reaches at most that many other hosts of its VNI\n",
                  t.cfg.name.c_str(), ipv4_text(vtep).c_str(), kMaxVteps);
     return -1;
   }

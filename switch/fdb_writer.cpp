@@ -67,10 +67,14 @@ void FdbWriter::apply(const LearnEvent& ev, uint32_t now_s) {
 }
 
 void FdbWriter::forget(const FdbSlot& slot) {
-  if (slot.switch_index < stats_.size()) bump(stats_[slot.switch_index].entries, -1);
-  if (!(slot.flags & kFdbStatic) && slot.port_id < kPortSlots && port_entries_[slot.port_id])
-    --port_entries_[slot.port_id];
-  changed(slot.switch_index, slot.key, kFdbNoPort);
+  forget(slot.switch_index, slot.key, slot.flags, slot.port_id);
+}
+
+void FdbWriter::forget(uint16_t sw, uint64_t key, uint16_t flags, uint16_t port_id) {
+  if (sw < stats_.size()) bump(stats_[sw].entries, -1);
+  if (!(flags & kFdbStatic) && port_id < kPortSlots && port_entries_[port_id])
+    --port_entries_[port_id];
+  changed(sw, key, kFdbNoPort);
 }
 
 void FdbWriter::changed(uint16_t sw, uint64_t key, uint16_t port_id) {
@@ -112,17 +116,12 @@ bool FdbWriter::install_remote(uint16_t sw, uint64_t key, uint16_t port_id, uint
 }
 
 bool FdbWriter::remove_remote(uint16_t sw, uint64_t key, uint16_t port_id) {
-  bool removed = false;
   FdbHit hit;
   if (!fdb_lookup(table_, sw, key, hit) || !(hit.flags & kFdbRemote) || hit.port_id != port_id)
-    return false;  // gone, or a local learn took it since (a VM moved here)
-  fdb_sweep(table_, [&](const FdbSlot& s) {
-    if (removed || s.switch_index != sw || s.key != key) return false;
-    forget(s);
-    removed = true;
-    return true;
-  });
-  return removed;
+    return false;               // gone, or a local learn took it since (a VM moved here)
+  fdb_remove(table_, sw, key);  // its two buckets, not a sweep of the whole table
+  forget(sw, key, hit.flags, hit.port_id);
+  return true;
 }
 
 void FdbWriter::age(uint32_t now_s) {

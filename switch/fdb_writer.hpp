@@ -67,7 +67,9 @@ class FdbWriter {
 
  private:
   static constexpr int kPortSlots = 1024;
+  // An entry is gone: the counts, and the observer told.
   void forget(const FdbSlot& slot);
+  void forget(uint16_t sw, uint64_t key, uint16_t flags, uint16_t port_id);
   void changed(uint16_t sw, uint64_t key, uint16_t port_id);
 
   FdbTable& table_;

@@ -137,6 +137,46 @@ evpn_check_routes() {
   log "host $1: type-2 routes of all 4 VM MACs, type-3 routes of both VTEPs"
 }
 
+# evpn_vm2_back VM: vm2's MAC, now behind VM n (another host), announces itself as QEMU does after
+# a migration (RARP); waits up to 5 s until vm1 reaches 10.77.0.2 again and logs how long it took.
+evpn_vm2_back() {
+  local t0 back=0
+  t0=$(now_ms)
+  ip netns exec "$(vm_ns "$1")" "$VSWITCH_TEST_TOOLS/vs-rawframe" send "$(vm_if "$1")" 3 \
+    --ethertype 0x8035 >/dev/null || fail "vm$1's announcement failed"
+  while [ $(($(now_ms) - t0)) -lt 5000 ]; do
+    if ip netns exec "$(vm_ns 1)" ping -c 1 -W 1 -I "$(vm_if 1)" 10.77.0.2 >/dev/null 2>&1; then
+      back=$(($(now_ms) - t0))
+      break
+    fi
+  done
+  [ "$back" -gt 0 ] ||
+    fail "vm2 not reachable from vm1 5 s after its move to host B: $(vty A 'show evpn mac vni 100')"
+  log "vm2 moved to host B: reached from vm1 (host A) again after $back ms"
+}
+
+# evpn_mm_seq_rose HOST MAC SEQ0: within 10 s, MAC's mobility sequence number on HOST exceeds SEQ0.
+evpn_mm_seq_rose() {
+  for _ in $(seq 40); do [ "$(evpn_mm_seq "$1" "$2")" -gt "$3" ] && break; sleep 0.25; done
+  check "$2's MAC mobility sequence number on host $1 (was $3)" "$(evpn_mm_seq "$1" "$2")" -gt "$3"
+}
+
+# evpn_restart_frr_b: FRR stopped and started again on host B; vm1 -> vm3, vm4 -> vm1 and
+# vm1 -> vm2 must work again within 30 s.
+evpn_restart_frr_b() {
+  local t0 t_session pair
+  frr_stop B
+  t0=$(now_ms)
+  frr_start B
+  evpn_wait_session B 60 || fail "the EVPN session did not come back after FRR's restart on host B"
+  t_session=$(($(now_ms) - t0))
+  for pair in "1 3" "4 1" "1 2"; do
+    reached $pair 30 ||
+      fail "vm${pair% *} -> vm${pair#* } not back 30 s after FRR's restart on host B: $(vty B 'show evpn mac vni 100')"
+  done
+  log "FRR restarted on host B: session back after $t_session ms, traffic across after $(($(now_ms) - t0)) ms"
+}
+
 # evpn_mm_seq HOST MAC: the MAC mobility sequence number of MAC's route on HOST (0 without one).
 evpn_mm_seq() {
   vty "$1" "show bgp l2vpn evpn route json" | python3 -c 'import json,re,sys
